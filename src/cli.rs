@@ -1,0 +1,129 @@
+//! Command-line arguments as typed, unvalidated input (clap derive); `config` turns them into settings.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "llmvolley",
+    version,
+    about = "Drive OpenAI-compatible LLM endpoints with JSONL workloads and record what every request did."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Send every line of a JSONL workload and record each outcome in a run folder.
+    Run(RunArgs),
+    /// Serve the embedded OpenAI-compatible mock endpoint on 127.0.0.1.
+    Mock(MockArgs),
+}
+
+/// Which API a bare request body is sent to (a Batch line's `url` overrides it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Api {
+    /// POST {base}/responses
+    Responses,
+    /// POST {base}/chat/completions
+    Chat,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// JSONL workload: one request body or OpenAI Batch line per line.
+    pub workload: PathBuf,
+
+    /// Base URL as the OpenAI SDKs take it, e.g. https://api.openai.com/v1 [default: $OPENAI_BASE_URL]
+    #[arg(long, value_name = "URL", conflicts_with = "mock")]
+    pub endpoint: Option<String>,
+
+    /// Run against the embedded mock endpoint instead of a server (no key needed).
+    #[arg(long)]
+    pub mock: bool,
+
+    /// API for bare request bodies.
+    #[arg(long, value_enum, default_value_t = Api::Responses)]
+    pub api: Api,
+
+    /// Requests in flight at most (closed loop).
+    #[arg(short = 'c', long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub concurrency: u32,
+
+    /// Environment variable holding the API key.
+    #[arg(long, value_name = "NAME", default_value = "OPENAI_API_KEY")]
+    pub api_key_env: String,
+
+    /// File holding the API key (first line), instead of the environment.
+    #[arg(long, value_name = "PATH")]
+    pub api_key_file: Option<PathBuf>,
+
+    /// Extra request header, repeatable: -H 'Name: value'.
+    #[arg(short = 'H', long = "header", value_name = "'NAME: VALUE'")]
+    pub headers: Vec<String>,
+
+    /// Per-request timeout, e.g. 30s, 10m (a bare number is seconds).
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    /// Run folder [default: results/<workload>-<UTC time>]; an existing non-empty folder is refused.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Keep each full response body in records.jsonl (`response` field).
+    #[arg(long)]
+    pub save_responses: bool,
+
+    /// Check every line before sending anything; refuse to start on the first bad line.
+    #[arg(long)]
+    pub strict: bool,
+
+    /// No progress bar.
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    #[command(flatten)]
+    pub mock_knobs: MockKnobs,
+}
+
+/// Knobs of the embedded mock, shared by `run --mock` and `mock`.
+#[derive(Debug, Args, Clone)]
+pub struct MockKnobs {
+    /// Mock: fixed delay before each answer, e.g. 20ms.
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
+    pub mock_latency: Duration,
+
+    /// Mock: extra random delay, uniform in [0, DURATION), seeded per request body.
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
+    pub mock_jitter: Duration,
+
+    /// Mock: seed for delays and generated answers.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub mock_seed: u64,
+
+    /// Mock: answer /v1/responses with Chat Completions bodies (as some gateways do).
+    #[arg(long)]
+    pub mock_chat_shape: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MockArgs {
+    /// Port on 127.0.0.1 (0 picks a free one and prints it).
+    #[arg(long, default_value_t = 18555)]
+    pub port: u16,
+
+    #[command(flatten)]
+    pub knobs: MockKnobs,
+}
+
+/// Parses `30s`, `250ms`, `2m`, or a bare number of seconds such as `1.5`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    if let Ok(seconds) = text.parse::<f64>() {
+        return Duration::try_from_secs_f64(seconds).map_err(|e| format!("{text:?}: {e}"));
+    }
+    humantime::parse_duration(text).map_err(|e| format!("{text:?}: {e} (try 30s, 250ms or 2m)"))
+}

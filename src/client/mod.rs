@@ -1,0 +1,266 @@
+//! How a request is sent and read: one pooled HTTP client, URL joining, timing, and the answer parsers.
+
+mod parse;
+
+pub use parse::{read_error_body, read_success_body};
+
+use crate::record::{Record, SavedBody, Status};
+use crate::workload::{Request, Route};
+use reqwest::Url;
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use std::error::Error as _;
+use std::time::{Duration, Instant};
+
+/// An API key that never prints itself.
+#[derive(Clone)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    pub fn new(key: String) -> Self {
+        ApiKey(key)
+    }
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKey(<redacted>)")
+    }
+}
+
+/// Everything the client needs, already validated.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    pub base_url: Url,
+    pub api_key: Option<ApiKey>,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub timeout: Duration,
+    pub max_connections: usize,
+    pub save_responses: bool,
+}
+
+/// Sends requests and turns each answer (or failure) into a `Record`.
+pub struct Client {
+    http: reqwest::Client,
+    base_url: Url,
+    responses_url: Url,
+    chat_url: Url,
+    save_responses: bool,
+    epoch: Instant,
+}
+
+impl Client {
+    /// `epoch` is the run's start: record times count from it.
+    pub fn new(config: &ClientConfig, epoch: Instant) -> anyhow::Result<Self> {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        if let Some(ApiKey(key)) = &config.api_key {
+            let mut value = HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| {
+                anyhow::anyhow!("the API key contains characters not allowed in an HTTP header")
+            })?;
+            value.set_sensitive(true);
+            headers.insert(AUTHORIZATION, value);
+        }
+        for (name, value) in &config.headers {
+            headers.insert(name.clone(), value.clone());
+        }
+        let http = reqwest::Client::builder()
+            .default_headers(headers)
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout.min(Duration::from_secs(30)))
+            .pool_max_idle_per_host(config.max_connections)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .tcp_nodelay(true)
+            // A redirect could carry the Authorization header to another host: report it instead.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("llmvolley/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Client {
+            http,
+            responses_url: endpoint_url(&config.base_url, &Route::Responses),
+            chat_url: endpoint_url(&config.base_url, &Route::Chat),
+            base_url: config.base_url.clone(),
+            save_responses: config.save_responses,
+            epoch,
+        })
+    }
+
+    fn url_for(&self, route: &Route) -> Url {
+        match route {
+            Route::Responses => self.responses_url.clone(),
+            Route::Chat => self.chat_url.clone(),
+            other => endpoint_url(&self.base_url, other),
+        }
+    }
+
+    /// Sends one request (scheduled at `scheduled`) and reads the whole answer into a record.
+    pub async fn execute(&self, request: Request, scheduled: Instant) -> Record {
+        let mut record = Record::empty(request.id, request.line, Status::Ok);
+        record.model = request.model;
+        record.attempts = 1;
+        let url = self.url_for(&request.route);
+        let sent = Instant::now();
+        record.scheduled_at = Some(millis(scheduled - self.epoch));
+        record.sent_at = Some(millis(sent - self.epoch));
+        record.queue_ms = Some(millis(sent.saturating_duration_since(scheduled)));
+        let outcome = self.http.post(url).body(request.body).send().await;
+        let response = match outcome {
+            Ok(response) => response,
+            Err(e) => {
+                record.latency_ms = Some(millis(sent.elapsed()));
+                let (status, kind) = classify(&e);
+                record.fail(status, kind, describe(&e));
+                return record;
+            }
+        };
+        let http_status = response.status();
+        record.http_status = Some(http_status.as_u16());
+        record.request_id = response
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = response.bytes().await;
+        record.latency_ms = Some(millis(sent.elapsed()));
+        let body = match body {
+            Ok(body) => body,
+            Err(e) => {
+                let (status, kind) = classify(&e);
+                let status = if status == Status::ConnectError {
+                    Status::Truncated
+                } else {
+                    status
+                };
+                record.fail(status, kind, describe(&e));
+                return record;
+            }
+        };
+        if http_status.is_success() {
+            read_success_body(&body, &mut record);
+        } else {
+            read_error_body(http_status.as_u16(), &body, &mut record);
+        }
+        if self.save_responses {
+            record.response = Some(saved_body(&body));
+        }
+        record
+    }
+}
+
+/// Joins the base URL (as the OpenAI SDKs take it, e.g. `https://host/v1`) and a route without
+/// doubling `/v1`: `--api responses` appends `/responses`; a Batch `url` of `/v1/responses` drops its
+/// `/v1` when the base already ends with one.
+pub fn endpoint_url(base: &Url, route: &Route) -> Url {
+    let base_path = base.path().trim_end_matches('/');
+    let suffix: &str = match route {
+        Route::Responses => "/responses",
+        Route::Chat => "/chat/completions",
+        Route::Other(path) if base_path.ends_with("/v1") => {
+            path.strip_prefix("/v1").unwrap_or(path)
+        }
+        Route::Other(path) => path,
+    };
+    let mut url = base.clone();
+    let (path, query) = suffix.split_once('?').unwrap_or((suffix, ""));
+    url.set_path(&format!("{base_path}{path}"));
+    url.set_query((!query.is_empty()).then_some(query));
+    url
+}
+
+fn saved_body(body: &[u8]) -> SavedBody {
+    match serde_json::from_slice(body) {
+        Ok(raw) => SavedBody::Json(raw),
+        Err(_) => SavedBody::Text(String::from_utf8_lossy(body).into_owned()),
+    }
+}
+
+fn classify(e: &reqwest::Error) -> (Status, &'static str) {
+    if e.is_timeout() {
+        (Status::Timeout, "timeout")
+    } else if e.is_connect() {
+        (Status::ConnectError, "connect")
+    } else if e.is_body() || e.is_decode() {
+        (Status::Truncated, "body_read")
+    } else if e.is_redirect() {
+        (Status::HttpError, "redirect")
+    } else {
+        (Status::ConnectError, "transport")
+    }
+}
+
+/// The error and its causes on one line, without the URL (it may carry query credentials).
+fn describe(e: &reqwest::Error) -> String {
+    let mut message = e.to_string();
+    if let Some(url) = e.url() {
+        message = message
+            .replace(&format!(" ({url})"), "")
+            .replace(url.as_str(), "<url>");
+    }
+    let mut source = e.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}
+
+/// Milliseconds with microsecond resolution, so records print as `12.345`, not float noise.
+fn millis(d: Duration) -> f64 {
+    (d.as_micros() as f64) / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(base: &str, route: Route) -> String {
+        endpoint_url(&Url::parse(base).unwrap(), &route).to_string()
+    }
+
+    #[test]
+    fn base_urls_join_like_the_openai_sdks() {
+        assert_eq!(
+            url("https://gw.example/v1", Route::Responses),
+            "https://gw.example/v1/responses"
+        );
+        assert_eq!(
+            url("https://gw.example/v1/", Route::Chat),
+            "https://gw.example/v1/chat/completions"
+        );
+        assert_eq!(
+            url("http://127.0.0.1:8000", Route::Responses),
+            "http://127.0.0.1:8000/responses"
+        );
+    }
+
+    #[test]
+    fn batch_urls_do_not_double_v1() {
+        assert_eq!(
+            url(
+                "https://gw.example/v1",
+                Route::Other("/v1/embeddings".into())
+            ),
+            "https://gw.example/v1/embeddings"
+        );
+        assert_eq!(
+            url(
+                "https://gw.example/api",
+                Route::Other("/v1/embeddings".into())
+            ),
+            "https://gw.example/api/v1/embeddings"
+        );
+        assert_eq!(
+            url("https://gw.example/v1", Route::Other("/v1/x?a=b".into())),
+            "https://gw.example/v1/x?a=b"
+        );
+    }
+
+    #[test]
+    fn api_key_debug_is_redacted() {
+        assert_eq!(
+            format!("{:?}", ApiKey::new("sk-secret".into())),
+            "ApiKey(<redacted>)"
+        );
+    }
+}

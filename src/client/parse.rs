@@ -1,0 +1,511 @@
+//! Reads a final (non-streamed) body in the Responses or the Chat Completions shape, or an error body.
+
+use crate::record::{Record, Status, TokenSource, ToolCall};
+use serde::Deserialize;
+use std::borrow::Cow;
+
+/// Either wire shape in one lenient pass: every field optional, unknown fields ignored.
+#[derive(Deserialize, Default)]
+struct AnyBody<'a> {
+    #[serde(borrow, default)]
+    object: Option<Cow<'a, str>>,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(borrow, default)]
+    status: Option<Cow<'a, str>>,
+    #[serde(default)]
+    incomplete_details: Option<IncompleteDetails>,
+    #[serde(borrow, default)]
+    output: Option<Vec<OutputItem<'a>>>,
+    #[serde(default)]
+    choices: Option<Vec<Choice>>,
+    #[serde(default)]
+    usage: Option<Usage>,
+    #[serde(default)]
+    error: Option<ErrorObject>,
+}
+
+#[derive(Deserialize)]
+struct IncompleteDetails {
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct OutputItem<'a> {
+    #[serde(borrow, rename = "type")]
+    kind: Cow<'a, str>,
+    #[serde(borrow, default)]
+    content: Option<Vec<ContentPart<'a>>>,
+    #[serde(default)]
+    call_id: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    arguments: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ContentPart<'a> {
+    #[serde(borrow, rename = "type", default)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    text: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct Choice {
+    #[serde(default)]
+    message: Option<ChatMessage>,
+    #[serde(default)]
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ChatMessage {
+    #[serde(default)]
+    content: Option<ChatContent>,
+    #[serde(default)]
+    tool_calls: Option<Vec<ChatToolCall>>,
+}
+
+/// Chat `content` is a string in the spec; some servers send an array of parts.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ChatContent {
+    Text(String),
+    Parts(Vec<ChatPart>),
+}
+
+#[derive(Deserialize)]
+struct ChatPart {
+    #[serde(default)]
+    text: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ChatToolCall {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    function: Option<ChatFunction>,
+}
+
+#[derive(Deserialize)]
+struct ChatFunction {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    arguments: Option<String>,
+}
+
+/// Both usage shapes: Responses (`input_tokens`...) and Chat (`prompt_tokens`...).
+#[derive(Deserialize, Default)]
+struct Usage {
+    #[serde(default, alias = "prompt_tokens")]
+    input_tokens: Option<u64>,
+    #[serde(default, alias = "completion_tokens")]
+    output_tokens: Option<u64>,
+    #[serde(default)]
+    total_tokens: Option<u64>,
+    #[serde(default, alias = "prompt_tokens_details")]
+    input_tokens_details: Option<InputDetails>,
+    #[serde(default, alias = "completion_tokens_details")]
+    output_tokens_details: Option<OutputDetails>,
+}
+
+#[derive(Deserialize)]
+struct InputDetails {
+    #[serde(default)]
+    cached_tokens: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct OutputDetails {
+    #[serde(default)]
+    reasoning_tokens: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct ErrorObject {
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+    #[serde(default)]
+    code: Option<serde_json::Value>,
+}
+
+impl ErrorObject {
+    fn kind(&self) -> String {
+        match (&self.code, &self.kind) {
+            (Some(serde_json::Value::String(code)), _) => code.clone(),
+            (_, Some(kind)) => kind.clone(),
+            (Some(code), None) if !code.is_null() => code.to_string(),
+            _ => "error".to_string(),
+        }
+    }
+
+    fn message(&self) -> String {
+        self.message
+            .clone()
+            .unwrap_or_else(|| "no message".to_string())
+    }
+}
+
+/// The longest error message kept in a record.
+const MAX_MESSAGE_CHARS: usize = 300;
+
+/// Fills `record` from a 2xx body: answer, usage and finish, or why the body is unusable.
+pub fn read_success_body(body: &[u8], record: &mut Record) {
+    let parsed: AnyBody = match serde_json::from_slice(body) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            let (kind, message) = describe_unparsable(body, &e);
+            record.fail(Status::InvalidResponse, kind, message);
+            return;
+        }
+    };
+    let is_chat = parsed.choices.is_some()
+        || parsed
+            .object
+            .as_deref()
+            .is_some_and(|o| o.starts_with("chat.completion"));
+    let is_responses = parsed.output.is_some() || parsed.object.as_deref() == Some("response");
+    if let Some(usage) = &parsed.usage {
+        apply_usage(usage, record);
+    }
+    record.response_id = parsed.id;
+    if parsed.model.is_some() {
+        record.model = parsed.model;
+    }
+    if is_chat {
+        read_chat(parsed.choices.unwrap_or_default(), record);
+    } else if is_responses {
+        read_responses(
+            parsed.status.as_deref(),
+            parsed.incomplete_details,
+            parsed.output.unwrap_or_default(),
+            parsed.error,
+            record,
+        );
+    } else if let Some(error) = parsed.error {
+        record.fail(Status::ApiError, error.kind(), truncate(&error.message()));
+    } else {
+        record.fail(
+            Status::InvalidResponse,
+            "unknown_shape",
+            "2xx body is neither a Responses object nor a Chat completion",
+        );
+    }
+}
+
+fn apply_usage(usage: &Usage, record: &mut Record) {
+    record.input_tokens = usage.input_tokens;
+    record.output_tokens = usage.output_tokens;
+    record.cached_tokens = usage
+        .input_tokens_details
+        .as_ref()
+        .and_then(|d| d.cached_tokens);
+    record.reasoning_tokens = usage
+        .output_tokens_details
+        .as_ref()
+        .and_then(|d| d.reasoning_tokens);
+    record.total_tokens = usage
+        .total_tokens
+        .or(match (usage.input_tokens, usage.output_tokens) {
+            (Some(i), Some(o)) => Some(i + o),
+            _ => None,
+        });
+    if usage.input_tokens.is_some() || usage.output_tokens.is_some() {
+        record.token_source = Some(TokenSource::Server);
+    }
+}
+
+fn read_responses(
+    status: Option<&str>,
+    incomplete: Option<IncompleteDetails>,
+    output: Vec<OutputItem>,
+    error: Option<ErrorObject>,
+    record: &mut Record,
+) {
+    let mut text = String::new();
+    for item in output {
+        match item.kind.as_ref() {
+            "message" => {
+                for part in item.content.unwrap_or_default() {
+                    if part.kind.as_deref().is_none_or(|k| k == "output_text")
+                        && let Some(t) = part.text
+                    {
+                        text.push_str(&t);
+                    }
+                }
+            }
+            "function_call" => record.tool_calls.push(ToolCall {
+                name: item.name.unwrap_or_default(),
+                call_id: item.call_id.unwrap_or_default(),
+                arguments: item.arguments.unwrap_or_default(),
+            }),
+            _ => {}
+        }
+    }
+    record.output_text = Some(text);
+    let status = status.unwrap_or("completed");
+    record.finish = Some(status.to_string());
+    match status {
+        "completed" => {}
+        "incomplete" => record.incomplete_reason = incomplete.and_then(|d| d.reason),
+        other => {
+            let (kind, message) = match &error {
+                Some(e) => (e.kind(), truncate(&e.message())),
+                None => (
+                    format!("response_{other}"),
+                    format!("response status is {other:?}"),
+                ),
+            };
+            record.fail(Status::ApiError, kind, message);
+        }
+    }
+}
+
+fn read_chat(choices: Vec<Choice>, record: &mut Record) {
+    let Some(choice) = choices.into_iter().next() else {
+        record.fail(
+            Status::InvalidResponse,
+            "no_choices",
+            "Chat completion has no choices",
+        );
+        return;
+    };
+    record.finish = choice.finish_reason;
+    let Some(message) = choice.message else {
+        record.output_text = Some(String::new());
+        return;
+    };
+    record.output_text = Some(match message.content {
+        None => String::new(),
+        Some(ChatContent::Text(text)) => text,
+        Some(ChatContent::Parts(parts)) => parts.into_iter().filter_map(|p| p.text).collect(),
+    });
+    for call in message.tool_calls.unwrap_or_default() {
+        let function = call.function.unwrap_or(ChatFunction {
+            name: None,
+            arguments: None,
+        });
+        record.tool_calls.push(ToolCall {
+            name: function.name.unwrap_or_default(),
+            call_id: call.id.unwrap_or_default(),
+            arguments: function.arguments.unwrap_or_default(),
+        });
+    }
+}
+
+#[derive(Deserialize)]
+struct ErrorEnvelope {
+    error: Option<ErrorObject>,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    detail: Option<serde_json::Value>,
+}
+
+/// Fills `record` from a non-2xx answer: the error's kind and a short message, whatever the body is.
+pub fn read_error_body(http_status: u16, body: &[u8], record: &mut Record) {
+    let fallback_kind = format!("http_{http_status}");
+    let (kind, message) = match serde_json::from_slice::<ErrorEnvelope>(body) {
+        Ok(ErrorEnvelope {
+            error: Some(error), ..
+        }) => (error.kind(), truncate(&error.message())),
+        Ok(ErrorEnvelope {
+            message: Some(message),
+            ..
+        }) => (fallback_kind, truncate(&message)),
+        Ok(ErrorEnvelope {
+            detail: Some(detail),
+            ..
+        }) => (fallback_kind, truncate(&detail.to_string())),
+        _ => (fallback_kind, describe_text_body(body)),
+    };
+    record.fail(
+        Status::HttpError,
+        kind,
+        format!("HTTP {http_status}: {message}"),
+    );
+}
+
+fn describe_unparsable(body: &[u8], error: &serde_json::Error) -> (&'static str, String) {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        ("empty_body", "2xx answer with an empty body".to_string())
+    } else if error.is_eof() {
+        (
+            "truncated_json",
+            format!("body ends mid-JSON after {} bytes", body.len()),
+        )
+    } else if looks_like_html(body) {
+        (
+            "html_body",
+            format!("2xx answer is an HTML page: {}", describe_text_body(body)),
+        )
+    } else {
+        ("invalid_json", format!("body is not valid JSON: {error}"))
+    }
+}
+
+fn looks_like_html(body: &[u8]) -> bool {
+    let head = String::from_utf8_lossy(&body[..body.len().min(512)]).to_ascii_lowercase();
+    head.trim_start().starts_with('<')
+        && (head.contains("<html") || head.contains("<!doctype") || head.contains("<title"))
+}
+
+/// A one-line description of a non-JSON body: its HTML title, or its first characters.
+fn describe_text_body(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return "empty body".to_string();
+    }
+    if looks_like_html(body) {
+        let lower = trimmed.to_ascii_lowercase();
+        if let (Some(start), Some(end)) = (lower.find("<title>"), lower.find("</title>"))
+            && start + 7 <= end
+        {
+            return format!("HTML page \"{}\"", trimmed[start + 7..end].trim());
+        }
+        return "HTML page".to_string();
+    }
+    truncate(&trimmed.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
+fn truncate(message: &str) -> String {
+    match message.char_indices().nth(MAX_MESSAGE_CHARS) {
+        Some((cut, _)) => format!("{}…", &message[..cut]),
+        None => message.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> Record {
+        Record::empty("1".into(), 1, Status::Ok)
+    }
+
+    #[test]
+    fn responses_body_joins_message_texts_and_reads_usage() {
+        let body = br#"{"id":"resp_1","object":"response","status":"completed","model":"gpt-4.1",
+          "output":[{"type":"reasoning","summary":[]},
+                    {"type":"message","role":"assistant","content":[{"type":"output_text","text":"Hello ","annotations":[]},{"type":"output_text","text":"there"}]}],
+          "usage":{"input_tokens":36,"input_tokens_details":{"cached_tokens":4},"output_tokens":87,"output_tokens_details":{"reasoning_tokens":10},"total_tokens":123}}"#;
+        let mut r = record();
+        read_success_body(body, &mut r);
+        assert_eq!(r.status, Status::Ok);
+        assert_eq!(r.output_text.as_deref(), Some("Hello there"));
+        assert_eq!(
+            (
+                r.input_tokens,
+                r.cached_tokens,
+                r.output_tokens,
+                r.reasoning_tokens,
+                r.total_tokens
+            ),
+            (Some(36), Some(4), Some(87), Some(10), Some(123))
+        );
+        assert_eq!(r.finish.as_deref(), Some("completed"));
+        assert_eq!(r.response_id.as_deref(), Some("resp_1"));
+        assert_eq!(r.token_source, Some(TokenSource::Server));
+    }
+
+    #[test]
+    fn responses_function_calls_become_tool_calls() {
+        let body = br#"{"object":"response","status":"completed","output":[
+            {"id":"fc_1","type":"function_call","status":"completed","arguments":"{\"sign\":\"Aquarius\"}","call_id":"call_6k","name":"get_horoscope"}]}"#;
+        let mut r = record();
+        read_success_body(body, &mut r);
+        assert_eq!(
+            r.tool_calls,
+            vec![ToolCall {
+                name: "get_horoscope".into(),
+                call_id: "call_6k".into(),
+                arguments: "{\"sign\":\"Aquarius\"}".into()
+            }]
+        );
+        assert_eq!(r.output_text.as_deref(), Some(""));
+    }
+
+    #[test]
+    fn chat_body_is_detected_from_the_body_not_the_url() {
+        let body = br#"{"id":"chatcmpl-123","object":"chat.completion","created":1677652288,"choices":[{"index":0,"message":{"role":"assistant","content":"\n\nHello there"},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":12,"total_tokens":21}}"#;
+        let mut r = record();
+        read_success_body(body, &mut r);
+        assert_eq!(r.status, Status::Ok);
+        assert_eq!(r.output_text.as_deref(), Some("\n\nHello there"));
+        assert_eq!(
+            (r.input_tokens, r.output_tokens, r.total_tokens),
+            (Some(9), Some(12), Some(21))
+        );
+        assert_eq!(r.finish.as_deref(), Some("stop"));
+    }
+
+    #[test]
+    fn incomplete_response_is_ok_with_its_reason() {
+        let body = br#"{"object":"response","status":"incomplete","incomplete_details":{"reason":"max_output_tokens"},"output":[]}"#;
+        let mut r = record();
+        read_success_body(body, &mut r);
+        assert_eq!(r.status, Status::Ok);
+        assert_eq!(r.finish.as_deref(), Some("incomplete"));
+        assert_eq!(r.incomplete_reason.as_deref(), Some("max_output_tokens"));
+    }
+
+    #[test]
+    fn failed_response_and_error_body_are_api_errors() {
+        let mut r = record();
+        read_success_body(br#"{"object":"response","status":"failed","error":{"code":"server_error","message":"boom"},"output":[]}"#, &mut r);
+        assert_eq!(r.status, Status::ApiError);
+        assert_eq!(r.error.as_ref().unwrap().kind, "server_error");
+        let mut r = record();
+        read_success_body(
+            br#"{"error":{"message":"quota","type":"insufficient_quota"}}"#,
+            &mut r,
+        );
+        assert_eq!(r.status, Status::ApiError);
+        assert_eq!(r.error.unwrap().message, "quota");
+    }
+
+    #[test]
+    fn unreadable_success_bodies_are_invalid_responses() {
+        for (body, kind) in [
+            (&b""[..], "empty_body"),
+            (b"{\"object\":\"resp", "truncated_json"),
+            (b"<html><title>Oops</title></html>", "html_body"),
+            (b"nope", "invalid_json"),
+        ] {
+            let mut r = record();
+            read_success_body(body, &mut r);
+            assert_eq!(r.status, Status::InvalidResponse);
+            assert_eq!(r.error.unwrap().kind, kind);
+        }
+    }
+
+    #[test]
+    fn error_bodies_give_kind_and_short_message() {
+        let mut r = record();
+        read_error_body(429, br#"{"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded"}}"#, &mut r);
+        let e = r.error.unwrap();
+        assert_eq!(
+            (r.status, e.kind.as_str()),
+            (Status::HttpError, "rate_limit_exceeded")
+        );
+        assert_eq!(e.message, "HTTP 429: Rate limit reached");
+        let mut r = record();
+        read_error_body(502, b"<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>", &mut r);
+        let e = r.error.unwrap();
+        assert_eq!(e.kind, "http_502");
+        assert_eq!(e.message, "HTTP 502: HTML page \"502 Bad Gateway\"");
+        let mut r = record();
+        read_error_body(503, b"", &mut r);
+        assert_eq!(r.error.unwrap().message, "HTTP 503: empty body");
+    }
+}

@@ -1,0 +1,118 @@
+//! The collector: the single owner of the output files, the statistics and the progress bar.
+
+use crate::record::{Record, Status};
+use crate::sink::RecordSink;
+use crate::stats::RunStats;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// Records written between two flushes at most, so a burst is flushed promptly.
+const MAX_BATCH: usize = 512;
+
+/// The live progress line on stderr: done/total, rate, in flight, errors, ETA.
+pub struct Progress {
+    bar: ProgressBar,
+    in_flight: Arc<AtomicUsize>,
+    errors: u64,
+    last_message: Instant,
+}
+
+impl Progress {
+    /// `visible` is false when stderr is not a terminal or with `--quiet`.
+    pub fn new(total: Option<u64>, visible: bool, in_flight: Arc<AtomicUsize>) -> Self {
+        let target = if visible {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        };
+        let bar = ProgressBar::with_draw_target(total, target);
+        let template = "{elapsed_precise} [{wide_bar:.cyan/blue}] {human_pos}/{human_len} {per_sec:.green} {msg} ETA {eta}";
+        if let Ok(style) = ProgressStyle::with_template(template) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        if visible {
+            bar.enable_steady_tick(Duration::from_millis(200));
+        }
+        Progress {
+            bar,
+            in_flight,
+            errors: 0,
+            last_message: Instant::now(),
+        }
+    }
+
+    fn record_done(&mut self, record: &Record) {
+        if record.status != Status::Ok {
+            self.errors += 1;
+        }
+        self.bar.inc(1);
+        if self.last_message.elapsed() >= Duration::from_millis(100) {
+            self.update_message();
+        }
+    }
+
+    fn update_message(&mut self) {
+        self.last_message = Instant::now();
+        let in_flight = self.in_flight.load(Ordering::Relaxed);
+        self.bar
+            .set_message(format!("in-flight {in_flight} errors {}", self.errors));
+    }
+
+    fn finish(&mut self) {
+        self.update_message();
+        self.bar.finish_and_clear();
+    }
+}
+
+/// Receives every record, in completion order, and is the only writer of the run's files.
+pub struct Collector {
+    sinks: Vec<Box<dyn RecordSink>>,
+    stats: RunStats,
+    progress: Progress,
+}
+
+impl Collector {
+    pub fn new(sinks: Vec<Box<dyn RecordSink>>, progress: Progress) -> Self {
+        Collector {
+            sinks,
+            stats: RunStats::default(),
+            progress,
+        }
+    }
+
+    /// Runs on its own thread (file writes are blocking) until every sender is gone.
+    pub fn run(mut self, mut records: mpsc::Receiver<Record>) -> io::Result<RunStats> {
+        let result = self.drain(&mut records);
+        self.progress.finish();
+        result.map(|()| self.stats)
+    }
+
+    fn drain(&mut self, records: &mut mpsc::Receiver<Record>) -> io::Result<()> {
+        while let Some(first) = records.blocking_recv() {
+            self.accept(&first)?;
+            for _ in 1..MAX_BATCH {
+                match records.try_recv() {
+                    Ok(record) => self.accept(&record)?,
+                    Err(_) => break,
+                }
+            }
+            for sink in &mut self.sinks {
+                sink.flush()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn accept(&mut self, record: &Record) -> io::Result<()> {
+        for sink in &mut self.sinks {
+            sink.write(record)?;
+        }
+        self.stats.add(record);
+        self.progress.record_done(record);
+        Ok(())
+    }
+}

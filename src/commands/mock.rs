@@ -1,0 +1,19 @@
+//! `llmvolley mock`: serves the embedded mock endpoint until Ctrl-C.
+
+use crate::cli::MockArgs;
+use crate::config::mock_config;
+use anyhow::Context;
+use std::process::ExitCode;
+
+pub async fn mock(args: MockArgs) -> anyhow::Result<ExitCode> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
+        .await
+        .with_context(|| format!("cannot listen on 127.0.0.1:{}", args.port))?;
+    let addr = listener.local_addr()?;
+    println!("llmvolley mock listening on http://{addr}/v1 (Ctrl-C stops it)");
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    crate::mock::serve(listener, mock_config(&args.knobs), shutdown).await?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,23 @@
+//! Subcommands: each file orchestrates one, and all return the process exit code.
+
+mod mock;
+mod run;
+
+use crate::cli::{Cli, Command};
+use std::process::ExitCode;
+
+/// Exit code for usage and setup errors (bad flags, unreadable workload, unwritable folder).
+pub const EXIT_SETUP: u8 = 2;
+/// Exit code when the run finished but some requests did not end ok.
+pub const EXIT_SOME_FAILED: u8 = 1;
+
+pub async fn dispatch(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        Command::Run(args) => run::run(args).await,
+        Command::Mock(args) => mock::mock(args).await,
+    };
+    result.unwrap_or_else(|e| {
+        eprintln!("error: {e:#}");
+        ExitCode::from(EXIT_SETUP)
+    })
+}

@@ -1,0 +1,174 @@
+//! `llmvolley run`: workload → closed loop → records, summary and histograms in a run folder.
+
+use super::EXIT_SOME_FAILED;
+use crate::cli::RunArgs;
+use crate::client::Client;
+use crate::collector::{Collector, Progress};
+use crate::config::{RunConfig, Target, is_secret_header};
+use crate::run_folder::{self, HISTOGRAMS_DIR, RECORDS_CSV, RECORDS_JSONL, RUN_JSON, SUMMARY_JSON};
+use crate::scheduler::run_closed_loop;
+use crate::sink::{CsvSink, JsonlSink, RecordSink};
+use crate::stats::Summary;
+use crate::workload::{self, WorkloadReader};
+use anyhow::{Context, anyhow};
+use reqwest::Url;
+use serde_json::{Value, json};
+use std::io::IsTerminal;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use std::time::Instant;
+use tokio::sync::{mpsc, oneshot};
+
+pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let config = RunConfig::from_args(args, |name| std::env::var(name).ok())?;
+    let workload_path = config.workload.display().to_string();
+    let reader = WorkloadReader::open(&config.workload, config.default_route())
+        .with_context(|| format!("cannot read workload {workload_path}"))?;
+    if config.strict {
+        workload::validate_strict(&config.workload, config.default_route())
+            .map_err(|e| anyhow!(e))?;
+    }
+    let show_progress = !config.quiet && std::io::stderr().is_terminal();
+    let total = if show_progress {
+        Some(
+            workload::count_lines(&config.workload)
+                .with_context(|| format!("cannot read workload {workload_path}"))?,
+        )
+    } else {
+        None
+    };
+    let dir = run_folder::create(
+        config.out.as_deref(),
+        &config.workload,
+        Path::new("results"),
+    )?;
+    let sinks: Vec<Box<dyn RecordSink>> = vec![
+        Box::new(
+            JsonlSink::create(&dir.join(RECORDS_JSONL))
+                .with_context(|| format!("cannot create records in {}", dir.display()))?,
+        ),
+        Box::new(
+            CsvSink::create(&dir.join(RECORDS_CSV))
+                .with_context(|| format!("cannot create records in {}", dir.display()))?,
+        ),
+    ];
+
+    let (base_url, stop_mock) = start_target(&config.target).await?;
+    let started_at = run_folder::now_rfc3339();
+    let mut info = run_info(&config, &base_url, &dir, &started_at);
+    run_folder::write_json(&dir, RUN_JSON, &info)?;
+
+    let epoch = Instant::now();
+    let client = Arc::new(Client::new(&config.client_config(base_url), epoch)?);
+    let queue = config.concurrency.max(64) * 2;
+    let (items_tx, items_rx) = mpsc::channel(queue);
+    let reading = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        for item in reader {
+            if items_tx.blocking_send(item?).is_err() {
+                break;
+            }
+        }
+        Ok(())
+    });
+    let (records_tx, records_rx) = mpsc::channel(queue);
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let collector = Collector::new(
+        sinks,
+        Progress::new(total, show_progress, in_flight.clone()),
+    );
+    let collecting = tokio::task::spawn_blocking(move || collector.run(records_rx));
+
+    run_closed_loop(items_rx, client, config.concurrency, records_tx, in_flight).await;
+    let stats = collecting
+        .await?
+        .with_context(|| format!("cannot write records in {}", dir.display()))?;
+    let wall_time_s = epoch.elapsed().as_secs_f64();
+    if let Some(stop) = stop_mock {
+        let _ = stop.send(());
+    }
+
+    let summary = Summary::from_stats(&stats, wall_time_s);
+    stats.save_histograms(&dir.join(HISTOGRAMS_DIR))?;
+    run_folder::write_json(&dir, SUMMARY_JSON, &summary)?;
+    info["finished_at"] = Value::String(run_folder::now_rfc3339());
+    run_folder::write_json(&dir, RUN_JSON, &info)?;
+    println!("run folder   {}", dir.display());
+    print!("{}", summary.render());
+    reading
+        .await?
+        .with_context(|| format!("workload {workload_path}"))?;
+    Ok(if summary.requests.failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_SOME_FAILED)
+    })
+}
+
+/// The base URL to send to; for `--mock`, starts the mock on a free loopback port first.
+async fn start_target(target: &Target) -> anyhow::Result<(Url, Option<oneshot::Sender<()>>)> {
+    match target {
+        Target::Endpoint(url) => Ok((url.clone(), None)),
+        Target::Mock(mock) => {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .context("cannot start the mock on 127.0.0.1")?;
+            let url = Url::parse(&format!("http://{}/v1", listener.local_addr()?))?;
+            let (stop, stopped) = oneshot::channel::<()>();
+            tokio::spawn(crate::mock::serve(listener, mock.clone(), async {
+                let _ = stopped.await;
+            }));
+            Ok((url, Some(stop)))
+        }
+    }
+}
+
+/// The effective configuration for run.json: secrets never appear, only where they came from.
+fn run_info(config: &RunConfig, base_url: &Url, dir: &Path, started_at: &str) -> Value {
+    let mut endpoint = base_url.clone();
+    let _ = endpoint.set_username("");
+    let _ = endpoint.set_password(None);
+    if endpoint.query().is_some() {
+        endpoint.set_query(Some("<redacted>"));
+    }
+    let headers: serde_json::Map<String, Value> = config
+        .headers
+        .iter()
+        .map(|(name, value)| {
+            let shown = if is_secret_header(name.as_str()) {
+                "<redacted>".to_string()
+            } else {
+                String::from_utf8_lossy(value.as_bytes()).into_owned()
+            };
+            (name.to_string(), Value::String(shown))
+        })
+        .collect();
+    let mock = match &config.target {
+        Target::Mock(m) => json!({
+            "latency_ms": m.latency.as_secs_f64() * 1000.0,
+            "jitter_ms": m.jitter.as_secs_f64() * 1000.0,
+            "seed": m.seed,
+            "chat_shape_for_responses": m.chat_shape_for_responses,
+        }),
+        Target::Endpoint(_) => Value::Null,
+    };
+    json!({
+        "tool": "llmvolley",
+        "version": env!("CARGO_PKG_VERSION"),
+        "command": "run",
+        "workload": config.workload.display().to_string(),
+        "run_folder": dir.display().to_string(),
+        "endpoint": endpoint.as_str(),
+        "mock": mock,
+        "api": config.api,
+        "concurrency": config.concurrency,
+        "timeout_s": config.timeout.as_secs_f64(),
+        "api_key": config.key_source.to_string(),
+        "headers": headers,
+        "save_responses": config.save_responses,
+        "strict": config.strict,
+        "started_at": started_at,
+        "finished_at": null,
+    })
+}

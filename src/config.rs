@@ -1,0 +1,275 @@
+//! Validated run settings built from raw arguments and the environment: every setup error is found here.
+
+use crate::cli::{Api, MockKnobs, RunArgs};
+use crate::client::{ApiKey, ClientConfig};
+use crate::mock::MockConfig;
+use crate::workload::Route;
+use anyhow::{Context, bail};
+use reqwest::Url;
+use reqwest::header::{HeaderName, HeaderValue};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where requests go.
+#[derive(Debug, Clone)]
+pub enum Target {
+    Endpoint(Url),
+    Mock(MockConfig),
+}
+
+/// Where the API key came from, for `run.json` (never the key itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    Env(String),
+    File(PathBuf),
+    None,
+}
+
+impl std::fmt::Display for KeySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeySource::Env(name) => write!(f, "env:{name}"),
+            KeySource::File(path) => write!(f, "file:{}", path.display()),
+            KeySource::None => f.write_str("none"),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub workload: PathBuf,
+    pub target: Target,
+    pub api: Api,
+    pub concurrency: usize,
+    pub api_key: Option<ApiKey>,
+    pub key_source: KeySource,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub timeout: Duration,
+    pub out: Option<PathBuf>,
+    pub save_responses: bool,
+    pub strict: bool,
+    pub quiet: bool,
+}
+
+impl RunConfig {
+    /// Validates `args`, reading `OPENAI_BASE_URL` and the key from `env`.
+    pub fn from_args(args: RunArgs, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let target = if args.mock {
+            Target::Mock(mock_config(&args.mock_knobs))
+        } else {
+            let raw = args.endpoint.or_else(|| env("OPENAI_BASE_URL")).context(
+                "no endpoint: give --endpoint URL (e.g. https://api.openai.com/v1), set OPENAI_BASE_URL, or use --mock",
+            )?;
+            Target::Endpoint(parse_base_url(&raw)?)
+        };
+        let (api_key, key_source) = match (&args.api_key_file, args.mock) {
+            (_, true) => (None, KeySource::None),
+            (Some(path), false) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read --api-key-file {}", path.display()))?;
+                let key = text.lines().next().unwrap_or("").trim().to_string();
+                if key.is_empty() {
+                    bail!("--api-key-file {} is empty", path.display());
+                }
+                (Some(ApiKey::new(key)), KeySource::File(path.clone()))
+            }
+            (None, false) => match env(&args.api_key_env).filter(|k| !k.trim().is_empty()) {
+                Some(key) => (
+                    Some(ApiKey::new(key.trim().to_string())),
+                    KeySource::Env(args.api_key_env.clone()),
+                ),
+                None if args.api_key_env != "OPENAI_API_KEY" => {
+                    bail!(
+                        "--api-key-env {}: that environment variable is not set",
+                        args.api_key_env
+                    )
+                }
+                None => (None, KeySource::None),
+            },
+        };
+        let headers = args
+            .headers
+            .iter()
+            .map(|h| parse_header(h))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        if args.timeout.is_zero() {
+            bail!("--timeout must be more than zero");
+        }
+        Ok(RunConfig {
+            workload: args.workload,
+            target,
+            api: args.api,
+            concurrency: args.concurrency as usize,
+            api_key,
+            key_source,
+            headers,
+            timeout: args.timeout,
+            out: args.out,
+            save_responses: args.save_responses,
+            strict: args.strict,
+            quiet: args.quiet,
+        })
+    }
+
+    pub fn default_route(&self) -> Route {
+        match self.api {
+            Api::Responses => Route::Responses,
+            Api::Chat => Route::Chat,
+        }
+    }
+
+    pub fn client_config(&self, base_url: Url) -> ClientConfig {
+        ClientConfig {
+            base_url,
+            api_key: self.api_key.clone(),
+            headers: self.headers.clone(),
+            timeout: self.timeout,
+            max_connections: self.concurrency,
+            save_responses: self.save_responses,
+        }
+    }
+}
+
+pub fn mock_config(knobs: &MockKnobs) -> MockConfig {
+    MockConfig {
+        latency: knobs.mock_latency,
+        jitter: knobs.mock_jitter,
+        seed: knobs.mock_seed,
+        chat_shape_for_responses: knobs.mock_chat_shape,
+    }
+}
+
+fn parse_base_url(raw: &str) -> anyhow::Result<Url> {
+    let url = Url::parse(raw.trim()).with_context(|| {
+        format!("endpoint {raw:?} is not a URL (expected e.g. https://host/v1)")
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        bail!("endpoint {raw:?} must be an http:// or https:// URL with a host");
+    }
+    Ok(url)
+}
+
+/// Parses `Name: value`; the value may be empty, the name may not.
+fn parse_header(raw: &str) -> anyhow::Result<(HeaderName, HeaderValue)> {
+    let (name, value) = raw.split_once(':').with_context(|| {
+        format!(
+            "header {:?} must look like 'Name: value'",
+            redact_header_text(raw)
+        )
+    })?;
+    let name = HeaderName::from_bytes(name.trim().as_bytes())
+        .with_context(|| format!("header name {:?} is not valid", name.trim()))?;
+    let mut value = HeaderValue::from_str(value.trim()).with_context(|| {
+        format!("header {name}: value has characters not allowed in HTTP headers")
+    })?;
+    if is_secret_header(name.as_str()) {
+        value.set_sensitive(true);
+    }
+    Ok((name, value))
+}
+
+fn redact_header_text(raw: &str) -> String {
+    raw.chars().take(20).collect::<String>() + if raw.chars().count() > 20 { "…" } else { "" }
+}
+
+/// Header names whose values are treated as secrets in run.json and logs.
+pub fn is_secret_header(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    [
+        "auth",
+        "key",
+        "token",
+        "secret",
+        "cookie",
+        "signature",
+        "password",
+        "credential",
+    ]
+    .iter()
+    .any(|needle| name.contains(needle))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn config(args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<RunConfig> {
+        let Command::Run(run) = Cli::try_parse_from(["llmvolley", "run"].iter().chain(args))
+            .unwrap()
+            .command
+        else {
+            unreachable!()
+        };
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        RunConfig::from_args(run, |name| {
+            env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        })
+    }
+
+    #[test]
+    fn endpoint_falls_back_to_openai_base_url() {
+        let c = config(
+            &["w.jsonl"],
+            &[("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")],
+        )
+        .unwrap();
+        assert!(matches!(c.target, Target::Endpoint(u) if u.as_str() == "http://127.0.0.1:9/v1"));
+        let err = config(&["w.jsonl"], &[]).unwrap_err().to_string();
+        assert!(err.contains("--endpoint"), "{err}");
+    }
+
+    #[test]
+    fn api_key_comes_from_the_named_env_var_and_is_never_printed() {
+        let c = config(
+            &[
+                "w.jsonl",
+                "--endpoint",
+                "http://h/v1",
+                "--api-key-env",
+                "MY_KEY",
+            ],
+            &[("MY_KEY", "sk-abc")],
+        )
+        .unwrap();
+        assert_eq!(c.key_source, KeySource::Env("MY_KEY".into()));
+        assert!(!format!("{c:?}").contains("sk-abc"));
+        assert!(
+            config(
+                &[
+                    "w.jsonl",
+                    "--endpoint",
+                    "http://h/v1",
+                    "--api-key-env",
+                    "MISSING"
+                ],
+                &[]
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn headers_must_be_name_colon_value() {
+        let c = config(
+            &[
+                "w.jsonl",
+                "--mock",
+                "-H",
+                "X-Team: research",
+                "-H",
+                "X-Empty:",
+            ],
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.headers[0].0.as_str(), "x-team");
+        assert_eq!(c.headers[1].1.to_str().unwrap(), "");
+        assert!(config(&["w.jsonl", "--mock", "-H", "no colon"], &[]).is_err());
+        assert!(is_secret_header("X-Api-Key") && !is_secret_header("X-Team"));
+    }
+}

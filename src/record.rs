@@ -1,0 +1,177 @@
+//! The `Record`: the one row per workload line that every sink, statistic and user reads.
+
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+/// How one workload line ended. Serialized in snake_case; names may grow, never change.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// A well-formed answer (Responses `completed`/`incomplete`, or a Chat completion).
+    Ok,
+    /// The server answered with a non-2xx HTTP status.
+    HttpError,
+    /// The server answered 2xx but the body reports a failure (`status: failed`, an `error` object).
+    ApiError,
+    /// No complete answer within `--timeout`.
+    Timeout,
+    /// The connection could not be made (refused, DNS, TLS).
+    ConnectError,
+    /// The connection broke before the whole body arrived.
+    Truncated,
+    /// A complete body that is not a readable Responses or Chat Completions object.
+    InvalidResponse,
+    /// The workload line itself was unusable; nothing was sent.
+    InvalidInput,
+    /// The run stopped before this line finished.
+    Cancelled,
+}
+
+impl Status {
+    pub const ALL: [Status; 9] = [
+        Status::Ok,
+        Status::HttpError,
+        Status::ApiError,
+        Status::Timeout,
+        Status::ConnectError,
+        Status::Truncated,
+        Status::InvalidResponse,
+        Status::InvalidInput,
+        Status::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::HttpError => "http_error",
+            Status::ApiError => "api_error",
+            Status::Timeout => "timeout",
+            Status::ConnectError => "connect_error",
+            Status::Truncated => "truncated",
+            Status::InvalidResponse => "invalid_response",
+            Status::InvalidInput => "invalid_input",
+            Status::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Where the token counts of a record came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenSource {
+    /// The server's `usage` object.
+    Server,
+    /// Counted on the client (the server sent no usage).
+    Estimated,
+}
+
+/// Why a request failed: a short machine-usable `kind` and a human message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecordError {
+    pub kind: String,
+    pub message: String,
+}
+
+impl RecordError {
+    pub fn new(kind: impl Into<String>, message: impl Into<String>) -> Self {
+        RecordError {
+            kind: kind.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ToolCall {
+    pub name: String,
+    pub call_id: String,
+    /// The arguments exactly as the model produced them: a JSON string, not re-encoded.
+    pub arguments: String,
+}
+
+/// The full response body, kept only with `--save-responses`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum SavedBody {
+    Json(Box<RawValue>),
+    Text(String),
+}
+
+/// One workload line's outcome. Times are milliseconds; `scheduled_at`/`sent_at` count from the run start.
+#[derive(Debug, Clone, Serialize)]
+pub struct Record {
+    pub id: String,
+    pub line: u64,
+    pub attempts: u32,
+    pub status: Status,
+    pub http_status: Option<u16>,
+    pub error: Option<RecordError>,
+    pub scheduled_at: Option<f64>,
+    pub sent_at: Option<f64>,
+    pub queue_ms: Option<f64>,
+    pub latency_ms: Option<f64>,
+    pub ttft_ms: Option<f64>,
+    pub tpot_ms: Option<f64>,
+    pub model: Option<String>,
+    pub response_id: Option<String>,
+    pub request_id: Option<String>,
+    pub finish: Option<String>,
+    pub incomplete_reason: Option<String>,
+    pub input_tokens: Option<u64>,
+    pub cached_tokens: Option<u64>,
+    pub output_tokens: Option<u64>,
+    pub reasoning_tokens: Option<u64>,
+    pub total_tokens: Option<u64>,
+    pub token_source: Option<TokenSource>,
+    pub cost_usd: Option<f64>,
+    pub output_text: Option<String>,
+    pub tool_calls: Vec<ToolCall>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response: Option<SavedBody>,
+}
+
+impl Record {
+    /// A record with every measured field empty, to be filled in by whoever finishes the line.
+    pub fn empty(id: String, line: u64, status: Status) -> Self {
+        Record {
+            id,
+            line,
+            attempts: 0,
+            status,
+            http_status: None,
+            error: None,
+            scheduled_at: None,
+            sent_at: None,
+            queue_ms: None,
+            latency_ms: None,
+            ttft_ms: None,
+            tpot_ms: None,
+            model: None,
+            response_id: None,
+            request_id: None,
+            finish: None,
+            incomplete_reason: None,
+            input_tokens: None,
+            cached_tokens: None,
+            output_tokens: None,
+            reasoning_tokens: None,
+            total_tokens: None,
+            token_source: None,
+            cost_usd: None,
+            output_text: None,
+            tool_calls: Vec::new(),
+            response: None,
+        }
+    }
+
+    pub fn fail(&mut self, status: Status, kind: impl Into<String>, message: impl Into<String>) {
+        self.status = status;
+        self.error = Some(RecordError::new(kind, message));
+    }
+}

@@ -1,0 +1,101 @@
+//! `records.csv`: the same rows as `records.jsonl`, flattened (errors split, tool calls as JSON text).
+
+use super::RecordSink;
+use crate::record::{Record, Status, TokenSource};
+use serde::Serialize;
+use std::fs::File;
+use std::io;
+use std::path::Path;
+
+pub struct CsvSink {
+    out: csv::Writer<File>,
+    tool_calls_json: String,
+}
+
+/// A flat view of a `Record`, borrowed, so writing a row copies nothing but the tool-call text.
+#[derive(Serialize)]
+struct Row<'a> {
+    id: &'a str,
+    line: u64,
+    attempts: u32,
+    status: Status,
+    http_status: Option<u16>,
+    error_kind: Option<&'a str>,
+    error_message: Option<&'a str>,
+    scheduled_at: Option<f64>,
+    sent_at: Option<f64>,
+    queue_ms: Option<f64>,
+    latency_ms: Option<f64>,
+    ttft_ms: Option<f64>,
+    tpot_ms: Option<f64>,
+    model: Option<&'a str>,
+    response_id: Option<&'a str>,
+    request_id: Option<&'a str>,
+    finish: Option<&'a str>,
+    incomplete_reason: Option<&'a str>,
+    input_tokens: Option<u64>,
+    cached_tokens: Option<u64>,
+    output_tokens: Option<u64>,
+    reasoning_tokens: Option<u64>,
+    total_tokens: Option<u64>,
+    token_source: Option<TokenSource>,
+    cost_usd: Option<f64>,
+    output_text: Option<&'a str>,
+    tool_calls: &'a str,
+}
+
+impl CsvSink {
+    pub fn create(path: &Path) -> io::Result<Self> {
+        let file = File::options().create_new(true).write(true).open(path)?;
+        Ok(CsvSink {
+            out: csv::WriterBuilder::new()
+                .buffer_capacity(64 * 1024)
+                .from_writer(file),
+            tool_calls_json: String::new(),
+        })
+    }
+}
+
+impl RecordSink for CsvSink {
+    fn write(&mut self, r: &Record) -> io::Result<()> {
+        self.tool_calls_json.clear();
+        if !r.tool_calls.is_empty() {
+            // Writing into a String cannot fail.
+            self.tool_calls_json = serde_json::to_string(&r.tool_calls)?;
+        }
+        let row = Row {
+            id: &r.id,
+            line: r.line,
+            attempts: r.attempts,
+            status: r.status,
+            http_status: r.http_status,
+            error_kind: r.error.as_ref().map(|e| e.kind.as_str()),
+            error_message: r.error.as_ref().map(|e| e.message.as_str()),
+            scheduled_at: r.scheduled_at,
+            sent_at: r.sent_at,
+            queue_ms: r.queue_ms,
+            latency_ms: r.latency_ms,
+            ttft_ms: r.ttft_ms,
+            tpot_ms: r.tpot_ms,
+            model: r.model.as_deref(),
+            response_id: r.response_id.as_deref(),
+            request_id: r.request_id.as_deref(),
+            finish: r.finish.as_deref(),
+            incomplete_reason: r.incomplete_reason.as_deref(),
+            input_tokens: r.input_tokens,
+            cached_tokens: r.cached_tokens,
+            output_tokens: r.output_tokens,
+            reasoning_tokens: r.reasoning_tokens,
+            total_tokens: r.total_tokens,
+            token_source: r.token_source,
+            cost_usd: r.cost_usd,
+            output_text: r.output_text.as_deref(),
+            tool_calls: &self.tool_calls_json,
+        };
+        self.out.serialize(row).map_err(io::Error::other)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}

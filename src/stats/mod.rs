@@ -1,0 +1,156 @@
+//! Run statistics: counts, token sums and HdrHistograms, folded record by record, and the summary.
+
+mod summary;
+
+pub use summary::{Distribution, SUMMARY_SCHEMA_VERSION, Summary};
+
+use crate::record::{Record, Status};
+use hdrhistogram::Histogram;
+use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+
+/// Highest latency a histogram tracks: one day in microseconds; larger values are clamped.
+const MAX_MICROS: u64 = 86_400_000_000;
+
+/// One histogram of durations, in microseconds with 3 significant digits.
+#[derive(Clone)]
+pub struct DurationHistogram(Histogram<u64>);
+
+impl Default for DurationHistogram {
+    fn default() -> Self {
+        // Bounds are constants known to be valid.
+        DurationHistogram(
+            Histogram::new_with_bounds(1, MAX_MICROS, 3).expect("valid histogram bounds"),
+        )
+    }
+}
+
+impl DurationHistogram {
+    pub fn record_ms(&mut self, ms: f64) {
+        let micros = (ms * 1000.0).round().clamp(1.0, MAX_MICROS as f64) as u64;
+        self.0.saturating_record(micros);
+    }
+
+    pub fn len(&self) -> u64 {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn inner(&self) -> &Histogram<u64> {
+        &self.0
+    }
+
+    /// Writes the histogram in the HdrHistogram V2 compressed format, mergeable by any HdrHistogram library.
+    pub fn save(&self, path: &Path) -> io::Result<()> {
+        let mut out = BufWriter::new(File::create(path)?);
+        V2DeflateSerializer::new()
+            .serialize(&self.0, &mut out)
+            .map_err(|e| io::Error::other(format!("{e:?}")))?;
+        out.flush()
+    }
+}
+
+/// Everything the summary needs, accumulated one record at a time.
+#[derive(Default)]
+pub struct RunStats {
+    pub by_status: [u64; Status::ALL.len()],
+    pub by_http_status: BTreeMap<u16, u64>,
+    pub errors_by_kind: BTreeMap<String, u64>,
+    pub latency: DurationHistogram,
+    pub failed_latency: DurationHistogram,
+    pub queue: DurationHistogram,
+    pub input_tokens: u64,
+    pub cached_tokens: u64,
+    pub output_tokens: u64,
+    pub reasoning_tokens: u64,
+    pub total_tokens: u64,
+    /// Earliest send and latest completion, ms from the run start: the throughput window.
+    pub first_sent_ms: Option<f64>,
+    pub last_done_ms: Option<f64>,
+}
+
+impl RunStats {
+    pub fn add(&mut self, r: &Record) {
+        self.by_status[r.status.index()] += 1;
+        if let Some(code) = r.http_status {
+            *self.by_http_status.entry(code).or_default() += 1;
+        }
+        if let Some(error) = &r.error {
+            match self.errors_by_kind.get_mut(&error.kind) {
+                Some(n) => *n += 1,
+                None => {
+                    self.errors_by_kind.insert(error.kind.clone(), 1);
+                }
+            }
+        }
+        if let Some(queue) = r.queue_ms {
+            self.queue.record_ms(queue);
+        }
+        if let (Some(sent), Some(latency)) = (r.sent_at, r.latency_ms) {
+            self.first_sent_ms = Some(self.first_sent_ms.map_or(sent, |f| f.min(sent)));
+            let done = sent + latency;
+            self.last_done_ms = Some(self.last_done_ms.map_or(done, |l| l.max(done)));
+            if r.status == Status::Ok {
+                self.latency.record_ms(latency);
+            } else {
+                self.failed_latency.record_ms(latency);
+            }
+        }
+        self.input_tokens += r.input_tokens.unwrap_or(0);
+        self.cached_tokens += r.cached_tokens.unwrap_or(0);
+        self.output_tokens += r.output_tokens.unwrap_or(0);
+        self.reasoning_tokens += r.reasoning_tokens.unwrap_or(0);
+        self.total_tokens += r
+            .total_tokens
+            .unwrap_or(r.input_tokens.unwrap_or(0) + r.output_tokens.unwrap_or(0));
+    }
+
+    pub fn count(&self, status: Status) -> u64 {
+        self.by_status[status.index()]
+    }
+
+    pub fn total(&self) -> u64 {
+        self.by_status.iter().sum()
+    }
+
+    /// Saves each histogram as `<dir>/<name>.hdr` (empty ones too, so runs always merge file by file).
+    pub fn save_histograms(&self, dir: &Path) -> io::Result<()> {
+        for (name, histogram) in [
+            ("latency", &self.latency),
+            ("failed_latency", &self.failed_latency),
+            ("queue", &self.queue),
+        ] {
+            histogram.save(&dir.join(format!("{name}.hdr")))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hdrhistogram::serialization::Deserializer;
+
+    #[test]
+    fn histograms_keep_microseconds_and_round_trip() {
+        let mut h = DurationHistogram::default();
+        for ms in [0.25, 1.5, 1000.0] {
+            h.record_ms(ms);
+        }
+        assert_eq!(h.inner().min(), 250);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.hdr");
+        h.save(&path).unwrap();
+        let back: Histogram<u64> = Deserializer::new()
+            .deserialize(&mut File::open(&path).unwrap())
+            .unwrap();
+        assert_eq!(back.len(), 3);
+        assert_eq!(back.max(), h.inner().max());
+    }
+}

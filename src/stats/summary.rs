@@ -1,0 +1,221 @@
+//! `summary.json` and the printed table: what a run did, from `RunStats`.
+
+use super::{DurationHistogram, RunStats};
+use crate::record::Status;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// Bumped whenever a field of `summary.json` changes meaning or goes away.
+pub const SUMMARY_SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Summary {
+    pub schema_version: u32,
+    pub tool_version: String,
+    pub requests: RequestCounts,
+    pub errors_by_kind: BTreeMap<String, u64>,
+    /// From the first request dispatched to the last record written.
+    pub wall_time_s: f64,
+    /// From the first send to the last completion: the denominator of every rate.
+    pub window_s: f64,
+    /// ok requests per second of `window_s`.
+    pub requests_per_s: f64,
+    pub tokens: TokenTotals,
+    /// End-to-end latency of ok requests; failed ones are in `failed_latency_ms`.
+    pub latency_ms: Option<Distribution>,
+    pub failed_latency_ms: Option<Distribution>,
+    pub queue_ms: Option<Distribution>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RequestCounts {
+    pub total: u64,
+    pub ok: u64,
+    pub failed: u64,
+    pub by_status: BTreeMap<String, u64>,
+    pub by_http_status: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TokenTotals {
+    pub input: u64,
+    pub cached: u64,
+    pub output: u64,
+    pub reasoning: u64,
+    pub total: u64,
+    pub output_per_s: f64,
+    pub total_per_s: f64,
+}
+
+/// Percentiles of one HdrHistogram, in milliseconds.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Distribution {
+    pub count: u64,
+    pub min: f64,
+    pub mean: f64,
+    pub stdev: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub p99_9: f64,
+    pub max: f64,
+}
+
+impl Distribution {
+    pub fn of(h: &DurationHistogram) -> Option<Self> {
+        if h.is_empty() {
+            return None;
+        }
+        let h = h.inner();
+        let ms = |micros: u64| micros as f64 / 1000.0;
+        let at = |q: f64| ms(h.value_at_quantile(q));
+        Some(Distribution {
+            count: h.len(),
+            min: ms(h.min()),
+            mean: h.mean() / 1000.0,
+            stdev: h.stdev() / 1000.0,
+            p50: at(0.50),
+            p90: at(0.90),
+            p95: at(0.95),
+            p99: at(0.99),
+            p99_9: at(0.999),
+            max: ms(h.max()),
+        })
+    }
+}
+
+impl Summary {
+    pub fn from_stats(stats: &RunStats, wall_time_s: f64) -> Self {
+        let ok = stats.count(Status::Ok);
+        let total = stats.total();
+        let window_s = match (stats.first_sent_ms, stats.last_done_ms) {
+            (Some(first), Some(last)) if last > first => (last - first) / 1000.0,
+            _ => 0.0,
+        };
+        let per_s = |n: u64| {
+            if window_s > 0.0 {
+                n as f64 / window_s
+            } else {
+                0.0
+            }
+        };
+        Summary {
+            schema_version: SUMMARY_SCHEMA_VERSION,
+            tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            requests: RequestCounts {
+                total,
+                ok,
+                failed: total - ok,
+                by_status: Status::ALL
+                    .iter()
+                    .filter(|s| stats.count(**s) > 0)
+                    .map(|s| (s.as_str().to_string(), stats.count(*s)))
+                    .collect(),
+                by_http_status: stats
+                    .by_http_status
+                    .iter()
+                    .map(|(code, n)| (code.to_string(), *n))
+                    .collect(),
+            },
+            errors_by_kind: stats.errors_by_kind.clone(),
+            wall_time_s,
+            window_s,
+            requests_per_s: per_s(ok),
+            tokens: TokenTotals {
+                input: stats.input_tokens,
+                cached: stats.cached_tokens,
+                output: stats.output_tokens,
+                reasoning: stats.reasoning_tokens,
+                total: stats.total_tokens,
+                output_per_s: per_s(stats.output_tokens),
+                total_per_s: per_s(stats.total_tokens),
+            },
+            latency_ms: Distribution::of(&stats.latency),
+            failed_latency_ms: Distribution::of(&stats.failed_latency),
+            queue_ms: Distribution::of(&stats.queue),
+        }
+    }
+
+    /// The aligned table printed at the end of a run.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let r = &self.requests;
+        let statuses = r
+            .by_status
+            .iter()
+            .filter(|(s, _)| s.as_str() != "ok")
+            .map(|(s, n)| format!("{s} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let _ = write!(
+            out,
+            "{:<13}{} total, {} ok, {} failed",
+            "requests", r.total, r.ok, r.failed
+        );
+        if !statuses.is_empty() {
+            let _ = write!(out, " ({statuses})");
+        }
+        out.push('\n');
+        if !r.by_http_status.is_empty() {
+            let codes = r
+                .by_http_status
+                .iter()
+                .map(|(code, n)| format!("{code}: {n}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let _ = writeln!(out, "{:<13}{codes}", "http status");
+        }
+        if !self.errors_by_kind.is_empty() {
+            let kinds = self
+                .errors_by_kind
+                .iter()
+                .map(|(kind, n)| format!("{kind}: {n}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let _ = writeln!(out, "{:<13}{kinds}", "errors");
+        }
+        let _ = writeln!(
+            out,
+            "{:<13}{:.2} s wall, {:.2} s sending; {:.1} ok req/s",
+            "time", self.wall_time_s, self.window_s, self.requests_per_s
+        );
+        let t = &self.tokens;
+        let _ = writeln!(
+            out,
+            "{:<13}input {} (cached {}), output {} (reasoning {}), total {}; {:.1} output tok/s, {:.1} total tok/s",
+            "tokens",
+            t.input,
+            t.cached,
+            t.output,
+            t.reasoning,
+            t.total,
+            t.output_per_s,
+            t.total_per_s
+        );
+        let rows = [
+            ("latency ms", &self.latency_ms),
+            ("failed ms", &self.failed_latency_ms),
+            ("queue ms", &self.queue_ms),
+        ];
+        if rows.iter().any(|(_, d)| d.is_some()) {
+            out.push('\n');
+            let _ = writeln!(
+                out,
+                "{:<13}{:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+                "", "p50", "p90", "p95", "p99", "p99.9", "max", "mean", "stdev", "count"
+            );
+            for (name, d) in rows {
+                if let Some(d) = d {
+                    let _ = writeln!(
+                        out,
+                        "{name:<13}{:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9}",
+                        d.p50, d.p90, d.p95, d.p99, d.p99_9, d.max, d.mean, d.stdev, d.count
+                    );
+                }
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,196 @@
+//! One workload line: a bare request body or an OpenAI Batch line, checked and split without copying.
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+
+/// Which endpoint a line goes to, relative to the base URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    Responses,
+    Chat,
+    /// Any other path a Batch line's `url` names, kept as given (e.g. `/v1/embeddings`).
+    Other(Box<str>),
+}
+
+impl Route {
+    /// Maps a Batch line's `url` onto a route.
+    pub fn from_batch_url(url: &str) -> Route {
+        let path = url.split('?').next().unwrap_or(url).trim_end_matches('/');
+        match path.strip_prefix("/v1").unwrap_or(path) {
+            "/responses" => Route::Responses,
+            "/chat/completions" => Route::Chat,
+            _ => Route::Other(url.into()),
+        }
+    }
+}
+
+/// A line that can be sent, borrowing its body from the line text.
+#[derive(Debug)]
+pub struct ParsedLine<'a> {
+    pub custom_id: Option<String>,
+    pub route: Route,
+    pub body: &'a str,
+    pub model: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct LineFields<'a> {
+    #[serde(borrow, default)]
+    custom_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    method: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    url: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    body: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    model: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct BodyFields<'a> {
+    #[serde(borrow, default)]
+    model: Option<&'a RawValue>,
+}
+
+/// Parses one non-blank line (already UTF-8 and stripped of its line ending).
+pub fn parse_line(text: &str, default_route: Route) -> Result<ParsedLine<'_>, String> {
+    let trimmed = text.trim();
+    if !trimmed.starts_with('{') {
+        return Err(match serde_json::from_str::<IgnoredAny>(trimmed) {
+            Ok(_) => format!(
+                "expected a JSON object (a request body or a Batch line), found {}",
+                json_kind(trimmed)
+            ),
+            Err(e) => format!("invalid JSON: {e}"),
+        });
+    }
+    let fields: LineFields =
+        serde_json::from_str(trimmed).map_err(|e| format!("invalid JSON: {e}"))?;
+    let is_batch_line = fields.custom_id.is_some()
+        || fields.method.is_some()
+        || fields.url.is_some()
+        || fields.body.is_some();
+    if !is_batch_line {
+        return Ok(ParsedLine {
+            custom_id: None,
+            route: default_route,
+            body: trimmed,
+            model: string_value(fields.model),
+        });
+    }
+    let body = fields
+        .body
+        .ok_or(
+            "Batch line has no \"body\" (expected {\"custom_id\", \"method\", \"url\", \"body\"})",
+        )?
+        .get();
+    if !body.starts_with('{') {
+        return Err(format!(
+            "Batch line \"body\" must be a JSON object, found {}",
+            json_kind(body)
+        ));
+    }
+    if let Some(method) = &fields.method
+        && !method.eq_ignore_ascii_case("POST")
+    {
+        return Err(format!(
+            "Batch line method {method:?} is not supported (only POST)"
+        ));
+    }
+    let route = match &fields.url {
+        Some(url) if url.starts_with('/') => Route::from_batch_url(url),
+        Some(url) => {
+            return Err(format!(
+                "Batch line url {url:?} must be a path starting with '/'"
+            ));
+        }
+        None => default_route,
+    };
+    let custom_id = match fields.custom_id {
+        None => None,
+        Some(raw) => match serde_json::from_str::<String>(raw.get()) {
+            Ok(id) if !id.is_empty() => Some(id),
+            Ok(_) => return Err("Batch line custom_id is empty".to_string()),
+            Err(_) => {
+                return Err(format!(
+                    "Batch line custom_id must be a string, found {}",
+                    raw.get()
+                ));
+            }
+        },
+    };
+    let model = serde_json::from_str::<BodyFields>(body)
+        .ok()
+        .and_then(|b| string_value(b.model));
+    Ok(ParsedLine {
+        custom_id,
+        route,
+        body,
+        model,
+    })
+}
+
+fn string_value(raw: Option<&RawValue>) -> Option<String> {
+    raw.and_then(|raw| serde_json::from_str::<String>(raw.get()).ok())
+}
+
+fn json_kind(text: &str) -> &'static str {
+    match text.as_bytes().first() {
+        Some(b'[') => "an array",
+        Some(b'"') => "a string",
+        Some(b'{') => "an object",
+        Some(b't' | b'f') => "a boolean",
+        Some(b'n') => "null",
+        _ => "a number",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bare_body_is_sent_as_is_to_the_default_route() {
+        let line = r#" {"model": "gpt-5.1", "input": "hi"} "#;
+        let parsed = parse_line(line, Route::Chat).unwrap();
+        assert_eq!(parsed.body, line.trim());
+        assert_eq!(parsed.route, Route::Chat);
+        assert_eq!(parsed.model.as_deref(), Some("gpt-5.1"));
+        assert_eq!(parsed.custom_id, None);
+    }
+
+    #[test]
+    fn batch_line_takes_body_url_and_custom_id() {
+        let line = r#"{"custom_id":"req-1","method":"POST","url":"/v1/chat/completions","body":{"model":"m","messages":[]}}"#;
+        let parsed = parse_line(line, Route::Responses).unwrap();
+        assert_eq!(parsed.body, r#"{"model":"m","messages":[]}"#);
+        assert_eq!(parsed.route, Route::Chat);
+        assert_eq!(parsed.custom_id.as_deref(), Some("req-1"));
+        assert_eq!(parsed.model.as_deref(), Some("m"));
+    }
+
+    #[test]
+    fn batch_url_other_paths_are_kept() {
+        assert_eq!(Route::from_batch_url("/v1/responses"), Route::Responses);
+        assert_eq!(Route::from_batch_url("/chat/completions"), Route::Chat);
+        assert_eq!(
+            Route::from_batch_url("/v1/embeddings"),
+            Route::Other("/v1/embeddings".into())
+        );
+    }
+
+    #[test]
+    fn bad_lines_say_what_is_wrong() {
+        let err = |line: &str| parse_line(line, Route::Responses).unwrap_err();
+        assert!(err("{\"model\": ").starts_with("invalid JSON"));
+        assert!(err("[1,2]").contains("found an array"));
+        assert!(err("42").contains("found a number"));
+        assert!(err(r#"{"custom_id":"a","url":"/v1/responses"}"#).contains("no \"body\""));
+        assert!(err(r#"{"custom_id":"a","body":[1]}"#).contains("must be a JSON object"));
+        assert!(err(r#"{"custom_id":7,"body":{}}"#).contains("custom_id must be a string"));
+        assert!(err(r#"{"custom_id":"a","method":"GET","body":{}}"#).contains("only POST"));
+    }
+}

@@ -1,0 +1,272 @@
+//! Workload input: streams a JSONL file line by line into requests to send or invalid lines to record.
+
+mod line;
+
+pub use line::{ParsedLine, Route, parse_line};
+
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::Path;
+
+/// One request ready to send: the body bytes exactly as the workload gave them.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub line: u64,
+    pub id: String,
+    pub route: Route,
+    pub body: Bytes,
+    /// `model` named by the request body, used when the answer names none.
+    pub model: Option<String>,
+}
+
+/// A line that cannot be sent; it still becomes exactly one record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidLine {
+    pub line: u64,
+    pub id: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum WorkItem {
+    Send(Request),
+    Invalid(InvalidLine),
+}
+
+impl WorkItem {
+    pub fn line(&self) -> u64 {
+        match self {
+            WorkItem::Send(r) => r.line,
+            WorkItem::Invalid(l) => l.line,
+        }
+    }
+}
+
+/// Streams a workload: one `WorkItem` per non-blank line, never holding more than one line.
+pub struct WorkloadReader<R> {
+    source: R,
+    default_route: Route,
+    line_no: u64,
+    buf: Vec<u8>,
+    /// 128-bit hashes of the custom_ids seen so far, with the line that first used each: bounded
+    /// memory for millions of ids, and a collision chance far below any hardware error rate.
+    seen_custom_ids: HashMap<u128, u64>,
+}
+
+impl WorkloadReader<BufReader<File>> {
+    /// Opens a workload file; fails (before anything is sent) when it cannot be read.
+    pub fn open(path: &Path, default_route: Route) -> io::Result<Self> {
+        let file = File::open(path)?;
+        if file.metadata()?.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "is a directory",
+            ));
+        }
+        Ok(Self::new(
+            BufReader::with_capacity(256 * 1024, file),
+            default_route,
+        ))
+    }
+}
+
+impl<R: BufRead> WorkloadReader<R> {
+    pub fn new(source: R, default_route: Route) -> Self {
+        WorkloadReader {
+            source,
+            default_route,
+            line_no: 0,
+            buf: Vec::with_capacity(4096),
+            seen_custom_ids: HashMap::new(),
+        }
+    }
+
+    fn item_from_line(&mut self) -> Option<WorkItem> {
+        let line_no = self.line_no;
+        let mut bytes = self.buf.as_slice();
+        if line_no == 1 {
+            bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        }
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return None;
+        }
+        let invalid = |message: String| {
+            Some(WorkItem::Invalid(InvalidLine {
+                line: line_no,
+                id: line_no.to_string(),
+                message,
+            }))
+        };
+        let text = match std::str::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(e) => {
+                return invalid(format!(
+                    "line {line_no}: invalid UTF-8 at byte {}",
+                    e.valid_up_to() + 1
+                ));
+            }
+        };
+        let parsed = match parse_line(text, self.default_route.clone()) {
+            Ok(parsed) => parsed,
+            Err(message) => return invalid(format!("line {line_no}: {message}")),
+        };
+        let id = match parsed.custom_id {
+            Some(custom_id) => {
+                let key = xxhash_rust::xxh3::xxh3_128(custom_id.as_bytes());
+                if let Some(first) = self.seen_custom_ids.get(&key) {
+                    return invalid(format!(
+                        "line {line_no}: duplicate custom_id {custom_id:?} (first used on line {first})"
+                    ));
+                }
+                self.seen_custom_ids.insert(key, line_no);
+                custom_id
+            }
+            None => line_no.to_string(),
+        };
+        Some(WorkItem::Send(Request {
+            line: line_no,
+            id,
+            route: parsed.route,
+            body: Bytes::copy_from_slice(parsed.body.as_bytes()),
+            model: parsed.model,
+        }))
+    }
+}
+
+impl<R: BufRead> Iterator for WorkloadReader<R> {
+    type Item = io::Result<WorkItem>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            self.buf.clear();
+            match self.source.read_until(b'\n', &mut self.buf) {
+                Ok(0) => return None,
+                Ok(_) => {}
+                Err(e) => {
+                    let message = format!("cannot read past line {}: {e}", self.line_no);
+                    return Some(Err(io::Error::new(e.kind(), message)));
+                }
+            }
+            self.line_no += 1;
+            while matches!(self.buf.last(), Some(b'\n' | b'\r')) {
+                self.buf.pop();
+            }
+            if let Some(item) = self.item_from_line() {
+                return Some(Ok(item));
+            }
+        }
+    }
+}
+
+/// Counts the non-blank lines of a workload, for progress totals, without parsing them.
+pub fn count_lines(path: &Path) -> io::Result<u64> {
+    let mut file = File::open(path)?;
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut count = 0u64;
+    let mut line_has_content = false;
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        for &b in &buf[..n] {
+            if b == b'\n' {
+                count += u64::from(line_has_content);
+                line_has_content = false;
+            } else if !b.is_ascii_whitespace() {
+                line_has_content = true;
+            }
+        }
+    }
+    Ok(count + u64::from(line_has_content))
+}
+
+/// Reads the whole workload once and returns the first bad line as `path:line: message`.
+pub fn validate_strict(path: &Path, default_route: Route) -> Result<u64, String> {
+    let reader = WorkloadReader::open(path, default_route)
+        .map_err(|e| format!("{}: cannot read workload: {e}", path.display()))?;
+    let mut lines = 0;
+    for item in reader {
+        match item {
+            Ok(WorkItem::Send(_)) => lines += 1,
+            Ok(WorkItem::Invalid(bad)) => {
+                return Err(format!("{}:{}", path.display(), bad.message));
+            }
+            Err(e) => return Err(format!("{}: read error: {e}", path.display())),
+        }
+    }
+    Ok(lines)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn items(text: &[u8]) -> Vec<WorkItem> {
+        WorkloadReader::new(text, Route::Responses)
+            .map(|r| r.unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn blank_lines_are_skipped_and_line_numbers_kept() {
+        let got = items(b"{\"model\":\"m\"}\n\n   \n{\"model\":\"n\"}\n");
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[1].line(), 4);
+        let WorkItem::Send(r) = &got[1] else { panic!() };
+        assert_eq!(r.id, "4");
+        assert_eq!(r.model.as_deref(), Some("n"));
+    }
+
+    #[test]
+    fn bom_and_crlf_are_accepted() {
+        let got = items(b"\xEF\xBB\xBF{\"model\":\"m\"}\r\n{\"model\":\"n\"}\r\n");
+        assert_eq!(got.len(), 2);
+        for item in got {
+            let WorkItem::Send(r) = item else {
+                panic!("{item:?}")
+            };
+            assert!(r.body.starts_with(b"{") && r.body.ends_with(b"}"));
+        }
+    }
+
+    #[test]
+    fn invalid_utf8_is_an_invalid_line_naming_it() {
+        let got = items(b"{\"model\":\"m\"}\n{\"model\":\"\xff\"}\n");
+        let WorkItem::Invalid(bad) = &got[1] else {
+            panic!()
+        };
+        assert!(
+            bad.message.starts_with("line 2: invalid UTF-8"),
+            "{}",
+            bad.message
+        );
+    }
+
+    #[test]
+    fn duplicate_custom_id_names_the_first_line() {
+        let line =
+            br#"{"custom_id":"a","method":"POST","url":"/v1/responses","body":{"model":"m"}}"#;
+        let mut text = line.to_vec();
+        text.push(b'\n');
+        text.extend_from_slice(line);
+        let got = items(&text);
+        assert!(matches!(got[0], WorkItem::Send(_)));
+        let WorkItem::Invalid(bad) = &got[1] else {
+            panic!()
+        };
+        assert_eq!(bad.id, "2");
+        assert!(
+            bad.message.contains("first used on line 1"),
+            "{}",
+            bad.message
+        );
+    }
+
+    #[test]
+    fn last_line_without_newline_is_read() {
+        assert_eq!(items(b"{\"a\":1}\n{\"b\":2}").len(), 2);
+    }
+}
