@@ -11,7 +11,11 @@ use tokio::sync::{Semaphore, mpsc};
 /// The record for a line that could not be sent.
 pub fn invalid_input_record(bad: InvalidLine) -> Record {
     let mut record = Record::empty(bad.id, bad.line, Status::InvalidInput);
-    record.fail(Status::InvalidInput, "invalid_input", bad.message);
+    record.fail(
+        Status::InvalidInput,
+        "invalid_input",
+        format!("line {}: {}", bad.line, bad.message),
+    );
     record
 }
 

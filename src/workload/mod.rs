@@ -21,7 +21,7 @@ pub struct Request {
     pub model: Option<String>,
 }
 
-/// A line that cannot be sent; it still becomes exactly one record.
+/// A line that cannot be sent; it still becomes exactly one record. `message` says why, without the line number.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvalidLine {
     pub line: u64,
@@ -102,22 +102,19 @@ impl<R: BufRead> WorkloadReader<R> {
         let text = match std::str::from_utf8(bytes) {
             Ok(text) => text,
             Err(e) => {
-                return invalid(format!(
-                    "line {line_no}: invalid UTF-8 at byte {}",
-                    e.valid_up_to() + 1
-                ));
+                return invalid(format!("invalid UTF-8 at byte {}", e.valid_up_to() + 1));
             }
         };
         let parsed = match parse_line(text, self.default_route.clone()) {
             Ok(parsed) => parsed,
-            Err(message) => return invalid(format!("line {line_no}: {message}")),
+            Err(message) => return invalid(message),
         };
         let id = match parsed.custom_id {
             Some(custom_id) => {
                 let key = xxhash_rust::xxh3::xxh3_128(custom_id.as_bytes());
                 if let Some(first) = self.seen_custom_ids.get(&key) {
                     return invalid(format!(
-                        "line {line_no}: duplicate custom_id {custom_id:?} (first used on line {first})"
+                        "duplicate custom_id {custom_id:?} (first used on line {first})"
                     ));
                 }
                 self.seen_custom_ids.insert(key, line_no);
@@ -192,7 +189,7 @@ pub fn validate_strict(path: &Path, default_route: Route) -> Result<u64, String>
         match item {
             Ok(WorkItem::Send(_)) => lines += 1,
             Ok(WorkItem::Invalid(bad)) => {
-                return Err(format!("{}:{}", path.display(), bad.message));
+                return Err(format!("{}:{}: {}", path.display(), bad.line, bad.message));
             }
             Err(e) => return Err(format!("{}: read error: {e}", path.display())),
         }
@@ -238,8 +235,9 @@ mod tests {
         let WorkItem::Invalid(bad) = &got[1] else {
             panic!()
         };
+        assert_eq!(bad.line, 2);
         assert!(
-            bad.message.starts_with("line 2: invalid UTF-8"),
+            bad.message.starts_with("invalid UTF-8 at byte 11"),
             "{}",
             bad.message
         );

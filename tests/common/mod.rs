@@ -1,0 +1,198 @@
+//! Helpers shared by the integration tests: run the real binary, read its run folder, check invariants.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub dir: PathBuf,
+    pub records: Vec<Value>,
+    pub csv_rows: Vec<BTreeMap<String, String>>,
+    pub summary: Value,
+}
+
+impl Run {
+    pub fn by_id(&self, id: &str) -> &Value {
+        self.records
+            .iter()
+            .find(|r| r["id"] == id)
+            .unwrap_or_else(|| panic!("no record with id {id}"))
+    }
+}
+
+/// The binary under test with a clean environment: no key and no base URL unless a test sets them.
+pub fn llmvolley() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_llmvolley"));
+    cmd.env_remove("OPENAI_API_KEY")
+        .env_remove("OPENAI_BASE_URL");
+    cmd
+}
+
+pub fn output_text(output: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Runs `llmvolley run <args> --out <dir>` and reads what it wrote.
+pub fn run(mut cmd: Command, args: &[&str], dir: &Path) -> Run {
+    let output = cmd
+        .arg("run")
+        .args(args)
+        .arg("--out")
+        .arg(dir)
+        .output()
+        .expect("binary runs");
+    read_run(output, dir)
+}
+
+/// Same as `run`, off the async runtime so a server in this process keeps answering.
+pub async fn run_async(cmd: Command, args: &[&str], dir: &Path) -> Run {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let dir = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run(cmd, &args, &dir)
+    })
+    .await
+    .unwrap()
+}
+
+pub fn read_run(output: Output, dir: &Path) -> Run {
+    let (stdout, stderr) = output_text(&output);
+    let code = output.status.code().unwrap_or(-1);
+    let records = match std::fs::read_to_string(dir.join("records.jsonl")) {
+        Ok(text) => text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("every records.jsonl line is JSON"))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    let csv_rows = match csv::Reader::from_path(dir.join("records.csv")) {
+        Ok(mut reader) => reader.deserialize().map(|r| r.expect("CSV row")).collect(),
+        Err(_) => Vec::new(),
+    };
+    let summary = std::fs::read_to_string(dir.join("summary.json"))
+        .map(|t| serde_json::from_str(&t).expect("summary.json is JSON"))
+        .unwrap_or(Value::Null);
+    Run {
+        code,
+        stdout,
+        stderr,
+        dir: dir.to_path_buf(),
+        records,
+        csv_rows,
+        summary,
+    }
+}
+
+pub fn non_blank_lines(workload: &Path) -> usize {
+    std::fs::read(workload)
+        .unwrap()
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+        .count()
+}
+
+/// The contract every run keeps: one record per non-blank line, unique ids, CSV rows equal to the
+/// JSONL rows, and summary counts equal to what the records say.
+pub fn assert_run_invariants(run: &Run, workload: &Path) {
+    let expected = non_blank_lines(workload);
+    assert_eq!(
+        run.records.len(),
+        expected,
+        "one record per non-blank line\nstderr: {}",
+        run.stderr
+    );
+    let ids: HashSet<&str> = run
+        .records
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), expected, "ids are unique");
+    let lines: HashSet<u64> = run
+        .records
+        .iter()
+        .map(|r| r["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(lines.len(), expected, "each line is recorded once");
+
+    assert_eq!(
+        run.csv_rows.len(),
+        run.records.len(),
+        "CSV has the same rows"
+    );
+    for (json, csv) in run.records.iter().zip(&run.csv_rows) {
+        for field in [
+            "id",
+            "line",
+            "status",
+            "http_status",
+            "input_tokens",
+            "output_tokens",
+            "total_tokens",
+            "finish",
+            "model",
+            "output_text",
+        ] {
+            let j = match &json[field] {
+                Value::Null => String::new(),
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            assert_eq!(
+                &j, &csv[field],
+                "CSV and JSONL agree on {field} for {}",
+                json["id"]
+            );
+        }
+        let error_kind = json["error"]["kind"].as_str().unwrap_or("");
+        assert_eq!(error_kind, csv["error_kind"]);
+    }
+
+    let summary = &run.summary;
+    assert_eq!(summary["schema_version"], 1);
+    assert_eq!(
+        summary["requests"]["total"].as_u64().unwrap() as usize,
+        expected
+    );
+    let mut by_status: BTreeMap<String, u64> = BTreeMap::new();
+    for r in &run.records {
+        *by_status
+            .entry(r["status"].as_str().unwrap().to_string())
+            .or_default() += 1;
+    }
+    let summary_by_status: BTreeMap<String, u64> =
+        serde_json::from_value(summary["requests"]["by_status"].clone()).unwrap();
+    assert_eq!(
+        summary_by_status, by_status,
+        "summary counts equal the records'"
+    );
+    let ok = by_status.get("ok").copied().unwrap_or(0);
+    assert_eq!(summary["requests"]["ok"].as_u64().unwrap(), ok);
+    assert_eq!(
+        summary["requests"]["failed"].as_u64().unwrap(),
+        expected as u64 - ok
+    );
+    let output_tokens: u64 = run
+        .records
+        .iter()
+        .filter_map(|r| r["output_tokens"].as_u64())
+        .sum();
+    assert_eq!(summary["tokens"]["output"].as_u64().unwrap(), output_tokens);
+    if ok > 0 {
+        assert_eq!(summary["latency_ms"]["count"].as_u64().unwrap(), ok);
+    }
+    let expected_code = if ok as usize == expected { 0 } else { 1 };
+    assert_eq!(run.code, expected_code, "exit code\nstderr: {}", run.stderr);
+}
+
+pub fn workspace_file(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(name)
+}
