@@ -1,0 +1,512 @@
+//! End to end against an independent HTTP mock (wiremock) serving canned bodies, and raw TCP peers.
+
+mod common;
+
+use common::*;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use wiremock::matchers::{body_json, header, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const SEED_RESPONSE: &str = r#"{"id":"resp_67ccd2bed1ec8190b14f964abc0542670bb6a6b452d3795b","object":"response","created_at":1741476542,"status":"completed","error":null,"incomplete_details":null,"instructions":null,"max_output_tokens":null,"model":"gpt-4.1-2025-04-14","output":[{"type":"message","id":"msg_67ccd2bf17f0819081ff3bb2cf6508e60bb6a6b452d3795b","status":"completed","role":"assistant","content":[{"type":"output_text","text":"In a peaceful grove beneath a silver moon, a unicorn named Lumina discovered a hidden pool.","annotations":[]}]}],"parallel_tool_calls":true,"usage":{"input_tokens":36,"input_tokens_details":{"cached_tokens":0},"output_tokens":87,"output_tokens_details":{"reasoning_tokens":0},"total_tokens":123},"user":null,"metadata":{}}"#;
+const SEED_CHAT: &str = r#"{"id":"chatcmpl-123","object":"chat.completion","created":1677652288,"choices":[{"index":0,"message":{"role":"assistant","content":"\n\nHello there, how may I assist you today?"},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":12,"total_tokens":21}}"#;
+const SEED_FUNCTION_CALL: &str = r#"{"id":"resp_68ac","object":"response","created_at":1756108120,"status":"completed","error":null,"incomplete_details":null,"model":"gpt-4.1-data","output":[{"id":"fc_68ac","type":"function_call","status":"completed","arguments":"{\"sign\":\"Aquarius\"}","call_id":"call_6kbB2GTk62PPUNdGuBJPx9KQ","name":"get_horoscope"}],"usage":{"input_tokens":62,"input_tokens_details":{"cached_tokens":0},"output_tokens":18,"output_tokens_details":{"reasoning_tokens":0},"total_tokens":80}}"#;
+
+fn canned(status: u16, body: &str, content_type: &str) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_raw(body.as_bytes().to_vec(), content_type)
+}
+
+async fn mount(server: &MockServer, route: &str, response: ResponseTemplate) {
+    Mock::given(method("POST"))
+        .and(path(route))
+        .respond_with(response)
+        .mount(server)
+        .await;
+}
+
+/// A Batch workload with one line per case; each case's `url` routes it to its own canned answer.
+fn batch_workload(dir: &std::path::Path, cases: &[&str]) -> std::path::PathBuf {
+    let workload = dir.join("cases.jsonl");
+    let lines: Vec<String> = cases
+        .iter()
+        .map(|case| {
+            format!(r#"{{"custom_id":"{case}","method":"POST","url":"/v1/case/{case}","body":{{"model":"gpt-4.1","input":"hi"}}}}"#)
+        })
+        .collect();
+    std::fs::write(&workload, lines.join("\n") + "\n").unwrap();
+    workload
+}
+
+#[tokio::test]
+async fn seed_bodies_in_both_shapes_are_read_exactly() {
+    let server = MockServer::start().await;
+    mount(
+        &server,
+        "/v1/case/responses",
+        canned(200, SEED_RESPONSE, "application/json"),
+    )
+    .await;
+    mount(
+        &server,
+        "/v1/case/chat",
+        canned(200, SEED_CHAT, "application/json"),
+    )
+    .await;
+    mount(
+        &server,
+        "/v1/case/tools",
+        canned(200, SEED_FUNCTION_CALL, "application/json"),
+    )
+    .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let workload = batch_workload(tmp.path(), &["responses", "chat", "tools"]);
+    let endpoint = format!("{}/v1", server.uri());
+    let run = run_async(
+        llmvolley(),
+        &[workload.to_str().unwrap(), "--endpoint", &endpoint],
+        &tmp.path().join("out"),
+    )
+    .await;
+    assert_run_invariants(&run, &workload);
+
+    let r = run.by_id("responses");
+    assert_eq!(r["status"], "ok");
+    assert_eq!(r["model"], "gpt-4.1-2025-04-14");
+    assert_eq!(
+        r["output_text"],
+        "In a peaceful grove beneath a silver moon, a unicorn named Lumina discovered a hidden pool."
+    );
+    assert_eq!(
+        (
+            r["input_tokens"].as_u64(),
+            r["output_tokens"].as_u64(),
+            r["total_tokens"].as_u64()
+        ),
+        (Some(36), Some(87), Some(123))
+    );
+    assert_eq!(r["finish"], "completed");
+
+    let c = run.by_id("chat");
+    assert_eq!(
+        c["output_text"],
+        "\n\nHello there, how may I assist you today?"
+    );
+    assert_eq!(
+        (
+            c["input_tokens"].as_u64(),
+            c["output_tokens"].as_u64(),
+            c["total_tokens"].as_u64()
+        ),
+        (Some(9), Some(12), Some(21))
+    );
+    assert_eq!(c["finish"], "stop");
+
+    let t = run.by_id("tools");
+    assert_eq!(t["tool_calls"][0]["name"], "get_horoscope");
+    assert_eq!(
+        t["tool_calls"][0]["call_id"],
+        "call_6kbB2GTk62PPUNdGuBJPx9KQ"
+    );
+    assert_eq!(t["tool_calls"][0]["arguments"], "{\"sign\":\"Aquarius\"}");
+    assert_eq!(run.summary["tokens"]["input"], 36 + 9 + 62);
+}
+
+#[tokio::test]
+async fn error_answers_become_records_with_status_and_message() {
+    let server = MockServer::start().await;
+    let json_error = r#"{"error":{"message":"The server had an error while processing your request.","type":"server_error","param":null,"code":null}}"#;
+    let rate_limit = r#"{"error":{"message":"Rate limit reached for requests","type":"requests","param":null,"code":"rate_limit_exceeded"}}"#;
+    let html = "<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body><center>nginx</center></body></html>";
+    mount(
+        &server,
+        "/v1/case/500",
+        canned(500, json_error, "application/json"),
+    )
+    .await;
+    mount(
+        &server,
+        "/v1/case/429",
+        canned(429, rate_limit, "application/json"),
+    )
+    .await;
+    mount(&server, "/v1/case/502", canned(502, html, "text/html")).await;
+    mount(&server, "/v1/case/503", canned(503, "", "text/plain")).await;
+    mount(
+        &server,
+        "/v1/case/truncated",
+        canned(200, &SEED_RESPONSE[..200], "application/json"),
+    )
+    .await;
+    mount(&server, "/v1/case/html200", canned(200, html, "text/html")).await;
+    mount(&server, "/v1/case/error200", canned(200, r#"{"error":{"message":"You exceeded your current quota","type":"insufficient_quota","code":"insufficient_quota"}}"#, "application/json")).await;
+    mount(&server, "/v1/case/failed", canned(200, r#"{"object":"response","status":"failed","error":{"code":"server_error","message":"model crashed"},"output":[]}"#, "application/json")).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let cases = [
+        "500",
+        "429",
+        "502",
+        "503",
+        "truncated",
+        "html200",
+        "error200",
+        "failed",
+        "unmounted",
+    ];
+    let workload = batch_workload(tmp.path(), &cases);
+    let endpoint = format!("{}/v1", server.uri());
+    let run = run_async(
+        llmvolley(),
+        &[
+            workload.to_str().unwrap(),
+            "--endpoint",
+            &endpoint,
+            "-c",
+            "4",
+        ],
+        &tmp.path().join("out"),
+    )
+    .await;
+    assert_run_invariants(&run, &workload);
+    assert_eq!(run.code, 1);
+
+    let expect = |id: &str, status: &str, http: Option<u64>, kind: &str, message: &str| {
+        let r = run.by_id(id);
+        assert_eq!(r["status"], status, "{id}: {r}");
+        assert_eq!(r["http_status"].as_u64(), http, "{id}");
+        assert_eq!(r["error"]["kind"], kind, "{id}: {r}");
+        let got = r["error"]["message"].as_str().unwrap();
+        assert!(got.contains(message), "{id}: {got:?} lacks {message:?}");
+    };
+    expect(
+        "500",
+        "http_error",
+        Some(500),
+        "server_error",
+        "HTTP 500: The server had an error",
+    );
+    expect(
+        "429",
+        "http_error",
+        Some(429),
+        "rate_limit_exceeded",
+        "HTTP 429: Rate limit reached",
+    );
+    expect(
+        "502",
+        "http_error",
+        Some(502),
+        "http_502",
+        "HTTP 502: HTML page \"502 Bad Gateway\"",
+    );
+    expect(
+        "503",
+        "http_error",
+        Some(503),
+        "http_503",
+        "HTTP 503: empty body",
+    );
+    expect(
+        "truncated",
+        "invalid_response",
+        Some(200),
+        "truncated_json",
+        "ends mid-JSON after 200 bytes",
+    );
+    expect(
+        "html200",
+        "invalid_response",
+        Some(200),
+        "html_body",
+        "502 Bad Gateway",
+    );
+    expect(
+        "error200",
+        "api_error",
+        Some(200),
+        "insufficient_quota",
+        "exceeded your current quota",
+    );
+    expect(
+        "failed",
+        "api_error",
+        Some(200),
+        "server_error",
+        "model crashed",
+    );
+    expect("unmounted", "http_error", Some(404), "http_404", "HTTP 404");
+    assert_eq!(run.summary["requests"]["by_http_status"]["200"], 4);
+    assert_eq!(run.summary["errors_by_kind"]["http_502"], 1);
+}
+
+#[tokio::test]
+async fn key_and_headers_are_sent_and_the_key_is_written_nowhere() {
+    let secret = "sk-test-DO-NOT-LEAK-7f3a9c";
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/responses"))
+        .and(header("authorization", format!("Bearer {secret}").as_str()))
+        .and(header("x-team", "research"))
+        .and(header("content-type", "application/json"))
+        .and(body_json(serde_json::json!({"model": "gpt-5.1", "input": [{"role": "user", "content": "Write a one-sentence bedtime story about a unicorn."}]})))
+        .respond_with(canned(200, SEED_RESPONSE, "application/json"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let workload = workspace_file("workloads/unicorn.jsonl");
+    let mut cmd = llmvolley();
+    cmd.env("OPENAI_API_KEY", secret)
+        .env("OPENAI_BASE_URL", format!("{}/v1", server.uri()));
+    let run = run_async(
+        cmd,
+        &[
+            workload.to_str().unwrap(),
+            "-H",
+            "X-Team: research",
+            "--save-responses",
+        ],
+        &tmp.path().join("out"),
+    )
+    .await;
+    assert_run_invariants(&run, &workload);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    for entry in walk(&run.dir) {
+        let text = std::fs::read(&entry).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&text).contains(secret),
+            "key leaked into {}",
+            entry.display()
+        );
+    }
+    assert!(!run.stdout.contains(secret) && !run.stderr.contains(secret));
+    let info = std::fs::read_to_string(run.dir.join("run.json")).unwrap();
+    assert!(
+        info.contains("\"api_key\": \"env:OPENAI_API_KEY\""),
+        "{info}"
+    );
+    assert!(info.contains("\"x-team\": \"research\""), "{info}");
+}
+
+#[tokio::test]
+async fn api_key_file_is_read_and_secret_headers_are_redacted() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(header("authorization", "Bearer sk-from-file"))
+        .and(header("x-api-key", "hdr-secret-123"))
+        .respond_with(canned(200, SEED_CHAT, "application/json"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let key_file = tmp.path().join("key.txt");
+    std::fs::write(&key_file, "sk-from-file\n").unwrap();
+    let workload = workspace_file("workloads/unicorn.jsonl");
+    let endpoint = format!("{}/v1", server.uri());
+    let run = run_async(
+        llmvolley(),
+        &[
+            workload.to_str().unwrap(),
+            "--endpoint",
+            &endpoint,
+            "--api-key-file",
+            key_file.to_str().unwrap(),
+            "-H",
+            "X-Api-Key: hdr-secret-123",
+        ],
+        &tmp.path().join("out"),
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let info = std::fs::read_to_string(run.dir.join("run.json")).unwrap();
+    assert!(
+        !info.contains("hdr-secret-123") && !info.contains("sk-from-file"),
+        "{info}"
+    );
+    assert!(info.contains("\"x-api-key\": \"<redacted>\""), "{info}");
+}
+
+#[tokio::test]
+async fn batch_url_joins_the_base_without_doubling_v1() {
+    let server = MockServer::start().await;
+    mount(
+        &server,
+        "/v1/responses",
+        canned(200, SEED_RESPONSE, "application/json"),
+    )
+    .await;
+    mount(
+        &server,
+        "/v1/chat/completions",
+        canned(200, SEED_CHAT, "application/json"),
+    )
+    .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let workload = workspace_file("workloads/batch.jsonl");
+    let endpoint = format!("{}/v1/", server.uri());
+    let run = run_async(
+        llmvolley(),
+        &[workload.to_str().unwrap(), "--endpoint", &endpoint],
+        &tmp.path().join("out"),
+    )
+    .await;
+    assert_run_invariants(&run, &workload);
+    assert_eq!(run.summary["requests"]["ok"], 5);
+    let paths: Vec<String> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.url.path().to_string())
+        .collect();
+    assert!(
+        paths
+            .iter()
+            .all(|p| p == "/v1/responses" || p == "/v1/chat/completions"),
+        "{paths:?}"
+    );
+}
+
+#[tokio::test]
+async fn unwritable_output_fails_before_any_request() {
+    let server = MockServer::start().await;
+    mount(
+        &server,
+        "/v1/responses",
+        canned(200, SEED_RESPONSE, "application/json"),
+    )
+    .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let taken = tmp.path().join("taken");
+    std::fs::create_dir(&taken).unwrap();
+    std::fs::write(taken.join("records.jsonl"), "{}\n").unwrap();
+    let workload = workspace_file("workloads/unicorn.jsonl");
+    let endpoint = format!("{}/v1", server.uri());
+    let run = run_async(
+        llmvolley(),
+        &[workload.to_str().unwrap(), "--endpoint", &endpoint],
+        &taken,
+    )
+    .await;
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("never overwritten"), "{}", run.stderr);
+    assert_eq!(
+        std::fs::read_to_string(taken.join("records.jsonl")).unwrap(),
+        "{}\n",
+        "the old run is untouched"
+    );
+    let file = tmp.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let run = run_async(
+        llmvolley(),
+        &[workload.to_str().unwrap(), "--endpoint", &endpoint],
+        &file.join("sub"),
+    )
+    .await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        server.received_requests().await.unwrap().is_empty(),
+        "nothing was sent"
+    );
+}
+
+#[tokio::test]
+async fn slow_answers_end_as_timeouts() {
+    let server = MockServer::start().await;
+    mount(
+        &server,
+        "/v1/responses",
+        canned(200, SEED_RESPONSE, "application/json").set_delay(Duration::from_secs(3)),
+    )
+    .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let workload = workspace_file("workloads/unicorn.jsonl");
+    let endpoint = format!("{}/v1", server.uri());
+    let run = run_async(
+        llmvolley(),
+        &[
+            workload.to_str().unwrap(),
+            "--endpoint",
+            &endpoint,
+            "--timeout",
+            "200ms",
+        ],
+        &tmp.path().join("out"),
+    )
+    .await;
+    assert_run_invariants(&run, &workload);
+    let r = &run.records[0];
+    assert_eq!(r["status"], "timeout", "{r}");
+    assert!(r["latency_ms"].as_f64().unwrap() >= 200.0);
+}
+
+#[tokio::test]
+async fn refused_connections_are_connect_errors() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}/v1", closed.local_addr().unwrap());
+    drop(closed);
+    let tmp = tempfile::tempdir().unwrap();
+    let workload = workspace_file("workloads/chat.jsonl");
+    let run = run_async(
+        llmvolley(),
+        &[
+            workload.to_str().unwrap(),
+            "--endpoint",
+            &endpoint,
+            "--api",
+            "chat",
+        ],
+        &tmp.path().join("out"),
+    )
+    .await;
+    assert_run_invariants(&run, &workload);
+    assert!(
+        run.records
+            .iter()
+            .all(|r| r["status"] == "connect_error" && r["http_status"].is_null())
+    );
+}
+
+#[tokio::test]
+async fn connection_closed_mid_body_is_truncated() {
+    // A raw peer: promises 2,000 bytes, sends 40, hangs up.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}/v1", listener.local_addr().unwrap());
+    let peer = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut request = vec![0u8; 64 * 1024];
+        let _ = tokio::time::timeout(Duration::from_millis(500), socket.read(&mut request)).await;
+        let head =
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2000\r\n\r\n";
+        socket.write_all(head.as_bytes()).await.unwrap();
+        socket
+            .write_all(&SEED_RESPONSE.as_bytes()[..40])
+            .await
+            .unwrap();
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let workload = workspace_file("workloads/unicorn.jsonl");
+    let run = run_async(
+        llmvolley(),
+        &[workload.to_str().unwrap(), "--endpoint", &endpoint],
+        &tmp.path().join("out"),
+    )
+    .await;
+    peer.await.unwrap();
+    assert_run_invariants(&run, &workload);
+    let r = &run.records[0];
+    assert_eq!(r["status"], "truncated", "{r}");
+    assert_eq!(r["http_status"], 200);
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
