@@ -3,7 +3,7 @@
 use crate::record::{Record, Status};
 use crate::sink::RecordSink;
 use crate::stats::RunStats;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -30,9 +30,17 @@ impl Progress {
             ProgressDrawTarget::hidden()
         };
         let bar = ProgressBar::with_draw_target(total, target);
-        let template = "{elapsed_precise} [{wide_bar:.cyan/blue}] {human_pos}/{human_len} {per_sec:.green} {msg} ETA {eta}";
+        let template = "{elapsed_precise} [{wide_bar:.cyan/blue}] {human_pos}/{human_len} {rate:.green} {msg} ETA {eta}";
         if let Ok(style) = ProgressStyle::with_template(template) {
-            bar.set_style(style.progress_chars("=> "));
+            let style = style
+                .with_key(
+                    "rate",
+                    |state: &ProgressState, out: &mut dyn std::fmt::Write| {
+                        let _ = write!(out, "{:.0} req/s", state.per_sec());
+                    },
+                )
+                .progress_chars("=> ");
+            bar.set_style(style);
         }
         if visible {
             bar.enable_steady_tick(Duration::from_millis(200));
