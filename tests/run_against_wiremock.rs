@@ -173,6 +173,10 @@ async fn error_answers_become_records_with_status_and_message() {
         let r = run.by_id(id);
         assert_eq!(r["status"], status, "{id}: {r}");
         assert_eq!(r["http_status"].as_u64(), http, "{id}");
+        assert_eq!(
+            r["model"], "gpt-4.1",
+            "{id}: the request's model when the answer names none"
+        );
         assert_eq!(r["error"]["kind"], kind, "{id}: {r}");
         let got = r["error"]["message"].as_str().unwrap();
         assert!(got.contains(message), "{id}: {got:?} lacks {message:?}");
@@ -509,4 +513,77 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     files
+}
+
+/// A minimal keep-alive HTTP/1.1 peer: answers every request on a connection with `body`, counts connections.
+async fn keep_alive_peer(
+    body: &'static str,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}/v1", listener.local_addr().unwrap());
+    let connections = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = connections.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut socket = tokio::io::BufStream::new(socket);
+                loop {
+                    let mut content_length = 0usize;
+                    loop {
+                        let mut line = String::new();
+                        if tokio::io::AsyncBufReadExt::read_line(&mut socket, &mut line)
+                            .await
+                            .unwrap_or(0)
+                            == 0
+                        {
+                            return;
+                        }
+                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                            content_length = v.trim().parse().unwrap();
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                    }
+                    let mut request_body = vec![0u8; content_length];
+                    socket.read_exact(&mut request_body).await.unwrap();
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                        body.len()
+                    );
+                    socket.write_all(head.as_bytes()).await.unwrap();
+                    socket.write_all(body.as_bytes()).await.unwrap();
+                    socket.flush().await.unwrap();
+                }
+            });
+        }
+    });
+    (endpoint, connections)
+}
+
+#[tokio::test]
+async fn connections_are_reused_across_requests() {
+    let (endpoint, connections) = keep_alive_peer(SEED_CHAT).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let workload = workspace_file("workloads/varied-1000.jsonl");
+    let run = run_async(
+        llmvolley(),
+        &[
+            workload.to_str().unwrap(),
+            "--endpoint",
+            &endpoint,
+            "-c",
+            "4",
+        ],
+        &tmp.path().join("out"),
+    )
+    .await;
+    assert_run_invariants(&run, &workload);
+    let opened = connections.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        opened <= 4,
+        "1,000 requests at -c 4 opened {opened} connections"
+    );
 }

@@ -5,7 +5,7 @@ mod parse;
 pub use parse::{read_error_body, read_success_body};
 
 use crate::record::{Record, SavedBody, Status};
-use crate::workload::{Request, Route};
+use crate::workload::{Request, Route, request_model};
 use reqwest::Url;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use std::error::Error as _;
@@ -95,6 +95,15 @@ impl Client {
 
     /// Sends one request (scheduled at `scheduled`) and reads the whole answer into a record.
     pub async fn execute(&self, request: Request, scheduled: Instant) -> Record {
+        let body = request.body.clone();
+        let mut record = self.send(request, scheduled).await;
+        if record.model.is_none() {
+            record.model = request_model(&body);
+        }
+        record
+    }
+
+    async fn send(&self, request: Request, scheduled: Instant) -> Record {
         let mut record = Record::empty(request.id, request.line, Status::Ok);
         record.model = request.model;
         record.attempts = 1;

@@ -26,7 +26,7 @@ impl Route {
     }
 }
 
-/// A line that can be sent, borrowing its body from the line text.
+/// A line that can be sent, borrowing its body from the line text. `model` is set for bare bodies only.
 #[derive(Debug)]
 pub struct ParsedLine<'a> {
     pub custom_id: Option<String>,
@@ -122,15 +122,20 @@ pub fn parse_line(text: &str, default_route: Route) -> Result<ParsedLine<'_>, St
             }
         },
     };
-    let model = serde_json::from_str::<BodyFields>(body)
-        .ok()
-        .and_then(|b| string_value(b.model));
+    // A Batch body's model is read only if the answer names none (see `request_model`): one scan per line.
     Ok(ParsedLine {
         custom_id,
         route,
         body,
-        model,
+        model: None,
     })
+}
+
+/// The `model` a request body names; for records whose answer names none.
+pub fn request_model(body: &[u8]) -> Option<String> {
+    serde_json::from_slice::<BodyFields>(body)
+        .ok()
+        .and_then(|b| string_value(b.model))
 }
 
 fn string_value(raw: Option<&RawValue>) -> Option<String> {
@@ -169,7 +174,7 @@ mod tests {
         assert_eq!(parsed.body, r#"{"model":"m","messages":[]}"#);
         assert_eq!(parsed.route, Route::Chat);
         assert_eq!(parsed.custom_id.as_deref(), Some("req-1"));
-        assert_eq!(parsed.model.as_deref(), Some("m"));
+        assert_eq!(request_model(parsed.body.as_bytes()).as_deref(), Some("m"));
     }
 
     #[test]

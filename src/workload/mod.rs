@@ -2,7 +2,7 @@
 
 mod line;
 
-pub use line::{ParsedLine, Route, parse_line};
+pub use line::{ParsedLine, Route, parse_line, request_model};
 
 use bytes::Bytes;
 use std::collections::HashMap;
@@ -17,7 +17,7 @@ pub struct Request {
     pub id: String,
     pub route: Route,
     pub body: Bytes,
-    /// `model` named by the request body, used when the answer names none.
+    /// `model` named by a bare request body (free from the line's one parse); None for Batch lines.
     pub model: Option<String>,
 }
 

@@ -1,0 +1,193 @@
+//! The embedded mock, driven in-process (`mock::serve` on port 0) and as the `llmvolley mock` command.
+
+use llmvolley::mock::{MockConfig, serve};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+async fn start(
+    config: MockConfig,
+) -> (
+    String,
+    oneshot::Sender<()>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/v1", listener.local_addr().unwrap());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(serve(listener, config, async {
+        let _ = stopped.await;
+    }));
+    (base, stop, server)
+}
+
+async fn post(base: &str, path: &str, body: Value) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{base}{path}"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap())
+}
+
+#[tokio::test]
+async fn mock_serves_both_apis_with_usage_from_the_request() {
+    let (base, stop, server) = start(MockConfig::default()).await;
+    let short = json!({"model": "gpt-4.1", "input": "Hi"});
+    let long = json!({"model": "gpt-4.1", "input": "Hi ".repeat(200)});
+    let (status, a) = post(&base, "/responses", short.clone()).await;
+    assert_eq!(status, 200);
+    assert_eq!(a["object"], "response");
+    assert_eq!(a["model"], "gpt-4.1");
+    let (_, b) = post(&base, "/responses", long).await;
+    assert!(
+        b["usage"]["input_tokens"].as_u64() > a["usage"]["input_tokens"].as_u64(),
+        "input tokens grow with the prompt"
+    );
+    let usage = &a["usage"];
+    assert_eq!(
+        usage["total_tokens"].as_u64().unwrap(),
+        usage["input_tokens"].as_u64().unwrap() + usage["output_tokens"].as_u64().unwrap()
+    );
+    let (_, again) = post(&base, "/responses", short).await;
+    assert_eq!(
+        again["output"], a["output"],
+        "answers are deterministic per request body"
+    );
+
+    let (status, chat) = post(
+        &base,
+        "/chat/completions",
+        json!({"model": "m", "messages": [{"role": "user", "content": "Hi"}]}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(chat["object"], "chat.completion");
+    assert_eq!(chat["choices"][0]["finish_reason"], "stop");
+    assert!(chat["usage"]["prompt_tokens"].as_u64().unwrap() > 0);
+
+    let (status, error) = post(&base, "/nowhere", json!({})).await;
+    assert_eq!(status, 404);
+    assert!(error["error"]["message"].is_string());
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn mock_tool_choice_controls_the_calls() {
+    let (base, stop, _server) = start(MockConfig::default()).await;
+    let tools = json!([
+        {"type": "function", "name": "a", "parameters": {"type": "object", "properties": {}}},
+        {"type": "function", "name": "b", "parameters": {"type": "object", "properties": {}}}
+    ]);
+    let names = |body: &Value| -> Vec<String> {
+        body["output"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["type"] == "function_call")
+            .map(|i| i["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (_, parallel) = post(&base, "/responses", json!({"input": "x", "tools": tools})).await;
+    assert_eq!(names(&parallel), ["a", "b"]);
+    let (_, single) = post(
+        &base,
+        "/responses",
+        json!({"input": "x", "tools": tools, "parallel_tool_calls": false}),
+    )
+    .await;
+    assert_eq!(names(&single), ["a"]);
+    let (_, named) = post(
+        &base,
+        "/responses",
+        json!({"input": "x", "tools": tools, "tool_choice": {"type": "function", "name": "b"}}),
+    )
+    .await;
+    assert_eq!(names(&named), ["b"]);
+    let (_, none) = post(
+        &base,
+        "/responses",
+        json!({"input": "x", "tools": tools, "tool_choice": "none"}),
+    )
+    .await;
+    assert!(names(&none).is_empty());
+    let (_, chat) = post(&base, "/chat/completions", json!({"messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function", "function": {"name": "c", "parameters": {}}}]})).await;
+    assert_eq!(chat["choices"][0]["finish_reason"], "tool_calls");
+    assert_eq!(
+        chat["choices"][0]["message"]["tool_calls"][0]["function"]["name"],
+        "c"
+    );
+    stop.send(()).unwrap();
+}
+
+#[tokio::test]
+async fn mock_latency_knobs_delay_answers() {
+    let config = MockConfig {
+        latency: Duration::from_millis(50),
+        jitter: Duration::from_millis(20),
+        seed: 3,
+        ..MockConfig::default()
+    };
+    let (base, stop, _server) = start(config).await;
+    let started = Instant::now();
+    let _ = post(&base, "/responses", json!({"input": "x"})).await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(50),
+        "at least the fixed latency"
+    );
+    stop.send(()).unwrap();
+}
+
+#[tokio::test]
+async fn mock_chat_shape_knob_answers_responses_in_chat_shape() {
+    let (base, stop, _server) = start(MockConfig {
+        chat_shape_for_responses: true,
+        ..MockConfig::default()
+    })
+    .await;
+    let (_, body) = post(
+        &base,
+        "/responses",
+        json!({"model": "gpt-5.1", "input": "Hi"}),
+    )
+    .await;
+    assert_eq!(body["object"], "chat.completion");
+    assert!(
+        body["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .len()
+            > 1
+    );
+    stop.send(()).unwrap();
+}
+
+#[tokio::test]
+async fn mock_command_listens_on_the_given_port() {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_llmvolley"))
+        .args(["mock", "--port", "0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first_line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first_line)
+        .unwrap();
+    let base = first_line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .expect("prints its URL")
+        .to_string();
+    let (status, body) = post(&base, "/responses", json!({"input": "Hi"})).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(body["status"], "completed");
+}
