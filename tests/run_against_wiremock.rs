@@ -16,6 +16,10 @@ fn canned(status: u16, body: &str, content_type: &str) -> ResponseTemplate {
     ResponseTemplate::new(status).set_body_raw(body.as_bytes().to_vec(), content_type)
 }
 
+async fn mount_json(server: &MockServer, route: &str, status: u16, body: &str) {
+    mount(server, route, canned(status, body, "application/json")).await;
+}
+
 async fn mount(server: &MockServer, route: &str, response: ResponseTemplate) {
     Mock::given(method("POST"))
         .and(path(route))
@@ -40,24 +44,9 @@ fn batch_workload(dir: &std::path::Path, cases: &[&str]) -> std::path::PathBuf {
 #[tokio::test]
 async fn seed_bodies_in_both_shapes_are_read_exactly() {
     let server = MockServer::start().await;
-    mount(
-        &server,
-        "/v1/case/responses",
-        canned(200, SEED_RESPONSE, "application/json"),
-    )
-    .await;
-    mount(
-        &server,
-        "/v1/case/chat",
-        canned(200, SEED_CHAT, "application/json"),
-    )
-    .await;
-    mount(
-        &server,
-        "/v1/case/tools",
-        canned(200, SEED_FUNCTION_CALL, "application/json"),
-    )
-    .await;
+    mount_json(&server, "/v1/case/responses", 200, SEED_RESPONSE).await;
+    mount_json(&server, "/v1/case/chat", 200, SEED_CHAT).await;
+    mount_json(&server, "/v1/case/tools", 200, SEED_FUNCTION_CALL).await;
     let tmp = tempfile::tempdir().unwrap();
     let workload = batch_workload(tmp.path(), &["responses", "chat", "tools"]);
     let endpoint = format!("{}/v1", server.uri());
@@ -76,14 +65,7 @@ async fn seed_bodies_in_both_shapes_are_read_exactly() {
         r["output_text"],
         "In a peaceful grove beneath a silver moon, a unicorn named Lumina discovered a hidden pool."
     );
-    assert_eq!(
-        (
-            r["input_tokens"].as_u64(),
-            r["output_tokens"].as_u64(),
-            r["total_tokens"].as_u64()
-        ),
-        (Some(36), Some(87), Some(123))
-    );
+    assert_eq!(token_counts(r), (Some(36), Some(87), Some(123)));
     assert_eq!(r["finish"], "completed");
 
     let c = run.by_id("chat");
@@ -91,14 +73,7 @@ async fn seed_bodies_in_both_shapes_are_read_exactly() {
         c["output_text"],
         "\n\nHello there, how may I assist you today?"
     );
-    assert_eq!(
-        (
-            c["input_tokens"].as_u64(),
-            c["output_tokens"].as_u64(),
-            c["total_tokens"].as_u64()
-        ),
-        (Some(9), Some(12), Some(21))
-    );
+    assert_eq!(token_counts(c), (Some(9), Some(12), Some(21)));
     assert_eq!(c["finish"], "stop");
 
     let t = run.by_id("tools");
@@ -117,26 +92,11 @@ async fn error_answers_become_records_with_status_and_message() {
     let json_error = r#"{"error":{"message":"The server had an error while processing your request.","type":"server_error","param":null,"code":null}}"#;
     let rate_limit = r#"{"error":{"message":"Rate limit reached for requests","type":"requests","param":null,"code":"rate_limit_exceeded"}}"#;
     let html = "<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body><center>nginx</center></body></html>";
-    mount(
-        &server,
-        "/v1/case/500",
-        canned(500, json_error, "application/json"),
-    )
-    .await;
-    mount(
-        &server,
-        "/v1/case/429",
-        canned(429, rate_limit, "application/json"),
-    )
-    .await;
+    mount_json(&server, "/v1/case/500", 500, json_error).await;
+    mount_json(&server, "/v1/case/429", 429, rate_limit).await;
     mount(&server, "/v1/case/502", canned(502, html, "text/html")).await;
     mount(&server, "/v1/case/503", canned(503, "", "text/plain")).await;
-    mount(
-        &server,
-        "/v1/case/truncated",
-        canned(200, &SEED_RESPONSE[..200], "application/json"),
-    )
-    .await;
+    mount_json(&server, "/v1/case/truncated", 200, &SEED_RESPONSE[..200]).await;
     mount(&server, "/v1/case/html200", canned(200, html, "text/html")).await;
     mount(&server, "/v1/case/error200", canned(200, r#"{"error":{"message":"You exceeded your current quota","type":"insufficient_quota","code":"insufficient_quota"}}"#, "application/json")).await;
     mount(&server, "/v1/case/failed", canned(200, r#"{"object":"response","status":"failed","error":{"code":"server_error","message":"model crashed"},"output":[]}"#, "application/json")).await;
@@ -332,18 +292,8 @@ async fn api_key_file_is_read_and_secret_headers_are_redacted() {
 #[tokio::test]
 async fn batch_url_joins_the_base_without_doubling_v1() {
     let server = MockServer::start().await;
-    mount(
-        &server,
-        "/v1/responses",
-        canned(200, SEED_RESPONSE, "application/json"),
-    )
-    .await;
-    mount(
-        &server,
-        "/v1/chat/completions",
-        canned(200, SEED_CHAT, "application/json"),
-    )
-    .await;
+    mount_json(&server, "/v1/responses", 200, SEED_RESPONSE).await;
+    mount_json(&server, "/v1/chat/completions", 200, SEED_CHAT).await;
     let tmp = tempfile::tempdir().unwrap();
     let workload = workspace_file("workloads/batch.jsonl");
     let endpoint = format!("{}/v1/", server.uri());
@@ -373,12 +323,7 @@ async fn batch_url_joins_the_base_without_doubling_v1() {
 #[tokio::test]
 async fn unwritable_output_fails_before_any_request() {
     let server = MockServer::start().await;
-    mount(
-        &server,
-        "/v1/responses",
-        canned(200, SEED_RESPONSE, "application/json"),
-    )
-    .await;
+    mount_json(&server, "/v1/responses", 200, SEED_RESPONSE).await;
     let tmp = tempfile::tempdir().unwrap();
     let taken = tmp.path().join("taken");
     std::fs::create_dir(&taken).unwrap();

@@ -158,23 +158,18 @@ impl Summary {
             let _ = write!(out, " ({statuses})");
         }
         out.push('\n');
-        if !r.by_http_status.is_empty() {
-            let codes = r
-                .by_http_status
-                .iter()
-                .map(|(code, n)| format!("{code}: {n}"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let _ = writeln!(out, "{:<13}{codes}", "http status");
-        }
-        if !self.errors_by_kind.is_empty() {
-            let kinds = self
-                .errors_by_kind
-                .iter()
-                .map(|(kind, n)| format!("{kind}: {n}"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let _ = writeln!(out, "{:<13}{kinds}", "errors");
+        for (label, counts) in [
+            ("http status", &r.by_http_status),
+            ("errors", &self.errors_by_kind),
+        ] {
+            if !counts.is_empty() {
+                let listed = counts
+                    .iter()
+                    .map(|(k, n)| format!("{k}: {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let _ = writeln!(out, "{label:<13}{listed}");
+            }
         }
         let _ = writeln!(
             out,

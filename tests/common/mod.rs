@@ -196,3 +196,12 @@ pub fn assert_run_invariants(run: &Run, workload: &Path) {
 pub fn workspace_file(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(name)
 }
+
+/// `(input_tokens, output_tokens, total_tokens)` of a record.
+pub fn token_counts(record: &Value) -> (Option<u64>, Option<u64>, Option<u64>) {
+    (
+        record["input_tokens"].as_u64(),
+        record["output_tokens"].as_u64(),
+        record["total_tokens"].as_u64(),
+    )
+}
