@@ -74,6 +74,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
 
+    /// Stream every request: set `"stream": true` in each body (Chat bodies also get
+    /// `stream_options.include_usage: true`). Bodies that already ask for streaming stream anyway.
+    #[arg(long)]
+    pub stream: bool,
+
     /// Keep each full response body in records.jsonl (`response` field).
     #[arg(long)]
     pub save_responses: bool,

@@ -47,6 +47,7 @@ pub struct RunConfig {
     pub timeout: Duration,
     pub out: Option<PathBuf>,
     pub save_responses: bool,
+    pub stream: bool,
     pub strict: bool,
     pub quiet: bool,
 }
@@ -106,6 +107,7 @@ impl RunConfig {
             timeout: args.timeout,
             out: args.out,
             save_responses: args.save_responses,
+            stream: args.stream,
             strict: args.strict,
             quiet: args.quiet,
         })

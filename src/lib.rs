@@ -11,6 +11,7 @@
 //! - `sink`: output formats behind one trait
 //! - `stats`: histograms and the summary
 //! - `run_folder`: the run folder's layout
+//! - `tokenize`: client-side token counts (tiktoken)
 //! - `mock`: the embedded OpenAI-compatible mock endpoint
 
 pub mod cli;
@@ -24,4 +25,5 @@ pub mod run_folder;
 pub mod scheduler;
 pub mod sink;
 pub mod stats;
+pub mod tokenize;
 pub mod workload;

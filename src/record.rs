@@ -117,7 +117,11 @@ pub struct Record {
     pub queue_ms: Option<f64>,
     pub latency_ms: Option<f64>,
     pub ttft_ms: Option<f64>,
+    /// Time to the first visible content (differs from TTFT when reasoning streams first).
+    pub ttfo_ms: Option<f64>,
     pub tpot_ms: Option<f64>,
+    /// SSE events that carried generated text (streamed requests).
+    pub chunks: Option<u32>,
     pub model: Option<String>,
     pub response_id: Option<String>,
     pub request_id: Option<String>,
@@ -129,11 +133,16 @@ pub struct Record {
     pub reasoning_tokens: Option<u64>,
     pub total_tokens: Option<u64>,
     pub token_source: Option<TokenSource>,
+    /// The encoding that counted estimated tokens (e.g. `o200k_base`).
+    pub tokenizer: Option<&'static str>,
     pub cost_usd: Option<f64>,
     pub output_text: Option<String>,
     pub tool_calls: Vec<ToolCall>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub response: Option<SavedBody>,
+    /// Gaps between consecutive text chunks in microseconds, for the run's pooled ITL histogram.
+    #[serde(skip)]
+    pub itl_us: Vec<u32>,
 }
 
 impl Record {
@@ -151,7 +160,9 @@ impl Record {
             queue_ms: None,
             latency_ms: None,
             ttft_ms: None,
+            ttfo_ms: None,
             tpot_ms: None,
+            chunks: None,
             model: None,
             response_id: None,
             request_id: None,
@@ -163,10 +174,12 @@ impl Record {
             reasoning_tokens: None,
             total_tokens: None,
             token_source: None,
+            tokenizer: None,
             cost_usd: None,
             output_text: None,
             tool_calls: Vec::new(),
             response: None,
+            itl_us: Vec::new(),
         }
     }
 

@@ -1,6 +1,8 @@
 //! How a request is sent and read: one pooled HTTP client, URL joining, timing, and the answer parsers.
 
 mod parse;
+pub mod sse;
+mod stream;
 
 pub use parse::{read_error_body, read_success_body};
 
@@ -129,6 +131,10 @@ impl Client {
             .get("x-request-id")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
+        if http_status.is_success() && is_event_stream(response.headers()) {
+            self.read_stream(response, sent, &mut record).await;
+            return record;
+        }
         let body = response.bytes().await;
         record.latency_ms = Some(millis(sent.elapsed()));
         let body = match body {
@@ -154,6 +160,72 @@ impl Client {
         }
         record
     }
+}
+
+impl Client {
+    /// Reads a Server-Sent Events body chunk by chunk as it arrives, timing every event.
+    async fn read_stream(
+        &self,
+        mut response: reqwest::Response,
+        sent: Instant,
+        record: &mut Record,
+    ) {
+        let mut parser = sse::SseParser::new();
+        let mut assembler = stream::StreamAssembler::new(sent);
+        let mut saved = self.save_responses.then(Vec::new);
+        let broken = loop {
+            match response.chunk().await {
+                Ok(Some(bytes)) => {
+                    let at = Instant::now();
+                    if let Some(saved) = &mut saved {
+                        saved.extend_from_slice(&bytes);
+                    }
+                    if parser.push(&bytes).is_err() {
+                        break Some((
+                            Status::InvalidResponse,
+                            "sse_line_too_long",
+                            "an SSE line exceeds 64 MiB".to_string(),
+                        ));
+                    }
+                    while let Some(event) = parser.next_event() {
+                        assembler.on_event(&event, at, record);
+                    }
+                }
+                Ok(None) => {
+                    if let Some(event) = parser.finish() {
+                        assembler.on_event(&event, Instant::now(), record);
+                    }
+                    break None;
+                }
+                Err(e) => {
+                    let (status, kind) = classify(&e);
+                    let status = if status == Status::ConnectError {
+                        Status::Truncated
+                    } else {
+                        status
+                    };
+                    break Some((status, kind, describe(&e)));
+                }
+            }
+        };
+        assembler.finish(Instant::now(), broken, record);
+        if let Some(saved) = saved {
+            record.response = Some(SavedBody::Text(
+                String::from_utf8_lossy(&saved).into_owned(),
+            ));
+        }
+    }
+}
+
+fn is_event_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("text/event-stream")
+        })
 }
 
 /// Joins the base URL (as the OpenAI SDKs take it, e.g. `https://host/v1`) and a route without

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 /// Either wire shape in one lenient pass: every field optional, unknown fields ignored.
 #[derive(Deserialize, Default)]
-struct AnyBody<'a> {
+pub(super) struct AnyBody<'a> {
     #[serde(borrow, default)]
     object: Option<Cow<'a, str>>,
     #[serde(default)]
@@ -22,7 +22,7 @@ struct AnyBody<'a> {
     #[serde(default)]
     choices: Option<Vec<Choice>>,
     #[serde(default)]
-    usage: Option<Usage>,
+    pub(super) usage: Option<Usage>,
     #[serde(default)]
     error: Option<ErrorObject>,
 }
@@ -103,7 +103,7 @@ struct ChatFunction {
 
 /// Both usage shapes: Responses (`input_tokens`...) and Chat (`prompt_tokens`...).
 #[derive(Deserialize, Default)]
-struct Usage {
+pub(super) struct Usage {
     #[serde(default, alias = "prompt_tokens")]
     input_tokens: Option<u64>,
     #[serde(default, alias = "completion_tokens")]
@@ -129,7 +129,7 @@ struct OutputDetails {
 }
 
 #[derive(Deserialize)]
-struct ErrorObject {
+pub(super) struct ErrorObject {
     #[serde(default)]
     message: Option<String>,
     #[serde(default, rename = "type")]
@@ -139,7 +139,7 @@ struct ErrorObject {
 }
 
 impl ErrorObject {
-    fn kind(&self) -> String {
+    pub(super) fn kind(&self) -> String {
         match (&self.code, &self.kind) {
             (Some(serde_json::Value::String(code)), _) => code.clone(),
             (_, Some(kind)) => kind.clone(),
@@ -148,7 +148,7 @@ impl ErrorObject {
         }
     }
 
-    fn message(&self) -> String {
+    pub(super) fn message(&self) -> String {
         self.message
             .clone()
             .unwrap_or_else(|| "no message".to_string())
@@ -168,6 +168,11 @@ pub fn read_success_body(body: &[u8], record: &mut Record) {
             return;
         }
     };
+    read_any_body(parsed, record);
+}
+
+/// Fills `record` from a parsed body of either shape (also the `response` of a stream's terminal event).
+pub(super) fn read_any_body(parsed: AnyBody, record: &mut Record) {
     let is_chat = parsed.choices.is_some()
         || parsed
             .object
@@ -202,7 +207,7 @@ pub fn read_success_body(body: &[u8], record: &mut Record) {
     }
 }
 
-fn apply_usage(usage: &Usage, record: &mut Record) {
+pub(super) fn apply_usage(usage: &Usage, record: &mut Record) {
     record.input_tokens = usage.input_tokens;
     record.output_tokens = usage.output_tokens;
     record.cached_tokens = usage
@@ -378,7 +383,7 @@ fn describe_text_body(body: &[u8]) -> String {
     truncate(&trimmed.split_whitespace().collect::<Vec<_>>().join(" "))
 }
 
-fn truncate(message: &str) -> String {
+pub(super) fn truncate(message: &str) -> String {
     match message.char_indices().nth(MAX_MESSAGE_CHARS) {
         Some((cut, _)) => format!("{}…", &message[..cut]),
         None => message.to_string(),

@@ -25,7 +25,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let config = RunConfig::from_args(args, |name| std::env::var(name).ok())?;
     let workload_path = config.workload.display().to_string();
     let reader = WorkloadReader::open(&config.workload, config.default_route())
-        .with_context(|| format!("cannot read workload {workload_path}"))?;
+        .with_context(|| format!("cannot read workload {workload_path}"))?
+        .force_stream(config.stream);
     if config.strict {
         workload::validate_strict(&config.workload, config.default_route())
             .map_err(|e| anyhow!(e))?;
@@ -167,6 +168,7 @@ fn run_info(config: &RunConfig, base_url: &Url, dir: &Path, started_at: &str) ->
         "api_key": config.key_source.to_string(),
         "headers": headers,
         "save_responses": config.save_responses,
+        "stream": config.stream,
         "strict": config.strict,
         "started_at": started_at,
         "finished_at": null,

@@ -12,26 +12,31 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
-/// Highest latency a histogram tracks: one day in microseconds; larger values are clamped.
+/// Highest value a histogram tracks (in thousandths): one day of milliseconds; larger values are clamped.
 const MAX_MICROS: u64 = 86_400_000_000;
 
-/// One histogram of durations, in microseconds with 3 significant digits.
+/// One HdrHistogram of values kept to three decimals (milliseconds at microsecond resolution,
+/// rates at 0.001/s), with 3 significant digits.
 #[derive(Clone)]
-pub struct DurationHistogram(Histogram<u64>);
+pub struct ScaledHistogram(Histogram<u64>);
 
-impl Default for DurationHistogram {
+impl Default for ScaledHistogram {
     fn default() -> Self {
         // Bounds are constants known to be valid.
-        DurationHistogram(
+        ScaledHistogram(
             Histogram::new_with_bounds(1, MAX_MICROS, 3).expect("valid histogram bounds"),
         )
     }
 }
 
-impl DurationHistogram {
-    pub fn record_ms(&mut self, ms: f64) {
-        let micros = (ms * 1000.0).round().clamp(1.0, MAX_MICROS as f64) as u64;
-        self.0.saturating_record(micros);
+impl ScaledHistogram {
+    pub fn record(&mut self, value: f64) {
+        let thousandths = (value * 1000.0).round().clamp(1.0, MAX_MICROS as f64) as u64;
+        self.0.saturating_record(thousandths);
+    }
+
+    pub fn record_micros(&mut self, micros: u32) {
+        self.0.saturating_record(u64::from(micros).max(1));
     }
 
     pub fn len(&self) -> u64 {
@@ -62,9 +67,19 @@ pub struct RunStats {
     pub by_status: [u64; Status::ALL.len()],
     pub by_http_status: BTreeMap<u16, u64>,
     pub errors_by_kind: BTreeMap<String, u64>,
-    pub latency: DurationHistogram,
-    pub failed_latency: DurationHistogram,
-    pub queue: DurationHistogram,
+    pub latency: ScaledHistogram,
+    pub failed_latency: ScaledHistogram,
+    pub queue: ScaledHistogram,
+    pub ttft: ScaledHistogram,
+    pub ttfo: ScaledHistogram,
+    pub tpot: ScaledHistogram,
+    /// Gaps between text chunks, pooled over ok streamed requests.
+    pub itl: ScaledHistogram,
+    /// Output tokens per second of each ok request's latency.
+    pub output_tps: ScaledHistogram,
+    /// Chunks and output tokens of ok streamed requests: tokens per chunk.
+    pub stream_chunks: u64,
+    pub stream_output_tokens: u64,
     pub input_tokens: u64,
     pub cached_tokens: u64,
     pub output_tokens: u64,
@@ -90,16 +105,37 @@ impl RunStats {
             }
         }
         if let Some(queue) = r.queue_ms {
-            self.queue.record_ms(queue);
+            self.queue.record(queue);
         }
         if let (Some(sent), Some(latency)) = (r.sent_at, r.latency_ms) {
             self.first_sent_ms = Some(self.first_sent_ms.map_or(sent, |f| f.min(sent)));
             let done = sent + latency;
             self.last_done_ms = Some(self.last_done_ms.map_or(done, |l| l.max(done)));
             if r.status == Status::Ok {
-                self.latency.record_ms(latency);
+                self.latency.record(latency);
+                if let Some(output) = r.output_tokens.filter(|_| latency > 0.0) {
+                    self.output_tps.record(output as f64 * 1000.0 / latency);
+                }
             } else {
-                self.failed_latency.record_ms(latency);
+                self.failed_latency.record(latency);
+            }
+        }
+        if r.status == Status::Ok {
+            for (histogram, value) in [
+                (&mut self.ttft, r.ttft_ms),
+                (&mut self.ttfo, r.ttfo_ms),
+                (&mut self.tpot, r.tpot_ms),
+            ] {
+                if let Some(value) = value {
+                    histogram.record(value);
+                }
+            }
+            for gap in &r.itl_us {
+                self.itl.record_micros(*gap);
+            }
+            if let Some(chunks) = r.chunks.filter(|c| *c > 0) {
+                self.stream_chunks += u64::from(chunks);
+                self.stream_output_tokens += r.output_tokens.unwrap_or(0);
             }
         }
         self.input_tokens += r.input_tokens.unwrap_or(0);
@@ -125,6 +161,11 @@ impl RunStats {
             ("latency", &self.latency),
             ("failed_latency", &self.failed_latency),
             ("queue", &self.queue),
+            ("ttft", &self.ttft),
+            ("ttfo", &self.ttfo),
+            ("tpot", &self.tpot),
+            ("itl", &self.itl),
+            ("output_tps", &self.output_tps),
         ] {
             histogram.save(&dir.join(format!("{name}.hdr")))?;
         }
@@ -139,9 +180,9 @@ mod tests {
 
     #[test]
     fn histograms_keep_microseconds_and_round_trip() {
-        let mut h = DurationHistogram::default();
+        let mut h = ScaledHistogram::default();
         for ms in [0.25, 1.5, 1000.0] {
-            h.record_ms(ms);
+            h.record(ms);
         }
         assert_eq!(h.inner().min(), 250);
         let dir = tempfile::tempdir().unwrap();

@@ -1,6 +1,6 @@
 //! `summary.json` and the printed table: what a run did, from `RunStats`.
 
-use super::{DurationHistogram, RunStats};
+use super::{RunStats, ScaledHistogram};
 use crate::record::Status;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -26,6 +26,16 @@ pub struct Summary {
     pub latency_ms: Option<Distribution>,
     pub failed_latency_ms: Option<Distribution>,
     pub queue_ms: Option<Distribution>,
+    /// Streamed ok requests only: time to first token, to first visible output, per output token.
+    pub ttft_ms: Option<Distribution>,
+    pub ttfo_ms: Option<Distribution>,
+    pub tpot_ms: Option<Distribution>,
+    /// Gaps between consecutive text chunks, pooled over streamed ok requests.
+    pub itl_ms: Option<Distribution>,
+    /// Per ok request: output tokens / latency.
+    pub output_tokens_per_s: Option<Distribution>,
+    /// Output tokens per text chunk over streamed ok requests.
+    pub tokens_per_chunk: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -64,7 +74,7 @@ pub struct Distribution {
 }
 
 impl Distribution {
-    pub fn of(h: &DurationHistogram) -> Option<Self> {
+    pub fn of(h: &ScaledHistogram) -> Option<Self> {
         if h.is_empty() {
             return None;
         }
@@ -135,6 +145,13 @@ impl Summary {
             latency_ms: Distribution::of(&stats.latency),
             failed_latency_ms: Distribution::of(&stats.failed_latency),
             queue_ms: Distribution::of(&stats.queue),
+            ttft_ms: Distribution::of(&stats.ttft),
+            ttfo_ms: Distribution::of(&stats.ttfo),
+            tpot_ms: Distribution::of(&stats.tpot),
+            itl_ms: Distribution::of(&stats.itl),
+            output_tokens_per_s: Distribution::of(&stats.output_tps),
+            tokens_per_chunk: (stats.stream_chunks > 0)
+                .then(|| stats.stream_output_tokens as f64 / stats.stream_chunks as f64),
         }
     }
 
@@ -189,10 +206,22 @@ impl Summary {
             t.output_per_s,
             t.total_per_s
         );
+        if let Some(per_chunk) = self.tokens_per_chunk {
+            let _ = writeln!(
+                out,
+                "{:<13}{per_chunk:.2} output tokens per chunk",
+                "streaming"
+            );
+        }
         let rows = [
             ("latency ms", &self.latency_ms),
             ("failed ms", &self.failed_latency_ms),
             ("queue ms", &self.queue_ms),
+            ("ttft ms", &self.ttft_ms),
+            ("ttfo ms", &self.ttfo_ms),
+            ("tpot ms", &self.tpot_ms),
+            ("itl ms", &self.itl_ms),
+            ("out tok/s", &self.output_tokens_per_s),
         ];
         if rows.iter().any(|(_, d)| d.is_some()) {
             out.push('\n');

@@ -138,6 +138,82 @@ pub fn request_model(body: &[u8]) -> Option<String> {
         .and_then(|b| string_value(b.model))
 }
 
+/// The body with `"stream": true` (and for Chat `stream_options.include_usage: true`), keys kept in order.
+pub fn with_stream(body: &str, route: &Route) -> Result<String, String> {
+    let fields: OrderedFields =
+        serde_json::from_str(body).map_err(|e| format!("invalid JSON body: {e}"))?;
+    let mut out = String::with_capacity(body.len() + 64);
+    out.push('{');
+    let mut options: Option<&RawValue> = None;
+    for (key, value) in &fields.0 {
+        match key.as_str() {
+            "stream" => continue,
+            "stream_options" => {
+                options = Some(value);
+                continue;
+            }
+            _ => {}
+        }
+        push_field(&mut out, key, value.get());
+    }
+    push_field(&mut out, "stream", "true");
+    match (route, options) {
+        (Route::Chat, options) => {
+            let mut merged = options
+                .and_then(|o| {
+                    serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(o.get()).ok()
+                })
+                .unwrap_or_default();
+            merged.insert("include_usage".to_string(), serde_json::Value::Bool(true));
+            push_field(
+                &mut out,
+                "stream_options",
+                &serde_json::Value::Object(merged).to_string(),
+            );
+        }
+        (_, Some(options)) => push_field(&mut out, "stream_options", options.get()),
+        (_, None) => {}
+    }
+    out.push('}');
+    Ok(out)
+}
+
+fn push_field(out: &mut String, key: &str, raw_value: &str) {
+    if out.len() > 1 {
+        out.push(',');
+    }
+    // A key is a plain string: serializing it cannot fail.
+    out.push_str(&serde_json::to_string(key).unwrap_or_default());
+    out.push(':');
+    out.push_str(raw_value);
+}
+
+/// An object's fields in their original order, values left unparsed.
+struct OrderedFields<'a>(Vec<(String, &'a RawValue)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for OrderedFields<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Fields<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Fields<'a> {
+            type Value = OrderedFields<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut map: M,
+            ) -> Result<Self::Value, M::Error> {
+                let mut fields = Vec::new();
+                while let Some((key, value)) = map.next_entry::<String, &'de RawValue>()? {
+                    fields.push((key, value));
+                }
+                Ok(OrderedFields(fields))
+            }
+        }
+        deserializer.deserialize_map(Fields(std::marker::PhantomData))
+    }
+}
+
 fn string_value(raw: Option<&RawValue>) -> Option<String> {
     raw.and_then(|raw| serde_json::from_str::<String>(raw.get()).ok())
 }
@@ -184,6 +260,24 @@ mod tests {
         assert_eq!(
             Route::from_batch_url("/v1/embeddings"),
             Route::Other("/v1/embeddings".into())
+        );
+    }
+
+    #[test]
+    fn stream_flag_is_set_in_place_keeping_key_order() {
+        let body = r#"{"model":"m","stream":false,"input":"hi"}"#;
+        assert_eq!(
+            with_stream(body, &Route::Responses).unwrap(),
+            r#"{"model":"m","input":"hi","stream":true}"#
+        );
+        let chat = r#"{"model":"m","messages":[],"stream_options":{"x":1}}"#;
+        assert_eq!(
+            with_stream(chat, &Route::Chat).unwrap(),
+            r#"{"model":"m","messages":[],"stream":true,"stream_options":{"include_usage":true,"x":1}}"#
+        );
+        assert_eq!(
+            with_stream(r#"{"a\"b":1}"#, &Route::Responses).unwrap(),
+            r#"{"a\"b":1,"stream":true}"#
         );
     }
 

@@ -2,7 +2,7 @@
 
 mod line;
 
-pub use line::{ParsedLine, Route, parse_line, request_model};
+pub use line::{ParsedLine, Route, parse_line, request_model, with_stream};
 
 use bytes::Bytes;
 use std::collections::HashMap;
@@ -48,6 +48,8 @@ impl WorkItem {
 pub struct WorkloadReader<R> {
     source: R,
     default_route: Route,
+    /// `--stream`: every body is sent with `"stream": true`.
+    force_stream: bool,
     line_no: u64,
     buf: Vec<u8>,
     /// 128-bit hashes of the custom_ids seen so far, with the line that first used each: bounded
@@ -77,10 +79,17 @@ impl<R: BufRead> WorkloadReader<R> {
         WorkloadReader {
             source,
             default_route,
+            force_stream: false,
             line_no: 0,
             buf: Vec::with_capacity(4096),
             seen_custom_ids: HashMap::new(),
         }
+    }
+
+    /// Sends every body with `"stream": true` (Chat bodies also ask for the usage chunk).
+    pub fn force_stream(mut self, yes: bool) -> Self {
+        self.force_stream = yes;
+        self
     }
 
     fn item_from_line(&mut self) -> Option<WorkItem> {
@@ -122,11 +131,19 @@ impl<R: BufRead> WorkloadReader<R> {
             }
             None => line_no.to_string(),
         };
+        let body = if self.force_stream {
+            match with_stream(parsed.body, &parsed.route) {
+                Ok(body) => Bytes::from(body),
+                Err(message) => return invalid(message),
+            }
+        } else {
+            Bytes::copy_from_slice(parsed.body.as_bytes())
+        };
         Some(WorkItem::Send(Request {
             line: line_no,
             id,
             route: parsed.route,
-            body: Bytes::copy_from_slice(parsed.body.as_bytes()),
+            body,
             model: parsed.model,
         }))
     }

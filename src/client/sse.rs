@@ -1,0 +1,267 @@
+//! Server-Sent Events framing (WHATWG rules), incremental and allocation-free once warm.
+//!
+//! Hand-written rather than a crate because the hot path needs events parsed straight from the
+//! receive buffer into reused storage (the maintained crates allocate Strings per event and field);
+//! the property tests below hold it to the spec's split-invariance and never-panic guarantees.
+
+/// One dispatched event: the `event:` name (empty when none) and the joined `data:` lines.
+#[derive(Debug, PartialEq, Eq)]
+pub struct SseEvent<'a> {
+    pub event: &'a str,
+    pub data: &'a str,
+}
+
+/// The longest line accepted before the stream is declared broken (a hostile or broken server).
+pub const MAX_LINE_BYTES: usize = 64 * 1024 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SseError {
+    LineTooLong,
+}
+
+/// Feed bytes with `push`, then take events with `next_event` until it returns `None`.
+#[derive(Default)]
+pub struct SseParser {
+    buf: Vec<u8>,
+    /// Start of the unprocessed bytes in `buf`.
+    pos: usize,
+    event: String,
+    data: String,
+    has_data: bool,
+    /// The previous chunk ended with `\r`: a `\n` starting the next one belongs to it.
+    skip_lf: bool,
+    started: bool,
+    /// Whether the last event returned should clear the fields before the next line is read.
+    dispatched: bool,
+}
+
+impl SseParser {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn push(&mut self, chunk: &[u8]) -> Result<(), SseError> {
+        if self.pos > 0 && self.pos == self.buf.len() {
+            self.buf.clear();
+            self.pos = 0;
+        } else if self.pos > 64 * 1024 && self.pos * 2 > self.buf.len() {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
+        self.buf.extend_from_slice(chunk);
+        if self.buf.len() - self.pos > MAX_LINE_BYTES
+            && memchr::memchr2(b'\n', b'\r', &self.buf[self.pos..]).is_none()
+        {
+            return Err(SseError::LineTooLong);
+        }
+        Ok(())
+    }
+
+    /// The next complete event, if the bytes pushed so far hold one.
+    pub fn next_event(&mut self) -> Option<SseEvent<'_>> {
+        if self.dispatched {
+            self.dispatched = false;
+            self.event.clear();
+            self.data.clear();
+            self.has_data = false;
+        }
+        loop {
+            if self.skip_lf && self.pos < self.buf.len() {
+                if self.buf[self.pos] == b'\n' {
+                    self.pos += 1;
+                }
+                self.skip_lf = false;
+            }
+            if !self.started {
+                if self.buf.len() - self.pos < 3
+                    && b"\xEF\xBB\xBF".starts_with(&self.buf[self.pos..])
+                {
+                    return None;
+                }
+                if self.buf[self.pos..].starts_with(b"\xEF\xBB\xBF") {
+                    self.pos += 3;
+                }
+                self.started = true;
+            }
+            let rest = &self.buf[self.pos..];
+            let end = memchr::memchr2(b'\n', b'\r', rest)?;
+            let line_start = self.pos;
+            let line_end = line_start + end;
+            self.pos = line_end + 1;
+            if self.buf[line_end] == b'\r' {
+                self.skip_lf = true;
+            }
+            if line_end == line_start {
+                if self.has_data {
+                    self.dispatched = true;
+                    return Some(SseEvent {
+                        event: &self.event,
+                        data: &self.data,
+                    });
+                }
+                self.event.clear();
+                continue;
+            }
+            self.field(line_start, line_end);
+        }
+    }
+
+    /// At end of stream: an event whose closing blank line never came. The spec drops it; we return
+    /// it so that a server omitting the last blank line still has its final event read.
+    pub fn finish(&mut self) -> Option<SseEvent<'_>> {
+        if self.dispatched {
+            return None;
+        }
+        let (start, end) = (self.pos, self.buf.len());
+        if start < end {
+            self.field(start, end);
+            self.pos = end;
+        }
+        if self.has_data {
+            self.dispatched = true;
+            return Some(SseEvent {
+                event: &self.event,
+                data: &self.data,
+            });
+        }
+        None
+    }
+
+    fn field(&mut self, start: usize, end: usize) {
+        let line = &self.buf[start..end];
+        if line[0] == b':' {
+            return;
+        }
+        let (name, value) = match memchr::memchr(b':', line) {
+            Some(colon) => {
+                let value = &line[colon + 1..];
+                (&line[..colon], value.strip_prefix(b" ").unwrap_or(value))
+            }
+            None => (line, &b""[..]),
+        };
+        match name {
+            b"data" => {
+                if self.has_data {
+                    self.data.push('\n');
+                }
+                self.data.push_str(&String::from_utf8_lossy(value));
+                self.has_data = true;
+            }
+            b"event" => {
+                self.event.clear();
+                self.event.push_str(&String::from_utf8_lossy(value));
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn parse_chunks(chunks: &[&[u8]]) -> Vec<(String, String)> {
+        let mut parser = SseParser::new();
+        let mut events = Vec::new();
+        for chunk in chunks {
+            parser.push(chunk).unwrap();
+            while let Some(e) = parser.next_event() {
+                events.push((e.event.to_string(), e.data.to_string()));
+            }
+        }
+        if let Some(e) = parser.finish() {
+            events.push((e.event.to_string(), e.data.to_string()));
+        }
+        events
+    }
+
+    fn ev(event: &str, data: &str) -> (String, String) {
+        (event.to_string(), data.to_string())
+    }
+
+    #[test]
+    fn named_events_and_bare_data_lines() {
+        let text = b"event: response.created\ndata: {\"a\":1}\n\ndata: [DONE]\n\n";
+        assert_eq!(
+            parse_chunks(&[text]),
+            vec![ev("response.created", "{\"a\":1}"), ev("", "[DONE]")]
+        );
+    }
+
+    #[test]
+    fn crlf_cr_comments_multiline_data_and_bom() {
+        let text = b"\xEF\xBB\xBF: keep-alive\r\nevent:x\r\ndata:a\r\ndata: b\r\rdata:c\n\n";
+        assert_eq!(parse_chunks(&[text]), vec![ev("x", "a\nb"), ev("", "c")]);
+    }
+
+    #[test]
+    fn split_crlf_is_one_line_ending() {
+        assert_eq!(
+            parse_chunks(&[b"data: a\r", b"\n\r", b"\n"]),
+            vec![ev("", "a")]
+        );
+    }
+
+    #[test]
+    fn event_name_without_data_is_dropped() {
+        assert_eq!(
+            parse_chunks(&[b"event: ping\n\ndata: x\n\n"]),
+            vec![ev("", "x")]
+        );
+    }
+
+    #[test]
+    fn last_event_without_blank_line_is_kept() {
+        assert_eq!(
+            parse_chunks(&[b"data: a\n\ndata: last"]),
+            vec![ev("", "a"), ev("", "last")]
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics_on_arbitrary_bytes_split_anywhere(bytes in proptest::collection::vec(any::<u8>(), 0..512), cuts in proptest::collection::vec(any::<usize>(), 0..8)) {
+            let mut points: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
+            points.sort_unstable();
+            let mut chunks = Vec::new();
+            let mut last = 0;
+            for p in points {
+                chunks.push(&bytes[last..p]);
+                last = p;
+            }
+            chunks.push(&bytes[last..]);
+            let _ = parse_chunks(&chunks);
+        }
+
+        #[test]
+        fn splitting_never_changes_the_events(
+            events in proptest::collection::vec(("[a-z.]{0,12}", "[ -~]{0,40}"), 0..6),
+            crlf in any::<bool>(),
+            cuts in proptest::collection::vec(any::<usize>(), 0..10),
+        ) {
+            let nl = if crlf { "\r\n" } else { "\n" };
+            let mut text = String::new();
+            for (name, data) in &events {
+                if !name.is_empty() {
+                    text.push_str(&format!("event: {name}{nl}"));
+                }
+                text.push_str(&format!("data: {data}{nl}{nl}"));
+            }
+            let bytes = text.as_bytes();
+            let whole = parse_chunks(&[bytes]);
+            let mut points: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
+            points.sort_unstable();
+            let mut chunks = Vec::new();
+            let mut last = 0;
+            for p in points {
+                chunks.push(&bytes[last..p]);
+                last = p;
+            }
+            chunks.push(&bytes[last..]);
+            prop_assert_eq!(&parse_chunks(&chunks), &whole);
+            let expected: Vec<(String, String)> = events.iter().map(|(n, d)| (n.clone(), d.clone())).collect();
+            prop_assert_eq!(whole, expected);
+        }
+    }
+}

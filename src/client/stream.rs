@@ -1,0 +1,426 @@
+//! Streamed answers: assembles text, tool calls, usage and chunk timings from Responses or Chat SSE events.
+
+use super::parse::{AnyBody, ErrorObject, Usage, apply_usage, read_any_body, truncate};
+use super::sse::SseEvent;
+use crate::record::{Record, Status, TokenSource, ToolCall};
+use crate::tokenize::Encoding;
+use serde::Deserialize;
+use std::borrow::Cow;
+use std::time::Instant;
+
+/// Every field either stream shape sends that we read; one lenient parse per event.
+#[derive(Deserialize)]
+struct StreamEvent<'a> {
+    #[serde(borrow, rename = "type", default)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    delta: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    item_id: Option<Cow<'a, str>>,
+    #[serde(default)]
+    output_index: Option<u64>,
+    #[serde(default)]
+    item: Option<StreamItem>,
+    #[serde(default)]
+    arguments: Option<String>,
+    #[serde(borrow, default)]
+    response: Option<AnyBody<'a>>,
+    #[serde(default)]
+    code: Option<serde_json::Value>,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    error: Option<ErrorObject>,
+    #[serde(borrow, default)]
+    choices: Option<Vec<ChunkChoice<'a>>>,
+    #[serde(default)]
+    usage: Option<Usage>,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    model: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct StreamItem {
+    #[serde(rename = "type", default)]
+    kind: Option<String>,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    call_id: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    arguments: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ChunkChoice<'a> {
+    #[serde(default)]
+    index: u64,
+    #[serde(borrow, default)]
+    delta: Option<ChunkDelta<'a>>,
+    #[serde(default)]
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ChunkDelta<'a> {
+    #[serde(borrow, default)]
+    content: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    refusal: Option<Cow<'a, str>>,
+    /// Reasoning text as vLLM, SGLang and DeepSeek stream it.
+    #[serde(borrow, default, alias = "reasoning")]
+    reasoning_content: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    tool_calls: Option<Vec<ChunkToolCall<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct ChunkToolCall<'a> {
+    #[serde(default)]
+    index: u64,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(borrow, default)]
+    function: Option<ChunkFunction<'a>>,
+}
+
+#[derive(Deserialize)]
+struct ChunkFunction<'a> {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(borrow, default)]
+    arguments: Option<Cow<'a, str>>,
+}
+
+/// A tool call being assembled: keyed by the Responses item id, or by the Chat `index`.
+struct PartialCall {
+    key: CallKey,
+    call: ToolCall,
+}
+
+#[derive(PartialEq)]
+enum CallKey {
+    Item(String),
+    Output(u64),
+    ChatIndex(u64),
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Shape {
+    Responses,
+    Chat,
+}
+
+/// What a chunk carried, for timing.
+#[derive(Clone, Copy, PartialEq)]
+enum ChunkKind {
+    /// Reasoning text: generated, not shown.
+    Hidden,
+    /// Answer text, refusal or tool-call arguments.
+    Visible,
+}
+
+/// Folds one stream's events into a record.
+pub struct StreamAssembler {
+    sent: Instant,
+    shape: Option<Shape>,
+    text: String,
+    calls: Vec<PartialCall>,
+    first_chunk: Option<Instant>,
+    first_visible: Option<Instant>,
+    last_chunk: Option<Instant>,
+    chunks: u32,
+    itl_us: Vec<u32>,
+    /// A terminal event arrived (Responses `completed`/`incomplete`/`failed`/`done`, Chat `[DONE]`).
+    terminal: bool,
+    chat_finished: bool,
+    usage_seen: bool,
+    error: Option<(Status, String, String)>,
+    unparsable_events: u32,
+}
+
+impl StreamAssembler {
+    pub fn new(sent: Instant) -> Self {
+        StreamAssembler {
+            sent,
+            shape: None,
+            text: String::new(),
+            calls: Vec::new(),
+            first_chunk: None,
+            first_visible: None,
+            last_chunk: None,
+            chunks: 0,
+            itl_us: Vec::with_capacity(64),
+            terminal: false,
+            chat_finished: false,
+            usage_seen: false,
+            error: None,
+            unparsable_events: 0,
+        }
+    }
+
+    /// Reads one event that arrived at `at`.
+    pub fn on_event(&mut self, event: &SseEvent, at: Instant, record: &mut Record) {
+        let data = event.data.trim();
+        if data == "[DONE]" {
+            if self.shape != Some(Shape::Responses) {
+                self.terminal = true;
+            }
+            return;
+        }
+        let parsed: StreamEvent = match serde_json::from_str(data) {
+            Ok(parsed) => parsed,
+            Err(_) => {
+                self.unparsable_events += 1;
+                return;
+            }
+        };
+        let kind = parsed
+            .kind
+            .as_deref()
+            .or((!event.event.is_empty()).then_some(event.event));
+        if parsed.choices.is_some()
+            || kind.is_none() && (parsed.usage.is_some() || parsed.error.is_some())
+        {
+            self.shape.get_or_insert(Shape::Chat);
+            self.on_chat_chunk(parsed, at, record);
+        } else if let Some(kind) = kind {
+            self.shape.get_or_insert(Shape::Responses);
+            let kind = kind.to_string();
+            self.on_responses_event(&kind, parsed, at, record);
+        }
+    }
+
+    fn on_responses_event(
+        &mut self,
+        kind: &str,
+        event: StreamEvent,
+        at: Instant,
+        record: &mut Record,
+    ) {
+        match kind {
+            "response.output_text.delta" | "response.refusal.delta" => {
+                if let Some(delta) = event.delta {
+                    if kind == "response.output_text.delta" {
+                        self.text.push_str(&delta);
+                    }
+                    self.chunk(at, ChunkKind::Visible);
+                }
+            }
+            "response.reasoning_text.delta" | "response.reasoning_summary_text.delta" => {
+                self.chunk(at, ChunkKind::Hidden);
+            }
+            "response.output_item.added" | "response.output_item.done" => {
+                if let Some(item) = event.item
+                    && item.kind.as_deref() == Some("function_call")
+                {
+                    let key = match (&item.id, event.output_index) {
+                        (Some(id), _) => CallKey::Item(id.clone()),
+                        (None, Some(index)) => CallKey::Output(index),
+                        (None, None) => CallKey::Output(self.calls.len() as u64),
+                    };
+                    let call = self.call_mut(key);
+                    if let Some(call_id) = item.call_id {
+                        call.call_id = call_id;
+                    }
+                    if let Some(name) = item.name {
+                        call.name = name;
+                    }
+                    if let Some(arguments) = item.arguments.filter(|a| !a.is_empty()) {
+                        call.arguments = arguments;
+                    }
+                }
+            }
+            "response.function_call_arguments.delta" | "response.function_call_arguments.done" => {
+                let key = match (event.item_id, event.output_index) {
+                    (Some(id), _) => CallKey::Item(id.into_owned()),
+                    (None, Some(index)) => CallKey::Output(index),
+                    (None, None) => return,
+                };
+                let is_delta = kind.ends_with(".delta");
+                let call = self.call_mut(key);
+                if is_delta {
+                    if let Some(delta) = &event.delta {
+                        call.arguments.push_str(delta);
+                    }
+                    self.chunk(at, ChunkKind::Visible);
+                } else if let Some(arguments) = event.arguments {
+                    call.arguments = arguments;
+                }
+            }
+            "response.completed" | "response.incomplete" | "response.failed" | "response.done" => {
+                self.terminal = true;
+                if let Some(response) = event.response {
+                    self.usage_seen |= response.usage.is_some();
+                    read_any_body(response, record);
+                }
+            }
+            "error" => {
+                let (code, message) = match (&event.error, event.code, event.message) {
+                    (Some(error), _, _) => (error.kind(), error.message()),
+                    (None, Some(serde_json::Value::String(code)), message) => {
+                        (code, message.unwrap_or_default())
+                    }
+                    (None, _, message) => ("stream_error".to_string(), message.unwrap_or_default()),
+                };
+                self.error = Some((Status::ApiError, code, truncate(&message)));
+            }
+            _ => {}
+        }
+    }
+
+    fn on_chat_chunk(&mut self, chunk: StreamEvent, at: Instant, record: &mut Record) {
+        if let Some(id) = chunk.id {
+            record.response_id = Some(id);
+        }
+        if let Some(model) = chunk.model {
+            record.model = Some(model);
+        }
+        if let Some(usage) = &chunk.usage {
+            self.usage_seen = true;
+            apply_usage(usage, record);
+        }
+        if let Some(error) = chunk.error {
+            self.error = Some((Status::ApiError, error.kind(), truncate(&error.message())));
+        }
+        for choice in chunk.choices.unwrap_or_default() {
+            if choice.index != 0 {
+                continue;
+            }
+            if let Some(finish) = choice.finish_reason {
+                self.chat_finished = true;
+                record.finish = Some(finish);
+            }
+            let Some(delta) = choice.delta else { continue };
+            if delta
+                .reasoning_content
+                .as_deref()
+                .is_some_and(|r| !r.is_empty())
+            {
+                self.chunk(at, ChunkKind::Hidden);
+            }
+            let mut visible = false;
+            if let Some(content) = delta.content.filter(|c| !c.is_empty()) {
+                self.text.push_str(&content);
+                visible = true;
+            }
+            visible |= delta.refusal.is_some_and(|r| !r.is_empty());
+            for call in delta.tool_calls.unwrap_or_default() {
+                let partial = self.call_mut(CallKey::ChatIndex(call.index));
+                if let Some(id) = call.id {
+                    partial.call_id = id;
+                }
+                if let Some(function) = call.function {
+                    if let Some(name) = function.name {
+                        partial.name = name;
+                    }
+                    if let Some(arguments) = function.arguments {
+                        partial.arguments.push_str(&arguments);
+                        visible = true;
+                    }
+                }
+            }
+            if visible {
+                self.chunk(at, ChunkKind::Visible);
+            }
+        }
+    }
+
+    fn call_mut(&mut self, key: CallKey) -> &mut ToolCall {
+        let index = match self.calls.iter().position(|c| c.key == key) {
+            Some(index) => index,
+            None => {
+                self.calls.push(PartialCall {
+                    key,
+                    call: ToolCall {
+                        name: String::new(),
+                        call_id: String::new(),
+                        arguments: String::new(),
+                    },
+                });
+                self.calls.len() - 1
+            }
+        };
+        &mut self.calls[index].call
+    }
+
+    fn chunk(&mut self, at: Instant, kind: ChunkKind) {
+        self.chunks += 1;
+        self.first_chunk.get_or_insert(at);
+        if kind == ChunkKind::Visible {
+            self.first_visible.get_or_insert(at);
+        }
+        if let Some(last) = self.last_chunk {
+            let gap = at.saturating_duration_since(last).as_micros();
+            self.itl_us.push(u32::try_from(gap).unwrap_or(u32::MAX));
+        }
+        self.last_chunk = Some(at);
+    }
+
+    /// Completes the record once the body has ended (`end` is when the last byte arrived).
+    /// `broken` says why reading stopped early, if it did.
+    pub fn finish(
+        mut self,
+        end: Instant,
+        broken: Option<(Status, &'static str, String)>,
+        record: &mut Record,
+    ) {
+        let latency = end.saturating_duration_since(self.sent);
+        record.latency_ms = Some(super::millis(latency));
+        let ttft = self
+            .first_chunk
+            .map(|t| t.saturating_duration_since(self.sent));
+        record.ttft_ms = ttft.map(super::millis);
+        record.ttfo_ms = self
+            .first_visible
+            .map(|t| super::millis(t.saturating_duration_since(self.sent)));
+        record.chunks = Some(self.chunks);
+        record.itl_us = std::mem::take(&mut self.itl_us);
+        if self.chunks > 0 || record.output_text.is_none() {
+            record.output_text = Some(std::mem::take(&mut self.text));
+        }
+        if !self.calls.is_empty() {
+            record.tool_calls = self.calls.drain(..).map(|c| c.call).collect();
+        }
+        if self.shape == Some(Shape::Chat) && record.finish.is_none() && self.terminal {
+            record.finish = Some("stop".to_string());
+        }
+        if !self.usage_seen && record.status == Status::Ok {
+            let encoding = Encoding::for_model(record.model.as_deref());
+            let mut output = encoding.count(record.output_text.as_deref().unwrap_or(""));
+            for call in &record.tool_calls {
+                output += encoding.count(&call.name) + encoding.count(&call.arguments);
+            }
+            record.output_tokens = Some(output);
+            record.token_source = Some(TokenSource::Estimated);
+            record.tokenizer = Some(encoding.name());
+        }
+        if let (Some(ttft), Some(output)) = (ttft, record.output_tokens)
+            && output > 1
+        {
+            record.tpot_ms =
+                Some(super::millis(latency.saturating_sub(ttft)) / (output - 1) as f64);
+        }
+        let complete = self.terminal || self.chat_finished;
+        if let Some((status, kind, message)) = self.error {
+            record.fail(status, kind, message);
+        } else if let Some((status, kind, message)) = broken {
+            record.fail(status, kind, message);
+        } else if record.status == Status::Ok && !complete {
+            let message = match self.shape {
+                None if self.unparsable_events > 0 => "stream has no readable events".to_string(),
+                None => "stream ended without any event".to_string(),
+                Some(Shape::Responses) => {
+                    "stream ended before a terminal event (response.completed/incomplete/failed)"
+                        .to_string()
+                }
+                Some(Shape::Chat) => "stream ended before [DONE] or a finish_reason".to_string(),
+            };
+            record.fail(Status::Truncated, "stream_truncated", message);
+        }
+    }
+}
