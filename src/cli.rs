@@ -113,6 +113,26 @@ pub struct MockKnobs {
     /// Mock: answer /v1/responses with Chat Completions bodies (as some gateways do).
     #[arg(long)]
     pub mock_chat_shape: bool,
+
+    /// Mock: time to first token, after --mock-latency and jitter.
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
+    pub mock_ttft: Duration,
+
+    /// Mock: time between generated tokens (inter-token latency).
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
+    pub mock_itl: Duration,
+
+    /// Mock: tokens per streamed chunk.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub mock_tokens_per_chunk: u32,
+
+    /// Mock: reasoning tokens streamed before the answer.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub mock_reasoning_tokens: u32,
+
+    /// Mock: fixed answer length in tokens [default: 8-64, depending on the prompt].
+    #[arg(long, value_name = "N")]
+    pub mock_output_tokens: Option<u32>,
 }
 
 #[derive(Debug, Args)]

@@ -138,6 +138,11 @@ pub fn mock_config(knobs: &MockKnobs) -> MockConfig {
         jitter: knobs.mock_jitter,
         seed: knobs.mock_seed,
         chat_shape_for_responses: knobs.mock_chat_shape,
+        ttft: knobs.mock_ttft,
+        itl: knobs.mock_itl,
+        tokens_per_chunk: knobs.mock_tokens_per_chunk,
+        reasoning_tokens: knobs.mock_reasoning_tokens,
+        output_tokens: knobs.mock_output_tokens,
     }
 }
 

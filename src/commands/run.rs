@@ -151,6 +151,11 @@ fn run_info(config: &RunConfig, base_url: &Url, dir: &Path, started_at: &str) ->
             "jitter_ms": m.jitter.as_secs_f64() * 1000.0,
             "seed": m.seed,
             "chat_shape_for_responses": m.chat_shape_for_responses,
+            "ttft_ms": m.ttft.as_secs_f64() * 1000.0,
+            "itl_ms": m.itl.as_secs_f64() * 1000.0,
+            "tokens_per_chunk": m.tokens_per_chunk,
+            "reasoning_tokens": m.reasoning_tokens,
+            "output_tokens": m.output_tokens,
         }),
         Target::Endpoint(_) => Value::Null,
     };

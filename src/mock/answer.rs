@@ -194,17 +194,97 @@ pub struct Call {
     pub arguments: String,
 }
 
-/// The generated answer: text, or function calls, and how many tokens it took.
-pub struct Answer {
+/// Knobs that shape answers, from `MockConfig`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AnswerKnobs {
+    /// Fixed answer length in tokens instead of 8–64 depending on the prompt.
+    pub output_tokens: Option<u32>,
+    /// Reasoning tokens generated (and streamed) before the answer.
+    pub reasoning_tokens: u32,
+}
+
+/// Text cut into tokens: `ends[i]` is the byte offset where token `i` ends.
+#[derive(Default)]
+pub struct TokenText {
     pub text: String,
-    pub calls: Vec<Call>,
+    pub ends: Vec<usize>,
+}
+
+impl TokenText {
+    /// `n` words from the word list, one token each, in an order drawn from `key`.
+    fn words(n: u64, key: u64) -> TokenText {
+        let mut out = TokenText {
+            text: String::with_capacity(n as usize * 8),
+            ends: Vec::with_capacity(n as usize),
+        };
+        let mut state = key;
+        for i in 0..n {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let word = WORDS[(state >> 33) as usize % WORDS.len()];
+            if i == 0 {
+                let mut chars = word.chars();
+                if let Some(first) = chars.next() {
+                    out.text.extend(first.to_uppercase());
+                    out.text.push_str(chars.as_str());
+                }
+            } else {
+                out.text.push(' ');
+                out.text.push_str(word);
+            }
+            if i + 1 == n {
+                out.text.push('.');
+            }
+            out.ends.push(out.text.len());
+        }
+        out
+    }
+
+    /// Arguments as tokens of about four characters (cut on character boundaries).
+    fn pieces_of(text: String) -> TokenText {
+        let mut ends = Vec::with_capacity(text.len() / 4 + 1);
+        let mut chars = 0;
+        for (i, c) in text.char_indices() {
+            chars += 1;
+            if chars % 4 == 0 {
+                ends.push(i + c.len_utf8());
+            }
+        }
+        if ends.last() != Some(&text.len()) && !text.is_empty() {
+            ends.push(text.len());
+        }
+        TokenText { text, ends }
+    }
+
+    pub fn tokens(&self) -> u64 {
+        self.ends.len() as u64
+    }
+
+    /// The text of tokens `from..to`.
+    pub fn slice(&self, from: usize, to: usize) -> &str {
+        let start = if from == 0 { 0 } else { self.ends[from - 1] };
+        &self.text[start..self.ends[to - 1]]
+    }
+}
+
+/// The generated answer: reasoning, then text or function calls, and the tokens they took.
+pub struct Answer {
+    pub reasoning: TokenText,
+    pub text: TokenText,
+    pub calls: Vec<(Call, TokenText)>,
+    /// Answer plus reasoning tokens (reasoning is inside output, as the API counts it).
     pub output_tokens: u64,
+    pub reasoning_tokens: u64,
     pub truncated: bool,
 }
 
 impl Answer {
-    /// Deterministic for a given `key`: 8 to 64 words of text, or one call per chosen tool.
-    pub fn generate(prompt: &Prompt, key: u64) -> Answer {
+    /// Deterministic for a given `key`: text of 8 to 64 tokens, or one call per chosen tool.
+    pub fn generate(prompt: &Prompt, key: u64, knobs: AnswerKnobs) -> Answer {
+        let cap = prompt.max_output_tokens.unwrap_or(u64::MAX);
+        let reasoning_tokens = u64::from(knobs.reasoning_tokens).min(cap);
+        let reasoning = TokenText::words(reasoning_tokens, key ^ 0x5eed);
         let chosen: Vec<&FunctionTool> = match &prompt.tool_choice {
             _ if prompt.tools.is_empty() => Vec::new(),
             ToolChoice::None => Vec::new(),
@@ -218,75 +298,60 @@ impl Answer {
                 .collect(),
         };
         if !chosen.is_empty() {
-            let calls: Vec<Call> = chosen
+            let calls: Vec<(Call, TokenText)> = chosen
                 .into_iter()
-                .map(|tool| Call {
-                    name: tool.name.clone(),
-                    arguments: example_arguments(&tool.parameters).to_string(),
+                .map(|tool| {
+                    let arguments = example_arguments(&tool.parameters).to_string();
+                    let pieces = TokenText::pieces_of(arguments.clone());
+                    (
+                        Call {
+                            name: tool.name.clone(),
+                            arguments,
+                        },
+                        pieces,
+                    )
                 })
                 .collect();
-            let output_tokens = calls
-                .iter()
-                .map(|c| 5 + (c.arguments.len() as u64).div_ceil(4))
-                .sum();
+            let call_tokens: u64 = calls.iter().map(|(_, pieces)| 5 + pieces.tokens()).sum();
             return Answer {
-                text: String::new(),
+                reasoning,
+                text: TokenText::default(),
                 calls,
-                output_tokens,
+                output_tokens: reasoning_tokens + call_tokens,
+                reasoning_tokens,
                 truncated: false,
             };
         }
-        let wanted = 8 + key % 57;
-        let words = prompt
-            .max_output_tokens
-            .map_or(wanted, |max| wanted.min(max));
-        let mut text = String::with_capacity(words as usize * 8);
-        let mut state = key;
-        for i in 0..words {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            let word = WORDS[(state >> 33) as usize % WORDS.len()];
-            if i == 0 {
-                let mut chars = word.chars();
-                if let Some(first) = chars.next() {
-                    text.extend(first.to_uppercase());
-                    text.push_str(chars.as_str());
-                }
-            } else {
-                text.push(' ');
-                text.push_str(word);
-            }
-        }
-        text.push('.');
+        let wanted = knobs.output_tokens.map_or(8 + key % 57, u64::from);
+        let words = wanted.min(cap - reasoning_tokens);
         Answer {
-            text,
+            reasoning,
+            text: TokenText::words(words, key),
             calls: Vec::new(),
-            output_tokens: words,
+            output_tokens: reasoning_tokens + words,
+            reasoning_tokens,
             truncated: words < wanted,
         }
     }
 
+    /// Token-sized pieces in the order they are generated: reasoning, then text or call arguments.
+    pub fn chunk_count(&self, tokens_per_chunk: u64) -> u64 {
+        let chunks = |t: &TokenText| t.tokens().div_ceil(tokens_per_chunk);
+        chunks(&self.reasoning)
+            + chunks(&self.text)
+            + self.calls.iter().map(|(_, p)| chunks(p)).sum::<u64>()
+    }
+
     pub fn responses_body(&self, request: &Value, prompt: &Prompt, key: u64) -> Value {
         let mut output = Vec::new();
-        if self.calls.is_empty() {
-            output.push(json!({
-                "type": "message",
-                "id": format!("msg_{key:016x}"),
-                "status": if self.truncated { "incomplete" } else { "completed" },
-                "role": "assistant",
-                "content": [{"type": "output_text", "text": self.text, "annotations": [], "logprobs": []}],
-            }));
+        if self.reasoning_tokens > 0 {
+            output.push(self.reasoning_item(key, true));
         }
-        for (i, call) in self.calls.iter().enumerate() {
-            output.push(json!({
-                "type": "function_call",
-                "id": format!("fc_{key:016x}{i:02}"),
-                "call_id": format!("call_{key:016x}{i:02}"),
-                "name": call.name,
-                "arguments": call.arguments,
-                "status": "completed",
-            }));
+        if self.calls.is_empty() {
+            output.push(self.message_item(key, true));
+        }
+        for i in 0..self.calls.len() {
+            output.push(self.call_item(key, i, true));
         }
         let input_tokens = prompt.input_tokens();
         json!({
@@ -316,7 +381,7 @@ impl Answer {
                 "input_tokens": input_tokens,
                 "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
                 "output_tokens": self.output_tokens,
-                "output_tokens_details": {"reasoning_tokens": 0},
+                "output_tokens_details": {"reasoning_tokens": self.reasoning_tokens},
                 "total_tokens": input_tokens + self.output_tokens,
             },
             "user": null,
@@ -324,38 +389,87 @@ impl Answer {
         })
     }
 
-    pub fn chat_body(&self, prompt: &Prompt, key: u64) -> Value {
+    pub fn reasoning_item(&self, key: u64, done: bool) -> Value {
+        let content = if done {
+            json!([{"type": "reasoning_text", "text": self.reasoning.text}])
+        } else {
+            json!([])
+        };
+        json!({"type": "reasoning", "id": format!("rs_{key:016x}"), "summary": [], "content": content,
+               "status": if done { "completed" } else { "in_progress" }})
+    }
+
+    pub fn message_item(&self, key: u64, done: bool) -> Value {
+        let status = match (done, self.truncated) {
+            (false, _) => "in_progress",
+            (true, true) => "incomplete",
+            (true, false) => "completed",
+        };
+        let content = if done {
+            json!([{"type": "output_text", "text": self.text.text, "annotations": [], "logprobs": []}])
+        } else {
+            json!([])
+        };
+        json!({"type": "message", "id": format!("msg_{key:016x}"), "status": status, "role": "assistant", "content": content})
+    }
+
+    pub fn call_item(&self, key: u64, i: usize, done: bool) -> Value {
+        let call = &self.calls[i].0;
+        json!({
+            "type": "function_call",
+            "id": format!("fc_{key:016x}{i:02}"),
+            "call_id": format!("call_{key:016x}{i:02}"),
+            "name": call.name,
+            "arguments": if done { call.arguments.as_str() } else { "" },
+            "status": if done { "completed" } else { "in_progress" },
+        })
+    }
+
+    pub fn chat_usage(&self, prompt: &Prompt) -> Value {
         let input_tokens = prompt.input_tokens();
+        json!({
+            "prompt_tokens": input_tokens,
+            "completion_tokens": self.output_tokens,
+            "total_tokens": input_tokens + self.output_tokens,
+            "prompt_tokens_details": {"cached_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": self.reasoning_tokens},
+        })
+    }
+
+    pub fn chat_finish_reason(&self) -> &'static str {
+        match (self.calls.is_empty(), self.truncated) {
+            (false, _) => "tool_calls",
+            (true, true) => "length",
+            (true, false) => "stop",
+        }
+    }
+
+    pub fn chat_body(&self, prompt: &Prompt, key: u64) -> Value {
         let mut message = json!({"role": "assistant", "content": null, "refusal": null});
-        let finish = if !self.calls.is_empty() {
+        if self.calls.is_empty() {
+            message["content"] = Value::String(self.text.text.clone());
+        } else {
             let calls: Vec<Value> = self
                 .calls
                 .iter()
                 .enumerate()
-                .map(|(i, call)| {
+                .map(|(i, (call, _))| {
                     json!({"id": format!("call_{key:016x}{i:02}"), "type": "function",
                            "function": {"name": call.name, "arguments": call.arguments}})
                 })
                 .collect();
             message["tool_calls"] = Value::Array(calls);
-            "tool_calls"
-        } else {
-            message["content"] = Value::String(self.text.clone());
-            if self.truncated { "length" } else { "stop" }
-        };
+        }
+        if self.reasoning_tokens > 0 {
+            message["reasoning_content"] = Value::String(self.reasoning.text.clone());
+        }
         json!({
             "id": format!("chatcmpl-{key:016x}"),
             "object": "chat.completion",
             "created": unix_now(),
             "model": prompt.model,
-            "choices": [{"index": 0, "message": message, "logprobs": null, "finish_reason": finish}],
-            "usage": {
-                "prompt_tokens": input_tokens,
-                "completion_tokens": self.output_tokens,
-                "total_tokens": input_tokens + self.output_tokens,
-                "prompt_tokens_details": {"cached_tokens": 0},
-                "completion_tokens_details": {"reasoning_tokens": 0},
-            },
+            "choices": [{"index": 0, "message": message, "logprobs": null, "finish_reason": self.chat_finish_reason()}],
+            "usage": self.chat_usage(prompt),
             "service_tier": "default",
             "system_fingerprint": "fp_llmvolley_mock",
         })
@@ -424,7 +538,7 @@ fn example_value(name: &str, schema: &Value, i: u64) -> Value {
     }
 }
 
-fn unix_now() -> u64 {
+pub fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
@@ -441,25 +555,48 @@ mod tests {
             {"type": "function", "name": "system_info", "parameters": {"type": "object", "properties": {}}},
         ]});
         let prompt = Prompt::read(&request, ApiShape::Responses);
-        let answer = Answer::generate(&prompt, 7);
-        let names: Vec<_> = answer.calls.iter().map(|c| c.name.as_str()).collect();
+        let answer = Answer::generate(&prompt, 7, AnswerKnobs::default());
+        let names: Vec<_> = answer.calls.iter().map(|(c, _)| c.name.as_str()).collect();
         assert_eq!(names, ["random_generator", "system_info"]);
-        assert_eq!(answer.calls[0].arguments, r#"{"min":1}"#);
+        assert_eq!(answer.calls[0].0.arguments, r#"{"min":1}"#);
+        assert_eq!(
+            answer.calls[0]
+                .1
+                .slice(0, answer.calls[0].1.tokens() as usize),
+            r#"{"min":1}"#
+        );
     }
 
     #[test]
     fn answer_length_varies_with_the_prompt_and_respects_the_token_cap() {
         let a = Prompt::read(&json!({"input": "a"}), ApiShape::Responses);
         let lengths: std::collections::BTreeSet<u64> = (0..20)
-            .map(|k| Answer::generate(&a, k).output_tokens)
+            .map(|k| Answer::generate(&a, k, AnswerKnobs::default()).output_tokens)
             .collect();
         assert!(lengths.len() > 5);
         let capped = Prompt::read(
             &json!({"input": "a", "max_output_tokens": 3}),
             ApiShape::Responses,
         );
-        let answer = Answer::generate(&capped, 40);
+        let answer = Answer::generate(&capped, 40, AnswerKnobs::default());
         assert_eq!(answer.output_tokens, 3);
         assert!(answer.truncated);
+        let fixed = Answer::generate(
+            &a,
+            1,
+            AnswerKnobs {
+                output_tokens: Some(128),
+                reasoning_tokens: 5,
+            },
+        );
+        assert_eq!(
+            (
+                fixed.text.tokens(),
+                fixed.reasoning_tokens,
+                fixed.output_tokens
+            ),
+            (128, 5, 133)
+        );
+        assert_eq!(fixed.text.slice(0, 128), fixed.text.text);
     }
 }

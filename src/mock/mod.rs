@@ -1,21 +1,25 @@
 //! The embedded OpenAI-compatible mock endpoint: `/v1/responses` and `/v1/chat/completions` on loopback.
 
 mod answer;
+mod stream;
 
-use answer::{Answer, ApiShape, Prompt};
+use answer::{Answer, AnswerKnobs, ApiShape, Prompt};
 use axum::Router;
+use axum::body::Body;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use axum::serve::ListenerExt;
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
-use serde_json::json;
+use serde_json::{Value, json};
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+use stream::{Frame, Pace};
 use tokio::net::TcpListener;
 
 /// The mock's knobs. Answers and delays depend only on the request body and the seed.
@@ -28,6 +32,32 @@ pub struct MockConfig {
     pub seed: u64,
     /// Answer `/v1/responses` with Chat Completions bodies, as the seed gateway documents.
     pub chat_shape_for_responses: bool,
+    /// Time from the request to the first generated token (after `latency` and jitter).
+    pub ttft: Duration,
+    /// Time between generated tokens.
+    pub itl: Duration,
+    /// Tokens per streamed chunk (at least 1); chunks go out every `itl × tokens_per_chunk`.
+    pub tokens_per_chunk: u32,
+    /// Reasoning tokens generated, and streamed, before the answer.
+    pub reasoning_tokens: u32,
+    /// Fixed answer length in tokens (default: 8–64, depending on the prompt).
+    pub output_tokens: Option<u32>,
+}
+
+impl MockConfig {
+    fn pace(&self, key: u64) -> Pace {
+        let mut first = self.latency + self.ttft;
+        if !self.jitter.is_zero() {
+            let mut rng = SmallRng::seed_from_u64(key);
+            first += self.jitter.mul_f64(rng.random_range(0.0..1.0));
+        }
+        let tokens_per_chunk = self.tokens_per_chunk.max(1);
+        Pace {
+            first,
+            step: self.itl * tokens_per_chunk,
+            tokens_per_chunk: tokens_per_chunk as usize,
+        }
+    }
 }
 
 struct MockState {
@@ -56,6 +86,10 @@ pub async fn serve(
     config: MockConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // Small SSE writes must leave at once, not wait for Nagle's algorithm.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, router(config))
         .with_graceful_shutdown(shutdown)
         .await
@@ -81,8 +115,8 @@ async fn answer(
     answer_shape: ApiShape,
 ) -> Response {
     let n = state.requests.fetch_add(1, Ordering::Relaxed);
-    let request: serde_json::Value = match serde_json::from_slice(&body) {
-        Ok(value @ serde_json::Value::Object(_)) => value,
+    let request: Value = match serde_json::from_slice(&body) {
+        Ok(value @ Value::Object(_)) => value,
         Ok(_) => {
             return error(
                 StatusCode::BAD_REQUEST,
@@ -98,27 +132,57 @@ async fn answer(
             );
         }
     };
-    if request.get("stream").and_then(|s| s.as_bool()) == Some(true) {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "this mock does not stream yet: send \"stream\": false",
-            n,
-        );
-    }
+    let arrived = tokio::time::Instant::now();
     let key = xxhash_rust::xxh3::xxh3_64_with_seed(&body, state.config.seed);
     let config = &state.config;
-    if !config.latency.is_zero() || !config.jitter.is_zero() {
-        let mut rng = SmallRng::seed_from_u64(key);
-        let jitter = config.jitter.mul_f64(rng.random_range(0.0..1.0));
-        tokio::time::sleep(config.latency + jitter).await;
-    }
+    let pace = config.pace(key);
     let prompt = Prompt::read(&request, request_shape);
-    let answer = Answer::generate(&prompt, key);
+    let knobs = AnswerKnobs {
+        output_tokens: config.output_tokens,
+        reasoning_tokens: config.reasoning_tokens,
+    };
+    let answer = Answer::generate(&prompt, key, knobs);
+    if request.get("stream").and_then(Value::as_bool) == Some(true) {
+        let frames = match answer_shape {
+            ApiShape::Responses => stream::responses_frames(&answer, &request, &prompt, key, pace),
+            ApiShape::Chat => {
+                let include_usage = request
+                    .pointer("/stream_options/include_usage")
+                    .and_then(Value::as_bool)
+                    == Some(true);
+                stream::chat_frames(&answer, &prompt, key, include_usage, pace)
+            }
+        };
+        return with_request_id(sse_response(frames, arrived), n);
+    }
+    // A whole answer arrives when its last token would have been streamed.
+    let chunks = answer.chunk_count(pace.tokens_per_chunk as u64);
+    let done_at = pace.first + pace.step * (chunks.saturating_sub(1) as u32);
+    if !done_at.is_zero() {
+        tokio::time::sleep_until(arrived + done_at).await;
+    }
     let body = match answer_shape {
         ApiShape::Responses => answer.responses_body(&request, &prompt, key),
         ApiShape::Chat => answer.chat_body(&prompt, key),
     };
     with_request_id((StatusCode::OK, axum::Json(body)).into_response(), n)
+}
+
+/// Streams frames, each written when its time (counted from the request's arrival) comes.
+fn sse_response(frames: Vec<Frame>, arrived: tokio::time::Instant) -> Response {
+    let events = futures_util::stream::unfold(frames.into_iter(), move |mut frames| async move {
+        let frame = frames.next()?;
+        tokio::time::sleep_until(arrived + frame.at).await;
+        Some((Ok::<_, std::convert::Infallible>(frame.bytes), frames))
+    });
+    let mut response = Response::new(Body::from_stream(events));
+    let headers = response.headers_mut();
+    headers.insert(
+        "content-type",
+        HeaderValue::from_static("text/event-stream; charset=utf-8"),
+    );
+    headers.insert("cache-control", HeaderValue::from_static("no-cache"));
+    response
 }
 
 async fn not_found() -> Response {
