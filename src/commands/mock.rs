@@ -6,8 +6,7 @@ use anyhow::Context;
 use std::process::ExitCode;
 
 pub async fn mock(args: MockArgs) -> anyhow::Result<ExitCode> {
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
-        .await
+    let listener = crate::mock::bind_loopback(args.port)
         .with_context(|| format!("cannot listen on 127.0.0.1:{}", args.port))?;
     let addr = listener.local_addr()?;
     println!("llmvolley mock listening on http://{addr}/v1 (Ctrl-C stops it)");

@@ -5,6 +5,7 @@ use crate::cli::RunArgs;
 use crate::client::Client;
 use crate::collector::{Collector, Progress};
 use crate::config::{RunConfig, Target, is_secret_header};
+use crate::mock::MockThread;
 use crate::run_folder::{self, HISTOGRAMS_DIR, RECORDS_CSV, RECORDS_JSONL, RUN_JSON, SUMMARY_JSON};
 use crate::scheduler::run_closed_loop;
 use crate::sink::{CsvSink, JsonlSink, RecordSink};
@@ -19,7 +20,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 use std::time::Instant;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let config = RunConfig::from_args(args, |name| std::env::var(name).ok())?;
@@ -56,7 +57,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         ),
     ];
 
-    let (base_url, stop_mock) = start_target(&config.target).await?;
+    let (base_url, mock) = start_target(&config.target)?;
     let started_at = run_folder::now_rfc3339();
     let mut info = run_info(&config, &base_url, &dir, &started_at);
     run_folder::write_json(&dir, RUN_JSON, &info)?;
@@ -86,9 +87,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .await?
         .with_context(|| format!("cannot write records in {}", dir.display()))?;
     let wall_time_s = epoch.elapsed().as_secs_f64();
-    if let Some(stop) = stop_mock {
-        let _ = stop.send(());
-    }
+    drop(mock);
 
     let summary = Summary::from_stats(&stats, wall_time_s);
     stats.save_histograms(&dir.join(HISTOGRAMS_DIR))?;
@@ -108,19 +107,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The base URL to send to; for `--mock`, starts the mock on a free loopback port first.
-async fn start_target(target: &Target) -> anyhow::Result<(Url, Option<oneshot::Sender<()>>)> {
+fn start_target(target: &Target) -> anyhow::Result<(Url, Option<MockThread>)> {
     match target {
         Target::Endpoint(url) => Ok((url.clone(), None)),
         Target::Mock(mock) => {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .context("cannot start the mock on 127.0.0.1")?;
-            let url = Url::parse(&format!("http://{}/v1", listener.local_addr()?))?;
-            let (stop, stopped) = oneshot::channel::<()>();
-            tokio::spawn(crate::mock::serve(listener, mock.clone(), async {
-                let _ = stopped.await;
-            }));
-            Ok((url, Some(stop)))
+            let mock =
+                MockThread::start(mock.clone(), 0).context("cannot start the mock on 127.0.0.1")?;
+            Ok((Url::parse(&format!("http://{}/v1", mock.addr))?, Some(mock)))
         }
     }
 }

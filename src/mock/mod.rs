@@ -80,6 +80,77 @@ pub fn router(config: MockConfig) -> Router {
         .with_state(state)
 }
 
+/// Binds 127.0.0.1:`port` (0 picks a free port) with a deep accept queue, so a client opening
+/// thousands of connections at once is not left waiting on SYN retransmits.
+pub fn bind_loopback(port: u16) -> std::io::Result<TcpListener> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.set_reuseaddr(true)?;
+    socket.bind(std::net::SocketAddr::from(([127, 0, 0, 1], port)))?;
+    socket.listen(4096)
+}
+
+/// The mock running on a thread of its own with a single-threaded runtime: in-process runs then do
+/// not share the client's scheduler (and its cross-thread wake-ups) with the server side.
+pub struct MockThread {
+    pub addr: std::net::SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl MockThread {
+    pub fn start(config: MockConfig, port: u16) -> std::io::Result<MockThread> {
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("llmvolley-mock".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    let listener = match bind_loopback(port) {
+                        Ok(listener) => listener,
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    let _ = ready_tx.send(listener.local_addr());
+                    let _ = serve(listener, config, async {
+                        let _ = stopped.await;
+                    })
+                    .await;
+                });
+            })?;
+        let addr = ready_rx
+            .recv()
+            .map_err(|_| std::io::Error::other("the mock thread stopped before listening"))??;
+        Ok(MockThread {
+            addr,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for MockThread {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 /// Serves the mock on an already bound listener until `shutdown` completes.
 pub async fn serve(
     listener: TcpListener,
