@@ -242,7 +242,11 @@ fn embedded_mock_streams_with_the_configured_pace() {
         "visible output follows four reasoning tokens: {ttfo} vs {ttft}"
     );
     assert!(latency >= 40.0 + 23.0 * 5.0, "{latency}");
-    assert!(r["tpot_ms"].as_f64().unwrap() >= 5.0);
+    let tpot = r["tpot_ms"].as_f64().unwrap();
+    assert!(
+        (tpot - (latency - ttft) / 23.0).abs() < 0.002,
+        "TPOT = (e2e - TTFT) / (output_tokens - 1): {tpot}"
+    );
     let summary = &run.summary;
     for key in [
         "ttft_ms",
