@@ -74,6 +74,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
 
+    /// Speak HTTP/2 to http:// endpoints without negotiation (h2c prior knowledge): many requests
+    /// share one connection. https:// endpoints negotiate HTTP/2 by themselves.
+    #[arg(long)]
+    pub http2: bool,
+
     /// Stream every request: set `"stream": true` in each body (Chat bodies also get
     /// `stream_options.include_usage: true`). Bodies that already ask for streaming stream anyway.
     #[arg(long)]

@@ -48,6 +48,7 @@ pub struct RunConfig {
     pub out: Option<PathBuf>,
     pub save_responses: bool,
     pub stream: bool,
+    pub http2: bool,
     pub strict: bool,
     pub quiet: bool,
 }
@@ -108,6 +109,7 @@ impl RunConfig {
             out: args.out,
             save_responses: args.save_responses,
             stream: args.stream,
+            http2: args.http2,
             strict: args.strict,
             quiet: args.quiet,
         })
@@ -128,6 +130,7 @@ impl RunConfig {
             timeout: self.timeout,
             max_connections: self.concurrency,
             save_responses: self.save_responses,
+            http2_prior_knowledge: self.http2,
         }
     }
 }

@@ -116,6 +116,8 @@ pub struct Record {
     pub sent_at: Option<f64>,
     pub queue_ms: Option<f64>,
     pub latency_ms: Option<f64>,
+    /// Time to the response headers: the server's queueing and prefill-independent overhead.
+    pub ttfb_ms: Option<f64>,
     pub ttft_ms: Option<f64>,
     /// Time to the first visible content (differs from TTFT when reasoning streams first).
     pub ttfo_ms: Option<f64>,
@@ -159,6 +161,7 @@ impl Record {
             sent_at: None,
             queue_ms: None,
             latency_ms: None,
+            ttfb_ms: None,
             ttft_ms: None,
             ttfo_ms: None,
             tpot_ms: None,

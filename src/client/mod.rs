@@ -38,6 +38,8 @@ pub struct ClientConfig {
     pub timeout: Duration,
     pub max_connections: usize,
     pub save_responses: bool,
+    /// HTTP/2 without negotiation for http:// (h2c).
+    pub http2_prior_knowledge: bool,
 }
 
 /// Sends requests and turns each answer (or failure) into a `Record`.
@@ -66,7 +68,11 @@ impl Client {
         for (name, value) in &config.headers {
             headers.insert(name.clone(), value.clone());
         }
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if config.http2_prior_knowledge {
+            builder = builder.http2_prior_knowledge();
+        }
+        let http = builder
             .default_headers(headers)
             .timeout(config.timeout)
             .connect_timeout(config.timeout.min(Duration::from_secs(30)))
@@ -124,6 +130,7 @@ impl Client {
                 return record;
             }
         };
+        record.ttfb_ms = Some(millis(sent.elapsed()));
         let http_status = response.status();
         record.http_status = Some(http_status.as_u16());
         record.request_id = response

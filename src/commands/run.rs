@@ -167,6 +167,7 @@ fn run_info(config: &RunConfig, base_url: &Url, dir: &Path, started_at: &str) ->
         "headers": headers,
         "save_responses": config.save_responses,
         "stream": config.stream,
+        "http2": config.http2,
         "strict": config.strict,
         "started_at": started_at,
         "finished_at": null,

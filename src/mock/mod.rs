@@ -11,7 +11,10 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use axum::serve::ListenerExt;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder as ConnectionBuilder;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 use serde_json::{Value, json};
@@ -19,7 +22,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use stream::{Frame, Pace};
+use stream::{AnswerStream, Pace, Wire};
 use tokio::net::TcpListener;
 
 /// The mock's knobs. Answers and delays depend only on the request body and the seed.
@@ -151,19 +154,43 @@ impl Drop for MockThread {
     }
 }
 
-/// Serves the mock on an already bound listener until `shutdown` completes.
+/// Serves the mock on an already bound listener until `shutdown` completes, then lets open answers
+/// finish (for at most five seconds).
+///
+/// HTTP/1.1 and cleartext HTTP/2 (prior knowledge) are both spoken, with no cap on concurrent
+/// HTTP/2 streams, so one connection can carry thousands of streamed answers.
 pub async fn serve(
     listener: TcpListener,
     config: MockConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    // Small SSE writes must leave at once, not wait for Nagle's algorithm.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, router(config))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let app = router(config);
+    let mut builder = ConnectionBuilder::new(TokioExecutor::new());
+    builder.http2().max_concurrent_streams(None::<u32>);
+    let connections = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                // Out of file descriptors or a connection reset before accept: keep serving the rest.
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        // Small SSE writes must leave at once, not wait for Nagle's algorithm.
+        let _ = stream.set_nodelay(true);
+        let service = TowerToHyperService::new(app.clone());
+        let connection = builder
+            .serve_connection(TokioIo::new(stream), service)
+            .into_owned();
+        tokio::spawn(connections.watch(connection));
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(5), connections.shutdown()).await;
+    Ok(())
 }
 
 async fn responses(State(state): State<Arc<MockState>>, body: Bytes) -> Response {
@@ -214,17 +241,17 @@ async fn answer(
     };
     let answer = Answer::generate(&prompt, key, knobs);
     if request.get("stream").and_then(Value::as_bool) == Some(true) {
-        let frames = match answer_shape {
-            ApiShape::Responses => stream::responses_frames(&answer, &request, &prompt, key, pace),
-            ApiShape::Chat => {
-                let include_usage = request
+        let wire = match answer_shape {
+            ApiShape::Responses => Wire::Responses,
+            ApiShape::Chat => Wire::Chat {
+                include_usage: request
                     .pointer("/stream_options/include_usage")
                     .and_then(Value::as_bool)
-                    == Some(true);
-                stream::chat_frames(&answer, &prompt, key, include_usage, pace)
-            }
+                    == Some(true),
+            },
         };
-        return with_request_id(sse_response(frames, arrived), n);
+        let stream = AnswerStream::new(wire, answer, request, prompt, key, pace);
+        return with_request_id(sse_response(stream, arrived), n);
     }
     // A whole answer arrives when its last token would have been streamed.
     let chunks = answer.chunk_count(pace.tokens_per_chunk as u64);
@@ -239,13 +266,16 @@ async fn answer(
     with_request_id((StatusCode::OK, axum::Json(body)).into_response(), n)
 }
 
-/// Streams frames, each written when its time (counted from the request's arrival) comes.
-fn sse_response(frames: Vec<Frame>, arrived: tokio::time::Instant) -> Response {
-    let events = futures_util::stream::unfold(frames.into_iter(), move |mut frames| async move {
-        let frame = frames.next()?;
-        tokio::time::sleep_until(arrived + frame.at).await;
-        Some((Ok::<_, std::convert::Infallible>(frame.bytes), frames))
-    });
+/// Streams an answer, each frame written when its time (counted from the request's arrival) comes.
+fn sse_response(stream: AnswerStream, arrived: tokio::time::Instant) -> Response {
+    let timer = Box::pin(tokio::time::sleep_until(arrived));
+    let events =
+        futures_util::stream::unfold((stream, timer), move |(mut stream, mut timer)| async move {
+            let (at, bytes) = stream.next_frame()?;
+            timer.as_mut().reset(arrived + at);
+            timer.as_mut().await;
+            Some((Ok::<_, std::convert::Infallible>(bytes), (stream, timer)))
+        });
     let mut response = Response::new(Body::from_stream(events));
     let headers = response.headers_mut();
     headers.insert(

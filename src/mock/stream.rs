@@ -1,16 +1,14 @@
-//! The mock's streamed answers: SSE frames for the Responses and Chat APIs, each with its send time.
+//! The mock's streamed answers: SSE events for the Responses and Chat APIs, rendered lazily, one frame
+//! (one socket write) per generated chunk, each due at its own time after the request arrived.
+//!
+//! Only a small plan of steps is built when a request arrives; each frame's bytes are rendered when it
+//! is due, so a burst of arrivals costs little and every answer's first bytes leave promptly.
 
 use super::answer::{Answer, Prompt, TokenText, unix_now};
 use bytes::{BufMut, Bytes, BytesMut};
 use serde_json::{Value, json};
 use std::fmt::Write as _;
 use std::time::Duration;
-
-/// One write to the socket: the events due at `at` after the request arrived.
-pub struct Frame {
-    pub at: Duration,
-    pub bytes: Bytes,
-}
 
 /// When chunks go out: the first at `first`, then one every `step`.
 #[derive(Debug, Clone, Copy)]
@@ -20,92 +18,375 @@ pub struct Pace {
     pub tokens_per_chunk: usize,
 }
 
-/// Collects events into frames; a new frame starts at each chunk's time.
-struct Frames {
-    done: Vec<Frame>,
-    current: BytesMut,
-    current_at: Duration,
-    pace: Pace,
-    chunks: u32,
-    sequence: u64,
+/// One piece of a streamed answer. `*Delta` steps are generated chunks; the rest are bookkeeping
+/// events that travel in the same write as the chunk before them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Step {
+    Opening,
+    ReasoningAdded,
+    ReasoningDelta(usize, usize),
+    ReasoningDone,
+    MessageAdded,
+    TextDelta(usize, usize),
+    MessageDone,
+    CallAdded(usize),
+    CallDelta(usize, usize, usize),
+    CallDone(usize),
+    Closing,
 }
 
-impl Frames {
-    fn new(pace: Pace) -> Self {
-        Frames {
-            done: Vec::new(),
-            current: BytesMut::with_capacity(1024),
-            current_at: Duration::ZERO,
-            pace,
-            chunks: 0,
-            sequence: 0,
-        }
+impl Step {
+    fn is_chunk(self) -> bool {
+        matches!(
+            self,
+            Step::ReasoningDelta(..) | Step::TextDelta(..) | Step::CallDelta(..)
+        )
     }
 
-    /// Starts the frame of the next generated chunk.
-    fn next_chunk(&mut self) {
-        let at = self.pace.first + self.pace.step * self.chunks;
-        self.chunks += 1;
-        self.cut(at);
+    /// Steps that only make sense once generation has happened.
+    fn needs_generation(self) -> bool {
+        matches!(
+            self,
+            Step::ReasoningDone | Step::MessageDone | Step::CallDone(_) | Step::Closing
+        )
     }
+}
 
-    fn cut(&mut self, at: Duration) {
-        if !self.current.is_empty() {
-            self.done.push(Frame {
-                at: self.current_at,
-                bytes: self.current.split().freeze(),
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wire {
+    Responses,
+    Chat { include_usage: bool },
+}
+
+/// A streamed answer, handing out its frames in order.
+pub struct AnswerStream {
+    wire: Wire,
+    answer: Answer,
+    request: Value,
+    prompt: Prompt,
+    key: u64,
+    pace: Pace,
+    steps: Vec<Step>,
+    next: usize,
+    chunks_sent: u32,
+    sequence: u64,
+    /// Chat chunks all start with the same id/model prefix.
+    chat_head: String,
+}
+
+impl AnswerStream {
+    pub fn new(
+        wire: Wire,
+        answer: Answer,
+        request: Value,
+        prompt: Prompt,
+        key: u64,
+        pace: Pace,
+    ) -> Self {
+        let per_chunk = pace.tokens_per_chunk.max(1);
+        let mut steps = Vec::with_capacity(answer.chunk_count(per_chunk as u64) as usize + 8);
+        steps.push(Step::Opening);
+        let chunks =
+            |text: &TokenText, steps: &mut Vec<Step>, make: &dyn Fn(usize, usize) -> Step| {
+                let n = text.ends.len();
+                let mut from = 0;
+                while from < n {
+                    let to = (from + per_chunk).min(n);
+                    steps.push(make(from, to));
+                    from = to;
+                }
+            };
+        if answer.reasoning_tokens > 0 {
+            steps.push(Step::ReasoningAdded);
+            chunks(&answer.reasoning, &mut steps, &|a, b| {
+                Step::ReasoningDelta(a, b)
             });
+            steps.push(Step::ReasoningDone);
         }
-        self.current_at = at;
+        if answer.calls.is_empty() {
+            steps.push(Step::MessageAdded);
+            chunks(&answer.text, &mut steps, &|a, b| Step::TextDelta(a, b));
+            steps.push(Step::MessageDone);
+        }
+        for (i, (_, pieces)) in answer.calls.iter().enumerate() {
+            steps.push(Step::CallAdded(i));
+            chunks(pieces, &mut steps, &|a, b| Step::CallDelta(i, a, b));
+            steps.push(Step::CallDone(i));
+        }
+        steps.push(Step::Closing);
+        let chat_head = match wire {
+            Wire::Responses => String::new(),
+            Wire::Chat { .. } => format!(
+                "{{\"id\":\"chatcmpl-{key:016x}\",\"object\":\"chat.completion.chunk\",\"created\":{},\"model\":{},\"system_fingerprint\":\"fp_llmvolley_mock\",\"choices\":[",
+                unix_now(),
+                serde_json::to_string(&prompt.model).unwrap_or_default()
+            ),
+        };
+        AnswerStream {
+            wire,
+            answer,
+            request,
+            prompt,
+            key,
+            pace,
+            steps,
+            next: 0,
+            chunks_sent: 0,
+            sequence: 0,
+            chat_head,
+        }
     }
 
-    /// A Responses event: `event:` line naming its type, `data:` with the sequence number set.
-    fn responses_event(&mut self, mut event: Value) {
+    /// The next write and when it is due (after the request's arrival), or `None` at the end.
+    ///
+    /// The first write holds the opening events; each later one holds one chunk and the bookkeeping
+    /// events up to the next chunk. An answer with no chunk still ends at its first-token time.
+    pub fn next_frame(&mut self) -> Option<(Duration, Bytes)> {
+        let step = *self.steps.get(self.next)?;
+        let mut out = BytesMut::with_capacity(512);
+        let at = if self.next == 0 {
+            while let Some(&step) = self.steps.get(self.next) {
+                if step.is_chunk() || step.needs_generation() {
+                    break;
+                }
+                self.render(step, &mut out);
+                self.next += 1;
+            }
+            Duration::ZERO
+        } else {
+            let at = self.pace.first + self.pace.step * self.chunks_sent;
+            if step.is_chunk() {
+                self.render(step, &mut out);
+                self.next += 1;
+                self.chunks_sent += 1;
+            }
+            while let Some(&step) = self.steps.get(self.next) {
+                if step.is_chunk() {
+                    break;
+                }
+                self.render(step, &mut out);
+                self.next += 1;
+            }
+            at
+        };
+        Some((at, out.freeze()))
+    }
+
+    fn render(&mut self, step: Step, out: &mut BytesMut) {
+        match self.wire {
+            Wire::Responses => self.render_responses(step, out),
+            Wire::Chat { include_usage } => self.render_chat(step, include_usage, out),
+        }
+    }
+
+    fn event(&mut self, out: &mut BytesMut, mut event: Value) {
         event["sequence_number"] = json!(self.sequence);
         self.sequence += 1;
         let kind = event["type"].as_str().unwrap_or("").to_string();
-        let _ = write!(
-            Writer(&mut self.current),
-            "event: {kind}\ndata: {event}\n\n"
-        );
+        let _ = write!(Writer(out), "event: {kind}\ndata: {event}\n\n");
     }
 
-    /// A hot-path Responses delta, formatted directly (no `Value` per token).
-    fn responses_delta(
+    /// A per-token Responses delta, formatted directly (no `Value` per token).
+    fn delta(
         &mut self,
+        out: &mut BytesMut,
         kind: &str,
         item_id: &str,
         output_index: usize,
         delta: &str,
-        logprobs: bool,
     ) {
         let sequence = self.sequence;
         self.sequence += 1;
         let delta = serde_json::to_string(delta).unwrap_or_default();
-        let logprobs = if logprobs { ",\"logprobs\":[]" } else { "" };
-        let content_index = if kind == "response.function_call_arguments.delta" {
-            ""
-        } else {
-            ",\"content_index\":0"
+        let (content_index, logprobs) = match kind {
+            "response.function_call_arguments.delta" => ("", ""),
+            "response.output_text.delta" => (",\"content_index\":0", ",\"logprobs\":[]"),
+            _ => (",\"content_index\":0", ""),
         };
         let _ = write!(
-            Writer(&mut self.current),
+            Writer(out),
             "event: {kind}\ndata: {{\"type\":\"{kind}\",\"sequence_number\":{sequence},\"item_id\":\"{item_id}\",\"output_index\":{output_index}{content_index},\"delta\":{delta}{logprobs}}}\n\n"
         );
     }
 
-    fn data(&mut self, data: &str) {
-        let _ = write!(Writer(&mut self.current), "data: {data}\n\n");
+    fn message_index(&self) -> usize {
+        usize::from(self.answer.reasoning_tokens > 0)
     }
 
-    fn finish(mut self) -> Vec<Frame> {
-        if self.chunks == 0 {
-            // Nothing was generated: the answer still takes the time to first token.
-            self.cut(self.pace.first);
+    fn render_responses(&mut self, step: Step, out: &mut BytesMut) {
+        let key = self.key;
+        match step {
+            Step::Opening => {
+                let mut opening = self.answer.responses_body(&self.request, &self.prompt, key);
+                opening["status"] = json!("in_progress");
+                opening["output"] = json!([]);
+                opening["usage"] = Value::Null;
+                opening["incomplete_details"] = Value::Null;
+                for kind in ["response.created", "response.in_progress"] {
+                    let sequence = self.sequence;
+                    self.sequence += 1;
+                    let _ = write!(
+                        Writer(out),
+                        "event: {kind}\ndata: {{\"type\":\"{kind}\",\"sequence_number\":{sequence},\"response\":{opening}}}\n\n"
+                    );
+                }
+            }
+            Step::ReasoningAdded => {
+                let item = self.answer.reasoning_item(key, false);
+                self.event(
+                    out,
+                    json!({"type": "response.output_item.added", "output_index": 0, "item": item}),
+                );
+            }
+            Step::ReasoningDelta(from, to) => {
+                let text = self.answer.reasoning.slice(from, to).to_string();
+                self.delta(
+                    out,
+                    "response.reasoning_text.delta",
+                    &format!("rs_{key:016x}"),
+                    0,
+                    &text,
+                );
+            }
+            Step::ReasoningDone => {
+                let text = self.answer.reasoning.text.clone();
+                let item = self.answer.reasoning_item(key, true);
+                self.event(out, json!({"type": "response.reasoning_text.done", "item_id": format!("rs_{key:016x}"), "output_index": 0, "content_index": 0, "text": text}));
+                self.event(
+                    out,
+                    json!({"type": "response.output_item.done", "output_index": 0, "item": item}),
+                );
+            }
+            Step::MessageAdded => {
+                let index = self.message_index();
+                let item = self.answer.message_item(key, false);
+                let part =
+                    json!({"type": "output_text", "text": "", "annotations": [], "logprobs": []});
+                self.event(out, json!({"type": "response.output_item.added", "output_index": index, "item": item}));
+                self.event(out, json!({"type": "response.content_part.added", "item_id": format!("msg_{key:016x}"), "output_index": index, "content_index": 0, "part": part}));
+            }
+            Step::TextDelta(from, to) => {
+                let index = self.message_index();
+                let text = self.answer.text.slice(from, to).to_string();
+                self.delta(
+                    out,
+                    "response.output_text.delta",
+                    &format!("msg_{key:016x}"),
+                    index,
+                    &text,
+                );
+            }
+            Step::MessageDone => {
+                let index = self.message_index();
+                let item_id = format!("msg_{key:016x}");
+                let text = self.answer.text.text.clone();
+                let part =
+                    json!({"type": "output_text", "text": text, "annotations": [], "logprobs": []});
+                let item = self.answer.message_item(key, true);
+                self.event(out, json!({"type": "response.output_text.done", "item_id": item_id, "output_index": index, "content_index": 0, "text": text, "logprobs": []}));
+                self.event(out, json!({"type": "response.content_part.done", "item_id": item_id, "output_index": index, "content_index": 0, "part": part}));
+                self.event(out, json!({"type": "response.output_item.done", "output_index": index, "item": item}));
+            }
+            Step::CallAdded(i) => {
+                let item = self.answer.call_item(key, i, false);
+                let index = self.message_index() + i;
+                self.event(out, json!({"type": "response.output_item.added", "output_index": index, "item": item}));
+            }
+            Step::CallDelta(i, from, to) => {
+                let index = self.message_index() + i;
+                let piece = self.answer.calls[i].1.slice(from, to).to_string();
+                self.delta(
+                    out,
+                    "response.function_call_arguments.delta",
+                    &format!("fc_{key:016x}{i:02}"),
+                    index,
+                    &piece,
+                );
+            }
+            Step::CallDone(i) => {
+                let index = self.message_index() + i;
+                let (name, arguments) = (
+                    self.answer.calls[i].0.name.clone(),
+                    self.answer.calls[i].0.arguments.clone(),
+                );
+                let item = self.answer.call_item(key, i, true);
+                self.event(out, json!({"type": "response.function_call_arguments.done", "item_id": format!("fc_{key:016x}{i:02}"), "output_index": index, "name": name, "arguments": arguments}));
+                self.event(out, json!({"type": "response.output_item.done", "output_index": index, "item": item}));
+            }
+            Step::Closing => {
+                let response = self.answer.responses_body(&self.request, &self.prompt, key);
+                let terminal = if self.answer.truncated {
+                    "response.incomplete"
+                } else {
+                    "response.completed"
+                };
+                self.event(out, json!({"type": terminal, "response": response}));
+            }
         }
-        let at = self.current_at;
-        self.cut(at);
-        self.done
+    }
+
+    fn chat_chunk(&self, out: &mut BytesMut, delta: &str, finish: &str) {
+        let head = &self.chat_head;
+        let _ = write!(
+            Writer(out),
+            "data: {head}{{\"index\":0,\"delta\":{delta},\"logprobs\":null,\"finish_reason\":{finish}}}]}}\n\n"
+        );
+    }
+
+    fn render_chat(&mut self, step: Step, include_usage: bool, out: &mut BytesMut) {
+        let key = self.key;
+        let quoted = |text: &str| serde_json::to_string(text).unwrap_or_default();
+        match step {
+            Step::Opening => self.chat_chunk(
+                out,
+                "{\"role\":\"assistant\",\"content\":\"\",\"refusal\":null}",
+                "null",
+            ),
+            Step::ReasoningDelta(from, to) => {
+                let delta = format!(
+                    "{{\"reasoning_content\":{}}}",
+                    quoted(self.answer.reasoning.slice(from, to))
+                );
+                self.chat_chunk(out, &delta, "null");
+            }
+            Step::TextDelta(from, to) => {
+                let delta = format!(
+                    "{{\"content\":{}}}",
+                    quoted(self.answer.text.slice(from, to))
+                );
+                self.chat_chunk(out, &delta, "null");
+            }
+            Step::CallAdded(i) => {
+                let delta = format!(
+                    "{{\"tool_calls\":[{{\"index\":{i},\"id\":\"call_{key:016x}{i:02}\",\"type\":\"function\",\"function\":{{\"name\":{},\"arguments\":\"\"}}}}]}}",
+                    quoted(&self.answer.calls[i].0.name)
+                );
+                self.chat_chunk(out, &delta, "null");
+            }
+            Step::CallDelta(i, from, to) => {
+                let delta = format!(
+                    "{{\"tool_calls\":[{{\"index\":{i},\"function\":{{\"arguments\":{}}}}}]}}",
+                    quoted(self.answer.calls[i].1.slice(from, to))
+                );
+                self.chat_chunk(out, &delta, "null");
+            }
+            Step::Closing => {
+                self.chat_chunk(out, "{}", &quoted(self.answer.chat_finish_reason()));
+                if include_usage {
+                    let usage = json!({
+                        "id": format!("chatcmpl-{key:016x}"), "object": "chat.completion.chunk", "created": unix_now(),
+                        "model": self.prompt.model, "choices": [], "usage": self.answer.chat_usage(&self.prompt),
+                    });
+                    let _ = write!(Writer(out), "data: {usage}\n\n");
+                }
+                out.put_slice(b"data: [DONE]\n\n");
+            }
+            Step::ReasoningAdded
+            | Step::ReasoningDone
+            | Step::MessageAdded
+            | Step::MessageDone
+            | Step::CallDone(_) => {}
+        }
     }
 }
 
@@ -117,173 +398,4 @@ impl std::fmt::Write for Writer<'_> {
         self.0.put_slice(s.as_bytes());
         Ok(())
     }
-}
-
-/// Calls `each(from, to)` for the token ranges of successive chunks of `text`.
-fn for_chunks(text: &TokenText, per_chunk: usize, mut each: impl FnMut(usize, usize)) {
-    let n = text.ends.len();
-    let mut from = 0;
-    while from < n {
-        let to = (from + per_chunk).min(n);
-        each(from, to);
-        from = to;
-    }
-}
-
-/// The Responses event sequence of PROTOCOL.md §1, reasoning first when there is any.
-pub fn responses_frames(
-    answer: &Answer,
-    request: &Value,
-    prompt: &Prompt,
-    key: u64,
-    pace: Pace,
-) -> Vec<Frame> {
-    let mut frames = Frames::new(pace);
-    let mut response = answer.responses_body(request, prompt, key);
-    let final_status = response["status"]
-        .as_str()
-        .unwrap_or("completed")
-        .to_string();
-    let mut opening = response.clone();
-    opening["status"] = json!("in_progress");
-    opening["output"] = json!([]);
-    opening["usage"] = Value::Null;
-    opening["incomplete_details"] = Value::Null;
-    frames.responses_event(json!({"type": "response.created", "response": opening}));
-    frames.responses_event(json!({"type": "response.in_progress", "response": opening}));
-    let per_chunk = pace.tokens_per_chunk;
-    let mut output_index = 0;
-
-    if answer.reasoning_tokens > 0 {
-        let item_id = format!("rs_{key:016x}");
-        frames.responses_event(json!({"type": "response.output_item.added", "output_index": output_index, "item": answer.reasoning_item(key, false)}));
-        for_chunks(&answer.reasoning, per_chunk, |from, to| {
-            frames.next_chunk();
-            frames.responses_delta(
-                "response.reasoning_text.delta",
-                &item_id,
-                output_index,
-                answer.reasoning.slice(from, to),
-                false,
-            );
-        });
-        frames.responses_event(json!({"type": "response.reasoning_text.done", "item_id": item_id, "output_index": output_index, "content_index": 0, "text": answer.reasoning.text}));
-        frames.responses_event(json!({"type": "response.output_item.done", "output_index": output_index, "item": answer.reasoning_item(key, true)}));
-        output_index += 1;
-    }
-
-    if answer.calls.is_empty() {
-        let item_id = format!("msg_{key:016x}");
-        let empty_part =
-            json!({"type": "output_text", "text": "", "annotations": [], "logprobs": []});
-        frames.responses_event(json!({"type": "response.output_item.added", "output_index": output_index, "item": answer.message_item(key, false)}));
-        frames.responses_event(json!({"type": "response.content_part.added", "item_id": item_id, "output_index": output_index, "content_index": 0, "part": empty_part}));
-        for_chunks(&answer.text, per_chunk, |from, to| {
-            frames.next_chunk();
-            frames.responses_delta(
-                "response.output_text.delta",
-                &item_id,
-                output_index,
-                answer.text.slice(from, to),
-                true,
-            );
-        });
-        let text = &answer.text.text;
-        let part = json!({"type": "output_text", "text": text, "annotations": [], "logprobs": []});
-        frames.responses_event(json!({"type": "response.output_text.done", "item_id": item_id, "output_index": output_index, "content_index": 0, "text": text, "logprobs": []}));
-        frames.responses_event(json!({"type": "response.content_part.done", "item_id": item_id, "output_index": output_index, "content_index": 0, "part": part}));
-        frames.responses_event(json!({"type": "response.output_item.done", "output_index": output_index, "item": answer.message_item(key, true)}));
-    }
-    for (i, (call, pieces)) in answer.calls.iter().enumerate() {
-        let index = output_index + i;
-        let item_id = format!("fc_{key:016x}{i:02}");
-        frames.responses_event(json!({"type": "response.output_item.added", "output_index": index, "item": answer.call_item(key, i, false)}));
-        for_chunks(pieces, per_chunk, |from, to| {
-            frames.next_chunk();
-            frames.responses_delta(
-                "response.function_call_arguments.delta",
-                &item_id,
-                index,
-                pieces.slice(from, to),
-                false,
-            );
-        });
-        frames.responses_event(json!({"type": "response.function_call_arguments.done", "item_id": item_id, "output_index": index, "name": call.name, "arguments": call.arguments}));
-        frames.responses_event(json!({"type": "response.output_item.done", "output_index": index, "item": answer.call_item(key, i, true)}));
-    }
-    let terminal = if final_status == "incomplete" {
-        "response.incomplete"
-    } else {
-        "response.completed"
-    };
-    response["status"] = json!(final_status);
-    frames.responses_event(json!({"type": terminal, "response": response}));
-    frames.finish()
-}
-
-/// Chat Completions chunks: role, reasoning, content or tool calls, finish, optional usage, `[DONE]`.
-pub fn chat_frames(
-    answer: &Answer,
-    prompt: &Prompt,
-    key: u64,
-    include_usage: bool,
-    pace: Pace,
-) -> Vec<Frame> {
-    let mut frames = Frames::new(pace);
-    let model = serde_json::to_string(&prompt.model).unwrap_or_default();
-    let head = format!(
-        "{{\"id\":\"chatcmpl-{key:016x}\",\"object\":\"chat.completion.chunk\",\"created\":{},\"model\":{model},\"system_fingerprint\":\"fp_llmvolley_mock\",\"choices\":[",
-        unix_now()
-    );
-    let chunk = |frames: &mut Frames, delta: &str, finish: &str| {
-        let data = format!(
-            "{head}{{\"index\":0,\"delta\":{delta},\"logprobs\":null,\"finish_reason\":{finish}}}]}}"
-        );
-        frames.data(&data);
-    };
-    let quoted = |text: &str| serde_json::to_string(text).unwrap_or_default();
-    chunk(
-        &mut frames,
-        "{\"role\":\"assistant\",\"content\":\"\",\"refusal\":null}",
-        "null",
-    );
-    let per_chunk = pace.tokens_per_chunk;
-    for_chunks(&answer.reasoning, per_chunk, |from, to| {
-        frames.next_chunk();
-        let delta = format!(
-            "{{\"reasoning_content\":{}}}",
-            quoted(answer.reasoning.slice(from, to))
-        );
-        chunk(&mut frames, &delta, "null");
-    });
-    for_chunks(&answer.text, per_chunk, |from, to| {
-        frames.next_chunk();
-        let delta = format!("{{\"content\":{}}}", quoted(answer.text.slice(from, to)));
-        chunk(&mut frames, &delta, "null");
-    });
-    for (i, (call, pieces)) in answer.calls.iter().enumerate() {
-        let opening = format!(
-            "{{\"tool_calls\":[{{\"index\":{i},\"id\":\"call_{key:016x}{i:02}\",\"type\":\"function\",\"function\":{{\"name\":{},\"arguments\":\"\"}}}}]}}",
-            quoted(&call.name)
-        );
-        chunk(&mut frames, &opening, "null");
-        for_chunks(pieces, per_chunk, |from, to| {
-            frames.next_chunk();
-            let delta = format!(
-                "{{\"tool_calls\":[{{\"index\":{i},\"function\":{{\"arguments\":{}}}}}]}}",
-                quoted(pieces.slice(from, to))
-            );
-            chunk(&mut frames, &delta, "null");
-        });
-    }
-    chunk(&mut frames, "{}", &quoted(answer.chat_finish_reason()));
-    if include_usage {
-        let usage = json!({
-            "id": format!("chatcmpl-{key:016x}"), "object": "chat.completion.chunk", "created": unix_now(),
-            "model": prompt.model, "choices": [], "usage": answer.chat_usage(prompt),
-        });
-        frames.data(&usage.to_string());
-    }
-    frames.data("[DONE]");
-    frames.finish()
 }
