@@ -54,6 +54,10 @@ pub struct RunArgs {
     #[arg(short = 'c', long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub concurrency: u32,
 
+    /// Start the first -c requests evenly over this span (e.g. 2s) instead of all at once.
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
+    pub ramp_up: Duration,
+
     /// Environment variable holding the API key.
     #[arg(long, value_name = "NAME", default_value = "OPENAI_API_KEY")]
     pub api_key_env: String,

@@ -19,19 +19,30 @@ pub enum SseError {
     LineTooLong,
 }
 
+/// Where a field's text is: nowhere yet, a span of the receive buffer (the common single-line case,
+/// never copied), or the owned string (several `data:` lines, or a field kept across a `push`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Text {
+    #[default]
+    None,
+    Span(usize, usize),
+    Owned,
+}
+
 /// Feed bytes with `push`, then take events with `next_event` until it returns `None`.
 #[derive(Default)]
 pub struct SseParser {
     buf: Vec<u8>,
     /// Start of the unprocessed bytes in `buf`.
     pos: usize,
-    event: String,
-    data: String,
-    has_data: bool,
+    event: Text,
+    event_owned: String,
+    data: Text,
+    data_owned: String,
     /// The previous chunk ended with `\r`: a `\n` starting the next one belongs to it.
     skip_lf: bool,
     started: bool,
-    /// Whether the last event returned should clear the fields before the next line is read.
+    /// The last event returned; its fields are cleared before the next line is read.
     dispatched: bool,
 }
 
@@ -41,10 +52,11 @@ impl SseParser {
     }
 
     pub fn push(&mut self, chunk: &[u8]) -> Result<(), SseError> {
-        if self.pos > 0 && self.pos == self.buf.len() {
-            self.buf.clear();
-            self.pos = 0;
-        } else if self.pos > 64 * 1024 && self.pos * 2 > self.buf.len() {
+        if self.pos > 0
+            && (self.pos == self.buf.len() || self.pos > 64 * 1024 && self.pos * 2 > self.buf.len())
+        {
+            // Spans would move with the bytes: keep the fields of an event still being read.
+            self.own_fields();
             self.buf.drain(..self.pos);
             self.pos = 0;
         }
@@ -61,9 +73,8 @@ impl SseParser {
     pub fn next_event(&mut self) -> Option<SseEvent<'_>> {
         if self.dispatched {
             self.dispatched = false;
-            self.event.clear();
-            self.data.clear();
-            self.has_data = false;
+            self.event = Text::None;
+            self.data = Text::None;
         }
         loop {
             if self.skip_lf && self.pos < self.buf.len() {
@@ -92,14 +103,10 @@ impl SseParser {
                 self.skip_lf = true;
             }
             if line_end == line_start {
-                if self.has_data {
-                    self.dispatched = true;
-                    return Some(SseEvent {
-                        event: &self.event,
-                        data: &self.data,
-                    });
+                if self.data != Text::None {
+                    return Some(self.dispatch());
                 }
-                self.event.clear();
+                self.event = Text::None;
                 continue;
             }
             self.field(line_start, line_end);
@@ -117,14 +124,52 @@ impl SseParser {
             self.field(start, end);
             self.pos = end;
         }
-        if self.has_data {
-            self.dispatched = true;
-            return Some(SseEvent {
-                event: &self.event,
-                data: &self.data,
-            });
+        if self.data != Text::None {
+            return Some(self.dispatch());
         }
         None
+    }
+
+    fn dispatch(&mut self) -> SseEvent<'_> {
+        self.dispatched = true;
+        // Invalid UTF-8 is replaced, which needs an owned copy; valid text is borrowed in place.
+        for (text, owned) in [
+            (&mut self.event, &mut self.event_owned),
+            (&mut self.data, &mut self.data_owned),
+        ] {
+            if let Text::Span(a, b) = *text
+                && std::str::from_utf8(&self.buf[a..b]).is_err()
+            {
+                owned.clear();
+                owned.push_str(&String::from_utf8_lossy(&self.buf[a..b]));
+                *text = Text::Owned;
+            }
+        }
+        SseEvent {
+            event: self.text(self.event, &self.event_owned),
+            data: self.text(self.data, &self.data_owned),
+        }
+    }
+
+    fn text<'a>(&'a self, text: Text, owned: &'a str) -> &'a str {
+        match text {
+            Text::None => "",
+            Text::Span(a, b) => std::str::from_utf8(&self.buf[a..b]).unwrap_or(""),
+            Text::Owned => owned,
+        }
+    }
+
+    fn own_fields(&mut self) {
+        for (text, owned) in [
+            (&mut self.event, &mut self.event_owned),
+            (&mut self.data, &mut self.data_owned),
+        ] {
+            if let Text::Span(a, b) = *text {
+                owned.clear();
+                owned.push_str(&String::from_utf8_lossy(&self.buf[a..b]));
+                *text = Text::Owned;
+            }
+        }
     }
 
     fn field(&mut self, start: usize, end: usize) {
@@ -132,25 +177,31 @@ impl SseParser {
         if line[0] == b':' {
             return;
         }
-        let (name, value) = match memchr::memchr(b':', line) {
-            Some(colon) => {
-                let value = &line[colon + 1..];
-                (&line[..colon], value.strip_prefix(b" ").unwrap_or(value))
-            }
-            None => (line, &b""[..]),
+        let (name_end, value_start) = match memchr::memchr(b':', line) {
+            Some(colon) if line.get(colon + 1) == Some(&b' ') => (colon, colon + 2),
+            Some(colon) => (colon, colon + 1),
+            None => (line.len(), line.len()),
         };
-        match name {
-            b"data" => {
-                if self.has_data {
-                    self.data.push('\n');
+        let (value_start, value_end) = (start + value_start, end);
+        match &line[..name_end] {
+            b"data" => match self.data {
+                Text::None => self.data = Text::Span(value_start, value_end),
+                Text::Span(a, b) => {
+                    self.data_owned.clear();
+                    self.data_owned
+                        .push_str(&String::from_utf8_lossy(&self.buf[a..b]));
+                    self.data_owned.push('\n');
+                    self.data_owned
+                        .push_str(&String::from_utf8_lossy(&self.buf[value_start..value_end]));
+                    self.data = Text::Owned;
                 }
-                self.data.push_str(&String::from_utf8_lossy(value));
-                self.has_data = true;
-            }
-            b"event" => {
-                self.event.clear();
-                self.event.push_str(&String::from_utf8_lossy(value));
-            }
+                Text::Owned => {
+                    self.data_owned.push('\n');
+                    self.data_owned
+                        .push_str(&String::from_utf8_lossy(&self.buf[value_start..value_end]));
+                }
+            },
+            b"event" => self.event = Text::Span(value_start, value_end),
             _ => {}
         }
     }

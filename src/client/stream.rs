@@ -115,6 +115,40 @@ enum Shape {
     Chat,
 }
 
+/// The Responses event types we act on (the rest are ignored).
+#[derive(Clone, Copy, PartialEq)]
+enum EventKind {
+    TextDelta,
+    RefusalDelta,
+    ReasoningDelta,
+    OutputItem,
+    ArgumentsDelta,
+    ArgumentsDone,
+    Terminal,
+    Error,
+    Other,
+}
+
+impl EventKind {
+    fn of(kind: &str) -> EventKind {
+        match kind {
+            "response.output_text.delta" => EventKind::TextDelta,
+            "response.refusal.delta" => EventKind::RefusalDelta,
+            "response.reasoning_text.delta" | "response.reasoning_summary_text.delta" => {
+                EventKind::ReasoningDelta
+            }
+            "response.output_item.added" | "response.output_item.done" => EventKind::OutputItem,
+            "response.function_call_arguments.delta" => EventKind::ArgumentsDelta,
+            "response.function_call_arguments.done" => EventKind::ArgumentsDone,
+            "response.completed" | "response.incomplete" | "response.failed" | "response.done" => {
+                EventKind::Terminal
+            }
+            "error" => EventKind::Error,
+            _ => EventKind::Other,
+        }
+    }
+}
+
 /// What a chunk carried, for timing.
 #[derive(Clone, Copy, PartialEq)]
 enum ChunkKind {
@@ -190,31 +224,31 @@ impl StreamAssembler {
             self.on_chat_chunk(parsed, at, record);
         } else if let Some(kind) = kind {
             self.shape.get_or_insert(Shape::Responses);
-            let kind = kind.to_string();
-            self.on_responses_event(&kind, parsed, at, record);
+            let kind = EventKind::of(kind);
+            self.on_responses_event(kind, parsed, at, record);
         }
     }
 
     fn on_responses_event(
         &mut self,
-        kind: &str,
+        kind: EventKind,
         event: StreamEvent,
         at: Instant,
         record: &mut Record,
     ) {
         match kind {
-            "response.output_text.delta" | "response.refusal.delta" => {
+            EventKind::TextDelta | EventKind::RefusalDelta => {
                 if let Some(delta) = event.delta {
-                    if kind == "response.output_text.delta" {
+                    if kind == EventKind::TextDelta {
                         self.text.push_str(&delta);
                     }
                     self.chunk(at, ChunkKind::Visible);
                 }
             }
-            "response.reasoning_text.delta" | "response.reasoning_summary_text.delta" => {
+            EventKind::ReasoningDelta => {
                 self.chunk(at, ChunkKind::Hidden);
             }
-            "response.output_item.added" | "response.output_item.done" => {
+            EventKind::OutputItem => {
                 if let Some(item) = event.item
                     && item.kind.as_deref() == Some("function_call")
                 {
@@ -235,13 +269,13 @@ impl StreamAssembler {
                     }
                 }
             }
-            "response.function_call_arguments.delta" | "response.function_call_arguments.done" => {
+            EventKind::ArgumentsDelta | EventKind::ArgumentsDone => {
                 let key = match (event.item_id, event.output_index) {
                     (Some(id), _) => CallKey::Item(id.into_owned()),
                     (None, Some(index)) => CallKey::Output(index),
                     (None, None) => return,
                 };
-                let is_delta = kind.ends_with(".delta");
+                let is_delta = kind == EventKind::ArgumentsDelta;
                 let call = self.call_mut(key);
                 if is_delta {
                     if let Some(delta) = &event.delta {
@@ -252,14 +286,14 @@ impl StreamAssembler {
                     call.arguments = arguments;
                 }
             }
-            "response.completed" | "response.incomplete" | "response.failed" | "response.done" => {
+            EventKind::Terminal => {
                 self.terminal = true;
                 if let Some(response) = event.response {
                     self.usage_seen |= response.usage.is_some();
                     read_any_body(response, record);
                 }
             }
-            "error" => {
+            EventKind::Error => {
                 let (code, message) = match (&event.error, event.code, event.message) {
                     (Some(error), _, _) => (error.kind(), error.message()),
                     (None, Some(serde_json::Value::String(code)), message) => {
@@ -269,7 +303,7 @@ impl StreamAssembler {
                 };
                 self.error = Some((Status::ApiError, code, truncate(&message)));
             }
-            _ => {}
+            EventKind::Other => {}
         }
     }
 

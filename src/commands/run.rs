@@ -7,7 +7,7 @@ use crate::collector::{Collector, Progress};
 use crate::config::{RunConfig, Target, is_secret_header};
 use crate::mock::MockThread;
 use crate::run_folder::{self, HISTOGRAMS_DIR, RECORDS_CSV, RECORDS_JSONL, RUN_JSON, SUMMARY_JSON};
-use crate::scheduler::run_closed_loop;
+use crate::scheduler::{ClosedLoop, run_closed_loop};
 use crate::sink::{CsvSink, JsonlSink, RecordSink};
 use crate::stats::Summary;
 use crate::workload::{self, WorkloadReader};
@@ -82,7 +82,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     );
     let collecting = tokio::task::spawn_blocking(move || collector.run(records_rx));
 
-    run_closed_loop(items_rx, client, config.concurrency, records_tx, in_flight).await;
+    let shape = ClosedLoop {
+        concurrency: config.concurrency,
+        ramp_up: config.ramp_up,
+    };
+    run_closed_loop(items_rx, client, shape, records_tx, in_flight).await;
     let stats = collecting
         .await?
         .with_context(|| format!("cannot write records in {}", dir.display()))?;
@@ -162,6 +166,7 @@ fn run_info(config: &RunConfig, base_url: &Url, dir: &Path, started_at: &str) ->
         "mock": mock,
         "api": config.api,
         "concurrency": config.concurrency,
+        "ramp_up_s": config.ramp_up.as_secs_f64(),
         "timeout_s": config.timeout.as_secs_f64(),
         "api_key": config.key_source.to_string(),
         "headers": headers,

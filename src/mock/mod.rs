@@ -257,7 +257,7 @@ async fn answer(
     let chunks = answer.chunk_count(pace.tokens_per_chunk as u64);
     let done_at = pace.first + pace.step * (chunks.saturating_sub(1) as u32);
     if !done_at.is_zero() {
-        tokio::time::sleep_until(arrived + done_at).await;
+        tokio::time::sleep_until(tick_nearest(arrived + done_at)).await;
     }
     let body = match answer_shape {
         ApiShape::Responses => answer.responses_body(&request, &prompt, key),
@@ -266,13 +266,23 @@ async fn answer(
     with_request_id((StatusCode::OK, axum::Json(body)).into_response(), n)
 }
 
+/// tokio's timer fires on whole-millisecond ticks, at the first tick at or after a deadline: asking
+/// for half a millisecond earlier makes it fire at the tick nearest the deadline, so the mock's own
+/// timing error is within ±0.5 ms and unbiased instead of up to +1 ms late. Ticks also batch the
+/// writes of many concurrent streams, which a sub-millisecond timer would not.
+fn tick_nearest(deadline: tokio::time::Instant) -> tokio::time::Instant {
+    deadline
+        .checked_sub(Duration::from_micros(500))
+        .unwrap_or(deadline)
+}
+
 /// Streams an answer, each frame written when its time (counted from the request's arrival) comes.
 fn sse_response(stream: AnswerStream, arrived: tokio::time::Instant) -> Response {
     let timer = Box::pin(tokio::time::sleep_until(arrived));
     let events =
         futures_util::stream::unfold((stream, timer), move |(mut stream, mut timer)| async move {
             let (at, bytes) = stream.next_frame()?;
-            timer.as_mut().reset(arrived + at);
+            timer.as_mut().reset(tick_nearest(arrived + at));
             timer.as_mut().await;
             Some((Ok::<_, std::convert::Infallible>(bytes), (stream, timer)))
         });

@@ -72,6 +72,14 @@ pub struct AnswerStream {
     sequence: u64,
     /// Chat chunks all start with the same id/model prefix.
     chat_head: String,
+    ids: ItemIds,
+}
+
+/// The output item ids of one answer, formatted once.
+struct ItemIds {
+    reasoning: String,
+    message: String,
+    calls: Vec<String>,
 }
 
 impl AnswerStream {
@@ -114,6 +122,7 @@ impl AnswerStream {
             steps.push(Step::CallDone(i));
         }
         steps.push(Step::Closing);
+        let answer_calls = answer.calls.len();
         let chat_head = match wire {
             Wire::Responses => String::new(),
             Wire::Chat { .. } => format!(
@@ -134,6 +143,13 @@ impl AnswerStream {
             chunks_sent: 0,
             sequence: 0,
             chat_head,
+            ids: ItemIds {
+                reasoning: format!("rs_{key:016x}"),
+                message: format!("msg_{key:016x}"),
+                calls: (0..answer_calls)
+                    .map(|i| format!("fc_{key:016x}{i:02}"))
+                    .collect(),
+            },
         }
     }
 
@@ -186,29 +202,6 @@ impl AnswerStream {
         let _ = write!(Writer(out), "event: {kind}\ndata: {event}\n\n");
     }
 
-    /// A per-token Responses delta, formatted directly (no `Value` per token).
-    fn delta(
-        &mut self,
-        out: &mut BytesMut,
-        kind: &str,
-        item_id: &str,
-        output_index: usize,
-        delta: &str,
-    ) {
-        let sequence = self.sequence;
-        self.sequence += 1;
-        let delta = serde_json::to_string(delta).unwrap_or_default();
-        let (content_index, logprobs) = match kind {
-            "response.function_call_arguments.delta" => ("", ""),
-            "response.output_text.delta" => (",\"content_index\":0", ",\"logprobs\":[]"),
-            _ => (",\"content_index\":0", ""),
-        };
-        let _ = write!(
-            Writer(out),
-            "event: {kind}\ndata: {{\"type\":\"{kind}\",\"sequence_number\":{sequence},\"item_id\":\"{item_id}\",\"output_index\":{output_index}{content_index},\"delta\":{delta}{logprobs}}}\n\n"
-        );
-    }
-
     fn message_index(&self) -> usize {
         usize::from(self.answer.reasoning_tokens > 0)
     }
@@ -239,13 +232,14 @@ impl AnswerStream {
                 );
             }
             Step::ReasoningDelta(from, to) => {
-                let text = self.answer.reasoning.slice(from, to).to_string();
-                self.delta(
+                let text = self.answer.reasoning.slice(from, to);
+                write_delta(
                     out,
+                    &mut self.sequence,
                     "response.reasoning_text.delta",
-                    &format!("rs_{key:016x}"),
+                    &self.ids.reasoning,
                     0,
-                    &text,
+                    text,
                 );
             }
             Step::ReasoningDone => {
@@ -267,13 +261,14 @@ impl AnswerStream {
             }
             Step::TextDelta(from, to) => {
                 let index = self.message_index();
-                let text = self.answer.text.slice(from, to).to_string();
-                self.delta(
+                let text = self.answer.text.slice(from, to);
+                write_delta(
                     out,
+                    &mut self.sequence,
                     "response.output_text.delta",
-                    &format!("msg_{key:016x}"),
+                    &self.ids.message,
                     index,
-                    &text,
+                    text,
                 );
             }
             Step::MessageDone => {
@@ -294,13 +289,14 @@ impl AnswerStream {
             }
             Step::CallDelta(i, from, to) => {
                 let index = self.message_index() + i;
-                let piece = self.answer.calls[i].1.slice(from, to).to_string();
-                self.delta(
+                let piece = self.answer.calls[i].1.slice(from, to);
+                write_delta(
                     out,
+                    &mut self.sequence,
                     "response.function_call_arguments.delta",
-                    &format!("fc_{key:016x}{i:02}"),
+                    &self.ids.calls[i],
                     index,
-                    &piece,
+                    piece,
                 );
             }
             Step::CallDone(i) => {
@@ -333,6 +329,17 @@ impl AnswerStream {
         );
     }
 
+    /// A Chat chunk whose delta is one text field, written without intermediate strings.
+    fn chat_text_chunk(&self, out: &mut BytesMut, field: &str, text: &str) {
+        let _ = write!(
+            Writer(out),
+            "data: {}{{\"index\":0,\"delta\":{{\"{field}\":",
+            self.chat_head
+        );
+        write_json_string(out, text);
+        out.put_slice(b"},\"logprobs\":null,\"finish_reason\":null}]}\n\n");
+    }
+
     fn render_chat(&mut self, step: Step, include_usage: bool, out: &mut BytesMut) {
         let key = self.key;
         let quoted = |text: &str| serde_json::to_string(text).unwrap_or_default();
@@ -342,19 +349,13 @@ impl AnswerStream {
                 "{\"role\":\"assistant\",\"content\":\"\",\"refusal\":null}",
                 "null",
             ),
-            Step::ReasoningDelta(from, to) => {
-                let delta = format!(
-                    "{{\"reasoning_content\":{}}}",
-                    quoted(self.answer.reasoning.slice(from, to))
-                );
-                self.chat_chunk(out, &delta, "null");
-            }
+            Step::ReasoningDelta(from, to) => self.chat_text_chunk(
+                out,
+                "reasoning_content",
+                self.answer.reasoning.slice(from, to),
+            ),
             Step::TextDelta(from, to) => {
-                let delta = format!(
-                    "{{\"content\":{}}}",
-                    quoted(self.answer.text.slice(from, to))
-                );
-                self.chat_chunk(out, &delta, "null");
+                self.chat_text_chunk(out, "content", self.answer.text.slice(from, to))
             }
             Step::CallAdded(i) => {
                 let delta = format!(
@@ -388,6 +389,35 @@ impl AnswerStream {
             | Step::CallDone(_) => {}
         }
     }
+}
+
+/// A per-token Responses delta, formatted directly (no `Value` per token).
+fn write_delta(
+    out: &mut BytesMut,
+    sequence: &mut u64,
+    kind: &str,
+    item_id: &str,
+    output_index: usize,
+    delta: &str,
+) {
+    let number = *sequence;
+    *sequence += 1;
+    let (content_index, logprobs) = match kind {
+        "response.function_call_arguments.delta" => ("", ""),
+        "response.output_text.delta" => (",\"content_index\":0", ",\"logprobs\":[]"),
+        _ => (",\"content_index\":0", ""),
+    };
+    let _ = write!(
+        Writer(out),
+        "event: {kind}\ndata: {{\"type\":\"{kind}\",\"sequence_number\":{number},\"item_id\":\"{item_id}\",\"output_index\":{output_index}{content_index},\"delta\":"
+    );
+    write_json_string(out, delta);
+    let _ = write!(Writer(out), "{logprobs}}}\n\n");
+}
+
+/// Writes `text` as a JSON string literal.
+fn write_json_string(out: &mut BytesMut, text: &str) {
+    let _ = serde_json::to_writer(out.writer(), text);
 }
 
 /// `fmt::Write` into a `BytesMut`.

@@ -5,7 +5,7 @@ use crate::record::{Record, Status};
 use crate::workload::{InvalidLine, WorkItem};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, mpsc};
 
 /// The record for a line that could not be sent.
@@ -19,6 +19,15 @@ pub fn invalid_input_record(bad: InvalidLine) -> Record {
     record
 }
 
+/// The closed loop's shape: how many requests in flight, and how fast the first ones start.
+#[derive(Debug, Clone, Copy)]
+pub struct ClosedLoop {
+    pub concurrency: usize,
+    /// The first `concurrency` requests start evenly over this span instead of all at once, so
+    /// requests of equal length do not stay in lock-step waves.
+    pub ramp_up: Duration,
+}
+
 /// Sends every item with at most `concurrency` in flight; returns when every record is handed on.
 ///
 /// Each line yields exactly one record: sent lines from the client, invalid lines directly.
@@ -26,11 +35,14 @@ pub fn invalid_input_record(bad: InvalidLine) -> Record {
 pub async fn run_closed_loop(
     mut items: mpsc::Receiver<WorkItem>,
     client: Arc<Client>,
-    concurrency: usize,
+    shape: ClosedLoop,
     records: mpsc::Sender<Record>,
     in_flight: Arc<AtomicUsize>,
 ) {
+    let concurrency = shape.concurrency;
     let slots = Arc::new(Semaphore::new(concurrency));
+    let started = Instant::now();
+    let mut dispatched = 0usize;
     while let Some(item) = items.recv().await {
         let request = match item {
             WorkItem::Send(request) => request,
@@ -47,7 +59,17 @@ pub async fn run_closed_loop(
         if records.is_closed() {
             break;
         }
-        let scheduled = Instant::now();
+        let scheduled = if dispatched < concurrency && !shape.ramp_up.is_zero() {
+            let due = started
+                + shape
+                    .ramp_up
+                    .mul_f64(dispatched as f64 / concurrency as f64);
+            tokio::time::sleep_until(due.into()).await;
+            due
+        } else {
+            Instant::now()
+        };
+        dispatched += 1;
         let (client, records, in_flight) = (client.clone(), records.clone(), in_flight.clone());
         in_flight.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(async move {
