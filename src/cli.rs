@@ -1,5 +1,6 @@
 //! Command-line arguments as typed, unvalidated input (clap derive); `config` turns them into settings.
 
+use crate::cost::Tier;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -18,7 +19,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Send every line of a JSONL workload and record each outcome in a run folder.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Serve the embedded OpenAI-compatible mock endpoint on 127.0.0.1.
     Mock(MockArgs),
 }
@@ -87,6 +88,15 @@ pub struct RunArgs {
     /// `stream_options.include_usage: true`). Bodies that already ask for streaming stream anyway.
     #[arg(long)]
     pub stream: bool,
+
+    /// Price file: LiteLLM's model_prices_and_context_window.json, or {"models": {NAME: {"input":
+    /// USD/1M, "output": USD/1M, ...}}}; extends and overrides the built-in prices.
+    #[arg(long, value_name = "FILE")]
+    pub prices: Option<PathBuf>,
+
+    /// Price list for answers that report no service_tier (flex answers bill at batch prices).
+    #[arg(long, value_enum, default_value_t = Tier::Standard)]
+    pub tier: Tier,
 
     /// Keep each full response body in records.jsonl (`response` field).
     #[arg(long)]

@@ -1,5 +1,6 @@
 //! The collector: the single owner of the output files, the statistics and the progress bar.
 
+use crate::cost::Pricer;
 use crate::record::{Record, Status};
 use crate::sink::RecordSink;
 use crate::stats::RunStats;
@@ -18,6 +19,8 @@ pub struct Progress {
     bar: ProgressBar,
     in_flight: Arc<AtomicUsize>,
     errors: u64,
+    cost_usd: f64,
+    priced: bool,
     last_message: Instant,
 }
 
@@ -49,6 +52,8 @@ impl Progress {
             bar,
             in_flight,
             errors: 0,
+            cost_usd: 0.0,
+            priced: false,
             last_message: Instant::now(),
         }
     }
@@ -56,6 +61,10 @@ impl Progress {
     fn record_done(&mut self, record: &Record) {
         if record.status != Status::Ok {
             self.errors += 1;
+        }
+        if let Some(cost) = record.cost_usd {
+            self.cost_usd += cost;
+            self.priced = true;
         }
         self.bar.inc(1);
         if self.last_message.elapsed() >= Duration::from_millis(100) {
@@ -66,8 +75,15 @@ impl Progress {
     fn update_message(&mut self) {
         self.last_message = Instant::now();
         let in_flight = self.in_flight.load(Ordering::Relaxed);
-        self.bar
-            .set_message(format!("in-flight {in_flight} errors {}", self.errors));
+        let cost = if self.priced {
+            format!(" ${:.4}", self.cost_usd)
+        } else {
+            String::new()
+        };
+        self.bar.set_message(format!(
+            "in-flight {in_flight} errors {}{cost}",
+            self.errors
+        ));
     }
 
     fn finish(&mut self) {
@@ -81,30 +97,35 @@ pub struct Collector {
     sinks: Vec<Box<dyn RecordSink>>,
     stats: RunStats,
     progress: Progress,
+    pricer: Pricer,
 }
 
 impl Collector {
-    pub fn new(sinks: Vec<Box<dyn RecordSink>>, progress: Progress) -> Self {
+    pub fn new(sinks: Vec<Box<dyn RecordSink>>, progress: Progress, pricer: Pricer) -> Self {
         Collector {
             sinks,
             stats: RunStats::default(),
             progress,
+            pricer,
         }
     }
 
     /// Runs on its own thread (file writes are blocking) until every sender is gone.
-    pub fn run(mut self, mut records: mpsc::Receiver<Record>) -> io::Result<RunStats> {
+    pub fn run(
+        mut self,
+        mut records: mpsc::Receiver<Record>,
+    ) -> io::Result<(RunStats, Vec<String>)> {
         let result = self.drain(&mut records);
         self.progress.finish();
-        result.map(|()| self.stats)
+        result.map(|()| (self.stats, self.pricer.unpriced_models()))
     }
 
     fn drain(&mut self, records: &mut mpsc::Receiver<Record>) -> io::Result<()> {
         while let Some(first) = records.blocking_recv() {
-            self.accept(&first)?;
+            self.accept(first)?;
             for _ in 1..MAX_BATCH {
                 match records.try_recv() {
-                    Ok(record) => self.accept(&record)?,
+                    Ok(record) => self.accept(record)?,
                     Err(_) => break,
                 }
             }
@@ -115,12 +136,13 @@ impl Collector {
         Ok(())
     }
 
-    fn accept(&mut self, record: &Record) -> io::Result<()> {
+    fn accept(&mut self, mut record: Record) -> io::Result<()> {
+        self.pricer.price(&mut record);
         for sink in &mut self.sinks {
-            sink.write(record)?;
+            sink.write(&record)?;
         }
-        self.stats.add(record);
-        self.progress.record_done(record);
+        self.stats.add(&record);
+        self.progress.record_done(&record);
         Ok(())
     }
 }

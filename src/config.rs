@@ -2,6 +2,7 @@
 
 use crate::cli::{Api, MockKnobs, RunArgs};
 use crate::client::{ApiKey, ClientConfig};
+use crate::cost::{PriceTable, Tier};
 use crate::mock::MockConfig;
 use crate::workload::Route;
 use anyhow::{Context, bail};
@@ -50,6 +51,9 @@ pub struct RunConfig {
     pub save_responses: bool,
     pub stream: bool,
     pub http2: bool,
+    pub prices: PriceTable,
+    pub prices_file: Option<PathBuf>,
+    pub tier: Tier,
     pub strict: bool,
     pub quiet: bool,
 }
@@ -112,6 +116,12 @@ impl RunConfig {
             save_responses: args.save_responses,
             stream: args.stream,
             http2: args.http2,
+            prices: match &args.prices {
+                Some(path) => PriceTable::with_file(path)?,
+                None => PriceTable::default(),
+            },
+            prices_file: args.prices.clone(),
+            tier: args.tier,
             strict: args.strict,
             quiet: args.quiet,
         })
@@ -218,7 +228,7 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        RunConfig::from_args(run, |name| {
+        RunConfig::from_args(*run, |name| {
             env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
         })
     }

@@ -10,6 +10,7 @@
 //! - `collector`: the single owner of output files, statistics and progress
 //! - `sink`: output formats behind one trait
 //! - `stats`: histograms and the summary
+//! - `cost`: prices, dollars per record and run, estimates before a run
 //! - `run_folder`: the run folder's layout
 //! - `tokenize`: client-side token counts (tiktoken)
 //! - `mock`: the embedded OpenAI-compatible mock endpoint
@@ -19,6 +20,7 @@ pub mod client;
 pub mod collector;
 pub mod commands;
 pub mod config;
+pub mod cost;
 pub mod mock;
 pub mod record;
 pub mod run_folder;

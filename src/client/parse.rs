@@ -25,6 +25,8 @@ pub(super) struct AnyBody<'a> {
     pub(super) usage: Option<Usage>,
     #[serde(default)]
     error: Option<ErrorObject>,
+    #[serde(default)]
+    service_tier: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -120,6 +122,8 @@ pub(super) struct Usage {
 struct InputDetails {
     #[serde(default)]
     cached_tokens: Option<u64>,
+    #[serde(default)]
+    cache_write_tokens: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -183,6 +187,9 @@ pub(super) fn read_any_body(parsed: AnyBody, record: &mut Record) {
         apply_usage(usage, record);
     }
     record.response_id = parsed.id;
+    if parsed.service_tier.is_some() {
+        record.service_tier = parsed.service_tier;
+    }
     if parsed.model.is_some() {
         record.model = parsed.model;
     }
@@ -214,6 +221,10 @@ pub(super) fn apply_usage(usage: &Usage, record: &mut Record) {
         .input_tokens_details
         .as_ref()
         .and_then(|d| d.cached_tokens);
+    record.cache_write_tokens = usage
+        .input_tokens_details
+        .as_ref()
+        .and_then(|d| d.cache_write_tokens);
     record.reasoning_tokens = usage
         .output_tokens_details
         .as_ref()

@@ -13,7 +13,7 @@ pub const EXIT_SOME_FAILED: u8 = 1;
 
 pub async fn dispatch(cli: Cli) -> ExitCode {
     let result = match cli.command {
-        Command::Run(args) => run::run(args).await,
+        Command::Run(args) => run::run(*args).await,
         Command::Mock(args) => mock::mock(args).await,
     };
     result.unwrap_or_else(|e| {

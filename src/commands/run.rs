@@ -5,6 +5,7 @@ use crate::cli::RunArgs;
 use crate::client::Client;
 use crate::collector::{Collector, Progress};
 use crate::config::{RunConfig, Target, is_secret_header};
+use crate::cost::Pricer;
 use crate::mock::MockThread;
 use crate::run_folder::{self, HISTOGRAMS_DIR, RECORDS_CSV, RECORDS_JSONL, RUN_JSON, SUMMARY_JSON};
 use crate::scheduler::{ClosedLoop, run_closed_loop};
@@ -76,10 +77,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     });
     let (records_tx, records_rx) = mpsc::channel(queue);
     let in_flight = Arc::new(AtomicUsize::new(0));
-    let collector = Collector::new(
-        sinks,
-        Progress::new(total, show_progress, in_flight.clone()),
-    );
+    let pricer = Pricer::new(config.prices.clone(), config.tier, !config.quiet);
+    let progress = Progress::new(total, show_progress, in_flight.clone());
+    let collector = Collector::new(sinks, progress, pricer);
     let collecting = tokio::task::spawn_blocking(move || collector.run(records_rx));
 
     let shape = ClosedLoop {
@@ -87,13 +87,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         ramp_up: config.ramp_up,
     };
     run_closed_loop(items_rx, client, shape, records_tx, in_flight).await;
-    let stats = collecting
+    let (stats, unpriced_models) = collecting
         .await?
         .with_context(|| format!("cannot write records in {}", dir.display()))?;
     let wall_time_s = epoch.elapsed().as_secs_f64();
     drop(mock);
 
-    let summary = Summary::from_stats(&stats, wall_time_s);
+    let summary = Summary::from_stats(&stats, wall_time_s, unpriced_models);
     stats.save_histograms(&dir.join(HISTOGRAMS_DIR))?;
     run_folder::write_json(&dir, SUMMARY_JSON, &summary)?;
     info["finished_at"] = Value::String(run_folder::now_rfc3339());
@@ -173,6 +173,8 @@ fn run_info(config: &RunConfig, base_url: &Url, dir: &Path, started_at: &str) ->
         "save_responses": config.save_responses,
         "stream": config.stream,
         "http2": config.http2,
+        "prices": config.prices_file.as_ref().map(|p| p.display().to_string()),
+        "tier": config.tier,
         "strict": config.strict,
         "started_at": started_at,
         "finished_at": null,

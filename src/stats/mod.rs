@@ -2,7 +2,7 @@
 
 mod summary;
 
-pub use summary::{Distribution, SUMMARY_SCHEMA_VERSION, Summary};
+pub use summary::{CostSummary, Distribution, SUMMARY_SCHEMA_VERSION, Summary};
 
 use crate::record::{Record, Status};
 use hdrhistogram::Histogram;
@@ -88,6 +88,20 @@ pub struct RunStats {
     /// Earliest send and latest completion, ms from the run start: the throughput window.
     pub first_sent_ms: Option<f64>,
     pub last_done_ms: Option<f64>,
+    pub cost_usd: f64,
+    pub priced_requests: u64,
+    /// Requests, tokens and dollars per model the answers (or requests) named.
+    pub by_model: BTreeMap<String, ModelTotals>,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct ModelTotals {
+    pub requests: u64,
+    pub input_tokens: u64,
+    pub cached_tokens: u64,
+    pub output_tokens: u64,
+    /// Null when the model has no price.
+    pub cost_usd: Option<f64>,
 }
 
 impl RunStats {
@@ -136,6 +150,24 @@ impl RunStats {
             if let Some(chunks) = r.chunks.filter(|c| *c > 0) {
                 self.stream_chunks += u64::from(chunks);
                 self.stream_output_tokens += r.output_tokens.unwrap_or(0);
+            }
+        }
+        if let Some(cost) = r.cost_usd {
+            self.cost_usd += cost;
+            self.priced_requests += 1;
+        }
+        if let Some(model) = &r.model {
+            if !self.by_model.contains_key(model) {
+                self.by_model.insert(model.clone(), ModelTotals::default());
+            }
+            if let Some(totals) = self.by_model.get_mut(model) {
+                totals.requests += 1;
+                totals.input_tokens += r.input_tokens.unwrap_or(0);
+                totals.cached_tokens += r.cached_tokens.unwrap_or(0);
+                totals.output_tokens += r.output_tokens.unwrap_or(0);
+                if let Some(cost) = r.cost_usd {
+                    *totals.cost_usd.get_or_insert(0.0) += cost;
+                }
             }
         }
         self.input_tokens += r.input_tokens.unwrap_or(0);

@@ -36,6 +36,18 @@ pub struct Summary {
     pub output_tokens_per_s: Option<Distribution>,
     /// Output tokens per text chunk over streamed ok requests.
     pub tokens_per_chunk: Option<f64>,
+    pub cost: CostSummary,
+}
+
+/// Dollars from the answers' usage: null totals when no record could be priced, never a silent zero.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CostSummary {
+    pub total_usd: Option<f64>,
+    pub per_1k_requests_usd: Option<f64>,
+    pub priced_requests: u64,
+    /// Requests with usage whose model has no price.
+    pub unpriced_models: Vec<String>,
+    pub by_model: BTreeMap<String, super::ModelTotals>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -97,7 +109,7 @@ impl Distribution {
 }
 
 impl Summary {
-    pub fn from_stats(stats: &RunStats, wall_time_s: f64) -> Self {
+    pub fn from_stats(stats: &RunStats, wall_time_s: f64, unpriced_models: Vec<String>) -> Self {
         let ok = stats.count(Status::Ok);
         let total = stats.total();
         let window_s = match (stats.first_sent_ms, stats.last_done_ms) {
@@ -152,6 +164,14 @@ impl Summary {
             output_tokens_per_s: Distribution::of(&stats.output_tps),
             tokens_per_chunk: (stats.stream_chunks > 0)
                 .then(|| stats.stream_output_tokens as f64 / stats.stream_chunks as f64),
+            cost: CostSummary {
+                total_usd: (stats.priced_requests > 0).then_some(stats.cost_usd),
+                per_1k_requests_usd: (stats.priced_requests > 0)
+                    .then(|| stats.cost_usd * 1000.0 / stats.priced_requests as f64),
+                priced_requests: stats.priced_requests,
+                unpriced_models,
+                by_model: stats.by_model.clone(),
+            },
         }
     }
 
@@ -206,6 +226,31 @@ impl Summary {
             t.output_per_s,
             t.total_per_s
         );
+        if let Some(total) = self.cost.total_usd {
+            let per_1k = self.cost.per_1k_requests_usd.unwrap_or(0.0);
+            let models = self
+                .cost
+                .by_model
+                .iter()
+                .map(|(model, t)| match t.cost_usd {
+                    Some(cost) => format!("{model} ${cost:.4}"),
+                    None => format!("{model} (no price)"),
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let _ = writeln!(
+                out,
+                "{:<13}${total:.4} for {} priced requests (${per_1k:.4} per 1,000): {models}",
+                "cost", self.cost.priced_requests
+            );
+        } else if !self.cost.unpriced_models.is_empty() {
+            let _ = writeln!(
+                out,
+                "{:<13}no price for {}",
+                "cost",
+                self.cost.unpriced_models.join(", ")
+            );
+        }
         if let Some(per_chunk) = self.tokens_per_chunk {
             let _ = writeln!(
                 out,

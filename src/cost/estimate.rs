@@ -1,0 +1,1 @@
+//! `llmvolley estimate`: input tokens counted locally, output tokens assumed, dollars per model.
