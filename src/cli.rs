@@ -22,6 +22,42 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Serve the embedded OpenAI-compatible mock endpoint on 127.0.0.1.
     Mock(MockArgs),
+    /// Estimate a workload's tokens and dollars without sending anything.
+    Estimate(EstimateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EstimateArgs {
+    /// JSONL workload: one request body or OpenAI Batch line per line.
+    pub workload: PathBuf,
+
+    /// API for bare request bodies (decides how messages are read and framed).
+    #[arg(long, value_enum, default_value_t = Api::Responses)]
+    pub api: Api,
+
+    /// Price the workload on this model instead of the ones its bodies name; repeat to compare.
+    #[arg(long = "model", value_name = "MODEL")]
+    pub models: Vec<String>,
+
+    /// Assume every request produces N output tokens.
+    #[arg(long, value_name = "N", conflicts_with = "from_run")]
+    pub assume_output: Option<u64>,
+
+    /// Use the output tokens an earlier run measured (p10 / mean / p90 of its ok records).
+    #[arg(long, value_name = "DIR")]
+    pub from_run: Option<PathBuf>,
+
+    /// Price list.
+    #[arg(long, value_enum, default_value_t = Tier::Standard)]
+    pub tier: Tier,
+
+    /// Price file (LiteLLM's format or ours; see README).
+    #[arg(long, value_name = "FILE")]
+    pub prices: Option<PathBuf>,
+
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Which API a bare request body is sent to (a Batch line's `url` overrides it).

@@ -1,5 +1,6 @@
 //! Subcommands: each file orchestrates one, and all return the process exit code.
 
+mod estimate;
 mod mock;
 mod run;
 
@@ -15,6 +16,7 @@ pub async fn dispatch(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run::run(*args).await,
         Command::Mock(args) => mock::mock(args).await,
+        Command::Estimate(args) => estimate::estimate(args),
     };
     result.unwrap_or_else(|e| {
         eprintln!("error: {e:#}");

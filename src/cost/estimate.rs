@@ -1,1 +1,397 @@
 //! `llmvolley estimate`: input tokens counted locally, output tokens assumed, dollars per model.
+//!
+//! Input tokens are the tiktoken count of every text the model reads (`instructions`, each input or
+//! chat message, tool definitions as JSON) plus framing: 3 tokens per message (OpenAI's cookbook
+//! figure for chat models) and a per-request base of 3 for Chat Completions and 22 for the Responses
+//! API, whose reported usage includes a preamble (the seed unicorn prompt, 11 content tokens, was
+//! reported as 36 input tokens).
+
+use super::{PriceTable, Tier, TokenCounts};
+use crate::stats::ScaledHistogram;
+use crate::tokenize::Encoding;
+use crate::workload::{Route, WorkItem, WorkloadReader};
+use anyhow::Context;
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+const TOKENS_PER_MESSAGE: u64 = 3;
+const CHAT_BASE: u64 = 3;
+const RESPONSES_BASE: u64 = 22;
+
+/// Where output token estimates come from.
+#[derive(Debug, Clone)]
+pub enum OutputSource {
+    /// Every request produces this many output tokens.
+    Assume(u64),
+    /// The distribution an earlier run measured (p10 / mean / p90 of ok records).
+    FromRun(PathBuf),
+    /// Each body's `max_output_tokens` (Chat: `max_completion_tokens`, `max_tokens`), a ceiling.
+    BodyCaps,
+}
+
+pub struct EstimateOptions {
+    pub workload: PathBuf,
+    pub default_route: Route,
+    /// Price the workload on these models instead of the ones its bodies name.
+    pub models: Vec<String>,
+    pub output: OutputSource,
+    pub tier: Tier,
+    pub prices: PriceTable,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Range {
+    pub low: Option<f64>,
+    pub expected: Option<f64>,
+    pub high: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelEstimate {
+    pub model: String,
+    pub tokenizer: &'static str,
+    pub requests: u64,
+    pub input_tokens: u64,
+    pub output_tokens: Range,
+    /// Null when the model has no price.
+    pub cost_usd: Option<Range>,
+    /// Requests with no output estimate (no cap in the body, no --assume-output, no --from-run).
+    pub requests_without_output_estimate: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Estimate {
+    pub workload: String,
+    pub tier: Tier,
+    pub output_source: String,
+    pub requests: u64,
+    pub invalid_lines: u64,
+    pub models: Vec<ModelEstimate>,
+}
+
+/// Output tokens per request: (low, expected, high), or None when unknown.
+type OutputGuess = Option<(f64, f64, f64)>;
+
+/// Per-model output distributions of an earlier run, and the overall one.
+struct RunOutputs {
+    by_model: BTreeMap<String, (f64, f64, f64)>,
+    overall: (f64, f64, f64),
+}
+
+fn spread(h: &ScaledHistogram) -> (f64, f64, f64) {
+    let h = h.inner();
+    let at = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    (at(0.10), h.mean() / 1000.0, at(0.90))
+}
+
+fn run_outputs(dir: &Path) -> anyhow::Result<RunOutputs> {
+    let path = dir.join("records.jsonl");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("--from-run: cannot read {}", path.display()))?;
+    let mut overall = ScaledHistogram::default();
+    let mut by_model: BTreeMap<String, ScaledHistogram> = BTreeMap::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let Ok(record) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        if record["status"] != "ok" {
+            continue;
+        }
+        let Some(output) = record["output_tokens"].as_u64() else {
+            continue;
+        };
+        overall.record(output as f64);
+        if let Some(model) = record["model"].as_str() {
+            by_model
+                .entry(model.to_string())
+                .or_default()
+                .record(output as f64);
+        }
+    }
+    anyhow::ensure!(
+        !overall.is_empty(),
+        "--from-run {}: no ok record with output tokens",
+        dir.display()
+    );
+    Ok(RunOutputs {
+        by_model: by_model
+            .iter()
+            .map(|(m, h)| (m.clone(), spread(h)))
+            .collect(),
+        overall: spread(&overall),
+    })
+}
+
+/// Input tokens of one request body.
+pub fn input_tokens(body: &Value, route: &Route, encoding: Encoding) -> u64 {
+    let mut messages = 0u64;
+    let mut tokens = 0u64;
+    let mut text = |s: &str| tokens += encoding.count(s);
+    if let Some(instructions) = body.get("instructions").and_then(Value::as_str) {
+        text(instructions);
+        messages += 1;
+    }
+    let conversation = match route {
+        Route::Chat => body.get("messages"),
+        _ => body.get("input"),
+    };
+    match conversation {
+        Some(Value::String(s)) => {
+            text(s);
+            messages += 1;
+        }
+        Some(Value::Array(items)) => {
+            for item in items {
+                messages += 1;
+                for key in ["content", "output", "arguments", "name"] {
+                    match item.get(key) {
+                        Some(Value::String(s)) => text(s),
+                        Some(Value::Array(parts)) => {
+                            for part in parts {
+                                if let Some(s) = part.get("text").and_then(Value::as_str) {
+                                    text(s);
+                                }
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    if let Some(tools) = body.get("tools").and_then(Value::as_array) {
+        for tool in tools {
+            text(&tool.to_string());
+        }
+    }
+    let base = if *route == Route::Chat {
+        CHAT_BASE
+    } else {
+        RESPONSES_BASE
+    };
+    tokens + base + TOKENS_PER_MESSAGE * messages
+}
+
+fn body_cap(body: &Value) -> Option<u64> {
+    ["max_output_tokens", "max_completion_tokens", "max_tokens"]
+        .iter()
+        .find_map(|k| body.get(*k).and_then(Value::as_u64))
+}
+
+#[derive(Default)]
+struct Totals {
+    requests: u64,
+    input_tokens: u64,
+    output: [f64; 3],
+    cost: [f64; 3],
+    without_output: u64,
+}
+
+/// Reads the whole workload (no network) and prices it per model.
+pub fn estimate(options: &EstimateOptions) -> anyhow::Result<Estimate> {
+    let reader = WorkloadReader::open(&options.workload, options.default_route.clone())
+        .with_context(|| format!("cannot read workload {}", options.workload.display()))?;
+    let run = match &options.output {
+        OutputSource::FromRun(dir) => Some(run_outputs(dir)?),
+        _ => None,
+    };
+    let mut totals: BTreeMap<String, Totals> = BTreeMap::new();
+    let (mut requests, mut invalid_lines) = (0u64, 0u64);
+    for item in reader {
+        let request =
+            match item.with_context(|| format!("workload {}", options.workload.display()))? {
+                WorkItem::Send(request) => request,
+                WorkItem::Invalid(_) => {
+                    invalid_lines += 1;
+                    continue;
+                }
+            };
+        let Ok(body) = serde_json::from_slice::<Value>(&request.body) else {
+            invalid_lines += 1;
+            continue;
+        };
+        requests += 1;
+        let own_model = body
+            .get("model")
+            .and_then(Value::as_str)
+            .unwrap_or("(no model)")
+            .to_string();
+        let models = if options.models.is_empty() {
+            vec![own_model]
+        } else {
+            options.models.clone()
+        };
+        let mut counted: Vec<(Encoding, u64)> = Vec::with_capacity(2);
+        for model in models {
+            let encoding = Encoding::for_model(Some(&model));
+            let input = match counted.iter().find(|(e, _)| *e == encoding) {
+                Some((_, n)) => *n,
+                None => {
+                    let n = input_tokens(&body, &request.route, encoding);
+                    counted.push((encoding, n));
+                    n
+                }
+            };
+            let guess: OutputGuess = match (&options.output, &run) {
+                (OutputSource::Assume(n), _) => Some((*n as f64, *n as f64, *n as f64)),
+                (OutputSource::FromRun(_), Some(run)) => {
+                    Some(*run.by_model.get(&model).unwrap_or(&run.overall))
+                }
+                _ => body_cap(&body).map(|cap| (0.0, cap as f64, cap as f64)),
+            };
+            let price = options
+                .prices
+                .lookup(&model)
+                .map(|p| *p.rates(options.tier));
+            let t = totals.entry(model).or_default();
+            t.requests += 1;
+            t.input_tokens += input;
+            let outputs = match guess {
+                Some((low, expected, high)) => [low, expected, high],
+                None => {
+                    t.without_output += 1;
+                    [0.0; 3]
+                }
+            };
+            for (i, output) in outputs.iter().enumerate() {
+                t.output[i] += output;
+                if let Some(rates) = &price {
+                    let tokens = TokenCounts {
+                        input,
+                        cached: 0,
+                        cache_write: 0,
+                        output: 0,
+                    };
+                    t.cost[i] += rates.cost(&tokens) + output * rates.output;
+                }
+            }
+        }
+    }
+    let models = totals
+        .into_iter()
+        .map(|(model, t)| {
+            let priced = options.prices.contains(&model);
+            let known = t.without_output < t.requests;
+            let range = |v: [f64; 3]| Range {
+                low: Some(v[0]),
+                expected: known.then_some(v[1]),
+                high: known.then_some(v[2]),
+            };
+            ModelEstimate {
+                tokenizer: Encoding::for_model(Some(&model)).name(),
+                requests: t.requests,
+                input_tokens: t.input_tokens,
+                output_tokens: range(t.output),
+                cost_usd: priced.then(|| range(t.cost)),
+                requests_without_output_estimate: t.without_output,
+                model,
+            }
+        })
+        .collect();
+    Ok(Estimate {
+        workload: options.workload.display().to_string(),
+        tier: options.tier,
+        output_source: match &options.output {
+            OutputSource::Assume(n) => format!("--assume-output {n}"),
+            OutputSource::FromRun(dir) => {
+                format!("--from-run {} (p10 / mean / p90)", dir.display())
+            }
+            OutputSource::BodyCaps => {
+                "max_output_tokens of each body (low: none generated)".to_string()
+            }
+        },
+        requests,
+        invalid_lines,
+        models,
+    })
+}
+
+impl Estimate {
+    /// The aligned table `llmvolley estimate` prints.
+    pub fn render(&self) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "workload     {} ({} requests, {} invalid lines)",
+            self.workload, self.requests, self.invalid_lines
+        );
+        let _ = writeln!(out, "output       {}", self.output_source);
+        let _ = writeln!(out, "tier         {:?}\n", self.tier);
+        let _ = writeln!(
+            out,
+            "{:<24} {:>9} {:>13} {:>13} {:>12} {:>12} {:>12}  tokenizer",
+            "model", "requests", "input tok", "output tok", "cost low", "expected", "high"
+        );
+        let usd = |v: Option<f64>| match v {
+            None => "-".to_string(),
+            Some(v) if v < 0.01 => format!("${v:.6}"),
+            Some(v) => format!("${v:.4}"),
+        };
+        for m in &self.models {
+            let cost = m.cost_usd.as_ref();
+            let _ = writeln!(
+                out,
+                "{:<24} {:>9} {:>13} {:>13} {:>12} {:>12} {:>12}  {}",
+                m.model,
+                m.requests,
+                m.input_tokens,
+                m.output_tokens
+                    .expected
+                    .map_or("-".to_string(), |v| format!("{v:.0}")),
+                usd(cost.and_then(|c| c.low)),
+                usd(cost.and_then(|c| c.expected)),
+                usd(cost.and_then(|c| c.high)),
+                m.tokenizer
+            );
+        }
+        for m in &self.models {
+            if m.cost_usd.is_none() {
+                let _ = writeln!(
+                    out,
+                    "\nno price for {:?}: add it with --prices FILE",
+                    m.model
+                );
+            }
+            if m.requests_without_output_estimate > 0 {
+                let _ = writeln!(
+                    out,
+                    "\n{}: {} requests have no output estimate (no max_output_tokens): give --assume-output N or --from-run DIR",
+                    m.model, m.requests_without_output_estimate
+                );
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn unicorn_seed_prompt_lands_near_the_reported_36_input_tokens() {
+        let body = json!({"model": "gpt-5.1", "input": [{"role": "user", "content": "Write a one-sentence bedtime story about a unicorn."}]});
+        let n = input_tokens(&body, &Route::Responses, Encoding::O200kBase);
+        assert!((29..=43).contains(&n), "{n} is not within 20% of 36");
+        assert_eq!(n, 36);
+    }
+
+    #[test]
+    fn instructions_messages_and_tools_all_count() {
+        let plain = json!({"input": "hi"});
+        let with_all = json!({"input": "hi", "instructions": "Be brief.", "tools": [{"type": "function", "name": "f", "parameters": {}}]});
+        let a = input_tokens(&plain, &Route::Responses, Encoding::O200kBase);
+        let b = input_tokens(&with_all, &Route::Responses, Encoding::O200kBase);
+        assert!(b > a + 5, "{a} vs {b}");
+        let chat = json!({"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}]});
+        assert_eq!(
+            input_tokens(&chat, &Route::Chat, Encoding::O200kBase),
+            CHAT_BASE + 2 * TOKENS_PER_MESSAGE + 3 + 1
+        );
+    }
+}

@@ -1,0 +1,37 @@
+//! `llmvolley estimate`: prices a workload before it runs (no network).
+
+use crate::cli::{Api, EstimateArgs};
+use crate::cost::PriceTable;
+use crate::cost::estimate::{EstimateOptions, OutputSource, estimate as estimate_workload};
+use crate::workload::Route;
+use std::process::ExitCode;
+
+pub fn estimate(args: EstimateArgs) -> anyhow::Result<ExitCode> {
+    let prices = match &args.prices {
+        Some(path) => PriceTable::with_file(path)?,
+        None => PriceTable::default(),
+    };
+    let output = match (args.assume_output, args.from_run) {
+        (Some(n), _) => OutputSource::Assume(n),
+        (None, Some(dir)) => OutputSource::FromRun(dir),
+        (None, None) => OutputSource::BodyCaps,
+    };
+    let options = EstimateOptions {
+        workload: args.workload,
+        default_route: match args.api {
+            Api::Responses => Route::Responses,
+            Api::Chat => Route::Chat,
+        },
+        models: args.models,
+        output,
+        tier: args.tier,
+        prices,
+    };
+    let result = estimate_workload(&options)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&result)?);
+    } else {
+        print!("{}", result.render());
+    }
+    Ok(ExitCode::SUCCESS)
+}
