@@ -134,6 +134,11 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value_t = Tier::Standard)]
     pub tier: Tier,
 
+    /// Stop sending once spent dollars plus the estimate for requests in flight would pass USD;
+    /// unsent lines are recorded as skipped_budget.
+    #[arg(long, value_name = "USD")]
+    pub max_cost: Option<f64>,
+
     /// Keep each full response body in records.jsonl (`response` field).
     #[arg(long)]
     pub save_responses: bool,

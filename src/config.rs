@@ -54,6 +54,7 @@ pub struct RunConfig {
     pub prices: PriceTable,
     pub prices_file: Option<PathBuf>,
     pub tier: Tier,
+    pub max_cost: Option<f64>,
     pub strict: bool,
     pub quiet: bool,
 }
@@ -122,6 +123,12 @@ impl RunConfig {
             },
             prices_file: args.prices.clone(),
             tier: args.tier,
+            max_cost: match args.max_cost {
+                Some(usd) if !(usd.is_finite() && usd > 0.0) => {
+                    bail!("--max-cost must be a positive number of dollars")
+                }
+                other => other,
+            },
             strict: args.strict,
             quiet: args.quiet,
         })

@@ -27,10 +27,12 @@ pub enum Status {
     InvalidInput,
     /// The run stopped before this line finished.
     Cancelled,
+    /// Not sent: `--max-cost` would have been exceeded.
+    SkippedBudget,
 }
 
 impl Status {
-    pub const ALL: [Status; 9] = [
+    pub const ALL: [Status; 10] = [
         Status::Ok,
         Status::HttpError,
         Status::ApiError,
@@ -40,6 +42,7 @@ impl Status {
         Status::InvalidResponse,
         Status::InvalidInput,
         Status::Cancelled,
+        Status::SkippedBudget,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -53,6 +56,7 @@ impl Status {
             Status::InvalidResponse => "invalid_response",
             Status::InvalidInput => "invalid_input",
             Status::Cancelled => "cancelled",
+            Status::SkippedBudget => "skipped_budget",
         }
     }
 

@@ -306,3 +306,63 @@ fn estimate_of_a_missing_workload_is_a_setup_error() {
         "{stderr}"
     );
 }
+
+#[test]
+fn max_cost_stops_sending_and_records_the_rest_as_skipped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let workload = workspace_file("workloads/varied-1000.jsonl");
+    let run = run(
+        llmvolley(),
+        &[
+            workload.to_str().unwrap(),
+            "--mock",
+            "-c",
+            "8",
+            "--max-cost",
+            "0.05",
+        ],
+        &tmp.path().join("out"),
+    );
+    assert_run_invariants(&run, &workload);
+    assert_eq!(run.code, 1);
+    let cost = &run.summary["cost"];
+    let spent = cost["total_usd"].as_f64().unwrap();
+    assert!(spent <= 0.05 * 1.02, "spent {spent} of a $0.05 budget");
+    assert!(
+        spent >= 0.05 * 0.8,
+        "the budget is used, not abandoned early: {spent}"
+    );
+    assert_eq!(cost["budget_stopped"], true);
+    let skipped: Vec<&Value> = run
+        .records
+        .iter()
+        .filter(|r| r["status"] == "skipped_budget")
+        .collect();
+    assert!(!skipped.is_empty());
+    assert!(
+        skipped
+            .iter()
+            .all(|r| r["attempts"] == 0 && r["http_status"].is_null())
+    );
+    let last_sent = run
+        .records
+        .iter()
+        .filter(|r| r["status"] == "ok")
+        .map(|r| r["line"].as_u64().unwrap())
+        .max()
+        .unwrap();
+    let first_skipped = skipped
+        .iter()
+        .map(|r| r["line"].as_u64().unwrap())
+        .min()
+        .unwrap();
+    assert!(
+        first_skipped <= last_sent + 8,
+        "lines are skipped from where the budget ran out"
+    );
+    assert!(
+        run.stdout.contains("--max-cost $0.05 stopped the run"),
+        "{}",
+        run.stdout
+    );
+}

@@ -7,8 +7,9 @@ use crate::collector::{Collector, Progress};
 use crate::config::{RunConfig, Target, is_secret_header};
 use crate::cost::Pricer;
 use crate::mock::MockThread;
+use crate::record::Status;
 use crate::run_folder::{self, HISTOGRAMS_DIR, RECORDS_CSV, RECORDS_JSONL, RUN_JSON, SUMMARY_JSON};
-use crate::scheduler::{ClosedLoop, run_closed_loop};
+use crate::scheduler::{Budget, ClosedLoop, run_closed_loop};
 use crate::sink::{CsvSink, JsonlSink, RecordSink};
 use crate::stats::Summary;
 use crate::workload::{self, WorkloadReader};
@@ -77,7 +78,15 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     });
     let (records_tx, records_rx) = mpsc::channel(queue);
     let in_flight = Arc::new(AtomicUsize::new(0));
-    let pricer = Pricer::new(config.prices.clone(), config.tier, !config.quiet);
+    let budget = config.max_cost.map(|limit| {
+        Arc::new(Budget::new(
+            limit,
+            Arc::new(config.prices.clone()),
+            config.tier,
+        ))
+    });
+    let pricer =
+        Pricer::new(config.prices.clone(), config.tier, !config.quiet).with_budget(budget.clone());
     let progress = Progress::new(total, show_progress, in_flight.clone());
     let collector = Collector::new(sinks, progress, pricer);
     let collecting = tokio::task::spawn_blocking(move || collector.run(records_rx));
@@ -85,15 +94,19 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let shape = ClosedLoop {
         concurrency: config.concurrency,
         ramp_up: config.ramp_up,
+        budget,
     };
-    run_closed_loop(items_rx, client, shape, records_tx, in_flight).await;
+    run_closed_loop(items_rx, client, &shape, records_tx, in_flight).await;
     let (stats, unpriced_models) = collecting
         .await?
         .with_context(|| format!("cannot write records in {}", dir.display()))?;
     let wall_time_s = epoch.elapsed().as_secs_f64();
     drop(mock);
 
-    let summary = Summary::from_stats(&stats, wall_time_s, unpriced_models);
+    let mut summary = Summary::from_stats(&stats, wall_time_s, unpriced_models);
+    summary.cost.budget_usd = config.max_cost;
+    summary.cost.budget_stopped =
+        config.max_cost.is_some() && stats.count(Status::SkippedBudget) > 0;
     stats.save_histograms(&dir.join(HISTOGRAMS_DIR))?;
     run_folder::write_json(&dir, SUMMARY_JSON, &summary)?;
     info["finished_at"] = Value::String(run_folder::now_rfc3339());
@@ -175,6 +188,7 @@ fn run_info(config: &RunConfig, base_url: &Url, dir: &Path, started_at: &str) ->
         "http2": config.http2,
         "prices": config.prices_file.as_ref().map(|p| p.display().to_string()),
         "tier": config.tier,
+        "max_cost_usd": config.max_cost,
         "strict": config.strict,
         "started_at": started_at,
         "finished_at": null,

@@ -6,7 +6,9 @@ mod prices;
 pub use prices::{ModelPrice, PriceTable, Rates, Tier, TokenCounts};
 
 use crate::record::Record;
+use crate::scheduler::Budget;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 /// Prices records as they are collected; warns once per model that has no price.
 pub struct Pricer {
@@ -14,6 +16,7 @@ pub struct Pricer {
     default_tier: Tier,
     unpriced: BTreeSet<String>,
     warn: bool,
+    budget: Option<Arc<Budget>>,
 }
 
 impl Pricer {
@@ -23,7 +26,14 @@ impl Pricer {
             default_tier,
             unpriced: BTreeSet::new(),
             warn,
+            budget: None,
         }
+    }
+
+    /// Reports every priced record's cost to the `--max-cost` budget.
+    pub fn with_budget(mut self, budget: Option<Arc<Budget>>) -> Self {
+        self.budget = budget;
+        self
     }
 
     /// Sets `cost_usd` from the record's usage, at the tier the answer reports (else the default).
@@ -53,7 +63,11 @@ impl Pricer {
             cache_write: record.cache_write_tokens.unwrap_or(0),
             output,
         };
-        record.cost_usd = Some(price.rates(tier).cost(&tokens));
+        let cost = price.rates(tier).cost(&tokens);
+        record.cost_usd = Some(cost);
+        if let Some(budget) = &self.budget {
+            budget.spend(cost);
+        }
     }
 
     pub fn unpriced_models(&self) -> Vec<String> {

@@ -1,5 +1,9 @@
 //! When requests are sent: the closed loop keeps up to N requests in flight until the workload ends.
 
+mod budget;
+
+pub use budget::Budget;
+
 use crate::client::Client;
 use crate::record::{Record, Status};
 use crate::workload::{InvalidLine, WorkItem};
@@ -19,13 +23,27 @@ pub fn invalid_input_record(bad: InvalidLine) -> Record {
     record
 }
 
+/// The record for a line left unsent because the cost budget ran out.
+pub fn skipped_budget_record(request: crate::workload::Request) -> Record {
+    let mut record = Record::empty(request.id, request.line, Status::SkippedBudget);
+    record.model = request.model;
+    record.fail(
+        Status::SkippedBudget,
+        "budget",
+        "not sent: --max-cost would have been exceeded",
+    );
+    record
+}
+
 /// The closed loop's shape: how many requests in flight, and how fast the first ones start.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub struct ClosedLoop {
     pub concurrency: usize,
     /// The first `concurrency` requests start evenly over this span instead of all at once, so
     /// requests of equal length do not stay in lock-step waves.
     pub ramp_up: Duration,
+    /// `--max-cost`: lines past the budget are recorded as `skipped_budget`, not sent.
+    pub budget: Option<Arc<Budget>>,
 }
 
 /// Sends every item with at most `concurrency` in flight; returns when every record is handed on.
@@ -35,7 +53,7 @@ pub struct ClosedLoop {
 pub async fn run_closed_loop(
     mut items: mpsc::Receiver<WorkItem>,
     client: Arc<Client>,
-    shape: ClosedLoop,
+    shape: &ClosedLoop,
     records: mpsc::Sender<Record>,
     in_flight: Arc<AtomicUsize>,
 ) {
@@ -56,6 +74,19 @@ pub async fn run_closed_loop(
         let Ok(slot) = slots.clone().acquire_owned().await else {
             break;
         };
+        let reservation = match &shape.budget {
+            None => None,
+            Some(budget) => match budget.reserve(&request) {
+                Some(reserved) => Some((budget.clone(), reserved)),
+                None => {
+                    drop(slot);
+                    if records.send(skipped_budget_record(request)).await.is_err() {
+                        break;
+                    }
+                    continue;
+                }
+            },
+        };
         if records.is_closed() {
             break;
         }
@@ -75,6 +106,9 @@ pub async fn run_closed_loop(
         tokio::spawn(async move {
             let record = client.execute(request, scheduled).await;
             in_flight.fetch_sub(1, Ordering::Relaxed);
+            if let Some((budget, reserved)) = reservation {
+                budget.release(reserved);
+            }
             // Holding the slot until the collector has the record keeps memory bounded when it lags.
             let _ = records.send(record).await;
             drop(slot);

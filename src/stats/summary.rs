@@ -48,6 +48,9 @@ pub struct CostSummary {
     /// Requests with usage whose model has no price.
     pub unpriced_models: Vec<String>,
     pub by_model: BTreeMap<String, super::ModelTotals>,
+    /// `--max-cost`, and whether it stopped the run (unsent lines are `skipped_budget`).
+    pub budget_usd: Option<f64>,
+    pub budget_stopped: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -171,6 +174,8 @@ impl Summary {
                 priced_requests: stats.priced_requests,
                 unpriced_models,
                 by_model: stats.by_model.clone(),
+                budget_usd: None,
+                budget_stopped: false,
             },
         }
     }
@@ -249,6 +254,19 @@ impl Summary {
                 "{:<13}no price for {}",
                 "cost",
                 self.cost.unpriced_models.join(", ")
+            );
+        }
+        if let (true, Some(limit)) = (self.cost.budget_stopped, self.cost.budget_usd) {
+            let skipped = self
+                .requests
+                .by_status
+                .get("skipped_budget")
+                .copied()
+                .unwrap_or(0);
+            let _ = writeln!(
+                out,
+                "{:<13}--max-cost ${limit} stopped the run: {skipped} lines not sent (skipped_budget)",
+                "budget"
             );
         }
         if let Some(per_chunk) = self.tokens_per_chunk {
