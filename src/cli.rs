@@ -55,6 +55,10 @@ pub struct EstimateArgs {
     #[arg(long, value_name = "FILE")]
     pub prices: Option<PathBuf>,
 
+    /// Count tokens with this Hugging Face tokenizer.json (open models) instead of tiktoken.
+    #[arg(long, value_name = "PATH")]
+    pub tokenizer: Option<PathBuf>,
+
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -133,6 +137,10 @@ pub struct RunArgs {
     /// Price list for answers that report no service_tier (flex answers bill at batch prices).
     #[arg(long, value_enum, default_value_t = Tier::Standard)]
     pub tier: Tier,
+
+    /// Count tokens of streams without usage with this Hugging Face tokenizer.json instead of tiktoken.
+    #[arg(long, value_name = "PATH")]
+    pub tokenizer: Option<PathBuf>,
 
     /// Stop sending once spent dollars plus the estimate for requests in flight would pass USD;
     /// unsent lines are recorded as skipped_budget.

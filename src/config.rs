@@ -4,6 +4,7 @@ use crate::cli::{Api, MockKnobs, RunArgs};
 use crate::client::{ApiKey, ClientConfig};
 use crate::cost::{PriceTable, Tier};
 use crate::mock::MockConfig;
+use crate::tokenize::HfTokenizer;
 use crate::workload::Route;
 use anyhow::{Context, bail};
 use reqwest::Url;
@@ -55,6 +56,7 @@ pub struct RunConfig {
     pub prices_file: Option<PathBuf>,
     pub tier: Tier,
     pub max_cost: Option<f64>,
+    pub tokenizer: Option<HfTokenizer>,
     pub strict: bool,
     pub quiet: bool,
 }
@@ -123,6 +125,11 @@ impl RunConfig {
             },
             prices_file: args.prices.clone(),
             tier: args.tier,
+            tokenizer: args
+                .tokenizer
+                .as_deref()
+                .map(HfTokenizer::load)
+                .transpose()?,
             max_cost: match args.max_cost {
                 Some(usd) if !(usd.is_finite() && usd > 0.0) => {
                     bail!("--max-cost must be a positive number of dollars")
@@ -150,6 +157,7 @@ impl RunConfig {
             max_connections: self.concurrency,
             save_responses: self.save_responses,
             http2_prior_knowledge: self.http2,
+            tokenizer: self.tokenizer.clone(),
         }
     }
 }

@@ -142,7 +142,7 @@ pub struct Record {
     pub total_tokens: Option<u64>,
     pub token_source: Option<TokenSource>,
     /// The encoding that counted estimated tokens (e.g. `o200k_base`).
-    pub tokenizer: Option<&'static str>,
+    pub tokenizer: Option<String>,
     /// The `service_tier` the answer reports (it decides the price list).
     pub service_tier: Option<String>,
     pub cost_usd: Option<f64>,

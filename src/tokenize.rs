@@ -1,5 +1,9 @@
-//! Client-side token counts (tiktoken encodings, loaded once on first use) for answers without usage.
+//! Client-side token counts: tiktoken encodings (loaded once on first use) for OpenAI models, or a
+//! Hugging Face `tokenizer.json` (`--tokenizer`) for open models served by vLLM, SGLang or llama.cpp.
 
+use anyhow::Context;
+use std::path::Path;
+use std::sync::Arc;
 use tiktoken_rs::tokenizer::{Tokenizer, get_tokenizer};
 
 /// The encoding a model uses, falling back to `o200k_base` for models tiktoken does not know.
@@ -33,6 +37,87 @@ impl Encoding {
     }
 }
 
+/// A Hugging Face tokenizer loaded from a `tokenizer.json`.
+#[derive(Clone)]
+pub struct HfTokenizer {
+    tokenizer: Arc<tokenizers::Tokenizer>,
+    label: String,
+}
+
+impl std::fmt::Debug for HfTokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HfTokenizer({})", self.label)
+    }
+}
+
+impl HfTokenizer {
+    pub fn load(path: &Path) -> anyhow::Result<HfTokenizer> {
+        let tokenizer = tokenizers::Tokenizer::from_file(path)
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .with_context(|| {
+                format!(
+                    "cannot load --tokenizer {} (a Hugging Face tokenizer.json)",
+                    path.display()
+                )
+            })?;
+        let name = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        Ok(HfTokenizer {
+            tokenizer: Arc::new(tokenizer),
+            label: format!("hf:{name}"),
+        })
+    }
+
+    pub fn count(&self, text: &str) -> u64 {
+        self.tokenizer
+            .encode(text, false)
+            .map_or(0, |encoding| encoding.len() as u64)
+    }
+}
+
+/// Whatever counts tokens for a model: its tiktoken encoding, or the `--tokenizer` given.
+#[derive(Debug, Clone)]
+pub enum TokenCounter {
+    Tiktoken(Encoding),
+    HuggingFace(HfTokenizer),
+}
+
+impl TokenCounter {
+    /// The `--tokenizer` when given (it is what the server runs), else the model's tiktoken encoding.
+    pub fn choose(model: Option<&str>, hf: Option<&HfTokenizer>) -> TokenCounter {
+        match hf {
+            Some(hf) => TokenCounter::HuggingFace(hf.clone()),
+            None => TokenCounter::Tiktoken(Encoding::for_model(model)),
+        }
+    }
+
+    pub fn count(&self, text: &str) -> u64 {
+        match self {
+            TokenCounter::Tiktoken(encoding) => encoding.count(text),
+            TokenCounter::HuggingFace(hf) => hf.count(text),
+        }
+    }
+
+    /// `o200k_base`, `cl100k_base` or `hf:<file name>`: recorded next to every estimate.
+    pub fn label(&self) -> &str {
+        match self {
+            TokenCounter::Tiktoken(encoding) => encoding.name(),
+            TokenCounter::HuggingFace(hf) => &hf.label,
+        }
+    }
+
+    /// Two counters give the same counts.
+    pub fn same_as(&self, other: &TokenCounter) -> bool {
+        match (self, other) {
+            (TokenCounter::Tiktoken(a), TokenCounter::Tiktoken(b)) => a == b,
+            (TokenCounter::HuggingFace(_), TokenCounter::HuggingFace(_)) => true,
+            _ => false,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -49,6 +134,19 @@ mod tests {
             Encoding::O200kBase
         );
         assert_eq!(Encoding::for_model(None), Encoding::O200kBase);
+    }
+
+    #[test]
+    fn hugging_face_tokenizer_json_counts_and_names_itself() {
+        let path = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/tokenizer.json"
+        ));
+        let hf = HfTokenizer::load(path).unwrap();
+        let counter = TokenCounter::choose(Some("gpt-4o"), Some(&hf));
+        assert_eq!(counter.count("Hello there, friend"), 4);
+        assert_eq!(counter.label(), "hf:tokenizer.json");
+        assert!(HfTokenizer::load(Path::new("no/such/tokenizer.json")).is_err());
     }
 
     #[test]

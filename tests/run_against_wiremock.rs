@@ -527,8 +527,10 @@ async fn connections_are_reused_across_requests() {
     .await;
     assert_run_invariants(&run, &workload);
     let opened = connections.load(std::sync::atomic::Ordering::SeqCst);
+    // A connection goes back to the pool a moment after its body ends, so a request can race it and
+    // open one more; without reuse, 1,000 requests would open 1,000 connections.
     assert!(
-        opened <= 4,
+        opened <= 8,
         "1,000 requests at -c 4 opened {opened} connections"
     );
 }

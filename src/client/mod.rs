@@ -7,6 +7,7 @@ mod stream;
 pub use parse::{read_error_body, read_success_body};
 
 use crate::record::{Record, SavedBody, Status};
+use crate::tokenize::HfTokenizer;
 use crate::workload::{Request, Route, request_model};
 use reqwest::Url;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
@@ -40,6 +41,8 @@ pub struct ClientConfig {
     pub save_responses: bool,
     /// HTTP/2 without negotiation for http:// (h2c).
     pub http2_prior_knowledge: bool,
+    /// Counts tokens of streams that carry no usage (else the model's tiktoken encoding).
+    pub tokenizer: Option<HfTokenizer>,
 }
 
 /// Sends requests and turns each answer (or failure) into a `Record`.
@@ -49,6 +52,7 @@ pub struct Client {
     responses_url: Url,
     chat_url: Url,
     save_responses: bool,
+    tokenizer: Option<HfTokenizer>,
     epoch: Instant,
 }
 
@@ -89,6 +93,7 @@ impl Client {
             chat_url: endpoint_url(&config.base_url, &Route::Chat),
             base_url: config.base_url.clone(),
             save_responses: config.save_responses,
+            tokenizer: config.tokenizer.clone(),
             epoch,
         })
     }
@@ -215,7 +220,7 @@ impl Client {
                 }
             }
         };
-        assembler.finish(Instant::now(), broken, record);
+        assembler.finish(Instant::now(), broken, self.tokenizer.as_ref(), record);
         if let Some(saved) = saved {
             record.response = Some(SavedBody::Text(
                 String::from_utf8_lossy(&saved).into_owned(),

@@ -3,7 +3,7 @@
 use super::parse::{AnyBody, ErrorObject, Usage, apply_usage, read_any_body, truncate};
 use super::sse::SseEvent;
 use crate::record::{Record, Status, TokenSource, ToolCall};
-use crate::tokenize::Encoding;
+use crate::tokenize::{HfTokenizer, TokenCounter};
 use serde::Deserialize;
 use std::borrow::Cow;
 use std::time::Instant;
@@ -401,6 +401,7 @@ impl StreamAssembler {
         mut self,
         end: Instant,
         broken: Option<(Status, &'static str, String)>,
+        tokenizer: Option<&HfTokenizer>,
         record: &mut Record,
     ) {
         let latency = end.saturating_duration_since(self.sent);
@@ -424,14 +425,14 @@ impl StreamAssembler {
             record.finish = Some("stop".to_string());
         }
         if !self.usage_seen && record.status == Status::Ok {
-            let encoding = Encoding::for_model(record.model.as_deref());
-            let mut output = encoding.count(record.output_text.as_deref().unwrap_or(""));
+            let counter = TokenCounter::choose(record.model.as_deref(), tokenizer);
+            let mut output = counter.count(record.output_text.as_deref().unwrap_or(""));
             for call in &record.tool_calls {
-                output += encoding.count(&call.name) + encoding.count(&call.arguments);
+                output += counter.count(&call.name) + counter.count(&call.arguments);
             }
             record.output_tokens = Some(output);
             record.token_source = Some(TokenSource::Estimated);
-            record.tokenizer = Some(encoding.name());
+            record.tokenizer = Some(counter.label().to_string());
         }
         if let (Some(ttft), Some(output)) = (ttft, record.output_tokens)
             && output > 1

@@ -3,6 +3,7 @@
 use crate::cli::{Api, EstimateArgs};
 use crate::cost::PriceTable;
 use crate::cost::estimate::{EstimateOptions, OutputSource, estimate as estimate_workload};
+use crate::tokenize::HfTokenizer;
 use crate::workload::Route;
 use std::process::ExitCode;
 
@@ -26,6 +27,11 @@ pub fn estimate(args: EstimateArgs) -> anyhow::Result<ExitCode> {
         output,
         tier: args.tier,
         prices,
+        tokenizer: args
+            .tokenizer
+            .as_deref()
+            .map(HfTokenizer::load)
+            .transpose()?,
     };
     let result = estimate_workload(&options)?;
     if args.json {

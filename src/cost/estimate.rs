@@ -8,7 +8,7 @@
 
 use super::{PriceTable, Tier, TokenCounts};
 use crate::stats::ScaledHistogram;
-use crate::tokenize::Encoding;
+use crate::tokenize::{HfTokenizer, TokenCounter};
 use crate::workload::{Route, WorkItem, WorkloadReader};
 use anyhow::Context;
 use serde::Serialize;
@@ -39,6 +39,8 @@ pub struct EstimateOptions {
     pub output: OutputSource,
     pub tier: Tier,
     pub prices: PriceTable,
+    /// `--tokenizer`: count every model's tokens with this Hugging Face tokenizer.
+    pub tokenizer: Option<HfTokenizer>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -51,7 +53,7 @@ pub struct Range {
 #[derive(Debug, Clone, Serialize)]
 pub struct ModelEstimate {
     pub model: String,
-    pub tokenizer: &'static str,
+    pub tokenizer: String,
     pub requests: u64,
     pub input_tokens: u64,
     pub output_tokens: Range,
@@ -125,10 +127,10 @@ fn run_outputs(dir: &Path) -> anyhow::Result<RunOutputs> {
 }
 
 /// Input tokens of one request body.
-pub fn input_tokens(body: &Value, route: &Route, encoding: Encoding) -> u64 {
+pub fn input_tokens(body: &Value, route: &Route, counter: &TokenCounter) -> u64 {
     let mut messages = 0u64;
     let mut tokens = 0u64;
-    let mut text = |s: &str| tokens += encoding.count(s);
+    let mut text = |s: &str| tokens += counter.count(s);
     if let Some(instructions) = body.get("instructions").and_then(Value::as_str) {
         text(instructions);
         messages += 1;
@@ -224,14 +226,14 @@ pub fn estimate(options: &EstimateOptions) -> anyhow::Result<Estimate> {
         } else {
             options.models.clone()
         };
-        let mut counted: Vec<(Encoding, u64)> = Vec::with_capacity(2);
+        let mut counted: Vec<(TokenCounter, u64)> = Vec::with_capacity(2);
         for model in models {
-            let encoding = Encoding::for_model(Some(&model));
-            let input = match counted.iter().find(|(e, _)| *e == encoding) {
+            let counter = TokenCounter::choose(Some(&model), options.tokenizer.as_ref());
+            let input = match counted.iter().find(|(c, _)| c.same_as(&counter)) {
                 Some((_, n)) => *n,
                 None => {
-                    let n = input_tokens(&body, &request.route, encoding);
-                    counted.push((encoding, n));
+                    let n = input_tokens(&body, &request.route, &counter);
+                    counted.push((counter, n));
                     n
                 }
             };
@@ -281,7 +283,9 @@ pub fn estimate(options: &EstimateOptions) -> anyhow::Result<Estimate> {
                 high: known.then_some(v[2]),
             };
             ModelEstimate {
-                tokenizer: Encoding::for_model(Some(&model)).name(),
+                tokenizer: TokenCounter::choose(Some(&model), options.tokenizer.as_ref())
+                    .label()
+                    .to_string(),
                 requests: t.requests,
                 input_tokens: t.input_tokens,
                 output_tokens: range(t.output),
@@ -371,12 +375,17 @@ impl Estimate {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tokenize::Encoding;
     use serde_json::json;
 
     #[test]
     fn unicorn_seed_prompt_lands_near_the_reported_36_input_tokens() {
         let body = json!({"model": "gpt-5.1", "input": [{"role": "user", "content": "Write a one-sentence bedtime story about a unicorn."}]});
-        let n = input_tokens(&body, &Route::Responses, Encoding::O200kBase);
+        let n = input_tokens(
+            &body,
+            &Route::Responses,
+            &TokenCounter::Tiktoken(Encoding::O200kBase),
+        );
         assert!((29..=43).contains(&n), "{n} is not within 20% of 36");
         assert_eq!(n, 36);
     }
@@ -385,12 +394,24 @@ mod tests {
     fn instructions_messages_and_tools_all_count() {
         let plain = json!({"input": "hi"});
         let with_all = json!({"input": "hi", "instructions": "Be brief.", "tools": [{"type": "function", "name": "f", "parameters": {}}]});
-        let a = input_tokens(&plain, &Route::Responses, Encoding::O200kBase);
-        let b = input_tokens(&with_all, &Route::Responses, Encoding::O200kBase);
+        let a = input_tokens(
+            &plain,
+            &Route::Responses,
+            &TokenCounter::Tiktoken(Encoding::O200kBase),
+        );
+        let b = input_tokens(
+            &with_all,
+            &Route::Responses,
+            &TokenCounter::Tiktoken(Encoding::O200kBase),
+        );
         assert!(b > a + 5, "{a} vs {b}");
         let chat = json!({"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}]});
         assert_eq!(
-            input_tokens(&chat, &Route::Chat, Encoding::O200kBase),
+            input_tokens(
+                &chat,
+                &Route::Chat,
+                &TokenCounter::Tiktoken(Encoding::O200kBase)
+            ),
             CHAT_BASE + 2 * TOKENS_PER_MESSAGE + 3 + 1
         );
     }

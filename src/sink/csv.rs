@@ -98,7 +98,7 @@ impl RecordSink for CsvSink {
             reasoning_tokens: r.reasoning_tokens,
             total_tokens: r.total_tokens,
             token_source: r.token_source,
-            tokenizer: r.tokenizer,
+            tokenizer: r.tokenizer.as_deref(),
             service_tier: r.service_tier.as_deref(),
             cost_usd: r.cost_usd,
             output_text: r.output_text.as_deref(),
