@@ -366,3 +366,43 @@ fn max_cost_stops_sending_and_records_the_rest_as_skipped() {
         run.stdout
     );
 }
+
+#[test]
+fn estimate_counts_with_a_hugging_face_tokenizer_when_given() {
+    let tmp = tempfile::tempdir().unwrap();
+    let workload = tmp.path().join("w.jsonl");
+    std::fs::write(&workload, "{\"model\": \"llama-3-8b\", \"messages\": [{\"role\": \"user\", \"content\": \"Hello there, friend\"}], \"max_tokens\": 100}\n").unwrap();
+    let tokenizer = workspace_file("tests/fixtures/tokenizer.json");
+    let prices = tmp.path().join("prices.json");
+    std::fs::write(
+        &prices,
+        r#"{"models": {"llama-3-8b": {"input": 0.1, "output": 0.2}}}"#,
+    )
+    .unwrap();
+    let (code, stdout, stderr) = run_estimate(&[
+        workload.to_str().unwrap(),
+        "--api",
+        "chat",
+        "--json",
+        "--tokenizer",
+        tokenizer.to_str().unwrap(),
+        "--prices",
+        prices.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let estimate: Value = serde_json::from_str(&stdout).unwrap();
+    let model = &estimate["models"][0];
+    assert_eq!(model["tokenizer"], "hf:tokenizer.json");
+    assert_eq!(
+        model["input_tokens"],
+        4 + 3 + 3,
+        "4 tokens, one message, the Chat base"
+    );
+    assert_eq!(model["output_tokens"]["high"], 100.0);
+    assert_eq!(model["output_tokens"]["low"], 0.0);
+    let expected = 10.0 * 0.1e-6 + 100.0 * 0.2e-6;
+    assert!(close(
+        model["cost_usd"]["expected"].as_f64().unwrap(),
+        expected
+    ));
+}

@@ -312,3 +312,39 @@ fn streamed_function_call_arguments_are_assembled() {
         assert_eq!(math["operation"], "add");
     }
 }
+
+#[tokio::test]
+async fn streams_without_usage_are_counted_with_the_given_tokenizer() {
+    let server = MockServer::start().await;
+    let transcript =
+        std::fs::read(workspace_file("tests/transcripts/chat_without_usage.sse")).unwrap();
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(transcript, "text/event-stream"))
+        .mount(&server)
+        .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let workload = workspace_file("workloads/chat.jsonl");
+    let tokenizer = workspace_file("tests/fixtures/tokenizer.json");
+    let endpoint = format!("{}/v1", server.uri());
+    let run = run_async(
+        llmvolley(),
+        &[
+            workload.to_str().unwrap(),
+            "--endpoint",
+            &endpoint,
+            "--api",
+            "chat",
+            "--stream",
+            "--tokenizer",
+            tokenizer.to_str().unwrap(),
+        ],
+        &tmp.path().join("out"),
+    )
+    .await;
+    assert_run_invariants(&run, &workload);
+    for r in &run.records {
+        assert_eq!(r["token_source"], "estimated");
+        assert_eq!(r["tokenizer"], "hf:tokenizer.json");
+        assert_eq!(r["output_tokens"], 4, "hello| there|,| friend");
+    }
+}
