@@ -147,6 +147,14 @@ pub struct RunArgs {
     #[arg(long, value_name = "USD")]
     pub max_cost: Option<f64>,
 
+    /// Continue the run in --out DIR: lines whose latest record is ok are not sent again.
+    #[arg(long, requires = "out")]
+    pub resume: bool,
+
+    /// With --resume, also send again the lines whose latest record failed.
+    #[arg(long, requires = "resume")]
+    pub retry_failed: bool,
+
     /// Keep each full response body in records.jsonl (`response` field).
     #[arg(long)]
     pub save_responses: bool,

@@ -57,6 +57,8 @@ pub struct RunConfig {
     pub tier: Tier,
     pub max_cost: Option<f64>,
     pub tokenizer: Option<HfTokenizer>,
+    pub resume: bool,
+    pub retry_failed: bool,
     pub strict: bool,
     pub quiet: bool,
 }
@@ -130,6 +132,8 @@ impl RunConfig {
                 .as_deref()
                 .map(HfTokenizer::load)
                 .transpose()?,
+            resume: args.resume,
+            retry_failed: args.retry_failed,
             max_cost: match args.max_cost {
                 Some(usd) if !(usd.is_finite() && usd > 0.0) => {
                     bail!("--max-cost must be a positive number of dollars")

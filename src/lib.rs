@@ -12,6 +12,7 @@
 //! - `stats`: histograms and the summary
 //! - `cost`: prices, dollars per record and run, estimates before a run
 //! - `run_folder`: the run folder's layout
+//! - `resume`: continuing a run folder, one final record per id
 //! - `tokenize`: client-side token counts (tiktoken)
 //! - `mock`: the embedded OpenAI-compatible mock endpoint
 
@@ -23,6 +24,7 @@ pub mod config;
 pub mod cost;
 pub mod mock;
 pub mod record;
+pub mod resume;
 pub mod run_folder;
 pub mod scheduler;
 pub mod sink;

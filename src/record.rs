@@ -66,7 +66,7 @@ impl Status {
 }
 
 /// Where the token counts of a record came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TokenSource {
     /// The server's `usage` object.
@@ -76,7 +76,7 @@ pub enum TokenSource {
 }
 
 /// Why a request failed: a short machine-usable `kind` and a human message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct RecordError {
     pub kind: String,
     pub message: String,
@@ -91,7 +91,7 @@ impl RecordError {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ToolCall {
     pub name: String,
     pub call_id: String,
@@ -108,7 +108,8 @@ pub enum SavedBody {
 }
 
 /// One workload line's outcome. Times are milliseconds; `scheduled_at`/`sent_at` count from the run start.
-#[derive(Debug, Clone, Serialize)]
+/// Read back (`--resume`) every field but `response` and the ITL gaps, which are not needed again.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Record {
     pub id: String,
     pub line: u64,
@@ -147,8 +148,9 @@ pub struct Record {
     pub service_tier: Option<String>,
     pub cost_usd: Option<f64>,
     pub output_text: Option<String>,
+    #[serde(default)]
     pub tool_calls: Vec<ToolCall>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", skip_deserializing, default)]
     pub response: Option<SavedBody>,
     /// Gaps between consecutive text chunks in microseconds, for the run's pooled ITL histogram.
     #[serde(skip)]

@@ -8,16 +8,17 @@ use crate::config::{RunConfig, Target, is_secret_header};
 use crate::cost::Pricer;
 use crate::mock::MockThread;
 use crate::record::Status;
+use crate::resume::{self, Decision, PriorOutcomes};
 use crate::run_folder::{self, HISTOGRAMS_DIR, RECORDS_CSV, RECORDS_JSONL, RUN_JSON, SUMMARY_JSON};
 use crate::scheduler::{Budget, ClosedLoop, run_closed_loop};
 use crate::sink::{CsvSink, JsonlSink, RecordSink};
 use crate::stats::Summary;
-use crate::workload::{self, WorkloadReader};
-use anyhow::{Context, anyhow};
+use crate::workload::{self, WorkItem, WorkloadReader};
+use anyhow::{Context, anyhow, bail};
 use reqwest::Url;
 use serde_json::{Value, json};
 use std::io::IsTerminal;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
@@ -35,7 +36,29 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             .map_err(|e| anyhow!(e))?;
     }
     let show_progress = !config.quiet && std::io::stderr().is_terminal();
-    let total = if show_progress {
+    let OpenedFolder { dir, sinks, prior } = if config.resume {
+        open_for_resume(&config)?
+    } else {
+        let dir = run_folder::create(
+            config.out.as_deref(),
+            &config.workload,
+            Path::new("results"),
+        )?;
+        let create = |e: std::io::Error| {
+            anyhow!(e).context(format!("cannot create records in {}", dir.display()))
+        };
+        let sinks: Vec<Box<dyn RecordSink>> = vec![
+            Box::new(JsonlSink::create(&dir.join(RECORDS_JSONL)).map_err(create)?),
+            Box::new(CsvSink::create(&dir.join(RECORDS_CSV)).map_err(create)?),
+        ];
+        OpenedFolder {
+            dir,
+            sinks,
+            prior: None,
+        }
+    };
+    // A resumed run sends an unknown share of the lines: no total, no ETA.
+    let total = if show_progress && prior.is_none() {
         Some(
             workload::count_lines(&config.workload)
                 .with_context(|| format!("cannot read workload {workload_path}"))?,
@@ -43,21 +66,6 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
-    let dir = run_folder::create(
-        config.out.as_deref(),
-        &config.workload,
-        Path::new("results"),
-    )?;
-    let sinks: Vec<Box<dyn RecordSink>> = vec![
-        Box::new(
-            JsonlSink::create(&dir.join(RECORDS_JSONL))
-                .with_context(|| format!("cannot create records in {}", dir.display()))?,
-        ),
-        Box::new(
-            CsvSink::create(&dir.join(RECORDS_CSV))
-                .with_context(|| format!("cannot create records in {}", dir.display()))?,
-        ),
-    ];
 
     let (base_url, mock) = start_target(&config.target)?;
     let started_at = run_folder::now_rfc3339();
@@ -68,13 +76,25 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let client = Arc::new(Client::new(&config.client_config(base_url), epoch)?);
     let queue = config.concurrency.max(64) * 2;
     let (items_tx, items_rx) = mpsc::channel(queue);
-    let reading = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+    let reading = tokio::task::spawn_blocking(move || -> std::io::Result<u64> {
+        let mut kept = 0;
         for item in reader {
-            if items_tx.blocking_send(item?).is_err() {
+            let item = item?;
+            if let Some(prior) = &prior {
+                let id = match &item {
+                    WorkItem::Send(request) => &request.id,
+                    WorkItem::Invalid(bad) => &bad.id,
+                };
+                if prior.decide(id) == Decision::Keep {
+                    kept += 1;
+                    continue;
+                }
+            }
+            if items_tx.blocking_send(item).is_err() {
                 break;
             }
         }
-        Ok(())
+        Ok(kept)
     });
     let (records_tx, records_rx) = mpsc::channel(queue);
     let in_flight = Arc::new(AtomicUsize::new(0));
@@ -103,7 +123,28 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let wall_time_s = epoch.elapsed().as_secs_f64();
     drop(mock);
 
-    let mut summary = Summary::from_stats(&stats, wall_time_s, unpriced_models);
+    let kept = reading
+        .await?
+        .with_context(|| format!("workload {workload_path}"))?;
+    let (stats, mut summary) = if config.resume {
+        let jsonl = dir.join(RECORDS_JSONL);
+        resume::compact(&jsonl).with_context(|| format!("cannot compact {}", jsonl.display()))?;
+        let mut full = resume::rebuild_csv_and_stats(&jsonl, &dir.join(RECORDS_CSV))
+            .with_context(|| format!("cannot rebuild {}", dir.join(RECORDS_CSV).display()))?;
+        // Gaps between chunks are not kept in records: ITL covers this session's streams.
+        full.itl = stats.itl.clone();
+        let session = Summary::from_stats(&stats, wall_time_s, Vec::new());
+        let mut summary = Summary::from_stats(&full, wall_time_s, unpriced_models);
+        summary.window_s = session.window_s;
+        summary.requests_per_s = session.requests_per_s;
+        summary.tokens.output_per_s = session.tokens.output_per_s;
+        summary.tokens.total_per_s = session.tokens.total_per_s;
+        summary.resumed_kept = Some(kept);
+        (full, summary)
+    } else {
+        let summary = Summary::from_stats(&stats, wall_time_s, unpriced_models);
+        (stats, summary)
+    };
     summary.cost.budget_usd = config.max_cost;
     summary.cost.budget_stopped =
         config.max_cost.is_some() && stats.count(Status::SkippedBudget) > 0;
@@ -113,13 +154,52 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     run_folder::write_json(&dir, RUN_JSON, &info)?;
     println!("run folder   {}", dir.display());
     print!("{}", summary.render());
-    reading
-        .await?
-        .with_context(|| format!("workload {workload_path}"))?;
     Ok(if summary.requests.failed == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_SOME_FAILED)
+    })
+}
+
+/// A run folder ready for records: its sinks, and what an earlier run there finished (`--resume`).
+struct OpenedFolder {
+    dir: PathBuf,
+    sinks: Vec<Box<dyn RecordSink>>,
+    prior: Option<PriorOutcomes>,
+}
+
+/// Reopens an earlier run folder: its records say which lines are done; new records are appended to
+/// `records.jsonl` (after cutting a torn last line) and `records.csv` is rebuilt at the end.
+fn open_for_resume(config: &RunConfig) -> anyhow::Result<OpenedFolder> {
+    let dir = config
+        .out
+        .clone()
+        .context("--resume needs --out DIR: the run folder to continue")?;
+    let jsonl = dir.join(RECORDS_JSONL);
+    if !jsonl.is_file() {
+        bail!(
+            "--resume: {} has no {RECORDS_JSONL} to continue",
+            dir.display()
+        );
+    }
+    if resume::cut_torn_tail(&jsonl)
+        .with_context(|| format!("cannot repair {}", jsonl.display()))?
+        && !config.quiet
+    {
+        eprintln!(
+            "note: {} ended with a torn line (an interrupted write); it was cut",
+            jsonl.display()
+        );
+    }
+    let prior = PriorOutcomes::read(&jsonl, config.retry_failed)
+        .with_context(|| format!("cannot read {}", jsonl.display()))?;
+    let sink = JsonlSink::append(&jsonl)
+        .with_context(|| format!("cannot append to {}", jsonl.display()))?;
+    std::fs::create_dir_all(dir.join(HISTOGRAMS_DIR))?;
+    Ok(OpenedFolder {
+        dir,
+        sinks: vec![Box::new(sink)],
+        prior: Some(prior),
     })
 }
 
@@ -190,6 +270,8 @@ fn run_info(config: &RunConfig, base_url: &Url, dir: &Path, started_at: &str) ->
         "tier": config.tier,
         "max_cost_usd": config.max_cost,
         "strict": config.strict,
+        "resume": config.resume,
+        "retry_failed": config.retry_failed,
         "started_at": started_at,
         "finished_at": null,
     })

@@ -19,6 +19,16 @@ impl JsonlSink {
     }
 }
 
+impl JsonlSink {
+    /// Appends to an existing file (a resumed run).
+    pub fn append(path: &Path) -> io::Result<Self> {
+        let file = File::options().append(true).open(path)?;
+        Ok(JsonlSink {
+            out: BufWriter::with_capacity(64 * 1024, file),
+        })
+    }
+}
+
 impl RecordSink for JsonlSink {
     fn write(&mut self, record: &Record) -> io::Result<()> {
         serde_json::to_writer(&mut self.out, record)?;

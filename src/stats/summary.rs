@@ -37,6 +37,9 @@ pub struct Summary {
     /// Output tokens per text chunk over streamed ok requests.
     pub tokens_per_chunk: Option<f64>,
     pub cost: CostSummary,
+    /// `--resume`: lines whose earlier record stood (not sent again). Counts, tokens, cost and
+    /// percentiles cover the whole workload; rates and ITL cover this session.
+    pub resumed_kept: Option<u64>,
 }
 
 /// Dollars from the answers' usage: null totals when no record could be priced, never a silent zero.
@@ -177,6 +180,7 @@ impl Summary {
                 budget_usd: None,
                 budget_stopped: false,
             },
+            resumed_kept: None,
         }
     }
 
@@ -267,6 +271,13 @@ impl Summary {
                 out,
                 "{:<13}--max-cost ${limit} stopped the run: {skipped} lines not sent (skipped_budget)",
                 "budget"
+            );
+        }
+        if let Some(kept) = self.resumed_kept {
+            let _ = writeln!(
+                out,
+                "{:<13}{kept} lines kept from earlier sessions; totals cover the whole workload",
+                "resumed"
             );
         }
         if let Some(per_chunk) = self.tokens_per_chunk {

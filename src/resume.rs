@@ -1,0 +1,180 @@
+//! `--resume`: what an earlier run into the same folder already finished, and the compaction that
+//! leaves exactly one final record per id.
+
+use crate::record::{Record, Status};
+use crate::sink::{CsvSink, RecordSink};
+use crate::stats::RunStats;
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::path::Path;
+
+fn key(id: &str) -> u128 {
+    xxhash_rust::xxh3::xxh3_128(id.as_bytes())
+}
+
+/// Whether a workload line is sent again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Send,
+    /// Its earlier record stands.
+    Keep,
+}
+
+/// The latest status of every id in an earlier `records.jsonl` (128-bit id hashes: bounded memory).
+pub struct PriorOutcomes {
+    latest: HashMap<u128, Status>,
+    retry_failed: bool,
+}
+
+#[derive(serde::Deserialize)]
+struct IdAndStatus {
+    id: String,
+    status: Status,
+}
+
+impl PriorOutcomes {
+    pub fn read(records: &Path, retry_failed: bool) -> io::Result<PriorOutcomes> {
+        let mut latest = HashMap::new();
+        for line in BufReader::new(File::open(records)?).split(b'\n') {
+            // A torn last line (a crash mid-write) does not parse and is not an outcome.
+            if let Ok(record) = serde_json::from_slice::<IdAndStatus>(&line?) {
+                latest.insert(key(&record.id), record.status);
+            }
+        }
+        Ok(PriorOutcomes {
+            latest,
+            retry_failed,
+        })
+    }
+
+    /// Ok lines are kept; lines never sent (budget, cancelled) or never recorded are sent; failed lines
+    /// are sent again only with `--retry-failed`.
+    pub fn decide(&self, id: &str) -> Decision {
+        match self.latest.get(&key(id)) {
+            None | Some(Status::SkippedBudget | Status::Cancelled) => Decision::Send,
+            Some(Status::Ok) => Decision::Keep,
+            Some(_) if self.retry_failed => Decision::Send,
+            Some(_) => Decision::Keep,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.latest.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.latest.is_empty()
+    }
+}
+
+/// Cuts a torn last line (no final newline) so that appended records start on a line of their own.
+pub fn cut_torn_tail(path: &Path) -> io::Result<bool> {
+    let bytes = fs::read(path)?;
+    if bytes.is_empty() || bytes.ends_with(b"\n") {
+        return Ok(false);
+    }
+    let keep = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    File::options()
+        .write(true)
+        .open(path)?
+        .set_len(keep as u64)?;
+    Ok(true)
+}
+
+/// Rewrites `records.jsonl` with only the last record of each id, in file order, through a temporary
+/// file and a rename: a crash leaves either the old file or the new one. Returns the records kept.
+pub fn compact(path: &Path) -> io::Result<usize> {
+    let mut last_index: HashMap<u128, usize> = HashMap::new();
+    for (index, line) in BufReader::new(File::open(path)?).split(b'\n').enumerate() {
+        if let Ok(record) = serde_json::from_slice::<IdAndStatus>(&line?) {
+            last_index.insert(key(&record.id), index);
+        }
+    }
+    let tmp = path.with_extension("jsonl.tmp");
+    let mut out = BufWriter::new(File::create(&tmp)?);
+    let mut kept = 0;
+    for (index, line) in BufReader::new(File::open(path)?).split(b'\n').enumerate() {
+        let line = line?;
+        if let Ok(record) = serde_json::from_slice::<IdAndStatus>(&line)
+            && last_index.get(&key(&record.id)) == Some(&index)
+        {
+            out.write_all(&line)?;
+            out.write_all(b"\n")?;
+            kept += 1;
+        }
+    }
+    out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    fs::rename(&tmp, path)?;
+    Ok(kept)
+}
+
+/// Rewrites `records.csv` from `records.jsonl`, so both hold the same rows; returns the statistics of
+/// every record (a resumed run's summary covers the whole workload).
+pub fn rebuild_csv_and_stats(jsonl: &Path, csv: &Path) -> io::Result<RunStats> {
+    let tmp = csv.with_extension("csv.tmp");
+    let _ = fs::remove_file(&tmp);
+    let mut sink = CsvSink::create(&tmp)?;
+    let mut stats = RunStats::default();
+    for line in BufReader::new(File::open(jsonl)?).split(b'\n') {
+        let line = line?;
+        if line.is_empty() {
+            continue;
+        }
+        let record: Record = serde_json::from_slice(&line).map_err(io::Error::other)?;
+        sink.write(&record)?;
+        stats.add(&record);
+    }
+    sink.flush()?;
+    drop(sink);
+    fs::rename(&tmp, csv)?;
+    Ok(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(path: &Path, text: &str) {
+        fs::write(path, text).unwrap();
+    }
+
+    #[test]
+    fn decisions_follow_the_latest_record_of_each_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("records.jsonl");
+        write(
+            &path,
+            "{\"id\":\"a\",\"status\":\"http_error\"}\n{\"id\":\"a\",\"status\":\"ok\"}\n{\"id\":\"b\",\"status\":\"timeout\"}\n{\"id\":\"c\",\"status\":\"skipped_budget\"}\n{\"id\":\"d\",\"sta",
+        );
+        let prior = PriorOutcomes::read(&path, false).unwrap();
+        assert_eq!(prior.len(), 3, "the torn last line is not an outcome");
+        assert_eq!(prior.decide("a"), Decision::Keep);
+        assert_eq!(prior.decide("b"), Decision::Keep);
+        assert_eq!(prior.decide("c"), Decision::Send);
+        assert_eq!(prior.decide("d"), Decision::Send);
+        let retry = PriorOutcomes::read(&path, true).unwrap();
+        assert_eq!(retry.decide("b"), Decision::Send);
+        assert_eq!(retry.decide("a"), Decision::Keep);
+    }
+
+    #[test]
+    fn torn_tail_is_cut_and_compaction_keeps_the_last_record_per_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("records.jsonl");
+        write(
+            &path,
+            "{\"id\":\"a\",\"status\":\"timeout\"}\n{\"id\":\"b\",\"status\":\"ok\"}\n{\"id\":\"a\",\"st",
+        );
+        assert!(cut_torn_tail(&path).unwrap());
+        assert!(!cut_torn_tail(&path).unwrap());
+        let mut text = fs::read_to_string(&path).unwrap();
+        text.push_str("{\"id\":\"a\",\"status\":\"ok\"}\n");
+        write(&path, &text);
+        assert_eq!(compact(&path).unwrap(), 2);
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            "{\"id\":\"b\",\"status\":\"ok\"}\n{\"id\":\"a\",\"status\":\"ok\"}\n"
+        );
+    }
+}

@@ -1,0 +1,171 @@
+//! `--resume`: a run folder continues where it stopped, and ends with one final record per line.
+
+mod common;
+
+use common::*;
+use std::collections::HashSet;
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+#[test]
+fn a_budget_stopped_run_resumes_to_one_ok_record_per_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let workload = workspace_file("workloads/varied-1000.jsonl");
+    let out = tmp.path().join("out");
+    let first = run(
+        llmvolley(),
+        &[
+            workload.to_str().unwrap(),
+            "--mock",
+            "-c",
+            "8",
+            "--max-cost",
+            "0.05",
+        ],
+        &out,
+    );
+    let sent_first = first.summary["requests"]["ok"].as_u64().unwrap();
+    assert!(sent_first > 0 && sent_first < 1000);
+
+    let resumed = run(
+        llmvolley(),
+        &[workload.to_str().unwrap(), "--mock", "-c", "8", "--resume"],
+        &out,
+    );
+    assert_run_invariants(&resumed, &workload);
+    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
+    assert_eq!(
+        resumed.summary["requests"]["ok"], 1000,
+        "the summary covers the whole workload"
+    );
+    assert_eq!(resumed.summary["resumed_kept"], sent_first);
+    let first_ids: HashSet<String> = first
+        .records
+        .iter()
+        .filter(|r| r["status"] == "ok")
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
+    let kept_unchanged = resumed
+        .records
+        .iter()
+        .filter(|r| first_ids.contains(r["id"].as_str().unwrap()))
+        .filter(|r| {
+            first.records.iter().any(|f| {
+                f["id"] == r["id"]
+                    && f["response_id"] == r["response_id"]
+                    && f["sent_at"] == r["sent_at"]
+            })
+        })
+        .count();
+    assert_eq!(
+        kept_unchanged as u64, sent_first,
+        "ok lines were not sent again"
+    );
+    let total = resumed.summary["cost"]["total_usd"].as_f64().unwrap();
+    let summed: f64 = resumed
+        .records
+        .iter()
+        .map(|r| r["cost_usd"].as_f64().unwrap())
+        .sum();
+    assert!((total - summed).abs() < 1e-9);
+}
+
+#[test]
+fn a_torn_last_line_from_a_crash_is_cut_and_the_rest_resumed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let workload = workspace_file("workloads/varied-1000.jsonl");
+    let out = tmp.path().join("out");
+    let complete = run(
+        llmvolley(),
+        &[workload.to_str().unwrap(), "--mock", "-c", "8"],
+        &out,
+    );
+    assert_eq!(complete.code, 0);
+    // Simulate a crash: only 300 records made it to disk, the 301st half written.
+    let text = std::fs::read_to_string(out.join("records.jsonl")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut torn = lines[..300].join("\n");
+    torn.push('\n');
+    torn.push_str(&lines[300][..lines[300].len() / 2]);
+    std::fs::write(out.join("records.jsonl"), torn).unwrap();
+
+    let resumed = run(
+        llmvolley(),
+        &[workload.to_str().unwrap(), "--mock", "-c", "8", "--resume"],
+        &out,
+    );
+    assert_run_invariants(&resumed, &workload);
+    assert_eq!(resumed.summary["resumed_kept"], 300);
+    assert_eq!(resumed.summary["requests"]["ok"], 1000);
+    assert!(resumed.stderr.contains("torn line"), "{}", resumed.stderr);
+}
+
+#[tokio::test]
+async fn failed_lines_are_sent_again_only_with_retry_failed() {
+    let server = MockServer::start().await;
+    let failing = Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503).set_body_raw("", "text/plain"))
+        .mount_as_scoped(&server)
+        .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let workload = workspace_file("workloads/chat.jsonl");
+    let out = tmp.path().join("out");
+    let endpoint = format!("{}/v1", server.uri());
+    let args = [
+        workload.to_str().unwrap(),
+        "--endpoint",
+        &endpoint,
+        "--api",
+        "chat",
+    ];
+    let first = run_async(llmvolley(), &args, &out).await;
+    assert!(first.records.iter().all(|r| r["status"] == "http_error"));
+    drop(failing);
+    let ok = r#"{"object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"fine"},"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":1,"total_tokens":6}}"#;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(ok, "application/json"))
+        .mount(&server)
+        .await;
+
+    let kept = run_async(llmvolley(), &[&args[..], &["--resume"]].concat(), &out).await;
+    assert_run_invariants(&kept, &workload);
+    assert!(
+        kept.records.iter().all(|r| r["status"] == "http_error"),
+        "failures stand without --retry-failed"
+    );
+    assert_eq!(kept.summary["resumed_kept"], 5);
+
+    let retried = run_async(
+        llmvolley(),
+        &[&args[..], &["--resume", "--retry-failed"]].concat(),
+        &out,
+    )
+    .await;
+    assert_run_invariants(&retried, &workload);
+    assert!(
+        retried
+            .records
+            .iter()
+            .all(|r| r["status"] == "ok" && r["output_text"] == "fine")
+    );
+    assert_eq!(retried.code, 0);
+    let csv_ids: HashSet<&str> = retried.csv_rows.iter().map(|r| r["id"].as_str()).collect();
+    assert_eq!(csv_ids.len(), 5);
+}
+
+#[test]
+fn resume_needs_an_earlier_run_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let workload = workspace_file("workloads/unicorn.jsonl");
+    let run = run(
+        llmvolley(),
+        &[workload.to_str().unwrap(), "--mock", "--resume"],
+        &tmp.path().join("empty"),
+    );
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("has no records.jsonl to continue"),
+        "{}",
+        run.stderr
+    );
+}
