@@ -111,6 +111,10 @@ pub struct RunArgs {
     #[arg(short = 'H', long = "header", value_name = "'NAME: VALUE'")]
     pub headers: Vec<String>,
 
+    /// Retries after a retryable failure (408, 409, 429, 5xx, timeouts, connection errors, broken streams).
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub max_retries: u32,
+
     /// Per-request timeout, e.g. 30s, 10m (a bare number is seconds).
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
     pub timeout: Duration,

@@ -48,6 +48,7 @@ pub struct RunConfig {
     pub key_source: KeySource,
     pub headers: Vec<(HeaderName, HeaderValue)>,
     pub timeout: Duration,
+    pub max_retries: u32,
     pub out: Option<PathBuf>,
     pub save_responses: bool,
     pub stream: bool,
@@ -117,6 +118,7 @@ impl RunConfig {
             key_source,
             headers,
             timeout: args.timeout,
+            max_retries: args.max_retries,
             out: args.out,
             save_responses: args.save_responses,
             stream: args.stream,
@@ -162,6 +164,7 @@ impl RunConfig {
             save_responses: self.save_responses,
             http2_prior_knowledge: self.http2,
             tokenizer: self.tokenizer.clone(),
+            max_retries: self.max_retries,
         }
     }
 }

@@ -114,6 +114,9 @@ pub struct Record {
     pub id: String,
     pub line: u64,
     pub attempts: u32,
+    /// The error kind of each earlier attempt that was retried, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attempt_errors: Vec<String>,
     pub status: Status,
     pub http_status: Option<u16>,
     pub error: Option<RecordError>,
@@ -164,6 +167,7 @@ impl Record {
             id,
             line,
             attempts: 0,
+            attempt_errors: Vec::new(),
             status,
             http_status: None,
             error: None,

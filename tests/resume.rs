@@ -117,6 +117,8 @@ async fn failed_lines_are_sent_again_only_with_retry_failed() {
         &endpoint,
         "--api",
         "chat",
+        "--max-retries",
+        "0",
     ];
     let first = run_async(llmvolley(), &args, &out).await;
     assert!(first.records.iter().all(|r| r["status"] == "http_error"));

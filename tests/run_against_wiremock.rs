@@ -120,6 +120,8 @@ async fn error_answers_become_records_with_status_and_message() {
             workload.to_str().unwrap(),
             "--endpoint",
             &endpoint,
+            "--max-retries",
+            "0",
             "-c",
             "4",
         ],
@@ -376,6 +378,8 @@ async fn slow_answers_end_as_timeouts() {
             workload.to_str().unwrap(),
             "--endpoint",
             &endpoint,
+            "--max-retries",
+            "0",
             "--timeout",
             "200ms",
         ],
@@ -401,6 +405,8 @@ async fn refused_connections_are_connect_errors() {
             workload.to_str().unwrap(),
             "--endpoint",
             &endpoint,
+            "--max-retries",
+            "0",
             "--api",
             "chat",
         ],
@@ -436,7 +442,13 @@ async fn connection_closed_mid_body_is_truncated() {
     let workload = workspace_file("workloads/unicorn.jsonl");
     let run = run_async(
         llmvolley(),
-        &[workload.to_str().unwrap(), "--endpoint", &endpoint],
+        &[
+            workload.to_str().unwrap(),
+            "--endpoint",
+            &endpoint,
+            "--max-retries",
+            "0",
+        ],
         &tmp.path().join("out"),
     )
     .await;

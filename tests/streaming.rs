@@ -52,6 +52,8 @@ async fn run_transcripts() -> (Run, tempfile::TempDir) {
             workload.to_str().unwrap(),
             "--endpoint",
             &endpoint,
+            "--max-retries",
+            "0",
             "-c",
             "4",
         ],

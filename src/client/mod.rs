@@ -1,6 +1,7 @@
 //! How a request is sent and read: one pooled HTTP client, URL joining, timing, and the answer parsers.
 
 mod parse;
+mod retry;
 pub mod sse;
 mod stream;
 
@@ -43,6 +44,8 @@ pub struct ClientConfig {
     pub http2_prior_knowledge: bool,
     /// Counts tokens of streams that carry no usage (else the model's tiktoken encoding).
     pub tokenizer: Option<HfTokenizer>,
+    /// Attempts after the first for a retryable failure.
+    pub max_retries: u32,
 }
 
 /// Sends requests and turns each answer (or failure) into a `Record`.
@@ -53,6 +56,7 @@ pub struct Client {
     chat_url: Url,
     save_responses: bool,
     tokenizer: Option<HfTokenizer>,
+    max_retries: u32,
     epoch: Instant,
 }
 
@@ -94,6 +98,7 @@ impl Client {
             base_url: config.base_url.clone(),
             save_responses: config.save_responses,
             tokenizer: config.tokenizer.clone(),
+            max_retries: config.max_retries,
             epoch,
         })
     }
@@ -106,35 +111,68 @@ impl Client {
         }
     }
 
-    /// Sends one request (scheduled at `scheduled`) and reads the whole answer into a record.
+    /// Sends one request (scheduled at `scheduled`) and reads the whole answer into a record,
+    /// retrying what the retry policy allows; the record is the last attempt's.
     pub async fn execute(&self, request: Request, scheduled: Instant) -> Record {
-        let body = request.body.clone();
-        let mut record = self.send(request, scheduled).await;
-        if record.model.is_none() {
-            record.model = request_model(&body);
+        let Request {
+            line,
+            mut id,
+            route,
+            body,
+            model,
+        } = request;
+        let mut attempt_errors = Vec::new();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut record = Record::empty(id, line, Status::Ok);
+            record.model = model.clone();
+            let hints = self
+                .send(&route, body.clone(), scheduled, &mut record)
+                .await;
+            record.attempts = attempt;
+            let retry = record.status != Status::Ok
+                && attempt <= self.max_retries
+                && retry::should_retry(&record, &hints);
+            if !retry {
+                record.attempt_errors = attempt_errors;
+                if record.model.is_none() {
+                    record.model = request_model(&body);
+                }
+                return record;
+            }
+            if let Some(error) = &record.error {
+                attempt_errors.push(error.kind.clone());
+            }
+            tokio::time::sleep(retry::wait(&hints, attempt)).await;
+            id = record.id;
         }
-        record
     }
 
-    async fn send(&self, request: Request, scheduled: Instant) -> Record {
-        let mut record = Record::empty(request.id, request.line, Status::Ok);
-        record.model = request.model;
-        record.attempts = 1;
-        let url = self.url_for(&request.route);
+    async fn send(
+        &self,
+        route: &Route,
+        body: bytes::Bytes,
+        scheduled: Instant,
+        record: &mut Record,
+    ) -> retry::Hints {
+        let mut hints = retry::Hints::default();
+        let url = self.url_for(route);
         let sent = Instant::now();
         record.scheduled_at = Some(millis(scheduled - self.epoch));
         record.sent_at = Some(millis(sent - self.epoch));
         record.queue_ms = Some(millis(sent.saturating_duration_since(scheduled)));
-        let outcome = self.http.post(url).body(request.body).send().await;
+        let outcome = self.http.post(url).body(body).send().await;
         let response = match outcome {
             Ok(response) => response,
             Err(e) => {
                 record.latency_ms = Some(millis(sent.elapsed()));
                 let (status, kind) = classify(&e);
                 record.fail(status, kind, describe(&e));
-                return record;
+                return hints;
             }
         };
+        hints = retry::Hints::from_headers(response.headers());
         record.ttfb_ms = Some(millis(sent.elapsed()));
         let http_status = response.status();
         record.http_status = Some(http_status.as_u16());
@@ -144,8 +182,8 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
         if http_status.is_success() && is_event_stream(response.headers()) {
-            self.read_stream(response, sent, &mut record).await;
-            return record;
+            self.read_stream(response, sent, record).await;
+            return hints;
         }
         let body = response.bytes().await;
         record.latency_ms = Some(millis(sent.elapsed()));
@@ -159,18 +197,18 @@ impl Client {
                     status
                 };
                 record.fail(status, kind, describe(&e));
-                return record;
+                return hints;
             }
         };
         if http_status.is_success() {
-            read_success_body(&body, &mut record);
+            read_success_body(&body, record);
         } else {
-            read_error_body(http_status.as_u16(), &body, &mut record);
+            read_error_body(http_status.as_u16(), &body, record);
         }
         if self.save_responses {
             record.response = Some(saved_body(&body));
         }
-        record
+        hints
     }
 }
 

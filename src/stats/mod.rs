@@ -92,6 +92,9 @@ pub struct RunStats {
     pub priced_requests: u64,
     /// Requests, tokens and dollars per model the answers (or requests) named.
     pub by_model: BTreeMap<String, ModelTotals>,
+    /// Attempts after the first, and the error kinds of the attempts that were retried.
+    pub retries: u64,
+    pub retried_errors_by_kind: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq)]
@@ -151,6 +154,10 @@ impl RunStats {
                 self.stream_chunks += u64::from(chunks);
                 self.stream_output_tokens += r.output_tokens.unwrap_or(0);
             }
+        }
+        self.retries += u64::from(r.attempts.saturating_sub(1));
+        for kind in &r.attempt_errors {
+            *self.retried_errors_by_kind.entry(kind.clone()).or_default() += 1;
         }
         if let Some(cost) = r.cost_usd {
             self.cost_usd += cost;

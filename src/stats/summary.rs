@@ -15,6 +15,9 @@ pub struct Summary {
     pub tool_version: String,
     pub requests: RequestCounts,
     pub errors_by_kind: BTreeMap<String, u64>,
+    /// Attempts after the first, and the errors of the attempts that were retried, by kind.
+    pub retries: u64,
+    pub retried_errors_by_kind: BTreeMap<String, u64>,
     /// From the first request dispatched to the last record written.
     pub wall_time_s: f64,
     /// From the first send to the last completion: the denominator of every rate.
@@ -148,6 +151,8 @@ impl Summary {
                     .collect(),
             },
             errors_by_kind: stats.errors_by_kind.clone(),
+            retries: stats.retries,
+            retried_errors_by_kind: stats.retried_errors_by_kind.clone(),
             wall_time_s,
             window_s,
             requests_per_s: per_s(ok),
@@ -207,6 +212,7 @@ impl Summary {
         for (label, counts) in [
             ("http status", &r.by_http_status),
             ("errors", &self.errors_by_kind),
+            ("retried", &self.retried_errors_by_kind),
         ] {
             if !counts.is_empty() {
                 let listed = counts

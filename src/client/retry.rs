@@ -1,0 +1,173 @@
+//! The retry policy of the official OpenAI SDKs: what is retried, and how long to wait first.
+
+use crate::record::{Record, Status};
+use rand::RngExt;
+use reqwest::header::HeaderMap;
+use std::time::{Duration, SystemTime};
+
+/// Longest server-asked wait honoured as is; longer (or absent) asks fall back to backoff.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// What the answer's headers say about retrying.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Hints {
+    /// `x-should-retry: true|false`, which overrides the status-based rule.
+    pub should_retry: Option<bool>,
+    /// `retry-after-ms`, else `retry-after` (seconds or an HTTP date).
+    pub retry_after: Option<Duration>,
+}
+
+impl Hints {
+    pub fn from_headers(headers: &HeaderMap) -> Hints {
+        let text = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+        };
+        let should_retry = match text("x-should-retry") {
+            Some("true") => Some(true),
+            Some("false") => Some(false),
+            _ => None,
+        };
+        let retry_after = text("retry-after-ms")
+            .and_then(|ms| ms.parse::<f64>().ok())
+            .and_then(|ms| Duration::try_from_secs_f64(ms / 1000.0).ok())
+            .or_else(|| {
+                let value = text("retry-after")?;
+                match value.parse::<f64>() {
+                    Ok(seconds) => Duration::try_from_secs_f64(seconds).ok(),
+                    Err(_) => httpdate::parse_http_date(value)
+                        .ok()
+                        .map(|at| at.duration_since(SystemTime::now()).unwrap_or_default()),
+                }
+            });
+        Hints {
+            should_retry,
+            retry_after,
+        }
+    }
+}
+
+/// Retry 408, 409, 429 and 5xx answers, timeouts, connection errors and broken bodies or streams;
+/// never other 4xx, nor a 429 for `insufficient_quota` (billing: waiting does not help). A server's
+/// `x-should-retry` decides when present.
+pub fn should_retry(record: &Record, hints: &Hints) -> bool {
+    if let Some(decided) = hints.should_retry {
+        return decided;
+    }
+    match record.status {
+        Status::Timeout | Status::ConnectError | Status::Truncated => true,
+        Status::HttpError => {
+            let quota = record
+                .error
+                .as_ref()
+                .is_some_and(|e| e.kind == "insufficient_quota");
+            match record.http_status {
+                Some(429) => !quota,
+                Some(408 | 409) => true,
+                Some(code) => code >= 500,
+                None => false,
+            }
+        }
+        _ => false,
+    }
+}
+
+/// The server's ask when it is between 0 and 60 s, else min(0.5 s × 2^(attempt−1), 8 s) less up to 25%.
+pub fn wait(hints: &Hints, attempt: u32) -> Duration {
+    if let Some(asked) = hints.retry_after
+        && !asked.is_zero()
+        && asked <= MAX_RETRY_AFTER
+    {
+        return asked;
+    }
+    let backoff = (0.5 * 2f64.powi(attempt.saturating_sub(1).min(16) as i32)).min(8.0);
+    let jitter = 1.0 - 0.25 * rand::rng().random_range(0.0..1.0);
+    Duration::from_secs_f64(backoff * jitter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    fn failed(status: Status, http: Option<u16>, kind: &str) -> Record {
+        let mut record = Record::empty("1".into(), 1, Status::Ok);
+        record.http_status = http;
+        record.fail(status, kind, "x");
+        record
+    }
+
+    #[test]
+    fn retryable_statuses_follow_the_sdk_policy() {
+        let none = Hints::default();
+        for (status, http, kind, expected) in [
+            (Status::HttpError, Some(429), "rate_limit_exceeded", true),
+            (Status::HttpError, Some(429), "insufficient_quota", false),
+            (Status::HttpError, Some(500), "server_error", true),
+            (Status::HttpError, Some(503), "http_503", true),
+            (Status::HttpError, Some(408), "http_408", true),
+            (Status::HttpError, Some(409), "http_409", true),
+            (Status::HttpError, Some(400), "invalid_request_error", false),
+            (Status::HttpError, Some(401), "invalid_api_key", false),
+            (Status::Timeout, None, "timeout", true),
+            (Status::ConnectError, None, "connect", true),
+            (Status::Truncated, Some(200), "stream_truncated", true),
+            (Status::InvalidResponse, Some(200), "invalid_json", false),
+        ] {
+            assert_eq!(
+                should_retry(&failed(status, http, kind), &none),
+                expected,
+                "{status:?} {http:?} {kind}"
+            );
+        }
+        let no = Hints {
+            should_retry: Some(false),
+            ..Hints::default()
+        };
+        assert!(!should_retry(
+            &failed(Status::HttpError, Some(500), "x"),
+            &no
+        ));
+        let yes = Hints {
+            should_retry: Some(true),
+            ..Hints::default()
+        };
+        assert!(should_retry(
+            &failed(Status::HttpError, Some(400), "x"),
+            &yes
+        ));
+    }
+
+    #[test]
+    fn waits_honour_the_server_then_back_off() {
+        let mut headers = HeaderMap::new();
+        headers.insert("retry-after-ms", HeaderValue::from_static("250"));
+        headers.insert("retry-after", HeaderValue::from_static("7"));
+        assert_eq!(
+            wait(&Hints::from_headers(&headers), 1),
+            Duration::from_millis(250)
+        );
+        headers.remove("retry-after-ms");
+        assert_eq!(
+            wait(&Hints::from_headers(&headers), 1),
+            Duration::from_secs(7)
+        );
+        let later = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(30));
+        headers.insert("retry-after", HeaderValue::from_str(&later).unwrap());
+        let asked = wait(&Hints::from_headers(&headers), 1);
+        assert!(
+            asked > Duration::from_secs(28) && asked <= Duration::from_secs(30),
+            "{asked:?}"
+        );
+        headers.insert("retry-after", HeaderValue::from_static("3600"));
+        let backoff = wait(&Hints::from_headers(&headers), 1);
+        assert!(
+            backoff <= Duration::from_millis(500) && backoff >= Duration::from_millis(375),
+            "{backoff:?}"
+        );
+        let capped = wait(&Hints::default(), 10);
+        assert!(capped <= Duration::from_secs(8) && capped >= Duration::from_secs(6));
+    }
+}
