@@ -115,6 +115,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub max_retries: u32,
 
+    /// After an interrupt, how long requests in flight may take to finish before they are abandoned.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub grace: Duration,
+
     /// Per-request timeout, e.g. 30s, 10m (a bare number is seconds).
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
     pub timeout: Duration,

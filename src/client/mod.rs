@@ -14,6 +14,7 @@ use reqwest::Url;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use std::error::Error as _;
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 
 /// An API key that never prints itself.
 #[derive(Clone)]
@@ -113,7 +114,15 @@ impl Client {
 
     /// Sends one request (scheduled at `scheduled`) and reads the whole answer into a record,
     /// retrying what the retry policy allows; the record is the last attempt's.
-    pub async fn execute(&self, request: Request, scheduled: Instant) -> Record {
+    ///
+    /// When `abandon` fires (the grace period after an interrupt ran out), the request is dropped and
+    /// its record says `cancelled`.
+    pub async fn execute(
+        &self,
+        request: Request,
+        scheduled: Instant,
+        abandon: &CancellationToken,
+    ) -> Record {
         let Request {
             line,
             mut id,
@@ -127,9 +136,16 @@ impl Client {
             attempt += 1;
             let mut record = Record::empty(id, line, Status::Ok);
             record.model = model.clone();
-            let hints = self
-                .send(&route, body.clone(), scheduled, &mut record)
-                .await;
+            let sending = self.send(&route, body.clone(), scheduled, &mut record);
+            let hints = tokio::select! {
+                hints = sending => hints,
+                () = abandon.cancelled() => {
+                    record.attempts = attempt;
+                    record.attempt_errors = attempt_errors;
+                    record.fail(Status::Cancelled, "interrupted", "still in flight when the --grace period after an interrupt ran out");
+                    return record;
+                }
+            };
             record.attempts = attempt;
             let retry = record.status != Status::Ok
                 && attempt <= self.max_retries
@@ -144,7 +160,13 @@ impl Client {
             if let Some(error) = &record.error {
                 attempt_errors.push(error.kind.clone());
             }
-            tokio::time::sleep(retry::wait(&hints, attempt)).await;
+            tokio::select! {
+                () = tokio::time::sleep(retry::wait(&hints, attempt)) => {}
+                () = abandon.cancelled() => {
+                    record.attempt_errors = attempt_errors;
+                    return record;
+                }
+            }
             id = record.id;
         }
     }

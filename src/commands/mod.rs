@@ -11,6 +11,8 @@ use std::process::ExitCode;
 pub const EXIT_SETUP: u8 = 2;
 /// Exit code when the run finished but some requests did not end ok.
 pub const EXIT_SOME_FAILED: u8 = 1;
+/// Exit code when SIGINT or SIGTERM stopped the run (128 + SIGINT, as shells report it).
+pub const EXIT_INTERRUPTED: u8 = 130;
 
 pub async fn dispatch(cli: Cli) -> ExitCode {
     let result = match cli.command {

@@ -1,6 +1,6 @@
 //! `llmvolley run`: workload → closed loop → records, summary and histograms in a run folder.
 
-use super::EXIT_SOME_FAILED;
+use super::{EXIT_INTERRUPTED, EXIT_SOME_FAILED};
 use crate::cli::RunArgs;
 use crate::client::Client;
 use crate::collector::{Collector, Progress};
@@ -10,7 +10,7 @@ use crate::mock::MockThread;
 use crate::record::Status;
 use crate::resume::{self, Decision, PriorOutcomes};
 use crate::run_folder::{self, HISTOGRAMS_DIR, RECORDS_CSV, RECORDS_JSONL, RUN_JSON, SUMMARY_JSON};
-use crate::scheduler::{Budget, ClosedLoop, run_closed_loop};
+use crate::scheduler::{Budget, ClosedLoop, Shutdown, run_closed_loop};
 use crate::sink::{CsvSink, JsonlSink, RecordSink};
 use crate::stats::Summary;
 use crate::workload::{self, WorkItem, WorkloadReader};
@@ -116,7 +116,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         ramp_up: config.ramp_up,
         budget,
     };
-    run_closed_loop(items_rx, client, &shape, records_tx, in_flight).await;
+    let shutdown = Shutdown::default();
+    let signals = tokio::spawn(watch_signals(shutdown.clone(), config.grace, config.quiet));
+    run_closed_loop(items_rx, client, &shape, records_tx, in_flight, &shutdown).await;
+    signals.abort();
     let (stats, unpriced_models) = collecting
         .await?
         .with_context(|| format!("cannot write records in {}", dir.display()))?;
@@ -145,6 +148,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         let summary = Summary::from_stats(&stats, wall_time_s, unpriced_models);
         (stats, summary)
     };
+    summary.interrupted = shutdown.stop.is_cancelled();
     summary.cost.budget_usd = config.max_cost;
     summary.cost.budget_stopped =
         config.max_cost.is_some() && stats.count(Status::SkippedBudget) > 0;
@@ -154,11 +158,50 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     run_folder::write_json(&dir, RUN_JSON, &info)?;
     println!("run folder   {}", dir.display());
     print!("{}", summary.render());
-    Ok(if summary.requests.failed == 0 {
+    Ok(if summary.interrupted {
+        ExitCode::from(EXIT_INTERRUPTED)
+    } else if summary.requests.failed == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_SOME_FAILED)
     })
+}
+
+/// First SIGINT or SIGTERM: stop dispatch and give in-flight requests `grace` to finish, then
+/// abandon them (recorded as cancelled). A second signal exits at once: records already written are
+/// whole lines, and `--resume` continues from them.
+async fn watch_signals(shutdown: Shutdown, grace: std::time::Duration, quiet: bool) {
+    if next_signal().await.is_err() {
+        return;
+    }
+    shutdown.stop.cancel();
+    if !quiet {
+        eprintln!(
+            "interrupted: no new requests; waiting up to {grace:?} for those in flight (interrupt again to exit now)"
+        );
+    }
+    tokio::select! {
+        () = tokio::time::sleep(grace) => shutdown.abandon.cancel(),
+        _ = next_signal() => std::process::exit(i32::from(EXIT_INTERRUPTED)),
+    }
+    let _ = next_signal().await;
+    std::process::exit(i32::from(EXIT_INTERRUPTED));
+}
+
+async fn next_signal() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            result = tokio::signal::ctrl_c() => result,
+            _ = terminate.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await
+    }
 }
 
 /// A run folder ready for records: its sinks, and what an earlier run there finished (`--resume`).

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
 
 /// The record for a line that could not be sent.
 pub fn invalid_input_record(bad: InvalidLine) -> Record {
@@ -35,6 +36,26 @@ pub fn skipped_budget_record(request: crate::workload::Request) -> Record {
     record
 }
 
+/// The record for a line not sent because the run was interrupted.
+pub fn interrupted_record(request: crate::workload::Request) -> Record {
+    let mut record = Record::empty(request.id, request.line, Status::Cancelled);
+    record.model = request.model;
+    record.fail(
+        Status::Cancelled,
+        "interrupted",
+        "not sent: the run was interrupted",
+    );
+    record
+}
+
+/// How an interrupt reaches the scheduler: `stop` ends dispatch (the rest of the workload is recorded
+/// as cancelled), `abandon` drops the requests still in flight once the grace period is over.
+#[derive(Clone, Default)]
+pub struct Shutdown {
+    pub stop: CancellationToken,
+    pub abandon: CancellationToken,
+}
+
 /// The closed loop's shape: how many requests in flight, and how fast the first ones start.
 #[derive(Clone)]
 pub struct ClosedLoop {
@@ -56,12 +77,19 @@ pub async fn run_closed_loop(
     shape: &ClosedLoop,
     records: mpsc::Sender<Record>,
     in_flight: Arc<AtomicUsize>,
+    shutdown: &Shutdown,
 ) {
     let concurrency = shape.concurrency;
     let slots = Arc::new(Semaphore::new(concurrency));
     let started = Instant::now();
     let mut dispatched = 0usize;
-    while let Some(item) = items.recv().await {
+    loop {
+        let item = tokio::select! {
+            biased;
+            () = shutdown.stop.cancelled() => break,
+            item = items.recv() => item,
+        };
+        let Some(item) = item else { break };
         let request = match item {
             WorkItem::Send(request) => request,
             WorkItem::Invalid(bad) => {
@@ -71,9 +99,17 @@ pub async fn run_closed_loop(
                 continue;
             }
         };
-        let Ok(slot) = slots.clone().acquire_owned().await else {
-            break;
+        let slot = tokio::select! {
+            biased;
+            () = shutdown.stop.cancelled() => {
+                if records.send(interrupted_record(request)).await.is_err() {
+                    break;
+                }
+                break;
+            }
+            slot = slots.clone().acquire_owned() => slot,
         };
+        let Ok(slot) = slot else { break };
         let reservation = match &shape.budget {
             None => None,
             Some(budget) => match budget.reserve(&request) {
@@ -102,9 +138,10 @@ pub async fn run_closed_loop(
         };
         dispatched += 1;
         let (client, records, in_flight) = (client.clone(), records.clone(), in_flight.clone());
+        let abandon = shutdown.abandon.clone();
         in_flight.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(async move {
-            let record = client.execute(request, scheduled).await;
+            let record = client.execute(request, scheduled, &abandon).await;
             in_flight.fetch_sub(1, Ordering::Relaxed);
             if let Some((budget, reserved)) = reservation {
                 budget.release(reserved);
@@ -113,6 +150,18 @@ pub async fn run_closed_loop(
             let _ = records.send(record).await;
             drop(slot);
         });
+    }
+    // Interrupted: every line not yet sent still ends as one record.
+    if shutdown.stop.is_cancelled() {
+        while let Some(item) = items.recv().await {
+            let record = match item {
+                WorkItem::Send(request) => interrupted_record(request),
+                WorkItem::Invalid(bad) => invalid_input_record(bad),
+            };
+            if records.send(record).await.is_err() {
+                break;
+            }
+        }
     }
     // Every slot back means every spawned request has handed its record on.
     let _ = slots.acquire_many(concurrency as u32).await;

@@ -8,6 +8,9 @@ use std::path::Path;
 
 pub struct JsonlSink {
     out: BufWriter<File>,
+    /// One serialized record: written whole, so the buffer only ever flushes at line ends and a
+    /// process that dies between writes leaves no torn line.
+    line: Vec<u8>,
 }
 
 impl JsonlSink {
@@ -15,6 +18,7 @@ impl JsonlSink {
         let file = File::options().create_new(true).write(true).open(path)?;
         Ok(JsonlSink {
             out: BufWriter::with_capacity(64 * 1024, file),
+            line: Vec::with_capacity(4096),
         })
     }
 }
@@ -25,14 +29,17 @@ impl JsonlSink {
         let file = File::options().append(true).open(path)?;
         Ok(JsonlSink {
             out: BufWriter::with_capacity(64 * 1024, file),
+            line: Vec::with_capacity(4096),
         })
     }
 }
 
 impl RecordSink for JsonlSink {
     fn write(&mut self, record: &Record) -> io::Result<()> {
-        serde_json::to_writer(&mut self.out, record)?;
-        self.out.write_all(b"\n")
+        self.line.clear();
+        serde_json::to_writer(&mut self.line, record)?;
+        self.line.push(b'\n');
+        self.out.write_all(&self.line)
     }
 
     fn flush(&mut self) -> io::Result<()> {

@@ -43,6 +43,8 @@ pub struct Summary {
     /// `--resume`: lines whose earlier record stood (not sent again). Counts, tokens, cost and
     /// percentiles cover the whole workload; rates and ITL cover this session.
     pub resumed_kept: Option<u64>,
+    /// SIGINT or SIGTERM stopped the run: unsent lines and abandoned requests are `cancelled`.
+    pub interrupted: bool,
 }
 
 /// Dollars from the answers' usage: null totals when no record could be priced, never a silent zero.
@@ -186,6 +188,7 @@ impl Summary {
                 budget_stopped: false,
             },
             resumed_kept: None,
+            interrupted: false,
         }
     }
 
@@ -277,6 +280,13 @@ impl Summary {
                 out,
                 "{:<13}--max-cost ${limit} stopped the run: {skipped} lines not sent (skipped_budget)",
                 "budget"
+            );
+        }
+        if self.interrupted {
+            let _ = writeln!(
+                out,
+                "{:<13}the run was interrupted: unsent lines are cancelled (--resume sends them)",
+                "interrupted"
             );
         }
         if let Some(kept) = self.resumed_kept {

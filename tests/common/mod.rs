@@ -66,7 +66,16 @@ pub async fn run_async(cmd: Command, args: &[&str], dir: &Path) -> Run {
 
 pub fn read_run(output: Output, dir: &Path) -> Run {
     let (stdout, stderr) = output_text(&output);
-    let code = output.status.code().unwrap_or(-1);
+    Run {
+        stdout,
+        stderr,
+        ..read_folder(dir, output.status.code().unwrap_or(-1))
+    }
+}
+
+/// What a run folder holds, for a process whose output was not captured.
+pub fn read_folder(dir: &Path, code: i32) -> Run {
+    let (stdout, stderr) = (String::new(), String::new());
     let records = match std::fs::read_to_string(dir.join("records.jsonl")) {
         Ok(text) => text
             .lines()
