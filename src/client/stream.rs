@@ -459,3 +459,62 @@ impl StreamAssembler {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn event_kind() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("response.output_text.delta".to_string()),
+            Just("response.function_call_arguments.delta".to_string()),
+            Just("response.function_call_arguments.done".to_string()),
+            Just("response.output_item.added".to_string()),
+            Just("response.completed".to_string()),
+            Just("response.failed".to_string()),
+            Just("error".to_string()),
+            Just(String::new()),
+            "[a-z._]{0,12}",
+        ]
+    }
+
+    fn data() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("[DONE]".to_string()),
+            Just(r#"{"type":"response.output_text.delta","delta":"x"}"#.to_string()),
+            Just(r#"{"delta":"y","item_id":"fc_1","output_index":0}"#.to_string()),
+            Just(r#"{"item":{"type":"function_call","id":"fc_1","name":"f"},"output_index":0}"#.to_string()),
+            Just(r#"{"response":{"status":"completed","usage":{"input_tokens":1,"output_tokens":2}}}"#.to_string()),
+            Just(r#"{"choices":[{"index":0,"delta":{"content":"z","tool_calls":[{"index":3,"function":{"arguments":"{"}}]},"finish_reason":null}]}"#.to_string()),
+            Just(r#"{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":1}}"#.to_string()),
+            Just(r#"{"error":{"message":"m"}}"#.to_string()),
+            "[ -~]{0,30}",
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn stream_assembly_never_panics_and_never_calls_a_broken_stream_ok(
+            events in proptest::collection::vec((event_kind(), data()), 0..30),
+            close_with_terminal in any::<bool>(),
+        ) {
+            let sent = Instant::now();
+            let mut record = Record::empty("1".into(), 1, Status::Ok);
+            let mut assembler = StreamAssembler::new(sent);
+            for (event, data) in &events {
+                assembler.on_event(&SseEvent { event, data }, Instant::now(), &mut record);
+            }
+            if close_with_terminal {
+                assembler.on_event(&SseEvent { event: "", data: "[DONE]" }, Instant::now(), &mut record);
+            }
+            assembler.finish(Instant::now(), None, None, &mut record);
+            if let (Some(ttft), Some(latency)) = (record.ttft_ms, record.latency_ms) {
+                prop_assert!(ttft <= latency);
+            }
+            if events.is_empty() && !close_with_terminal {
+                prop_assert_ne!(record.status, Status::Ok);
+            }
+        }
+    }
+}
