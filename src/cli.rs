@@ -119,6 +119,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub grace: Duration,
 
+    /// Accept any TLS certificate (self-signed test servers). Certificates are verified otherwise.
+    #[arg(long)]
+    pub insecure: bool,
+
     /// Per-request timeout, e.g. 30s, 10m (a bare number is seconds).
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
     pub timeout: Duration,

@@ -50,6 +50,7 @@ pub struct RunConfig {
     pub timeout: Duration,
     pub max_retries: u32,
     pub grace: Duration,
+    pub insecure: bool,
     pub out: Option<PathBuf>,
     pub save_responses: bool,
     pub stream: bool,
@@ -121,6 +122,7 @@ impl RunConfig {
             timeout: args.timeout,
             max_retries: args.max_retries,
             grace: args.grace,
+            insecure: args.insecure,
             out: args.out,
             save_responses: args.save_responses,
             stream: args.stream,
@@ -167,6 +169,7 @@ impl RunConfig {
             http2_prior_knowledge: self.http2,
             tokenizer: self.tokenizer.clone(),
             max_retries: self.max_retries,
+            insecure: self.insecure,
         }
     }
 }

@@ -546,3 +546,135 @@ async fn connections_are_reused_across_requests() {
         "1,000 requests at -c 4 opened {opened} connections"
     );
 }
+
+#[tokio::test]
+async fn redirects_are_not_followed_so_the_key_stays_with_its_host() {
+    let elsewhere = MockServer::start().await;
+    mount_json(&elsewhere, "/v1/responses", 200, SEED_RESPONSE).await;
+    let server = MockServer::start().await;
+    mount(
+        &server,
+        "/v1/responses",
+        ResponseTemplate::new(307).insert_header(
+            "location",
+            format!("{}/v1/responses", elsewhere.uri()).as_str(),
+        ),
+    )
+    .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let workload = workspace_file("workloads/unicorn.jsonl");
+    let mut cmd = llmvolley();
+    cmd.env("OPENAI_API_KEY", "sk-test-stays-home");
+    let endpoint = format!("{}/v1", server.uri());
+    let run = run_async(
+        cmd,
+        &[workload.to_str().unwrap(), "--endpoint", &endpoint],
+        &tmp.path().join("out"),
+    )
+    .await;
+    assert_run_invariants(&run, &workload);
+    assert_eq!(run.records[0]["http_status"], 307);
+    assert_eq!(run.records[0]["status"], "http_error");
+    assert!(
+        elsewhere.received_requests().await.unwrap().is_empty(),
+        "nothing, and no key, went to the other host"
+    );
+}
+
+/// A TLS peer with a freshly made self-signed certificate, answering every request with `body`.
+async fn self_signed_tls_peer(body: &'static str) -> String {
+    use std::sync::Arc;
+    use tokio_rustls::rustls;
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+            .unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into());
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![certified.cert.der().clone()], key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!(
+        "https://localhost:{}/v1",
+        listener.local_addr().unwrap().port()
+    );
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let mut request = vec![0u8; 64 * 1024];
+                let _ =
+                    tokio::time::timeout(Duration::from_millis(500), tls.read(&mut request)).await;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = tls.write_all(head.as_bytes()).await;
+                let _ = tls.write_all(body.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    endpoint
+}
+
+#[tokio::test]
+async fn tls_certificates_are_verified_unless_insecure() {
+    let endpoint = self_signed_tls_peer(SEED_RESPONSE).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let workload = workspace_file("workloads/unicorn.jsonl");
+    let strict = run_async(
+        llmvolley(),
+        &[
+            workload.to_str().unwrap(),
+            "--endpoint",
+            &endpoint,
+            "--max-retries",
+            "0",
+        ],
+        &tmp.path().join("strict"),
+    )
+    .await;
+    assert_run_invariants(&strict, &workload);
+    assert_eq!(
+        strict.records[0]["status"], "connect_error",
+        "{}",
+        strict.records[0]
+    );
+    assert!(
+        strict.records[0]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("certificate"),
+        "{}",
+        strict.records[0]
+    );
+    let insecure = run_async(
+        llmvolley(),
+        &[
+            workload.to_str().unwrap(),
+            "--endpoint",
+            &endpoint,
+            "--insecure",
+        ],
+        &tmp.path().join("insecure"),
+    )
+    .await;
+    assert_run_invariants(&insecure, &workload);
+    assert_eq!(
+        insecure.records[0]["status"], "ok",
+        "{}",
+        insecure.records[0]
+    );
+    let info = std::fs::read_to_string(insecure.dir.join("run.json")).unwrap();
+    assert!(info.contains("\"insecure\": true"), "{info}");
+}

@@ -47,6 +47,8 @@ pub struct ClientConfig {
     pub tokenizer: Option<HfTokenizer>,
     /// Attempts after the first for a retryable failure.
     pub max_retries: u32,
+    /// Skip TLS certificate verification (`--insecure`, never the default).
+    pub insecure: bool,
 }
 
 /// Sends requests and turns each answer (or failure) into a `Record`.
@@ -77,7 +79,7 @@ impl Client {
         for (name, value) in &config.headers {
             headers.insert(name.clone(), value.clone());
         }
-        let mut builder = reqwest::Client::builder();
+        let mut builder = reqwest::Client::builder().danger_accept_invalid_certs(config.insecure);
         if config.http2_prior_knowledge {
             builder = builder.http2_prior_knowledge();
         }

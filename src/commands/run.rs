@@ -305,6 +305,7 @@ fn run_info(config: &RunConfig, base_url: &Url, dir: &Path, started_at: &str) ->
         "ramp_up_s": config.ramp_up.as_secs_f64(),
         "timeout_s": config.timeout.as_secs_f64(),
         "max_retries": config.max_retries,
+        "insecure": config.insecure,
         "api_key": config.key_source.to_string(),
         "headers": headers,
         "save_responses": config.save_responses,
