@@ -221,6 +221,14 @@ pub struct MockKnobs {
     /// Mock: fixed answer length in tokens [default: 8-64, depending on the prompt].
     #[arg(long, value_name = "N")]
     pub mock_output_tokens: Option<u32>,
+
+    /// Mock: share of requests (0 to 1) answered with a fault from --mock-faults.
+    #[arg(long, value_name = "RATE", default_value_t = 0.0, value_parser = parse_rate)]
+    pub mock_fault_rate: f64,
+
+    /// Mock: the faults to draw from, comma-separated [default: all].
+    #[arg(long, value_name = "KINDS", value_enum, value_delimiter = ',')]
+    pub mock_faults: Vec<crate::mock::Fault>,
 }
 
 #[derive(Debug, Args)]
@@ -231,6 +239,13 @@ pub struct MockArgs {
 
     #[command(flatten)]
     pub knobs: MockKnobs,
+}
+
+fn parse_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if (0.0..=1.0).contains(&rate) => Ok(rate),
+        _ => Err(format!("{text:?}: a share between 0 and 1, e.g. 0.2")),
+    }
 }
 
 /// Parses `30s`, `250ms`, `2m`, or a bare number of seconds such as `1.5`.

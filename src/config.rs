@@ -185,6 +185,12 @@ pub fn mock_config(knobs: &MockKnobs) -> MockConfig {
         tokens_per_chunk: knobs.mock_tokens_per_chunk,
         reasoning_tokens: knobs.mock_reasoning_tokens,
         output_tokens: knobs.mock_output_tokens,
+        fault_rate: knobs.mock_fault_rate,
+        faults: if knobs.mock_faults.is_empty() {
+            crate::mock::Fault::ALL.to_vec()
+        } else {
+            knobs.mock_faults.clone()
+        },
     }
 }
 

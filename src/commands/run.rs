@@ -289,6 +289,8 @@ fn run_info(config: &RunConfig, base_url: &Url, dir: &Path, started_at: &str) ->
             "tokens_per_chunk": m.tokens_per_chunk,
             "reasoning_tokens": m.reasoning_tokens,
             "output_tokens": m.output_tokens,
+            "fault_rate": m.fault_rate,
+            "faults": m.faults,
         }),
         Target::Endpoint(_) => Value::Null,
     };

@@ -1,7 +1,10 @@
 //! The embedded OpenAI-compatible mock endpoint: `/v1/responses` and `/v1/chat/completions` on loopback.
 
 mod answer;
+mod faults;
 mod stream;
+
+pub use faults::Fault;
 
 use answer::{Answer, AnswerKnobs, ApiShape, Prompt};
 use axum::Router;
@@ -45,6 +48,9 @@ pub struct MockConfig {
     pub reasoning_tokens: u32,
     /// Fixed answer length in tokens (default: 8–64, depending on the prompt).
     pub output_tokens: Option<u32>,
+    /// Share of requests (0–1) answered with one of `faults` instead.
+    pub fault_rate: f64,
+    pub faults: Vec<Fault>,
 }
 
 impl MockConfig {
@@ -240,16 +246,41 @@ async fn answer(
         reasoning_tokens: config.reasoning_tokens,
     };
     let answer = Answer::generate(&prompt, key, knobs);
-    if request.get("stream").and_then(Value::as_bool) == Some(true) {
-        let wire = match answer_shape {
-            ApiShape::Responses => Wire::Responses,
-            ApiShape::Chat => Wire::Chat {
-                include_usage: request
-                    .pointer("/stream_options/include_usage")
-                    .and_then(Value::as_bool)
-                    == Some(true),
-            },
+    let streamed = request.get("stream").and_then(Value::as_bool) == Some(true);
+    let wire = match answer_shape {
+        ApiShape::Responses => Wire::Responses,
+        ApiShape::Chat => Wire::Chat {
+            include_usage: request
+                .pointer("/stream_options/include_usage")
+                .and_then(Value::as_bool)
+                == Some(true),
+        },
+    };
+    if let Some(fault) = faults::draw(config.fault_rate, &config.faults, config.seed, n) {
+        let good_answer = move || {
+            if streamed {
+                let mut stream = AnswerStream::new(wire, answer, request, prompt, key, pace);
+                let mut bytes = Vec::new();
+                for _ in 0..4 {
+                    if let Some((_, frame)) = stream.next_frame() {
+                        bytes.extend_from_slice(&frame);
+                    }
+                }
+                (bytes, "text/event-stream")
+            } else {
+                let body = match answer_shape {
+                    ApiShape::Responses => answer.responses_body(&request, &prompt, key),
+                    ApiShape::Chat => answer.chat_body(&prompt, key),
+                };
+                (
+                    serde_json::to_vec(&body).unwrap_or_default(),
+                    "application/json",
+                )
+            }
         };
+        return with_request_id(faults::respond(fault, good_answer).await, n);
+    }
+    if streamed {
         let stream = AnswerStream::new(wire, answer, request, prompt, key, pace);
         return with_request_id(sse_response(stream, arrived), n);
     }
