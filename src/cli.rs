@@ -95,6 +95,18 @@ pub struct RunArgs {
     #[arg(short = 'c', long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub concurrency: u32,
 
+    /// Send at most this many requests per second, evenly spaced (retries included).
+    #[arg(long, value_name = "N")]
+    pub rps: Option<f64>,
+
+    /// Send at most this many requests per minute, evenly spaced.
+    #[arg(long, value_name = "N")]
+    pub rpm: Option<f64>,
+
+    /// Send at most this many tokens per minute (estimated: body bytes / 4 plus 256 per request).
+    #[arg(long, value_name = "N")]
+    pub tpm: Option<u32>,
+
     /// Start the first -c requests evenly over this span (e.g. 2s) instead of all at once.
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
     pub ramp_up: Duration,

@@ -4,7 +4,9 @@ use crate::cli::{Api, MockKnobs, RunArgs};
 use crate::client::{ApiKey, ClientConfig};
 use crate::cost::{PriceTable, Tier};
 use crate::mock::MockConfig;
+use crate::scheduler::Throttle;
 use crate::tokenize::HfTokenizer;
+use std::sync::Arc;
 use crate::workload::Route;
 use anyhow::{Context, bail};
 use reqwest::Url;
@@ -44,6 +46,9 @@ pub struct RunConfig {
     pub api: Api,
     pub concurrency: usize,
     pub ramp_up: Duration,
+    pub rps: Option<f64>,
+    pub rpm: Option<f64>,
+    pub tpm: Option<u32>,
     pub api_key: Option<ApiKey>,
     pub key_source: KeySource,
     pub headers: Vec<(HeaderName, HeaderValue)>,
@@ -116,6 +121,9 @@ impl RunConfig {
             api: args.api,
             concurrency: args.concurrency as usize,
             ramp_up: args.ramp_up,
+            rps: positive(args.rps, "--rps")?,
+            rpm: positive(args.rpm, "--rpm")?,
+            tpm: args.tpm,
             api_key,
             key_source,
             headers,
@@ -158,7 +166,7 @@ impl RunConfig {
         }
     }
 
-    pub fn client_config(&self, base_url: Url) -> ClientConfig {
+    pub fn client_config(&self, base_url: Url, throttle: Option<Arc<Throttle>>) -> ClientConfig {
         ClientConfig {
             base_url,
             api_key: self.api_key.clone(),
@@ -170,7 +178,15 @@ impl RunConfig {
             tokenizer: self.tokenizer.clone(),
             max_retries: self.max_retries,
             insecure: self.insecure,
+            throttle,
         }
+    }
+}
+
+fn positive(value: Option<f64>, flag: &str) -> anyhow::Result<Option<f64>> {
+    match value {
+        Some(v) if !(v.is_finite() && v > 0.0) => bail!("{flag} must be a positive number"),
+        other => Ok(other),
     }
 }
 

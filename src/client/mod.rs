@@ -2,12 +2,16 @@
 
 mod parse;
 mod retry;
+
+pub use retry::Hints as RateHints;
 pub mod sse;
 mod stream;
 
 pub use parse::{read_error_body, read_success_body};
 
 use crate::record::{Record, SavedBody, Status};
+use crate::scheduler::Throttle;
+use std::sync::Arc;
 use crate::tokenize::HfTokenizer;
 use crate::workload::{Request, Route, request_model};
 use reqwest::Url;
@@ -49,6 +53,8 @@ pub struct ClientConfig {
     pub max_retries: u32,
     /// Skip TLS certificate verification (`--insecure`, never the default).
     pub insecure: bool,
+    /// Run-wide pacing every attempt waits for and reports its answer to.
+    pub throttle: Option<Arc<Throttle>>,
 }
 
 /// Sends requests and turns each answer (or failure) into a `Record`.
@@ -60,6 +66,7 @@ pub struct Client {
     save_responses: bool,
     tokenizer: Option<HfTokenizer>,
     max_retries: u32,
+    throttle: Option<Arc<Throttle>>,
     epoch: Instant,
 }
 
@@ -102,6 +109,7 @@ impl Client {
             save_responses: config.save_responses,
             tokenizer: config.tokenizer.clone(),
             max_retries: config.max_retries,
+            throttle: config.throttle.clone(),
             epoch,
         })
     }
@@ -138,6 +146,19 @@ impl Client {
             attempt += 1;
             let mut record = Record::empty(id, line, Status::Ok);
             record.model = model.clone();
+            if let Some(throttle) = &self.throttle {
+                // Tokens for --tpm: the body's bytes / 4 plus a typical answer.
+                let tokens = u32::try_from(body.len() / 4 + 256).unwrap_or(u32::MAX);
+                tokio::select! {
+                    () = throttle.before_send(tokens) => {}
+                    () = abandon.cancelled() => {
+                        record.attempts = attempt - 1;
+                        record.attempt_errors = attempt_errors;
+                        record.fail(Status::Cancelled, "interrupted", "not sent: the run was interrupted while it waited for the rate limit");
+                        return record;
+                    }
+                }
+            }
             let sending = self.send(&route, body.clone(), scheduled, &mut record);
             let hints = tokio::select! {
                 hints = sending => hints,
@@ -149,6 +170,9 @@ impl Client {
                 }
             };
             record.attempts = attempt;
+            if let Some(throttle) = &self.throttle {
+                throttle.observe(record.http_status, &hints);
+            }
             let retry = record.status != Status::Ok
                 && attempt <= self.max_retries
                 && retry::should_retry(&record, &hints);

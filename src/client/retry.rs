@@ -8,13 +8,17 @@ use std::time::{Duration, SystemTime};
 /// Longest server-asked wait honoured as is; longer (or absent) asks fall back to backoff.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
-/// What the answer's headers say about retrying.
+/// What the answer's headers say about retrying and about the server's rate limits.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Hints {
     /// `x-should-retry: true|false`, which overrides the status-based rule.
     pub should_retry: Option<bool>,
     /// `retry-after-ms`, else `retry-after` (seconds or an HTTP date).
     pub retry_after: Option<Duration>,
+    /// `x-ratelimit-limit-requests` (per minute), `-remaining-requests`, `-reset-requests` (`1s`, `6m0s`).
+    pub limit_requests: Option<u64>,
+    pub remaining_requests: Option<u64>,
+    pub reset_requests: Option<Duration>,
 }
 
 impl Hints {
@@ -45,6 +49,9 @@ impl Hints {
         Hints {
             should_retry,
             retry_after,
+            limit_requests: text("x-ratelimit-limit-requests").and_then(|v| v.parse().ok()),
+            remaining_requests: text("x-ratelimit-remaining-requests").and_then(|v| v.parse().ok()),
+            reset_requests: text("x-ratelimit-reset-requests").and_then(|v| humantime::parse_duration(v).ok()),
         }
     }
 }

@@ -10,7 +10,7 @@ use crate::mock::MockThread;
 use crate::record::Status;
 use crate::resume::{self, Decision, PriorOutcomes};
 use crate::run_folder::{self, HISTOGRAMS_DIR, RECORDS_CSV, RECORDS_JSONL, RUN_JSON, SUMMARY_JSON};
-use crate::scheduler::{Budget, ClosedLoop, Shutdown, run_closed_loop};
+use crate::scheduler::{Budget, ClosedLoop, Shutdown, Throttle, run_closed_loop};
 use crate::sink::{CsvSink, JsonlSink, RecordSink};
 use crate::stats::Summary;
 use crate::workload::{self, WorkItem, WorkloadReader};
@@ -73,7 +73,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     run_folder::write_json(&dir, RUN_JSON, &info)?;
 
     let epoch = Instant::now();
-    let client = Arc::new(Client::new(&config.client_config(base_url), epoch)?);
+    let throttle = Arc::new(Throttle::new(config.rps, config.rpm, config.tpm, config.concurrency));
+    let client = Arc::new(Client::new(&config.client_config(base_url, Some(throttle.clone())), epoch)?);
     let queue = config.concurrency.max(64) * 2;
     let (items_tx, items_rx) = mpsc::channel(queue);
     let reading = tokio::task::spawn_blocking(move || -> std::io::Result<u64> {
@@ -115,6 +116,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         concurrency: config.concurrency,
         ramp_up: config.ramp_up,
         budget,
+        throttle: Some(throttle),
     };
     let shutdown = Shutdown::default();
     let signals = tokio::spawn(watch_signals(shutdown.clone(), config.grace, config.quiet));
@@ -305,6 +307,9 @@ fn run_info(config: &RunConfig, base_url: &Url, dir: &Path, started_at: &str) ->
         "api": config.api,
         "concurrency": config.concurrency,
         "ramp_up_s": config.ramp_up.as_secs_f64(),
+        "rps": config.rps,
+        "rpm": config.rpm,
+        "tpm": config.tpm,
         "timeout_s": config.timeout.as_secs_f64(),
         "max_retries": config.max_retries,
         "insecure": config.insecure,

@@ -1,8 +1,10 @@
 //! When requests are sent: the closed loop keeps up to N requests in flight until the workload ends.
 
 mod budget;
+mod throttle;
 
 pub use budget::Budget;
+pub use throttle::Throttle;
 
 use crate::client::Client;
 use crate::record::{Record, Status};
@@ -65,6 +67,8 @@ pub struct ClosedLoop {
     pub ramp_up: Duration,
     /// `--max-cost`: lines past the budget are recorded as `skipped_budget`, not sent.
     pub budget: Option<Arc<Budget>>,
+    /// Run-wide pacing: fewer requests in flight after a 429 (AIMD).
+    pub throttle: Option<Arc<Throttle>>,
 }
 
 /// Sends every item with at most `concurrency` in flight; returns when every record is handed on.
@@ -99,6 +103,16 @@ pub async fn run_closed_loop(
                 continue;
             }
         };
+        if let Some(throttle) = &shape.throttle {
+            tokio::select! {
+                biased;
+                () = shutdown.stop.cancelled() => {
+                    let _ = records.send(interrupted_record(request)).await;
+                    break;
+                }
+                () = throttle.wait_for_slot(&in_flight) => {}
+            }
+        }
         let slot = tokio::select! {
             biased;
             () = shutdown.stop.cancelled() => {
@@ -139,10 +153,14 @@ pub async fn run_closed_loop(
         dispatched += 1;
         let (client, records, in_flight) = (client.clone(), records.clone(), in_flight.clone());
         let abandon = shutdown.abandon.clone();
+        let throttle = shape.throttle.clone();
         in_flight.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(async move {
             let record = client.execute(request, scheduled, &abandon).await;
             in_flight.fetch_sub(1, Ordering::Relaxed);
+            if let Some(throttle) = &throttle {
+                throttle.finished();
+            }
             if let Some((budget, reserved)) = reservation {
                 budget.release(reserved);
             }
