@@ -6,12 +6,12 @@ use crate::cost::{PriceTable, Tier};
 use crate::mock::MockConfig;
 use crate::scheduler::Throttle;
 use crate::tokenize::HfTokenizer;
-use std::sync::Arc;
 use crate::workload::Route;
 use anyhow::{Context, bail};
 use reqwest::Url;
 use reqwest::header::{HeaderName, HeaderValue};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Where requests go.

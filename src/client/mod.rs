@@ -11,12 +11,12 @@ pub use parse::{read_error_body, read_success_body};
 
 use crate::record::{Record, SavedBody, Status};
 use crate::scheduler::Throttle;
-use std::sync::Arc;
 use crate::tokenize::HfTokenizer;
 use crate::workload::{Request, Route, request_model};
 use reqwest::Url;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use std::error::Error as _;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 

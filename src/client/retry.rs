@@ -51,7 +51,8 @@ impl Hints {
             retry_after,
             limit_requests: text("x-ratelimit-limit-requests").and_then(|v| v.parse().ok()),
             remaining_requests: text("x-ratelimit-remaining-requests").and_then(|v| v.parse().ok()),
-            reset_requests: text("x-ratelimit-reset-requests").and_then(|v| humantime::parse_duration(v).ok()),
+            reset_requests: text("x-ratelimit-reset-requests")
+                .and_then(|v| humantime::parse_duration(v).ok()),
         }
     }
 }

@@ -73,8 +73,16 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     run_folder::write_json(&dir, RUN_JSON, &info)?;
 
     let epoch = Instant::now();
-    let throttle = Arc::new(Throttle::new(config.rps, config.rpm, config.tpm, config.concurrency));
-    let client = Arc::new(Client::new(&config.client_config(base_url, Some(throttle.clone())), epoch)?);
+    let throttle = Arc::new(Throttle::new(
+        config.rps,
+        config.rpm,
+        config.tpm,
+        config.concurrency,
+    ));
+    let client = Arc::new(Client::new(
+        &config.client_config(base_url, Some(throttle.clone())),
+        epoch,
+    )?);
     let queue = config.concurrency.max(64) * 2;
     let (items_tx, items_rx) = mpsc::channel(queue);
     let reading = tokio::task::spawn_blocking(move || -> std::io::Result<u64> {

@@ -13,6 +13,10 @@ use tokio::time::Instant;
 /// How long to pause everything after a 429 that names no wait.
 const DEFAULT_PAUSE: Duration = Duration::from_secs(1);
 
+/// Share of a server-announced limit the run paces itself to: a margin for the skew between the
+/// client's and the server's clocks and for network jitter.
+const ANNOUNCED_SHARE: f64 = 0.95;
+
 pub struct Throttle {
     requests: Option<DefaultDirectRateLimiter>,
     tokens: Option<DefaultDirectRateLimiter>,
@@ -38,10 +42,23 @@ fn every(period: Duration) -> Option<DefaultDirectRateLimiter> {
 
 impl Throttle {
     /// `rps`/`rpm` pace requests evenly (the stricter wins); `tpm` caps estimated tokens per minute.
-    pub fn new(rps: Option<f64>, rpm: Option<f64>, tpm: Option<u32>, concurrency: usize) -> Throttle {
-        let per_second = [rps, rpm.map(|m| m / 60.0)].into_iter().flatten().fold(f64::INFINITY, f64::min);
-        let requests = per_second.is_finite().then(|| every(Duration::from_secs_f64(1.0 / per_second))).flatten();
-        let tokens = tpm.and_then(NonZeroU32::new).map(|t| RateLimiter::direct(Quota::per_minute(t)));
+    pub fn new(
+        rps: Option<f64>,
+        rpm: Option<f64>,
+        tpm: Option<u32>,
+        concurrency: usize,
+    ) -> Throttle {
+        let per_second = [rps, rpm.map(|m| m / 60.0)]
+            .into_iter()
+            .flatten()
+            .fold(f64::INFINITY, f64::min);
+        let requests = per_second
+            .is_finite()
+            .then(|| every(Duration::from_secs_f64(1.0 / per_second)))
+            .flatten();
+        let tokens = tpm
+            .and_then(NonZeroU32::new)
+            .map(|t| RateLimiter::direct(Quota::per_minute(t)));
         Throttle {
             requests,
             tokens,
@@ -57,12 +74,18 @@ impl Throttle {
 
     /// Waits until an attempt estimated at `tokens` may be sent.
     pub async fn before_send(&self, tokens: u32) {
-        self.wait_pause().await;
-        if let Some(limiter) = &self.requests {
-            limiter.until_ready().await;
-        }
-        if let Some(limiter) = self.announced.get() {
-            limiter.until_ready().await;
+        // A pause can begin while this attempt waits for its turn: look again after each wait.
+        loop {
+            self.wait_pause().await;
+            if let Some(limiter) = &self.requests {
+                limiter.until_ready().await;
+            }
+            if let Some(limiter) = self.announced.get() {
+                limiter.until_ready().await;
+            }
+            if !self.paused() {
+                break;
+            }
         }
         if let Some(limiter) = &self.tokens {
             // A request larger than the whole per-minute budget still goes, alone.
@@ -84,6 +107,10 @@ impl Throttle {
         }
     }
 
+    fn paused(&self) -> bool {
+        self.paused_until_us.load(Ordering::Relaxed) > self.epoch.elapsed().as_micros() as u64
+    }
+
     fn pause_for(&self, wait: Duration) -> bool {
         let until = (self.epoch.elapsed() + wait).as_micros() as u64;
         self.paused_until_us.fetch_max(until, Ordering::Relaxed) < until
@@ -93,15 +120,24 @@ impl Throttle {
     pub fn observe(&self, http_status: Option<u16>, hints: &RateHints) {
         if let Some(per_minute) = hints.limit_requests.filter(|l| *l > 0)
             && self.announced.get().is_none()
-            && let Some(limiter) = every(Duration::from_secs_f64(60.0 / per_minute as f64))
+            && let Some(limiter) = every(Duration::from_secs_f64(
+                60.0 / (per_minute as f64 * ANNOUNCED_SHARE),
+            ))
         {
             let _ = self.announced.set(limiter);
         }
         if http_status == Some(429) {
-            let wait = hints.retry_after.or(hints.reset_requests).unwrap_or(DEFAULT_PAUSE);
+            let wait = hints
+                .retry_after
+                .or(hints.reset_requests)
+                .unwrap_or(DEFAULT_PAUSE);
             // One halving per pause, however many answers of a burst come back 429.
             if self.pause_for(wait) {
-                let _ = self.limit.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |l| Some((l / 2).max(1)));
+                let _ = self
+                    .limit
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |l| {
+                        Some((l / 2).max(1))
+                    });
                 self.successes.store(0, Ordering::Relaxed);
             }
             return;
@@ -113,7 +149,12 @@ impl Throttle {
             let limit = self.limit.load(Ordering::Relaxed);
             if limit < self.max && self.successes.fetch_add(1, Ordering::Relaxed) + 1 >= limit {
                 self.successes.store(0, Ordering::Relaxed);
-                let _ = self.limit.compare_exchange(limit, limit + 1, Ordering::Relaxed, Ordering::Relaxed);
+                let _ = self.limit.compare_exchange(
+                    limit,
+                    limit + 1,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                );
                 self.slot_freed.notify_one();
             }
         }
@@ -152,10 +193,26 @@ mod tests {
     #[test]
     fn concurrency_halves_on_429_and_grows_back_by_one() {
         let throttle = Throttle::new(None, None, None, 32);
-        throttle.observe(Some(429), &RateHints { retry_after: Some(Duration::from_millis(1)), ..hints() });
+        throttle.observe(
+            Some(429),
+            &RateHints {
+                retry_after: Some(Duration::from_millis(1)),
+                ..hints()
+            },
+        );
         assert_eq!(throttle.limit(), 16);
-        throttle.observe(Some(429), &RateHints { retry_after: Some(Duration::from_micros(1)), ..hints() });
-        assert_eq!(throttle.limit(), 16, "a burst of 429s within one pause halves once");
+        throttle.observe(
+            Some(429),
+            &RateHints {
+                retry_after: Some(Duration::from_micros(1)),
+                ..hints()
+            },
+        );
+        assert_eq!(
+            throttle.limit(),
+            16,
+            "a burst of 429s within one pause halves once"
+        );
         for _ in 0..16 {
             throttle.observe(Some(200), &hints());
         }
@@ -166,7 +223,13 @@ mod tests {
     async fn a_429_pauses_every_send_for_the_asked_time() {
         let throttle = Throttle::new(None, None, None, 4);
         let start = tokio::time::Instant::now();
-        throttle.observe(Some(429), &RateHints { retry_after: Some(Duration::from_secs(2)), ..hints() });
+        throttle.observe(
+            Some(429),
+            &RateHints {
+                retry_after: Some(Duration::from_secs(2)),
+                ..hints()
+            },
+        );
         throttle.before_send(1).await;
         assert!(start.elapsed() >= Duration::from_secs(2));
     }
@@ -178,6 +241,9 @@ mod tests {
         for _ in 0..21 {
             throttle.before_send(1).await;
         }
-        assert!(start.elapsed() >= Duration::from_millis(95), "21 sends at 200/s take at least 100 ms");
+        assert!(
+            start.elapsed() >= Duration::from_millis(95),
+            "21 sends at 200/s take at least 100 ms"
+        );
     }
 }
