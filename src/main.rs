@@ -3,10 +3,28 @@
 use clap::Parser;
 use llmvolley::cli::Cli;
 use llmvolley::commands::{EXIT_SETUP, dispatch};
+use std::io::IsTerminal;
 use std::process::ExitCode;
+use tracing::Level;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::prelude::*;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.verbose {
+        // Our own debug lines only; libraries speak up from warnings on.
+        let filter = Targets::new()
+            .with_target("llmvolley", Level::DEBUG)
+            .with_default(Level::WARN);
+        let stderr = tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_target(false);
+        tracing_subscriber::registry()
+            .with(stderr)
+            .with(filter)
+            .init();
+    }
     match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

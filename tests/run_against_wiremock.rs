@@ -229,6 +229,7 @@ async fn key_and_headers_are_sent_and_the_key_is_written_nowhere() {
             workload.to_str().unwrap(),
             "-H",
             "X-Team: research",
+            "-v",
             "--save-responses",
         ],
         &tmp.path().join("out"),
@@ -245,6 +246,11 @@ async fn key_and_headers_are_sent_and_the_key_is_written_nowhere() {
         );
     }
     assert!(!run.stdout.contains(secret) && !run.stderr.contains(secret));
+    assert!(
+        run.stderr.contains("attempt finished"),
+        "-v logs every attempt: {}",
+        run.stderr
+    );
     let info = std::fs::read_to_string(run.dir.join("run.json")).unwrap();
     assert!(
         info.contains("\"api_key\": \"env:OPENAI_API_KEY\""),

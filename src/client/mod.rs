@@ -142,15 +142,15 @@ impl Client {
         } = request;
         let mut attempt_errors = Vec::new();
         let mut attempt = 0;
+        // Tokens for --tpm: the body's bytes / 4 plus a typical answer; settled with actual usage.
+        let estimated_tokens = u32::try_from(body.len() / 4 + 256).unwrap_or(u32::MAX);
         loop {
             attempt += 1;
             let mut record = Record::empty(id, line, Status::Ok);
             record.model = model.clone();
             if let Some(throttle) = &self.throttle {
-                // Tokens for --tpm: the body's bytes / 4 plus a typical answer.
-                let tokens = u32::try_from(body.len() / 4 + 256).unwrap_or(u32::MAX);
                 tokio::select! {
-                    () = throttle.before_send(tokens) => {}
+                    () = throttle.before_send(estimated_tokens) => {}
                     () = abandon.cancelled() => {
                         record.attempts = attempt - 1;
                         record.attempt_errors = attempt_errors;
@@ -172,7 +172,19 @@ impl Client {
             record.attempts = attempt;
             if let Some(throttle) = &self.throttle {
                 throttle.observe(record.http_status, &hints);
+                throttle
+                    .settle_tokens(estimated_tokens, record.total_tokens)
+                    .await;
             }
+            tracing::debug!(
+                line,
+                attempt,
+                status = record.status.as_str(),
+                http_status = record.http_status,
+                error = record.error.as_ref().map(|e| e.kind.as_str()),
+                latency_ms = record.latency_ms,
+                "attempt finished"
+            );
             let retry = record.status != Status::Ok
                 && attempt <= self.max_retries
                 && retry::should_retry(&record, &hints);
@@ -186,8 +198,10 @@ impl Client {
             if let Some(error) = &record.error {
                 attempt_errors.push(error.kind.clone());
             }
+            let wait = retry::wait(&hints, attempt);
+            tracing::debug!(line, attempt, wait_ms = wait.as_millis() as u64, "retrying");
             tokio::select! {
-                () = tokio::time::sleep(retry::wait(&hints, attempt)) => {}
+                () = tokio::time::sleep(wait) => {}
                 () = abandon.cancelled() => {
                     record.attempt_errors = attempt_errors;
                     return record;

@@ -71,6 +71,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let started_at = run_folder::now_rfc3339();
     let mut info = run_info(&config, &base_url, &dir, &started_at);
     run_folder::write_json(&dir, RUN_JSON, &info)?;
+    tracing::debug!(settings = %info, "run starts");
 
     let epoch = Instant::now();
     let throttle = Arc::new(Throttle::new(

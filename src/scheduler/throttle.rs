@@ -96,6 +96,20 @@ impl Throttle {
         }
     }
 
+    /// Corrects `--tpm` by a request's actual usage: tokens beyond its estimate are taken from the
+    /// budget before its slot is given back (tokens below it are not refunded: the limiter errs slow).
+    pub async fn settle_tokens(&self, estimated: u32, actual: Option<u64>) {
+        let (Some(limiter), Some(actual)) = (&self.tokens, actual) else {
+            return;
+        };
+        let extra = actual.saturating_sub(u64::from(estimated));
+        if let Some(extra) = NonZeroU32::new(u32::try_from(extra).unwrap_or(u32::MAX))
+            && limiter.until_n_ready(extra).await.is_err()
+        {
+            limiter.until_ready().await;
+        }
+    }
+
     async fn wait_pause(&self) {
         loop {
             let until = self.paused_until_us.load(Ordering::Relaxed);
@@ -232,6 +246,19 @@ mod tests {
         );
         throttle.before_send(1).await;
         assert!(start.elapsed() >= Duration::from_secs(2));
+    }
+
+    #[tokio::test]
+    async fn tokens_beyond_the_estimate_are_charged_to_tpm() {
+        // 600 tokens a minute: 10 a second once the minute's budget is spent.
+        let throttle = Throttle::new(None, None, Some(600), 4);
+        throttle.before_send(600).await;
+        let start = std::time::Instant::now();
+        throttle.settle_tokens(600, Some(605)).await;
+        assert!(
+            start.elapsed() >= Duration::from_millis(400),
+            "5 extra tokens wait half a second"
+        );
     }
 
     #[tokio::test]
