@@ -139,11 +139,14 @@ impl Client {
             route,
             body,
             model,
+            max_output_tokens,
         } = request;
         let mut attempt_errors = Vec::new();
         let mut attempt = 0;
-        // Tokens for --tpm: the body's bytes / 4 plus a typical answer; settled with actual usage.
-        let estimated_tokens = u32::try_from(body.len() / 4 + 256).unwrap_or(u32::MAX);
+        // Tokens for --tpm: the body's bytes / 4 plus its answer cap (else a typical answer of 256);
+        // settled with the actual usage.
+        let input_guess = u32::try_from(body.len() / 4).unwrap_or(u32::MAX);
+        let estimated_tokens = input_guess.saturating_add(max_output_tokens.unwrap_or(256));
         loop {
             attempt += 1;
             let mut record = Record::empty(id, line, Status::Ok);

@@ -33,6 +33,7 @@ pub struct ParsedLine<'a> {
     pub route: Route,
     pub body: &'a str,
     pub model: Option<String>,
+    pub max_output_tokens: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -47,6 +48,13 @@ struct LineFields<'a> {
     body: Option<&'a RawValue>,
     #[serde(borrow, default)]
     model: Option<&'a RawValue>,
+    /// A bare body's answer cap (Responses, then Chat's two names), for `--tpm` estimates.
+    #[serde(borrow, default)]
+    max_output_tokens: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    max_completion_tokens: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    max_tokens: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -79,6 +87,14 @@ pub fn parse_line(text: &str, default_route: Route) -> Result<ParsedLine<'_>, St
             route: default_route,
             body: trimmed,
             model: string_value(fields.model),
+            max_output_tokens: [
+                fields.max_output_tokens,
+                fields.max_completion_tokens,
+                fields.max_tokens,
+            ]
+            .into_iter()
+            .flatten()
+            .find_map(|raw| raw.get().parse::<u32>().ok()),
         });
     }
     let body = fields
@@ -128,6 +144,7 @@ pub fn parse_line(text: &str, default_route: Route) -> Result<ParsedLine<'_>, St
         route,
         body,
         model: None,
+        max_output_tokens: None,
     })
 }
 
@@ -241,6 +258,20 @@ mod tests {
         assert_eq!(parsed.route, Route::Chat);
         assert_eq!(parsed.model.as_deref(), Some("gpt-5.1"));
         assert_eq!(parsed.custom_id, None);
+    }
+
+    #[test]
+    fn bare_body_answer_caps_are_read_in_the_same_pass() {
+        let chat = r#"{"messages":[],"max_tokens":50,"max_completion_tokens":64}"#;
+        assert_eq!(
+            parse_line(chat, Route::Chat).unwrap().max_output_tokens,
+            Some(64)
+        );
+        let odd = r#"{"input":"x","max_output_tokens":null}"#;
+        assert_eq!(
+            parse_line(odd, Route::Responses).unwrap().max_output_tokens,
+            None
+        );
     }
 
     #[test]

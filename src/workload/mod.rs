@@ -19,6 +19,8 @@ pub struct Request {
     pub body: Bytes,
     /// `model` named by a bare request body (free from the line's one parse); None for Batch lines.
     pub model: Option<String>,
+    /// The answer cap a bare body names (`max_output_tokens`, `max_completion_tokens`, `max_tokens`).
+    pub max_output_tokens: Option<u32>,
 }
 
 /// A line that cannot be sent; it still becomes exactly one record. `message` says why, without the line number.
@@ -145,6 +147,7 @@ impl<R: BufRead> WorkloadReader<R> {
             route: parsed.route,
             body,
             model: parsed.model,
+            max_output_tokens: parsed.max_output_tokens,
         }))
     }
 }
