@@ -255,13 +255,8 @@ impl Client {
         let body = match body {
             Ok(body) => body,
             Err(e) => {
-                let (status, kind) = classify(&e);
-                let status = if status == Status::ConnectError {
-                    Status::Truncated
-                } else {
-                    status
-                };
-                record.fail(status, kind, describe(&e));
+                let (status, kind, message) = body_error(&e);
+                record.fail(status, kind, message);
                 return hints;
             }
         };
@@ -313,13 +308,7 @@ impl Client {
                     break None;
                 }
                 Err(e) => {
-                    let (status, kind) = classify(&e);
-                    let status = if status == Status::ConnectError {
-                        Status::Truncated
-                    } else {
-                        status
-                    };
-                    break Some((status, kind, describe(&e)));
+                    break Some(body_error(&e));
                 }
             }
         };
@@ -368,6 +357,17 @@ fn saved_body(body: &[u8]) -> SavedBody {
         Ok(raw) => SavedBody::Json(raw),
         Err(_) => SavedBody::Text(String::from_utf8_lossy(body).into_owned()),
     }
+}
+
+/// An error while the body was arriving: the connection broke mid-answer unless it timed out.
+fn body_error(e: &reqwest::Error) -> (Status, &'static str, String) {
+    let (status, kind) = classify(e);
+    let status = if status == Status::ConnectError {
+        Status::Truncated
+    } else {
+        status
+    };
+    (status, kind, describe(e))
 }
 
 fn classify(e: &reqwest::Error) -> (Status, &'static str) {

@@ -26,28 +26,36 @@ pub fn invalid_input_record(bad: InvalidLine) -> Record {
     record
 }
 
+fn unsent_record(
+    request: crate::workload::Request,
+    status: Status,
+    kind: &str,
+    message: &str,
+) -> Record {
+    let mut record = Record::empty(request.id, request.line, status);
+    record.model = request.model;
+    record.fail(status, kind, message);
+    record
+}
+
 /// The record for a line left unsent because the cost budget ran out.
 pub fn skipped_budget_record(request: crate::workload::Request) -> Record {
-    let mut record = Record::empty(request.id, request.line, Status::SkippedBudget);
-    record.model = request.model;
-    record.fail(
+    unsent_record(
+        request,
         Status::SkippedBudget,
         "budget",
         "not sent: --max-cost would have been exceeded",
-    );
-    record
+    )
 }
 
 /// The record for a line not sent because the run was interrupted.
 pub fn interrupted_record(request: crate::workload::Request) -> Record {
-    let mut record = Record::empty(request.id, request.line, Status::Cancelled);
-    record.model = request.model;
-    record.fail(
+    unsent_record(
+        request,
         Status::Cancelled,
         "interrupted",
         "not sent: the run was interrupted",
-    );
-    record
+    )
 }
 
 /// How an interrupt reaches the scheduler: `stop` ends dispatch (the rest of the workload is recorded
