@@ -74,7 +74,7 @@ fn every_fault_kind_ends_as_one_record_with_the_right_status() {
             "--mock-fault-rate",
             "0.2",
             "--timeout",
-            "300ms",
+            "1s",
             "--max-retries",
             "12",
         ],
