@@ -67,7 +67,7 @@ async fn killed_runs_resume_to_exactly_one_answer_per_line() {
     let out_s = out.to_str().unwrap().to_string();
     let (workload_s, endpoint_s) = (workload.to_str().unwrap().to_string(), endpoint.clone());
     tokio::task::spawn_blocking(move || {
-        for attempt in 0..20 {
+        for _ in 0..20 {
             let mut cmd = llmvolley();
             cmd.arg("run").args([
                 &workload_s,
@@ -79,8 +79,12 @@ async fn killed_runs_resume_to_exactly_one_answer_per_line() {
                 &out_s,
                 "-q",
             ]);
-            if attempt > 0 {
+            // A kill that came before the run folder had its records (a very slow start) leaves
+            // nothing to resume: start afresh then.
+            if out.join("records.jsonl").is_file() {
                 cmd.arg("--resume");
+            } else {
+                let _ = std::fs::remove_dir_all(&out);
             }
             let mut child = cmd
                 .stdout(Stdio::null())
