@@ -30,6 +30,18 @@ fn wait_bounded(child: &mut Child, limit: Duration) -> i32 {
     }
 }
 
+/// Waits (at most 10 s) until the run has written at least one record: it is surely under way.
+fn wait_for_first_record(out: &std::path::Path) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        if std::fs::read_to_string(out.join("records.jsonl")).is_ok_and(|t| t.contains('\n')) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("the run wrote no record within 10 s");
+}
+
 fn start(args: &[&str]) -> Child {
     llmvolley()
         .arg("run")
@@ -57,7 +69,7 @@ fn an_interrupt_records_every_line_once_and_exits_130() {
         "--out",
         out.to_str().unwrap(),
     ]);
-    std::thread::sleep(Duration::from_millis(1000));
+    wait_for_first_record(&out);
     signal(&child, "-INT");
     let code = wait_bounded(&mut child, Duration::from_secs(10));
     assert_eq!(code, 130);
@@ -114,7 +126,7 @@ fn a_second_interrupt_exits_at_once_with_whole_lines() {
         "--out",
         out.to_str().unwrap(),
     ]);
-    std::thread::sleep(Duration::from_millis(800));
+    wait_for_first_record(&out);
     signal(&child, "-TERM");
     std::thread::sleep(Duration::from_millis(100));
     let second = Instant::now();
