@@ -139,8 +139,8 @@ async fn mock_latency_knobs_delay_answers() {
     let started = Instant::now();
     let _ = post(&base, "/responses", json!({"input": "x"})).await;
     assert!(
-        started.elapsed() >= Duration::from_millis(50),
-        "at least the fixed latency"
+        started.elapsed() >= Duration::from_micros(49_500),
+        "at least the fixed latency (to the nearest millisecond tick)"
     );
     stop.send(()).unwrap();
 }
