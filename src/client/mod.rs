@@ -138,7 +138,7 @@ impl Client {
             mut id,
             route,
             body,
-            model,
+            mut model,
             max_output_tokens,
         } = request;
         let mut attempt_errors = Vec::new();
@@ -150,7 +150,8 @@ impl Client {
         loop {
             attempt += 1;
             let mut record = Record::empty(id, line, Status::Ok);
-            record.model = model.clone();
+            // Moved in and taken back for a retry: no copy per request.
+            record.model = model.take();
             if let Some(throttle) = &self.throttle {
                 tokio::select! {
                     () = throttle.before_send(estimated_tokens) => {}
@@ -211,6 +212,7 @@ impl Client {
                 }
             }
             id = record.id;
+            model = record.model;
         }
     }
 
