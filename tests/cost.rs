@@ -83,15 +83,10 @@ async fn service_tier_and_cached_tokens_decide_the_price_and_unknown_models_get_
     )
     .unwrap();
     let endpoint = format!("{}/v1", server.uri());
-    let run = run_async(
-        llmvolley(),
-        &[
-            workload.to_str().unwrap(),
-            "--endpoint",
-            &endpoint,
-            "--tier",
-            "batch",
-        ],
+    let run = run_endpoint(
+        &endpoint,
+        &workload,
+        &["--tier", "batch"],
         &tmp.path().join("out"),
     )
     .await;

@@ -67,18 +67,7 @@ async fn after_the_first_429_the_server_sees_no_more_than_its_limit_per_second()
         .collect();
     std::fs::write(&workload, lines.join("\n")).unwrap();
     let endpoint = format!("{}/v1", server.uri());
-    let run = run_async(
-        llmvolley(),
-        &[
-            workload.to_str().unwrap(),
-            "--endpoint",
-            &endpoint,
-            "-c",
-            "16",
-        ],
-        &tmp.path().join("out"),
-    )
-    .await;
+    let run = run_endpoint(&endpoint, &workload, &["-c", "16"], &tmp.path().join("out")).await;
     assert_run_invariants(&run, &workload);
     assert_eq!(run.summary["requests"]["ok"], 40, "every request ended ok");
 

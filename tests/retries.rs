@@ -76,15 +76,10 @@ async fn retryable_failures_are_retried_and_others_are_not() {
         .collect();
     std::fs::write(&workload, lines.join("\n")).unwrap();
     let endpoint = format!("{}/v1", server.uri());
-    let run = run_async(
-        llmvolley(),
-        &[
-            workload.to_str().unwrap(),
-            "--endpoint",
-            &endpoint,
-            "--max-retries",
-            "3",
-        ],
+    let run = run_endpoint(
+        &endpoint,
+        &workload,
+        &["--max-retries", "3"],
         &tmp.path().join("out"),
     )
     .await;
@@ -148,15 +143,10 @@ async fn broken_streams_and_timeouts_are_retried() {
     )
     .unwrap();
     let endpoint = format!("{}/v1", server.uri());
-    let run = run_async(
-        llmvolley(),
-        &[
-            workload.to_str().unwrap(),
-            "--endpoint",
-            &endpoint,
-            "--timeout",
-            "300ms",
-        ],
+    let run = run_endpoint(
+        &endpoint,
+        &workload,
+        &["--timeout", "300ms"],
         &tmp.path().join("out"),
     )
     .await;

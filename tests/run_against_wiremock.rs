@@ -50,12 +50,7 @@ async fn seed_bodies_in_both_shapes_are_read_exactly() {
     let tmp = tempfile::tempdir().unwrap();
     let workload = batch_workload(tmp.path(), &["responses", "chat", "tools"]);
     let endpoint = format!("{}/v1", server.uri());
-    let run = run_async(
-        llmvolley(),
-        &[workload.to_str().unwrap(), "--endpoint", &endpoint],
-        &tmp.path().join("out"),
-    )
-    .await;
+    let run = run_endpoint(&endpoint, &workload, &[], &tmp.path().join("out")).await;
     assert_run_invariants(&run, &workload);
 
     let r = run.by_id("responses");
@@ -114,17 +109,10 @@ async fn error_answers_become_records_with_status_and_message() {
     ];
     let workload = batch_workload(tmp.path(), &cases);
     let endpoint = format!("{}/v1", server.uri());
-    let run = run_async(
-        llmvolley(),
-        &[
-            workload.to_str().unwrap(),
-            "--endpoint",
-            &endpoint,
-            "--max-retries",
-            "0",
-            "-c",
-            "4",
-        ],
+    let run = run_endpoint(
+        &endpoint,
+        &workload,
+        &["--max-retries", "0", "-c", "4"],
         &tmp.path().join("out"),
     )
     .await;
@@ -274,12 +262,10 @@ async fn api_key_file_is_read_and_secret_headers_are_redacted() {
     std::fs::write(&key_file, "sk-from-file\n").unwrap();
     let workload = workspace_file("workloads/unicorn.jsonl");
     let endpoint = format!("{}/v1", server.uri());
-    let run = run_async(
-        llmvolley(),
+    let run = run_endpoint(
+        &endpoint,
+        &workload,
         &[
-            workload.to_str().unwrap(),
-            "--endpoint",
-            &endpoint,
             "--api-key-file",
             key_file.to_str().unwrap(),
             "-H",
@@ -305,12 +291,7 @@ async fn batch_url_joins_the_base_without_doubling_v1() {
     let tmp = tempfile::tempdir().unwrap();
     let workload = workspace_file("workloads/batch.jsonl");
     let endpoint = format!("{}/v1/", server.uri());
-    let run = run_async(
-        llmvolley(),
-        &[workload.to_str().unwrap(), "--endpoint", &endpoint],
-        &tmp.path().join("out"),
-    )
-    .await;
+    let run = run_endpoint(&endpoint, &workload, &[], &tmp.path().join("out")).await;
     assert_run_invariants(&run, &workload);
     assert_eq!(run.summary["requests"]["ok"], 5);
     let paths: Vec<String> = server
@@ -338,12 +319,7 @@ async fn unwritable_output_fails_before_any_request() {
     std::fs::write(taken.join("records.jsonl"), "{}\n").unwrap();
     let workload = workspace_file("workloads/unicorn.jsonl");
     let endpoint = format!("{}/v1", server.uri());
-    let run = run_async(
-        llmvolley(),
-        &[workload.to_str().unwrap(), "--endpoint", &endpoint],
-        &taken,
-    )
-    .await;
+    let run = run_endpoint(&endpoint, &workload, &[], &taken).await;
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("never overwritten"), "{}", run.stderr);
     assert_eq!(
@@ -353,12 +329,7 @@ async fn unwritable_output_fails_before_any_request() {
     );
     let file = tmp.path().join("a-file");
     std::fs::write(&file, "x").unwrap();
-    let run = run_async(
-        llmvolley(),
-        &[workload.to_str().unwrap(), "--endpoint", &endpoint],
-        &file.join("sub"),
-    )
-    .await;
+    let run = run_endpoint(&endpoint, &workload, &[], &file.join("sub")).await;
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(
         server.received_requests().await.unwrap().is_empty(),
@@ -378,17 +349,10 @@ async fn slow_answers_end_as_timeouts() {
     let tmp = tempfile::tempdir().unwrap();
     let workload = workspace_file("workloads/unicorn.jsonl");
     let endpoint = format!("{}/v1", server.uri());
-    let run = run_async(
-        llmvolley(),
-        &[
-            workload.to_str().unwrap(),
-            "--endpoint",
-            &endpoint,
-            "--max-retries",
-            "0",
-            "--timeout",
-            "200ms",
-        ],
+    let run = run_endpoint(
+        &endpoint,
+        &workload,
+        &["--max-retries", "0", "--timeout", "200ms"],
         &tmp.path().join("out"),
     )
     .await;
@@ -405,17 +369,10 @@ async fn refused_connections_are_connect_errors() {
     drop(closed);
     let tmp = tempfile::tempdir().unwrap();
     let workload = workspace_file("workloads/chat.jsonl");
-    let run = run_async(
-        llmvolley(),
-        &[
-            workload.to_str().unwrap(),
-            "--endpoint",
-            &endpoint,
-            "--max-retries",
-            "0",
-            "--api",
-            "chat",
-        ],
+    let run = run_endpoint(
+        &endpoint,
+        &workload,
+        &["--max-retries", "0", "--api", "chat"],
         &tmp.path().join("out"),
     )
     .await;
@@ -446,15 +403,10 @@ async fn connection_closed_mid_body_is_truncated() {
     });
     let tmp = tempfile::tempdir().unwrap();
     let workload = workspace_file("workloads/unicorn.jsonl");
-    let run = run_async(
-        llmvolley(),
-        &[
-            workload.to_str().unwrap(),
-            "--endpoint",
-            &endpoint,
-            "--max-retries",
-            "0",
-        ],
+    let run = run_endpoint(
+        &endpoint,
+        &workload,
+        &["--max-retries", "0"],
         &tmp.path().join("out"),
     )
     .await;
@@ -531,18 +483,7 @@ async fn connections_are_reused_across_requests() {
     let (endpoint, connections) = keep_alive_peer(SEED_CHAT).await;
     let tmp = tempfile::tempdir().unwrap();
     let workload = workspace_file("workloads/varied-1000.jsonl");
-    let run = run_async(
-        llmvolley(),
-        &[
-            workload.to_str().unwrap(),
-            "--endpoint",
-            &endpoint,
-            "-c",
-            "4",
-        ],
-        &tmp.path().join("out"),
-    )
-    .await;
+    let run = run_endpoint(&endpoint, &workload, &["-c", "4"], &tmp.path().join("out")).await;
     assert_run_invariants(&run, &workload);
     let opened = connections.load(std::sync::atomic::Ordering::SeqCst);
     // A connection goes back to the pool a moment after its body ends, so a request can race it and
@@ -637,15 +578,10 @@ async fn tls_certificates_are_verified_unless_insecure() {
     let endpoint = self_signed_tls_peer(SEED_RESPONSE).await;
     let tmp = tempfile::tempdir().unwrap();
     let workload = workspace_file("workloads/unicorn.jsonl");
-    let strict = run_async(
-        llmvolley(),
-        &[
-            workload.to_str().unwrap(),
-            "--endpoint",
-            &endpoint,
-            "--max-retries",
-            "0",
-        ],
+    let strict = run_endpoint(
+        &endpoint,
+        &workload,
+        &["--max-retries", "0"],
         &tmp.path().join("strict"),
     )
     .await;
@@ -664,14 +600,10 @@ async fn tls_certificates_are_verified_unless_insecure() {
         "{}",
         strict.records[0]
     );
-    let insecure = run_async(
-        llmvolley(),
-        &[
-            workload.to_str().unwrap(),
-            "--endpoint",
-            &endpoint,
-            "--insecure",
-        ],
+    let insecure = run_endpoint(
+        &endpoint,
+        &workload,
+        &["--insecure"],
         &tmp.path().join("insecure"),
     )
     .await;

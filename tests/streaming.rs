@@ -46,17 +46,10 @@ async fn run_transcripts() -> (Run, tempfile::TempDir) {
         .collect();
     std::fs::write(&workload, lines.join("\n")).unwrap();
     let endpoint = format!("{}/v1", server.uri());
-    let run = run_async(
-        llmvolley(),
-        &[
-            workload.to_str().unwrap(),
-            "--endpoint",
-            &endpoint,
-            "--max-retries",
-            "0",
-            "-c",
-            "4",
-        ],
+    let run = run_endpoint(
+        &endpoint,
+        &workload,
+        &["--max-retries", "0", "-c", "4"],
         &tmp.path().join("out"),
     )
     .await;
@@ -329,12 +322,10 @@ async fn streams_without_usage_are_counted_with_the_given_tokenizer() {
     let workload = workspace_file("workloads/chat.jsonl");
     let tokenizer = workspace_file("tests/fixtures/tokenizer.json");
     let endpoint = format!("{}/v1", server.uri());
-    let run = run_async(
-        llmvolley(),
+    let run = run_endpoint(
+        &endpoint,
+        &workload,
         &[
-            workload.to_str().unwrap(),
-            "--endpoint",
-            &endpoint,
             "--api",
             "chat",
             "--stream",

@@ -214,3 +214,11 @@ pub fn token_counts(record: &Value) -> (Option<u64>, Option<u64>, Option<u64>) {
         record["total_tokens"].as_u64(),
     )
 }
+
+/// `llmvolley run WORKLOAD --endpoint ENDPOINT ARGS --out DIR`, off the async runtime.
+pub async fn run_endpoint(endpoint: &str, workload: &Path, args: &[&str], dir: &Path) -> Run {
+    let workload = workload.to_str().expect("UTF-8 path");
+    let mut all = vec![workload, "--endpoint", endpoint];
+    all.extend_from_slice(args);
+    run_async(llmvolley(), &all, dir).await
+}
