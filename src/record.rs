@@ -29,10 +29,12 @@ pub enum Status {
     Cancelled,
     /// Not sent: `--max-cost` would have been exceeded.
     SkippedBudget,
+    /// Not sent: `bench --drop-when-full` and `--max-inflight` requests were already in flight.
+    Dropped,
 }
 
 impl Status {
-    pub const ALL: [Status; 10] = [
+    pub const ALL: [Status; 11] = [
         Status::Ok,
         Status::HttpError,
         Status::ApiError,
@@ -43,6 +45,7 @@ impl Status {
         Status::InvalidInput,
         Status::Cancelled,
         Status::SkippedBudget,
+        Status::Dropped,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -57,6 +60,7 @@ impl Status {
             Status::InvalidInput => "invalid_input",
             Status::Cancelled => "cancelled",
             Status::SkippedBudget => "skipped_budget",
+            Status::Dropped => "dropped",
         }
     }
 
@@ -113,6 +117,12 @@ pub enum SavedBody {
 pub struct Record {
     pub id: String,
     pub line: u64,
+    /// `bench`: the request's 1-based place in the schedule (the workload is cycled, so ids repeat).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+    /// `bench`: sent during `--warmup`, left out of every statistic.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub warmup: bool,
     pub attempts: u32,
     /// The error kind of each earlier attempt that was retried, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -124,6 +134,9 @@ pub struct Record {
     pub sent_at: Option<f64>,
     pub queue_ms: Option<f64>,
     pub latency_ms: Option<f64>,
+    /// Completion − scheduled send (`queue_ms + latency_ms`): what a caller arriving on schedule waited.
+    #[serde(default)]
+    pub latency_from_schedule_ms: Option<f64>,
     /// Time to the response headers: the server's queueing and prefill-independent overhead.
     pub ttfb_ms: Option<f64>,
     pub ttft_ms: Option<f64>,
@@ -166,6 +179,8 @@ impl Record {
         Record {
             id,
             line,
+            seq: None,
+            warmup: false,
             attempts: 0,
             attempt_errors: Vec::new(),
             status,
@@ -175,6 +190,7 @@ impl Record {
             sent_at: None,
             queue_ms: None,
             latency_ms: None,
+            latency_from_schedule_ms: None,
             ttfb_ms: None,
             ttft_ms: None,
             ttfo_ms: None,

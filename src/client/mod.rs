@@ -174,6 +174,10 @@ impl Client {
                 }
             };
             record.attempts = attempt;
+            record.latency_from_schedule_ms = record
+                .queue_ms
+                .zip(record.latency_ms)
+                .map(|(queue, latency)| queue + latency);
             if let Some(throttle) = &self.throttle {
                 throttle.observe(record.http_status, &hints);
                 throttle

@@ -1,9 +1,17 @@
-//! When requests are sent: the closed loop keeps up to N requests in flight until the workload ends.
+//! When requests are sent: the closed loop of `run`, and the bench profiles' dispatcher and schedules.
 
+mod arrivals;
+mod bench_loop;
 mod budget;
+mod plan;
 mod throttle;
 
+pub use arrivals::{ArrivalOffsets, Arrivals};
+pub use bench_loop::{
+    DispatchReport, Launcher, Pace, Pacer, Planned, ThreadPacer, TokioPacer, WhenFull, dispatch,
+};
 pub use budget::Budget;
+pub use plan::{Admit, Limit, Plan, Warmup};
 pub use throttle::Throttle;
 
 use crate::client::Client;

@@ -17,6 +17,8 @@ pub struct CsvSink {
 struct Row<'a> {
     id: &'a str,
     line: u64,
+    seq: Option<u64>,
+    warmup: bool,
     attempts: u32,
     attempt_errors: String,
     status: Status,
@@ -27,6 +29,7 @@ struct Row<'a> {
     sent_at: Option<f64>,
     queue_ms: Option<f64>,
     latency_ms: Option<f64>,
+    latency_from_schedule_ms: Option<f64>,
     ttfb_ms: Option<f64>,
     ttft_ms: Option<f64>,
     ttfo_ms: Option<f64>,
@@ -73,6 +76,8 @@ impl RecordSink for CsvSink {
         let row = Row {
             id: &r.id,
             line: r.line,
+            seq: r.seq,
+            warmup: r.warmup,
             attempts: r.attempts,
             attempt_errors: r.attempt_errors.join(";"),
             status: r.status,
@@ -83,6 +88,7 @@ impl RecordSink for CsvSink {
             sent_at: r.sent_at,
             queue_ms: r.queue_ms,
             latency_ms: r.latency_ms,
+            latency_from_schedule_ms: r.latency_from_schedule_ms,
             ttfb_ms: r.ttfb_ms,
             ttft_ms: r.ttft_ms,
             ttfo_ms: r.ttfo_ms,
