@@ -83,18 +83,6 @@ pub struct RunArgs {
     /// JSONL workload: one request body or OpenAI Batch line per line.
     pub workload: PathBuf,
 
-    /// Base URL as the OpenAI SDKs take it, e.g. https://api.openai.com/v1 [default: $OPENAI_BASE_URL]
-    #[arg(long, value_name = "URL", conflicts_with = "mock")]
-    pub endpoint: Option<String>,
-
-    /// Run against the embedded mock endpoint instead of a server (no key needed).
-    #[arg(long)]
-    pub mock: bool,
-
-    /// API for bare request bodies.
-    #[arg(long, value_enum, default_value_t = Api::Responses)]
-    pub api: Api,
-
     /// Requests in flight at most (closed loop).
     #[arg(short = 'c', long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub concurrency: u32,
@@ -115,6 +103,58 @@ pub struct RunArgs {
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
     pub ramp_up: Duration,
 
+    /// Retries after a retryable failure (408, 409, 429, 5xx, timeouts, connection errors, broken streams).
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub max_retries: u32,
+
+    /// After an interrupt, how long requests in flight may take to finish before they are abandoned.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub grace: Duration,
+
+    /// Run folder [default: results/<workload>-<UTC time>]; an existing non-empty folder is refused.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Stop sending once spent dollars plus the estimate for requests in flight would pass USD;
+    /// unsent lines are recorded as skipped_budget.
+    #[arg(long, value_name = "USD")]
+    pub max_cost: Option<f64>,
+
+    /// Continue the run in --out DIR: lines whose latest record is ok are not sent again.
+    #[arg(long, requires = "out")]
+    pub resume: bool,
+
+    /// With --resume, also send again the lines whose latest record failed.
+    #[arg(long, requires = "resume")]
+    pub retry_failed: bool,
+
+    /// Check every line before sending anything; refuse to start on the first bad line.
+    #[arg(long)]
+    pub strict: bool,
+
+    /// No progress bar.
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    #[command(flatten)]
+    pub target: EndpointArgs,
+}
+
+/// Where requests go and how they are sent: shared by `run` and `bench`.
+#[derive(Debug, Args)]
+pub struct EndpointArgs {
+    /// Base URL as the OpenAI SDKs take it, e.g. https://api.openai.com/v1 [default: $OPENAI_BASE_URL]
+    #[arg(long, value_name = "URL", conflicts_with = "mock")]
+    pub endpoint: Option<String>,
+
+    /// Run against the embedded mock endpoint instead of a server (no key needed).
+    #[arg(long)]
+    pub mock: bool,
+
+    /// API for bare request bodies.
+    #[arg(long, value_enum, default_value_t = Api::Responses)]
+    pub api: Api,
+
     /// Environment variable holding the API key.
     #[arg(long, value_name = "NAME", default_value = "OPENAI_API_KEY")]
     pub api_key_env: String,
@@ -127,14 +167,6 @@ pub struct RunArgs {
     #[arg(short = 'H', long = "header", value_name = "'NAME: VALUE'")]
     pub headers: Vec<String>,
 
-    /// Retries after a retryable failure (408, 409, 429, 5xx, timeouts, connection errors, broken streams).
-    #[arg(long, value_name = "N", default_value_t = 5)]
-    pub max_retries: u32,
-
-    /// After an interrupt, how long requests in flight may take to finish before they are abandoned.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
-    pub grace: Duration,
-
     /// Accept any TLS certificate (self-signed test servers). Certificates are verified otherwise.
     #[arg(long)]
     pub insecure: bool,
@@ -142,10 +174,6 @@ pub struct RunArgs {
     /// Per-request timeout, e.g. 30s, 10m (a bare number is seconds).
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
     pub timeout: Duration,
-
-    /// Run folder [default: results/<workload>-<UTC time>]; an existing non-empty folder is refused.
-    #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
 
     /// Speak HTTP/2 to http:// endpoints without negotiation (h2c prior knowledge): many requests
     /// share one connection. https:// endpoints negotiate HTTP/2 by themselves.
@@ -170,30 +198,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "PATH")]
     pub tokenizer: Option<PathBuf>,
 
-    /// Stop sending once spent dollars plus the estimate for requests in flight would pass USD;
-    /// unsent lines are recorded as skipped_budget.
-    #[arg(long, value_name = "USD")]
-    pub max_cost: Option<f64>,
-
-    /// Continue the run in --out DIR: lines whose latest record is ok are not sent again.
-    #[arg(long, requires = "out")]
-    pub resume: bool,
-
-    /// With --resume, also send again the lines whose latest record failed.
-    #[arg(long, requires = "resume")]
-    pub retry_failed: bool,
-
     /// Keep each full response body in records.jsonl (`response` field).
     #[arg(long)]
     pub save_responses: bool,
-
-    /// Check every line before sending anything; refuse to start on the first bad line.
-    #[arg(long)]
-    pub strict: bool,
-
-    /// No progress bar.
-    #[arg(short, long)]
-    pub quiet: bool,
 
     #[command(flatten)]
     pub mock_knobs: MockKnobs,

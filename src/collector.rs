@@ -3,7 +3,7 @@
 use crate::cost::Pricer;
 use crate::record::{Record, Status};
 use crate::sink::RecordSink;
-use crate::stats::RunStats;
+use crate::stats::{RunStats, TimeSeries};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use std::io;
 use std::sync::Arc;
@@ -96,8 +96,16 @@ impl Progress {
 pub struct Collector {
     sinks: Vec<Box<dyn RecordSink>>,
     stats: RunStats,
+    timeseries: Option<TimeSeries>,
     progress: Progress,
     pricer: Pricer,
+}
+
+/// What the collector accumulated once every record was in.
+pub struct Collected {
+    pub stats: RunStats,
+    pub timeseries: Option<TimeSeries>,
+    pub unpriced_models: Vec<String>,
 }
 
 impl Collector {
@@ -105,19 +113,33 @@ impl Collector {
         Collector {
             sinks,
             stats: RunStats::default(),
+            timeseries: None,
             progress,
             pricer,
         }
     }
 
+    /// Starts from these statistics (e.g. with SLOs to judge) instead of empty ones.
+    pub fn with_stats(mut self, stats: RunStats) -> Self {
+        self.stats = stats;
+        self
+    }
+
+    /// Also keeps the per-second time series (every record, warm-up included).
+    pub fn with_timeseries(mut self) -> Self {
+        self.timeseries = Some(TimeSeries::default());
+        self
+    }
+
     /// Runs on its own thread (file writes are blocking) until every sender is gone.
-    pub fn run(
-        mut self,
-        mut records: mpsc::Receiver<Record>,
-    ) -> io::Result<(RunStats, Vec<String>)> {
+    pub fn run(mut self, mut records: mpsc::Receiver<Record>) -> io::Result<Collected> {
         let result = self.drain(&mut records);
         self.progress.finish();
-        result.map(|()| (self.stats, self.pricer.unpriced_models()))
+        result.map(|()| Collected {
+            stats: self.stats,
+            timeseries: self.timeseries,
+            unpriced_models: self.pricer.unpriced_models(),
+        })
     }
 
     fn drain(&mut self, records: &mut mpsc::Receiver<Record>) -> io::Result<()> {
@@ -142,6 +164,9 @@ impl Collector {
             sink.write(&record)?;
         }
         self.stats.add(&record);
+        if let Some(series) = &mut self.timeseries {
+            series.add(&record);
+        }
         self.progress.record_done(&record);
         Ok(())
     }

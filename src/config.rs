@@ -1,6 +1,6 @@
 //! Validated run settings built from raw arguments and the environment: every setup error is found here.
 
-use crate::cli::{Api, MockKnobs, RunArgs};
+use crate::cli::{Api, EndpointArgs, MockKnobs, RunArgs};
 use crate::client::{ApiKey, ClientConfig};
 use crate::cost::{PriceTable, Tier};
 use crate::mock::MockConfig;
@@ -39,41 +39,49 @@ impl std::fmt::Display for KeySource {
     }
 }
 
+/// Where requests go and how they are sent (shared by `run` and `bench`).
 #[derive(Debug, Clone)]
-pub struct RunConfig {
-    pub workload: PathBuf,
+pub struct Connection {
     pub target: Target,
     pub api: Api,
-    pub concurrency: usize,
-    pub ramp_up: Duration,
-    pub rps: Option<f64>,
-    pub rpm: Option<f64>,
-    pub tpm: Option<u32>,
     pub api_key: Option<ApiKey>,
     pub key_source: KeySource,
     pub headers: Vec<(HeaderName, HeaderValue)>,
     pub timeout: Duration,
-    pub max_retries: u32,
-    pub grace: Duration,
     pub insecure: bool,
-    pub out: Option<PathBuf>,
     pub save_responses: bool,
     pub stream: bool,
     pub http2: bool,
     pub prices: PriceTable,
     pub prices_file: Option<PathBuf>,
     pub tier: Tier,
-    pub max_cost: Option<f64>,
     pub tokenizer: Option<HfTokenizer>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub workload: PathBuf,
+    pub conn: Connection,
+    pub concurrency: usize,
+    pub ramp_up: Duration,
+    pub rps: Option<f64>,
+    pub rpm: Option<f64>,
+    pub tpm: Option<u32>,
+    pub max_retries: u32,
+    pub grace: Duration,
+    pub out: Option<PathBuf>,
+    pub max_cost: Option<f64>,
     pub resume: bool,
     pub retry_failed: bool,
     pub strict: bool,
     pub quiet: bool,
 }
 
-impl RunConfig {
-    /// Validates `args`, reading `OPENAI_BASE_URL` and the key from `env`.
-    pub fn from_args(args: RunArgs, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+impl Connection {
+    pub fn from_args(
+        args: EndpointArgs,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<Self> {
         let target = if args.mock {
             Target::Mock(mock_config(&args.mock_knobs))
         } else {
@@ -115,23 +123,14 @@ impl RunConfig {
         if args.timeout.is_zero() {
             bail!("--timeout must be more than zero");
         }
-        Ok(RunConfig {
-            workload: args.workload,
+        Ok(Connection {
             target,
             api: args.api,
-            concurrency: args.concurrency as usize,
-            ramp_up: args.ramp_up,
-            rps: positive(args.rps, "--rps")?,
-            rpm: positive(args.rpm, "--rpm")?,
-            tpm: args.tpm,
             api_key,
             key_source,
             headers,
             timeout: args.timeout,
-            max_retries: args.max_retries,
-            grace: args.grace,
             insecure: args.insecure,
-            out: args.out,
             save_responses: args.save_responses,
             stream: args.stream,
             http2: args.http2,
@@ -146,6 +145,52 @@ impl RunConfig {
                 .as_deref()
                 .map(HfTokenizer::load)
                 .transpose()?,
+        })
+    }
+
+    pub fn default_route(&self) -> Route {
+        match self.api {
+            Api::Responses => Route::Responses,
+            Api::Chat => Route::Chat,
+        }
+    }
+
+    pub fn client_config(
+        &self,
+        base_url: Url,
+        max_connections: usize,
+        max_retries: u32,
+        throttle: Option<Arc<Throttle>>,
+    ) -> ClientConfig {
+        ClientConfig {
+            base_url,
+            api_key: self.api_key.clone(),
+            headers: self.headers.clone(),
+            timeout: self.timeout,
+            max_connections,
+            save_responses: self.save_responses,
+            http2_prior_knowledge: self.http2,
+            tokenizer: self.tokenizer.clone(),
+            max_retries,
+            insecure: self.insecure,
+            throttle,
+        }
+    }
+}
+
+impl RunConfig {
+    pub fn from_args(args: RunArgs, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        Ok(RunConfig {
+            workload: args.workload,
+            conn: Connection::from_args(args.target, env)?,
+            concurrency: args.concurrency as usize,
+            ramp_up: args.ramp_up,
+            rps: positive(args.rps, "--rps")?,
+            rpm: positive(args.rpm, "--rpm")?,
+            tpm: args.tpm,
+            max_retries: args.max_retries,
+            grace: args.grace,
+            out: args.out,
             resume: args.resume,
             retry_failed: args.retry_failed,
             max_cost: match args.max_cost {
@@ -159,31 +204,13 @@ impl RunConfig {
         })
     }
 
-    pub fn default_route(&self) -> Route {
-        match self.api {
-            Api::Responses => Route::Responses,
-            Api::Chat => Route::Chat,
-        }
-    }
-
     pub fn client_config(&self, base_url: Url, throttle: Option<Arc<Throttle>>) -> ClientConfig {
-        ClientConfig {
-            base_url,
-            api_key: self.api_key.clone(),
-            headers: self.headers.clone(),
-            timeout: self.timeout,
-            max_connections: self.concurrency,
-            save_responses: self.save_responses,
-            http2_prior_knowledge: self.http2,
-            tokenizer: self.tokenizer.clone(),
-            max_retries: self.max_retries,
-            insecure: self.insecure,
-            throttle,
-        }
+        self.conn
+            .client_config(base_url, self.concurrency, self.max_retries, throttle)
     }
 }
 
-fn positive(value: Option<f64>, flag: &str) -> anyhow::Result<Option<f64>> {
+pub fn positive(value: Option<f64>, flag: &str) -> anyhow::Result<Option<f64>> {
     match value {
         Some(v) if !(v.is_finite() && v > 0.0) => bail!("{flag} must be a positive number"),
         other => Ok(other),
@@ -289,7 +316,7 @@ mod tests {
             &[("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")],
         )
         .unwrap();
-        assert!(matches!(c.target, Target::Endpoint(u) if u.as_str() == "http://127.0.0.1:9/v1"));
+        assert!(matches!(c.conn.target, Target::Endpoint(u) if u.as_str() == "http://127.0.0.1:9/v1"));
         let err = config(&["w.jsonl"], &[]).unwrap_err().to_string();
         assert!(err.contains("--endpoint"), "{err}");
     }
@@ -307,7 +334,7 @@ mod tests {
             &[("MY_KEY", "sk-abc")],
         )
         .unwrap();
-        assert_eq!(c.key_source, KeySource::Env("MY_KEY".into()));
+        assert_eq!(c.conn.key_source, KeySource::Env("MY_KEY".into()));
         assert!(!format!("{c:?}").contains("sk-abc"));
         assert!(
             config(
@@ -338,8 +365,8 @@ mod tests {
             &[],
         )
         .unwrap();
-        assert_eq!(c.headers[0].0.as_str(), "x-team");
-        assert_eq!(c.headers[1].1.to_str().unwrap(), "");
+        assert_eq!(c.conn.headers[0].0.as_str(), "x-team");
+        assert_eq!(c.conn.headers[1].1.to_str().unwrap(), "");
         assert!(config(&["w.jsonl", "--mock", "-H", "no colon"], &[]).is_err());
         assert!(is_secret_header("X-Api-Key") && !is_secret_header("X-Team"));
     }

@@ -3,6 +3,7 @@
 mod estimate;
 mod mock;
 mod run;
+mod target;
 
 use crate::cli::{Cli, Command};
 use std::process::ExitCode;

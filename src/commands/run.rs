@@ -1,12 +1,12 @@
 //! `llmvolley run`: workload → closed loop → records, summary and histograms in a run folder.
 
+use super::target::{endpoint_info, start_target, watch_signals};
 use super::{EXIT_INTERRUPTED, EXIT_SOME_FAILED};
 use crate::cli::RunArgs;
 use crate::client::Client;
 use crate::collector::{Collector, Progress};
-use crate::config::{RunConfig, Target, is_secret_header};
+use crate::config::RunConfig;
 use crate::cost::Pricer;
-use crate::mock::MockThread;
 use crate::record::Status;
 use crate::resume::{self, Decision, PriorOutcomes};
 use crate::run_folder::{self, HISTOGRAMS_DIR, RECORDS_CSV, RECORDS_JSONL, RUN_JSON, SUMMARY_JSON};
@@ -28,11 +28,11 @@ use tokio::sync::mpsc;
 pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let config = RunConfig::from_args(args, |name| std::env::var(name).ok())?;
     let workload_path = config.workload.display().to_string();
-    let reader = WorkloadReader::open(&config.workload, config.default_route())
+    let reader = WorkloadReader::open(&config.workload, config.conn.default_route())
         .with_context(|| format!("cannot read workload {workload_path}"))?
-        .force_stream(config.stream);
+        .force_stream(config.conn.stream);
     if config.strict {
-        workload::validate_strict(&config.workload, config.default_route())
+        workload::validate_strict(&config.workload, config.conn.default_route())
             .map_err(|e| anyhow!(e))?;
     }
     let show_progress = !config.quiet && std::io::stderr().is_terminal();
@@ -67,7 +67,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         None
     };
 
-    let (base_url, mock) = start_target(&config.target)?;
+    let (base_url, mock) = start_target(&config.conn.target)?;
     let started_at = run_folder::now_rfc3339();
     let mut info = run_info(&config, &base_url, &dir, &started_at);
     run_folder::write_json(&dir, RUN_JSON, &info)?;
@@ -111,12 +111,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let budget = config.max_cost.map(|limit| {
         Arc::new(Budget::new(
             limit,
-            Arc::new(config.prices.clone()),
-            config.tier,
+            Arc::new(config.conn.prices.clone()),
+            config.conn.tier,
         ))
     });
-    let pricer =
-        Pricer::new(config.prices.clone(), config.tier, !config.quiet).with_budget(budget.clone());
+    let pricer = Pricer::new(config.conn.prices.clone(), config.conn.tier, !config.quiet)
+        .with_budget(budget.clone());
     let progress = Progress::new(total, show_progress, in_flight.clone());
     let collector = Collector::new(sinks, progress, pricer);
     let collecting = tokio::task::spawn_blocking(move || collector.run(records_rx));
@@ -131,7 +131,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let signals = tokio::spawn(watch_signals(shutdown.clone(), config.grace, config.quiet));
     run_closed_loop(items_rx, client, &shape, records_tx, in_flight, &shutdown).await;
     signals.abort();
-    let (stats, unpriced_models) = collecting
+    let crate::collector::Collected {
+        stats,
+        unpriced_models,
+        ..
+    } = collecting
         .await?
         .with_context(|| format!("cannot write records in {}", dir.display()))?;
     let wall_time_s = epoch.elapsed().as_secs_f64();
@@ -178,43 +182,6 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// First SIGINT or SIGTERM: stop dispatch and give in-flight requests `grace` to finish, then
-/// abandon them (recorded as cancelled). A second signal exits at once: records already written are
-/// whole lines, and `--resume` continues from them.
-async fn watch_signals(shutdown: Shutdown, grace: std::time::Duration, quiet: bool) {
-    if next_signal().await.is_err() {
-        return;
-    }
-    shutdown.stop.cancel();
-    if !quiet {
-        eprintln!(
-            "interrupted: no new requests; waiting up to {grace:?} for those in flight (interrupt again to exit now)"
-        );
-    }
-    tokio::select! {
-        () = tokio::time::sleep(grace) => shutdown.abandon.cancel(),
-        _ = next_signal() => std::process::exit(i32::from(EXIT_INTERRUPTED)),
-    }
-    let _ = next_signal().await;
-    std::process::exit(i32::from(EXIT_INTERRUPTED));
-}
-
-async fn next_signal() -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            result = tokio::signal::ctrl_c() => result,
-            _ = terminate.recv() => Ok(()),
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c().await
-    }
-}
-
 /// A run folder ready for records: its sinks, and what an earlier run there finished (`--resume`).
 struct OpenedFolder {
     dir: PathBuf,
@@ -257,83 +224,30 @@ fn open_for_resume(config: &RunConfig) -> anyhow::Result<OpenedFolder> {
     })
 }
 
-/// The base URL to send to; for `--mock`, starts the mock on a free loopback port first.
-fn start_target(target: &Target) -> anyhow::Result<(Url, Option<MockThread>)> {
-    match target {
-        Target::Endpoint(url) => Ok((url.clone(), None)),
-        Target::Mock(mock) => {
-            let mock =
-                MockThread::start(mock.clone(), 0).context("cannot start the mock on 127.0.0.1")?;
-            Ok((Url::parse(&format!("http://{}/v1", mock.addr))?, Some(mock)))
-        }
-    }
-}
-
 /// The effective configuration for run.json: secrets never appear, only where they came from.
 fn run_info(config: &RunConfig, base_url: &Url, dir: &Path, started_at: &str) -> Value {
-    let mut endpoint = base_url.clone();
-    let _ = endpoint.set_username("");
-    let _ = endpoint.set_password(None);
-    if endpoint.query().is_some() {
-        endpoint.set_query(Some("<redacted>"));
-    }
-    let headers: serde_json::Map<String, Value> = config
-        .headers
-        .iter()
-        .map(|(name, value)| {
-            let shown = if is_secret_header(name.as_str()) {
-                "<redacted>".to_string()
-            } else {
-                String::from_utf8_lossy(value.as_bytes()).into_owned()
-            };
-            (name.to_string(), Value::String(shown))
-        })
-        .collect();
-    let mock = match &config.target {
-        Target::Mock(m) => json!({
-            "latency_ms": m.latency.as_secs_f64() * 1000.0,
-            "jitter_ms": m.jitter.as_secs_f64() * 1000.0,
-            "seed": m.seed,
-            "chat_shape_for_responses": m.chat_shape_for_responses,
-            "ttft_ms": m.ttft.as_secs_f64() * 1000.0,
-            "itl_ms": m.itl.as_secs_f64() * 1000.0,
-            "tokens_per_chunk": m.tokens_per_chunk,
-            "reasoning_tokens": m.reasoning_tokens,
-            "output_tokens": m.output_tokens,
-            "fault_rate": m.fault_rate,
-            "faults": m.faults,
-        }),
-        Target::Endpoint(_) => Value::Null,
-    };
-    json!({
+    let mut info = endpoint_info(&config.conn, base_url);
+    let settings = json!({
         "tool": "llmvolley",
         "version": env!("CARGO_PKG_VERSION"),
         "command": "run",
         "workload": config.workload.display().to_string(),
         "run_folder": dir.display().to_string(),
-        "endpoint": endpoint.as_str(),
-        "mock": mock,
-        "api": config.api,
         "concurrency": config.concurrency,
         "ramp_up_s": config.ramp_up.as_secs_f64(),
         "rps": config.rps,
         "rpm": config.rpm,
         "tpm": config.tpm,
-        "timeout_s": config.timeout.as_secs_f64(),
         "max_retries": config.max_retries,
-        "insecure": config.insecure,
-        "api_key": config.key_source.to_string(),
-        "headers": headers,
-        "save_responses": config.save_responses,
-        "stream": config.stream,
-        "http2": config.http2,
-        "prices": config.prices_file.as_ref().map(|p| p.display().to_string()),
-        "tier": config.tier,
         "max_cost_usd": config.max_cost,
         "strict": config.strict,
         "resume": config.resume,
         "retry_failed": config.retry_failed,
         "started_at": started_at,
         "finished_at": null,
-    })
+    });
+    if let (Value::Object(info), Value::Object(settings)) = (&mut info, settings) {
+        info.extend(settings);
+    }
+    info
 }

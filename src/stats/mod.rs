@@ -1,8 +1,14 @@
 //! Run statistics: counts, token sums and HdrHistograms, folded record by record, and the summary.
 
+mod slo;
 mod summary;
+mod timeseries;
 
-pub use summary::{CostSummary, Distribution, SUMMARY_SCHEMA_VERSION, Summary};
+pub use slo::{Slo, SloSummary, SloTally};
+pub use summary::{
+    ClientCheck, CostSummary, Distribution, LoadSummary, SUMMARY_SCHEMA_VERSION, Summary,
+};
+pub use timeseries::TimeSeries;
 
 use crate::record::{Record, Status};
 use hdrhistogram::Histogram;
@@ -68,6 +74,8 @@ pub struct RunStats {
     pub by_http_status: BTreeMap<u16, u64>,
     pub errors_by_kind: BTreeMap<String, u64>,
     pub latency: ScaledHistogram,
+    /// Completion − scheduled send of ok requests (includes time waiting to be sent).
+    pub latency_from_schedule: ScaledHistogram,
     pub failed_latency: ScaledHistogram,
     pub queue: ScaledHistogram,
     pub ttft: ScaledHistogram,
@@ -95,6 +103,13 @@ pub struct RunStats {
     /// Attempts after the first, and the error kinds of the attempts that were retried.
     pub retries: u64,
     pub retried_errors_by_kind: BTreeMap<String, u64>,
+    /// `bench --warmup` records: counted here only, left out of everything else.
+    pub warmup: u64,
+    /// Measured requests that were sent, and the last send: the achieved send rate.
+    pub sent: u64,
+    pub last_sent_ms: Option<f64>,
+    /// `--slo`: requests meeting each objective.
+    pub slo: Option<SloTally>,
 }
 
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq)]
@@ -108,7 +123,25 @@ pub struct ModelTotals {
 }
 
 impl RunStats {
+    pub fn with_slo(slo: Option<Slo>) -> Self {
+        RunStats {
+            slo: slo.map(SloTally::new),
+            ..RunStats::default()
+        }
+    }
+
     pub fn add(&mut self, r: &Record) {
+        if r.warmup {
+            self.warmup += 1;
+            return;
+        }
+        if let Some(slo) = &mut self.slo {
+            slo.add(r);
+        }
+        if let Some(sent) = r.sent_at {
+            self.sent += 1;
+            self.last_sent_ms = Some(self.last_sent_ms.map_or(sent, |l| l.max(sent)));
+        }
         self.by_status[r.status.index()] += 1;
         if let Some(code) = r.http_status {
             *self.by_http_status.entry(code).or_default() += 1;
@@ -130,6 +163,9 @@ impl RunStats {
             self.last_done_ms = Some(self.last_done_ms.map_or(done, |l| l.max(done)));
             if r.status == Status::Ok {
                 self.latency.record(latency);
+                if let Some(from_schedule) = r.latency_from_schedule_ms {
+                    self.latency_from_schedule.record(from_schedule);
+                }
                 if let Some(output) = r.output_tokens.filter(|_| latency > 0.0) {
                     self.output_tps.record(output as f64 * 1000.0 / latency);
                 }
@@ -186,6 +222,12 @@ impl RunStats {
             .unwrap_or(r.input_tokens.unwrap_or(0) + r.output_tokens.unwrap_or(0));
     }
 
+    /// Sends per second over the measured sends: (sent − 1) / (last send − first send).
+    pub fn achieved_send_rate(&self) -> Option<f64> {
+        let (first, last) = (self.first_sent_ms?, self.last_sent_ms?);
+        (self.sent > 1 && last > first).then(|| (self.sent - 1) as f64 * 1000.0 / (last - first))
+    }
+
     pub fn count(&self, status: Status) -> u64 {
         self.by_status[status.index()]
     }
@@ -198,6 +240,7 @@ impl RunStats {
     pub fn save_histograms(&self, dir: &Path) -> io::Result<()> {
         for (name, histogram) in [
             ("latency", &self.latency),
+            ("latency_from_schedule", &self.latency_from_schedule),
             ("failed_latency", &self.failed_latency),
             ("queue", &self.queue),
             ("ttft", &self.ttft),

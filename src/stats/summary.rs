@@ -27,6 +27,8 @@ pub struct Summary {
     pub tokens: TokenTotals,
     /// End-to-end latency of ok requests; failed ones are in `failed_latency_ms`.
     pub latency_ms: Option<Distribution>,
+    /// Completion − scheduled send of ok requests: latency as seen by a caller arriving on schedule.
+    pub latency_from_schedule_ms: Option<Distribution>,
     pub failed_latency_ms: Option<Distribution>,
     pub queue_ms: Option<Distribution>,
     /// Streamed ok requests only: time to first token, to first visible output, per output token.
@@ -45,8 +47,45 @@ pub struct Summary {
     pub resumed_kept: Option<u64>,
     /// SIGINT or SIGTERM stopped the run: unsent lines and abandoned requests are `cancelled`.
     pub interrupted: bool,
+    /// `bench --warmup`: requests sent before the measurement, left out of every figure above.
+    #[serde(default)]
+    pub warmup_requests: u64,
+    /// `bench --slo`: share of measured requests meeting each objective, and goodput.
+    #[serde(default)]
+    pub slo: Option<super::SloSummary>,
+    /// `bench`: the load profile, the rate it achieved and the client's self-check.
+    #[serde(default)]
+    pub load: Option<LoadSummary>,
 }
 
+/// How `bench` drove the server, and whether the client kept up.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LoadSummary {
+    pub profile: String,
+    /// Target arrival rate (constant and Poisson profiles, sweep rate steps).
+    pub rate_per_s: Option<f64>,
+    /// Requests in flight at most: `-c`, or `--max-inflight` for open-loop and throughput profiles.
+    pub max_in_flight: usize,
+    pub drop_when_full: bool,
+    /// Measured requests sent, and their rate: (sent − 1) / (last send − first send).
+    pub sent: u64,
+    pub achieved_rate_per_s: Option<f64>,
+    /// Arrivals recorded as `dropped` (`--drop-when-full`).
+    pub dropped: u64,
+    /// Open loop: how late the dispatcher handled each arrival after it was due (its timer's lag).
+    pub scheduler_lag_ms: Option<Distribution>,
+    pub client: ClientCheck,
+}
+
+/// The client's own load: if it was the bottleneck, the figures describe it, not the server.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ClientCheck {
+    /// CPU time of llmvolley (without the in-process mock's thread) / wall time: 1.0 = one core busy.
+    pub cpu_cores_used: Option<f64>,
+    pub cores_available: usize,
+    /// Why the client may have been the bottleneck; empty when it was not.
+    pub warnings: Vec<String>,
+}
 /// Dollars from the answers' usage: null totals when no record could be priced, never a silent zero.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CostSummary {
@@ -168,6 +207,7 @@ impl Summary {
                 total_per_s: per_s(stats.total_tokens),
             },
             latency_ms: Distribution::of(&stats.latency),
+            latency_from_schedule_ms: Distribution::of(&stats.latency_from_schedule),
             failed_latency_ms: Distribution::of(&stats.failed_latency),
             queue_ms: Distribution::of(&stats.queue),
             ttft_ms: Distribution::of(&stats.ttft),
@@ -189,6 +229,9 @@ impl Summary {
             },
             resumed_kept: None,
             interrupted: false,
+            warmup_requests: stats.warmup,
+            slo: stats.slo.as_ref().map(|tally| tally.summary(window_s)),
+            load: None,
         }
     }
 
@@ -296,6 +339,19 @@ impl Summary {
                 "resumed"
             );
         }
+        if self.warmup_requests > 0 {
+            let _ = writeln!(
+                out,
+                "{:<13}{} warm-up requests sent first, left out of every figure",
+                "warmup", self.warmup_requests
+            );
+        }
+        if let Some(load) = &self.load {
+            render_load(&mut out, load);
+        }
+        if let Some(slo) = &self.slo {
+            render_slo(&mut out, slo);
+        }
         if let Some(per_chunk) = self.tokens_per_chunk {
             let _ = writeln!(
                 out,
@@ -303,8 +359,14 @@ impl Summary {
                 "streaming"
             );
         }
+        let from_schedule = if self.load.is_some() {
+            &self.latency_from_schedule_ms
+        } else {
+            &None
+        };
         let rows = [
             ("latency ms", &self.latency_ms),
+            ("from sched ms", from_schedule),
             ("failed ms", &self.failed_latency_ms),
             ("queue ms", &self.queue_ms),
             ("ttft ms", &self.ttft_ms),
@@ -332,4 +394,71 @@ impl Summary {
         }
         out
     }
+}
+
+fn render_load(out: &mut String, load: &LoadSummary) {
+    let target = load
+        .rate_per_s
+        .map(|r| format!(" at {r:.2} req/s"))
+        .unwrap_or_default();
+    let achieved = load
+        .achieved_rate_per_s
+        .map(|r| format!(", {r:.2} req/s achieved"))
+        .unwrap_or_default();
+    let full = if load.drop_when_full {
+        format!("{} dropped when full", load.dropped)
+    } else {
+        "arrivals wait when full".to_string()
+    };
+    let _ = writeln!(
+        out,
+        "{:<13}{}{target}: {} sent{achieved}; at most {} in flight, {full}",
+        "load", load.profile, load.sent, load.max_in_flight
+    );
+    let cpu = load
+        .client
+        .cpu_cores_used
+        .map(|c| format!("{:.0}% of a core", c * 100.0))
+        .unwrap_or_else(|| "CPU not measured".to_string());
+    let lag = load
+        .scheduler_lag_ms
+        .as_ref()
+        .map(|d| {
+            format!(
+                "; scheduler lag p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+                d.p50, d.p99, d.max
+            )
+        })
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "{:<13}{cpu} ({} cores){lag}",
+        "client", load.client.cores_available
+    );
+    for warning in &load.client.warnings {
+        let _ = writeln!(out, "{:<13}{warning}", "WARNING");
+    }
+}
+
+fn render_slo(out: &mut String, slo: &super::SloSummary) {
+    let mut parts = Vec::new();
+    for (name, limit, share) in [
+        ("ttft", slo.ttft_ms, slo.share_ttft),
+        ("tpot", slo.tpot_ms, slo.share_tpot),
+        ("e2e", slo.e2e_ms, slo.share_e2e),
+    ] {
+        if let (Some(limit), Some(share)) = (limit, share) {
+            parts.push(format!("{name} <= {limit} ms {:.1}%", share * 100.0));
+        }
+    }
+    let _ = writeln!(
+        out,
+        "{:<13}{}; all {:.1}% ({} of {}): goodput {:.2} req/s",
+        "slo",
+        parts.join(", "),
+        slo.share_all * 100.0,
+        slo.meeting_all,
+        slo.requests,
+        slo.goodput_per_s
+    );
 }

@@ -1,0 +1,110 @@
+//! What `run` and `bench` share: starting the target, describing it for run.json, watching signals.
+
+use super::EXIT_INTERRUPTED;
+use crate::config::{Connection, Target, is_secret_header};
+use crate::mock::MockThread;
+use crate::scheduler::Shutdown;
+use anyhow::Context;
+use reqwest::Url;
+use serde_json::{Value, json};
+
+/// The base URL to send to; for `--mock`, starts the mock on a free loopback port first.
+pub fn start_target(target: &Target) -> anyhow::Result<(Url, Option<MockThread>)> {
+    match target {
+        Target::Endpoint(url) => Ok((url.clone(), None)),
+        Target::Mock(mock) => {
+            let mock =
+                MockThread::start(mock.clone(), 0).context("cannot start the mock on 127.0.0.1")?;
+            Ok((Url::parse(&format!("http://{}/v1", mock.addr))?, Some(mock)))
+        }
+    }
+}
+
+/// Where requests went and how, for run.json: secrets never appear, only where they came from.
+pub fn endpoint_info(conn: &Connection, base_url: &Url) -> Value {
+    let mut endpoint = base_url.clone();
+    let _ = endpoint.set_username("");
+    let _ = endpoint.set_password(None);
+    if endpoint.query().is_some() {
+        endpoint.set_query(Some("<redacted>"));
+    }
+    let headers: serde_json::Map<String, Value> = conn
+        .headers
+        .iter()
+        .map(|(name, value)| {
+            let shown = if is_secret_header(name.as_str()) {
+                "<redacted>".to_string()
+            } else {
+                String::from_utf8_lossy(value.as_bytes()).into_owned()
+            };
+            (name.to_string(), Value::String(shown))
+        })
+        .collect();
+    let mock = match &conn.target {
+        Target::Mock(m) => json!({
+            "latency_ms": m.latency.as_secs_f64() * 1000.0,
+            "jitter_ms": m.jitter.as_secs_f64() * 1000.0,
+            "seed": m.seed,
+            "chat_shape_for_responses": m.chat_shape_for_responses,
+            "ttft_ms": m.ttft.as_secs_f64() * 1000.0,
+            "itl_ms": m.itl.as_secs_f64() * 1000.0,
+            "tokens_per_chunk": m.tokens_per_chunk,
+            "reasoning_tokens": m.reasoning_tokens,
+            "output_tokens": m.output_tokens,
+            "fault_rate": m.fault_rate,
+            "faults": m.faults,
+        }),
+        Target::Endpoint(_) => Value::Null,
+    };
+    json!({
+        "endpoint": endpoint.as_str(),
+        "mock": mock,
+        "api": conn.api,
+        "timeout_s": conn.timeout.as_secs_f64(),
+        "insecure": conn.insecure,
+        "api_key": conn.key_source.to_string(),
+        "headers": headers,
+        "save_responses": conn.save_responses,
+        "stream": conn.stream,
+        "http2": conn.http2,
+        "prices": conn.prices_file.as_ref().map(|p| p.display().to_string()),
+        "tier": conn.tier,
+    })
+}
+
+/// First SIGINT or SIGTERM: stop dispatch and give in-flight requests `grace` to finish, then
+/// abandon them (recorded as cancelled). A second signal exits at once: records already written are
+/// whole lines, and `--resume` continues from them.
+pub async fn watch_signals(shutdown: Shutdown, grace: std::time::Duration, quiet: bool) {
+    if next_signal().await.is_err() {
+        return;
+    }
+    shutdown.stop.cancel();
+    if !quiet {
+        eprintln!(
+            "interrupted: no new requests; waiting up to {grace:?} for those in flight (interrupt again to exit now)"
+        );
+    }
+    tokio::select! {
+        () = tokio::time::sleep(grace) => shutdown.abandon.cancel(),
+        _ = next_signal() => std::process::exit(i32::from(EXIT_INTERRUPTED)),
+    }
+    let _ = next_signal().await;
+    std::process::exit(i32::from(EXIT_INTERRUPTED));
+}
+
+async fn next_signal() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            result = tokio::signal::ctrl_c() => result,
+            _ = terminate.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await
+    }
+}

@@ -1,0 +1,204 @@
+//! Service-level objectives (`--slo ttft=500ms,tpot=50ms,e2e=10s`): which requests meet them, and goodput.
+
+use crate::record::{Record, Status};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Limits a request must stay within; any subset may be set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Slo {
+    pub ttft: Option<Duration>,
+    pub tpot: Option<Duration>,
+    pub e2e: Option<Duration>,
+}
+
+impl Slo {
+    /// Parses `ttft=500ms,tpot=50ms,e2e=10s` (any subset, any order; a bare number is seconds).
+    pub fn parse(text: &str) -> Result<Slo, String> {
+        let mut slo = Slo::default();
+        for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (key, value) = part
+                .split_once('=')
+                .ok_or_else(|| format!("{part:?}: expected NAME=DURATION, e.g. ttft=500ms"))?;
+            let limit = crate::cli::parse_duration(value.trim())?;
+            let slot = match key.trim() {
+                "ttft" => &mut slo.ttft,
+                "tpot" => &mut slo.tpot,
+                "e2e" => &mut slo.e2e,
+                other => return Err(format!("{other:?}: SLOs are ttft, tpot and e2e")),
+            };
+            if slot.replace(limit).is_some() {
+                return Err(format!("{:?} is given twice", key.trim()));
+            }
+        }
+        if slo == Slo::default() {
+            return Err("no SLO given: e.g. --slo ttft=500ms,tpot=50ms,e2e=10s".to_string());
+        }
+        Ok(slo)
+    }
+}
+
+/// Counts, over measured requests, of those meeting each SLO and all of them.
+#[derive(Debug, Clone, Default)]
+pub struct SloTally {
+    pub slo: Slo,
+    pub requests: u64,
+    pub ttft: u64,
+    pub tpot: u64,
+    pub e2e: u64,
+    pub all: u64,
+}
+
+impl SloTally {
+    pub fn new(slo: Slo) -> Self {
+        SloTally {
+            slo,
+            ..SloTally::default()
+        }
+    }
+
+    /// A failed request meets no SLO. TTFT and TPOT need a streamed answer (an answer read at once
+    /// has no first token to time); a streamed answer of one token meets any TPOT limit.
+    pub fn add(&mut self, r: &Record) {
+        self.requests += 1;
+        if r.status != Status::Ok {
+            return;
+        }
+        let within = |value: Option<f64>, limit: Duration| {
+            value.is_some_and(|v| v <= limit.as_secs_f64() * 1000.0)
+        };
+        let ttft = self.slo.ttft.map(|limit| within(r.ttft_ms, limit));
+        let tpot = self.slo.tpot.map(|limit| match r.tpot_ms {
+            Some(_) => within(r.tpot_ms, limit),
+            None => r.ttft_ms.is_some() && r.output_tokens.unwrap_or(0) <= 1,
+        });
+        let e2e = self.slo.e2e.map(|limit| within(r.latency_ms, limit));
+        let mut all = true;
+        for (met, count) in [
+            (ttft, &mut self.ttft),
+            (tpot, &mut self.tpot),
+            (e2e, &mut self.e2e),
+        ] {
+            if let Some(met) = met {
+                *count += u64::from(met);
+                all &= met;
+            }
+        }
+        self.all += u64::from(all);
+    }
+
+    /// Shares and goodput over `window_s`, the same window as the request throughput.
+    pub fn summary(&self, window_s: f64) -> SloSummary {
+        let share = |n: u64| {
+            if self.requests == 0 {
+                0.0
+            } else {
+                n as f64 / self.requests as f64
+            }
+        };
+        let ms = |d: Option<Duration>| d.map(|d| d.as_secs_f64() * 1000.0);
+        SloSummary {
+            ttft_ms: ms(self.slo.ttft),
+            tpot_ms: ms(self.slo.tpot),
+            e2e_ms: ms(self.slo.e2e),
+            requests: self.requests,
+            meeting_all: self.all,
+            share_ttft: self.slo.ttft.map(|_| share(self.ttft)),
+            share_tpot: self.slo.tpot.map(|_| share(self.tpot)),
+            share_e2e: self.slo.e2e.map(|_| share(self.e2e)),
+            share_all: share(self.all),
+            goodput_per_s: if window_s > 0.0 {
+                self.all as f64 / window_s
+            } else {
+                0.0
+            },
+        }
+    }
+}
+
+/// The SLO part of `summary.json`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SloSummary {
+    /// The limits, in milliseconds (null when not set).
+    pub ttft_ms: Option<f64>,
+    pub tpot_ms: Option<f64>,
+    pub e2e_ms: Option<f64>,
+    /// Measured requests judged (every status: a failed request meets no SLO).
+    pub requests: u64,
+    pub meeting_all: u64,
+    /// Share of `requests` meeting each SLO (null when not set) and all of them.
+    pub share_ttft: Option<f64>,
+    pub share_tpot: Option<f64>,
+    pub share_e2e: Option<f64>,
+    pub share_all: f64,
+    /// Requests meeting every SLO per second of the throughput window.
+    pub goodput_per_s: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(ttft: Option<f64>, tpot: Option<f64>, latency: f64, output: u64) -> Record {
+        let mut r = Record::empty("1".into(), 1, Status::Ok);
+        r.ttft_ms = ttft;
+        r.tpot_ms = tpot;
+        r.latency_ms = Some(latency);
+        r.output_tokens = Some(output);
+        r
+    }
+
+    #[test]
+    fn slo_text_parses_any_subset_and_rejects_mistakes() {
+        let slo = Slo::parse("ttft=500ms, tpot=50ms,e2e=10s").unwrap();
+        assert_eq!(slo.ttft, Some(Duration::from_millis(500)));
+        assert_eq!(slo.tpot, Some(Duration::from_millis(50)));
+        assert_eq!(slo.e2e, Some(Duration::from_secs(10)));
+        assert_eq!(
+            Slo::parse("e2e=2").unwrap().e2e,
+            Some(Duration::from_secs(2))
+        );
+        for bad in ["", "ttft", "ttft=fast", "itl=5ms", "ttft=1s,ttft=2s"] {
+            assert!(Slo::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn goodput_counts_requests_meeting_every_slo_per_second_of_the_window() {
+        let slo = Slo::parse("ttft=100ms,tpot=10ms,e2e=1s").unwrap();
+        let mut tally = SloTally::new(slo);
+        for r in [
+            ok(Some(50.0), Some(5.0), 500.0, 100),   // meets all
+            ok(Some(100.0), Some(10.0), 1000.0, 90), // meets all: limits are inclusive
+            ok(Some(150.0), Some(5.0), 800.0, 60),   // TTFT missed
+            ok(Some(50.0), Some(20.0), 900.0, 40),   // TPOT missed
+            ok(Some(50.0), Some(5.0), 1500.0, 200),  // e2e missed
+            ok(Some(50.0), None, 60.0, 1),           // one token: TPOT met
+            ok(None, None, 300.0, 20),               // not streamed: no TTFT, no TPOT
+        ] {
+            tally.add(&r);
+        }
+        let mut failed = ok(Some(1.0), Some(1.0), 2.0, 5);
+        failed.status = Status::HttpError;
+        tally.add(&failed);
+        let s = tally.summary(2.0);
+        assert_eq!((s.requests, s.meeting_all), (8, 3));
+        assert_eq!(s.share_ttft, Some(5.0 / 8.0));
+        assert_eq!(s.share_tpot, Some(5.0 / 8.0));
+        assert_eq!(s.share_e2e, Some(6.0 / 8.0));
+        assert_eq!(s.share_all, 3.0 / 8.0);
+        assert_eq!(s.goodput_per_s, 1.5);
+        assert_eq!((s.ttft_ms, s.e2e_ms), (Some(100.0), Some(1000.0)));
+    }
+
+    #[test]
+    fn only_the_configured_slos_are_judged() {
+        let mut tally = SloTally::new(Slo::parse("e2e=1s").unwrap());
+        tally.add(&ok(None, None, 300.0, 20));
+        let s = tally.summary(1.0);
+        assert_eq!(
+            (s.meeting_all, s.share_ttft, s.share_e2e),
+            (1, None, Some(1.0))
+        );
+    }
+}
