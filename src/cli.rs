@@ -28,6 +28,109 @@ pub enum Command {
     Mock(MockArgs),
     /// Estimate a workload's tokens and dollars without sending anything.
     Estimate(EstimateArgs),
+    /// Benchmark a server: a load profile (closed loop, open-loop rates, sweep) over a cycled workload.
+    Bench(Box<BenchArgs>),
+}
+
+/// How `bench` loads the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Profile {
+    /// One request at a time.
+    Synchronous,
+    /// -c N requests in flight (closed loop).
+    Concurrent,
+    /// As many in flight as --max-inflight allows (closed loop): the server's capacity.
+    Throughput,
+    /// --rate R requests per second, evenly spaced (open loop).
+    Constant,
+    /// --rate R requests per second on average, exponential gaps from --seed (open loop).
+    Poisson,
+    /// Synchronous, then throughput, then --steps rates spaced between the two measured rates.
+    Sweep,
+}
+
+/// Arrivals of a sweep's rate steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SweepArrivals {
+    Constant,
+    Poisson,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// JSONL workload, cycled to fill --duration or --requests; every line must be valid.
+    pub workload: PathBuf,
+
+    /// Load profile.
+    #[arg(long, value_enum, default_value_t = Profile::Concurrent)]
+    pub profile: Profile,
+
+    /// Requests in flight for --profile concurrent [default: 8].
+    #[arg(short = 'c', long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub concurrency: Option<u32>,
+
+    /// Arrivals per second for --profile constant and poisson.
+    #[arg(long, value_name = "R")]
+    pub rate: Option<f64>,
+
+    /// Seed of Poisson arrivals: the same seed gives the same schedule.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub seed: u64,
+
+    /// Requests in flight at most for open-loop and throughput profiles; further arrivals wait
+    /// (their queue_ms shows it) or, with --drop-when-full, are recorded as dropped.
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_inflight: u32,
+
+    /// Record arrivals that find --max-inflight requests in flight as `dropped` instead of waiting.
+    #[arg(long)]
+    pub drop_when_full: bool,
+
+    /// Sweep: rate steps between the synchronous and throughput rates [default: 5].
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub steps: Option<u32>,
+
+    /// Sweep: arrivals of the rate steps.
+    #[arg(long, value_enum, default_value_t = SweepArrivals::Constant)]
+    pub sweep_arrivals: SweepArrivals,
+
+    /// Measure for this long (each sweep step), after the warm-up.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+
+    /// Measure this many requests (each sweep step), after the warm-up [default: the workload's
+    /// line count when --duration is not given].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub requests: Option<u64>,
+
+    /// Send first, then leave out of the statistics: a count (100) or a time (10s, 500ms).
+    #[arg(long, value_name = "N|DURATION", value_parser = parse_warmup)]
+    pub warmup: Option<crate::scheduler::Warmup>,
+
+    /// Service-level objectives for goodput: ttft=500ms,tpot=50ms,e2e=10s (any subset).
+    #[arg(long, value_name = "NAME=DURATION,...", value_parser = crate::stats::Slo::parse)]
+    pub slo: Option<crate::stats::Slo>,
+
+    /// Retries after a retryable failure. Off by default: a retried request measures two.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub max_retries: u32,
+
+    /// After an interrupt, how long requests in flight may take to finish before they are abandoned.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub grace: Duration,
+
+    /// Run folder [default: results/<workload>-<UTC time>]; an existing non-empty folder is refused.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// No progress bar.
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    #[command(flatten)]
+    pub target: EndpointArgs,
 }
 
 #[derive(Debug, Args)]
@@ -269,6 +372,19 @@ fn parse_rate(text: &str) -> Result<f64, String> {
         Ok(rate) if (0.0..=1.0).contains(&rate) => Ok(rate),
         _ => Err(format!("{text:?}: a share between 0 and 1, e.g. 0.2")),
     }
+}
+
+/// Parses `--warmup`: a whole number is a request count, anything else a duration with a unit.
+fn parse_warmup(text: &str) -> Result<crate::scheduler::Warmup, String> {
+    use crate::scheduler::Warmup;
+    if let Ok(count) = text.parse::<u64>() {
+        return Ok(Warmup::Requests(count));
+    }
+    humantime::parse_duration(text)
+        .map(Warmup::Time)
+        .map_err(|e| {
+            format!("{text:?}: a request count (100) or a duration with a unit (10s): {e}")
+        })
 }
 
 /// Parses `30s`, `250ms`, `2m`, or a bare number of seconds such as `1.5`.

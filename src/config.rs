@@ -1,10 +1,11 @@
 //! Validated run settings built from raw arguments and the environment: every setup error is found here.
 
-use crate::cli::{Api, EndpointArgs, MockKnobs, RunArgs};
+use crate::cli::{Api, BenchArgs, EndpointArgs, MockKnobs, Profile, RunArgs, SweepArrivals};
 use crate::client::{ApiKey, ClientConfig};
 use crate::cost::{PriceTable, Tier};
 use crate::mock::MockConfig;
-use crate::scheduler::Throttle;
+use crate::scheduler::{Arrivals, Limit, Pace, Throttle, Warmup, WhenFull};
+use crate::stats::Slo;
 use crate::tokenize::HfTokenizer;
 use crate::workload::Route;
 use anyhow::{Context, bail};
@@ -210,6 +211,154 @@ impl RunConfig {
     }
 }
 
+/// Validated `bench` settings.
+#[derive(Debug, Clone)]
+pub struct BenchConfig {
+    pub workload: PathBuf,
+    pub conn: Connection,
+    pub profile: Profile,
+    pub concurrency: usize,
+    pub rate: Option<f64>,
+    pub seed: u64,
+    pub max_inflight: usize,
+    pub when_full: WhenFull,
+    pub steps: u32,
+    pub sweep_arrivals: SweepArrivals,
+    pub warmup: Warmup,
+    pub requests: Option<u64>,
+    pub duration: Option<Duration>,
+    pub slo: Option<Slo>,
+    pub max_retries: u32,
+    pub grace: Duration,
+    pub out: Option<PathBuf>,
+    pub quiet: bool,
+}
+
+impl BenchConfig {
+    pub fn from_args(
+        args: BenchArgs,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<Self> {
+        let open_loop = matches!(
+            args.profile,
+            Profile::Constant | Profile::Poisson | Profile::Sweep
+        );
+        let rate = positive(args.rate, "--rate")?;
+        match (args.profile, rate) {
+            (Profile::Constant | Profile::Poisson, None) => {
+                bail!(
+                    "--profile {} needs --rate R (requests per second)",
+                    profile_name(args.profile)
+                )
+            }
+            (Profile::Constant | Profile::Poisson, Some(_)) | (_, None) => {}
+            (other, Some(_)) => bail!(
+                "--rate applies to --profile constant and poisson, not {}",
+                profile_name(other)
+            ),
+        }
+        if args.concurrency.is_some() && args.profile != Profile::Concurrent {
+            bail!(
+                "-c applies to --profile concurrent; open-loop and throughput profiles take --max-inflight"
+            );
+        }
+        if args.steps.is_some() && args.profile != Profile::Sweep {
+            bail!("--steps applies to --profile sweep");
+        }
+        if args.drop_when_full && !open_loop {
+            bail!("--drop-when-full applies to open-loop profiles (constant, poisson, sweep)");
+        }
+        if args.duration.is_some_and(|d| d.is_zero()) {
+            bail!("--duration must be more than zero");
+        }
+        Ok(BenchConfig {
+            workload: args.workload,
+            conn: Connection::from_args(args.target, env)?,
+            profile: args.profile,
+            concurrency: args.concurrency.unwrap_or(8) as usize,
+            rate,
+            seed: args.seed,
+            max_inflight: args.max_inflight as usize,
+            when_full: if args.drop_when_full {
+                WhenFull::Drop
+            } else {
+                WhenFull::Wait
+            },
+            steps: args.steps.unwrap_or(5),
+            sweep_arrivals: args.sweep_arrivals,
+            warmup: args.warmup.unwrap_or_default(),
+            requests: args.requests,
+            duration: args.duration,
+            slo: args.slo,
+            max_retries: args.max_retries,
+            grace: args.grace,
+            out: args.out,
+            quiet: args.quiet,
+        })
+    }
+
+    /// When each step's measurement ends: the given limits, else one pass over the workload.
+    pub fn limit(&self, workload_lines: u64) -> Limit {
+        Limit {
+            requests: self
+                .requests
+                .or(self.duration.is_none().then_some(workload_lines)),
+            duration: self.duration,
+        }
+    }
+
+    /// The pacing of a single-profile bench (None for a sweep, whose steps are paced one by one).
+    pub fn pace(&self) -> Option<Pace> {
+        let open = |arrivals| Pace::Open {
+            arrivals,
+            max_inflight: self.max_inflight,
+            when_full: self.when_full,
+        };
+        let rate = self.rate.unwrap_or(1.0);
+        Some(match self.profile {
+            Profile::Synchronous => Pace::Closed { concurrency: 1 },
+            Profile::Concurrent => Pace::Closed {
+                concurrency: self.concurrency,
+            },
+            Profile::Throughput => Pace::Closed {
+                concurrency: self.max_inflight,
+            },
+            Profile::Constant => open(Arrivals::Constant { rate }),
+            Profile::Poisson => open(Arrivals::Poisson {
+                rate,
+                seed: self.seed,
+            }),
+            Profile::Sweep => return None,
+        })
+    }
+
+    /// A sweep's open-loop step at `rate`.
+    pub fn sweep_step(&self, rate: f64) -> Pace {
+        Pace::Open {
+            arrivals: match self.sweep_arrivals {
+                SweepArrivals::Constant => Arrivals::Constant { rate },
+                SweepArrivals::Poisson => Arrivals::Poisson {
+                    rate,
+                    seed: self.seed,
+                },
+            },
+            max_inflight: self.max_inflight,
+            when_full: self.when_full,
+        }
+    }
+}
+
+pub fn profile_name(profile: Profile) -> &'static str {
+    match profile {
+        Profile::Synchronous => "synchronous",
+        Profile::Concurrent => "concurrent",
+        Profile::Throughput => "throughput",
+        Profile::Constant => "constant",
+        Profile::Poisson => "poisson",
+        Profile::Sweep => "sweep",
+    }
+}
+
 pub fn positive(value: Option<f64>, flag: &str) -> anyhow::Result<Option<f64>> {
     match value {
         Some(v) if !(v.is_finite() && v > 0.0) => bail!("{flag} must be a positive number"),
@@ -316,7 +465,9 @@ mod tests {
             &[("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")],
         )
         .unwrap();
-        assert!(matches!(c.conn.target, Target::Endpoint(u) if u.as_str() == "http://127.0.0.1:9/v1"));
+        assert!(
+            matches!(c.conn.target, Target::Endpoint(u) if u.as_str() == "http://127.0.0.1:9/v1")
+        );
         let err = config(&["w.jsonl"], &[]).unwrap_err().to_string();
         assert!(err.contains("--endpoint"), "{err}");
     }

@@ -22,6 +22,7 @@ pub mod collector;
 pub mod commands;
 pub mod config;
 pub mod cost;
+pub mod cpu;
 pub mod mock;
 pub mod record;
 pub mod resume;

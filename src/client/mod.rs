@@ -177,7 +177,7 @@ impl Client {
             record.latency_from_schedule_ms = record
                 .queue_ms
                 .zip(record.latency_ms)
-                .map(|(queue, latency)| queue + latency);
+                .map(|(queue, latency)| ((queue + latency) * 1000.0).round() / 1000.0);
             if let Some(throttle) = &self.throttle {
                 throttle.observe(record.http_status, &hints);
                 throttle

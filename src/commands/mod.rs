@@ -1,5 +1,6 @@
 //! Subcommands: each file orchestrates one, and all return the process exit code.
 
+mod bench;
 mod estimate;
 mod mock;
 mod run;
@@ -20,6 +21,7 @@ pub async fn dispatch(cli: Cli) -> ExitCode {
         Command::Run(args) => run::run(*args).await,
         Command::Mock(args) => mock::mock(args).await,
         Command::Estimate(args) => estimate::estimate(args),
+        Command::Bench(args) => bench::bench(*args).await,
     };
     result.unwrap_or_else(|e| {
         eprintln!("error: {e:#}");

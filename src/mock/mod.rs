@@ -107,6 +107,18 @@ pub struct MockThread {
 }
 
 impl MockThread {
+    /// CPU time the mock's thread has used so far (to leave it out of the client's self-check).
+    #[cfg(unix)]
+    pub fn cpu_time(&self) -> Option<std::time::Duration> {
+        use std::os::unix::thread::JoinHandleExt;
+        crate::cpu::thread_cpu_time(self.thread.as_ref()?.as_pthread_t())
+    }
+
+    #[cfg(not(unix))]
+    pub fn cpu_time(&self) -> Option<std::time::Duration> {
+        None
+    }
+
     pub fn start(config: MockConfig, port: u16) -> std::io::Result<MockThread> {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

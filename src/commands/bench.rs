@@ -1,0 +1,630 @@
+//! `llmvolley bench`: one load profile, or a sweep of them, each step measured into its own run folder.
+
+use super::target::{endpoint_info, start_target, watch_signals};
+use super::{EXIT_INTERRUPTED, EXIT_SOME_FAILED};
+use crate::cli::Profile;
+use crate::client::Client;
+use crate::collector::{Collected, Collector, Progress};
+use crate::config::{BenchConfig, profile_name};
+use crate::cost::Pricer;
+use crate::cpu;
+use crate::mock::MockThread;
+use crate::record::{Record, Status};
+use crate::run_folder::{self, HISTOGRAMS_DIR, RECORDS_CSV, RECORDS_JSONL, RUN_JSON, SUMMARY_JSON};
+use crate::scheduler::{
+    DispatchReport, Launcher, Pace, Plan, Planned, Shutdown, ThreadPacer, TokioPacer, Warmup,
+    dispatch,
+};
+use crate::sink::{CsvSink, JsonlSink, RecordSink};
+use crate::stats::{ClientCheck, Distribution, LoadSummary, RunStats, Summary};
+use crate::workload::{Request, WorkItem, WorkloadReader};
+use anyhow::{Context, anyhow, bail};
+use reqwest::Url;
+use serde::Serialize;
+use serde_json::{Value, json};
+use std::fmt::Write as _;
+use std::io::IsTerminal;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+pub const TIMESERIES_CSV: &str = "timeseries.csv";
+pub const SWEEP_JSON: &str = "sweep.json";
+pub const SWEEP_CSV: &str = "sweep.csv";
+pub const STEPS_DIR: &str = "steps";
+
+/// The client's CPU use (share of one core) above which its timing may be off.
+const CPU_WARNING_CORES: f64 = 0.9;
+/// Scheduler lag p99 above which arrivals were not sent on time.
+const LAG_WARNING_MS: f64 = 1.0;
+
+pub async fn bench(args: crate::cli::BenchArgs) -> anyhow::Result<ExitCode> {
+    let config = BenchConfig::from_args(args, |name| std::env::var(name).ok())?;
+    let workload: Arc<[Request]> = load_workload(&config)?.into();
+    let dir = run_folder::create(
+        config.out.as_deref(),
+        &config.workload,
+        Path::new("results"),
+    )?;
+    let (base_url, mock) = start_target(&config.conn.target)?;
+    let mut info = bench_info(&config, &base_url, &dir, workload.len());
+    run_folder::write_json(&dir, RUN_JSON, &info)?;
+    tracing::debug!(settings = %info, "bench starts");
+
+    let shutdown = Shutdown::default();
+    let signals = tokio::spawn(watch_signals(shutdown.clone(), config.grace, config.quiet));
+    let bench = Bench {
+        config: &config,
+        workload,
+        base_url,
+        mock: mock.as_ref(),
+        shutdown: &shutdown,
+    };
+    let summaries = match config.pace() {
+        Some(pace) => {
+            let summary = bench
+                .measure(&dir, profile_name(config.profile), pace)
+                .await?;
+            println!("run folder   {}", dir.display());
+            print!("{}", summary.render());
+            vec![summary]
+        }
+        None => {
+            // A sweep's histograms are in its step folders.
+            let _ = std::fs::remove_dir(dir.join(HISTOGRAMS_DIR));
+            sweep(&bench, &dir).await?
+        }
+    };
+    signals.abort();
+    drop(mock);
+    info["finished_at"] = Value::String(run_folder::now_rfc3339());
+    run_folder::write_json(&dir, RUN_JSON, &info)?;
+    Ok(if shutdown.stop.is_cancelled() {
+        ExitCode::from(EXIT_INTERRUPTED)
+    } else if summaries.iter().all(|s| s.requests.failed == 0) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_SOME_FAILED)
+    })
+}
+
+/// Reads the whole workload: it is cycled, so it must fit in memory, and every line must be usable
+/// (a line that cannot be sent would fail again on every cycle).
+fn load_workload(config: &BenchConfig) -> anyhow::Result<Vec<Request>> {
+    let path = config.workload.display();
+    let reader = WorkloadReader::open(&config.workload, config.conn.default_route())
+        .with_context(|| format!("cannot read workload {path}"))?
+        .force_stream(config.conn.stream);
+    let mut requests = Vec::new();
+    for item in reader {
+        match item.with_context(|| format!("cannot read workload {path}"))? {
+            WorkItem::Send(request) => requests.push(request),
+            WorkItem::Invalid(bad) => bail!("{path}:{}: {}", bad.line, bad.message),
+        }
+    }
+    if requests.is_empty() {
+        bail!("workload {path} has no requests");
+    }
+    Ok(requests)
+}
+
+/// What every step of a bench shares.
+struct Bench<'a> {
+    config: &'a BenchConfig,
+    workload: Arc<[Request]>,
+    base_url: Url,
+    mock: Option<&'a MockThread>,
+    shutdown: &'a Shutdown,
+}
+
+impl Bench<'_> {
+    /// One full measurement into `dir`: records, time series, histograms and summary.
+    async fn measure(&self, dir: &Path, profile: &str, pace: Pace) -> anyhow::Result<Summary> {
+        let config = self.config;
+        let create = |e: std::io::Error| {
+            anyhow!(e).context(format!("cannot create records in {}", dir.display()))
+        };
+        let sinks: Vec<Box<dyn RecordSink>> = vec![
+            Box::new(JsonlSink::create(&dir.join(RECORDS_JSONL)).map_err(create)?),
+            Box::new(CsvSink::create(&dir.join(RECORDS_CSV)).map_err(create)?),
+        ];
+        std::fs::File::create(dir.join(TIMESERIES_CSV)).map_err(create)?;
+
+        let limit = config.limit(self.workload.len() as u64);
+        let planned_total = match (limit.requests, config.warmup) {
+            (Some(n), Warmup::Requests(w)) => Some(n + w),
+            (Some(n), Warmup::None) => Some(n),
+            _ => None,
+        };
+        let show_progress = !config.quiet && std::io::stderr().is_terminal();
+        let epoch = std::time::Instant::now();
+        let slots = pace.slots();
+        let client = Arc::new(Client::new(
+            &config
+                .conn
+                .client_config(self.base_url.clone(), slots, config.max_retries, None),
+            epoch,
+        )?);
+        let (records_tx, records_rx) = mpsc::channel(slots.max(64) * 2);
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let pricer = Pricer::new(config.conn.prices.clone(), config.conn.tier, !config.quiet);
+        let progress = Progress::new(planned_total, show_progress, in_flight.clone());
+        let collector = Collector::new(sinks, progress, pricer)
+            .with_stats(RunStats::with_slo(config.slo))
+            .with_timeseries();
+        let collecting = tokio::task::spawn_blocking(move || collector.run(records_rx));
+
+        let launcher = ClientLauncher(Arc::new(Shared {
+            client,
+            workload: self.workload.clone(),
+            records: records_tx,
+            in_flight,
+            abandon: self.shutdown.abandon.clone(),
+            epoch,
+            max_in_flight: slots,
+            runtime: tokio::runtime::Handle::current(),
+        }));
+        let mut plan = Plan::new(config.warmup, limit);
+        let cpu_before = self.cpu_times();
+        let report = match pace {
+            Pace::Closed { .. } => {
+                let report = dispatch(
+                    &mut plan,
+                    pace,
+                    &mut TokioPacer,
+                    &launcher,
+                    &self.shutdown.stop,
+                )
+                .await;
+                drop(launcher);
+                report
+            }
+            Pace::Open { .. } => {
+                dispatch_on_pacer_thread(plan, pace, launcher, self.shutdown.stop.clone()).await?
+            }
+        };
+        let Collected {
+            stats,
+            timeseries,
+            unpriced_models,
+        } = collecting
+            .await?
+            .with_context(|| format!("cannot write records in {}", dir.display()))?;
+        let wall = epoch.elapsed();
+        let cpu_after = self.cpu_times();
+
+        let mut summary = Summary::from_stats(&stats, wall.as_secs_f64(), unpriced_models);
+        summary.interrupted = self.shutdown.stop.is_cancelled();
+        let lag = report.lag.as_ref().and_then(Distribution::of);
+        summary.load = Some(LoadSummary {
+            profile: profile.to_string(),
+            rate_per_s: match pace {
+                Pace::Open { arrivals, .. } => Some(arrivals.rate()),
+                Pace::Closed { .. } => None,
+            },
+            max_in_flight: slots,
+            drop_when_full: matches!(
+                pace,
+                Pace::Open {
+                    when_full: crate::scheduler::WhenFull::Drop,
+                    ..
+                }
+            ),
+            sent: stats.sent,
+            achieved_rate_per_s: stats.achieved_send_rate(),
+            dropped: stats.count(Status::Dropped),
+            client: self_check(cpu_before, cpu_after, wall, lag.as_ref()),
+            scheduler_lag_ms: lag,
+        });
+        let histograms = dir.join(HISTOGRAMS_DIR);
+        std::fs::create_dir_all(&histograms)?;
+        stats.save_histograms(&histograms)?;
+        if let Some(lag) = &report.lag {
+            lag.save(&histograms.join("scheduler_lag.hdr"))?;
+        }
+        if let Some(series) = timeseries {
+            series
+                .write_csv(&dir.join(TIMESERIES_CSV))
+                .with_context(|| format!("cannot write {}", dir.join(TIMESERIES_CSV).display()))?;
+        }
+        run_folder::write_json(dir, SUMMARY_JSON, &summary)?;
+        Ok(summary)
+    }
+
+    /// CPU time of the whole process and of the in-process mock's thread.
+    fn cpu_times(&self) -> (Option<Duration>, Option<Duration>) {
+        (
+            cpu::process_cpu_time(),
+            self.mock.and_then(MockThread::cpu_time),
+        )
+    }
+}
+
+/// Runs an open-loop schedule on a thread of its own, which sleeps with the OS timer (tens of
+/// microseconds late) instead of tokio's millisecond wheel, and hands each request to the runtime.
+async fn dispatch_on_pacer_thread(
+    mut plan: Plan,
+    pace: Pace,
+    launcher: ClientLauncher,
+    stop: CancellationToken,
+) -> anyhow::Result<DispatchReport> {
+    let (done_tx, done_rx) = oneshot::channel();
+    std::thread::Builder::new()
+        .name("llmvolley-pacer".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread().build() {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    let _ = done_tx.send(Err(e));
+                    return;
+                }
+            };
+            let mut pacer = ThreadPacer::for_this_thread(stop.clone());
+            let report = runtime.block_on(dispatch(&mut plan, pace, &mut pacer, &launcher, &stop));
+            drop(launcher);
+            let _ = done_tx.send(Ok(report));
+        })
+        .context("cannot start the pacer thread")?;
+    done_rx
+        .await
+        .context("the pacer thread stopped without a report")?
+        .context("cannot start the pacer thread's runtime")
+}
+
+/// CPU use of the client (the in-process mock's thread left out), and warnings when the client
+/// rather than the server may have set the pace.
+fn self_check(
+    before: (Option<Duration>, Option<Duration>),
+    after: (Option<Duration>, Option<Duration>),
+    wall: Duration,
+    lag: Option<&Distribution>,
+) -> ClientCheck {
+    let cores_available = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cpu_cores_used = match (before.0, after.0) {
+        (Some(start), Some(end)) if !wall.is_zero() => {
+            let mock = match (before.1, after.1) {
+                (Some(start), Some(end)) => end.saturating_sub(start),
+                _ => Duration::ZERO,
+            };
+            Some(end.saturating_sub(start).saturating_sub(mock).as_secs_f64() / wall.as_secs_f64())
+        }
+        _ => None,
+    };
+    let mut warnings = Vec::new();
+    if let Some(cores) = cpu_cores_used.filter(|c| *c > CPU_WARNING_CORES) {
+        warnings.push(format!(
+            "the client used {:.0}% of a core: it may be the bottleneck (latencies include its own delays)",
+            cores * 100.0
+        ));
+    }
+    if let Some(lag) = lag.filter(|l| l.p99 > LAG_WARNING_MS) {
+        warnings.push(format!(
+            "scheduler lag p99 {:.2} ms > {LAG_WARNING_MS} ms: arrivals left late; the achieved rate may fall short",
+            lag.p99
+        ));
+    }
+    ClientCheck {
+        cpu_cores_used,
+        cores_available,
+        warnings,
+    }
+}
+
+/// What launched requests share: one `Arc` clone per request.
+struct Shared {
+    client: Arc<Client>,
+    workload: Arc<[Request]>,
+    records: mpsc::Sender<Record>,
+    in_flight: Arc<AtomicUsize>,
+    abandon: CancellationToken,
+    epoch: std::time::Instant,
+    max_in_flight: usize,
+    runtime: tokio::runtime::Handle,
+}
+
+impl Shared {
+    /// The workload line behind a schedule place: the workload is cycled.
+    fn request(&self, seq: u64) -> &Request {
+        &self.workload[((seq - 1) % self.workload.len() as u64) as usize]
+    }
+}
+
+struct ClientLauncher(Arc<Shared>);
+
+impl Launcher for ClientLauncher {
+    fn launch(
+        &self,
+        planned: Planned,
+        scheduled: tokio::time::Instant,
+        slot: OwnedSemaphorePermit,
+    ) {
+        let shared = self.0.clone();
+        let request = shared.request(planned.seq).clone();
+        shared.in_flight.fetch_add(1, Ordering::Relaxed);
+        // Called on the pacer thread too, whose own runtime only paces: requests run on the main one.
+        self.0.runtime.spawn(async move {
+            let mut record = shared
+                .client
+                .execute(request, scheduled.into_std(), &shared.abandon)
+                .await;
+            record.seq = Some(planned.seq);
+            record.warmup = planned.warmup;
+            shared.in_flight.fetch_sub(1, Ordering::Relaxed);
+            // Holding the slot until the collector has the record keeps memory bounded when it lags.
+            let _ = shared.records.send(record).await;
+            drop(slot);
+        });
+    }
+
+    async fn dropped(&self, planned: Planned, scheduled: tokio::time::Instant) -> bool {
+        let shared = &self.0;
+        let request = shared.request(planned.seq);
+        let mut record = Record::empty(request.id.clone(), request.line, Status::Dropped);
+        record.seq = Some(planned.seq);
+        record.warmup = planned.warmup;
+        record.model = request.model.clone();
+        record.scheduled_at = Some(
+            scheduled
+                .into_std()
+                .saturating_duration_since(shared.epoch)
+                .as_secs_f64()
+                * 1000.0,
+        );
+        record.fail(
+            Status::Dropped,
+            "dropped",
+            format!(
+                "not sent: {} requests were in flight (--max-inflight) and --drop-when-full is set",
+                shared.max_in_flight
+            ),
+        );
+        shared.records.send(record).await.is_ok()
+    }
+}
+
+/// One row of the sweep table.
+#[derive(Debug, Clone, Serialize)]
+struct SweepRow {
+    step: usize,
+    profile: String,
+    folder: String,
+    /// Target arrival rate (rate steps only).
+    rate_per_s: Option<f64>,
+    /// Measured sends per second.
+    sent_per_s: Option<f64>,
+    /// ok completions per second.
+    requests_per_s: f64,
+    output_tokens_per_s: f64,
+    ttft_p50_ms: Option<f64>,
+    ttft_p99_ms: Option<f64>,
+    latency_p50_ms: Option<f64>,
+    latency_p99_ms: Option<f64>,
+    latency_from_schedule_p99_ms: Option<f64>,
+    error_rate: f64,
+    goodput_per_s: Option<f64>,
+    slo_share: Option<f64>,
+}
+
+impl SweepRow {
+    fn new(step: usize, folder: &str, s: &Summary) -> Self {
+        let load = s.load.as_ref();
+        SweepRow {
+            step,
+            profile: load.map_or_else(String::new, |l| l.profile.clone()),
+            folder: folder.to_string(),
+            rate_per_s: load.and_then(|l| l.rate_per_s),
+            sent_per_s: load.and_then(|l| l.achieved_rate_per_s),
+            requests_per_s: s.requests_per_s,
+            output_tokens_per_s: s.tokens.output_per_s,
+            ttft_p50_ms: s.ttft_ms.as_ref().map(|d| d.p50),
+            ttft_p99_ms: s.ttft_ms.as_ref().map(|d| d.p99),
+            latency_p50_ms: s.latency_ms.as_ref().map(|d| d.p50),
+            latency_p99_ms: s.latency_ms.as_ref().map(|d| d.p99),
+            latency_from_schedule_p99_ms: s.latency_from_schedule_ms.as_ref().map(|d| d.p99),
+            error_rate: if s.requests.total == 0 {
+                0.0
+            } else {
+                s.requests.failed as f64 / s.requests.total as f64
+            },
+            goodput_per_s: s.slo.as_ref().map(|g| g.goodput_per_s),
+            slo_share: s.slo.as_ref().map(|g| g.share_all),
+        }
+    }
+}
+
+/// Synchronous, then throughput, then `--steps` rates evenly spaced strictly between the two
+/// measured ok-request rates; each step is a full run folder under `steps/`.
+async fn sweep(bench: &Bench<'_>, dir: &Path) -> anyhow::Result<Vec<Summary>> {
+    let config = bench.config;
+    let steps = config.steps as usize;
+    let total = steps + 2;
+    let mut done = SweepSteps {
+        bench,
+        dir,
+        total,
+        rows: Vec::new(),
+        summaries: Vec::new(),
+    };
+    done.run(
+        "synchronous".into(),
+        "synchronous",
+        Pace::Closed { concurrency: 1 },
+    )
+    .await?;
+    if !bench.shutdown.stop.is_cancelled() {
+        done.run(
+            "throughput".into(),
+            "throughput",
+            Pace::Closed {
+                concurrency: config.max_inflight,
+            },
+        )
+        .await?;
+    }
+    let (low, high) = match &done.summaries[..] {
+        [sync, throughput] => (sync.requests_per_s, throughput.requests_per_s),
+        _ => (0.0, 0.0),
+    };
+    if !bench.shutdown.stop.is_cancelled() && (low <= 0.0 || high <= 0.0) {
+        eprintln!(
+            "warning: no rate steps: the synchronous or throughput step completed no request ok"
+        );
+    } else {
+        for i in 1..=steps {
+            if bench.shutdown.stop.is_cancelled() {
+                break;
+            }
+            let rate = low + (high - low) * i as f64 / (steps + 1) as f64;
+            let profile = match config.sweep_arrivals {
+                crate::cli::SweepArrivals::Constant => "constant",
+                crate::cli::SweepArrivals::Poisson => "poisson",
+            };
+            done.run(format!("rate-{rate:.2}"), profile, config.sweep_step(rate))
+                .await?;
+        }
+    }
+    let SweepSteps {
+        rows, summaries, ..
+    } = done;
+    run_folder::write_json(dir, SWEEP_JSON, &json!({ "steps": rows }))?;
+    let mut csv = csv::Writer::from_path(dir.join(SWEEP_CSV))
+        .with_context(|| format!("cannot write {}", dir.join(SWEEP_CSV).display()))?;
+    for row in &rows {
+        csv.serialize(row)?;
+    }
+    csv.flush()?;
+    println!("run folder   {}", dir.display());
+    print!("{}", render_sweep(&rows));
+    Ok(summaries)
+}
+
+/// The sweep's steps so far.
+struct SweepSteps<'a, 'b> {
+    bench: &'a Bench<'b>,
+    dir: &'a Path,
+    total: usize,
+    rows: Vec<SweepRow>,
+    summaries: Vec<Summary>,
+}
+
+impl SweepSteps<'_, '_> {
+    async fn run(&mut self, name: String, profile: &str, pace: Pace) -> anyhow::Result<()> {
+        let step = self.rows.len() + 1;
+        let folder = format!("{STEPS_DIR}/{step:02}-{name}");
+        let step_dir = self.dir.join(&folder);
+        std::fs::create_dir_all(step_dir.join(HISTOGRAMS_DIR))
+            .with_context(|| format!("cannot create {}", step_dir.display()))?;
+        let summary = self.bench.measure(&step_dir, profile, pace).await?;
+        let row = SweepRow::new(step, &folder, &summary);
+        if !self.bench.config.quiet {
+            eprintln!(
+                "step {step}/{} {name}: {:.2} ok req/s, latency p50 {} ms, {} failed",
+                self.total,
+                row.requests_per_s,
+                row.latency_p50_ms.map_or("-".into(), |v| format!("{v:.1}")),
+                summary.requests.failed
+            );
+        }
+        self.rows.push(row);
+        self.summaries.push(summary);
+        Ok(())
+    }
+}
+
+fn render_sweep(rows: &[SweepRow]) -> String {
+    let with_slo = rows.iter().any(|r| r.goodput_per_s.is_some());
+    let cell = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "{:>4} {:<12} {:>9} {:>9} {:>9} {:>10} {:>9} {:>9} {:>9} {:>9} {:>7}",
+        "step",
+        "profile",
+        "rate/s",
+        "sent/s",
+        "ok req/s",
+        "out tok/s",
+        "ttft p50",
+        "ttft p99",
+        "lat p50",
+        "lat p99",
+        "errors"
+    );
+    if with_slo {
+        let _ = write!(out, " {:>9} {:>7}", "goodput", "slo ok");
+    }
+    out.push('\n');
+    for r in rows {
+        let _ = write!(
+            out,
+            "{:>4} {:<12} {:>9} {:>9} {:>9.2} {:>10.1} {:>9} {:>9} {:>9} {:>9} {:>6.1}%",
+            r.step,
+            r.profile,
+            cell(r.rate_per_s),
+            cell(r.sent_per_s),
+            r.requests_per_s,
+            r.output_tokens_per_s,
+            cell(r.ttft_p50_ms),
+            cell(r.ttft_p99_ms),
+            cell(r.latency_p50_ms),
+            cell(r.latency_p99_ms),
+            r.error_rate * 100.0
+        );
+        if with_slo {
+            let _ = write!(
+                out,
+                " {:>9} {:>6.1}%",
+                cell(r.goodput_per_s),
+                r.slo_share.unwrap_or(0.0) * 100.0
+            );
+        }
+        out.push('\n');
+    }
+    out.push_str("(latency and TTFT in ms; each step's full summary is in its folder)\n");
+    out
+}
+
+/// The effective bench configuration for run.json (secrets never appear).
+fn bench_info(config: &BenchConfig, base_url: &Url, dir: &Path, workload_lines: usize) -> Value {
+    let mut info = endpoint_info(&config.conn, base_url);
+    let warmup = match config.warmup {
+        Warmup::None => Value::Null,
+        Warmup::Requests(n) => json!({ "requests": n }),
+        Warmup::Time(t) => json!({ "seconds": t.as_secs_f64() }),
+    };
+    let slo = config.slo.map(|slo| {
+        let ms = |d: Option<Duration>| d.map(|d| d.as_secs_f64() * 1000.0);
+        json!({ "ttft_ms": ms(slo.ttft), "tpot_ms": ms(slo.tpot), "e2e_ms": ms(slo.e2e) })
+    });
+    let settings = json!({
+        "tool": "llmvolley",
+        "version": env!("CARGO_PKG_VERSION"),
+        "command": "bench",
+        "workload": config.workload.display().to_string(),
+        "workload_lines": workload_lines,
+        "run_folder": dir.display().to_string(),
+        "profile": config.profile,
+        "concurrency": (config.profile == Profile::Concurrent).then_some(config.concurrency),
+        "rate_per_s": config.rate,
+        "seed": config.seed,
+        "max_inflight": config.max_inflight,
+        "drop_when_full": config.when_full == crate::scheduler::WhenFull::Drop,
+        "steps": (config.profile == Profile::Sweep).then_some(config.steps),
+        "sweep_arrivals": (config.profile == Profile::Sweep).then_some(config.sweep_arrivals),
+        "requests": config.requests,
+        "duration_s": config.duration.map(|d| d.as_secs_f64()),
+        "warmup": warmup,
+        "slo": slo,
+        "max_retries": config.max_retries,
+        "started_at": run_folder::now_rfc3339(),
+        "finished_at": null,
+    });
+    if let (Value::Object(info), Value::Object(settings)) = (&mut info, settings) {
+        info.extend(settings);
+    }
+    info
+}
