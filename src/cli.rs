@@ -355,6 +355,14 @@ pub struct MockKnobs {
     /// Mock: the faults to draw from, comma-separated [default: all].
     #[arg(long, value_name = "KINDS", value_enum, value_delimiter = ',')]
     pub mock_faults: Vec<crate::mock::Fault>,
+
+    /// Mock: once, this long after the first request, stop answering for --mock-stall-for.
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
+    pub mock_stall_at: Duration,
+
+    /// Mock: how long the one stall lasts; answers due during it go out when it ends [default: none].
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
+    pub mock_stall_for: Duration,
 }
 
 #[derive(Debug, Args)]

@@ -378,6 +378,8 @@ pub fn mock_config(knobs: &MockKnobs) -> MockConfig {
         reasoning_tokens: knobs.mock_reasoning_tokens,
         output_tokens: knobs.mock_output_tokens,
         fault_rate: knobs.mock_fault_rate,
+        stall_at: knobs.mock_stall_at,
+        stall_for: knobs.mock_stall_for,
         faults: if knobs.mock_faults.is_empty() {
             crate::mock::Fault::ALL.to_vec()
         } else {

@@ -42,9 +42,57 @@ pub fn thread_cpu_time(thread: libc::pthread_t) -> Option<Duration> {
     }
 }
 
+/// The machine's CPU time counters (all CPUs, in clock ticks), to see how much the hypervisor took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MachineTicks {
+    pub total: u64,
+    /// Time a virtual CPU wanted to run but the hypervisor ran something else.
+    pub steal: u64,
+}
+
+impl MachineTicks {
+    /// Reads the first line of /proc/stat (Linux); None elsewhere.
+    pub fn now() -> Option<MachineTicks> {
+        let text = std::fs::read_to_string("/proc/stat").ok()?;
+        Self::parse(text.lines().next()?)
+    }
+
+    fn parse(line: &str) -> Option<MachineTicks> {
+        let mut fields = line.split_whitespace();
+        if fields.next()? != "cpu" {
+            return None;
+        }
+        // user nice system idle iowait irq softirq steal [guest guest_nice, already in user/nice]
+        let counters: Vec<u64> = fields
+            .take(8)
+            .map(|f| f.parse().ok())
+            .collect::<Option<_>>()?;
+        Some(MachineTicks {
+            total: counters.iter().sum(),
+            steal: *counters.get(7)?,
+        })
+    }
+
+    /// Share of the machine's CPU time stolen between `self` and `later`.
+    pub fn steal_share_until(&self, later: &MachineTicks) -> Option<f64> {
+        let total = later.total.checked_sub(self.total)?;
+        let steal = later.steal.checked_sub(self.steal)?;
+        (total > 0).then(|| steal as f64 / total as f64)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn steal_share_comes_from_the_proc_stat_cpu_line() {
+        let before = MachineTicks::parse("cpu  100 0 50 800 10 0 0 40 0 0").unwrap();
+        let after = MachineTicks::parse("cpu  200 0 90 900 10 0 0 100 0 0").unwrap();
+        assert_eq!((before.total, before.steal), (1000, 40));
+        assert_eq!(before.steal_share_until(&after), Some(60.0 / 300.0));
+        assert!(MachineTicks::parse("cpu0 1 2 3").is_none());
+    }
 
     #[test]
     fn cpu_time_grows_with_work_on_this_thread() {

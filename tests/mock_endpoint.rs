@@ -146,6 +146,37 @@ async fn mock_latency_knobs_delay_answers() {
 }
 
 #[tokio::test]
+async fn mock_stall_holds_answers_due_inside_it_until_it_ends() {
+    // Stall from 300 ms to 800 ms after the first request.
+    let (base, stop, _server) = start(MockConfig {
+        stall_at: Duration::from_millis(300),
+        stall_for: Duration::from_millis(500),
+        ..MockConfig::default()
+    })
+    .await;
+    let first = Instant::now();
+    let _ = post(&base, "/responses", json!({"input": "before"})).await;
+    assert!(
+        first.elapsed() < Duration::from_millis(300),
+        "answered before the stall"
+    );
+    tokio::time::sleep_until((first + Duration::from_millis(400)).into()).await;
+    let _ = post(&base, "/responses", json!({"input": "during"})).await;
+    assert!(
+        first.elapsed() >= Duration::from_millis(799),
+        "held until the stall ends: {:?}",
+        first.elapsed()
+    );
+    let after = Instant::now();
+    let _ = post(&base, "/responses", json!({"input": "after"})).await;
+    assert!(
+        after.elapsed() < Duration::from_millis(450),
+        "the stall happens once"
+    );
+    stop.send(()).unwrap();
+}
+
+#[tokio::test]
 async fn mock_chat_shape_knob_answers_responses_in_chat_shape() {
     let (base, stop, _server) = start(MockConfig {
         chat_shape_for_responses: true,

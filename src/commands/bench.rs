@@ -41,6 +41,8 @@ pub const STEPS_DIR: &str = "steps";
 const CPU_WARNING_CORES: f64 = 0.9;
 /// Scheduler lag p99 above which arrivals were not sent on time.
 const LAG_WARNING_MS: f64 = 1.0;
+/// Share of CPU time stolen by a hypervisor above which timings include its stalls.
+const STEAL_WARNING: f64 = 0.05;
 
 pub async fn bench(args: crate::cli::BenchArgs) -> anyhow::Result<ExitCode> {
     let config = BenchConfig::from_args(args, |name| std::env::var(name).ok())?;
@@ -235,12 +237,13 @@ impl Bench<'_> {
         Ok(summary)
     }
 
-    /// CPU time of the whole process and of the in-process mock's thread.
-    fn cpu_times(&self) -> (Option<Duration>, Option<Duration>) {
-        (
-            cpu::process_cpu_time(),
-            self.mock.and_then(MockThread::cpu_time),
-        )
+    /// CPU time of the whole process and of the in-process mock's thread, and the machine's counters.
+    fn cpu_times(&self) -> CpuSample {
+        CpuSample {
+            process: cpu::process_cpu_time(),
+            mock: self.mock.and_then(MockThread::cpu_time),
+            machine: cpu::MachineTicks::now(),
+        }
     }
 }
 
@@ -275,18 +278,29 @@ async fn dispatch_on_pacer_thread(
         .context("cannot start the pacer thread's runtime")
 }
 
+/// CPU counters read before and after a measurement.
+struct CpuSample {
+    process: Option<Duration>,
+    mock: Option<Duration>,
+    machine: Option<cpu::MachineTicks>,
+}
+
 /// CPU use of the client (the in-process mock's thread left out), and warnings when the client
 /// rather than the server may have set the pace.
 fn self_check(
-    before: (Option<Duration>, Option<Duration>),
-    after: (Option<Duration>, Option<Duration>),
+    before: CpuSample,
+    after: CpuSample,
     wall: Duration,
     lag: Option<&Distribution>,
 ) -> ClientCheck {
     let cores_available = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let cpu_cores_used = match (before.0, after.0) {
+    let steal_share = before
+        .machine
+        .zip(after.machine)
+        .and_then(|(start, end)| start.steal_share_until(&end));
+    let cpu_cores_used = match (before.process, after.process) {
         (Some(start), Some(end)) if !wall.is_zero() => {
-            let mock = match (before.1, after.1) {
+            let mock = match (before.mock, after.mock) {
                 (Some(start), Some(end)) => end.saturating_sub(start),
                 _ => Duration::ZERO,
             };
@@ -307,9 +321,16 @@ fn self_check(
             lag.p99
         ));
     }
+    if let Some(steal) = steal_share.filter(|s| *s > STEAL_WARNING) {
+        warnings.push(format!(
+            "the hypervisor took {:.1}% of this machine's CPU time (steal): timings include its stalls",
+            steal * 100.0
+        ));
+    }
     ClientCheck {
         cpu_cores_used,
         cores_available,
+        steal_share,
         warnings,
     }
 }

@@ -53,6 +53,8 @@ pub fn endpoint_info(conn: &Connection, base_url: &Url) -> Value {
             "output_tokens": m.output_tokens,
             "fault_rate": m.fault_rate,
             "faults": m.faults,
+            "stall_at_ms": m.stall_at.as_secs_f64() * 1000.0,
+            "stall_for_ms": m.stall_for.as_secs_f64() * 1000.0,
         }),
         Target::Endpoint(_) => Value::Null,
     };

@@ -51,6 +51,10 @@ pub struct MockConfig {
     /// Share of requests (0–1) answered with one of `faults` instead.
     pub fault_rate: f64,
     pub faults: Vec<Fault>,
+    /// Once, `stall_at` after the first request, answer nothing for `stall_for`: answers due in
+    /// that window go out when it ends (a server pausing, e.g. for garbage collection or a reload).
+    pub stall_at: Duration,
+    pub stall_for: Duration,
 }
 
 impl MockConfig {
@@ -72,6 +76,24 @@ impl MockConfig {
 struct MockState {
     config: MockConfig,
     requests: AtomicU64,
+    first_request: std::sync::OnceLock<tokio::time::Instant>,
+}
+
+impl MockState {
+    /// When an answer due at `due` may go out: at the end of the stall if it falls inside it.
+    fn after_stall(&self, due: tokio::time::Instant) -> tokio::time::Instant {
+        if self.config.stall_for.is_zero() {
+            return due;
+        }
+        let first = *self.first_request.get_or_init(tokio::time::Instant::now);
+        let start = first + self.config.stall_at;
+        let end = start + self.config.stall_for;
+        if (start..end).contains(&due) {
+            end
+        } else {
+            due
+        }
+    }
 }
 
 /// The mock's routes, for embedding in another server or driving with `tower::ServiceExt`.
@@ -79,6 +101,7 @@ pub fn router(config: MockConfig) -> Router {
     let state = Arc::new(MockState {
         config,
         requests: AtomicU64::new(0),
+        first_request: std::sync::OnceLock::new(),
     });
     Router::new()
         .route("/v1/responses", post(responses))
@@ -249,6 +272,7 @@ async fn answer(
         }
     };
     let arrived = tokio::time::Instant::now();
+    state.first_request.get_or_init(|| arrived);
     let key = xxhash_rust::xxh3::xxh3_64_with_seed(&body, state.config.seed);
     let config = &state.config;
     let pace = config.pace(key);
@@ -294,13 +318,14 @@ async fn answer(
     }
     if streamed {
         let stream = AnswerStream::new(wire, answer, request, prompt, key, pace);
-        return with_request_id(sse_response(stream, arrived), n);
+        return with_request_id(sse_response(stream, state.after_stall(arrived)), n);
     }
     // A whole answer arrives when its last token would have been streamed.
     let chunks = answer.chunk_count(pace.tokens_per_chunk as u64);
     let done_at = pace.first + pace.step * (chunks.saturating_sub(1) as u32);
-    if !done_at.is_zero() {
-        tokio::time::sleep_until(tick_nearest(arrived + done_at)).await;
+    let due = state.after_stall(arrived + done_at);
+    if due > arrived {
+        tokio::time::sleep_until(tick_nearest(due)).await;
     }
     let body = match answer_shape {
         ApiShape::Responses => answer.responses_body(&request, &prompt, key),

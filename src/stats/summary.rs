@@ -83,6 +83,10 @@ pub struct ClientCheck {
     /// CPU time of llmvolley (without the in-process mock's thread) / wall time: 1.0 = one core busy.
     pub cpu_cores_used: Option<f64>,
     pub cores_available: usize,
+    /// Share of the machine's CPU time the hypervisor took during the run (Linux VMs): stalls that
+    /// neither the client nor the server caused.
+    #[serde(default)]
+    pub steal_share: Option<f64>,
     /// Why the client may have been the bottleneck; empty when it was not.
     pub warnings: Vec<String>,
 }
@@ -430,9 +434,14 @@ fn render_load(out: &mut String, load: &LoadSummary) {
             )
         })
         .unwrap_or_default();
+    let steal = load
+        .client
+        .steal_share
+        .map(|s| format!(", {:.1}% stolen by the hypervisor", s * 100.0))
+        .unwrap_or_default();
     let _ = writeln!(
         out,
-        "{:<13}{cpu} ({} cores){lag}",
+        "{:<13}{cpu} ({} cores{steal}){lag}",
         "client", load.client.cores_available
     );
     for warning in &load.client.warnings {
