@@ -266,7 +266,11 @@ async fn dispatch_on_pacer_thread(
                     return;
                 }
             };
-            let mut pacer = ThreadPacer::for_this_thread(stop.clone());
+            let rate = match pace {
+                Pace::Open { arrivals, .. } => arrivals.rate(),
+                Pace::Closed { .. } => 1.0,
+            };
+            let mut pacer = ThreadPacer::for_this_thread(stop.clone(), rate);
             let report = runtime.block_on(dispatch(&mut plan, pace, &mut pacer, &launcher, &stop));
             drop(launcher);
             let _ = done_tx.send(Ok(report));
