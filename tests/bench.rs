@@ -25,6 +25,15 @@ fn bench(args: &[&str], dir: &Path) -> Run {
     }
 }
 
+/// `bench` on the 1,000-line example workload; `args` are split on spaces.
+fn bench_seeds(args: &str, dir: &Path) -> Run {
+    let workload = seeds();
+    let args: Vec<&str> = std::iter::once(workload.as_str())
+        .chain(args.split_whitespace())
+        .collect();
+    bench(&args, dir)
+}
+
 fn seeds() -> String {
     workspace_file("workloads/varied-1000.jsonl")
         .display()
@@ -85,21 +94,8 @@ fn assert_bench_invariants(run: &Run) -> usize {
 fn constant_rate_bench_sends_warmup_then_the_measured_requests_on_schedule() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    let run = bench(
-        &[
-            &seeds(),
-            "--mock",
-            "--mock-latency",
-            "5ms",
-            "--profile",
-            "constant",
-            "--rate",
-            "100",
-            "--requests",
-            "30",
-            "--warmup",
-            "5",
-        ],
+    let run = bench_seeds(
+        "--mock --mock-latency 5ms --profile constant --rate 100 --requests 30 --warmup 5",
         &out,
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -154,19 +150,8 @@ fn constant_rate_bench_sends_warmup_then_the_measured_requests_on_schedule() {
 fn poisson_bench_repeats_its_schedule_for_the_same_seed() {
     let dir = tempfile::tempdir().unwrap();
     let schedule = |name: &str, seed: &str| -> Vec<f64> {
-        let run = bench(
-            &[
-                &seeds(),
-                "--mock",
-                "--profile",
-                "poisson",
-                "--rate",
-                "400",
-                "--seed",
-                seed,
-                "--requests",
-                "40",
-            ],
+        let run = bench_seeds(
+            &format!("--mock --profile poisson --rate 400 --seed {seed} --requests 40"),
             &dir.path().join(name),
         );
         assert_eq!(run.code, 0, "{}", run.stderr);
@@ -199,22 +184,8 @@ fn drop_when_full_records_arrivals_as_dropped_and_counts_them() {
     // Two slots, each held 400 ms; arrivals every 10 ms for 200 ms: the first two are sent and the
     // other eighteen find no slot.
     let dir = tempfile::tempdir().unwrap();
-    let run = bench(
-        &[
-            &seeds(),
-            "--mock",
-            "--mock-latency",
-            "400ms",
-            "--profile",
-            "constant",
-            "--rate",
-            "100",
-            "--requests",
-            "20",
-            "--max-inflight",
-            "2",
-            "--drop-when-full",
-        ],
+    let run = bench_seeds(
+        "--mock --mock-latency 400ms --profile constant --rate 100 --requests 20 --max-inflight 2 --drop-when-full",
         &dir.path().join("run"),
     );
     assert_eq!(run.code, 1, "dropped requests are failures\n{}", run.stderr);
@@ -247,21 +218,8 @@ fn arrivals_wait_for_a_slot_and_their_queue_time_shows_it() {
     // Same load without --drop-when-full: nothing is skipped, the waiting shows in queue_ms and in
     // latency_from_schedule, while the server's latency stays ~100 ms.
     let dir = tempfile::tempdir().unwrap();
-    let run = bench(
-        &[
-            &seeds(),
-            "--mock",
-            "--mock-latency",
-            "100ms",
-            "--profile",
-            "constant",
-            "--rate",
-            "100",
-            "--requests",
-            "12",
-            "--max-inflight",
-            "2",
-        ],
+    let run = bench_seeds(
+        "--mock --mock-latency 100ms --profile constant --rate 100 --requests 12 --max-inflight 2",
         &dir.path().join("run"),
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -328,23 +286,8 @@ fn concurrent_bench_runs_for_the_duration_and_cycles_the_workload() {
 fn sweep_measures_synchronous_throughput_and_rates_between_them() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("sweep");
-    let run = bench(
-        &[
-            &seeds(),
-            "--mock",
-            "--mock-latency",
-            "10ms",
-            "--profile",
-            "sweep",
-            "--steps",
-            "2",
-            "--requests",
-            "20",
-            "--max-inflight",
-            "16",
-            "--slo",
-            "e2e=5s",
-        ],
+    let run = bench_seeds(
+        "--mock --mock-latency 10ms --profile sweep --steps 2 --requests 20 --max-inflight 16 --slo e2e=5s",
         &out,
     );
     assert_eq!(run.code, 0, "{}", run.stderr);

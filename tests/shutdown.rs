@@ -142,3 +142,54 @@ fn a_second_interrupt_exits_at_once_with_whole_lines() {
     let resumed = run_resumed(&workload, &out);
     assert_eq!(resumed.summary["requests"]["ok"], 1000);
 }
+
+#[test]
+fn an_interrupted_bench_records_every_scheduled_request_and_exits_130() {
+    let tmp = tempfile::tempdir().unwrap();
+    let workload = workspace_file("workloads/varied-1000.jsonl");
+    let out = tmp.path().join("bench");
+    let mut child = llmvolley()
+        .args([
+            "bench",
+            workload.to_str().unwrap(),
+            "--mock",
+            "--mock-latency",
+            "300ms",
+        ])
+        .args([
+            "--profile",
+            "constant",
+            "--rate",
+            "50",
+            "--duration",
+            "60s",
+            "--grace",
+            "5s",
+        ])
+        .args(["--out", out.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_first_record(&out);
+    signal(&child, "-INT");
+    let code = wait_bounded(&mut child, Duration::from_secs(15));
+    assert_eq!(code, 130);
+    let run = read_folder(&out, code);
+    assert_eq!(run.summary["interrupted"], true);
+    // The schedule stopped; every request it had sent finished within the grace period.
+    let mut seqs: Vec<u64> = run
+        .records
+        .iter()
+        .map(|r| r["seq"].as_u64().unwrap())
+        .collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
+    assert!(run.records.iter().all(|r| r["status"] == "ok"));
+    assert!(
+        seqs.len() < 1000,
+        "stopped long before 60 s: {}",
+        seqs.len()
+    );
+    assert!(out.join("timeseries.csv").is_file());
+}
