@@ -318,6 +318,11 @@ fn sweep_measures_synchronous_throughput_and_rates_between_them() {
         assert_eq!(assert_bench_invariants(&step_run), 20);
         assert_eq!(step_run.summary["slo"]["share_all"], 1.0);
         assert!(step["goodput_per_s"].as_f64().unwrap() > 0.0);
+        assert_eq!(step["slo_e2e_share"], 1.0);
+        assert!(
+            step["slo_ttft_share"].is_null(),
+            "only the SLOs given are judged"
+        );
         assert_eq!(step["error_rate"], 0.0);
     }
     let csv_rows = csv::Reader::from_path(out.join("sweep.csv"))
@@ -326,6 +331,11 @@ fn sweep_measures_synchronous_throughput_and_rates_between_them() {
         .count();
     assert_eq!(csv_rows, 4);
     assert!(run.stdout.contains("goodput"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("e2e ok") && !run.stdout.contains("ttft ok"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]

@@ -13,7 +13,7 @@ use crate::record::{Record, Status};
 use crate::run_folder::{self, HISTOGRAMS_DIR, RECORDS_CSV, RECORDS_JSONL, RUN_JSON, SUMMARY_JSON};
 use crate::scheduler::{
     DispatchReport, Launcher, Pace, Plan, Planned, Shutdown, ThreadPacer, TokioPacer, Warmup,
-    dispatch,
+    WhenFull, dispatch,
 };
 use crate::sink::{CsvSink, JsonlSink, RecordSink};
 use crate::stats::{ClientCheck, Distribution, LoadSummary, RunStats, Summary};
@@ -127,15 +127,7 @@ impl Bench<'_> {
     /// One full measurement into `dir`: records, time series, histograms and summary.
     async fn measure(&self, dir: &Path, profile: &str, pace: Pace) -> anyhow::Result<Summary> {
         let config = self.config;
-        let create = |e: std::io::Error| {
-            anyhow!(e).context(format!("cannot create records in {}", dir.display()))
-        };
-        let sinks: Vec<Box<dyn RecordSink>> = vec![
-            Box::new(JsonlSink::create(&dir.join(RECORDS_JSONL)).map_err(create)?),
-            Box::new(CsvSink::create(&dir.join(RECORDS_CSV)).map_err(create)?),
-        ];
-        std::fs::File::create(dir.join(TIMESERIES_CSV)).map_err(create)?;
-
+        let sinks = create_step_files(dir)?;
         let limit = config.limit(self.workload.len() as u64);
         let planned_total = match (limit.requests, config.warmup) {
             (Some(n), Warmup::Requests(w)) => Some(n + w),
@@ -202,38 +194,9 @@ impl Bench<'_> {
         let mut summary = Summary::from_stats(&stats, wall.as_secs_f64(), unpriced_models);
         summary.interrupted = self.shutdown.stop.is_cancelled();
         let lag = report.lag.as_ref().and_then(Distribution::of);
-        summary.load = Some(LoadSummary {
-            profile: profile.to_string(),
-            rate_per_s: match pace {
-                Pace::Open { arrivals, .. } => Some(arrivals.rate()),
-                Pace::Closed { .. } => None,
-            },
-            max_in_flight: slots,
-            drop_when_full: matches!(
-                pace,
-                Pace::Open {
-                    when_full: crate::scheduler::WhenFull::Drop,
-                    ..
-                }
-            ),
-            sent: stats.sent,
-            achieved_rate_per_s: stats.achieved_send_rate(),
-            dropped: stats.count(Status::Dropped),
-            client: self_check(cpu_before, cpu_after, wall, lag.as_ref()),
-            scheduler_lag_ms: lag,
-        });
-        let histograms = dir.join(HISTOGRAMS_DIR);
-        std::fs::create_dir_all(&histograms)?;
-        stats.save_histograms(&histograms)?;
-        if let Some(lag) = &report.lag {
-            lag.save(&histograms.join("scheduler_lag.hdr"))?;
-        }
-        if let Some(series) = timeseries {
-            series
-                .write_csv(&dir.join(TIMESERIES_CSV))
-                .with_context(|| format!("cannot write {}", dir.join(TIMESERIES_CSV).display()))?;
-        }
-        run_folder::write_json(dir, SUMMARY_JSON, &summary)?;
+        let client = self_check(cpu_before, cpu_after, wall, lag.as_ref());
+        summary.load = Some(load_summary(profile, pace, &stats, lag, client));
+        write_step_results(dir, &stats, &report, timeseries, &summary)?;
         Ok(summary)
     }
 
@@ -245,6 +208,70 @@ impl Bench<'_> {
             machine: cpu::MachineTicks::now(),
         }
     }
+}
+
+/// Creates a step's record files (and its time series) before any request is sent.
+fn create_step_files(dir: &Path) -> anyhow::Result<Vec<Box<dyn RecordSink>>> {
+    let create = |e: std::io::Error| {
+        anyhow!(e).context(format!("cannot create records in {}", dir.display()))
+    };
+    let sinks: Vec<Box<dyn RecordSink>> = vec![
+        Box::new(JsonlSink::create(&dir.join(RECORDS_JSONL)).map_err(create)?),
+        Box::new(CsvSink::create(&dir.join(RECORDS_CSV)).map_err(create)?),
+    ];
+    std::fs::File::create(dir.join(TIMESERIES_CSV)).map_err(create)?;
+    Ok(sinks)
+}
+
+fn load_summary(
+    profile: &str,
+    pace: Pace,
+    stats: &RunStats,
+    scheduler_lag_ms: Option<Distribution>,
+    client: ClientCheck,
+) -> LoadSummary {
+    let (rate_per_s, drop_when_full) = match pace {
+        Pace::Open {
+            arrivals,
+            when_full,
+            ..
+        } => (Some(arrivals.rate()), when_full == WhenFull::Drop),
+        Pace::Closed { .. } => (None, false),
+    };
+    LoadSummary {
+        profile: profile.to_string(),
+        rate_per_s,
+        max_in_flight: pace.slots(),
+        drop_when_full,
+        sent: stats.sent,
+        achieved_rate_per_s: stats.achieved_send_rate(),
+        dropped: stats.count(Status::Dropped),
+        scheduler_lag_ms,
+        client,
+    }
+}
+
+/// Histograms, time series and summary of a finished step.
+fn write_step_results(
+    dir: &Path,
+    stats: &RunStats,
+    report: &DispatchReport,
+    timeseries: Option<crate::stats::TimeSeries>,
+    summary: &Summary,
+) -> anyhow::Result<()> {
+    let histograms = dir.join(HISTOGRAMS_DIR);
+    std::fs::create_dir_all(&histograms)?;
+    stats.save_histograms(&histograms)?;
+    if let Some(lag) = &report.lag {
+        lag.save(&histograms.join("scheduler_lag.hdr"))?;
+    }
+    if let Some(series) = timeseries {
+        let path = dir.join(TIMESERIES_CSV);
+        series
+            .write_csv(&path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    run_folder::write_json(dir, SUMMARY_JSON, summary)
 }
 
 /// Runs an open-loop schedule on a thread of its own, which sleeps with the OS timer (tens of
@@ -431,10 +458,22 @@ struct SweepRow {
     latency_from_schedule_p99_ms: Option<f64>,
     error_rate: f64,
     goodput_per_s: Option<f64>,
+    /// Share of the step's measured requests meeting each SLO given, and all of them.
+    slo_ttft_share: Option<f64>,
+    slo_tpot_share: Option<f64>,
+    slo_e2e_share: Option<f64>,
     slo_share: Option<f64>,
 }
 
 impl SweepRow {
+    fn slo_shares(&self) -> [(&'static str, Option<f64>); 3] {
+        [
+            ("ttft ok", self.slo_ttft_share),
+            ("tpot ok", self.slo_tpot_share),
+            ("e2e ok", self.slo_e2e_share),
+        ]
+    }
+
     fn new(step: usize, folder: &str, s: &Summary) -> Self {
         let load = s.load.as_ref();
         SweepRow {
@@ -456,6 +495,9 @@ impl SweepRow {
                 s.requests.failed as f64 / s.requests.total as f64
             },
             goodput_per_s: s.slo.as_ref().map(|g| g.goodput_per_s),
+            slo_ttft_share: s.slo.as_ref().and_then(|g| g.share_ttft),
+            slo_tpot_share: s.slo.as_ref().and_then(|g| g.share_tpot),
+            slo_e2e_share: s.slo.as_ref().and_then(|g| g.share_e2e),
             slo_share: s.slo.as_ref().map(|g| g.share_all),
         }
     }
@@ -563,6 +605,11 @@ impl SweepSteps<'_, '_> {
 fn render_sweep(rows: &[SweepRow]) -> String {
     let with_slo = rows.iter().any(|r| r.goodput_per_s.is_some());
     let cell = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
+    let percent = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{:.1}%", v * 100.0));
+    // One column per SLO given (the same SLOs in every step).
+    let slo_columns: Vec<usize> = (0..3)
+        .filter(|i| rows.iter().any(|r| r.slo_shares()[*i].1.is_some()))
+        .collect();
     let mut out = String::new();
     let _ = write!(
         out,
@@ -580,7 +627,10 @@ fn render_sweep(rows: &[SweepRow]) -> String {
         "errors"
     );
     if with_slo {
-        let _ = write!(out, " {:>9} {:>7}", "goodput", "slo ok");
+        for i in &slo_columns {
+            let _ = write!(out, " {:>7}", rows[0].slo_shares()[*i].0);
+        }
+        let _ = write!(out, " {:>7} {:>9}", "all ok", "goodput");
     }
     out.push('\n');
     for r in rows {
@@ -600,11 +650,14 @@ fn render_sweep(rows: &[SweepRow]) -> String {
             r.error_rate * 100.0
         );
         if with_slo {
+            for i in &slo_columns {
+                let _ = write!(out, " {:>7}", percent(r.slo_shares()[*i].1));
+            }
             let _ = write!(
                 out,
-                " {:>9} {:>6.1}%",
-                cell(r.goodput_per_s),
-                r.slo_share.unwrap_or(0.0) * 100.0
+                " {:>7} {:>9}",
+                percent(r.slo_share),
+                cell(r.goodput_per_s)
             );
         }
         out.push('\n');
@@ -637,7 +690,7 @@ fn bench_info(config: &BenchConfig, base_url: &Url, dir: &Path, workload_lines: 
         "rate_per_s": config.rate,
         "seed": config.seed,
         "max_inflight": config.max_inflight,
-        "drop_when_full": config.when_full == crate::scheduler::WhenFull::Drop,
+        "drop_when_full": config.when_full == WhenFull::Drop,
         "steps": (config.profile == Profile::Sweep).then_some(config.steps),
         "sweep_arrivals": (config.profile == Profile::Sweep).then_some(config.sweep_arrivals),
         "requests": config.requests,
