@@ -11,6 +11,7 @@ pub const RECORDS_CSV: &str = "records.csv";
 pub const SUMMARY_JSON: &str = "summary.json";
 pub const RUN_JSON: &str = "run.json";
 pub const HISTOGRAMS_DIR: &str = "histograms";
+pub const TIMESERIES_CSV: &str = "timeseries.csv";
 
 /// Chooses the folder (`--out`, else `results/<workload stem>-<UTC time>`) and creates it empty.
 /// An existing non-empty folder is refused: a run never overwrites another.

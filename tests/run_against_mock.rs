@@ -188,6 +188,23 @@ fn varied_thousand_line_workload_keeps_every_line_once() {
         run.summary["latency_ms"]["p50"].as_f64().unwrap() >= 1.0,
         "mock latency is applied"
     );
+    let per_second: Vec<std::collections::BTreeMap<String, String>> =
+        csv::Reader::from_path(run.dir.join("timeseries.csv"))
+            .unwrap()
+            .deserialize()
+            .map(Result::unwrap)
+            .collect();
+    let column = |name: &str| -> u64 {
+        per_second
+            .iter()
+            .map(|r| r[name].parse::<u64>().unwrap())
+            .sum()
+    };
+    assert_eq!(
+        (column("sent"), column("completed"), column("ok")),
+        (1000, 1000, 1000)
+    );
+    assert_eq!(per_second.last().unwrap()["in_flight"], "0");
 }
 
 #[test]

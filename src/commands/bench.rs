@@ -10,7 +10,9 @@ use crate::cost::Pricer;
 use crate::cpu;
 use crate::mock::MockThread;
 use crate::record::{Record, Status};
-use crate::run_folder::{self, HISTOGRAMS_DIR, RECORDS_CSV, RECORDS_JSONL, RUN_JSON, SUMMARY_JSON};
+use crate::run_folder::{
+    self, HISTOGRAMS_DIR, RECORDS_CSV, RECORDS_JSONL, RUN_JSON, SUMMARY_JSON, TIMESERIES_CSV,
+};
 use crate::scheduler::{
     DispatchReport, Launcher, Pace, Plan, Planned, Shutdown, ThreadPacer, TokioPacer, Warmup,
     WhenFull, dispatch,
@@ -32,7 +34,6 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-pub const TIMESERIES_CSV: &str = "timeseries.csv";
 pub const SWEEP_JSON: &str = "sweep.json";
 pub const SWEEP_CSV: &str = "sweep.csv";
 pub const STEPS_DIR: &str = "steps";

@@ -9,7 +9,9 @@ use crate::config::RunConfig;
 use crate::cost::Pricer;
 use crate::record::Status;
 use crate::resume::{self, Decision, PriorOutcomes};
-use crate::run_folder::{self, HISTOGRAMS_DIR, RECORDS_CSV, RECORDS_JSONL, RUN_JSON, SUMMARY_JSON};
+use crate::run_folder::{
+    self, HISTOGRAMS_DIR, RECORDS_CSV, RECORDS_JSONL, RUN_JSON, SUMMARY_JSON, TIMESERIES_CSV,
+};
 use crate::scheduler::{Budget, ClosedLoop, Shutdown, Throttle, run_closed_loop};
 use crate::sink::{CsvSink, JsonlSink, RecordSink};
 use crate::stats::Summary;
@@ -51,6 +53,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             Box::new(JsonlSink::create(&dir.join(RECORDS_JSONL)).map_err(create)?),
             Box::new(CsvSink::create(&dir.join(RECORDS_CSV)).map_err(create)?),
         ];
+        std::fs::File::create(dir.join(TIMESERIES_CSV)).map_err(create)?;
         OpenedFolder {
             dir,
             sinks,
@@ -118,7 +121,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let pricer = Pricer::new(config.conn.prices.clone(), config.conn.tier, !config.quiet)
         .with_budget(budget.clone());
     let progress = Progress::new(total, show_progress, in_flight.clone());
-    let collector = Collector::new(sinks, progress, pricer);
+    let mut collector = Collector::new(sinks, progress, pricer);
+    // A resumed run keeps the first session's time series: seconds of two sessions don't add up.
+    if !config.resume {
+        collector = collector.with_timeseries();
+    }
     let collecting = tokio::task::spawn_blocking(move || collector.run(records_rx));
 
     let shape = ClosedLoop {
@@ -134,7 +141,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let crate::collector::Collected {
         stats,
         unpriced_models,
-        ..
+        timeseries,
     } = collecting
         .await?
         .with_context(|| format!("cannot write records in {}", dir.display()))?;
@@ -168,6 +175,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     summary.cost.budget_stopped =
         config.max_cost.is_some() && stats.count(Status::SkippedBudget) > 0;
     stats.save_histograms(&dir.join(HISTOGRAMS_DIR))?;
+    if let Some(series) = timeseries {
+        let path = dir.join(TIMESERIES_CSV);
+        series
+            .write_csv(&path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
     run_folder::write_json(&dir, SUMMARY_JSON, &summary)?;
     info["finished_at"] = Value::String(run_folder::now_rfc3339());
     run_folder::write_json(&dir, RUN_JSON, &info)?;
