@@ -261,6 +261,41 @@ mod tests {
     use hdrhistogram::serialization::Deserializer;
 
     #[test]
+    fn warmup_records_are_counted_apart_and_left_out_of_every_statistic() {
+        let mut stats = RunStats::with_slo(Some(Slo::parse("e2e=1s").unwrap()));
+        let record = |warmup: bool, sent: f64, latency: f64| {
+            let mut r = Record::empty("1".into(), 1, Status::Ok);
+            r.warmup = warmup;
+            r.sent_at = Some(sent);
+            r.queue_ms = Some(0.5);
+            r.latency_ms = Some(latency);
+            r.latency_from_schedule_ms = Some(latency + 0.5);
+            r.output_tokens = Some(10);
+            r
+        };
+        stats.add(&record(true, 0.0, 5000.0));
+        stats.add(&record(true, 10.0, 5000.0));
+        stats.add(&record(false, 1000.0, 100.0));
+        stats.add(&record(false, 1500.0, 100.0));
+        assert_eq!((stats.warmup, stats.total(), stats.sent), (2, 2, 2));
+        assert_eq!(stats.latency.len(), 2);
+        assert!(
+            stats.latency.inner().max() < 101_000,
+            "warm-up latencies are not in"
+        );
+        assert_eq!(stats.latency_from_schedule.len(), 2);
+        assert_eq!(stats.output_tokens, 20);
+        assert_eq!(
+            (stats.first_sent_ms, stats.last_done_ms),
+            (Some(1000.0), Some(1600.0))
+        );
+        assert_eq!(stats.achieved_send_rate(), Some(2.0));
+        let summary = Summary::from_stats(&stats, 2.0, Vec::new());
+        assert_eq!(summary.warmup_requests, 2);
+        assert_eq!(summary.slo.unwrap().requests, 2);
+    }
+
+    #[test]
     fn histograms_keep_microseconds_and_round_trip() {
         let mut h = ScaledHistogram::default();
         for ms in [0.25, 1.5, 1000.0] {
