@@ -170,7 +170,9 @@ impl Bench<'_> {
                 let report = dispatch(
                     &mut plan,
                     pace,
-                    &mut TokioPacer,
+                    &mut TokioPacer {
+                        stop: self.shutdown.stop.clone(),
+                    },
                     &launcher,
                     &self.shutdown.stop,
                 )

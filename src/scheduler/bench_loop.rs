@@ -58,17 +58,22 @@ pub trait Launcher {
     fn dropped(&self, planned: Planned, scheduled: Instant) -> impl Future<Output = bool> + Send;
 }
 
-/// Waits until an arrival is due.
+/// Waits until an arrival is due, or less once the load's stop token fires.
 pub trait Pacer {
     fn wait_until(&mut self, due: Instant) -> impl Future<Output = ()> + Send;
 }
 
 /// Sleeps on the tokio timer (millisecond ticks; follows paused time in tests).
-pub struct TokioPacer;
+pub struct TokioPacer {
+    pub stop: CancellationToken,
+}
 
 impl Pacer for TokioPacer {
     async fn wait_until(&mut self, due: Instant) {
-        tokio::time::sleep_until(due).await;
+        tokio::select! {
+            () = self.stop.cancelled() => {}
+            () = tokio::time::sleep_until(due) => {}
+        }
     }
 }
 
@@ -179,11 +184,8 @@ pub async fn dispatch(
                 seq += 1;
                 let planned = Planned { seq, warmup };
                 let due = start + offset;
-                tokio::select! {
-                    biased;
-                    () = stop.cancelled() => break,
-                    () = pacer.wait_until(due) => {}
-                }
+                // The pacer watches `stop` itself: no waiter registered per arrival here.
+                pacer.wait_until(due).await;
                 if stop.is_cancelled() {
                     break;
                 }
@@ -303,7 +305,9 @@ mod tests {
         let report = dispatch(
             &mut requests(50),
             pace,
-            &mut TokioPacer,
+            &mut TokioPacer {
+                stop: CancellationToken::new(),
+            },
             &launcher,
             &CancellationToken::new(),
         )
@@ -326,7 +330,9 @@ mod tests {
         let report = dispatch(
             &mut requests(6),
             open(100.0, 2, WhenFull::Wait),
-            &mut TokioPacer,
+            &mut TokioPacer {
+                stop: CancellationToken::new(),
+            },
             &launcher,
             &CancellationToken::new(),
         )
@@ -357,7 +363,9 @@ mod tests {
         let report = dispatch(
             &mut requests(20),
             open(100.0, 2, WhenFull::Drop),
-            &mut TokioPacer,
+            &mut TokioPacer {
+                stop: CancellationToken::new(),
+            },
             &launcher,
             &CancellationToken::new(),
         )
@@ -398,7 +406,9 @@ mod tests {
         let report = dispatch(
             &mut plan,
             Pace::Closed { concurrency: 3 },
-            &mut TokioPacer,
+            &mut TokioPacer {
+                stop: CancellationToken::new(),
+            },
             &launcher,
             &CancellationToken::new(),
         )
@@ -431,7 +441,7 @@ mod tests {
         let report = dispatch(
             &mut requests(1000),
             open(100.0, 64, WhenFull::Wait),
-            &mut TokioPacer,
+            &mut TokioPacer { stop: stop.clone() },
             &launcher,
             &stop,
         )
