@@ -4,6 +4,7 @@ mod bench;
 mod estimate;
 mod mock;
 mod run;
+mod sweep;
 mod target;
 
 use crate::cli::{Cli, Command};
