@@ -1,6 +1,6 @@
 //! `llmvolley bench`: one load profile, or a sweep of them, each step measured into its own run folder.
 
-use super::target::{endpoint_info, start_target, watch_signals};
+use super::target::{create_record_files, endpoint_info, start_target, watch_signals};
 use super::{EXIT_INTERRUPTED, EXIT_SOME_FAILED};
 use crate::cli::Profile;
 use crate::client::Client;
@@ -10,17 +10,14 @@ use crate::cost::Pricer;
 use crate::cpu;
 use crate::mock::MockThread;
 use crate::record::{Record, Status};
-use crate::run_folder::{
-    self, HISTOGRAMS_DIR, RECORDS_CSV, RECORDS_JSONL, RUN_JSON, SUMMARY_JSON, TIMESERIES_CSV,
-};
+use crate::run_folder::{self, HISTOGRAMS_DIR, RUN_JSON, SUMMARY_JSON, TIMESERIES_CSV};
 use crate::scheduler::{
     DispatchReport, Launcher, Pace, Plan, Planned, Shutdown, ThreadPacer, TokioPacer, Warmup,
     WhenFull, dispatch,
 };
-use crate::sink::{CsvSink, JsonlSink, RecordSink};
 use crate::stats::{ClientCheck, Distribution, LoadSummary, RunStats, Summary};
 use crate::workload::{Request, WorkItem, WorkloadReader};
-use anyhow::{Context, anyhow, bail};
+use anyhow::{Context, bail};
 use reqwest::Url;
 use serde_json::{Value, json};
 use std::io::IsTerminal;
@@ -122,7 +119,7 @@ impl Bench<'_> {
     /// One full measurement into `dir`: records, time series, histograms and summary.
     pub async fn measure(&self, dir: &Path, profile: &str, pace: Pace) -> anyhow::Result<Summary> {
         let config = self.config;
-        let sinks = create_step_files(dir)?;
+        let sinks = create_record_files(dir)?;
         let limit = config.limit(self.workload.len() as u64);
         let planned_total = match (limit.requests, config.warmup) {
             (Some(n), Warmup::Requests(w)) => Some(n + w),
@@ -205,19 +202,6 @@ impl Bench<'_> {
             machine: cpu::MachineTicks::now(),
         }
     }
-}
-
-/// Creates a step's record files (and its time series) before any request is sent.
-fn create_step_files(dir: &Path) -> anyhow::Result<Vec<Box<dyn RecordSink>>> {
-    let create = |e: std::io::Error| {
-        anyhow!(e).context(format!("cannot create records in {}", dir.display()))
-    };
-    let sinks: Vec<Box<dyn RecordSink>> = vec![
-        Box::new(JsonlSink::create(&dir.join(RECORDS_JSONL)).map_err(create)?),
-        Box::new(CsvSink::create(&dir.join(RECORDS_CSV)).map_err(create)?),
-    ];
-    std::fs::File::create(dir.join(TIMESERIES_CSV)).map_err(create)?;
-    Ok(sinks)
 }
 
 fn load_summary(

@@ -1,6 +1,6 @@
 //! `llmvolley run`: workload → closed loop → records, summary and histograms in a run folder.
 
-use super::target::{endpoint_info, start_target, watch_signals};
+use super::target::{create_record_files, endpoint_info, start_target, watch_signals};
 use super::{EXIT_INTERRUPTED, EXIT_SOME_FAILED};
 use crate::cli::RunArgs;
 use crate::client::Client;
@@ -13,7 +13,7 @@ use crate::run_folder::{
     self, HISTOGRAMS_DIR, RECORDS_CSV, RECORDS_JSONL, RUN_JSON, SUMMARY_JSON, TIMESERIES_CSV,
 };
 use crate::scheduler::{Budget, ClosedLoop, Shutdown, Throttle, run_closed_loop};
-use crate::sink::{CsvSink, JsonlSink, RecordSink};
+use crate::sink::{JsonlSink, RecordSink};
 use crate::stats::Summary;
 use crate::workload::{self, WorkItem, WorkloadReader};
 use anyhow::{Context, anyhow, bail};
@@ -46,14 +46,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             &config.workload,
             Path::new("results"),
         )?;
-        let create = |e: std::io::Error| {
-            anyhow!(e).context(format!("cannot create records in {}", dir.display()))
-        };
-        let sinks: Vec<Box<dyn RecordSink>> = vec![
-            Box::new(JsonlSink::create(&dir.join(RECORDS_JSONL)).map_err(create)?),
-            Box::new(CsvSink::create(&dir.join(RECORDS_CSV)).map_err(create)?),
-        ];
-        std::fs::File::create(dir.join(TIMESERIES_CSV)).map_err(create)?;
+        let sinks = create_record_files(&dir)?;
         OpenedFolder {
             dir,
             sinks,

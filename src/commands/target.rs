@@ -1,12 +1,16 @@
-//! What `run` and `bench` share: starting the target, describing it for run.json, watching signals.
+//! What `run` and `bench` share: starting the target, creating the record files, describing the
+//! target for run.json, watching signals.
 
 use super::EXIT_INTERRUPTED;
 use crate::config::{Connection, Target, is_secret_header};
 use crate::mock::MockThread;
+use crate::run_folder::{RECORDS_CSV, RECORDS_JSONL, TIMESERIES_CSV};
 use crate::scheduler::Shutdown;
-use anyhow::Context;
+use crate::sink::{CsvSink, JsonlSink, RecordSink};
+use anyhow::{Context, anyhow};
 use reqwest::Url;
 use serde_json::{Value, json};
+use std::path::Path;
 
 /// The base URL to send to; for `--mock`, starts the mock on a free loopback port first.
 pub fn start_target(target: &Target) -> anyhow::Result<(Url, Option<MockThread>)> {
@@ -18,6 +22,20 @@ pub fn start_target(target: &Target) -> anyhow::Result<(Url, Option<MockThread>)
             Ok((Url::parse(&format!("http://{}/v1", mock.addr))?, Some(mock)))
         }
     }
+}
+
+/// Creates a run folder's record files (and its time series) before any request is sent, so an
+/// unwritable folder fails the run at once.
+pub fn create_record_files(dir: &Path) -> anyhow::Result<Vec<Box<dyn RecordSink>>> {
+    let create = |e: std::io::Error| {
+        anyhow!(e).context(format!("cannot create records in {}", dir.display()))
+    };
+    let sinks: Vec<Box<dyn RecordSink>> = vec![
+        Box::new(JsonlSink::create(&dir.join(RECORDS_JSONL)).map_err(create)?),
+        Box::new(CsvSink::create(&dir.join(RECORDS_CSV)).map_err(create)?),
+    ];
+    std::fs::File::create(dir.join(TIMESERIES_CSV)).map_err(create)?;
+    Ok(sinks)
 }
 
 /// Where requests went and how, for run.json: secrets never appear, only where they came from.
