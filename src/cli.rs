@@ -33,7 +33,7 @@ pub enum Command {
 }
 
 /// How `bench` loads the server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Profile {
     /// One request at a time.
@@ -50,12 +50,35 @@ pub enum Profile {
     Sweep,
 }
 
+impl Profile {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Profile::Synchronous => "synchronous",
+            Profile::Concurrent => "concurrent",
+            Profile::Throughput => "throughput",
+            Profile::Constant => "constant",
+            Profile::Poisson => "poisson",
+            Profile::Sweep => "sweep",
+        }
+    }
+}
+
 /// Arrivals of a sweep's rate steps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SweepArrivals {
     Constant,
     Poisson,
+}
+
+impl SweepArrivals {
+    /// The open-loop profile a rate step runs.
+    pub fn profile(self) -> Profile {
+        match self {
+            SweepArrivals::Constant => Profile::Constant,
+            SweepArrivals::Poisson => Profile::Poisson,
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -248,13 +248,13 @@ impl BenchConfig {
             (Profile::Constant | Profile::Poisson, None) => {
                 bail!(
                     "--profile {} needs --rate R (requests per second)",
-                    profile_name(args.profile)
+                    args.profile.as_str()
                 )
             }
             (Profile::Constant | Profile::Poisson, Some(_)) | (_, None) => {}
             (other, Some(_)) => bail!(
                 "--rate applies to --profile constant and poisson, not {}",
-                profile_name(other)
+                other.as_str()
             ),
         }
         if args.concurrency.is_some() && args.profile != Profile::Concurrent {
@@ -345,17 +345,6 @@ impl BenchConfig {
             max_inflight: self.max_inflight,
             when_full: self.when_full,
         }
-    }
-}
-
-pub fn profile_name(profile: Profile) -> &'static str {
-    match profile {
-        Profile::Synchronous => "synchronous",
-        Profile::Concurrent => "concurrent",
-        Profile::Throughput => "throughput",
-        Profile::Constant => "constant",
-        Profile::Poisson => "poisson",
-        Profile::Sweep => "sweep",
     }
 }
 

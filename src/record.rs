@@ -3,6 +3,11 @@
 use serde::Serialize;
 use serde_json::value::RawValue;
 
+/// Milliseconds with microsecond resolution, so records print as `12.345`, not float noise.
+pub fn millis(d: std::time::Duration) -> f64 {
+    (d.as_micros() as f64) / 1000.0
+}
+
 /// How one workload line ended. Serialized in snake_case; names may grow, never change.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize,

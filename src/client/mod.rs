@@ -9,7 +9,7 @@ mod stream;
 
 pub use parse::{read_error_body, read_success_body};
 
-use crate::record::{Record, SavedBody, Status};
+use crate::record::{Record, SavedBody, Status, millis};
 use crate::scheduler::Throttle;
 use crate::tokenize::HfTokenizer;
 use crate::workload::{Request, Route, request_model};
@@ -405,11 +405,6 @@ fn describe(e: &reqwest::Error) -> String {
         source = cause.source();
     }
     message
-}
-
-/// Milliseconds with microsecond resolution, so records print as `12.345`, not float noise.
-fn millis(d: Duration) -> f64 {
-    (d.as_micros() as f64) / 1000.0
 }
 
 #[cfg(test)]

@@ -35,10 +35,10 @@ struct StreamEvent<'a> {
     choices: Option<Vec<ChunkChoice<'a>>>,
     #[serde(default)]
     usage: Option<Usage>,
-    #[serde(default)]
-    id: Option<String>,
-    #[serde(default)]
-    model: Option<String>,
+    #[serde(borrow, default)]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    model: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -308,11 +308,16 @@ impl StreamAssembler {
     }
 
     fn on_chat_chunk(&mut self, chunk: StreamEvent, at: Instant, record: &mut Record) {
-        if let Some(id) = chunk.id {
-            record.response_id = Some(id);
-        }
-        if let Some(model) = chunk.model {
-            record.model = Some(model);
+        // Every Chat chunk repeats the id and model: copied only when they change, not per token.
+        for (field, value) in [
+            (&mut record.response_id, chunk.id),
+            (&mut record.model, chunk.model),
+        ] {
+            if let Some(value) = value
+                && field.as_deref() != Some(value.as_ref())
+            {
+                *field = Some(value.into_owned());
+            }
         }
         if let Some(usage) = &chunk.usage {
             self.usage_seen = true;

@@ -1,19 +1,19 @@
 //! `llmvolley bench`: one load profile, or a sweep of them, each step measured into its own run folder.
 
-use super::target::{create_record_files, endpoint_info, start_target, watch_signals};
+use super::target::{create_record_files, run_json, start_target, watch_signals, write_results};
 use super::{EXIT_INTERRUPTED, EXIT_SOME_FAILED};
 use crate::cli::Profile;
 use crate::client::Client;
 use crate::collector::{Collected, Collector, Progress};
-use crate::config::{BenchConfig, profile_name};
+use crate::config::BenchConfig;
 use crate::cost::Pricer;
 use crate::cpu;
 use crate::mock::MockThread;
-use crate::record::{Record, Status};
-use crate::run_folder::{self, HISTOGRAMS_DIR, RUN_JSON, SUMMARY_JSON, TIMESERIES_CSV};
+use crate::record::{Record, Status, millis};
+use crate::run_folder::{self, HISTOGRAMS_DIR, RUN_JSON};
 use crate::scheduler::{
-    DispatchReport, Launcher, Pace, Plan, Planned, Shutdown, ThreadPacer, TokioPacer, Warmup,
-    WhenFull, dispatch,
+    Launcher, Pace, Plan, Planned, Shutdown, ThreadPacer, TokioPacer, Warmup, WhenFull, dispatch,
+    dropped_record,
 };
 use crate::stats::{ClientCheck, Distribution, LoadSummary, RunStats, Summary};
 use crate::workload::{Request, WorkItem, WorkloadReader};
@@ -60,9 +60,7 @@ pub async fn bench(args: crate::cli::BenchArgs) -> anyhow::Result<ExitCode> {
     };
     let summaries = match config.pace() {
         Some(pace) => {
-            let summary = bench
-                .measure(&dir, profile_name(config.profile), pace)
-                .await?;
+            let summary = bench.measure(&dir, config.profile, pace).await?;
             println!("run folder   {}", dir.display());
             print!("{}", summary.render());
             vec![summary]
@@ -117,7 +115,12 @@ pub(super) struct Bench<'a> {
 
 impl Bench<'_> {
     /// One full measurement into `dir`: records, time series, histograms and summary.
-    pub async fn measure(&self, dir: &Path, profile: &str, pace: Pace) -> anyhow::Result<Summary> {
+    pub async fn measure(
+        &self,
+        dir: &Path,
+        profile: Profile,
+        pace: Pace,
+    ) -> anyhow::Result<Summary> {
         let config = self.config;
         let sinks = create_record_files(dir)?;
         let limit = config.limit(self.workload.len() as u64);
@@ -156,9 +159,9 @@ impl Bench<'_> {
         }));
         let mut plan = Plan::new(config.warmup, limit);
         let cpu_before = self.cpu_times();
-        let report = match pace {
+        let scheduler_lag = match pace {
             Pace::Closed { .. } => {
-                let report = dispatch(
+                let lag = dispatch(
                     &mut plan,
                     pace,
                     &mut TokioPacer {
@@ -169,7 +172,7 @@ impl Bench<'_> {
                 )
                 .await;
                 drop(launcher);
-                report
+                lag
             }
             Pace::Open { .. } => {
                 dispatch_on_pacer_thread(plan, pace, launcher, self.shutdown.stop.clone()).await?
@@ -187,10 +190,15 @@ impl Bench<'_> {
 
         let mut summary = Summary::from_stats(&stats, wall.as_secs_f64(), unpriced_models);
         summary.interrupted = self.shutdown.stop.is_cancelled();
-        let lag = report.lag.as_ref().and_then(Distribution::of);
+        let lag = scheduler_lag.as_ref().and_then(Distribution::of);
         let client = self_check(cpu_before, cpu_after, wall, lag.as_ref());
         summary.load = Some(load_summary(profile, pace, &stats, lag, client));
-        write_step_results(dir, &stats, &report, timeseries, &summary)?;
+        if let Some(lag) = &scheduler_lag {
+            let histograms = dir.join(HISTOGRAMS_DIR);
+            std::fs::create_dir_all(&histograms)?;
+            lag.save(&histograms.join("scheduler_lag.hdr"))?;
+        }
+        write_results(dir, &stats, timeseries, &summary)?;
         Ok(summary)
     }
 
@@ -205,7 +213,7 @@ impl Bench<'_> {
 }
 
 fn load_summary(
-    profile: &str,
+    profile: Profile,
     pace: Pace,
     stats: &RunStats,
     scheduler_lag_ms: Option<Distribution>,
@@ -220,7 +228,7 @@ fn load_summary(
         Pace::Closed { .. } => (None, false),
     };
     LoadSummary {
-        profile: profile.to_string(),
+        profile,
         rate_per_s,
         max_in_flight: pace.slots(),
         drop_when_full,
@@ -232,29 +240,6 @@ fn load_summary(
     }
 }
 
-/// Histograms, time series and summary of a finished step.
-fn write_step_results(
-    dir: &Path,
-    stats: &RunStats,
-    report: &DispatchReport,
-    timeseries: Option<crate::stats::TimeSeries>,
-    summary: &Summary,
-) -> anyhow::Result<()> {
-    let histograms = dir.join(HISTOGRAMS_DIR);
-    std::fs::create_dir_all(&histograms)?;
-    stats.save_histograms(&histograms)?;
-    if let Some(lag) = &report.lag {
-        lag.save(&histograms.join("scheduler_lag.hdr"))?;
-    }
-    if let Some(series) = timeseries {
-        let path = dir.join(TIMESERIES_CSV);
-        series
-            .write_csv(&path)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    run_folder::write_json(dir, SUMMARY_JSON, summary)
-}
-
 /// Runs an open-loop schedule on a thread of its own, which sleeps with the OS timer (tens of
 /// microseconds late) instead of tokio's millisecond wheel, and hands each request to the runtime.
 async fn dispatch_on_pacer_thread(
@@ -262,7 +247,7 @@ async fn dispatch_on_pacer_thread(
     pace: Pace,
     launcher: ClientLauncher,
     stop: CancellationToken,
-) -> anyhow::Result<DispatchReport> {
+) -> anyhow::Result<Option<crate::stats::ScaledHistogram>> {
     let (done_tx, done_rx) = oneshot::channel();
     std::thread::Builder::new()
         .name("llmvolley-pacer".into())
@@ -279,14 +264,14 @@ async fn dispatch_on_pacer_thread(
                 Pace::Closed { .. } => 1.0,
             };
             let mut pacer = ThreadPacer::for_this_thread(stop.clone(), rate);
-            let report = runtime.block_on(dispatch(&mut plan, pace, &mut pacer, &launcher, &stop));
+            let lag = runtime.block_on(dispatch(&mut plan, pace, &mut pacer, &launcher, &stop));
             drop(launcher);
-            let _ = done_tx.send(Ok(report));
+            let _ = done_tx.send(Ok(lag));
         })
         .context("cannot start the pacer thread")?;
     done_rx
         .await
-        .context("the pacer thread stopped without a report")?
+        .context("the pacer thread stopped before the schedule ended")?
         .context("cannot start the pacer thread's runtime")
 }
 
@@ -368,6 +353,14 @@ impl Shared {
 
 struct ClientLauncher(Arc<Shared>);
 
+impl Planned {
+    /// Marks a record with its place in the schedule and whether it was warm-up.
+    fn stamp(self, record: &mut Record) {
+        record.seq = Some(self.seq);
+        record.warmup = self.warmup;
+    }
+}
+
 impl Launcher for ClientLauncher {
     fn launch(
         &self,
@@ -384,8 +377,7 @@ impl Launcher for ClientLauncher {
                 .client
                 .execute(request, scheduled.into_std(), &shared.abandon)
                 .await;
-            record.seq = Some(planned.seq);
-            record.warmup = planned.warmup;
+            planned.stamp(&mut record);
             shared.in_flight.fetch_sub(1, Ordering::Relaxed);
             // Holding the slot until the collector has the record keeps memory bounded when it lags.
             let _ = shared.records.send(record).await;
@@ -395,41 +387,29 @@ impl Launcher for ClientLauncher {
 
     async fn dropped(&self, planned: Planned, scheduled: tokio::time::Instant) -> bool {
         let shared = &self.0;
-        let request = shared.request(planned.seq);
-        let mut record = Record::empty(request.id.clone(), request.line, Status::Dropped);
-        record.seq = Some(planned.seq);
-        record.warmup = planned.warmup;
-        record.model = request.model.clone();
-        record.scheduled_at = Some(
-            scheduled
-                .into_std()
-                .saturating_duration_since(shared.epoch)
-                .as_secs_f64()
-                * 1000.0,
-        );
-        record.fail(
-            Status::Dropped,
-            "dropped",
-            format!(
-                "not sent: {} requests were in flight (--max-inflight) and --drop-when-full is set",
-                shared.max_in_flight
-            ),
-        );
+        let request = shared.request(planned.seq).clone();
+        let mut record = dropped_record(request, shared.max_in_flight);
+        planned.stamp(&mut record);
+        record.scheduled_at = Some(millis(
+            scheduled.into_std().saturating_duration_since(shared.epoch),
+        ));
         shared.records.send(record).await.is_ok()
     }
 }
 
 /// The effective bench configuration for run.json (secrets never appear).
 fn bench_info(config: &BenchConfig, base_url: &Url, dir: &Path, workload_lines: usize) -> Value {
-    let mut info = endpoint_info(&config.conn, base_url);
     let warmup = match config.warmup {
         Warmup::None => Value::Null,
         Warmup::Requests(n) => json!({ "requests": n }),
         Warmup::Time(t) => json!({ "seconds": t.as_secs_f64() }),
     };
     let slo = config.slo.map(|slo| {
-        let ms = |d: Option<Duration>| d.map(|d| d.as_secs_f64() * 1000.0);
-        json!({ "ttft_ms": ms(slo.ttft), "tpot_ms": ms(slo.tpot), "e2e_ms": ms(slo.e2e) })
+        json!({
+            "ttft_ms": slo.ttft.map(millis),
+            "tpot_ms": slo.tpot.map(millis),
+            "e2e_ms": slo.e2e.map(millis),
+        })
     });
     let settings = json!({
         "tool": "llmvolley",
@@ -454,8 +434,5 @@ fn bench_info(config: &BenchConfig, base_url: &Url, dir: &Path, workload_lines: 
         "started_at": run_folder::now_rfc3339(),
         "finished_at": null,
     });
-    if let (Value::Object(info), Value::Object(settings)) = (&mut info, settings) {
-        info.extend(settings);
-    }
-    info
+    run_json(&config.conn, base_url, settings)
 }

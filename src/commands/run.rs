@@ -1,6 +1,6 @@
 //! `llmvolley run`: workload → closed loop → records, summary and histograms in a run folder.
 
-use super::target::{create_record_files, endpoint_info, start_target, watch_signals};
+use super::target::{create_record_files, run_json, start_target, watch_signals, write_results};
 use super::{EXIT_INTERRUPTED, EXIT_SOME_FAILED};
 use crate::cli::RunArgs;
 use crate::client::Client;
@@ -9,9 +9,7 @@ use crate::config::RunConfig;
 use crate::cost::Pricer;
 use crate::record::Status;
 use crate::resume::{self, Decision, PriorOutcomes};
-use crate::run_folder::{
-    self, HISTOGRAMS_DIR, RECORDS_CSV, RECORDS_JSONL, RUN_JSON, SUMMARY_JSON, TIMESERIES_CSV,
-};
+use crate::run_folder::{self, HISTOGRAMS_DIR, RECORDS_CSV, RECORDS_JSONL, RUN_JSON};
 use crate::scheduler::{Budget, ClosedLoop, Shutdown, Throttle, run_closed_loop};
 use crate::sink::{JsonlSink, RecordSink};
 use crate::stats::Summary;
@@ -167,14 +165,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     summary.cost.budget_usd = config.max_cost;
     summary.cost.budget_stopped =
         config.max_cost.is_some() && stats.count(Status::SkippedBudget) > 0;
-    stats.save_histograms(&dir.join(HISTOGRAMS_DIR))?;
-    if let Some(series) = timeseries {
-        let path = dir.join(TIMESERIES_CSV);
-        series
-            .write_csv(&path)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    run_folder::write_json(&dir, SUMMARY_JSON, &summary)?;
+    write_results(&dir, &stats, timeseries, &summary)?;
     info["finished_at"] = Value::String(run_folder::now_rfc3339());
     run_folder::write_json(&dir, RUN_JSON, &info)?;
     println!("run folder   {}", dir.display());
@@ -232,7 +223,6 @@ fn open_for_resume(config: &RunConfig) -> anyhow::Result<OpenedFolder> {
 
 /// The effective configuration for run.json: secrets never appear, only where they came from.
 fn run_info(config: &RunConfig, base_url: &Url, dir: &Path, started_at: &str) -> Value {
-    let mut info = endpoint_info(&config.conn, base_url);
     let settings = json!({
         "tool": "llmvolley",
         "version": env!("CARGO_PKG_VERSION"),
@@ -252,8 +242,5 @@ fn run_info(config: &RunConfig, base_url: &Url, dir: &Path, started_at: &str) ->
         "started_at": started_at,
         "finished_at": null,
     });
-    if let (Value::Object(info), Value::Object(settings)) = (&mut info, settings) {
-        info.extend(settings);
-    }
-    info
+    run_json(&config.conn, base_url, settings)
 }

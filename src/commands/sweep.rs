@@ -1,6 +1,7 @@
 //! `bench --profile sweep`: synchronous, throughput, then rates between them; the sweep table.
 
 use super::bench::Bench;
+use crate::cli::Profile;
 use crate::run_folder::{self, HISTOGRAMS_DIR};
 use crate::scheduler::Pace;
 use crate::stats::Summary;
@@ -18,7 +19,7 @@ pub const STEPS_DIR: &str = "steps";
 #[derive(Debug, Clone, Serialize)]
 struct SweepRow {
     step: usize,
-    profile: String,
+    profile: Option<Profile>,
     folder: String,
     /// Target arrival rate (rate steps only).
     rate_per_s: Option<f64>,
@@ -54,7 +55,7 @@ impl SweepRow {
         let load = s.load.as_ref();
         SweepRow {
             step,
-            profile: load.map_or_else(String::new, |l| l.profile.clone()),
+            profile: load.map(|l| l.profile),
             folder: folder.to_string(),
             rate_per_s: load.and_then(|l| l.rate_per_s),
             sent_per_s: load.and_then(|l| l.achieved_rate_per_s),
@@ -94,14 +95,14 @@ pub(super) async fn sweep(bench: &Bench<'_>, dir: &Path) -> anyhow::Result<Vec<S
     };
     done.run(
         "synchronous".into(),
-        "synchronous",
+        Profile::Synchronous,
         Pace::Closed { concurrency: 1 },
     )
     .await?;
     if !bench.shutdown.stop.is_cancelled() {
         done.run(
             "throughput".into(),
-            "throughput",
+            Profile::Throughput,
             Pace::Closed {
                 concurrency: config.max_inflight,
             },
@@ -122,10 +123,7 @@ pub(super) async fn sweep(bench: &Bench<'_>, dir: &Path) -> anyhow::Result<Vec<S
                 break;
             }
             let rate = low + (high - low) * i as f64 / (steps + 1) as f64;
-            let profile = match config.sweep_arrivals {
-                crate::cli::SweepArrivals::Constant => "constant",
-                crate::cli::SweepArrivals::Poisson => "poisson",
-            };
+            let profile = config.sweep_arrivals.profile();
             done.run(format!("rate-{rate:.2}"), profile, config.sweep_step(rate))
                 .await?;
         }
@@ -155,7 +153,7 @@ struct SweepSteps<'a, 'b> {
 }
 
 impl SweepSteps<'_, '_> {
-    async fn run(&mut self, name: String, profile: &str, pace: Pace) -> anyhow::Result<()> {
+    async fn run(&mut self, name: String, profile: Profile, pace: Pace) -> anyhow::Result<()> {
         let step = self.rows.len() + 1;
         let folder = format!("{STEPS_DIR}/{step:02}-{name}");
         let step_dir = self.dir.join(&folder);
@@ -214,7 +212,7 @@ fn render_sweep(rows: &[SweepRow]) -> String {
             out,
             "{:>4} {:<12} {:>9} {:>9} {:>9.2} {:>10.1} {:>9} {:>9} {:>9} {:>9} {:>6.1}%",
             r.step,
-            r.profile,
+            r.profile.map_or("-", Profile::as_str),
             cell(r.rate_per_s),
             cell(r.sent_per_s),
             r.requests_per_s,

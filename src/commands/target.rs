@@ -4,9 +4,13 @@
 use super::EXIT_INTERRUPTED;
 use crate::config::{Connection, Target, is_secret_header};
 use crate::mock::MockThread;
-use crate::run_folder::{RECORDS_CSV, RECORDS_JSONL, TIMESERIES_CSV};
+use crate::record::millis;
+use crate::run_folder::{
+    self, HISTOGRAMS_DIR, RECORDS_CSV, RECORDS_JSONL, SUMMARY_JSON, TIMESERIES_CSV,
+};
 use crate::scheduler::Shutdown;
 use crate::sink::{CsvSink, JsonlSink, RecordSink};
+use crate::stats::{RunStats, Summary, TimeSeries};
 use anyhow::{Context, anyhow};
 use reqwest::Url;
 use serde_json::{Value, json};
@@ -38,8 +42,36 @@ pub fn create_record_files(dir: &Path) -> anyhow::Result<Vec<Box<dyn RecordSink>
     Ok(sinks)
 }
 
-/// Where requests went and how, for run.json: secrets never appear, only where they came from.
-pub fn endpoint_info(conn: &Connection, base_url: &Url) -> Value {
+/// run.json: the command's own `settings` after where requests went and how. Secrets never appear,
+/// only where they came from.
+pub fn run_json(conn: &Connection, base_url: &Url, settings: Value) -> Value {
+    let mut info = endpoint_info(conn, base_url);
+    if let (Value::Object(info), Value::Object(settings)) = (&mut info, settings) {
+        info.extend(settings);
+    }
+    info
+}
+
+/// Writes a finished run's histograms, time series and summary.
+pub fn write_results(
+    dir: &Path,
+    stats: &RunStats,
+    timeseries: Option<TimeSeries>,
+    summary: &Summary,
+) -> anyhow::Result<()> {
+    let histograms = dir.join(HISTOGRAMS_DIR);
+    std::fs::create_dir_all(&histograms)?;
+    stats.save_histograms(&histograms)?;
+    if let Some(series) = timeseries {
+        let path = dir.join(TIMESERIES_CSV);
+        series
+            .write_csv(&path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    run_folder::write_json(dir, SUMMARY_JSON, summary)
+}
+
+fn endpoint_info(conn: &Connection, base_url: &Url) -> Value {
     let mut endpoint = base_url.clone();
     let _ = endpoint.set_username("");
     let _ = endpoint.set_password(None);
@@ -60,19 +92,19 @@ pub fn endpoint_info(conn: &Connection, base_url: &Url) -> Value {
         .collect();
     let mock = match &conn.target {
         Target::Mock(m) => json!({
-            "latency_ms": m.latency.as_secs_f64() * 1000.0,
-            "jitter_ms": m.jitter.as_secs_f64() * 1000.0,
+            "latency_ms": millis(m.latency),
+            "jitter_ms": millis(m.jitter),
             "seed": m.seed,
             "chat_shape_for_responses": m.chat_shape_for_responses,
-            "ttft_ms": m.ttft.as_secs_f64() * 1000.0,
-            "itl_ms": m.itl.as_secs_f64() * 1000.0,
+            "ttft_ms": millis(m.ttft),
+            "itl_ms": millis(m.itl),
             "tokens_per_chunk": m.tokens_per_chunk,
             "reasoning_tokens": m.reasoning_tokens,
             "output_tokens": m.output_tokens,
             "fault_rate": m.fault_rate,
             "faults": m.faults,
-            "stall_at_ms": m.stall_at.as_secs_f64() * 1000.0,
-            "stall_for_ms": m.stall_for.as_secs_f64() * 1000.0,
+            "stall_at_ms": millis(m.stall_at),
+            "stall_for_ms": millis(m.stall_for),
         }),
         Target::Endpoint(_) => Value::Null,
     };

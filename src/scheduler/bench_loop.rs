@@ -3,6 +3,7 @@
 
 use super::arrivals::Arrivals;
 use super::plan::{Admit, Plan};
+use crate::record::millis;
 use crate::stats::ScaledHistogram;
 use std::future::Future;
 use std::sync::Arc;
@@ -126,28 +127,21 @@ impl Pacer for ThreadPacer {
     }
 }
 
-/// What the dispatcher saw: requests launched and dropped, and how late its timer fired.
-#[derive(Default)]
-pub struct DispatchReport {
-    pub launched: u64,
-    pub dropped: u64,
-    pub warmup: u64,
-    /// Open loop: how late each arrival was handled after it was due, not counting arrivals that were
-    /// late because they waited for a slot (that wait is server-side pressure, shown in `queue_ms`).
-    pub lag: Option<ScaledHistogram>,
-}
-
 /// Dispatches the plan until it says stop or `stop` fires, then waits until every launched request
-/// has given its slot back (its record is handed on).
+/// has given its slot back (its record is handed on). What was launched and dropped is in the records.
+///
+/// Returns the open loop's scheduler lag: how late each arrival was handled after it was due, not
+/// counting arrivals late only because they waited for a slot (that wait is the server's pressure,
+/// shown in `queue_ms`). None for the closed loop, which has no timer.
 pub async fn dispatch(
     plan: &mut Plan,
     pace: Pace,
     pacer: &mut impl Pacer,
     launcher: &impl Launcher,
     stop: &CancellationToken,
-) -> DispatchReport {
+) -> Option<ScaledHistogram> {
     let slots = Arc::new(Semaphore::new(pace.slots()));
-    let mut report = DispatchReport::default();
+    let mut scheduler_lag = None;
     let start = Instant::now();
     let mut seq = 0;
     match pace {
@@ -164,8 +158,6 @@ pub async fn dispatch(
                 admit => admit == Admit::Warmup,
             };
             seq += 1;
-            report.launched += 1;
-            report.warmup += u64::from(warmup);
             launcher.launch(Planned { seq, warmup }, now, slot);
         },
         Pace::Open {
@@ -192,12 +184,10 @@ pub async fn dispatch(
                 if due >= slot_wait_ended {
                     lag.record(millis(Instant::now().saturating_duration_since(due)));
                 }
-                report.warmup += u64::from(warmup);
                 let slot = match slots.clone().try_acquire_owned() {
                     Ok(slot) => slot,
                     Err(TryAcquireError::Closed) => break,
                     Err(TryAcquireError::NoPermits) if when_full == WhenFull::Drop => {
-                        report.dropped += 1;
                         if !launcher.dropped(planned, due).await {
                             break;
                         }
@@ -214,18 +204,13 @@ pub async fn dispatch(
                         slot
                     }
                 };
-                report.launched += 1;
                 launcher.launch(planned, due, slot);
             }
-            report.lag = Some(lag);
+            scheduler_lag = Some(lag);
         }
     }
     let _ = slots.acquire_many(pace.slots() as u32).await;
-    report
-}
-
-fn millis(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
+    scheduler_lag
 }
 
 #[cfg(test)]
@@ -302,7 +287,7 @@ mod tests {
     async fn constant_rate_sends_each_request_at_its_scheduled_time() {
         let launcher = FakeLauncher::new(ms(5));
         let pace = open(100.0, 64, WhenFull::Wait);
-        let report = dispatch(
+        let lag = dispatch(
             &mut requests(50),
             pace,
             &mut TokioPacer {
@@ -312,14 +297,17 @@ mod tests {
             &CancellationToken::new(),
         )
         .await;
-        assert_eq!((report.launched, report.dropped), (50, 0));
         let launched = launcher.launched.lock().unwrap();
+        assert_eq!(
+            (launched.len(), launcher.dropped.lock().unwrap().len()),
+            (50, 0)
+        );
         for (i, (planned, scheduled, sent)) in launched.iter().enumerate() {
             assert_eq!(planned.seq, i as u64 + 1);
             assert_eq!(*scheduled, ms(10 * i as u64));
             assert_eq!(sent, scheduled, "request {i} waited");
         }
-        assert_eq!(report.lag.unwrap().inner().max(), 1, "paused time: no lag");
+        assert_eq!(lag.unwrap().inner().max(), 1, "paused time: no lag");
     }
 
     #[tokio::test(start_paused = true)]
@@ -327,7 +315,7 @@ mod tests {
         // Two slots held 100 ms each, an arrival every 10 ms: the third arrival (due at 20 ms) waits
         // until the first slot frees at 100 ms; its scheduled time stays 20 ms, so its queue is 80 ms.
         let launcher = FakeLauncher::new(ms(100));
-        let report = dispatch(
+        let lag = dispatch(
             &mut requests(6),
             open(100.0, 2, WhenFull::Wait),
             &mut TokioPacer {
@@ -337,8 +325,11 @@ mod tests {
             &CancellationToken::new(),
         )
         .await;
-        assert_eq!((report.launched, report.dropped), (6, 0));
         let launched = launcher.launched.lock().unwrap();
+        assert_eq!(
+            (launched.len(), launcher.dropped.lock().unwrap().len()),
+            (6, 0)
+        );
         let times: Vec<(Duration, Duration)> = launched.iter().map(|l| (l.1, l.2)).collect();
         assert_eq!(
             times,
@@ -352,7 +343,7 @@ mod tests {
             ]
         );
         // Arrivals late only because of an earlier arrival's slot wait are not timer lag.
-        assert_eq!(report.lag.unwrap().len(), 3);
+        assert_eq!(lag.unwrap().len(), 3);
     }
 
     #[tokio::test(start_paused = true)]
@@ -360,7 +351,7 @@ mod tests {
         // Arrivals at 0, 10, …, 190 ms; two slots held 95 ms: 0 and 10 run, 20–90 are dropped,
         // 100 and 110 run, 120–190 are dropped.
         let launcher = FakeLauncher::new(ms(95));
-        let report = dispatch(
+        dispatch(
             &mut requests(20),
             open(100.0, 2, WhenFull::Drop),
             &mut TokioPacer {
@@ -370,7 +361,6 @@ mod tests {
             &CancellationToken::new(),
         )
         .await;
-        assert_eq!((report.launched, report.dropped), (4, 16));
         let sent: Vec<u64> = launcher
             .launched
             .lock()
@@ -403,7 +393,7 @@ mod tests {
                 duration: Some(ms(250)),
             },
         );
-        let report = dispatch(
+        let lag = dispatch(
             &mut plan,
             Pace::Closed { concurrency: 3 },
             &mut TokioPacer {
@@ -424,8 +414,9 @@ mod tests {
         assert!(sends[..3].iter().all(|s| s.1 && s.2 == ms(0)));
         assert!(sends[3..].iter().all(|s| !s.1));
         assert_eq!(sends[11].2, ms(300));
-        assert_eq!((report.launched, report.warmup), (12, 3));
-        assert!(report.lag.is_none());
+        let warmups = sends.iter().filter(|s| s.1).count();
+        assert_eq!((sends.len(), warmups), (12, 3));
+        assert!(lag.is_none());
     }
 
     #[tokio::test(start_paused = true)]
@@ -438,7 +429,7 @@ mod tests {
             stopper.cancel();
         });
         let before = Instant::now();
-        let report = dispatch(
+        dispatch(
             &mut requests(1000),
             open(100.0, 64, WhenFull::Wait),
             &mut TokioPacer { stop: stop.clone() },
@@ -446,7 +437,7 @@ mod tests {
             &stop,
         )
         .await;
-        assert_eq!(report.launched, 5);
+        assert_eq!(launcher.launched.lock().unwrap().len(), 5);
         // Returns only once the last request (sent at 40 ms, held 500 ms) gave its slot back.
         assert_eq!(before.elapsed(), ms(540));
     }

@@ -7,9 +7,7 @@ mod plan;
 mod throttle;
 
 pub use arrivals::{ArrivalOffsets, Arrivals};
-pub use bench_loop::{
-    DispatchReport, Launcher, Pace, Pacer, Planned, ThreadPacer, TokioPacer, WhenFull, dispatch,
-};
+pub use bench_loop::{Launcher, Pace, Pacer, Planned, ThreadPacer, TokioPacer, WhenFull, dispatch};
 pub use budget::Budget;
 pub use plan::{Admit, Limit, Plan, Warmup};
 pub use throttle::Throttle;
@@ -53,6 +51,19 @@ pub fn skipped_budget_record(request: crate::workload::Request) -> Record {
         Status::SkippedBudget,
         "budget",
         "not sent: --max-cost would have been exceeded",
+    )
+}
+
+/// The record for a `bench` arrival not sent because `max_in_flight` requests were in flight
+/// (`--drop-when-full`).
+pub fn dropped_record(request: crate::workload::Request, max_in_flight: usize) -> Record {
+    unsent_record(
+        request,
+        Status::Dropped,
+        "dropped",
+        &format!(
+            "not sent: {max_in_flight} requests were in flight (--max-inflight) and --drop-when-full is set"
+        ),
     )
 }
 

@@ -78,11 +78,13 @@ impl Plan {
         Admit::Measure
     }
 
-    pub fn warmed(&self) -> u64 {
+    #[cfg(test)]
+    fn warmed(&self) -> u64 {
         self.warmed
     }
 
-    pub fn measured(&self) -> u64 {
+    #[cfg(test)]
+    fn measured(&self) -> u64 {
         self.measured
     }
 }

@@ -1,6 +1,6 @@
 //! Service-level objectives (`--slo ttft=500ms,tpot=50ms,e2e=10s`): which requests meet them, and goodput.
 
-use crate::record::{Record, Status};
+use crate::record::{Record, Status, millis};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -64,9 +64,8 @@ impl SloTally {
         if r.status != Status::Ok {
             return;
         }
-        let within = |value: Option<f64>, limit: Duration| {
-            value.is_some_and(|v| v <= limit.as_secs_f64() * 1000.0)
-        };
+        let within =
+            |value: Option<f64>, limit: Duration| value.is_some_and(|v| v <= millis(limit));
         let ttft = self.slo.ttft.map(|limit| within(r.ttft_ms, limit));
         let tpot = self.slo.tpot.map(|limit| match r.tpot_ms {
             Some(_) => within(r.tpot_ms, limit),
@@ -96,11 +95,10 @@ impl SloTally {
                 n as f64 / self.requests as f64
             }
         };
-        let ms = |d: Option<Duration>| d.map(|d| d.as_secs_f64() * 1000.0);
         SloSummary {
-            ttft_ms: ms(self.slo.ttft),
-            tpot_ms: ms(self.slo.tpot),
-            e2e_ms: ms(self.slo.e2e),
+            ttft_ms: self.slo.ttft.map(millis),
+            tpot_ms: self.slo.tpot.map(millis),
+            e2e_ms: self.slo.e2e.map(millis),
             requests: self.requests,
             meeting_all: self.all,
             share_ttft: self.slo.ttft.map(|_| share(self.ttft)),

@@ -61,7 +61,7 @@ pub struct Summary {
 /// How `bench` drove the server, and whether the client kept up.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct LoadSummary {
-    pub profile: String,
+    pub profile: crate::cli::Profile,
     /// Target arrival rate (constant and Poisson profiles, sweep rate steps).
     pub rate_per_s: Option<f64>,
     /// Requests in flight at most: `-c`, or `--max-inflight` for open-loop and throughput profiles.
@@ -417,7 +417,10 @@ fn render_load(out: &mut String, load: &LoadSummary) {
     let _ = writeln!(
         out,
         "{:<13}{}{target}: {} sent{achieved}; at most {} in flight, {full}",
-        "load", load.profile, load.sent, load.max_in_flight
+        "load",
+        load.profile.as_str(),
+        load.sent,
+        load.max_in_flight
     );
     let cpu = load
         .client
