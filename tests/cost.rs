@@ -13,14 +13,7 @@ fn close(a: f64, b: f64) -> bool {
 
 #[test]
 fn run_prices_every_record_and_totals_the_summary() {
-    let tmp = tempfile::tempdir().unwrap();
-    let workload = workspace_file("workloads/varied-1000.jsonl");
-    let run = run(
-        llmvolley(),
-        &[workload.to_str().unwrap(), "--mock", "-c", "16"],
-        &tmp.path().join("out"),
-    );
-    assert_run_invariants(&run, &workload);
+    let (run, _tmp) = run_workload("workloads/varied-1000.jsonl", "--mock -c 16");
     let mut total = 0.0;
     for r in &run.records {
         let cost = r["cost_usd"]
@@ -304,21 +297,7 @@ fn estimate_of_a_missing_workload_is_a_setup_error() {
 
 #[test]
 fn max_cost_stops_sending_and_records_the_rest_as_skipped() {
-    let tmp = tempfile::tempdir().unwrap();
-    let workload = workspace_file("workloads/varied-1000.jsonl");
-    let run = run(
-        llmvolley(),
-        &[
-            workload.to_str().unwrap(),
-            "--mock",
-            "-c",
-            "8",
-            "--max-cost",
-            "0.05",
-        ],
-        &tmp.path().join("out"),
-    );
-    assert_run_invariants(&run, &workload);
+    let (run, _tmp) = run_workload("workloads/varied-1000.jsonl", "--mock -c 8 --max-cost 0.05");
     assert_eq!(run.code, 1);
     let cost = &run.summary["cost"];
     let spent = cost["total_usd"].as_f64().unwrap();

@@ -101,23 +101,7 @@ async fn after_the_first_429_the_server_sees_no_more_than_its_limit_per_second()
 
 #[test]
 fn rps_paces_requests_evenly() {
-    let tmp = tempfile::tempdir().unwrap();
-    let workload = workspace_file("workloads/chat.jsonl");
-    let run = run(
-        llmvolley(),
-        &[
-            workload.to_str().unwrap(),
-            "--mock",
-            "--api",
-            "chat",
-            "-c",
-            "5",
-            "--rps",
-            "20",
-        ],
-        &tmp.path().join("out"),
-    );
-    assert_run_invariants(&run, &workload);
+    let (run, _tmp) = run_workload("workloads/chat.jsonl", "--mock --api chat -c 5 --rps 20");
     let mut sent: Vec<f64> = run
         .records
         .iter()

@@ -8,14 +8,7 @@ use std::collections::BTreeSet;
 
 #[test]
 fn unicorn_seed_runs_against_the_mock() {
-    let tmp = tempfile::tempdir().unwrap();
-    let workload = workspace_file("workloads/unicorn.jsonl");
-    let run = run(
-        llmvolley(),
-        &[workload.to_str().unwrap(), "--mock"],
-        &tmp.path().join("out"),
-    );
-    assert_run_invariants(&run, &workload);
+    let (run, _tmp) = run_workload("workloads/unicorn.jsonl", "--mock");
     let r = &run.records[0];
     assert_eq!(r["status"], "ok");
     assert_eq!(r["model"], "gpt-5.1");
@@ -43,14 +36,7 @@ fn unicorn_seed_runs_against_the_mock() {
 
 #[test]
 fn parallel_tool_calling_seed_gets_a_call_per_tool() {
-    let tmp = tempfile::tempdir().unwrap();
-    let workload = workspace_file("workloads/tools.jsonl");
-    let run = run(
-        llmvolley(),
-        &[workload.to_str().unwrap(), "--mock"],
-        &tmp.path().join("out"),
-    );
-    assert_run_invariants(&run, &workload);
+    let (run, _tmp) = run_workload("workloads/tools.jsonl", "--mock");
     let calls = run.records[0]["tool_calls"].as_array().unwrap();
     let names: Vec<&str> = calls.iter().map(|c| c["name"].as_str().unwrap()).collect();
     assert_eq!(
@@ -74,21 +60,7 @@ fn parallel_tool_calling_seed_gets_a_call_per_tool() {
 
 #[test]
 fn chat_workload_goes_to_chat_completions_with_api_chat() {
-    let tmp = tempfile::tempdir().unwrap();
-    let workload = workspace_file("workloads/chat.jsonl");
-    let run = run(
-        llmvolley(),
-        &[
-            workload.to_str().unwrap(),
-            "--mock",
-            "--api",
-            "chat",
-            "-c",
-            "2",
-        ],
-        &tmp.path().join("out"),
-    );
-    assert_run_invariants(&run, &workload);
+    let (run, _tmp) = run_workload("workloads/chat.jsonl", "--mock --api chat -c 2");
     for r in &run.records {
         assert!(
             r["response_id"].as_str().unwrap().starts_with("chatcmpl-"),
@@ -102,14 +74,7 @@ fn chat_workload_goes_to_chat_completions_with_api_chat() {
 
 #[test]
 fn responses_path_answered_in_chat_shape_is_read_from_the_body() {
-    let tmp = tempfile::tempdir().unwrap();
-    let workload = workspace_file("workloads/unicorn.jsonl");
-    let run = run(
-        llmvolley(),
-        &[workload.to_str().unwrap(), "--mock", "--mock-chat-shape"],
-        &tmp.path().join("out"),
-    );
-    assert_run_invariants(&run, &workload);
+    let (run, _tmp) = run_workload("workloads/unicorn.jsonl", "--mock --mock-chat-shape");
     let r = &run.records[0];
     assert_eq!(r["status"], "ok");
     assert_eq!(r["finish"], "stop");
@@ -119,14 +84,7 @@ fn responses_path_answered_in_chat_shape_is_read_from_the_body() {
 
 #[test]
 fn batch_lines_use_custom_ids_and_their_urls() {
-    let tmp = tempfile::tempdir().unwrap();
-    let workload = workspace_file("workloads/batch.jsonl");
-    let run = run(
-        llmvolley(),
-        &[workload.to_str().unwrap(), "--mock"],
-        &tmp.path().join("out"),
-    );
-    assert_run_invariants(&run, &workload);
+    let (run, _tmp) = run_workload("workloads/batch.jsonl", "--mock");
     let ids: BTreeSet<&str> = run
         .records
         .iter()
@@ -152,23 +110,10 @@ fn batch_lines_use_custom_ids_and_their_urls() {
 
 #[test]
 fn varied_thousand_line_workload_keeps_every_line_once() {
-    let tmp = tempfile::tempdir().unwrap();
-    let workload = workspace_file("workloads/varied-1000.jsonl");
-    let run = run(
-        llmvolley(),
-        &[
-            workload.to_str().unwrap(),
-            "--mock",
-            "-c",
-            "32",
-            "--mock-latency",
-            "1ms",
-            "--mock-jitter",
-            "2ms",
-        ],
-        &tmp.path().join("out"),
+    let (run, _tmp) = run_workload(
+        "workloads/varied-1000.jsonl",
+        "--mock -c 32 --mock-latency 1ms --mock-jitter 2ms",
     );
-    assert_run_invariants(&run, &workload);
     assert_eq!(run.summary["requests"]["ok"], 1000);
     let incomplete = run
         .records
@@ -293,14 +238,7 @@ fn unreadable_workload_is_a_setup_error() {
 
 #[test]
 fn save_responses_keeps_each_full_body() {
-    let tmp = tempfile::tempdir().unwrap();
-    let workload = workspace_file("workloads/unicorn.jsonl");
-    let run = run(
-        llmvolley(),
-        &[workload.to_str().unwrap(), "--mock", "--save-responses"],
-        &tmp.path().join("out"),
-    );
-    assert_run_invariants(&run, &workload);
+    let (run, _tmp) = run_workload("workloads/unicorn.jsonl", "--mock --save-responses");
     let response = &run.records[0]["response"];
     assert_eq!(response["object"], "response");
     assert_eq!(

@@ -197,26 +197,10 @@ async fn sse_transcripts_are_assembled_into_records() {
 
 #[test]
 fn embedded_mock_streams_with_the_configured_pace() {
-    let tmp = tempfile::tempdir().unwrap();
-    let workload = workspace_file("workloads/unicorn.jsonl");
-    let run = run(
-        llmvolley(),
-        &[
-            workload.to_str().unwrap(),
-            "--mock",
-            "--stream",
-            "--mock-ttft",
-            "40ms",
-            "--mock-itl",
-            "5ms",
-            "--mock-output-tokens",
-            "20",
-            "--mock-reasoning-tokens",
-            "4",
-        ],
-        &tmp.path().join("out"),
+    let (run, _tmp) = run_workload(
+        "workloads/unicorn.jsonl",
+        "--mock --stream --mock-ttft 40ms --mock-itl 5ms --mock-output-tokens 20 --mock-reasoning-tokens 4",
     );
-    assert_run_invariants(&run, &workload);
     let r = &run.records[0];
     assert_eq!(r["status"], "ok");
     assert_eq!(r["chunks"], 24);
@@ -259,20 +243,7 @@ fn embedded_mock_streams_with_the_configured_pace() {
 
 #[test]
 fn stream_flag_asks_chat_servers_for_usage() {
-    let tmp = tempfile::tempdir().unwrap();
-    let workload = workspace_file("workloads/chat.jsonl");
-    let run = run(
-        llmvolley(),
-        &[
-            workload.to_str().unwrap(),
-            "--mock",
-            "--api",
-            "chat",
-            "--stream",
-        ],
-        &tmp.path().join("out"),
-    );
-    assert_run_invariants(&run, &workload);
+    let (run, _tmp) = run_workload("workloads/chat.jsonl", "--mock --api chat --stream");
     for r in &run.records {
         assert_eq!(
             r["token_source"], "server",

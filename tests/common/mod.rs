@@ -52,6 +52,18 @@ pub fn run(mut cmd: Command, args: &[&str], dir: &Path) -> Run {
     read_run(output, dir)
 }
 
+/// `llmvolley run WORKLOAD ARGS --out <temp>/out` on a workload of this repository (`args` split on
+/// spaces), checked against the run invariants; the temporary folder lives as long as the returned guard.
+pub fn run_workload(workload: &str, args: &str) -> (Run, tempfile::TempDir) {
+    let tmp = tempfile::tempdir().unwrap();
+    let workload = workspace_file(workload);
+    let mut all = vec![workload.to_str().unwrap()];
+    all.extend(args.split_whitespace());
+    let run = run(llmvolley(), &all, &tmp.path().join("out"));
+    assert_run_invariants(&run, &workload);
+    (run, tmp)
+}
+
 /// Same as `run`, off the async runtime so a server in this process keeps answering.
 pub async fn run_async(cmd: Command, args: &[&str], dir: &Path) -> Run {
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
