@@ -301,6 +301,16 @@ pub struct EndpointArgs {
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
     pub timeout: Duration,
 
+    /// The longest wait a server may ask for (retry-after, retry-after-ms, x-ratelimit-reset-*)
+    /// that is honoured; longer asks are cut to it.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub max_server_wait: Duration,
+
+    /// Close pooled connections unused for this long: below the servers' keep-alive timeouts
+    /// (uvicorn 5 s), so a request never goes out on a connection the server is closing.
+    #[arg(long, value_name = "DURATION", default_value = "4s", value_parser = parse_duration)]
+    pub pool_idle_timeout: Duration,
+
     /// Speak HTTP/2 to http:// endpoints without negotiation (h2c prior knowledge): many requests
     /// share one connection. https:// endpoints negotiate HTTP/2 by themselves.
     #[arg(long)]

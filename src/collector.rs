@@ -2,8 +2,10 @@
 
 use crate::cost::Pricer;
 use crate::record::{Record, Status};
+use crate::scheduler::Throttle;
 use crate::sink::RecordSink;
 use crate::stats::{RunStats, TimeSeries};
+use crate::tokenize::Estimator;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use std::io;
 use std::sync::Arc;
@@ -18,6 +20,8 @@ const MAX_BATCH: usize = 512;
 pub struct Progress {
     bar: ProgressBar,
     in_flight: Arc<AtomicUsize>,
+    /// What the server made the client do (pauses, limits), shown while it lasts.
+    pacing: Option<Arc<Throttle>>,
     errors: u64,
     cost_usd: f64,
     priced: bool,
@@ -51,11 +55,18 @@ impl Progress {
         Progress {
             bar,
             in_flight,
+            pacing: None,
             errors: 0,
             cost_usd: 0.0,
             priced: false,
             last_message: Instant::now(),
         }
+    }
+
+    /// Shows the server's pacing of the run (a pause, an announced limit) in the bar's message.
+    pub fn with_pacing(mut self, throttle: Arc<Throttle>) -> Self {
+        self.pacing = Some(throttle);
+        self
     }
 
     fn record_done(&mut self, record: &Record) {
@@ -80,8 +91,14 @@ impl Progress {
         } else {
             String::new()
         };
+        let pacing = self
+            .pacing
+            .as_ref()
+            .and_then(|t| t.status_line())
+            .map(|line| format!(" | server: {line}"))
+            .unwrap_or_default();
         self.bar.set_message(format!(
-            "in-flight {in_flight} errors {}{cost}",
+            "in-flight {in_flight} errors {}{cost}{pacing}",
             self.errors
         ));
     }
@@ -99,6 +116,7 @@ pub struct Collector {
     timeseries: Option<TimeSeries>,
     progress: Progress,
     pricer: Pricer,
+    estimator: Estimator,
 }
 
 /// What the collector accumulated once every record was in.
@@ -109,13 +127,21 @@ pub struct Collected {
 }
 
 impl Collector {
-    pub fn new(sinks: Vec<Box<dyn RecordSink>>, progress: Progress, pricer: Pricer) -> Self {
+    /// `estimator` counts the output tokens of streams that came without usage (here, on the
+    /// collector's thread, off the async runtime).
+    pub fn new(
+        sinks: Vec<Box<dyn RecordSink>>,
+        progress: Progress,
+        pricer: Pricer,
+        estimator: Estimator,
+    ) -> Self {
         Collector {
             sinks,
             stats: RunStats::default(),
             timeseries: None,
             progress,
             pricer,
+            estimator,
         }
     }
 
@@ -159,6 +185,7 @@ impl Collector {
     }
 
     fn accept(&mut self, mut record: Record) -> io::Result<()> {
+        self.estimator.fill(&mut record);
         self.pricer.price(&mut record);
         for sink in &mut self.sinks {
             sink.write(&record)?;

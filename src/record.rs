@@ -136,12 +136,25 @@ pub struct Record {
     pub http_status: Option<u16>,
     pub error: Option<RecordError>,
     pub scheduled_at: Option<f64>,
+    /// Send of the attempt that produced this record.
     pub sent_at: Option<f64>,
+    /// Send of the first attempt (differs from `sent_at` after retries): where rate windows start.
+    #[serde(default)]
+    pub first_sent_at: Option<f64>,
+    /// First send − scheduled send: the dispatcher's lag, never time spent on retries.
     pub queue_ms: Option<f64>,
+    /// Answer end of the last attempt − its send.
     pub latency_ms: Option<f64>,
-    /// Completion − scheduled send (`queue_ms + latency_ms`): what a caller arriving on schedule waited.
+    /// Answer end − scheduled send: what a caller arriving on schedule waited, retries included.
     #[serde(default)]
     pub latency_from_schedule_ms: Option<f64>,
+    /// Time between attempts (retry back-off and pauses), summed; absent without retries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_wait_ms: Option<f64>,
+    /// Sends repeated at once on a new connection because a pooled connection was found closed
+    /// before any byte of the answer arrived (not retries, not errors).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub reconnects: u32,
     /// Time to the response headers: the server's queueing and prefill-independent overhead.
     pub ttfb_ms: Option<f64>,
     pub ttft_ms: Option<f64>,
@@ -162,6 +175,10 @@ pub struct Record {
     pub output_tokens: Option<u64>,
     pub reasoning_tokens: Option<u64>,
     pub total_tokens: Option<u64>,
+    /// Failed requests: output tokens counted locally in what arrived before the failure. Never in
+    /// the run's token totals or rates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial_output_tokens: Option<u64>,
     pub token_source: Option<TokenSource>,
     /// The encoding that counted estimated tokens (e.g. `o200k_base`).
     pub tokenizer: Option<String>,
@@ -171,6 +188,10 @@ pub struct Record {
     pub output_text: Option<String>,
     #[serde(default)]
     pub tool_calls: Vec<ToolCall>,
+    /// What was odd about the answer without making it fail (e.g. its Content-Type disagreed with
+    /// its body).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none", skip_deserializing, default)]
     pub response: Option<SavedBody>,
     /// Gaps between consecutive text chunks in microseconds, for the run's pooled ITL histogram.
@@ -193,9 +214,12 @@ impl Record {
             error: None,
             scheduled_at: None,
             sent_at: None,
+            first_sent_at: None,
             queue_ms: None,
             latency_ms: None,
             latency_from_schedule_ms: None,
+            retry_wait_ms: None,
+            reconnects: 0,
             ttfb_ms: None,
             ttft_ms: None,
             ttfo_ms: None,
@@ -212,12 +236,14 @@ impl Record {
             output_tokens: None,
             reasoning_tokens: None,
             total_tokens: None,
+            partial_output_tokens: None,
             token_source: None,
             tokenizer: None,
             service_tier: None,
             cost_usd: None,
             output_text: None,
             tool_calls: Vec::new(),
+            notes: Vec::new(),
             response: None,
             itl_us: Vec::new(),
         }
@@ -227,4 +253,19 @@ impl Record {
         self.status = status;
         self.error = Some(RecordError::new(kind, message));
     }
+
+    /// TPOT = (latency − TTFT) / (output_tokens − 1), once all three are known and output_tokens > 1
+    /// (the README's metric definitions).
+    pub fn derive_tpot(&mut self) {
+        self.tpot_ms = match (self.latency_ms, self.ttft_ms, self.output_tokens) {
+            (Some(latency), Some(ttft), Some(output)) if output > 1 => {
+                Some(((latency - ttft).max(0.0) / (output - 1) as f64 * 1000.0).round() / 1000.0)
+            }
+            _ => None,
+        };
+    }
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }

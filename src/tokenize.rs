@@ -1,6 +1,7 @@
 //! Client-side token counts: tiktoken encodings (loaded once on first use) for OpenAI models, or a
 //! Hugging Face `tokenizer.json` (`--tokenizer`) for open models served by vLLM, SGLang or llama.cpp.
 
+use crate::record::{Record, Status, TokenSource};
 use anyhow::Context;
 use std::path::Path;
 use std::sync::Arc;
@@ -118,6 +119,47 @@ impl TokenCounter {
     }
 }
 
+/// Counts the output tokens of answers that came without usage. Runs on the collector's thread,
+/// never on the async runtime, so counting (and loading an encoding) never stalls a stream.
+pub struct Estimator {
+    hf: Option<HfTokenizer>,
+}
+
+impl Estimator {
+    /// Loads the default encoding now (`o200k_base`, unless `--tokenizer` is given), so the first
+    /// count does not pay for it.
+    pub fn new(hf: Option<HfTokenizer>) -> Self {
+        if hf.is_none() {
+            Encoding::O200kBase.count("");
+        }
+        Estimator { hf }
+    }
+
+    /// A record whose stream carried no usage (`token_source: estimated`, no output tokens) gets
+    /// its output tokens counted from what arrived: `output_tokens` (and TPOT) for an ok answer,
+    /// `partial_output_tokens` for a failed one.
+    pub fn fill(&self, record: &mut Record) {
+        if record.token_source != Some(TokenSource::Estimated) || record.output_tokens.is_some() {
+            return;
+        }
+        let counter = TokenCounter::choose(record.model.as_deref(), self.hf.as_ref());
+        let mut output = counter.count(record.output_text.as_deref().unwrap_or(""));
+        for call in &record.tool_calls {
+            output += counter.count(&call.name) + counter.count(&call.arguments);
+        }
+        if record.status == Status::Ok {
+            record.output_tokens = Some(output);
+            record.derive_tpot();
+        } else if output > 0 {
+            record.partial_output_tokens = Some(output);
+        } else {
+            record.token_source = None;
+            return;
+        }
+        record.tokenizer = Some(counter.label().to_string());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,6 +189,35 @@ mod tests {
         assert_eq!(counter.count("Hello there, friend"), 4);
         assert_eq!(counter.label(), "hf:tokenizer.json");
         assert!(HfTokenizer::load(Path::new("no/such/tokenizer.json")).is_err());
+    }
+
+    #[test]
+    fn estimates_fill_output_of_ok_answers_and_partial_output_of_failed_ones() {
+        let estimator = Estimator::new(None);
+        let mut ok = Record::empty("1".into(), 1, Status::Ok);
+        ok.token_source = Some(TokenSource::Estimated);
+        ok.output_text = Some("Hello there".into());
+        ok.latency_ms = Some(100.0);
+        ok.ttft_ms = Some(40.0);
+        estimator.fill(&mut ok);
+        assert_eq!(ok.output_tokens, Some(2));
+        assert_eq!(ok.tpot_ms, Some(60.0));
+        assert_eq!(ok.tokenizer.as_deref(), Some("o200k_base"));
+        let mut failed = ok.clone();
+        failed.output_tokens = None;
+        failed.fail(Status::Truncated, "stream_truncated", "cut");
+        estimator.fill(&mut failed);
+        assert_eq!(
+            (failed.output_tokens, failed.partial_output_tokens),
+            (None, Some(2))
+        );
+        let mut nothing = Record::empty("2".into(), 2, Status::Truncated);
+        nothing.token_source = Some(TokenSource::Estimated);
+        estimator.fill(&mut nothing);
+        assert_eq!(
+            (nothing.partial_output_tokens, nothing.token_source),
+            (None, None)
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 mod parse;
 mod retry;
 
-pub use retry::Hints as RateHints;
+pub use retry::{Asked, Hints as RateHints, Wait};
 pub mod sse;
 mod stream;
 
@@ -11,7 +11,6 @@ pub use parse::{read_error_body, read_success_body};
 
 use crate::record::{Record, SavedBody, Status, millis};
 use crate::scheduler::Throttle;
-use crate::tokenize::HfTokenizer;
 use crate::workload::{Request, Route, request_model};
 use reqwest::Url;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
@@ -44,13 +43,16 @@ pub struct ClientConfig {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     pub timeout: Duration,
     pub max_connections: usize,
+    /// How long an unused pooled connection is kept (`--pool-idle-timeout`): below the servers'
+    /// keep-alive, so the client, not the server, closes idle connections.
+    pub pool_idle_timeout: Duration,
     pub save_responses: bool,
     /// HTTP/2 without negotiation for http:// (h2c).
     pub http2_prior_knowledge: bool,
-    /// Counts tokens of streams that carry no usage (else the model's tiktoken encoding).
-    pub tokenizer: Option<HfTokenizer>,
     /// Attempts after the first for a retryable failure.
     pub max_retries: u32,
+    /// The longest server-requested wait honoured (`--max-server-wait`).
+    pub max_server_wait: Duration,
     /// Skip TLS certificate verification (`--insecure`, never the default).
     pub insecure: bool,
     /// Run-wide pacing every attempt waits for and reports its answer to.
@@ -60,14 +62,28 @@ pub struct ClientConfig {
 /// Sends requests and turns each answer (or failure) into a `Record`.
 pub struct Client {
     http: reqwest::Client,
+    /// Keeps no connection: a re-send after a pooled connection was found closed gets a new one.
+    fresh: reqwest::Client,
     base_url: Url,
     responses_url: Url,
     chat_url: Url,
     save_responses: bool,
-    tokenizer: Option<HfTokenizer>,
+    timeout: Duration,
     max_retries: u32,
+    max_server_wait: Duration,
     throttle: Option<Arc<Throttle>>,
     epoch: Instant,
+}
+
+/// How long, after the terminal event, the end of the body may take to arrive so the connection
+/// can be reused; a server still sending then (keep-alive comments) has its connection closed.
+const BODY_END_GRACE: Duration = Duration::from_millis(50);
+
+/// What one attempt's sending reports back: the server's hints and when it was sent and ended.
+struct Attempt {
+    hints: retry::Hints,
+    sent: Instant,
+    end: Instant,
 }
 
 impl Client {
@@ -86,29 +102,34 @@ impl Client {
         for (name, value) in &config.headers {
             headers.insert(name.clone(), value.clone());
         }
-        let mut builder = reqwest::Client::builder().danger_accept_invalid_certs(config.insecure);
-        if config.http2_prior_knowledge {
-            builder = builder.http2_prior_knowledge();
-        }
-        let http = builder
-            .default_headers(headers)
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout.min(Duration::from_secs(30)))
-            .pool_max_idle_per_host(config.max_connections)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .tcp_nodelay(true)
-            // A redirect could carry the Authorization header to another host: report it instead.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("llmvolley/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let build = |idle_per_host: usize| {
+            let mut builder =
+                reqwest::Client::builder().danger_accept_invalid_certs(config.insecure);
+            if config.http2_prior_knowledge {
+                builder = builder.http2_prior_knowledge();
+            }
+            builder
+                .default_headers(headers.clone())
+                .timeout(config.timeout)
+                .connect_timeout(config.timeout.min(Duration::from_secs(30)))
+                .pool_max_idle_per_host(idle_per_host)
+                .pool_idle_timeout(config.pool_idle_timeout)
+                .tcp_nodelay(true)
+                // A redirect could carry the Authorization header to another host: report it instead.
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(concat!("llmvolley/", env!("CARGO_PKG_VERSION")))
+                .build()
+        };
         Ok(Client {
-            http,
+            http: build(config.max_connections)?,
+            fresh: build(0)?,
             responses_url: endpoint_url(&config.base_url, &Route::Responses),
             chat_url: endpoint_url(&config.base_url, &Route::Chat),
             base_url: config.base_url.clone(),
             save_responses: config.save_responses,
-            tokenizer: config.tokenizer.clone(),
+            timeout: config.timeout,
             max_retries: config.max_retries,
+            max_server_wait: config.max_server_wait,
             throttle: config.throttle.clone(),
             epoch,
         })
@@ -123,7 +144,8 @@ impl Client {
     }
 
     /// Sends one request (scheduled at `scheduled`) and reads the whole answer into a record,
-    /// retrying what the retry policy allows; the record is the last attempt's.
+    /// retrying what the retry policy allows; the record is the last attempt's, timed as the
+    /// README's metric definitions say (queue delay from the first send, retry waits apart).
     ///
     /// When `abandon` fires (the grace period after an interrupt ran out), the request is dropped and
     /// its record says `cancelled`.
@@ -143,6 +165,9 @@ impl Client {
         } = request;
         let mut attempt_errors = Vec::new();
         let mut attempt = 0;
+        let mut first_sent: Option<Instant> = None;
+        let mut last_end: Option<Instant> = None;
+        let mut retry_wait = Duration::ZERO;
         // Tokens for --tpm: the body's bytes / 4 plus its answer cap (else a typical answer of 256);
         // settled with the actual usage.
         let input_guess = u32::try_from(body.len() / 4).unwrap_or(u32::MAX);
@@ -152,32 +177,44 @@ impl Client {
             let mut record = Record::empty(id, line, Status::Ok);
             // Moved in and taken back for a retry: no copy per request.
             record.model = model.take();
+            record.scheduled_at = Some(millis(scheduled - self.epoch));
+            record.attempts = attempt - 1;
             if let Some(throttle) = &self.throttle {
                 tokio::select! {
                     () = throttle.before_send(estimated_tokens) => {}
                     () = abandon.cancelled() => {
-                        record.attempts = attempt - 1;
+                        self.stamp(&mut record, scheduled, first_sent, None, retry_wait);
                         record.attempt_errors = attempt_errors;
                         record.fail(Status::Cancelled, "interrupted", "not sent: the run was interrupted while it waited for the rate limit");
                         return record;
                     }
                 }
             }
-            let sending = self.send(&route, body.clone(), scheduled, &mut record);
-            let hints = tokio::select! {
-                hints = sending => hints,
+            let started = Instant::now();
+            if let Some(end) = last_end {
+                retry_wait += started.saturating_duration_since(end);
+            }
+            let first = *first_sent.get_or_insert(started);
+            record.attempts = attempt;
+            let sending = self.send(&route, body.clone(), started, &mut record);
+            let outcome = tokio::select! {
+                outcome = sending => outcome,
                 () = abandon.cancelled() => {
-                    record.attempts = attempt;
+                    self.stamp(&mut record, scheduled, Some(first), None, retry_wait);
                     record.attempt_errors = attempt_errors;
                     record.fail(Status::Cancelled, "interrupted", "still in flight when the --grace period after an interrupt ran out");
                     return record;
                 }
             };
-            record.attempts = attempt;
-            record.latency_from_schedule_ms = record
-                .queue_ms
-                .zip(record.latency_ms)
-                .map(|(queue, latency)| ((queue + latency) * 1000.0).round() / 1000.0);
+            self.stamp(
+                &mut record,
+                scheduled,
+                Some(first),
+                Some(&outcome),
+                retry_wait,
+            );
+            last_end = Some(outcome.end);
+            let hints = outcome.hints;
             if let Some(throttle) = &self.throttle {
                 throttle.observe(record.http_status, &hints);
                 throttle
@@ -206,10 +243,19 @@ impl Client {
             if let Some(error) = &record.error {
                 attempt_errors.push(error.kind.clone());
             }
-            let wait = retry::wait(&hints, attempt);
-            tracing::debug!(line, attempt, wait_ms = wait.as_millis() as u64, "retrying");
+            let wait = retry::wait(&hints, attempt, self.max_server_wait);
+            if let Some(throttle) = &self.throttle {
+                throttle.note_wait(&wait);
+            }
+            tracing::debug!(
+                line,
+                attempt,
+                wait_ms = wait.wait.as_millis() as u64,
+                reason = %wait,
+                "retrying"
+            );
             tokio::select! {
-                () = tokio::time::sleep(wait) => {}
+                () = tokio::time::sleep(wait.wait) => {}
                 () = abandon.cancelled() => {
                     record.attempt_errors = attempt_errors;
                     return record;
@@ -220,31 +266,66 @@ impl Client {
         }
     }
 
+    /// The request-level times of a record: its schedule, first send, answer end and retry waits.
+    fn stamp(
+        &self,
+        record: &mut Record,
+        scheduled: Instant,
+        first_sent: Option<Instant>,
+        attempt: Option<&Attempt>,
+        retry_wait: Duration,
+    ) {
+        record.scheduled_at = Some(millis(scheduled - self.epoch));
+        if let Some(first) = first_sent {
+            record.first_sent_at = Some(millis(first - self.epoch));
+            record.queue_ms = Some(millis(first.saturating_duration_since(scheduled)));
+        }
+        if let Some(attempt) = attempt {
+            record.sent_at = Some(millis(attempt.sent - self.epoch));
+            record.latency_from_schedule_ms =
+                Some(millis(attempt.end.saturating_duration_since(scheduled)));
+        }
+        record.retry_wait_ms = (!retry_wait.is_zero()).then(|| millis(retry_wait));
+    }
+
+    /// One attempt: sends the body and reads the answer into `record`. A send that finds its pooled
+    /// connection closed before any byte of the answer arrived is repeated once, at once, on a new
+    /// connection (`record.reconnects`): the server never read it.
     async fn send(
         &self,
         route: &Route,
         body: bytes::Bytes,
-        scheduled: Instant,
+        started: Instant,
         record: &mut Record,
-    ) -> retry::Hints {
-        let mut hints = retry::Hints::default();
+    ) -> Attempt {
         let url = self.url_for(route);
-        let sent = Instant::now();
-        record.scheduled_at = Some(millis(scheduled - self.epoch));
-        record.sent_at = Some(millis(sent - self.epoch));
-        record.queue_ms = Some(millis(sent.saturating_duration_since(scheduled)));
-        let outcome = self.http.post(url).body(body).send().await;
+        let mut sent = started;
+        let mut outcome = self.http.post(url.clone()).body(body.clone()).send().await;
+        if let Err(e) = &outcome
+            && is_closed_connection(e)
+        {
+            tracing::debug!(error = %describe(e), "pooled connection was closed: sending again on a new one");
+            record.reconnects += 1;
+            sent = Instant::now();
+            outcome = self.fresh.post(url).body(body).send().await;
+        }
         let response = match outcome {
             Ok(response) => response,
             Err(e) => {
-                record.latency_ms = Some(millis(sent.elapsed()));
-                let (status, kind) = classify(&e);
-                record.fail(status, kind, describe(&e));
-                return hints;
+                let end = Instant::now();
+                record.latency_ms = Some(millis(end - sent));
+                let (status, kind, message) = self.transport_error(&e, None);
+                record.fail(status, kind, message);
+                return Attempt {
+                    hints: retry::Hints::default(),
+                    sent,
+                    end,
+                };
             }
         };
-        hints = retry::Hints::from_headers(response.headers());
-        record.ttfb_ms = Some(millis(sent.elapsed()));
+        let hints = retry::Hints::from_headers(response.headers());
+        let headers_at = sent.elapsed();
+        record.ttfb_ms = Some(millis(headers_at));
         let http_status = response.status();
         record.http_status = Some(http_status.as_u16());
         record.request_id = response
@@ -252,79 +333,247 @@ impl Client {
             .get("x-request-id")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        if http_status.is_success() && is_event_stream(response.headers()) {
-            self.read_stream(response, sent, record).await;
-            return hints;
-        }
-        let body = response.bytes().await;
-        record.latency_ms = Some(millis(sent.elapsed()));
-        let body = match body {
-            Ok(body) => body,
-            Err(e) => {
-                let (status, kind, message) = body_error(&e);
-                record.fail(status, kind, message);
-                return hints;
-            }
-        };
-        if http_status.is_success() {
-            read_success_body(&body, record);
+        let end = if http_status.is_success() {
+            self.read_answer(response, sent, headers_at, record).await
         } else {
-            read_error_body(http_status.as_u16(), &body, record);
-        }
-        if self.save_responses {
-            record.response = Some(saved_body(&body));
-        }
-        hints
+            let body = response.bytes().await;
+            let end = Instant::now();
+            match body {
+                Ok(body) => {
+                    read_error_body(http_status.as_u16(), &body, record);
+                    if self.save_responses {
+                        record.response = Some(saved_body(&body));
+                    }
+                }
+                Err(e) => {
+                    let (status, kind, message) = self.transport_error(&e, Some(headers_at));
+                    record.fail(status, kind, message);
+                }
+            }
+            end
+        };
+        record.latency_ms = Some(millis(end.saturating_duration_since(sent)));
+        Attempt { hints, sent, end }
     }
-}
 
-impl Client {
-    /// Reads a Server-Sent Events body chunk by chunk as it arrives, timing every event.
-    async fn read_stream(
+    /// Reads a 2xx answer, deciding from its first bytes (not its Content-Type, which is only a
+    /// hint) whether it is an SSE stream or one JSON body; returns when the answer ended.
+    async fn read_answer(
         &self,
         mut response: reqwest::Response,
         sent: Instant,
+        headers_at: Duration,
         record: &mut Record,
-    ) {
-        let mut parser = sse::SseParser::new();
-        let mut assembler = stream::StreamAssembler::new(sent);
-        let mut saved = self.save_responses.then(Vec::new);
-        let broken = loop {
-            match response.chunk().await {
-                Ok(Some(bytes)) => {
-                    let at = Instant::now();
-                    if let Some(saved) = &mut saved {
-                        saved.extend_from_slice(&bytes);
-                    }
-                    if parser.push(&bytes).is_err() {
-                        break Some((
-                            Status::InvalidResponse,
-                            "sse_line_too_long",
-                            "an SSE line exceeds 64 MiB".to_string(),
-                        ));
-                    }
-                    while let Some(event) = parser.next_event() {
-                        assembler.on_event(&event, at, record);
-                    }
-                }
-                Ok(None) => {
-                    if let Some(event) = parser.finish() {
-                        assembler.on_event(&event, Instant::now(), record);
-                    }
-                    break None;
-                }
+    ) -> Instant {
+        let labelled_sse = is_event_stream(response.headers());
+        let label = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("no Content-Type")
+            .to_string();
+        let mut head: Vec<u8> = Vec::new();
+        let mut stream: Option<(sse::SseParser, stream::StreamAssembler)> = None;
+        let mut saved = (self.save_responses).then(Vec::new);
+        let mut broken = None;
+        let mut ended = false;
+        let mut whole_at;
+        loop {
+            let chunk = response.chunk().await;
+            let at = Instant::now();
+            whole_at = at;
+            let bytes = match chunk {
+                Ok(Some(bytes)) => bytes,
+                Ok(None) => break,
                 Err(e) => {
-                    break Some(body_error(&e));
+                    broken = Some(self.transport_error(&e, Some(headers_at)));
+                    break;
+                }
+            };
+            if let Some(saved) = &mut saved {
+                saved.extend_from_slice(&bytes);
+            }
+            if stream.is_none() {
+                head.extend_from_slice(&bytes);
+                match sniff(&head, labelled_sse) {
+                    Sniffed::Undecided | Sniffed::Whole => continue,
+                    Sniffed::Sse => {}
                 }
             }
+            let (parser, assembler) = stream
+                .get_or_insert_with(|| (sse::SseParser::new(), stream::StreamAssembler::new(sent)));
+            let pushed = if head.is_empty() {
+                parser.push(&bytes)
+            } else {
+                parser.push(&std::mem::take(&mut head))
+            };
+            if pushed.is_err() {
+                broken = Some((
+                    Status::InvalidResponse,
+                    "sse_line_too_long",
+                    "an SSE line exceeds 64 MiB".to_string(),
+                ));
+                break;
+            }
+            while let Some(event) = parser.next_event() {
+                if assembler.on_event(&event, at, record).is_some() {
+                    ended = true;
+                    break;
+                }
+            }
+            if ended {
+                break;
+            }
+        }
+        let body_end = Instant::now();
+        if ended {
+            // The answer is complete: give the end of the body a moment so the connection can be
+            // reused, and let nothing that arrives (or breaks) meanwhile count.
+            let _ = tokio::time::timeout(BODY_END_GRACE, async {
+                while let Ok(Some(_)) = response.chunk().await {}
+            })
+            .await;
+        }
+        drop(response);
+        let mismatch = match (&stream, labelled_sse) {
+            (Some(_), false) => Some(format!("labelled {label:?} but the body is an SSE stream")),
+            (None, true) if broken.is_none() && !head.is_empty() => Some(format!(
+                "labelled {label:?} but the body is not an SSE stream"
+            )),
+            _ => None,
         };
-        assembler.finish(Instant::now(), broken, self.tokenizer.as_ref(), record);
+        let streamed = stream.is_some();
+        let end = match stream {
+            Some((mut parser, mut assembler)) => {
+                if !ended
+                    && broken.is_none()
+                    && let Some(event) = parser.finish()
+                {
+                    assembler.on_event(&event, body_end, record);
+                }
+                assembler.finish(body_end, broken, record)
+            }
+            None => {
+                match broken {
+                    Some((status, kind, message)) => record.fail(status, kind, message),
+                    None => read_success_body(&head, record),
+                }
+                whole_at
+            }
+        };
+        if let Some(note) = mismatch {
+            if let Some(error) = &mut record.error {
+                error.message.push_str(&format!(" ({note})"));
+            }
+            record.notes.push(note);
+        }
         if let Some(saved) = saved {
-            record.response = Some(SavedBody::Text(
-                String::from_utf8_lossy(&saved).into_owned(),
-            ));
+            record.response = Some(if streamed || labelled_sse {
+                SavedBody::Text(String::from_utf8_lossy(&saved).into_owned())
+            } else {
+                saved_body(&saved)
+            });
+        }
+        end
+    }
+
+    /// A transport failure as a record's status, kind and message. `headers_after` is when the
+    /// answer's headers had arrived, if they had (a failure after them broke the body).
+    fn transport_error(
+        &self,
+        e: &reqwest::Error,
+        headers_after: Option<Duration>,
+    ) -> (Status, &'static str, String) {
+        if e.is_timeout() {
+            let message = match headers_after {
+                None => format!(
+                    "no answer within {}",
+                    humantime::format_duration(self.timeout)
+                ),
+                Some(after) => format!(
+                    "answer not complete within {} (its headers came after {:.3} s)",
+                    humantime::format_duration(self.timeout),
+                    after.as_secs_f64()
+                ),
+            };
+            return (Status::Timeout, "timeout", message);
+        }
+        let (status, kind) = classify(e);
+        let status = if headers_after.is_some() && status == Status::ConnectError {
+            Status::Truncated
+        } else {
+            status
+        };
+        (status, kind, describe(e))
+    }
+}
+
+/// What the first bytes of a 2xx body are.
+#[derive(Debug, PartialEq)]
+enum Sniffed {
+    /// Only whitespace (or the start of a field name) so far.
+    Undecided,
+    Sse,
+    /// One JSON document, or something else to read whole (HTML, text).
+    Whole,
+}
+
+/// Decides from the bytes, not the label: `{` or `[` first is one JSON body; an SSE field line
+/// (`data:`, `event:`, `id:`, `retry:`, or a `:` comment) is a stream. Anything else is read whole
+/// unless labelled `text/event-stream`.
+fn sniff(head: &[u8], labelled_sse: bool) -> Sniffed {
+    let start = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+    let Some(first) = start.iter().position(|b| !b.is_ascii_whitespace()) else {
+        return Sniffed::Undecided;
+    };
+    let rest = &start[first..];
+    match rest[0] {
+        b'{' | b'[' => return Sniffed::Whole,
+        b':' => return Sniffed::Sse,
+        _ => {}
+    }
+    for field in [&b"data:"[..], b"event:", b"id:", b"retry:"] {
+        if rest.starts_with(field) {
+            return Sniffed::Sse;
+        }
+        if field.starts_with(rest) {
+            return Sniffed::Undecided;
         }
     }
+    if labelled_sse {
+        Sniffed::Sse
+    } else {
+        Sniffed::Whole
+    }
+}
+
+/// The server closed (or reset) a connection before any byte of the answer: on a pooled
+/// connection this is the keep-alive race (the server timed the idle connection out as the
+/// request went out), not a failure of the request. A failed connect is not this.
+fn is_closed_connection(e: &reqwest::Error) -> bool {
+    if e.is_connect() || e.is_timeout() {
+        return false;
+    }
+    let mut source = e.source();
+    while let Some(cause) = source {
+        if let Some(hyper) = cause.downcast_ref::<hyper::Error>()
+            && hyper.is_incomplete_message()
+        {
+            return true;
+        }
+        if let Some(io) = cause.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::ConnectionAborted
+            )
+        {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 fn is_event_stream(headers: &HeaderMap) -> bool {
@@ -363,17 +612,6 @@ fn saved_body(body: &[u8]) -> SavedBody {
         Ok(raw) => SavedBody::Json(raw),
         Err(_) => SavedBody::Text(String::from_utf8_lossy(body).into_owned()),
     }
-}
-
-/// An error while the body was arriving: the connection broke mid-answer unless it timed out.
-fn body_error(e: &reqwest::Error) -> (Status, &'static str, String) {
-    let (status, kind) = classify(e);
-    let status = if status == Status::ConnectError {
-        Status::Truncated
-    } else {
-        status
-    };
-    (status, kind, describe(e))
 }
 
 fn classify(e: &reqwest::Error) -> (Status, &'static str) {

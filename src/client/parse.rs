@@ -24,7 +24,14 @@ pub(super) struct AnyBody<'a> {
     #[serde(default)]
     pub(super) usage: Option<Usage>,
     #[serde(default)]
-    error: Option<ErrorObject>,
+    error: Option<ErrorField>,
+    /// vLLM and SGLang report failures as a top-level `{"object": "error", "message", "code"}`.
+    #[serde(default)]
+    message: Option<serde_json::Value>,
+    #[serde(default)]
+    code: Option<serde_json::Value>,
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
     #[serde(default)]
     service_tier: Option<String>,
 }
@@ -135,28 +142,58 @@ struct OutputDetails {
 #[derive(Deserialize)]
 pub(super) struct ErrorObject {
     #[serde(default)]
-    message: Option<String>,
+    message: Option<serde_json::Value>,
     #[serde(default, rename = "type")]
     kind: Option<String>,
     #[serde(default)]
     code: Option<serde_json::Value>,
 }
 
-impl ErrorObject {
-    pub(super) fn kind(&self) -> String {
-        match (&self.code, &self.kind) {
-            (Some(serde_json::Value::String(code)), _) => code.clone(),
-            (_, Some(kind)) => kind.clone(),
-            (Some(code), None) if !code.is_null() => code.to_string(),
-            _ => "error".to_string(),
+/// An `error` field in any shape servers send: the OpenAI object, a plain string (some gateways
+/// and proxies), or any other JSON value. `null` and `false` mean no error.
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub(super) enum ErrorField {
+    Object(ErrorObject),
+    Text(String),
+    Other(serde_json::Value),
+}
+
+impl ErrorField {
+    /// The `(kind, message)` the record gets, or `None` when the field says there is no error.
+    pub(super) fn describe(&self) -> Option<(String, String)> {
+        match self {
+            ErrorField::Object(e) => Some(error_parts(
+                e.code.as_ref(),
+                e.kind.as_deref(),
+                e.message.as_ref(),
+            )),
+            ErrorField::Text(text) if text.trim().is_empty() => None,
+            ErrorField::Text(text) => Some(("error".to_string(), truncate(text))),
+            ErrorField::Other(serde_json::Value::Null | serde_json::Value::Bool(false)) => None,
+            ErrorField::Other(value) => Some(("error".to_string(), truncate(&value.to_string()))),
         }
     }
+}
 
-    pub(super) fn message(&self) -> String {
-        self.message
-            .clone()
-            .unwrap_or_else(|| "no message".to_string())
-    }
+/// An error's kind (its `code` when a string, else its `type`, else a numeric code) and message.
+pub(super) fn error_parts(
+    code: Option<&serde_json::Value>,
+    kind: Option<&str>,
+    message: Option<&serde_json::Value>,
+) -> (String, String) {
+    let kind = match (code, kind) {
+        (Some(serde_json::Value::String(code)), _) if !code.is_empty() => code.clone(),
+        (_, Some(kind)) if !kind.is_empty() => kind.to_string(),
+        (Some(code), _) if !code.is_null() => format!("error_{code}"),
+        _ => "error".to_string(),
+    };
+    let message = match message {
+        Some(serde_json::Value::String(text)) => truncate(text),
+        Some(serde_json::Value::Null) | None => "no message".to_string(),
+        Some(other) => truncate(&other.to_string()),
+    };
+    (kind, message)
 }
 
 /// The longest error message kept in a record.
@@ -177,6 +214,10 @@ pub fn read_success_body(body: &[u8], record: &mut Record) {
 
 /// Fills `record` from a parsed body of either shape (also the `response` of a stream's terminal event).
 pub(super) fn read_any_body(parsed: AnyBody, record: &mut Record) {
+    if let Some((kind, message)) = in_band_error(&parsed) {
+        record.fail(Status::ApiError, kind, message);
+        return;
+    }
     let is_chat = parsed.choices.is_some()
         || parsed
             .object
@@ -203,8 +244,6 @@ pub(super) fn read_any_body(parsed: AnyBody, record: &mut Record) {
             parsed.error,
             record,
         );
-    } else if let Some(error) = parsed.error {
-        record.fail(Status::ApiError, error.kind(), truncate(&error.message()));
     } else {
         record.fail(
             Status::InvalidResponse,
@@ -212,6 +251,23 @@ pub(super) fn read_any_body(parsed: AnyBody, record: &mut Record) {
             "2xx body is neither a Responses object nor a Chat completion",
         );
     }
+}
+
+/// A failure the body reports outside a Responses `status`: an `error` field of any shape, or a
+/// top-level `{"object": "error"}` (vLLM, SGLang). A Responses object's own `error` goes with its status.
+fn in_band_error(body: &AnyBody) -> Option<(String, String)> {
+    if body.object.as_deref() == Some("error") {
+        return Some(error_parts(
+            body.code.as_ref(),
+            body.kind.as_deref(),
+            body.message.as_ref(),
+        ));
+    }
+    let is_response = body.output.is_some() || body.object.as_deref() == Some("response");
+    if is_response && body.status.is_some() {
+        return None;
+    }
+    body.error.as_ref().and_then(ErrorField::describe)
 }
 
 pub(super) fn apply_usage(usage: &Usage, record: &mut Record) {
@@ -244,7 +300,7 @@ fn read_responses(
     status: Option<&str>,
     incomplete: Option<IncompleteDetails>,
     output: Vec<OutputItem>,
-    error: Option<ErrorObject>,
+    error: Option<ErrorField>,
     record: &mut Record,
 ) {
     let mut text = String::new();
@@ -274,8 +330,8 @@ fn read_responses(
         "completed" => {}
         "incomplete" => record.incomplete_reason = incomplete.and_then(|d| d.reason),
         other => {
-            let (kind, message) = match &error {
-                Some(e) => (e.kind(), truncate(&e.message())),
+            let (kind, message) = match error.as_ref().and_then(ErrorField::describe) {
+                Some(described) => described,
                 None => (
                     format!("response_{other}"),
                     format!("response status is {other:?}"),
@@ -320,7 +376,8 @@ fn read_chat(choices: Vec<Choice>, record: &mut Record) {
 
 #[derive(Deserialize)]
 struct ErrorEnvelope {
-    error: Option<ErrorObject>,
+    #[serde(default)]
+    error: Option<ErrorField>,
     #[serde(default)]
     message: Option<String>,
     #[serde(default)]
@@ -330,18 +387,28 @@ struct ErrorEnvelope {
 /// Fills `record` from a non-2xx answer: the error's kind and a short message, whatever the body is.
 pub fn read_error_body(http_status: u16, body: &[u8], record: &mut Record) {
     let fallback_kind = format!("http_{http_status}");
-    let (kind, message) = match serde_json::from_slice::<ErrorEnvelope>(body) {
-        Ok(ErrorEnvelope {
-            error: Some(error), ..
-        }) => (error.kind(), truncate(&error.message())),
-        Ok(ErrorEnvelope {
-            message: Some(message),
-            ..
-        }) => (fallback_kind, truncate(&message)),
-        Ok(ErrorEnvelope {
-            detail: Some(detail),
-            ..
-        }) => (fallback_kind, truncate(&detail.to_string())),
+    let envelope = serde_json::from_slice::<ErrorEnvelope>(body).ok();
+    let described = envelope
+        .as_ref()
+        .and_then(|e| e.error.as_ref())
+        .and_then(ErrorField::describe);
+    let (kind, message) = match (described, envelope) {
+        (Some((kind, message)), _) if kind == "error" => (fallback_kind, message),
+        (Some(described), _) => described,
+        (
+            None,
+            Some(ErrorEnvelope {
+                message: Some(message),
+                ..
+            }),
+        ) => (fallback_kind, truncate(&message)),
+        (
+            None,
+            Some(ErrorEnvelope {
+                detail: Some(detail),
+                ..
+            }),
+        ) => (fallback_kind, truncate(&detail.to_string())),
         _ => (fallback_kind, describe_text_body(body)),
     };
     record.fail(

@@ -5,8 +5,12 @@ use rand::RngExt;
 use reqwest::header::HeaderMap;
 use std::time::{Duration, SystemTime};
 
-/// Longest server-asked wait honoured as is; longer (or absent) asks fall back to backoff.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+/// A wait the server asked for, and the header that asked.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Asked {
+    pub wait: Duration,
+    pub header: &'static str,
+}
 
 /// What the answer's headers say about retrying and about the server's rate limits.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -14,11 +18,14 @@ pub struct Hints {
     /// `x-should-retry: true|false`, which overrides the status-based rule.
     pub should_retry: Option<bool>,
     /// `retry-after-ms`, else `retry-after` (seconds or an HTTP date).
-    pub retry_after: Option<Duration>,
+    pub retry_after: Option<Asked>,
     /// `x-ratelimit-limit-requests` (per minute), `-remaining-requests`, `-reset-requests` (`1s`, `6m0s`).
     pub limit_requests: Option<u64>,
     pub remaining_requests: Option<u64>,
-    pub reset_requests: Option<Duration>,
+    pub reset_requests: Option<Asked>,
+    /// `x-ratelimit-remaining-tokens` and `-reset-tokens`.
+    pub remaining_tokens: Option<u64>,
+    pub reset_tokens: Option<Asked>,
 }
 
 impl Hints {
@@ -34,25 +41,80 @@ impl Hints {
             Some("false") => Some(false),
             _ => None,
         };
-        let retry_after = text("retry-after-ms")
-            .and_then(|ms| ms.parse::<f64>().ok())
-            .and_then(|ms| Duration::try_from_secs_f64(ms / 1000.0).ok())
-            .or_else(|| {
-                let value = text("retry-after")?;
-                match value.parse::<f64>() {
-                    Ok(seconds) => Duration::try_from_secs_f64(seconds).ok(),
-                    Err(_) => httpdate::parse_http_date(value)
-                        .ok()
-                        .map(|at| at.duration_since(SystemTime::now()).unwrap_or_default()),
-                }
-            });
+        let asked =
+            |header: &'static str, wait: Option<Duration>| wait.map(|wait| Asked { wait, header });
+        let retry_after = asked(
+            "retry-after-ms",
+            text("retry-after-ms")
+                .and_then(|ms| ms.parse::<f64>().ok())
+                .and_then(|ms| Duration::try_from_secs_f64(ms / 1000.0).ok()),
+        )
+        .or_else(|| {
+            let value = text("retry-after")?;
+            let wait = match value.parse::<f64>() {
+                Ok(seconds) => Duration::try_from_secs_f64(seconds).ok(),
+                Err(_) => httpdate::parse_http_date(value)
+                    .ok()
+                    .map(|at| at.duration_since(SystemTime::now()).unwrap_or_default()),
+            };
+            asked("retry-after", wait)
+        });
+        let reset = |header: &'static str| {
+            asked(
+                header,
+                text(header).and_then(|v| humantime::parse_duration(v).ok()),
+            )
+        };
         Hints {
             should_retry,
             retry_after,
             limit_requests: text("x-ratelimit-limit-requests").and_then(|v| v.parse().ok()),
             remaining_requests: text("x-ratelimit-remaining-requests").and_then(|v| v.parse().ok()),
-            reset_requests: text("x-ratelimit-reset-requests")
-                .and_then(|v| humantime::parse_duration(v).ok()),
+            reset_requests: reset("x-ratelimit-reset-requests"),
+            remaining_tokens: text("x-ratelimit-remaining-tokens").and_then(|v| v.parse().ok()),
+            reset_tokens: reset("x-ratelimit-reset-tokens"),
+        }
+    }
+}
+
+/// A wait before the next send, and where its length came from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Wait {
+    pub wait: Duration,
+    /// The server's ask, when the wait is one (possibly capped).
+    pub asked: Option<Asked>,
+}
+
+impl Wait {
+    /// The one policy for every server-requested wait: honoured up to `cap` (`--max-server-wait`),
+    /// never longer.
+    pub fn server(asked: Asked, cap: Duration) -> Wait {
+        Wait {
+            wait: asked.wait.min(cap),
+            asked: Some(asked),
+        }
+    }
+
+    /// The server asked for more than it got.
+    pub fn capped(&self) -> bool {
+        self.asked.is_some_and(|a| a.wait > self.wait)
+    }
+}
+
+impl std::fmt::Display for Wait {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secs =
+            |d: Duration| humantime::format_duration(Duration::from_millis(d.as_millis() as u64));
+        match self.asked {
+            None => write!(f, "back-off {}", secs(self.wait)),
+            Some(asked) if self.capped() => write!(
+                f,
+                "{}: {} asked, capped at {} (--max-server-wait)",
+                asked.header,
+                secs(asked.wait),
+                secs(self.wait)
+            ),
+            Some(asked) => write!(f, "{}: {}", asked.header, secs(self.wait)),
         }
     }
 }
@@ -82,17 +144,20 @@ pub fn should_retry(record: &Record, hints: &Hints) -> bool {
     }
 }
 
-/// The server's ask when it is between 0 and 60 s, else min(0.5 s × 2^(attempt−1), 8 s) less up to 25%.
-pub fn wait(hints: &Hints, attempt: u32) -> Duration {
+/// The server's ask (`retry-after-ms`, `retry-after`) capped at `cap`, else, as the SDKs do,
+/// min(0.5 s × 2^(attempt−1), 8 s) less up to 25% at random.
+pub fn wait(hints: &Hints, attempt: u32, cap: Duration) -> Wait {
     if let Some(asked) = hints.retry_after
-        && !asked.is_zero()
-        && asked <= MAX_RETRY_AFTER
+        && !asked.wait.is_zero()
     {
-        return asked;
+        return Wait::server(asked, cap);
     }
     let backoff = (0.5 * 2f64.powi(attempt.saturating_sub(1).min(16) as i32)).min(8.0);
     let jitter = 1.0 - 0.25 * rand::rng().random_range(0.0..1.0);
-    Duration::from_secs_f64(backoff * jitter)
+    Wait {
+        wait: Duration::from_secs_f64(backoff * jitter),
+        asked: None,
+    }
 }
 
 #[cfg(test)]
@@ -153,29 +218,54 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert("retry-after-ms", HeaderValue::from_static("250"));
         headers.insert("retry-after", HeaderValue::from_static("7"));
+        let cap = Duration::from_secs(60);
         assert_eq!(
-            wait(&Hints::from_headers(&headers), 1),
+            wait(&Hints::from_headers(&headers), 1, cap).wait,
             Duration::from_millis(250)
         );
         headers.remove("retry-after-ms");
         assert_eq!(
-            wait(&Hints::from_headers(&headers), 1),
+            wait(&Hints::from_headers(&headers), 1, cap).wait,
             Duration::from_secs(7)
         );
         let later = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(30));
         headers.insert("retry-after", HeaderValue::from_str(&later).unwrap());
-        let asked = wait(&Hints::from_headers(&headers), 1);
+        let asked = wait(&Hints::from_headers(&headers), 1, cap).wait;
         assert!(
             asked > Duration::from_secs(28) && asked <= Duration::from_secs(30),
             "{asked:?}"
         );
-        headers.insert("retry-after", HeaderValue::from_static("3600"));
-        let backoff = wait(&Hints::from_headers(&headers), 1);
+        let backoff = wait(&Hints::default(), 1, cap).wait;
         assert!(
             backoff <= Duration::from_millis(500) && backoff >= Duration::from_millis(375),
             "{backoff:?}"
         );
-        let capped = wait(&Hints::default(), 10);
-        assert!(capped <= Duration::from_secs(8) && capped >= Duration::from_secs(6));
+        let longest = wait(&Hints::default(), 10, cap).wait;
+        assert!(longest <= Duration::from_secs(8) && longest >= Duration::from_secs(6));
+    }
+
+    #[test]
+    fn every_server_requested_wait_is_capped_and_names_its_header() {
+        let mut headers = HeaderMap::new();
+        headers.insert("retry-after", HeaderValue::from_static("3600"));
+        headers.insert(
+            "x-ratelimit-reset-requests",
+            HeaderValue::from_static("6m0s"),
+        );
+        headers.insert("x-ratelimit-reset-tokens", HeaderValue::from_static("12ms"));
+        let hints = Hints::from_headers(&headers);
+        let cap = Duration::from_secs(60);
+        let retry = wait(&hints, 1, cap);
+        assert_eq!(retry.wait, cap);
+        assert!(retry.capped());
+        assert_eq!(
+            retry.to_string(),
+            "retry-after: 1h asked, capped at 1m (--max-server-wait)"
+        );
+        let reset = Wait::server(hints.reset_requests.unwrap(), cap);
+        assert_eq!((reset.wait, reset.capped()), (cap, true));
+        let tokens = Wait::server(hints.reset_tokens.unwrap(), cap);
+        assert_eq!(tokens.wait, Duration::from_millis(12));
+        assert_eq!(tokens.to_string(), "x-ratelimit-reset-tokens: 12ms");
     }
 }

@@ -1,9 +1,13 @@
 //! Streamed answers: assembles text, tool calls, usage and chunk timings from Responses or Chat SSE events.
+//!
+//! The rules (README, "Streaming"): an event is at most one chunk, and only when it carries
+//! non-empty generated text; the answer ends at its terminal event (`[DONE]`, `response.completed`
+//! / `incomplete` / `failed` / `done`), at an in-band error, or at an event that is not JSON —
+//! nothing after that counts.
 
-use super::parse::{AnyBody, ErrorObject, Usage, apply_usage, read_any_body, truncate};
+use super::parse::{AnyBody, ErrorField, Usage, apply_usage, error_parts, read_any_body, truncate};
 use super::sse::SseEvent;
 use crate::record::{Record, Status, TokenSource, ToolCall};
-use crate::tokenize::{HfTokenizer, TokenCounter};
 use serde::Deserialize;
 use std::borrow::Cow;
 use std::time::Instant;
@@ -13,6 +17,8 @@ use std::time::Instant;
 struct StreamEvent<'a> {
     #[serde(borrow, rename = "type", default)]
     kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    object: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     delta: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
@@ -28,9 +34,9 @@ struct StreamEvent<'a> {
     #[serde(default)]
     code: Option<serde_json::Value>,
     #[serde(default)]
-    message: Option<String>,
+    message: Option<serde_json::Value>,
     #[serde(default)]
-    error: Option<ErrorObject>,
+    error: Option<ErrorField>,
     #[serde(borrow, default)]
     choices: Option<Vec<ChunkChoice<'a>>>,
     #[serde(default)]
@@ -125,7 +131,6 @@ enum EventKind {
     ArgumentsDelta,
     ArgumentsDone,
     Terminal,
-    Error,
     Other,
 }
 
@@ -143,19 +148,27 @@ impl EventKind {
             "response.completed" | "response.incomplete" | "response.failed" | "response.done" => {
                 EventKind::Terminal
             }
-            "error" => EventKind::Error,
             _ => EventKind::Other,
         }
     }
 }
 
-/// What a chunk carried, for timing.
-#[derive(Clone, Copy, PartialEq)]
-enum ChunkKind {
-    /// Reasoning text: generated, not shown.
-    Hidden,
-    /// Answer text, refusal or tool-call arguments.
-    Visible,
+/// What one event carried, for timing: at most one chunk per event.
+#[derive(Clone, Copy, Default)]
+struct Carried {
+    /// Non-empty reasoning text: generated, not shown.
+    hidden: bool,
+    /// Non-empty answer text, refusal or tool-call arguments.
+    visible: bool,
+}
+
+/// Why reading a stream stopped before its body ended.
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub enum Ended {
+    /// `[DONE]`, or a Responses `completed` / `incomplete` / `failed` / `done` event.
+    Terminal,
+    /// An in-band error (any shape), or an event that is not JSON: the answer is broken.
+    Failed,
 }
 
 /// Folds one stream's events into a record.
@@ -169,12 +182,12 @@ pub struct StreamAssembler {
     last_chunk: Option<Instant>,
     chunks: u32,
     itl_us: Vec<u32>,
-    /// A terminal event arrived (Responses `completed`/`incomplete`/`failed`/`done`, Chat `[DONE]`).
-    terminal: bool,
+    /// Set by the event that ended the answer, with its arrival time.
+    ended: Option<(Ended, Instant)>,
     chat_finished: bool,
     usage_seen: bool,
     error: Option<(Status, String, String)>,
-    unparsable_events: u32,
+    events: u32,
 }
 
 impl StreamAssembler {
@@ -189,44 +202,90 @@ impl StreamAssembler {
             last_chunk: None,
             chunks: 0,
             itl_us: Vec::with_capacity(64),
-            terminal: false,
+            ended: None,
             chat_finished: false,
             usage_seen: false,
             error: None,
-            unparsable_events: 0,
+            events: 0,
         }
     }
 
-    /// Reads one event that arrived at `at`.
-    pub fn on_event(&mut self, event: &SseEvent, at: Instant, record: &mut Record) {
+    /// Reads one event that arrived at `at`. Returns `Some` when this event ended the answer:
+    /// the caller stops reading, and nothing after it counts.
+    pub fn on_event(
+        &mut self,
+        event: &SseEvent,
+        at: Instant,
+        record: &mut Record,
+    ) -> Option<Ended> {
+        if self.ended.is_some() {
+            return self.ended.map(|(ended, _)| ended);
+        }
         let data = event.data.trim();
+        if data.is_empty() {
+            return None;
+        }
+        self.events += 1;
+        let ended = self.read_event(event.event, data, at, record);
+        if let Some(ended) = ended {
+            self.ended = Some((ended, at));
+        }
+        ended
+    }
+
+    fn read_event(
+        &mut self,
+        name: &str,
+        data: &str,
+        at: Instant,
+        record: &mut Record,
+    ) -> Option<Ended> {
         if data == "[DONE]" {
-            if self.shape != Some(Shape::Responses) {
-                self.terminal = true;
-            }
-            return;
+            return Some(Ended::Terminal);
         }
         let parsed: StreamEvent = match serde_json::from_str(data) {
             Ok(parsed) => parsed,
-            Err(_) => {
-                self.unparsable_events += 1;
-                return;
+            Err(_) if name == "error" => {
+                self.fail(Status::ApiError, "stream_error".to_string(), truncate(data));
+                return Some(Ended::Failed);
+            }
+            Err(e) => {
+                let head: String = data.chars().take(80).collect();
+                let message = format!(
+                    "stream event {} is not valid JSON ({e}): {head:?}",
+                    self.events
+                );
+                self.fail(
+                    Status::InvalidResponse,
+                    "malformed_event".to_string(),
+                    message,
+                );
+                return Some(Ended::Failed);
             }
         };
         let kind = parsed
             .kind
             .as_deref()
-            .or((!event.event.is_empty()).then_some(event.event));
-        if parsed.choices.is_some()
-            || kind.is_none() && (parsed.usage.is_some() || parsed.error.is_some())
-        {
+            .or((!name.is_empty()).then_some(name));
+        if let Some((code, message)) = in_band_error(&parsed, kind, name) {
+            self.fail(Status::ApiError, code, message);
+            return Some(Ended::Failed);
+        }
+        if parsed.choices.is_some() || kind.is_none() && parsed.usage.is_some() {
             self.shape.get_or_insert(Shape::Chat);
             self.on_chat_chunk(parsed, at, record);
+            None
         } else if let Some(kind) = kind {
             self.shape.get_or_insert(Shape::Responses);
             let kind = EventKind::of(kind);
-            self.on_responses_event(kind, parsed, at, record);
+            self.on_responses_event(kind, parsed, at, record)
+        } else {
+            None
         }
+    }
+
+    fn fail(&mut self, status: Status, kind: String, message: String) {
+        self.error.get_or_insert((status, kind, message));
     }
 
     fn on_responses_event(
@@ -235,20 +294,23 @@ impl StreamAssembler {
         event: StreamEvent,
         at: Instant,
         record: &mut Record,
-    ) {
+    ) -> Option<Ended> {
+        let mut carried = Carried::default();
         match kind {
             EventKind::TextDelta | EventKind::RefusalDelta => {
-                if let Some(delta) = event.delta {
+                if let Some(delta) = event.delta.filter(|d| !d.is_empty()) {
                     if kind == EventKind::TextDelta {
                         self.text.push_str(&delta);
                     }
-                    self.chunk(at, ChunkKind::Visible);
+                    carried.visible = true;
                 }
             }
             EventKind::ReasoningDelta => {
-                self.chunk(at, ChunkKind::Hidden);
+                carried.hidden = event.delta.is_some_and(|d| !d.is_empty());
             }
             EventKind::OutputItem => {
+                // An announced call (name, empty arguments) is no chunk, as a Chat chunk carrying
+                // only a tool's name is none: TTFT means the same on both APIs.
                 if let Some(item) = event.item
                     && item.kind.as_deref() == Some("function_call")
                 {
@@ -273,38 +335,30 @@ impl StreamAssembler {
                 let key = match (event.item_id, event.output_index) {
                     (Some(id), _) => CallKey::Item(id.into_owned()),
                     (None, Some(index)) => CallKey::Output(index),
-                    (None, None) => return,
+                    (None, None) => return None,
                 };
                 let is_delta = kind == EventKind::ArgumentsDelta;
                 let call = self.call_mut(key);
                 if is_delta {
-                    if let Some(delta) = &event.delta {
-                        call.arguments.push_str(delta);
+                    if let Some(delta) = event.delta.filter(|d| !d.is_empty()) {
+                        call.arguments.push_str(&delta);
+                        carried.visible = true;
                     }
-                    self.chunk(at, ChunkKind::Visible);
                 } else if let Some(arguments) = event.arguments {
                     call.arguments = arguments;
                 }
             }
             EventKind::Terminal => {
-                self.terminal = true;
                 if let Some(response) = event.response {
                     self.usage_seen |= response.usage.is_some();
                     read_any_body(response, record);
                 }
-            }
-            EventKind::Error => {
-                let (code, message) = match (&event.error, event.code, event.message) {
-                    (Some(error), _, _) => (error.kind(), error.message()),
-                    (None, Some(serde_json::Value::String(code)), message) => {
-                        (code, message.unwrap_or_default())
-                    }
-                    (None, _, message) => ("stream_error".to_string(), message.unwrap_or_default()),
-                };
-                self.error = Some((Status::ApiError, code, truncate(&message)));
+                return Some(Ended::Terminal);
             }
             EventKind::Other => {}
         }
+        self.chunk(at, carried);
+        None
     }
 
     fn on_chat_chunk(&mut self, chunk: StreamEvent, at: Instant, record: &mut Record) {
@@ -323,9 +377,7 @@ impl StreamAssembler {
             self.usage_seen = true;
             apply_usage(usage, record);
         }
-        if let Some(error) = chunk.error {
-            self.error = Some((Status::ApiError, error.kind(), truncate(&error.message())));
-        }
+        let mut carried = Carried::default();
         for choice in chunk.choices.unwrap_or_default() {
             if choice.index != 0 {
                 continue;
@@ -335,19 +387,15 @@ impl StreamAssembler {
                 record.finish = Some(finish);
             }
             let Some(delta) = choice.delta else { continue };
-            if delta
+            carried.hidden |= delta
                 .reasoning_content
                 .as_deref()
-                .is_some_and(|r| !r.is_empty())
-            {
-                self.chunk(at, ChunkKind::Hidden);
-            }
-            let mut visible = false;
+                .is_some_and(|r| !r.is_empty());
             if let Some(content) = delta.content.filter(|c| !c.is_empty()) {
                 self.text.push_str(&content);
-                visible = true;
+                carried.visible = true;
             }
-            visible |= delta.refusal.is_some_and(|r| !r.is_empty());
+            carried.visible |= delta.refusal.is_some_and(|r| !r.is_empty());
             for call in delta.tool_calls.unwrap_or_default() {
                 let partial = self.call_mut(CallKey::ChatIndex(call.index));
                 if let Some(id) = call.id {
@@ -357,16 +405,14 @@ impl StreamAssembler {
                     if let Some(name) = function.name {
                         partial.name = name;
                     }
-                    if let Some(arguments) = function.arguments {
+                    if let Some(arguments) = function.arguments.filter(|a| !a.is_empty()) {
                         partial.arguments.push_str(&arguments);
-                        visible = true;
+                        carried.visible = true;
                     }
                 }
             }
-            if visible {
-                self.chunk(at, ChunkKind::Visible);
-            }
         }
+        self.chunk(at, carried);
     }
 
     fn call_mut(&mut self, key: CallKey) -> &mut ToolCall {
@@ -387,10 +433,14 @@ impl StreamAssembler {
         &mut self.calls[index].call
     }
 
-    fn chunk(&mut self, at: Instant, kind: ChunkKind) {
+    /// Counts the event as a chunk if it carried generated text.
+    fn chunk(&mut self, at: Instant, carried: Carried) {
+        if !(carried.hidden || carried.visible) {
+            return;
+        }
         self.chunks += 1;
         self.first_chunk.get_or_insert(at);
-        if kind == ChunkKind::Visible {
+        if carried.visible {
             self.first_visible.get_or_insert(at);
         }
         if let Some(last) = self.last_chunk {
@@ -400,21 +450,23 @@ impl StreamAssembler {
         self.last_chunk = Some(at);
     }
 
-    /// Completes the record once the body has ended (`end` is when the last byte arrived).
-    /// `broken` says why reading stopped early, if it did.
+    /// Completes the record and returns when the answer ended: at the event that ended it, else at
+    /// `body_end` (when reading stopped). `broken` says why the body broke off, if it did.
+    ///
+    /// Output tokens of a stream without usage are left to count (`token_source: estimated`,
+    /// `output_tokens` null): counting is CPU work, done off the async runtime by the collector.
     pub fn finish(
         mut self,
-        end: Instant,
+        body_end: Instant,
         broken: Option<(Status, &'static str, String)>,
-        tokenizer: Option<&HfTokenizer>,
         record: &mut Record,
-    ) {
+    ) -> Instant {
+        let end = self.ended.map_or(body_end, |(_, at)| at);
         let latency = end.saturating_duration_since(self.sent);
         record.latency_ms = Some(super::millis(latency));
-        let ttft = self
+        record.ttft_ms = self
             .first_chunk
-            .map(|t| t.saturating_duration_since(self.sent));
-        record.ttft_ms = ttft.map(super::millis);
+            .map(|t| super::millis(t.saturating_duration_since(self.sent)));
         record.ttfo_ms = self
             .first_visible
             .map(|t| super::millis(t.saturating_duration_since(self.sent)));
@@ -426,33 +478,20 @@ impl StreamAssembler {
         if !self.calls.is_empty() {
             record.tool_calls = self.calls.drain(..).map(|c| c.call).collect();
         }
-        if self.shape == Some(Shape::Chat) && record.finish.is_none() && self.terminal {
-            record.finish = Some("stop".to_string());
-        }
-        if !self.usage_seen && record.status == Status::Ok {
-            let counter = TokenCounter::choose(record.model.as_deref(), tokenizer);
-            let mut output = counter.count(record.output_text.as_deref().unwrap_or(""));
-            for call in &record.tool_calls {
-                output += counter.count(&call.name) + counter.count(&call.arguments);
-            }
-            record.output_tokens = Some(output);
+        if self.usage_seen {
+            record.derive_tpot();
+        } else {
             record.token_source = Some(TokenSource::Estimated);
-            record.tokenizer = Some(counter.label().to_string());
         }
-        if let (Some(ttft), Some(output)) = (ttft, record.output_tokens)
-            && output > 1
-        {
-            record.tpot_ms =
-                Some(super::millis(latency.saturating_sub(ttft)) / (output - 1) as f64);
-        }
-        let complete = self.terminal || self.chat_finished;
+        let terminal = matches!(self.ended, Some((Ended::Terminal, _)));
         if let Some((status, kind, message)) = self.error {
             record.fail(status, kind, message);
+        } else if terminal {
+            // Whatever followed the terminal event (a cut, comments, silence) does not count.
         } else if let Some((status, kind, message)) = broken {
             record.fail(status, kind, message);
-        } else if record.status == Status::Ok && !complete {
+        } else if record.status == Status::Ok && !self.chat_finished {
             let message = match self.shape {
-                None if self.unparsable_events > 0 => "stream has no readable events".to_string(),
                 None => "stream ended without any event".to_string(),
                 Some(Shape::Responses) => {
                     "stream ended before a terminal event (response.completed/incomplete/failed)"
@@ -462,7 +501,37 @@ impl StreamAssembler {
             };
             record.fail(Status::Truncated, "stream_truncated", message);
         }
+        end
     }
+}
+
+/// A failure reported inside a 2xx stream, in any shape servers use: an `event: error`, a Responses
+/// `{"type": "error"}`, an `error` field (object or plain string), or vLLM's top-level
+/// `{"object": "error"}`. A Responses terminal event carries its own `error` with its status.
+fn in_band_error(event: &StreamEvent, kind: Option<&str>, name: &str) -> Option<(String, String)> {
+    if name == "error" || kind == Some("error") {
+        let nested = event.error.as_ref().and_then(ErrorField::describe);
+        return Some(nested.unwrap_or_else(|| {
+            let (code, message) = error_parts(event.code.as_ref(), None, event.message.as_ref());
+            let code = if code == "error" {
+                "stream_error".to_string()
+            } else {
+                code
+            };
+            (code, message)
+        }));
+    }
+    if event.object.as_deref() == Some("error") {
+        return Some(error_parts(
+            event.code.as_ref(),
+            event.kind.as_deref(),
+            event.message.as_ref(),
+        ));
+    }
+    if event.response.is_some() {
+        return None;
+    }
+    event.error.as_ref().and_then(ErrorField::describe)
 }
 
 #[cfg(test)]
@@ -513,7 +582,7 @@ mod tests {
             if close_with_terminal {
                 assembler.on_event(&SseEvent { event: "", data: "[DONE]" }, Instant::now(), &mut record);
             }
-            assembler.finish(Instant::now(), None, None, &mut record);
+            assembler.finish(Instant::now(), None, &mut record);
             if let (Some(ttft), Some(latency)) = (record.ttft_ms, record.latency_ms) {
                 prop_assert!(ttft <= latency);
             }

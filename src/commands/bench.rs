@@ -16,6 +16,7 @@ use crate::scheduler::{
     dropped_record,
 };
 use crate::stats::{ClientCheck, Distribution, LoadSummary, RunStats, Summary};
+use crate::tokenize::Estimator;
 use crate::workload::{Request, WorkItem, WorkloadReader};
 use anyhow::{Context, bail};
 use reqwest::Url;
@@ -142,7 +143,8 @@ impl Bench<'_> {
         let in_flight = Arc::new(AtomicUsize::new(0));
         let pricer = Pricer::new(config.conn.prices.clone(), config.conn.tier, !config.quiet);
         let progress = Progress::new(planned_total, show_progress, in_flight.clone());
-        let collector = Collector::new(sinks, progress, pricer)
+        let estimator = Estimator::new(config.conn.tokenizer.clone());
+        let collector = Collector::new(sinks, progress, pricer, estimator)
             .with_stats(RunStats::with_slo(config.slo))
             .with_timeseries();
         let collecting = tokio::task::spawn_blocking(move || collector.run(records_rx));

@@ -13,6 +13,7 @@ use crate::run_folder::{self, HISTOGRAMS_DIR, RECORDS_CSV, RECORDS_JSONL, RUN_JS
 use crate::scheduler::{Budget, ClosedLoop, Shutdown, Throttle, run_closed_loop};
 use crate::sink::{JsonlSink, RecordSink};
 use crate::stats::Summary;
+use crate::tokenize::Estimator;
 use crate::workload::{self, WorkItem, WorkloadReader};
 use anyhow::{Context, anyhow, bail};
 use reqwest::Url;
@@ -73,6 +74,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         config.rpm,
         config.tpm,
         config.concurrency,
+        config.conn.max_server_wait,
     ));
     let client = Arc::new(Client::new(
         &config.client_config(base_url, Some(throttle.clone())),
@@ -111,8 +113,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     });
     let pricer = Pricer::new(config.conn.prices.clone(), config.conn.tier, !config.quiet)
         .with_budget(budget.clone());
-    let progress = Progress::new(total, show_progress, in_flight.clone());
-    let mut collector = Collector::new(sinks, progress, pricer);
+    let progress =
+        Progress::new(total, show_progress, in_flight.clone()).with_pacing(throttle.clone());
+    let estimator = Estimator::new(config.conn.tokenizer.clone());
+    let mut collector = Collector::new(sinks, progress, pricer, estimator);
     // A resumed run keeps the first session's time series: seconds of two sessions don't add up.
     if !config.resume {
         collector = collector.with_timeseries();
@@ -123,7 +127,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         concurrency: config.concurrency,
         ramp_up: config.ramp_up,
         budget,
-        throttle: Some(throttle),
+        throttle: Some(throttle.clone()),
     };
     let shutdown = Shutdown::default();
     let signals = tokio::spawn(watch_signals(shutdown.clone(), config.grace, config.quiet));
@@ -162,6 +166,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         (stats, summary)
     };
     summary.interrupted = shutdown.stop.is_cancelled();
+    summary.server_pacing = throttle.report();
     summary.cost.budget_usd = config.max_cost;
     summary.cost.budget_stopped =
         config.max_cost.is_some() && stats.count(Status::SkippedBudget) > 0;

@@ -27,7 +27,8 @@ struct SweepRow {
     sent_per_s: Option<f64>,
     /// ok completions per second.
     requests_per_s: f64,
-    output_tokens_per_s: f64,
+    /// null when the step's output tokens are unknown (no usage, nothing counted).
+    output_tokens_per_s: Option<f64>,
     ttft_p50_ms: Option<f64>,
     ttft_p99_ms: Option<f64>,
     latency_p50_ms: Option<f64>,
@@ -210,13 +211,14 @@ fn render_sweep(rows: &[SweepRow]) -> String {
     for r in rows {
         let _ = write!(
             out,
-            "{:>4} {:<12} {:>9} {:>9} {:>9.2} {:>10.1} {:>9} {:>9} {:>9} {:>9} {:>6.1}%",
+            "{:>4} {:<12} {:>9} {:>9} {:>9.2} {:>10} {:>9} {:>9} {:>9} {:>9} {:>6.1}%",
             r.step,
             r.profile.map_or("-", Profile::as_str),
             cell(r.rate_per_s),
             cell(r.sent_per_s),
             r.requests_per_s,
-            r.output_tokens_per_s,
+            r.output_tokens_per_s
+                .map_or("unknown".to_string(), |v| format!("{v:.1}")),
             cell(r.ttft_p50_ms),
             cell(r.ttft_p99_ms),
             cell(r.latency_p50_ms),

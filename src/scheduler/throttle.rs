@@ -1,17 +1,21 @@
 //! Pacing for the whole run: `--rps`/`--rpm`/`--tpm` limits, the server's announced request limit, a
 //! pause when the server says to wait, and a concurrency that halves on 429 and grows back (AIMD).
 
-use crate::client::RateHints;
+use crate::client::{Asked, RateHints, Wait};
+use crate::stats::ServerPacing;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use std::num::NonZeroU32;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
 /// How long to pause everything after a 429 that names no wait.
 const DEFAULT_PAUSE: Duration = Duration::from_secs(1);
+
+/// Server-requested waits at least this long are shown on the progress bar and logged (`-v`).
+pub const VISIBLE_WAIT: Duration = Duration::from_secs(3);
 
 /// Share of a server-announced limit the run paces itself to: a margin for the skew between the
 /// client's and the server's clocks and for network jitter.
@@ -21,13 +25,23 @@ pub struct Throttle {
     requests: Option<DefaultDirectRateLimiter>,
     tokens: Option<DefaultDirectRateLimiter>,
     /// Requests per minute the server announced (`x-ratelimit-limit-requests`), paced evenly.
-    announced: OnceLock<DefaultDirectRateLimiter>,
+    announced: OnceLock<(u64, DefaultDirectRateLimiter)>,
     epoch: Instant,
     paused_until_us: AtomicU64,
     limit: AtomicUsize,
+    lowest_limit: AtomicUsize,
     max: usize,
     successes: AtomicUsize,
     slot_freed: Notify,
+    /// `--max-server-wait`: no wait a server asks for is honoured for longer.
+    max_server_wait: Duration,
+    pauses: AtomicU64,
+    paused_us: AtomicU64,
+    capped_waits: AtomicU64,
+    /// The longest server-requested wait obeyed, and the latest one worth showing (≥ VISIBLE_WAIT)
+    /// with when it ends (µs from `epoch`). Written only on such waits, read by the progress bar.
+    longest: Mutex<Option<Wait>>,
+    notice: Mutex<Option<(Wait, u64)>>,
 }
 
 impl std::fmt::Debug for Throttle {
@@ -47,6 +61,7 @@ impl Throttle {
         rpm: Option<f64>,
         tpm: Option<u32>,
         concurrency: usize,
+        max_server_wait: Duration,
     ) -> Throttle {
         let per_second = [rps, rpm.map(|m| m / 60.0)]
             .into_iter()
@@ -66,9 +81,16 @@ impl Throttle {
             epoch: Instant::now(),
             paused_until_us: AtomicU64::new(0),
             limit: AtomicUsize::new(concurrency),
+            lowest_limit: AtomicUsize::new(concurrency),
             max: concurrency,
             successes: AtomicUsize::new(0),
             slot_freed: Notify::new(),
+            max_server_wait,
+            pauses: AtomicU64::new(0),
+            paused_us: AtomicU64::new(0),
+            capped_waits: AtomicU64::new(0),
+            longest: Mutex::new(None),
+            notice: Mutex::new(None),
         }
     }
 
@@ -80,7 +102,7 @@ impl Throttle {
             if let Some(limiter) = &self.requests {
                 limiter.until_ready().await;
             }
-            if let Some(limiter) = self.announced.get() {
+            if let Some((_, limiter)) = self.announced.get() {
                 limiter.until_ready().await;
             }
             if !self.paused() {
@@ -125,9 +147,52 @@ impl Throttle {
         self.paused_until_us.load(Ordering::Relaxed) > self.epoch.elapsed().as_micros() as u64
     }
 
-    fn pause_for(&self, wait: Duration) -> bool {
-        let until = (self.epoch.elapsed() + wait).as_micros() as u64;
-        self.paused_until_us.fetch_max(until, Ordering::Relaxed) < until
+    /// Pauses every send for `wait` (extending a shorter pause); true when this began or extended one.
+    fn pause_for(&self, wait: Wait) -> bool {
+        let now = self.epoch.elapsed().as_micros() as u64;
+        let until = now + wait.wait.as_micros() as u64;
+        let before = self.paused_until_us.fetch_max(until, Ordering::Relaxed);
+        if before >= until {
+            return false;
+        }
+        self.pauses.fetch_add(1, Ordering::Relaxed);
+        self.paused_us
+            .fetch_add(until - before.max(now), Ordering::Relaxed);
+        self.note_wait(&wait);
+        true
+    }
+
+    /// Records a server-requested wait (a pause, or one request's retry wait) for the summary, and
+    /// shows one of at least `VISIBLE_WAIT` on the progress bar and in the `-v` log.
+    pub fn note_wait(&self, wait: &Wait) {
+        if wait.asked.is_none() {
+            return;
+        }
+        if wait.capped() {
+            self.capped_waits.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Ok(mut longest) = self.longest.lock()
+            && longest.is_none_or(|l| l.wait < wait.wait)
+        {
+            *longest = Some(*wait);
+        }
+        if wait.wait >= VISIBLE_WAIT {
+            tracing::info!(wait_s = wait.wait.as_secs_f64(), source = %wait, "waiting as the server asked");
+            let until = (self.epoch.elapsed() + wait.wait).as_micros() as u64;
+            if let Ok(mut notice) = self.notice.lock() {
+                *notice = Some((*wait, until));
+            }
+        }
+    }
+
+    fn server_wait(&self, asked: Option<Asked>) -> Wait {
+        match asked {
+            Some(asked) => Wait::server(asked, self.max_server_wait),
+            None => Wait {
+                wait: DEFAULT_PAUSE,
+                asked: None,
+            },
+        }
     }
 
     /// Learns from one attempt's answer: its HTTP status and rate-limit headers.
@@ -138,13 +203,15 @@ impl Throttle {
                 60.0 / (per_minute as f64 * ANNOUNCED_SHARE),
             ))
         {
-            let _ = self.announced.set(limiter);
+            let _ = self.announced.set((per_minute, limiter));
         }
         if http_status == Some(429) {
-            let wait = hints
-                .retry_after
-                .or(hints.reset_requests)
-                .unwrap_or(DEFAULT_PAUSE);
+            let wait = self.server_wait(
+                hints
+                    .retry_after
+                    .or(hints.reset_requests)
+                    .or(hints.reset_tokens),
+            );
             // One halving per pause, however many answers of a burst come back 429.
             if self.pause_for(wait) {
                 let _ = self
@@ -152,12 +219,15 @@ impl Throttle {
                     .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |l| {
                         Some((l / 2).max(1))
                     });
+                self.lowest_limit.fetch_min(self.limit(), Ordering::Relaxed);
                 self.successes.store(0, Ordering::Relaxed);
             }
             return;
         }
         if hints.remaining_requests == Some(0) {
-            self.pause_for(hints.reset_requests.unwrap_or(DEFAULT_PAUSE));
+            self.pause_for(self.server_wait(hints.reset_requests));
+        } else if hints.remaining_tokens == Some(0) {
+            self.pause_for(self.server_wait(hints.reset_tokens));
         }
         if http_status.is_some_and(|s| (200..300).contains(&s)) {
             let limit = self.limit.load(Ordering::Relaxed);
@@ -194,23 +264,82 @@ impl Throttle {
     pub fn finished(&self) {
         self.slot_freed.notify_one();
     }
+
+    /// What the server made the client do right now, for the progress bar: a pause or wait still
+    /// running, the announced limit obeyed, a lowered concurrency. `None` when nothing.
+    pub fn status_line(&self) -> Option<String> {
+        let now = self.epoch.elapsed().as_micros() as u64;
+        let mut parts = Vec::new();
+        if let Ok(notice) = self.notice.lock()
+            && let Some((wait, until)) = *notice
+            && until > now
+        {
+            parts.push(format!(
+                "waiting {:.0}s more ({wait})",
+                (until - now) as f64 / 1e6
+            ));
+        }
+        if let Some((per_minute, _)) = self.announced.get() {
+            parts.push(format!(
+                "paced to {:.0}/min (server limit {per_minute}/min)",
+                *per_minute as f64 * ANNOUNCED_SHARE
+            ));
+        }
+        let limit = self.limit();
+        if limit < self.max {
+            parts.push(format!("concurrency {limit} of {} after 429s", self.max));
+        }
+        (!parts.is_empty()).then(|| parts.join(", "))
+    }
+
+    /// How the server slowed the run, for the summary; `None` when it never did.
+    pub fn report(&self) -> Option<ServerPacing> {
+        let pauses = self.pauses.load(Ordering::Relaxed);
+        let longest = self.longest.lock().ok().and_then(|l| *l);
+        let announced = self.announced.get().map(|(per_minute, _)| *per_minute);
+        let lowest = self.lowest_limit.load(Ordering::Relaxed);
+        if pauses == 0 && longest.is_none() && announced.is_none() && lowest == self.max {
+            return None;
+        }
+        Some(ServerPacing {
+            pauses,
+            paused_s: self.paused_us.load(Ordering::Relaxed) as f64 / 1e6,
+            longest_wait_s: longest.map(|w| w.wait.as_secs_f64()),
+            longest_wait_source: longest.map(|w| w.to_string()),
+            capped_waits: self.capped_waits.load(Ordering::Relaxed),
+            max_server_wait_s: self.max_server_wait.as_secs_f64(),
+            announced_requests_per_min: announced,
+            paced_to_requests_per_min: announced.map(|a| a as f64 * ANNOUNCED_SHARE),
+            lowest_concurrency: (lowest < self.max).then_some(lowest),
+            concurrency: self.max,
+        })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const MAX_WAIT: Duration = Duration::from_secs(60);
+
     fn hints() -> RateHints {
         RateHints::default()
     }
 
+    fn asked(wait: Duration) -> Option<Asked> {
+        Some(Asked {
+            wait,
+            header: "retry-after",
+        })
+    }
+
     #[test]
     fn concurrency_halves_on_429_and_grows_back_by_one() {
-        let throttle = Throttle::new(None, None, None, 32);
+        let throttle = Throttle::new(None, None, None, 32, MAX_WAIT);
         throttle.observe(
             Some(429),
             &RateHints {
-                retry_after: Some(Duration::from_millis(1)),
+                retry_after: asked(Duration::from_millis(1)),
                 ..hints()
             },
         );
@@ -218,7 +347,7 @@ mod tests {
         throttle.observe(
             Some(429),
             &RateHints {
-                retry_after: Some(Duration::from_micros(1)),
+                retry_after: asked(Duration::from_micros(1)),
                 ..hints()
             },
         );
@@ -235,12 +364,12 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_429_pauses_every_send_for_the_asked_time() {
-        let throttle = Throttle::new(None, None, None, 4);
+        let throttle = Throttle::new(None, None, None, 4, MAX_WAIT);
         let start = tokio::time::Instant::now();
         throttle.observe(
             Some(429),
             &RateHints {
-                retry_after: Some(Duration::from_secs(2)),
+                retry_after: asked(Duration::from_secs(2)),
                 ..hints()
             },
         );
@@ -248,10 +377,38 @@ mod tests {
         assert!(start.elapsed() >= Duration::from_secs(2));
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_429_asking_an_hour_pauses_no_longer_than_max_server_wait_and_says_so() {
+        let throttle = Throttle::new(None, None, None, 4, Duration::from_secs(60));
+        let start = tokio::time::Instant::now();
+        throttle.observe(
+            Some(429),
+            &RateHints {
+                retry_after: asked(Duration::from_secs(3600)),
+                ..hints()
+            },
+        );
+        let shown = throttle.status_line().unwrap();
+        assert!(
+            shown.contains("retry-after: 1h asked, capped at 1m"),
+            "{shown}"
+        );
+        throttle.before_send(1).await;
+        let waited = start.elapsed();
+        assert!(
+            waited >= Duration::from_secs(60) && waited < Duration::from_secs(61),
+            "{waited:?}"
+        );
+        let report = throttle.report().unwrap();
+        assert_eq!((report.pauses, report.capped_waits), (1, 1));
+        assert_eq!(report.longest_wait_s, Some(60.0));
+        assert_eq!(report.lowest_concurrency, Some(2));
+    }
+
     #[tokio::test]
     async fn tokens_beyond_the_estimate_are_charged_to_tpm() {
         // 600 tokens a minute: 10 a second once the minute's budget is spent.
-        let throttle = Throttle::new(None, None, Some(600), 4);
+        let throttle = Throttle::new(None, None, Some(600), 4, MAX_WAIT);
         throttle.before_send(600).await;
         let start = std::time::Instant::now();
         throttle.settle_tokens(600, Some(605)).await;
@@ -263,7 +420,7 @@ mod tests {
 
     #[tokio::test]
     async fn requests_per_second_are_paced() {
-        let throttle = Throttle::new(Some(200.0), Some(60_000.0), None, 4);
+        let throttle = Throttle::new(Some(200.0), Some(60_000.0), None, 4, MAX_WAIT);
         let start = std::time::Instant::now();
         for _ in 0..21 {
             throttle.before_send(1).await;

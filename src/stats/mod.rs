@@ -6,14 +6,15 @@ mod timeseries;
 
 pub use slo::{Slo, SloSummary, SloTally};
 pub use summary::{
-    ClientCheck, CostSummary, Distribution, LoadSummary, SUMMARY_SCHEMA_VERSION, Summary,
+    ClientCheck, CostSummary, Distribution, LoadSummary, SUMMARY_SCHEMA_VERSION, ServerPacing,
+    Summary,
 };
 pub use timeseries::TimeSeries;
 
-use crate::record::{Record, Status};
+use crate::record::{Record, Status, TokenSource};
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
@@ -85,15 +86,31 @@ pub struct RunStats {
     pub itl: ScaledHistogram,
     /// Output tokens per second of each ok request's latency.
     pub output_tps: ScaledHistogram,
-    /// Chunks and output tokens of ok streamed requests: tokens per chunk.
+    /// Chunks and server-counted output tokens of ok streamed requests: tokens per chunk.
     pub stream_chunks: u64,
     pub stream_output_tokens: u64,
-    pub input_tokens: u64,
-    pub cached_tokens: u64,
-    pub output_tokens: u64,
-    pub reasoning_tokens: u64,
-    pub total_tokens: u64,
-    /// Earliest send and latest completion, ms from the run start: the throughput window.
+    /// Token sums over ok requests only, each with the number of ok requests that reported it
+    /// (a figure no ok request reported is unknown, not zero).
+    pub input_tokens: Known,
+    pub cached_tokens: Known,
+    pub output_tokens: Known,
+    pub reasoning_tokens: Known,
+    pub total_tokens: Known,
+    /// ok requests whose output tokens were counted locally, those tokens, and the counters used.
+    pub estimated_output_requests: u64,
+    pub estimated_output_tokens: u64,
+    pub tokenizers: BTreeSet<String>,
+    /// ok requests whose server usage said zero input and zero output tokens.
+    pub zero_usage_ok: u64,
+    /// Output tokens that failed requests received (server usage, else counted locally), and how
+    /// many such requests: kept apart from every throughput figure.
+    pub failed_output_tokens: u64,
+    pub failed_with_output: u64,
+    /// Time between attempts of retried requests.
+    pub retry_wait: ScaledHistogram,
+    /// Sends repeated on a new connection after a pooled one was found closed.
+    pub reconnects: u64,
+    /// Earliest first send and latest completion, ms from the run start: the throughput window.
     pub first_sent_ms: Option<f64>,
     pub last_done_ms: Option<f64>,
     pub cost_usd: f64,
@@ -110,6 +127,27 @@ pub struct RunStats {
     pub last_sent_ms: Option<f64>,
     /// `--slo`: requests meeting each objective.
     pub slo: Option<SloTally>,
+}
+
+/// A token sum and how many requests contributed a known value to it.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Known {
+    pub sum: u64,
+    pub requests: u64,
+}
+
+impl Known {
+    fn add(&mut self, value: Option<u64>) {
+        if let Some(value) = value {
+            self.sum += value;
+            self.requests += 1;
+        }
+    }
+
+    /// The sum, or `None` when no request reported the figure.
+    pub fn value(&self) -> Option<u64> {
+        (self.requests > 0).then_some(self.sum)
+    }
 }
 
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq)]
@@ -138,10 +176,16 @@ impl RunStats {
         if let Some(slo) = &mut self.slo {
             slo.add(r);
         }
-        if let Some(sent) = r.sent_at {
+        // Rates count arrivals: the first attempt's send, whatever retries followed.
+        let first_sent = r.first_sent_at.or(r.sent_at);
+        if let Some(sent) = first_sent {
             self.sent += 1;
             self.last_sent_ms = Some(self.last_sent_ms.map_or(sent, |l| l.max(sent)));
         }
+        if let Some(wait) = r.retry_wait_ms {
+            self.retry_wait.record(wait);
+        }
+        self.reconnects += u64::from(r.reconnects);
         self.by_status[r.status.index()] += 1;
         if let Some(code) = r.http_status {
             *self.by_http_status.entry(code).or_default() += 1;
@@ -157,8 +201,8 @@ impl RunStats {
         if let Some(queue) = r.queue_ms {
             self.queue.record(queue);
         }
-        if let (Some(sent), Some(latency)) = (r.sent_at, r.latency_ms) {
-            self.first_sent_ms = Some(self.first_sent_ms.map_or(sent, |f| f.min(sent)));
+        if let (Some(first), Some(sent), Some(latency)) = (first_sent, r.sent_at, r.latency_ms) {
+            self.first_sent_ms = Some(self.first_sent_ms.map_or(first, |f| f.min(first)));
             let done = sent + latency;
             self.last_done_ms = Some(self.last_done_ms.map_or(done, |l| l.max(done)));
             if r.status == Status::Ok {
@@ -186,10 +230,40 @@ impl RunStats {
             for gap in &r.itl_us {
                 self.itl.record_micros(*gap);
             }
-            if let Some(chunks) = r.chunks.filter(|c| *c > 0) {
+            // Tokens per chunk from server counts only: a local estimate says little about chunking.
+            if let (Some(chunks), Some(output), Some(TokenSource::Server)) =
+                (r.chunks.filter(|c| *c > 0), r.output_tokens, r.token_source)
+            {
                 self.stream_chunks += u64::from(chunks);
-                self.stream_output_tokens += r.output_tokens.unwrap_or(0);
+                self.stream_output_tokens += output;
             }
+            self.input_tokens.add(r.input_tokens);
+            self.cached_tokens.add(r.cached_tokens);
+            self.output_tokens.add(r.output_tokens);
+            self.reasoning_tokens.add(r.reasoning_tokens);
+            self.total_tokens.add(r.total_tokens);
+            match r.token_source {
+                Some(TokenSource::Estimated) => {
+                    if let Some(output) = r.output_tokens {
+                        self.estimated_output_requests += 1;
+                        self.estimated_output_tokens += output;
+                    }
+                    if let Some(tokenizer) = &r.tokenizer
+                        && !self.tokenizers.contains(tokenizer)
+                    {
+                        self.tokenizers.insert(tokenizer.clone());
+                    }
+                }
+                Some(TokenSource::Server)
+                    if r.input_tokens.unwrap_or(0) == 0 && r.output_tokens.unwrap_or(0) == 0 =>
+                {
+                    self.zero_usage_ok += 1;
+                }
+                _ => {}
+            }
+        } else if let Some(output) = r.output_tokens.or(r.partial_output_tokens) {
+            self.failed_output_tokens += output;
+            self.failed_with_output += 1;
         }
         self.retries += u64::from(r.attempts.saturating_sub(1));
         for kind in &r.attempt_errors {
@@ -213,13 +287,6 @@ impl RunStats {
                 }
             }
         }
-        self.input_tokens += r.input_tokens.unwrap_or(0);
-        self.cached_tokens += r.cached_tokens.unwrap_or(0);
-        self.output_tokens += r.output_tokens.unwrap_or(0);
-        self.reasoning_tokens += r.reasoning_tokens.unwrap_or(0);
-        self.total_tokens += r
-            .total_tokens
-            .unwrap_or(r.input_tokens.unwrap_or(0) + r.output_tokens.unwrap_or(0));
     }
 
     /// Sends per second over the measured sends: (sent − 1) / (last send − first send).
@@ -248,6 +315,7 @@ impl RunStats {
             ("tpot", &self.tpot),
             ("itl", &self.itl),
             ("output_tps", &self.output_tps),
+            ("retry_wait", &self.retry_wait),
         ] {
             histogram.save(&dir.join(format!("{name}.hdr")))?;
         }
@@ -284,7 +352,7 @@ mod tests {
             "warm-up latencies are not in"
         );
         assert_eq!(stats.latency_from_schedule.len(), 2);
-        assert_eq!(stats.output_tokens, 20);
+        assert_eq!(stats.output_tokens.value(), Some(20));
         assert_eq!(
             (stats.first_sent_ms, stats.last_done_ms),
             (Some(1000.0), Some(1600.0))

@@ -56,6 +56,39 @@ pub struct Summary {
     /// `bench`: the load profile, the rate it achieved and the client's self-check.
     #[serde(default)]
     pub load: Option<LoadSummary>,
+    /// Time between attempts of retried requests (retry back-off and server-requested waits).
+    #[serde(default)]
+    pub retry_wait_ms: Option<Distribution>,
+    /// Sends repeated at once on a new connection after a pooled one was found closed.
+    #[serde(default)]
+    pub reconnects: u64,
+    /// How the server slowed the client down (pauses, an announced limit, lowered concurrency).
+    #[serde(default)]
+    pub server_pacing: Option<ServerPacing>,
+    /// What makes a figure above doubtful (e.g. a server reporting zero tokens).
+    #[serde(default)]
+    pub warnings: Vec<String>,
+}
+
+/// How the server made the client slow down: every wait it asked for went through one policy,
+/// capped at `--max-server-wait`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ServerPacing {
+    /// Run-wide pauses (after a 429, or an exhausted `x-ratelimit-remaining-*`) and their length.
+    pub pauses: u64,
+    pub paused_s: f64,
+    /// The longest server-requested wait obeyed (a pause or a retry wait), and where it came from.
+    pub longest_wait_s: Option<f64>,
+    pub longest_wait_source: Option<String>,
+    /// Waits the server asked for beyond `--max-server-wait`, shortened to it.
+    pub capped_waits: u64,
+    pub max_server_wait_s: f64,
+    /// `x-ratelimit-limit-requests` (per minute) and the rate the run then paced itself to.
+    pub announced_requests_per_min: Option<u64>,
+    pub paced_to_requests_per_min: Option<f64>,
+    /// The lowest concurrency 429s brought the run to (AIMD), and `-c`.
+    pub lowest_concurrency: Option<usize>,
+    pub concurrency: usize,
 }
 
 /// How `bench` drove the server, and whether the client kept up.
@@ -113,15 +146,29 @@ pub struct RequestCounts {
     pub by_http_status: BTreeMap<String, u64>,
 }
 
+/// Token sums over ok requests only. A figure no ok request reported is null ("unknown"), never 0.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TokenTotals {
-    pub input: u64,
-    pub cached: u64,
-    pub output: u64,
-    pub reasoning: u64,
-    pub total: u64,
-    pub output_per_s: f64,
-    pub total_per_s: f64,
+    pub input: Option<u64>,
+    pub cached: Option<u64>,
+    pub output: Option<u64>,
+    pub reasoning: Option<u64>,
+    pub total: Option<u64>,
+    pub output_per_s: Option<f64>,
+    pub total_per_s: Option<f64>,
+    /// ok requests whose input / output token count is unknown (no usage, nothing counted).
+    pub input_unknown_requests: u64,
+    pub output_unknown_requests: u64,
+    /// ok requests whose output tokens were counted locally, those tokens (inside `output`), their
+    /// share of the ok requests, and the tokenizers that counted them.
+    pub estimated_output_requests: u64,
+    pub estimated_output: u64,
+    pub estimated_share: Option<f64>,
+    pub tokenizers: Vec<String>,
+    /// Output tokens failed requests received before failing, and how many such requests: in no
+    /// figure above.
+    pub failed_output: u64,
+    pub failed_requests_with_output: u64,
 }
 
 /// Percentiles of one HdrHistogram, in milliseconds.
@@ -162,6 +209,27 @@ impl Distribution {
     }
 }
 
+/// What makes the token figures doubtful: a server reporting zero tokens for real answers.
+fn token_warnings(stats: &RunStats, ok: u64) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if stats.zero_usage_ok > 0 {
+        warnings.push(format!(
+            "the server reported zero tokens (usage 0 in, 0 out) for {} of {ok} ok answers: their token figures and cost are not real",
+            stats.zero_usage_ok
+        ));
+    }
+    warnings
+}
+
+/// A token figure as printed: the number, or "unknown".
+fn known(n: Option<u64>) -> String {
+    n.map_or_else(|| "unknown".to_string(), |n| n.to_string())
+}
+
+fn known_rate(n: Option<f64>) -> String {
+    n.map_or_else(|| "unknown".to_string(), |n| format!("{n:.1}"))
+}
+
 impl Summary {
     pub fn from_stats(stats: &RunStats, wall_time_s: f64, unpriced_models: Vec<String>) -> Self {
         let ok = stats.count(Status::Ok);
@@ -177,6 +245,7 @@ impl Summary {
                 0.0
             }
         };
+        let rate = |n: Option<u64>| n.map(per_s);
         Summary {
             schema_version: SUMMARY_SCHEMA_VERSION,
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -202,13 +271,22 @@ impl Summary {
             window_s,
             requests_per_s: per_s(ok),
             tokens: TokenTotals {
-                input: stats.input_tokens,
-                cached: stats.cached_tokens,
-                output: stats.output_tokens,
-                reasoning: stats.reasoning_tokens,
-                total: stats.total_tokens,
-                output_per_s: per_s(stats.output_tokens),
-                total_per_s: per_s(stats.total_tokens),
+                input: stats.input_tokens.value(),
+                cached: stats.cached_tokens.value(),
+                output: stats.output_tokens.value(),
+                reasoning: stats.reasoning_tokens.value(),
+                total: stats.total_tokens.value(),
+                output_per_s: rate(stats.output_tokens.value()),
+                total_per_s: rate(stats.total_tokens.value()),
+                input_unknown_requests: ok - stats.input_tokens.requests,
+                output_unknown_requests: ok - stats.output_tokens.requests,
+                estimated_output_requests: stats.estimated_output_requests,
+                estimated_output: stats.estimated_output_tokens,
+                estimated_share: (ok > 0 && stats.estimated_output_requests > 0)
+                    .then(|| stats.estimated_output_requests as f64 / ok as f64),
+                tokenizers: stats.tokenizers.iter().cloned().collect(),
+                failed_output: stats.failed_output_tokens,
+                failed_requests_with_output: stats.failed_with_output,
             },
             latency_ms: Distribution::of(&stats.latency),
             latency_from_schedule_ms: Distribution::of(&stats.latency_from_schedule),
@@ -236,6 +314,10 @@ impl Summary {
             warmup_requests: stats.warmup,
             slo: stats.slo.as_ref().map(|tally| tally.summary(window_s)),
             load: None,
+            retry_wait_ms: Distribution::of(&stats.retry_wait),
+            reconnects: stats.reconnects,
+            server_pacing: None,
+            warnings: token_warnings(stats, ok),
         }
     }
 
@@ -281,16 +363,54 @@ impl Summary {
         let t = &self.tokens;
         let _ = writeln!(
             out,
-            "{:<13}input {} (cached {}), output {} (reasoning {}), total {}; {:.1} output tok/s, {:.1} total tok/s",
+            "{:<13}input {} (cached {}), output {} (reasoning {}), total {}; {} output tok/s, {} total tok/s (ok requests)",
             "tokens",
-            t.input,
-            t.cached,
-            t.output,
-            t.reasoning,
-            t.total,
-            t.output_per_s,
-            t.total_per_s
+            known(t.input),
+            known(t.cached),
+            known(t.output),
+            known(t.reasoning),
+            known(t.total),
+            known_rate(t.output_per_s),
+            known_rate(t.total_per_s)
         );
+        let mut unknown = Vec::new();
+        if t.input_unknown_requests > 0 && t.input.is_some() {
+            unknown.push(format!(
+                "input unknown for {} ok requests",
+                t.input_unknown_requests
+            ));
+        }
+        if t.output_unknown_requests > 0 && t.output.is_some() {
+            unknown.push(format!(
+                "output unknown for {} ok requests",
+                t.output_unknown_requests
+            ));
+        }
+        if !unknown.is_empty() {
+            let _ = writeln!(
+                out,
+                "{:<13}{} (sums cover the rest)",
+                "",
+                unknown.join(", ")
+            );
+        }
+        if let Some(share) = t.estimated_share {
+            let _ = writeln!(
+                out,
+                "{:<13}output tokens of {} ok requests ({:.0}%) are local estimates ({}), not server counts; so are their TPOT and tok/s",
+                "estimated",
+                t.estimated_output_requests,
+                share * 100.0,
+                t.tokenizers.join(", ")
+            );
+        }
+        if t.failed_requests_with_output > 0 {
+            let _ = writeln!(
+                out,
+                "{:<13}{} output tokens received by {} failed requests, in no figure above",
+                "partial", t.failed_output, t.failed_requests_with_output
+            );
+        }
         if let Some(total) = self.cost.total_usd {
             let per_1k = self.cost.per_1k_requests_usd.unwrap_or(0.0);
             let models = self
@@ -343,6 +463,19 @@ impl Summary {
                 "resumed"
             );
         }
+        if self.reconnects > 0 {
+            let _ = writeln!(
+                out,
+                "{:<13}{} sends repeated on a new connection (the pooled one was closed by the server; not retries)",
+                "reconnects", self.reconnects
+            );
+        }
+        if let Some(pacing) = &self.server_pacing {
+            render_pacing(&mut out, pacing);
+        }
+        for warning in &self.warnings {
+            let _ = writeln!(out, "{:<13}{warning}", "WARNING");
+        }
         if self.warmup_requests > 0 {
             let _ = writeln!(
                 out,
@@ -373,6 +506,7 @@ impl Summary {
             ("from sched ms", from_schedule),
             ("failed ms", &self.failed_latency_ms),
             ("queue ms", &self.queue_ms),
+            ("retry wait ms", &self.retry_wait_ms),
             ("ttft ms", &self.ttft_ms),
             ("ttfo ms", &self.ttfo_ms),
             ("tpot ms", &self.tpot_ms),
@@ -398,6 +532,40 @@ impl Summary {
         }
         out
     }
+}
+
+fn render_pacing(out: &mut String, p: &ServerPacing) {
+    let mut parts = Vec::new();
+    if p.pauses > 0 {
+        parts.push(format!("{} pauses, {:.1} s in all", p.pauses, p.paused_s));
+    }
+    if let (Some(longest), Some(source)) = (p.longest_wait_s, &p.longest_wait_source) {
+        parts.push(format!("longest wait {longest:.1} s ({source})"));
+    }
+    if p.capped_waits > 0 {
+        parts.push(format!(
+            "{} waits capped at {:.0} s (--max-server-wait)",
+            p.capped_waits, p.max_server_wait_s
+        ));
+    }
+    if let (Some(limit), Some(paced)) = (p.announced_requests_per_min, p.paced_to_requests_per_min)
+    {
+        parts.push(format!(
+            "paced to {paced:.0} requests/min (the server announced {limit}/min in x-ratelimit-limit-requests)"
+        ));
+    }
+    if let Some(lowest) = p.lowest_concurrency {
+        parts.push(format!(
+            "concurrency fell to {lowest} of {} after 429s",
+            p.concurrency
+        ));
+    }
+    let _ = writeln!(
+        out,
+        "{:<13}the server slowed this run: {}",
+        "server",
+        parts.join("; ")
+    );
 }
 
 fn render_load(out: &mut String, load: &LoadSummary) {

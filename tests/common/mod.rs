@@ -201,12 +201,15 @@ pub fn assert_run_invariants(run: &Run, workload: &Path) {
         summary["requests"]["failed"].as_u64().unwrap(),
         expected as u64 - ok
     );
-    let output_tokens: u64 = run
+    // Token totals count ok requests only (a failed request's tokens are reported apart).
+    let ok_output: Vec<u64> = run
         .records
         .iter()
+        .filter(|r| r["status"] == "ok")
         .filter_map(|r| r["output_tokens"].as_u64())
-        .sum();
-    assert_eq!(summary["tokens"]["output"].as_u64().unwrap(), output_tokens);
+        .collect();
+    let expected_output = (!ok_output.is_empty()).then(|| ok_output.iter().sum::<u64>());
+    assert_eq!(summary["tokens"]["output"].as_u64(), expected_output);
     if ok > 0 {
         assert_eq!(summary["latency_ms"]["count"].as_u64().unwrap(), ok);
     }
