@@ -202,7 +202,7 @@ impl Client {
                 () = abandon.cancelled() => {
                     self.stamp(&mut record, scheduled, Some(first), None, retry_wait);
                     record.attempt_errors = attempt_errors;
-                    record.fail(Status::Cancelled, "interrupted", "still in flight when the --grace period after an interrupt ran out");
+                    record.fail(Status::Cancelled, "interrupted", "still in flight when the run stopped (the --grace period after an interrupt ran out, or a second interrupt came)");
                     return record;
                 }
             };
@@ -366,12 +366,10 @@ impl Client {
         record: &mut Record,
     ) -> Instant {
         let labelled_sse = is_event_stream(response.headers());
-        let label = response
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("no Content-Type")
-            .to_string();
+        let label = match response.headers().get(CONTENT_TYPE) {
+            Some(value) => format!("labelled {:?}", String::from_utf8_lossy(value.as_bytes())),
+            None => "without a Content-Type".to_string(),
+        };
         let mut head: Vec<u8> = Vec::new();
         let mut stream: Option<(sse::SseParser, stream::StreamAssembler)> = None;
         let mut saved = (self.save_responses).then(Vec::new);
@@ -436,10 +434,10 @@ impl Client {
         }
         drop(response);
         let mismatch = match (&stream, labelled_sse) {
-            (Some(_), false) => Some(format!("labelled {label:?} but the body is an SSE stream")),
-            (None, true) if broken.is_none() && !head.is_empty() => Some(format!(
-                "labelled {label:?} but the body is not an SSE stream"
-            )),
+            (Some(_), false) => Some(format!("{label} but the body is an SSE stream")),
+            (None, true) if broken.is_none() && !head.is_empty() => {
+                Some(format!("{label} but the body is not an SSE stream"))
+            }
             _ => None,
         };
         let streamed = stream.is_some();

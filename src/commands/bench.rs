@@ -51,7 +51,7 @@ pub async fn bench(args: crate::cli::BenchArgs) -> anyhow::Result<ExitCode> {
     tracing::debug!(settings = %info, "bench starts");
 
     let shutdown = Shutdown::default();
-    let signals = tokio::spawn(watch_signals(shutdown.clone(), config.grace, config.quiet));
+    let signals = watch_signals(shutdown.clone(), config.grace, config.quiet);
     let bench = Bench {
         config: &config,
         workload,
@@ -143,7 +143,7 @@ impl Bench<'_> {
         let in_flight = Arc::new(AtomicUsize::new(0));
         let pricer = Pricer::new(config.conn.prices.clone(), config.conn.tier, !config.quiet);
         let progress = Progress::new(planned_total, show_progress, in_flight.clone());
-        let estimator = Estimator::new(config.conn.tokenizer.clone());
+        let estimator = Estimator::ready(config.conn.tokenizer.clone(), config.conn.stream).await?;
         let collector = Collector::new(sinks, progress, pricer, estimator)
             .with_stats(RunStats::with_slo(config.slo))
             .with_timeseries();

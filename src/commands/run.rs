@@ -28,6 +28,8 @@ use tokio::sync::mpsc;
 
 pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let config = RunConfig::from_args(args, |name| std::env::var(name).ok())?;
+    let shutdown = Shutdown::default();
+    let signals = watch_signals(shutdown.clone(), config.grace, config.quiet);
     let workload_path = config.workload.display().to_string();
     let reader = WorkloadReader::open(&config.workload, config.conn.default_route())
         .with_context(|| format!("cannot read workload {workload_path}"))?
@@ -115,7 +117,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .with_budget(budget.clone());
     let progress =
         Progress::new(total, show_progress, in_flight.clone()).with_pacing(throttle.clone());
-    let estimator = Estimator::new(config.conn.tokenizer.clone());
+    let estimator = Estimator::ready(config.conn.tokenizer.clone(), config.conn.stream).await?;
     let mut collector = Collector::new(sinks, progress, pricer, estimator);
     // A resumed run keeps the first session's time series: seconds of two sessions don't add up.
     if !config.resume {
@@ -129,8 +131,6 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         budget,
         throttle: Some(throttle.clone()),
     };
-    let shutdown = Shutdown::default();
-    let signals = tokio::spawn(watch_signals(shutdown.clone(), config.grace, config.quiet));
     run_closed_loop(items_rx, client, &shape, records_tx, in_flight, &shutdown).await;
     signals.abort();
     let crate::collector::Collected {

@@ -15,6 +15,7 @@ use anyhow::{Context, anyhow};
 use reqwest::Url;
 use serde_json::{Value, json};
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 /// The base URL to send to; for `--mock`, starts the mock on a free loopback port first.
 pub fn start_target(target: &Target) -> anyhow::Result<(Url, Option<MockThread>)> {
@@ -124,39 +125,98 @@ fn endpoint_info(conn: &Connection, base_url: &Url) -> Value {
     })
 }
 
+/// Signals closer together than this are one interrupt delivered twice: `timeout -s INT` and
+/// terminals signal the child and then its process group within microseconds.
+pub const SAME_INTERRUPT: Duration = Duration::from_secs(1);
+
 /// First SIGINT or SIGTERM: stop dispatch and give in-flight requests `grace` to finish, then
-/// abandon them (recorded as cancelled). A second signal exits at once: records already written are
-/// whole lines, and `--resume` continues from them.
-pub async fn watch_signals(shutdown: Shutdown, grace: std::time::Duration, quiet: bool) {
-    if next_signal().await.is_err() {
-        return;
-    }
+/// abandon them. A second interrupt (at least `SAME_INTERRUPT` after the first) abandons them at
+/// once; either way they are recorded as `cancelled` and the summary is written. A third one exits
+/// the process at once (records already written are whole lines, and `--resume` continues).
+///
+/// The handlers are installed before this returns, so no signal after it takes the default action.
+pub fn watch_signals(
+    shutdown: Shutdown,
+    grace: Duration,
+    quiet: bool,
+) -> tokio::task::JoinHandle<()> {
+    let signals = Signals::new();
+    tokio::spawn(async move {
+        if let Ok(signals) = signals {
+            on_signals(signals, shutdown, grace, quiet).await;
+        }
+    })
+}
+
+async fn on_signals(mut signals: Signals, shutdown: Shutdown, grace: Duration, quiet: bool) {
+    signals.next().await;
+    let mut last = Instant::now();
     shutdown.stop.cancel();
     if !quiet {
         eprintln!(
-            "interrupted: no new requests; waiting up to {grace:?} for those in flight (interrupt again to exit now)"
+            "interrupted: no new requests; waiting up to {grace:?} for those in flight (interrupt again to stop them now)"
         );
     }
-    tokio::select! {
-        () = tokio::time::sleep(grace) => shutdown.abandon.cancel(),
-        _ = next_signal() => std::process::exit(i32::from(EXIT_INTERRUPTED)),
-    }
-    let _ = next_signal().await;
-    std::process::exit(i32::from(EXIT_INTERRUPTED));
-}
-
-async fn next_signal() -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let grace_over = tokio::time::sleep(grace);
+    tokio::pin!(grace_over);
+    loop {
         tokio::select! {
-            result = tokio::signal::ctrl_c() => result,
-            _ = terminate.recv() => Ok(()),
+            () = &mut grace_over, if !shutdown.abandon.is_cancelled() => shutdown.abandon.cancel(),
+            () = signals.next() => {
+                if last.elapsed() < SAME_INTERRUPT {
+                    continue;
+                }
+                last = Instant::now();
+                if shutdown.abandon.is_cancelled() {
+                    std::process::exit(i32::from(EXIT_INTERRUPTED));
+                }
+                shutdown.abandon.cancel();
+                if !quiet {
+                    eprintln!(
+                        "interrupted again: requests in flight are recorded as cancelled; writing the summary (interrupt once more to exit at once)"
+                    );
+                }
+            }
         }
     }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c().await
+}
+
+/// SIGINT and SIGTERM, listened to for the whole run (a listener made per signal would miss one
+/// that arrives between two of them).
+struct Signals {
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Signals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Signals {
+                interrupt: signal(SignalKind::interrupt())?,
+                terminate: signal(SignalKind::terminate())?,
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(Signals {})
+        }
+    }
+
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.interrupt.recv() => {}
+                _ = self.terminate.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

@@ -109,8 +109,13 @@ pub fn router(config: MockConfig) -> Router {
         .route("/v1/chat/completions", post(chat))
         .route("/chat/completions", post(chat))
         .fallback(not_found)
+        // Long-context prompts of several MB are normal; axum's default cap is 2 MB.
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
+
+/// The largest request body the mock accepts (64 MiB); larger ones get a 413.
+pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 
 /// Binds 127.0.0.1:`port` (0 picks a free port) with a deep accept queue, so a client opening
 /// thousands of connections at once is not left waiting on SYN retransmits.

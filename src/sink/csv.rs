@@ -10,6 +10,7 @@ use std::path::Path;
 pub struct CsvSink {
     out: csv::Writer<File>,
     tool_calls_json: String,
+    notes: String,
 }
 
 /// A flat view of a `Record`, borrowed, so writing a row copies nothing but the tool-call text.
@@ -21,15 +22,18 @@ struct Row<'a> {
     warmup: bool,
     attempts: u32,
     attempt_errors: String,
+    reconnects: u32,
     status: Status,
     http_status: Option<u16>,
     error_kind: Option<&'a str>,
     error_message: Option<&'a str>,
     scheduled_at: Option<f64>,
     sent_at: Option<f64>,
+    first_sent_at: Option<f64>,
     queue_ms: Option<f64>,
     latency_ms: Option<f64>,
     latency_from_schedule_ms: Option<f64>,
+    retry_wait_ms: Option<f64>,
     ttfb_ms: Option<f64>,
     ttft_ms: Option<f64>,
     ttfo_ms: Option<f64>,
@@ -46,12 +50,15 @@ struct Row<'a> {
     output_tokens: Option<u64>,
     reasoning_tokens: Option<u64>,
     total_tokens: Option<u64>,
+    partial_output_tokens: Option<u64>,
     token_source: Option<TokenSource>,
     tokenizer: Option<&'a str>,
     service_tier: Option<&'a str>,
     cost_usd: Option<f64>,
     output_text: Option<&'a str>,
     tool_calls: &'a str,
+    /// `notes` joined with "; ".
+    notes: &'a str,
 }
 
 impl CsvSink {
@@ -62,6 +69,7 @@ impl CsvSink {
                 .buffer_capacity(64 * 1024)
                 .from_writer(file),
             tool_calls_json: String::new(),
+            notes: String::new(),
         })
     }
 }
@@ -73,6 +81,13 @@ impl RecordSink for CsvSink {
             // Writing into a String cannot fail.
             self.tool_calls_json = serde_json::to_string(&r.tool_calls)?;
         }
+        self.notes.clear();
+        for (i, note) in r.notes.iter().enumerate() {
+            if i > 0 {
+                self.notes.push_str("; ");
+            }
+            self.notes.push_str(note);
+        }
         let row = Row {
             id: &r.id,
             line: r.line,
@@ -80,15 +95,18 @@ impl RecordSink for CsvSink {
             warmup: r.warmup,
             attempts: r.attempts,
             attempt_errors: r.attempt_errors.join(";"),
+            reconnects: r.reconnects,
             status: r.status,
             http_status: r.http_status,
             error_kind: r.error.as_ref().map(|e| e.kind.as_str()),
             error_message: r.error.as_ref().map(|e| e.message.as_str()),
             scheduled_at: r.scheduled_at,
             sent_at: r.sent_at,
+            first_sent_at: r.first_sent_at,
             queue_ms: r.queue_ms,
             latency_ms: r.latency_ms,
             latency_from_schedule_ms: r.latency_from_schedule_ms,
+            retry_wait_ms: r.retry_wait_ms,
             ttfb_ms: r.ttfb_ms,
             ttft_ms: r.ttft_ms,
             ttfo_ms: r.ttfo_ms,
@@ -105,12 +123,14 @@ impl RecordSink for CsvSink {
             output_tokens: r.output_tokens,
             reasoning_tokens: r.reasoning_tokens,
             total_tokens: r.total_tokens,
+            partial_output_tokens: r.partial_output_tokens,
             token_source: r.token_source,
             tokenizer: r.tokenizer.as_deref(),
             service_tier: r.service_tier.as_deref(),
             cost_usd: r.cost_usd,
             output_text: r.output_text.as_deref(),
             tool_calls: &self.tool_calls_json,
+            notes: &self.notes,
         };
         self.out.serialize(row).map_err(io::Error::other)
     }

@@ -237,3 +237,12 @@ pub async fn run_endpoint(endpoint: &str, workload: &Path, args: &[&str], dir: &
     all.extend_from_slice(args);
     run_async(llmvolley(), &all, dir).await
 }
+
+pub mod scripted;
+
+/// A float field of a record, or a panic naming it.
+pub fn ms(record: &Value, field: &str) -> f64 {
+    record[field]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{field} is not a number in {record}"))
+}

@@ -1,0 +1,269 @@
+//! A raw HTTP/1.1 peer on 127.0.0.1 that plays a script of timed writes per request: the exact
+//! byte sequences (and the gaps between them) that real servers send, which a canned-body mock
+//! cannot reproduce.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// One step of an answer.
+#[derive(Clone, Debug)]
+pub enum Step {
+    /// Write these bytes as they are.
+    Raw(Vec<u8>),
+    /// Write these bytes as one HTTP/1.1 chunk (`transfer-encoding: chunked`).
+    Chunk(Vec<u8>),
+    /// Write the chunked terminator: the body ended cleanly.
+    End,
+    /// Wait this long before the next step.
+    Wait(Duration),
+    /// Close the connection (no terminator if the body was chunked).
+    Close,
+}
+
+/// What the script sees of a request.
+pub struct Seen {
+    /// The request's path, e.g. `/v1/case/plain`.
+    pub path: String,
+    /// 0-based index of the request among all this server received.
+    pub n: usize,
+    /// 0-based index of the request on its connection.
+    pub on_connection: usize,
+}
+
+pub struct Scripted {
+    pub addr: SocketAddr,
+    /// Requests read, and connections accepted.
+    pub requests: Arc<AtomicUsize>,
+    pub connections: Arc<AtomicUsize>,
+}
+
+impl Scripted {
+    pub fn endpoint(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    pub fn requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+}
+
+type Script = dyn Fn(&Seen) -> Vec<Step> + Send + Sync;
+
+/// Serves every request with `script(seen)`; a connection stays open for the next request unless
+/// the script closes it. With `idle_close`, a connection idle that long is closed as its next
+/// request arrives, unanswered: the keep-alive race a server with that idle timeout loses to a
+/// client that sends on the connection just as the server closes it (made certain here).
+pub async fn serve_with(
+    idle_close: Option<Duration>,
+    script: impl Fn(&Seen) -> Vec<Step> + Send + Sync + 'static,
+) -> Scripted {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let requests = Arc::new(AtomicUsize::new(0));
+    let connections = Arc::new(AtomicUsize::new(0));
+    let script: Arc<Script> = Arc::new(script);
+    let (counted, accepted) = (requests.clone(), connections.clone());
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            accepted.fetch_add(1, Ordering::SeqCst);
+            let (script, counted) = (script.clone(), counted.clone());
+            tokio::spawn(connection(socket, script, counted, idle_close));
+        }
+    });
+    Scripted {
+        addr,
+        requests,
+        connections,
+    }
+}
+
+pub async fn serve(script: impl Fn(&Seen) -> Vec<Step> + Send + Sync + 'static) -> Scripted {
+    serve_with(None, script).await
+}
+
+async fn connection(
+    mut socket: TcpStream,
+    script: Arc<Script>,
+    counted: Arc<AtomicUsize>,
+    idle_close: Option<Duration>,
+) {
+    let _ = socket.set_nodelay(true);
+    let mut buf = Vec::new();
+    let mut answered = std::time::Instant::now();
+    for on_connection in 0.. {
+        let Some(path) = read_request(&mut socket, &mut buf).await else {
+            return;
+        };
+        if on_connection > 0 && idle_close.is_some_and(|idle| answered.elapsed() >= idle) {
+            return;
+        }
+        let n = counted.fetch_add(1, Ordering::SeqCst);
+        for step in script(&Seen {
+            path,
+            n,
+            on_connection,
+        }) {
+            let written = match step {
+                Step::Raw(bytes) => socket.write_all(&bytes).await,
+                Step::Chunk(bytes) => {
+                    let mut framed = format!("{:x}\r\n", bytes.len()).into_bytes();
+                    framed.extend_from_slice(&bytes);
+                    framed.extend_from_slice(b"\r\n");
+                    socket.write_all(&framed).await
+                }
+                Step::End => socket.write_all(b"0\r\n\r\n").await,
+                Step::Wait(d) => {
+                    tokio::time::sleep(d).await;
+                    Ok(())
+                }
+                Step::Close => return,
+            };
+            if written.is_err() {
+                return;
+            }
+        }
+        answered = std::time::Instant::now();
+    }
+}
+
+/// Reads one request (head and Content-Length body); its path, or None when the peer closed.
+async fn read_request(socket: &mut TcpStream, buf: &mut Vec<u8>) -> Option<String> {
+    let mut chunk = [0u8; 16 * 1024];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = socket.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+    let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    while buf.len() < head_end + length {
+        let n = socket.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    buf.drain(..head_end + length);
+    Some(path)
+}
+
+/// The head of a chunked 200 answer with this Content-Type (and extra header lines).
+pub fn chunked_head(content_type: &str, extra: &str) -> Step {
+    Step::Raw(
+        format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\ntransfer-encoding: chunked\r\n{extra}\r\n"
+        )
+        .into_bytes(),
+    )
+}
+
+/// A whole answer with a Content-Length body.
+pub fn whole(status: u16, content_type: &str, extra: &str, body: &str) -> Step {
+    Step::Raw(
+        format!(
+            "HTTP/1.1 {status} X\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n{extra}\r\n{body}",
+            body.len()
+        )
+        .into_bytes(),
+    )
+}
+
+/// An SSE `data:` event as one chunk.
+pub fn data(json: &str) -> Step {
+    Step::Chunk(format!("data: {json}\n\n").into_bytes())
+}
+
+/// A named SSE event as one chunk.
+pub fn event(name: &str, json: &str) -> Step {
+    Step::Chunk(format!("event: {name}\ndata: {json}\n\n").into_bytes())
+}
+
+pub fn wait_ms(ms: u64) -> Step {
+    Step::Wait(Duration::from_millis(ms))
+}
+
+/// A Chat chunk whose first choice carries `delta` (JSON object text) and `finish` (JSON).
+pub fn chat_chunk(delta: &str, finish: &str) -> Step {
+    data(&format!(
+        r#"{{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{{"index":0,"delta":{delta},"finish_reason":{finish}}}]}}"#
+    ))
+}
+
+/// The Chat usage chunk (`choices: []`).
+pub fn chat_usage(input: u64, output: u64) -> Step {
+    data(&format!(
+        r#"{{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"m","choices":[],"usage":{{"prompt_tokens":{input},"completion_tokens":{output},"total_tokens":{}}}}}"#,
+        input + output
+    ))
+}
+
+/// A Responses text delta event.
+pub fn text_delta(delta: &str) -> Step {
+    event(
+        "response.output_text.delta",
+        &format!(
+            r#"{{"type":"response.output_text.delta","item_id":"msg_1","output_index":0,"content_index":0,"delta":{}}}"#,
+            serde_json::to_string(delta).unwrap()
+        ),
+    )
+}
+
+/// A Responses `response.completed` event with this usage.
+pub fn completed(input: u64, output: u64) -> Step {
+    event(
+        "response.completed",
+        &format!(
+            r#"{{"type":"response.completed","response":{{"id":"resp_1","object":"response","model":"m","status":"completed","output":[],"usage":{{"input_tokens":{input},"output_tokens":{output},"total_tokens":{}}}}}}}"#,
+            input + output
+        ),
+    )
+}
+
+/// A Responses `response.created` event.
+pub fn created() -> Step {
+    event(
+        "response.created",
+        r#"{"type":"response.created","response":{"id":"resp_1","object":"response","model":"m","status":"in_progress","output":[],"usage":null}}"#,
+    )
+}
+
+/// A workload of Batch lines, one per case, each posted to `/v1/case/<case>` with `body`.
+pub fn case_workload(dir: &std::path::Path, cases: &[&str], body: &str) -> std::path::PathBuf {
+    let path = dir.join("cases.jsonl");
+    let lines: Vec<String> = cases
+        .iter()
+        .map(|case| {
+            format!(
+                r#"{{"custom_id":"{case}","method":"POST","url":"/v1/case/{case}","body":{body}}}"#
+            )
+        })
+        .collect();
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    path
+}
+
+/// The case name of a request to `/v1/case/<case>`.
+pub fn case_of(seen: &Seen) -> &str {
+    seen.path.rsplit('/').next().unwrap_or("")
+}
