@@ -222,3 +222,27 @@ async fn mock_command_listens_on_the_given_port() {
     assert_eq!(status, 200);
     assert_eq!(body["status"], "completed");
 }
+
+#[tokio::test]
+async fn mock_accepts_long_context_bodies_of_several_megabytes() {
+    let (base, stop, server) = start(MockConfig::default()).await;
+    let prompt = "lorem ipsum ".repeat(5 * 1024 * 1024 / 12);
+    let (status, body) = post(
+        &base,
+        "/responses",
+        json!({"model": "gpt-4.1", "input": prompt}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["usage"]["input_tokens"].as_u64().unwrap() > 1_000_000);
+    let too_big = "x".repeat(llmvolley::mock::MAX_BODY_BYTES + 1);
+    let response = reqwest::Client::new()
+        .post(format!("{base}/responses"))
+        .body(too_big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 413);
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+}

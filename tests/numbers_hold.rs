@@ -226,6 +226,18 @@ async fn the_answer_ends_at_done_whatever_the_connection_does_after() {
 }
 
 #[tokio::test]
+async fn a_stream_that_ends_cleanly_keeps_its_connection_for_the_next_request() {
+    let server = serve(|_| chat_answer_then(vec![Step::End])).await;
+    let (run, _tmp) = run_cases(&server, &["a", "b", "c"], CHAT, &["-c", "1"]).await;
+    assert_eq!(run.summary["requests"]["ok"], 3);
+    assert_eq!(
+        server.connections(),
+        1,
+        "the body ended cleanly: the connection was reused"
+    );
+}
+
+#[tokio::test]
 async fn silence_after_the_terminal_event_is_no_timeout() {
     // response.completed, then nothing for longer than --timeout.
     let server = serve(|_| {
@@ -756,6 +768,35 @@ async fn counting_tokens_of_streams_without_usage_never_stalls_another_stream() 
     );
 }
 
+#[tokio::test]
+async fn streams_counted_with_a_tokenizer_file_stall_nothing_either() {
+    let server = serve(|seen| {
+        let mut steps = vec![chunked_head("text/event-stream", "")];
+        let words = if case_of(seen) == "long" { 8 } else { 1 };
+        for _ in 0..words {
+            steps.push(wait_ms(200));
+            steps.push(chat_chunk(r#"{"content":" Hello there, friend"}"#, "null"));
+        }
+        steps.extend([chat_chunk("{}", r#""stop""#), data("[DONE]"), Step::End]);
+        steps
+    })
+    .await;
+    let tokenizer = workspace_file("tests/fixtures/tokenizer.json");
+    let args = [
+        "-c",
+        "3",
+        "--stream",
+        "--tokenizer",
+        tokenizer.to_str().unwrap(),
+    ];
+    let (run, _tmp) = run_cases(&server, &["long", "short1", "short2"], CHAT, &args).await;
+    let short = run.by_id("short1");
+    assert_eq!(short["tokenizer"], "hf:tokenizer.json");
+    assert_eq!(short["output_tokens"], 4, "{short}");
+    let itl_max = run.summary["itl_ms"]["max"].as_f64().unwrap();
+    assert!(itl_max < 500.0, "ITL max {itl_max}");
+}
+
 // ---- 11. Retries are inside the rates and apart from the queue ----------------------------------
 
 #[tokio::test]
@@ -796,6 +837,31 @@ async fn retries_count_in_the_rate_window_and_their_waits_are_their_own_figure()
         "{retried}"
     );
     assert_eq!(run.summary["retry_wait_ms"]["count"], 1);
+}
+
+#[tokio::test]
+async fn a_back_off_between_attempts_is_a_retry_wait_not_queue_delay() {
+    let server = serve(|seen| {
+        if seen.n == 0 {
+            return vec![whole(503, "text/html", "", "<html><title>503</title></html>")];
+        }
+        vec![whole(200, "application/json", "", r#"{"object":"response","status":"completed","output":[],"usage":{"input_tokens":1,"output_tokens":1}}"#)]
+    })
+    .await;
+    let body = r#"{"model":"m","input":"hi"}"#;
+    let (run, _tmp) = run_cases(&server, &["a"], body, &["--max-retries", "1"]).await;
+    let r = &run.records[0];
+    assert_eq!(
+        (r["status"].as_str(), r["attempts"].as_u64()),
+        (Some("ok"), Some(2))
+    );
+    let wait = ms(r, "retry_wait_ms");
+    assert!(
+        wait >= 375.0,
+        "the SDK back-off of 0.5 s less up to 25%: {r}"
+    );
+    assert!(ms(r, "queue_ms") < wait, "{r}");
+    assert!(run.stdout.contains("retry wait ms"), "{}", run.stdout);
 }
 
 // ---- 12. Unknown is not zero, estimated is not measured -----------------------------------------

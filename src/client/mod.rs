@@ -690,6 +690,28 @@ mod tests {
     }
 
     #[test]
+    fn the_first_bytes_decide_between_a_stream_and_one_body() {
+        for (head, labelled_sse, expected) in [
+            (&b"  \r\n{\"id\":1}"[..], true, Sniffed::Whole),
+            (b"\xEF\xBB\xBF[1]", true, Sniffed::Whole),
+            (b"data: {}\n\n", false, Sniffed::Sse),
+            (b"\nevent: x\n", false, Sniffed::Sse),
+            (b": keep-alive\n", false, Sniffed::Sse),
+            (b"da", false, Sniffed::Undecided),
+            (b"\n\n", false, Sniffed::Undecided),
+            (b"<html>", false, Sniffed::Whole),
+            (b"<html>", true, Sniffed::Sse),
+        ] {
+            assert_eq!(
+                sniff(head, labelled_sse),
+                expected,
+                "{:?}",
+                String::from_utf8_lossy(head)
+            );
+        }
+    }
+
+    #[test]
     fn api_key_debug_is_redacted() {
         assert_eq!(
             format!("{:?}", ApiKey::new("sk-secret".into())),
