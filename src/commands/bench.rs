@@ -131,6 +131,7 @@ impl Bench<'_> {
             _ => None,
         };
         let show_progress = !config.quiet && std::io::stderr().is_terminal();
+        let estimator = Estimator::ready(config.conn.tokenizer.clone(), config.conn.stream).await?;
         let epoch = std::time::Instant::now();
         let slots = pace.slots();
         let client = Arc::new(Client::new(
@@ -143,7 +144,6 @@ impl Bench<'_> {
         let in_flight = Arc::new(AtomicUsize::new(0));
         let pricer = Pricer::new(config.conn.prices.clone(), config.conn.tier, !config.quiet);
         let progress = Progress::new(planned_total, show_progress, in_flight.clone());
-        let estimator = Estimator::ready(config.conn.tokenizer.clone(), config.conn.stream).await?;
         let collector = Collector::new(sinks, progress, pricer, estimator)
             .with_stats(RunStats::with_slo(config.slo))
             .with_timeseries();

@@ -70,6 +70,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     run_folder::write_json(&dir, RUN_JSON, &info)?;
     tracing::debug!(settings = %info, "run starts");
 
+    let estimator = Estimator::ready(config.conn.tokenizer.clone(), config.conn.stream).await?;
     let epoch = Instant::now();
     let throttle = Arc::new(Throttle::new(
         config.rps,
@@ -117,7 +118,6 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .with_budget(budget.clone());
     let progress =
         Progress::new(total, show_progress, in_flight.clone()).with_pacing(throttle.clone());
-    let estimator = Estimator::ready(config.conn.tokenizer.clone(), config.conn.stream).await?;
     let mut collector = Collector::new(sinks, progress, pricer, estimator);
     // A resumed run keeps the first session's time series: seconds of two sessions don't add up.
     if !config.resume {

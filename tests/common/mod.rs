@@ -178,7 +178,7 @@ pub fn assert_run_invariants(run: &Run, workload: &Path) {
     }
 
     let summary = &run.summary;
-    assert_eq!(summary["schema_version"], 1);
+    assert_eq!(summary["schema_version"], 2);
     assert_eq!(
         summary["requests"]["total"].as_u64().unwrap() as usize,
         expected
