@@ -469,7 +469,7 @@ async fn a_retry_after_of_an_hour_is_capped_and_said() {
                 r#"{"error":{"message":"slow down","type":"requests","code":"rate_limit_exceeded"}}"#,
             )];
         }
-        vec![whole(200, "application/json", "", r#"{"object":"response","status":"completed","output":[],"usage":{"input_tokens":1,"output_tokens":1}}"#)]
+        vec![ok_whole()]
     })
     .await;
     let body = r#"{"model":"m","input":"hi"}"#;
@@ -522,7 +522,7 @@ async fn an_exhausted_rate_limit_window_pauses_no_longer_than_the_cap() {
         } else {
             ""
         };
-        vec![whole(200, "application/json", extra, r#"{"object":"response","status":"completed","output":[],"usage":{"input_tokens":1,"output_tokens":1}}"#)]
+        vec![whole(200, "application/json", extra, COMPLETED)]
     })
     .await;
     let body = r#"{"model":"m","input":"hi"}"#;
@@ -554,7 +554,7 @@ async fn a_request_on_a_pooled_connection_the_server_closed_is_sent_again_on_a_n
         if seen.n == 1 && seen.on_connection == 1 {
             return vec![Step::Close];
         }
-        vec![whole(200, "application/json", "", r#"{"object":"response","status":"completed","output":[],"usage":{"input_tokens":1,"output_tokens":1}}"#)]
+        vec![ok_whole()]
     })
     .await;
     let body = r#"{"model":"m","input":"hi"}"#;
@@ -583,10 +583,7 @@ async fn a_server_closing_idle_connections_after_100ms_loses_no_request() {
     // Every connection idle for 100 ms is closed as the next request arrives. Sent 100 ms apart on a
     // pool that keeps connections 30 s, each request meets a closed connection and is sent again on
     // a new one; with the pool's idle timeout below the server's (50 ms), none is.
-    let server = serve_with(Some(Duration::from_millis(100)), |_| {
-        vec![whole(200, "application/json", "", r#"{"object":"response","status":"completed","output":[],"usage":{"input_tokens":1,"output_tokens":1}}"#)]
-    })
-    .await;
+    let server = serve_with(Some(Duration::from_millis(100)), |_| vec![ok_whole()]).await;
     let tmp = tempfile::tempdir().unwrap();
     let workload = tmp.path().join("w.jsonl");
     std::fs::write(&workload, "{\"model\":\"m\",\"input\":\"hi\"}\n".repeat(20)).unwrap();
@@ -803,9 +800,14 @@ async fn streams_counted_with_a_tokenizer_file_stall_nothing_either() {
 async fn retries_count_in_the_rate_window_and_their_waits_are_their_own_figure() {
     let server = serve(|seen| {
         if seen.n < 2 {
-            return vec![whole(429, "application/json", "retry-after: 1\r\n", r#"{"error":{"message":"slow","code":"rate_limit_exceeded"}}"#)];
+            return vec![whole(
+                429,
+                "application/json",
+                "retry-after: 1\r\n",
+                r#"{"error":{"message":"slow","code":"rate_limit_exceeded"}}"#,
+            )];
         }
-        vec![whole(200, "application/json", "", r#"{"object":"response","status":"completed","output":[],"usage":{"input_tokens":1,"output_tokens":1}}"#)]
+        vec![ok_whole()]
     })
     .await;
     let cases: Vec<String> = (0..10).map(|i| format!("l{i}")).collect();
@@ -843,9 +845,14 @@ async fn retries_count_in_the_rate_window_and_their_waits_are_their_own_figure()
 async fn a_back_off_between_attempts_is_a_retry_wait_not_queue_delay() {
     let server = serve(|seen| {
         if seen.n == 0 {
-            return vec![whole(503, "text/html", "", "<html><title>503</title></html>")];
+            return vec![whole(
+                503,
+                "text/html",
+                "",
+                "<html><title>503</title></html>",
+            )];
         }
-        vec![whole(200, "application/json", "", r#"{"object":"response","status":"completed","output":[],"usage":{"input_tokens":1,"output_tokens":1}}"#)]
+        vec![ok_whole()]
     })
     .await;
     let body = r#"{"model":"m","input":"hi"}"#;

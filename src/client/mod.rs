@@ -298,16 +298,20 @@ impl Client {
         started: Instant,
         record: &mut Record,
     ) -> Attempt {
-        let url = self.url_for(route);
         let mut sent = started;
-        let mut outcome = self.http.post(url.clone()).body(body.clone()).send().await;
+        let mut outcome = self
+            .http
+            .post(self.url_for(route))
+            .body(body.clone())
+            .send()
+            .await;
         if let Err(e) = &outcome
             && is_closed_connection(e)
         {
             tracing::debug!(error = %describe(e), "pooled connection was closed: sending again on a new one");
             record.reconnects += 1;
             sent = Instant::now();
-            outcome = self.fresh.post(url).body(body).send().await;
+            outcome = self.fresh.post(self.url_for(route)).body(body).send().await;
         }
         let response = match outcome {
             Ok(response) => response,
@@ -366,10 +370,8 @@ impl Client {
         record: &mut Record,
     ) -> Instant {
         let labelled_sse = is_event_stream(response.headers());
-        let label = match response.headers().get(CONTENT_TYPE) {
-            Some(value) => format!("labelled {:?}", String::from_utf8_lossy(value.as_bytes())),
-            None => "without a Content-Type".to_string(),
-        };
+        // Kept (a reference-counted copy) to name it should the body disagree.
+        let content_type = response.headers().get(CONTENT_TYPE).cloned();
         let mut head: Vec<u8> = Vec::new();
         let mut stream: Option<(sse::SseParser, stream::StreamAssembler)> = None;
         let mut saved = (self.save_responses).then(Vec::new);
@@ -392,10 +394,18 @@ impl Client {
                 saved.extend_from_slice(&bytes);
             }
             if stream.is_none() {
-                head.extend_from_slice(&bytes);
-                match sniff(&head, labelled_sse) {
-                    Sniffed::Undecided | Sniffed::Whole => continue,
-                    Sniffed::Sse => {}
+                // Bytes are buffered only until a stream is recognised, or for a whole body.
+                let sniffed = if head.is_empty() {
+                    sniff(&bytes, labelled_sse)
+                } else {
+                    head.extend_from_slice(&bytes);
+                    sniff(&head, labelled_sse)
+                };
+                if sniffed != Sniffed::Sse {
+                    if head.is_empty() {
+                        head.extend_from_slice(&bytes);
+                    }
+                    continue;
                 }
             }
             let (parser, assembler) = stream
@@ -433,10 +443,14 @@ impl Client {
             .await;
         }
         drop(response);
+        let label = || match &content_type {
+            Some(value) => format!("labelled {:?}", String::from_utf8_lossy(value.as_bytes())),
+            None => "without a Content-Type".to_string(),
+        };
         let mismatch = match (&stream, labelled_sse) {
-            (Some(_), false) => Some(format!("{label} but the body is an SSE stream")),
+            (Some(_), false) => Some(format!("{} but the body is an SSE stream", label())),
             (None, true) if broken.is_none() && !head.is_empty() => {
-                Some(format!("{label} but the body is not an SSE stream"))
+                Some(format!("{} but the body is not an SSE stream", label()))
             }
             _ => None,
         };

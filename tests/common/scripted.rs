@@ -189,6 +189,14 @@ pub fn whole(status: u16, content_type: &str, extra: &str, body: &str) -> Step {
     )
 }
 
+/// A completed Responses body with usage 1 in, 1 out.
+pub const COMPLETED: &str = r#"{"object":"response","status":"completed","output":[],"usage":{"input_tokens":1,"output_tokens":1}}"#;
+
+/// A 200 answer with `COMPLETED` as its JSON body.
+pub fn ok_whole() -> Step {
+    whole(200, "application/json", "", COMPLETED)
+}
+
 /// An SSE `data:` event as one chunk.
 pub fn data(json: &str) -> Step {
     Step::Chunk(format!("data: {json}\n\n").into_bytes())
