@@ -1,0 +1,224 @@
+//! Against a server nobody here wrote: llmock (PyPI, an OpenAI-compatible mock with stream faults
+//! and rate limits), installed by `bash .ci/interop-setup`. CI requires these tests
+//! (`LLMVOLLEY_REQUIRE_INTEROP=1`); elsewhere they say they were skipped when llmock is not installed.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// An llmock server on a free 127.0.0.1 port, stopped when dropped.
+struct Llmock {
+    child: Child,
+    endpoint: String,
+}
+
+impl Drop for Llmock {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn llmock_bin() -> Option<PathBuf> {
+    let dir = std::env::var_os("LLMVOLLEY_INTEROP_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_file("target/interop-venv/bin"));
+    let bin = dir.join("llmock");
+    if bin.is_file() {
+        return Some(bin);
+    }
+    assert!(
+        std::env::var_os("LLMVOLLEY_REQUIRE_INTEROP").is_none(),
+        "llmock is required but not at {}: run `bash .ci/interop-setup`",
+        bin.display()
+    );
+    eprintln!("skipped: llmock is not installed (bash .ci/interop-setup installs it)");
+    None
+}
+
+/// Starts llmock with `args`; waits (at most 30 s) until it accepts connections.
+fn start_llmock(args: &[&str]) -> Option<Llmock> {
+    let bin = llmock_bin()?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(bin)
+        .args(["serve", "--host", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--log-level", "warning"])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("llmock starts");
+    let server = Llmock {
+        child,
+        endpoint: format!("http://127.0.0.1:{port}/v1"),
+    };
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "llmock did not start"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Some(server)
+}
+
+/// A streamed and a whole request on each API.
+fn mixed_workload(dir: &std::path::Path) -> PathBuf {
+    let path = dir.join("mixed.jsonl");
+    std::fs::write(
+        &path,
+        [
+            r#"{"custom_id":"chat_stream","url":"/v1/chat/completions","body":{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Tell me a story"}],"stream":true,"stream_options":{"include_usage":true}}}"#,
+            r#"{"custom_id":"chat_whole","url":"/v1/chat/completions","body":{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Tell me a story"}]}}"#,
+            r#"{"custom_id":"responses_stream","url":"/v1/responses","body":{"model":"gpt-4o-mini","input":"Tell me a story","stream":true}}"#,
+            r#"{"custom_id":"responses_whole","url":"/v1/responses","body":{"model":"gpt-4o-mini","input":"Tell me a story"}}"#,
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    path
+}
+
+fn run_against(
+    server: &Llmock,
+    workload: &std::path::Path,
+    args: &[&str],
+    out: &std::path::Path,
+) -> Run {
+    let mut cmd = llmvolley();
+    cmd.env("OPENAI_API_KEY", "sk-interop");
+    let mut all = vec![workload.to_str().unwrap(), "--endpoint", &server.endpoint];
+    all.extend_from_slice(args);
+    let run = run(cmd, &all, out);
+    assert_run_invariants(&run, workload);
+    run
+}
+
+#[test]
+fn an_independent_server_is_read_right_on_both_apis_streamed_or_whole() {
+    let Some(server) = start_llmock(&[]) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let workload = mixed_workload(tmp.path());
+    let run = run_against(
+        &server,
+        &workload,
+        &["--max-retries", "0"],
+        &tmp.path().join("out"),
+    );
+    for (id, streamed, finish) in [
+        ("chat_stream", true, "stop"),
+        ("chat_whole", false, "stop"),
+        ("responses_stream", true, "completed"),
+        ("responses_whole", false, "completed"),
+    ] {
+        let r = run.by_id(id);
+        assert_eq!(r["status"], "ok", "{id}: {r}");
+        assert_eq!(r["token_source"], "server", "{id}");
+        assert!(r["output_tokens"].as_u64().unwrap() > 0, "{id}");
+        assert!(!r["output_text"].as_str().unwrap().is_empty(), "{id}");
+        assert_eq!(r["finish"], finish, "{id}");
+        if streamed {
+            assert!(r["chunks"].as_u64().unwrap() > 0, "{id}");
+            assert!(ms(r, "ttft_ms") <= ms(r, "latency_ms"), "{id}");
+        } else {
+            assert_eq!(r["chunks"], Value::Null, "{id}");
+        }
+    }
+}
+
+#[test]
+fn an_independent_servers_broken_streams_end_as_the_right_failure_and_are_not_ok() {
+    for (fault, status, kind) in [
+        ("malformed", "invalid_response", "malformed_event"),
+        ("truncate", "truncated", "stream_truncated"),
+        ("disconnect", "truncated", "body_read"),
+    ] {
+        let Some(server) = start_llmock(&["--stream-fault", &format!("{fault}=1.0")]) else {
+            return;
+        };
+        let tmp = tempfile::tempdir().unwrap();
+        let workload = mixed_workload(tmp.path());
+        // Malformed events are not retried (the SDKs raise on them); broken streams are, and fail again.
+        let run = run_against(
+            &server,
+            &workload,
+            &["--max-retries", "1"],
+            &tmp.path().join("out"),
+        );
+        for id in ["chat_stream", "responses_stream"] {
+            let r = run.by_id(id);
+            assert_eq!(r["status"], status, "{fault} {id}: {r}");
+            assert_eq!(r["error"]["kind"], kind, "{fault} {id}");
+            let attempts = if fault == "malformed" { 1 } else { 2 };
+            assert_eq!(r["attempts"], attempts, "{fault} {id}");
+            assert_eq!(
+                r["output_tokens"],
+                Value::Null,
+                "{fault} {id}: no tokens on a failed record"
+            );
+        }
+        for id in ["chat_whole", "responses_whole"] {
+            assert_eq!(
+                run.by_id(id)["status"],
+                "ok",
+                "{fault}: whole bodies are not faulted"
+            );
+        }
+        assert!(
+            run.summary["tokens"]["output"].as_u64().unwrap()
+                == run.by_id("chat_whole")["output_tokens"].as_u64().unwrap()
+                    + run.by_id("responses_whole")["output_tokens"]
+                        .as_u64()
+                        .unwrap(),
+            "{fault}: only ok requests' tokens are in the totals"
+        );
+    }
+}
+
+#[test]
+fn an_independent_servers_429s_are_retried_after_its_wait_and_slow_the_run() {
+    let Some(server) = start_llmock(&["--error-rate", "429=0.5"]) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let workload = tmp.path().join("w.jsonl");
+    std::fs::write(
+        &workload,
+        "{\"model\":\"gpt-4o-mini\",\"input\":\"hi\"}\n".repeat(8),
+    )
+    .unwrap();
+    let run = run_against(
+        &server,
+        &workload,
+        &["-c", "2", "--max-retries", "20", "--max-server-wait", "1s"],
+        &tmp.path().join("out"),
+    );
+    assert_eq!(run.summary["requests"]["ok"], 8);
+    assert!(
+        run.summary["retries"].as_u64().unwrap() > 0,
+        "half the answers were 429s"
+    );
+    for r in run
+        .records
+        .iter()
+        .filter(|r| r["attempts"].as_u64().unwrap() > 1)
+    {
+        // llmock asks for retry-after-ms: 1000 with every 429.
+        assert!(ms(r, "retry_wait_ms") >= 950.0, "{r}");
+        assert!(ms(r, "queue_ms") < ms(r, "retry_wait_ms"), "{r}");
+    }
+    let pacing = &run.summary["server_pacing"];
+    assert!(pacing["pauses"].as_u64().unwrap() > 0, "{pacing}");
+    assert_eq!(pacing["longest_wait_source"], "retry-after-ms: 1s");
+}
