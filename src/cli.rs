@@ -1,6 +1,8 @@
 //! Command-line arguments as typed, unvalidated input (clap derive); `config` turns them into settings.
 
 use crate::cost::Tier;
+pub use crate::duration::parse_duration;
+pub use crate::modes::{Profile, SweepArrivals};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -30,55 +32,6 @@ pub enum Command {
     Estimate(EstimateArgs),
     /// Benchmark a server: a load profile (closed loop, open-loop rates, sweep) over a cycled workload.
     Bench(Box<BenchArgs>),
-}
-
-/// How `bench` loads the server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Profile {
-    /// One request at a time.
-    Synchronous,
-    /// -c N requests in flight (closed loop).
-    Concurrent,
-    /// As many in flight as --max-inflight allows (closed loop): the server's capacity.
-    Throughput,
-    /// --rate R requests per second, evenly spaced (open loop).
-    Constant,
-    /// --rate R requests per second on average, exponential gaps from --seed (open loop).
-    Poisson,
-    /// Synchronous, then throughput, then --steps rates spaced between the two measured rates.
-    Sweep,
-}
-
-impl Profile {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Profile::Synchronous => "synchronous",
-            Profile::Concurrent => "concurrent",
-            Profile::Throughput => "throughput",
-            Profile::Constant => "constant",
-            Profile::Poisson => "poisson",
-            Profile::Sweep => "sweep",
-        }
-    }
-}
-
-/// Arrivals of a sweep's rate steps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SweepArrivals {
-    Constant,
-    Poisson,
-}
-
-impl SweepArrivals {
-    /// The open-loop profile a rate step runs.
-    pub fn profile(self) -> Profile {
-        match self {
-            SweepArrivals::Constant => Profile::Constant,
-            SweepArrivals::Poisson => Profile::Poisson,
-        }
-    }
 }
 
 #[derive(Debug, Args)]
@@ -426,12 +379,4 @@ fn parse_warmup(text: &str) -> Result<crate::scheduler::Warmup, String> {
         .map_err(|e| {
             format!("{text:?}: a request count (100) or a duration with a unit (10s): {e}")
         })
-}
-
-/// Parses `30s`, `250ms`, `2m`, or a bare number of seconds such as `1.5`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    if let Ok(seconds) = text.parse::<f64>() {
-        return Duration::try_from_secs_f64(seconds).map_err(|e| format!("{text:?}: {e}"));
-    }
-    humantime::parse_duration(text).map_err(|e| format!("{text:?}: {e} (try 30s, 250ms or 2m)"))
 }

@@ -4,7 +4,7 @@ use crate::cli::{Api, BenchArgs, EndpointArgs, MockKnobs, Profile, RunArgs, Swee
 use crate::client::{ApiKey, ClientConfig};
 use crate::cost::{PriceTable, Tier};
 use crate::mock::MockConfig;
-use crate::scheduler::{Arrivals, Limit, Pace, Throttle, Warmup, WhenFull};
+use crate::scheduler::{Arrivals, Limit, Pace, RetryPolicy, Warmup, WhenFull};
 use crate::stats::Slo;
 use crate::tokenize::HfTokenizer;
 use crate::workload::Route;
@@ -12,7 +12,6 @@ use anyhow::{Context, bail};
 use reqwest::Url;
 use reqwest::header::{HeaderName, HeaderValue};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// Where requests go.
@@ -160,13 +159,7 @@ impl Connection {
         }
     }
 
-    pub fn client_config(
-        &self,
-        base_url: Url,
-        max_connections: usize,
-        max_retries: u32,
-        throttle: Option<Arc<Throttle>>,
-    ) -> ClientConfig {
+    pub fn client_config(&self, base_url: Url, max_connections: usize) -> ClientConfig {
         ClientConfig {
             base_url,
             api_key: self.api_key.clone(),
@@ -176,10 +169,15 @@ impl Connection {
             pool_idle_timeout: self.pool_idle_timeout,
             save_responses: self.save_responses,
             http2_prior_knowledge: self.http2,
+            insecure: self.insecure,
+        }
+    }
+
+    /// `max_retries` retries, each server-requested wait capped at `--max-server-wait`.
+    pub fn retry_policy(&self, max_retries: u32) -> RetryPolicy {
+        RetryPolicy {
             max_retries,
             max_server_wait: self.max_server_wait,
-            insecure: self.insecure,
-            throttle,
         }
     }
 }
@@ -210,9 +208,8 @@ impl RunConfig {
         })
     }
 
-    pub fn client_config(&self, base_url: Url, throttle: Option<Arc<Throttle>>) -> ClientConfig {
-        self.conn
-            .client_config(base_url, self.concurrency, self.max_retries, throttle)
+    pub fn client_config(&self, base_url: Url) -> ClientConfig {
+        self.conn.client_config(base_url, self.concurrency)
     }
 }
 

@@ -1,20 +1,24 @@
 //! llmvolley: drives OpenAI-compatible LLM endpoints with JSONL workloads and records every request.
 //!
 //! - `cli`: raw command-line arguments (clap derive)
+//! - `modes`, `duration`: the modes (load profiles) and durations flags, settings and summaries share
 //! - `config`: validated settings built from them
 //! - `commands`: one orchestration per subcommand
 //! - `workload`: the streaming JSONL reader (request bodies and OpenAI Batch lines)
-//! - `scheduler`: when requests are sent (closed loop)
-//! - `client`: how they are sent and how answers are read
+//! - `scheduler`: when requests are sent (closed loop, bench plans) and again (`Requester`: retries,
+//!   server-requested waits, pacing)
+//! - `client`: how one attempt is sent and how its answer is read
 //! - `record`: the one row per workload line
 //! - `collector`: the single owner of output files, statistics and progress
 //! - `sink`: output formats behind one trait
 //! - `stats`: histograms and the summary
-//! - `cost`: prices, dollars per record and run, estimates before a run
+//! - `cost`: prices, dollars per record and run, the `--max-cost` budget, estimates before a run
 //! - `run_folder`: the run folder's layout
 //! - `resume`: continuing a run folder, one final record per id
-//! - `tokenize`: client-side token counts (tiktoken)
+//! - `tokenize`: client-side token counts (tiktoken, Hugging Face tokenizer.json)
 //! - `mock`: the embedded OpenAI-compatible mock endpoint
+//!
+//! No module depends on another that depends back on it: `scripts/module-cycles src` checks (CI runs it).
 
 pub mod cli;
 pub mod client;
@@ -23,7 +27,9 @@ pub mod commands;
 pub mod config;
 pub mod cost;
 pub mod cpu;
+pub mod duration;
 pub mod mock;
+pub mod modes;
 pub mod record;
 pub mod resume;
 pub mod run_folder;

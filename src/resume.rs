@@ -6,7 +6,7 @@ use crate::sink::{CsvSink, RecordSink};
 use crate::stats::RunStats;
 use std::collections::HashMap;
 use std::fs::{self, File};
-use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 fn key(id: &str) -> u128 {
@@ -69,17 +69,31 @@ impl PriorOutcomes {
 }
 
 /// Cuts a torn last line (no final newline) so that appended records start on a line of their own.
+/// Reads the file backwards from its end in blocks, only as far as the last newline: a run folder's
+/// records may be gigabytes, a torn line is at most one record.
 pub fn cut_torn_tail(path: &Path) -> io::Result<bool> {
-    let bytes = fs::read(path)?;
-    if bytes.is_empty() || bytes.ends_with(b"\n") {
-        return Ok(false);
+    const BLOCK: u64 = 64 * 1024;
+    let mut file = File::options().read(true).write(true).open(path)?;
+    let len = file.metadata()?.len();
+    let mut end = len;
+    let mut block = Vec::new();
+    while end > 0 {
+        let start = end.saturating_sub(BLOCK);
+        block.resize((end - start) as usize, 0);
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(&mut block)?;
+        if end == len && block.last() == Some(&b'\n') {
+            return Ok(false);
+        }
+        if let Some(i) = block.iter().rposition(|b| *b == b'\n') {
+            file.set_len(start + i as u64 + 1)?;
+            return Ok(true);
+        }
+        end = start;
     }
-    let keep = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-    File::options()
-        .write(true)
-        .open(path)?
-        .set_len(keep as u64)?;
-    Ok(true)
+    // No newline at all: the only line is torn.
+    file.set_len(0)?;
+    Ok(len > 0)
 }
 
 /// Rewrites `records.jsonl` with only the last record of each id, in file order, through a temporary
@@ -156,6 +170,28 @@ mod tests {
         let retry = PriorOutcomes::read(&path, true).unwrap();
         assert_eq!(retry.decide("b"), Decision::Send);
         assert_eq!(retry.decide("a"), Decision::Keep);
+    }
+
+    #[test]
+    fn a_torn_tail_longer_than_a_read_block_is_cut_at_the_last_whole_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("records.jsonl");
+        let whole = "{\"id\":\"a\",\"status\":\"ok\"}\n";
+        let torn = format!("{{\"id\":\"b\",\"output_text\":\"{}", "x".repeat(200_000));
+        write(&path, &format!("{whole}{torn}"));
+        assert!(cut_torn_tail(&path).unwrap());
+        assert_eq!(fs::read_to_string(&path).unwrap(), whole);
+        write(&path, &torn);
+        assert!(cut_torn_tail(&path).unwrap());
+        assert_eq!(
+            fs::read(&path).unwrap().len(),
+            0,
+            "a file of one torn line is emptied"
+        );
+        assert!(
+            !cut_torn_tail(&path).unwrap(),
+            "an empty file has nothing to cut"
+        );
     }
 
     #[test]

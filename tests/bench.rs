@@ -1,8 +1,6 @@
 //! `llmvolley bench` end to end against the embedded mock: profiles, warm-up, drops, SLOs, sweeps.
 
-mod common;
-
-use common::{Run, llmvolley, output_text, read_folder, workspace_file};
+use crate::common::{Run, llmvolley, output_text, read_folder, workspace_file};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

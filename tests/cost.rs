@@ -1,8 +1,6 @@
 //! Dollars end to end: costs in records and summaries after a run, and `llmvolley estimate` before one.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};

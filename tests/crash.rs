@@ -1,9 +1,7 @@
 //! Crash safety: a run killed with SIGKILL at random moments and resumed each time ends with every
 //! line answered exactly once, and no request was sent more often than kills + 1 times.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 use std::collections::HashMap;

@@ -1,9 +1,7 @@
 //! A hostile server: the embedded mock answers 20% of 2,000 requests with faults; every line still
 //! ends as exactly one record, retryable faults end ok, and the rest end with the right status.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::collections::BTreeSet;
 
 fn workload(dir: &std::path::Path) -> std::path::PathBuf {

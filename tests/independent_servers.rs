@@ -2,9 +2,7 @@
 //! and rate limits), installed by `bash .ci/interop-setup`. CI requires these tests
 //! (`LLMVOLLEY_REQUIRE_INTEROP=1`); elsewhere they say they were skipped when llmock is not installed.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

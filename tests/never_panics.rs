@@ -1,5 +1,5 @@
 //! Property tests: the workload reader and the answer parsers never panic, whatever the bytes.
-//! A longer search than CI's: `PROPTEST_CASES=100000 cargo test --release --test never_panics`.
+//! A longer search than CI's: `PROPTEST_CASES=100000 cargo test --release --test integration never_panics`.
 
 use llmvolley::client::{read_error_body, read_success_body};
 use llmvolley::record::{Record, Status};

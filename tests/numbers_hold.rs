@@ -3,10 +3,8 @@
 //! with the right value asserted. Timing assertions are lower bounds with generous margins, or
 //! compare recorded values with each other.
 
-mod common;
-
-use common::scripted::*;
-use common::*;
+use crate::common::scripted::*;
+use crate::common::*;
 use serde_json::Value;
 use std::time::Duration;
 

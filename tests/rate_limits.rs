@@ -1,9 +1,7 @@
 //! Rate limits against an independent HTTP mock: a server that allows N requests per second (and
 //! says so in its headers) sees no more than N per second once it has answered 429.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};

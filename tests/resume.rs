@@ -1,8 +1,6 @@
 //! `--resume`: a run folder continues where it stopped, and ends with one final record per line.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::collections::HashSet;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};

@@ -1,9 +1,7 @@
 //! Retries against an independent HTTP mock (wiremock): what is retried, what is not, and what the
 //! records and summary say about it.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 

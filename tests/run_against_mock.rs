@@ -1,8 +1,6 @@
 //! End to end: the real binary runs workloads against the embedded mock (`--mock`).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::collections::BTreeSet;
 

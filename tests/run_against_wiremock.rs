@@ -1,8 +1,6 @@
 //! End to end against an independent HTTP mock (wiremock) serving canned bodies, and raw TCP peers.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wiremock::matchers::{body_json, header, method, path};

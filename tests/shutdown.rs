@@ -2,9 +2,7 @@
 //! record, exit 130; an interrupt delivered twice at once is one; a second one later stops the
 //! requests in flight and still writes every record and the summary.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 

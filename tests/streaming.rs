@@ -1,9 +1,7 @@
 //! Streamed answers end to end: SSE transcripts served by an independent HTTP mock (wiremock), and the
 //! embedded mock's streams.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::path::Path;
 use wiremock::matchers::{method, path};

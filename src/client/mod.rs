@@ -1,8 +1,8 @@
 //! How a request is sent and read: one pooled HTTP client, URL joining, timing, and the answer parsers.
 
 mod parse;
-mod retry;
 
+pub mod retry;
 pub use retry::{Asked, Hints as RateHints, Wait};
 pub mod sse;
 mod stream;
@@ -10,14 +10,11 @@ mod stream;
 pub use parse::{read_error_body, read_success_body};
 
 use crate::record::{Record, SavedBody, Status, millis};
-use crate::scheduler::Throttle;
-use crate::workload::{Request, Route, request_model};
+use crate::workload::Route;
 use reqwest::Url;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use std::error::Error as _;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio_util::sync::CancellationToken;
 
 /// An API key that never prints itself.
 #[derive(Clone)]
@@ -49,14 +46,9 @@ pub struct ClientConfig {
     pub save_responses: bool,
     /// HTTP/2 without negotiation for http:// (h2c).
     pub http2_prior_knowledge: bool,
-    /// Attempts after the first for a retryable failure.
-    pub max_retries: u32,
-    /// The longest server-requested wait honoured (`--max-server-wait`).
-    pub max_server_wait: Duration,
+
     /// Skip TLS certificate verification (`--insecure`, never the default).
     pub insecure: bool,
-    /// Run-wide pacing every attempt waits for and reports its answer to.
-    pub throttle: Option<Arc<Throttle>>,
 }
 
 /// Sends requests and turns each answer (or failure) into a `Record`.
@@ -69,9 +61,6 @@ pub struct Client {
     chat_url: Url,
     save_responses: bool,
     timeout: Duration,
-    max_retries: u32,
-    max_server_wait: Duration,
-    throttle: Option<Arc<Throttle>>,
     epoch: Instant,
 }
 
@@ -79,11 +68,12 @@ pub struct Client {
 /// can be reused; a server still sending then (keep-alive comments) has its connection closed.
 const BODY_END_GRACE: Duration = Duration::from_millis(50);
 
-/// What one attempt's sending reports back: the server's hints and when it was sent and ended.
-struct Attempt {
-    hints: retry::Hints,
-    sent: Instant,
-    end: Instant,
+/// What one attempt reports back besides its record: the server's hints, and when it was sent
+/// (after a reconnect, the second send) and when its answer ended.
+pub struct Attempt {
+    pub hints: retry::Hints,
+    pub sent: Instant,
+    pub end: Instant,
 }
 
 impl Client {
@@ -128,9 +118,6 @@ impl Client {
             base_url: config.base_url.clone(),
             save_responses: config.save_responses,
             timeout: config.timeout,
-            max_retries: config.max_retries,
-            max_server_wait: config.max_server_wait,
-            throttle: config.throttle.clone(),
             epoch,
         })
     }
@@ -143,155 +130,17 @@ impl Client {
         }
     }
 
-    /// Sends one request (scheduled at `scheduled`) and reads the whole answer into a record,
-    /// retrying what the retry policy allows; the record is the last attempt's, timed as the
-    /// README's metric definitions say (queue delay from the first send, retry waits apart).
-    ///
-    /// When `abandon` fires (the grace period after an interrupt ran out), the request is dropped and
-    /// its record says `cancelled`.
-    pub async fn execute(
-        &self,
-        request: Request,
-        scheduled: Instant,
-        abandon: &CancellationToken,
-    ) -> Record {
-        let Request {
-            line,
-            mut id,
-            route,
-            body,
-            mut model,
-            max_output_tokens,
-        } = request;
-        let mut attempt_errors = Vec::new();
-        let mut attempt = 0;
-        let mut first_sent: Option<Instant> = None;
-        let mut last_end: Option<Instant> = None;
-        let mut retry_wait = Duration::ZERO;
-        // Tokens for --tpm: the body's bytes / 4 plus its answer cap (else a typical answer of 256);
-        // settled with the actual usage.
-        let input_guess = u32::try_from(body.len() / 4).unwrap_or(u32::MAX);
-        let estimated_tokens = input_guess.saturating_add(max_output_tokens.unwrap_or(256));
-        loop {
-            attempt += 1;
-            let mut record = Record::empty(id, line, Status::Ok);
-            // Moved in and taken back for a retry: no copy per request.
-            record.model = model.take();
-            record.scheduled_at = Some(millis(scheduled - self.epoch));
-            record.attempts = attempt - 1;
-            if let Some(throttle) = &self.throttle {
-                tokio::select! {
-                    () = throttle.before_send(estimated_tokens) => {}
-                    () = abandon.cancelled() => {
-                        self.stamp(&mut record, scheduled, first_sent, None, retry_wait);
-                        record.attempt_errors = attempt_errors;
-                        record.fail(Status::Cancelled, "interrupted", "not sent: the run was interrupted while it waited for the rate limit");
-                        return record;
-                    }
-                }
-            }
-            let started = Instant::now();
-            if let Some(end) = last_end {
-                retry_wait += started.saturating_duration_since(end);
-            }
-            let first = *first_sent.get_or_insert(started);
-            record.attempts = attempt;
-            let sending = self.send(&route, body.clone(), started, &mut record);
-            let outcome = tokio::select! {
-                outcome = sending => outcome,
-                () = abandon.cancelled() => {
-                    self.stamp(&mut record, scheduled, Some(first), None, retry_wait);
-                    record.attempt_errors = attempt_errors;
-                    record.fail(Status::Cancelled, "interrupted", "still in flight when the run stopped (the --grace period after an interrupt ran out, or a second interrupt came)");
-                    return record;
-                }
-            };
-            self.stamp(
-                &mut record,
-                scheduled,
-                Some(first),
-                Some(&outcome),
-                retry_wait,
-            );
-            last_end = Some(outcome.end);
-            let hints = outcome.hints;
-            if let Some(throttle) = &self.throttle {
-                throttle.observe(record.http_status, &hints);
-                throttle
-                    .settle_tokens(estimated_tokens, record.total_tokens)
-                    .await;
-            }
-            tracing::debug!(
-                line,
-                attempt,
-                status = record.status.as_str(),
-                http_status = record.http_status,
-                error = record.error.as_ref().map(|e| e.kind.as_str()),
-                latency_ms = record.latency_ms,
-                "attempt finished"
-            );
-            let retry = record.status != Status::Ok
-                && attempt <= self.max_retries
-                && retry::should_retry(&record, &hints);
-            if !retry {
-                record.attempt_errors = attempt_errors;
-                if record.model.is_none() {
-                    record.model = request_model(&body);
-                }
-                return record;
-            }
-            if let Some(error) = &record.error {
-                attempt_errors.push(error.kind.clone());
-            }
-            let wait = retry::wait(&hints, attempt, self.max_server_wait);
-            if let Some(throttle) = &self.throttle {
-                throttle.note_wait(&wait);
-            }
-            tracing::debug!(
-                line,
-                attempt,
-                wait_ms = wait.wait.as_millis() as u64,
-                reason = %wait,
-                "retrying"
-            );
-            tokio::select! {
-                () = tokio::time::sleep(wait.wait) => {}
-                () = abandon.cancelled() => {
-                    record.attempt_errors = attempt_errors;
-                    return record;
-                }
-            }
-            id = record.id;
-            model = record.model;
-        }
+    /// The run's start: record times count from it.
+    pub fn epoch(&self) -> Instant {
+        self.epoch
     }
 
-    /// The request-level times of a record: its schedule, first send, answer end and retry waits.
-    fn stamp(
-        &self,
-        record: &mut Record,
-        scheduled: Instant,
-        first_sent: Option<Instant>,
-        attempt: Option<&Attempt>,
-        retry_wait: Duration,
-    ) {
-        record.scheduled_at = Some(millis(scheduled - self.epoch));
-        if let Some(first) = first_sent {
-            record.first_sent_at = Some(millis(first - self.epoch));
-            record.queue_ms = Some(millis(first.saturating_duration_since(scheduled)));
-        }
-        if let Some(attempt) = attempt {
-            record.sent_at = Some(millis(attempt.sent - self.epoch));
-            record.latency_from_schedule_ms =
-                Some(millis(attempt.end.saturating_duration_since(scheduled)));
-        }
-        record.retry_wait_ms = (!retry_wait.is_zero()).then(|| millis(retry_wait));
-    }
-
-    /// One attempt: sends the body and reads the answer into `record`. A send that finds its pooled
-    /// connection closed before any byte of the answer arrived is repeated once, at once, on a new
-    /// connection (`record.reconnects`): the server never read it.
-    async fn send(
+    /// One attempt, started at `started`: sends the body and reads the answer into `record`
+    /// (status, answer, usage, timings from the send). A send that finds its pooled connection
+    /// closed before any byte of the answer arrived is repeated once, at once, on a new connection
+    /// (`record.reconnects`): the server never read it. Retrying is the caller's decision
+    /// (`retry::should_retry`).
+    pub async fn attempt(
         &self,
         route: &Route,
         body: bytes::Bytes,

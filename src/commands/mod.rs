@@ -2,6 +2,7 @@
 
 mod bench;
 mod estimate;
+mod measure;
 mod mock;
 mod run;
 mod sweep;

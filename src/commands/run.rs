@@ -6,11 +6,12 @@ use crate::cli::RunArgs;
 use crate::client::Client;
 use crate::collector::{Collector, Progress};
 use crate::config::RunConfig;
+use crate::cost::Budget;
 use crate::cost::Pricer;
 use crate::record::Status;
 use crate::resume::{self, Decision, PriorOutcomes};
 use crate::run_folder::{self, HISTOGRAMS_DIR, RECORDS_CSV, RECORDS_JSONL, RUN_JSON};
-use crate::scheduler::{Budget, ClosedLoop, Shutdown, Throttle, run_closed_loop};
+use crate::scheduler::{ClosedLoop, Requester, Shutdown, Throttle, run_closed_loop};
 use crate::sink::{JsonlSink, RecordSink};
 use crate::stats::Summary;
 use crate::tokenize::Estimator;
@@ -79,10 +80,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         config.concurrency,
         config.conn.max_server_wait,
     ));
-    let client = Arc::new(Client::new(
-        &config.client_config(base_url, Some(throttle.clone())),
-        epoch,
-    )?);
+    let requester = Arc::new(Requester::new(
+        Client::new(&config.client_config(base_url), epoch)?,
+        config.conn.retry_policy(config.max_retries),
+        Some(throttle.clone()),
+    ));
     let queue = config.concurrency.max(64) * 2;
     let (items_tx, items_rx) = mpsc::channel(queue);
     let reading = tokio::task::spawn_blocking(move || -> std::io::Result<u64> {
@@ -131,7 +133,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         budget,
         throttle: Some(throttle.clone()),
     };
-    run_closed_loop(items_rx, client, &shape, records_tx, in_flight, &shutdown).await;
+    run_closed_loop(
+        items_rx, requester, &shape, records_tx, in_flight, &shutdown,
+    )
+    .await;
     signals.abort();
     let crate::collector::Collected {
         stats,

@@ -1,6 +1,6 @@
 //! `bench --profile sweep`: synchronous, throughput, then rates between them; the sweep table.
 
-use super::bench::Bench;
+use super::measure::Bench;
 use crate::cli::Profile;
 use crate::run_folder::{self, HISTOGRAMS_DIR};
 use crate::scheduler::Pace;

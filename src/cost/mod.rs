@@ -1,12 +1,13 @@
 //! Cost: prices per model and tier, dollars per record and per run, and estimates before a run.
 
+mod budget;
 pub mod estimate;
 mod prices;
 
+pub use budget::Budget;
 pub use prices::{ModelPrice, PriceTable, Rates, Tier, TokenCounts};
 
 use crate::record::Record;
-use crate::scheduler::Budget;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 

@@ -2,17 +2,17 @@
 
 mod arrivals;
 mod bench_loop;
-mod budget;
 mod plan;
+mod requester;
 mod throttle;
 
 pub use arrivals::{ArrivalOffsets, Arrivals};
 pub use bench_loop::{Launcher, Pace, Pacer, Planned, ThreadPacer, TokioPacer, WhenFull, dispatch};
-pub use budget::Budget;
 pub use plan::{Admit, Limit, Plan, Warmup};
+pub use requester::{Requester, RetryPolicy};
 pub use throttle::Throttle;
 
-use crate::client::Client;
+use crate::cost::Budget;
 use crate::record::{Record, Status};
 use crate::workload::{InvalidLine, WorkItem};
 use std::sync::Arc;
@@ -104,7 +104,7 @@ pub struct ClosedLoop {
 /// A closed records channel (the collector failed) stops dispatch.
 pub async fn run_closed_loop(
     mut items: mpsc::Receiver<WorkItem>,
-    client: Arc<Client>,
+    requester: Arc<Requester>,
     shape: &ClosedLoop,
     records: mpsc::Sender<Record>,
     in_flight: Arc<AtomicUsize>,
@@ -178,12 +178,13 @@ pub async fn run_closed_loop(
             Instant::now()
         };
         dispatched += 1;
-        let (client, records, in_flight) = (client.clone(), records.clone(), in_flight.clone());
+        let (requester, records, in_flight) =
+            (requester.clone(), records.clone(), in_flight.clone());
         let abandon = shutdown.abandon.clone();
         let throttle = shape.throttle.clone();
         in_flight.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(async move {
-            let record = client.execute(request, scheduled, &abandon).await;
+            let record = requester.execute(request, scheduled, &abandon).await;
             in_flight.fetch_sub(1, Ordering::Relaxed);
             if let Some(throttle) = &throttle {
                 throttle.finished();

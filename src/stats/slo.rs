@@ -20,7 +20,7 @@ impl Slo {
             let (key, value) = part
                 .split_once('=')
                 .ok_or_else(|| format!("{part:?}: expected NAME=DURATION, e.g. ttft=500ms"))?;
-            let limit = crate::cli::parse_duration(value.trim())?;
+            let limit = crate::duration::parse_duration(value.trim())?;
             let slot = match key.trim() {
                 "ttft" => &mut slo.ttft,
                 "tpot" => &mut slo.tpot,

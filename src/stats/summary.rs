@@ -94,7 +94,7 @@ pub struct ServerPacing {
 /// How `bench` drove the server, and whether the client kept up.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct LoadSummary {
-    pub profile: crate::cli::Profile,
+    pub profile: crate::modes::Profile,
     /// Target arrival rate (constant and Poisson profiles, sweep rate steps).
     pub rate_per_s: Option<f64>,
     /// Requests in flight at most: `-c`, or `--max-inflight` for open-loop and throughput profiles.

@@ -1,6 +1,6 @@
 //! `--max-cost`: stops dispatch before spent dollars plus what is in flight would pass the limit.
 
-use crate::cost::{PriceTable, Tier, TokenCounts};
+use super::{PriceTable, Tier, TokenCounts};
 use crate::workload::{Request, request_model};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

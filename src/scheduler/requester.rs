@@ -1,0 +1,190 @@
+//! One request from its first send to its final record: attempts, retries as the client's retry
+//! policy allows, waits between them, and the run-wide pacing every attempt passes.
+
+use super::Throttle;
+use crate::client::{Attempt, Client, retry};
+use crate::record::{Record, Status, millis};
+use crate::workload::{Request, request_model};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// How many times a request is tried again, and the longest server-requested wait honoured.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Attempts after the first for a retryable failure (`--max-retries`).
+    pub max_retries: u32,
+    /// `--max-server-wait`.
+    pub max_server_wait: Duration,
+}
+
+/// Turns workload requests into records: the client sends each attempt, this decides whether and
+/// when there is another.
+pub struct Requester {
+    client: Client,
+    policy: RetryPolicy,
+    /// Run-wide pacing every attempt waits for and reports its answer to.
+    throttle: Option<Arc<Throttle>>,
+}
+
+impl Requester {
+    pub fn new(client: Client, policy: RetryPolicy, throttle: Option<Arc<Throttle>>) -> Self {
+        Requester {
+            client,
+            policy,
+            throttle,
+        }
+    }
+
+    /// The run's start: record times count from it.
+    pub fn epoch(&self) -> Instant {
+        self.client.epoch()
+    }
+
+    /// Sends one request (scheduled at `scheduled`) and reads the whole answer into a record,
+    /// retrying what the retry policy allows; the record is the last attempt's, timed as the
+    /// README's metric definitions say (queue delay from the first send, retry waits apart).
+    ///
+    /// When `abandon` fires (the grace period after an interrupt ran out), the request is dropped and
+    /// its record says `cancelled`.
+    pub async fn execute(
+        &self,
+        request: Request,
+        scheduled: Instant,
+        abandon: &CancellationToken,
+    ) -> Record {
+        let Request {
+            line,
+            mut id,
+            route,
+            body,
+            mut model,
+            max_output_tokens,
+        } = request;
+        let mut attempt_errors = Vec::new();
+        let mut attempt = 0;
+        let mut first_sent: Option<Instant> = None;
+        let mut last_end: Option<Instant> = None;
+        let mut retry_wait = Duration::ZERO;
+        // Tokens for --tpm: the body's bytes / 4 plus its answer cap (else a typical answer of 256);
+        // settled with the actual usage.
+        let input_guess = u32::try_from(body.len() / 4).unwrap_or(u32::MAX);
+        let estimated_tokens = input_guess.saturating_add(max_output_tokens.unwrap_or(256));
+        loop {
+            attempt += 1;
+            let mut record = Record::empty(id, line, Status::Ok);
+            // Moved in and taken back for a retry: no copy per request.
+            record.model = model.take();
+            record.scheduled_at = Some(millis(scheduled - self.client.epoch()));
+            record.attempts = attempt - 1;
+            if let Some(throttle) = &self.throttle {
+                tokio::select! {
+                    () = throttle.before_send(estimated_tokens) => {}
+                    () = abandon.cancelled() => {
+                        self.stamp(&mut record, scheduled, first_sent, None, retry_wait);
+                        record.attempt_errors = attempt_errors;
+                        record.fail(Status::Cancelled, "interrupted", "not sent: the run was interrupted while it waited for the rate limit");
+                        return record;
+                    }
+                }
+            }
+            let started = Instant::now();
+            if let Some(end) = last_end {
+                retry_wait += started.saturating_duration_since(end);
+            }
+            let first = *first_sent.get_or_insert(started);
+            record.attempts = attempt;
+            let sending = self
+                .client
+                .attempt(&route, body.clone(), started, &mut record);
+            let outcome = tokio::select! {
+                outcome = sending => outcome,
+                () = abandon.cancelled() => {
+                    self.stamp(&mut record, scheduled, Some(first), None, retry_wait);
+                    record.attempt_errors = attempt_errors;
+                    record.fail(Status::Cancelled, "interrupted", "still in flight when the run stopped (the --grace period after an interrupt ran out, or a second interrupt came)");
+                    return record;
+                }
+            };
+            self.stamp(
+                &mut record,
+                scheduled,
+                Some(first),
+                Some(&outcome),
+                retry_wait,
+            );
+            last_end = Some(outcome.end);
+            let hints = outcome.hints;
+            if let Some(throttle) = &self.throttle {
+                throttle.observe(record.http_status, &hints);
+                throttle
+                    .settle_tokens(estimated_tokens, record.total_tokens)
+                    .await;
+            }
+            tracing::debug!(
+                line,
+                attempt,
+                status = record.status.as_str(),
+                http_status = record.http_status,
+                error = record.error.as_ref().map(|e| e.kind.as_str()),
+                latency_ms = record.latency_ms,
+                "attempt finished"
+            );
+            let retry = record.status != Status::Ok
+                && attempt <= self.policy.max_retries
+                && retry::should_retry(&record, &hints);
+            if !retry {
+                record.attempt_errors = attempt_errors;
+                if record.model.is_none() {
+                    record.model = request_model(&body);
+                }
+                return record;
+            }
+            if let Some(error) = &record.error {
+                attempt_errors.push(error.kind.clone());
+            }
+            let wait = retry::wait(&hints, attempt, self.policy.max_server_wait);
+            if let Some(throttle) = &self.throttle {
+                throttle.note_wait(&wait);
+            }
+            tracing::debug!(
+                line,
+                attempt,
+                wait_ms = wait.wait.as_millis() as u64,
+                reason = %wait,
+                "retrying"
+            );
+            tokio::select! {
+                () = tokio::time::sleep(wait.wait) => {}
+                () = abandon.cancelled() => {
+                    record.attempt_errors = attempt_errors;
+                    return record;
+                }
+            }
+            id = record.id;
+            model = record.model;
+        }
+    }
+
+    /// The request-level times of a record: its schedule, first send, answer end and retry waits.
+    fn stamp(
+        &self,
+        record: &mut Record,
+        scheduled: Instant,
+        first_sent: Option<Instant>,
+        attempt: Option<&Attempt>,
+        retry_wait: Duration,
+    ) {
+        record.scheduled_at = Some(millis(scheduled - self.client.epoch()));
+        if let Some(first) = first_sent {
+            record.first_sent_at = Some(millis(first - self.client.epoch()));
+            record.queue_ms = Some(millis(first.saturating_duration_since(scheduled)));
+        }
+        if let Some(attempt) = attempt {
+            record.sent_at = Some(millis(attempt.sent - self.client.epoch()));
+            record.latency_from_schedule_ms =
+                Some(millis(attempt.end.saturating_duration_since(scheduled)));
+        }
+        record.retry_wait_ms = (!retry_wait.is_zero()).then(|| millis(retry_wait));
+    }
+}

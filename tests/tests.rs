@@ -1,0 +1,21 @@
+//! The integration tests, one crate (as ripgrep keeps them): a module per area, each running the real
+//! `llmvolley` binary against servers the tests start on 127.0.0.1. One crate links the library once
+//! instead of once per area.
+
+mod common;
+
+mod bench;
+mod cost;
+mod crash;
+mod hostile;
+mod independent_servers;
+mod mock_endpoint;
+mod never_panics;
+mod numbers_hold;
+mod rate_limits;
+mod resume;
+mod retries;
+mod run_against_mock;
+mod run_against_wiremock;
+mod shutdown;
+mod streaming;
