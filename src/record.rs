@@ -197,6 +197,10 @@ pub struct Record {
     /// Gaps between consecutive text chunks in microseconds, for the run's pooled ITL histogram.
     #[serde(skip)]
     pub itl_us: Vec<u32>,
+    /// Generated text outside `output_text` and `tool_calls` (reasoning, refusals), kept only for a
+    /// stream without usage, whose output tokens are counted locally.
+    #[serde(skip)]
+    pub extra_text: String,
 }
 
 impl Record {
@@ -246,6 +250,7 @@ impl Record {
             notes: Vec::new(),
             response: None,
             itl_us: Vec::new(),
+            extra_text: String::new(),
         }
     }
 

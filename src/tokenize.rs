@@ -149,14 +149,15 @@ impl Estimator {
     }
 
     /// A record whose stream carried no usage (`token_source: estimated`, no output tokens) gets
-    /// its output tokens counted from what arrived: `output_tokens` (and TPOT) for an ok answer,
-    /// `partial_output_tokens` for a failed one.
+    /// its output tokens counted from what arrived (answer, reasoning and refusal text, tool calls):
+    /// `output_tokens` (and TPOT) for an ok answer, `partial_output_tokens` for a failed one.
     pub fn fill(&self, record: &mut Record) {
         if record.token_source != Some(TokenSource::Estimated) || record.output_tokens.is_some() {
             return;
         }
         let counter = TokenCounter::choose(record.model.as_deref(), self.hf.as_ref());
-        let mut output = counter.count(record.output_text.as_deref().unwrap_or(""));
+        let mut output = counter.count(record.output_text.as_deref().unwrap_or(""))
+            + counter.count(&std::mem::take(&mut record.extra_text));
         for call in &record.tool_calls {
             output += counter.count(&call.name) + counter.count(&call.arguments);
         }

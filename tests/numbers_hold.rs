@@ -194,7 +194,7 @@ async fn the_answer_ends_at_done_whatever_the_connection_does_after() {
             Step::End,
         ]),
         // The connection is cut right after [DONE], without the chunked terminator.
-        _ => chat_answer_then(vec![wait_ms(100), Step::Close]),
+        _ => chat_answer_then(vec![Step::Close]),
     })
     .await;
     let (run, _tmp) = run_cases(
@@ -221,6 +221,65 @@ async fn the_answer_ends_at_done_whatever_the_connection_does_after() {
         assert_eq!(r["finish"], "stop");
     }
     assert_eq!(server.requests(), 2, "each answer was requested once");
+    // Reading stopped at [DONE] too: the comments went on for 3 s after it.
+    let wall = run.summary["wall_time_s"].as_f64().unwrap();
+    assert!(
+        wall < 2.5,
+        "the run did not wait for the comments to end: {wall} s"
+    );
+}
+
+#[tokio::test]
+async fn a_chat_answer_cut_after_its_finish_reason_is_complete_and_ends_at_its_last_event() {
+    let server = serve(|_| {
+        vec![
+            chunked_head("text/event-stream", ""),
+            chat_chunk(r#"{"content":"All"}"#, "null"),
+            wait_ms(200),
+            chat_chunk(r#"{"content":" done"}"#, "null"),
+            chat_chunk("{}", r#""stop""#),
+            wait_ms(600),
+            Step::Close,
+        ]
+    })
+    .await;
+    let (run, _tmp) = run_cases(&server, &["cut"], CHAT, &["--max-retries", "3"]).await;
+    let r = &run.records[0];
+    assert_eq!(r["status"], "ok", "{r}");
+    assert_eq!(r["attempts"], 1);
+    assert!(
+        ms(r, "latency_ms") < 700.0,
+        "the answer ended at its finish chunk, not at the cut: {r}"
+    );
+    assert!(
+        r["notes"][0]
+            .as_str()
+            .unwrap()
+            .contains("broke off after its finish_reason"),
+        "{r}"
+    );
+}
+
+#[tokio::test]
+async fn a_terminal_event_whose_response_names_no_object_still_completes_the_answer() {
+    let server = serve(|_| {
+        vec![
+            chunked_head("text/event-stream", ""),
+            text_delta("Short"),
+            event(
+                "response.completed",
+                r#"{"type":"response.completed","response":{"status":"completed","usage":{"input_tokens":2,"output_tokens":1}}}"#,
+            ),
+            Step::End,
+        ]
+    })
+    .await;
+    let (run, _tmp) = run_cases(&server, &["bare"], RESPONSES, &["--max-retries", "0"]).await;
+    let r = &run.records[0];
+    assert_eq!(r["status"], "ok", "{r}");
+    assert_eq!(r["output_text"], "Short");
+    assert_eq!(r["finish"], "completed");
+    assert_eq!(r["output_tokens"], 1);
 }
 
 #[tokio::test]
@@ -294,7 +353,7 @@ async fn every_shape_of_in_band_error_is_an_api_error_and_never_retried() {
             _ => Step::Chunk(b"event: error\ndata: the backend went away\n\n".to_vec()),
         };
         vec![
-            chunked_head("text/event-stream", ""),
+            chunked_head("text/event-stream", "x-should-retry: true\r\n"),
             chat_chunk(r#"{"content":"Hel"}"#, "null"),
             chat_chunk(r#"{"content":"lo"}"#, "null"),
             error,
@@ -303,6 +362,7 @@ async fn every_shape_of_in_band_error_is_an_api_error_and_never_retried() {
     })
     .await;
     let cases = ["string", "object", "vllm", "responses_type", "event_error"];
+    // The server also says `x-should-retry: true`: a rejected request is still not sent again.
     let (run, _tmp) = run_cases(&server, &cases, CHAT, &["--max-retries", "5", "-c", "5"]).await;
     let expected = [
         ("string", "error", "upstream model crashed"),
@@ -486,7 +546,10 @@ async fn a_retry_after_of_an_hour_is_capped_and_said() {
         .expect("one request was retried");
     assert!(ms(retried, "retry_wait_ms") >= 2900.0, "{retried}");
     let pacing = &run.summary["server_pacing"];
-    assert!(pacing["capped_waits"].as_u64().unwrap() >= 1, "{pacing}");
+    assert_eq!(
+        pacing["capped_waits"], 1,
+        "one capped wait, counted once: {pacing}"
+    );
     assert_eq!(pacing["max_server_wait_s"], 3.0);
     assert!(
         pacing["longest_wait_source"]
@@ -624,6 +687,7 @@ async fn the_body_decides_between_sse_and_json_and_a_disagreeing_label_is_noted(
             steps[0] = chunked_head("application/json", "");
             steps
         }
+        "empty_sse" => vec![whole(200, "text/event-stream", "", "\n")],
         "json_as_sse" => vec![whole(
             200,
             "text/event-stream",
@@ -639,7 +703,7 @@ async fn the_body_decides_between_sse_and_json_and_a_disagreeing_label_is_noted(
     .await;
     let (run, _tmp) = run_cases(
         &server,
-        &["sse_as_json", "json_as_sse", "unlabelled"],
+        &["sse_as_json", "json_as_sse", "empty_sse", "unlabelled"],
         CHAT,
         &["--max-retries", "0"],
     )
@@ -659,6 +723,12 @@ async fn the_body_decides_between_sse_and_json_and_a_disagreeing_label_is_noted(
         json["notes"][0],
         r#"labelled "text/event-stream" but the body is not an SSE stream"#
     );
+    let empty = run.by_id("empty_sse");
+    assert_eq!(
+        empty["status"], "truncated",
+        "an empty stream is a stream without events: {empty}"
+    );
+    assert_eq!(empty["error"]["message"], "stream ended without any event");
     let unlabelled = run.by_id("unlabelled");
     assert_eq!(unlabelled["status"], "ok");
     assert_eq!(
@@ -724,6 +794,33 @@ async fn an_event_that_is_not_json_makes_the_answer_invalid() {
             .as_str()
             .unwrap()
             .contains("<html>oops")
+    );
+}
+
+#[tokio::test]
+async fn valid_json_with_an_unexpected_field_type_is_skipped_and_noted_not_fatal() {
+    let server = serve(|_| {
+        vec![
+            chunked_head("text/event-stream", ""),
+            chat_chunk(r#"{"content":"Fine"}"#, "null"),
+            data(r#"{"id":123,"choices":[{"index":0,"delta":{"content":{"odd":true}}}]}"#),
+            chat_chunk(r#"{"content":" anyway"}"#, "null"),
+            chat_chunk("{}", r#""stop""#),
+            data("[DONE]"),
+            Step::End,
+        ]
+    })
+    .await;
+    let (run, _tmp) = run_cases(&server, &["odd"], CHAT, &["--max-retries", "0"]).await;
+    let r = &run.records[0];
+    assert_eq!(r["status"], "ok", "{r}");
+    assert_eq!(r["output_text"], "Fine anyway");
+    assert!(
+        r["notes"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("stream event 2 was skipped"),
+        "{r}"
     );
 }
 
@@ -945,6 +1042,29 @@ async fn a_server_reporting_zero_tokens_gets_a_warning_and_an_announced_limit_is
         run.stdout.contains("paced to 5700 requests/min"),
         "{}",
         run.stdout
+    );
+}
+
+#[tokio::test]
+async fn estimated_output_tokens_count_reasoning_and_refusals_too() {
+    let server = serve(|_| {
+        vec![
+            chunked_head("text/event-stream", ""),
+            chat_chunk(r#"{"reasoning_content":"Hello there"}"#, "null"),
+            chat_chunk(r#"{"content":"Hello there"}"#, "null"),
+            chat_chunk(r#"{"refusal":"Hello there"}"#, "null"),
+            chat_chunk("{}", r#""stop""#),
+            data("[DONE]"),
+            Step::End,
+        ]
+    })
+    .await;
+    let (run, _tmp) = run_cases(&server, &["mixed"], CHAT, &["--max-retries", "0"]).await;
+    let r = &run.records[0];
+    assert_eq!(r["output_text"], "Hello there");
+    assert_eq!(
+        r["output_tokens"], 6,
+        "2 reasoning + 2 answer + 2 refusal tokens: {r}"
     );
 }
 

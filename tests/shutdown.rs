@@ -149,6 +149,9 @@ fn one_interrupt_delivered_twice_is_still_one_interrupt() {
     ]);
     wait_until_sending(&out);
     interrupt_twice_at_once(&child);
+    // A third copy a little later (a terminal's repeat) is still the same interrupt.
+    std::thread::sleep(Duration::from_millis(300));
+    signal(&child, "-INT");
     let code = wait_bounded(&mut child, Duration::from_secs(15));
     assert_eq!(code, 130);
     let run = read_folder(&out, code);

@@ -64,9 +64,14 @@ pub struct Client {
     epoch: Instant,
 }
 
-/// How long, after the terminal event, the end of the body may take to arrive so the connection
-/// can be reused; a server still sending then (keep-alive comments) has its connection closed.
+/// How long, after the terminal event, the end of the body may take to arrive (off the request's
+/// path) so an HTTP/1.1 connection can be reused; past it the response is dropped.
 const BODY_END_GRACE: Duration = Duration::from_millis(50);
+
+/// How soon after the send a closed connection counts as the keep-alive race (the server had closed
+/// it already; its FIN or RST comes back within a round trip), not as a server that read the request
+/// and died working on it, which the retry policy handles.
+const RECONNECT_WINDOW: Duration = Duration::from_secs(1);
 
 /// What one attempt reports back besides its record: the server's hints, and when it was sent
 /// (after a reconnect, the second send) and when its answer ended.
@@ -156,6 +161,7 @@ impl Client {
             .await;
         if let Err(e) = &outcome
             && is_closed_connection(e)
+            && sent.elapsed() < RECONNECT_WINDOW
         {
             tracing::debug!(error = %describe(e), "pooled connection was closed: sending again on a new one");
             record.reconnects += 1;
@@ -221,16 +227,15 @@ impl Client {
         let labelled_sse = is_event_stream(response.headers());
         // Kept (a reference-counted copy) to name it should the body disagree.
         let content_type = response.headers().get(CONTENT_TYPE).cloned();
-        let mut head: Vec<u8> = Vec::new();
-        let mut stream: Option<(sse::SseParser, stream::StreamAssembler)> = None;
+        let mut body = Body::Undecided(Vec::new());
         let mut saved = (self.save_responses).then(Vec::new);
         let mut broken = None;
         let mut ended = false;
-        let mut whole_at;
+        let mut last_byte;
         loop {
             let chunk = response.chunk().await;
             let at = Instant::now();
-            whole_at = at;
+            last_byte = at;
             let bytes = match chunk {
                 Ok(Some(bytes)) => bytes,
                 Ok(None) => break,
@@ -242,70 +247,77 @@ impl Client {
             if let Some(saved) = &mut saved {
                 saved.extend_from_slice(&bytes);
             }
-            if stream.is_none() {
-                // Bytes are buffered only until a stream is recognised, or for a whole body.
-                let sniffed = if head.is_empty() {
-                    sniff(&bytes, labelled_sse)
-                } else {
-                    head.extend_from_slice(&bytes);
-                    sniff(&head, labelled_sse)
-                };
-                if sniffed != Sniffed::Sse {
-                    if head.is_empty() {
-                        head.extend_from_slice(&bytes);
-                    }
-                    continue;
+            let fed = match &mut body {
+                Body::Whole(buf) => {
+                    buf.extend_from_slice(&bytes);
+                    Ok(false)
                 }
-            }
-            let (parser, assembler) = stream
-                .get_or_insert_with(|| (sse::SseParser::new(), stream::StreamAssembler::new(sent)));
-            let pushed = if head.is_empty() {
-                parser.push(&bytes)
-            } else {
-                parser.push(&std::mem::take(&mut head))
+                Body::Stream(parser, assembler) => feed(parser, assembler, &bytes, at, record),
+                Body::Undecided(buf) => {
+                    // The common case (the first chunk decides) sniffs the chunk without a copy.
+                    let sniffed = if buf.is_empty() {
+                        sniff(&bytes, labelled_sse)
+                    } else {
+                        buf.extend_from_slice(&bytes);
+                        sniff(buf, labelled_sse)
+                    };
+                    let head = match sniffed {
+                        Sniffed::Sse => std::mem::take(buf),
+                        _ => {
+                            if buf.is_empty() {
+                                buf.extend_from_slice(&bytes);
+                            }
+                            if sniffed == Sniffed::Whole {
+                                body = Body::Whole(std::mem::take(buf));
+                            }
+                            continue;
+                        }
+                    };
+                    let mut parser = sse::SseParser::new();
+                    let mut assembler = Box::new(stream::StreamAssembler::new(sent));
+                    let input: &[u8] = if head.is_empty() { &bytes } else { &head };
+                    let fed = feed(&mut parser, &mut assembler, input, at, record);
+                    body = Body::Stream(parser, assembler);
+                    fed
+                }
             };
-            if pushed.is_err() {
-                broken = Some((
-                    Status::InvalidResponse,
-                    "sse_line_too_long",
-                    "an SSE line exceeds 64 MiB".to_string(),
-                ));
-                break;
-            }
-            while let Some(event) = parser.next_event() {
-                if assembler.on_event(&event, at, record).is_some() {
+            match fed {
+                Ok(false) => {}
+                Ok(true) => {
                     ended = true;
                     break;
                 }
+                Err(e) => {
+                    broken = Some(e);
+                    break;
+                }
             }
-            if ended {
-                break;
-            }
+        }
+        if ended {
+            release_after_end(response);
         }
         let body_end = Instant::now();
-        if ended {
-            // The answer is complete: give the end of the body a moment so the connection can be
-            // reused, and let nothing that arrives (or breaks) meanwhile count.
-            let _ = tokio::time::timeout(BODY_END_GRACE, async {
-                while let Ok(Some(_)) = response.chunk().await {}
-            })
-            .await;
+        // A body of nothing (or only blank lines) labelled as a stream is a stream without events.
+        if labelled_sse && broken.is_none() && matches!(body, Body::Undecided(_)) {
+            body = Body::Stream(
+                sse::SseParser::new(),
+                Box::new(stream::StreamAssembler::new(sent)),
+            );
         }
-        drop(response);
         let label = || match &content_type {
             Some(value) => format!("labelled {:?}", String::from_utf8_lossy(value.as_bytes())),
             None => "without a Content-Type".to_string(),
         };
-        let mismatch = match (&stream, labelled_sse) {
-            (Some(_), false) => Some(format!("{} but the body is an SSE stream", label())),
-            (None, true) if broken.is_none() && !head.is_empty() => {
+        let mismatch = match (&body, labelled_sse) {
+            (Body::Stream(..), false) => Some(format!("{} but the body is an SSE stream", label())),
+            (Body::Whole(_), true) if broken.is_none() => {
                 Some(format!("{} but the body is not an SSE stream", label()))
             }
             _ => None,
         };
-        let streamed = stream.is_some();
-        let end = match stream {
-            Some((mut parser, mut assembler)) => {
+        let streamed = matches!(body, Body::Stream(..));
+        let end = match body {
+            Body::Stream(mut parser, mut assembler) => {
                 if !ended
                     && broken.is_none()
                     && let Some(event) = parser.finish()
@@ -314,12 +326,12 @@ impl Client {
                 }
                 assembler.finish(body_end, broken, record)
             }
-            None => {
+            Body::Whole(buf) | Body::Undecided(buf) => {
                 match broken {
                     Some((status, kind, message)) => record.fail(status, kind, message),
-                    None => read_success_body(&head, record),
+                    None => read_success_body(&buf, record),
                 }
-                whole_at
+                last_byte
             }
         };
         if let Some(note) = mismatch {
@@ -377,6 +389,53 @@ enum Sniffed {
     Sse,
     /// One JSON document, or something else to read whole (HTML, text).
     Whole,
+}
+
+/// A 2xx body as it is being read: not yet recognised, one whole body, or an SSE stream.
+enum Body {
+    Undecided(Vec<u8>),
+    Whole(Vec<u8>),
+    Stream(sse::SseParser, Box<stream::StreamAssembler>),
+}
+
+/// Feeds bytes that arrived at `at` to a stream; true when an event ended the answer.
+fn feed(
+    parser: &mut sse::SseParser,
+    assembler: &mut stream::StreamAssembler,
+    bytes: &[u8],
+    at: Instant,
+    record: &mut Record,
+) -> Result<bool, (Status, &'static str, String)> {
+    if parser.push(bytes).is_err() {
+        return Err((
+            Status::InvalidResponse,
+            "sse_line_too_long",
+            "an SSE line exceeds 64 MiB".to_string(),
+        ));
+    }
+    while let Some(event) = parser.next_event() {
+        if assembler.on_event(&event, at, record).is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// After the answer's terminal event: when the body has ended too, the connection goes back to
+/// the pool at once; otherwise the rest is drained off the request's path for at most
+/// `BODY_END_GRACE` (HTTP/1.1 reuses the connection if it ends; past that, dropping the response
+/// closes an HTTP/1.1 connection and resets an HTTP/2 stream). Nothing read there counts.
+fn release_after_end(mut response: reqwest::Response) {
+    use futures_util::FutureExt;
+    if let Some(Ok(None)) = response.chunk().now_or_never() {
+        return;
+    }
+    tokio::spawn(async move {
+        let _ = tokio::time::timeout(BODY_END_GRACE, async {
+            while let Ok(Some(_)) = response.chunk().await {}
+        })
+        .await;
+    });
 }
 
 /// Decides from the bytes, not the label: `{` or `[` first is one JSON body; an SSE field line

@@ -149,6 +149,15 @@ pub(super) struct ErrorObject {
     code: Option<serde_json::Value>,
 }
 
+impl ErrorObject {
+    /// `{}` or every field null: no error, as an empty string is none.
+    fn is_empty(&self) -> bool {
+        let blank =
+            |v: &Option<serde_json::Value>| v.as_ref().is_none_or(serde_json::Value::is_null);
+        blank(&self.message) && blank(&self.code) && self.kind.is_none()
+    }
+}
+
 /// An `error` field in any shape servers send: the OpenAI object, a plain string (some gateways
 /// and proxies), or any other JSON value. `null` and `false` mean no error.
 #[derive(Deserialize)]
@@ -163,6 +172,7 @@ impl ErrorField {
     /// The `(kind, message)` the record gets, or `None` when the field says there is no error.
     pub(super) fn describe(&self) -> Option<(String, String)> {
         match self {
+            ErrorField::Object(e) if e.is_empty() => None,
             ErrorField::Object(e) => Some(error_parts(
                 e.code.as_ref(),
                 e.kind.as_deref(),
@@ -210,6 +220,17 @@ pub fn read_success_body(body: &[u8], record: &mut Record) {
         }
     };
     read_any_body(parsed, record);
+}
+
+impl AnyBody<'_> {
+    /// The `response` of a stream's terminal event is a Responses object even when a server leaves
+    /// out `object` and `output`.
+    pub(super) fn into_response(mut self) -> Self {
+        if self.object.is_none() && self.output.is_none() && self.choices.is_none() {
+            self.output = Some(Vec::new());
+        }
+        self
+    }
 }
 
 /// Fills `record` from a parsed body of either shape (also the `response` of a stream's terminal event).

@@ -120,9 +120,15 @@ impl std::fmt::Display for Wait {
 }
 
 /// Retry 408, 409, 429 and 5xx answers, timeouts, connection errors and broken bodies or streams;
-/// never other 4xx, nor a 429 for `insufficient_quota` (billing: waiting does not help). A server's
-/// `x-should-retry` decides when present.
+/// never other 4xx, nor a 429 for `insufficient_quota` (billing: waiting does not help), nor a 2xx
+/// answer reporting a failure in-band or with a malformed event. A server's `x-should-retry`
+/// decides the rest when present.
 pub fn should_retry(record: &Record, hints: &Hints) -> bool {
+    // A 2xx answer that reported a failure or broke its own format was read, not lost: the SDKs
+    // raise on it without a retry, whatever `x-should-retry` says (it is read on error statuses).
+    if matches!(record.status, Status::ApiError | Status::InvalidResponse) {
+        return false;
+    }
     if let Some(decided) = hints.should_retry {
         return decided;
     }
@@ -211,6 +217,12 @@ mod tests {
             &failed(Status::HttpError, Some(400), "x"),
             &yes
         ));
+        for status in [Status::ApiError, Status::InvalidResponse] {
+            assert!(
+                !should_retry(&failed(status, Some(200), "x"), &yes),
+                "{status:?} is read, not lost"
+            );
+        }
     }
 
     #[test]

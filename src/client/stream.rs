@@ -104,15 +104,42 @@ struct ChunkFunction<'a> {
 
 /// A tool call being assembled: keyed by the Responses item id, or by the Chat `index`.
 struct PartialCall {
-    key: CallKey,
+    key: OwnedKey,
     call: ToolCall,
 }
 
+/// Looked up borrowed, so a delta for a known call allocates nothing; owned only when stored.
+#[derive(PartialEq, Clone, Copy)]
+enum CallKey<'a> {
+    Item(&'a str),
+    Output(u64),
+    ChatIndex(u64),
+}
+
 #[derive(PartialEq)]
-enum CallKey {
+enum OwnedKey {
     Item(String),
     Output(u64),
     ChatIndex(u64),
+}
+
+impl OwnedKey {
+    fn matches(&self, key: CallKey) -> bool {
+        match (self, key) {
+            (OwnedKey::Item(a), CallKey::Item(b)) => a == b,
+            (OwnedKey::Output(a), CallKey::Output(b))
+            | (OwnedKey::ChatIndex(a), CallKey::ChatIndex(b)) => *a == b,
+            _ => false,
+        }
+    }
+
+    fn of(key: CallKey) -> OwnedKey {
+        match key {
+            CallKey::Item(id) => OwnedKey::Item(id.to_string()),
+            CallKey::Output(index) => OwnedKey::Output(index),
+            CallKey::ChatIndex(index) => OwnedKey::ChatIndex(index),
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -176,6 +203,9 @@ pub struct StreamAssembler {
     sent: Instant,
     shape: Option<Shape>,
     text: String,
+    /// Reasoning and refusal text: generated but not in `output_text`, kept to count output tokens
+    /// when the server sends no usage.
+    extra_text: String,
     calls: Vec<PartialCall>,
     first_chunk: Option<Instant>,
     first_visible: Option<Instant>,
@@ -184,6 +214,10 @@ pub struct StreamAssembler {
     itl_us: Vec<u32>,
     /// Set by the event that ended the answer, with its arrival time.
     ended: Option<(Ended, Instant)>,
+    /// When the last event arrived: a Chat answer that has its `finish_reason` but no `[DONE]` ends there.
+    last_event: Option<Instant>,
+    /// An event of valid JSON with an unexpected field type was skipped (noted once).
+    skipped_event: bool,
     chat_finished: bool,
     usage_seen: bool,
     error: Option<(Status, String, String)>,
@@ -196,6 +230,7 @@ impl StreamAssembler {
             sent,
             shape: None,
             text: String::new(),
+            extra_text: String::new(),
             calls: Vec::new(),
             first_chunk: None,
             first_visible: None,
@@ -203,6 +238,8 @@ impl StreamAssembler {
             chunks: 0,
             itl_us: Vec::with_capacity(64),
             ended: None,
+            last_event: None,
+            skipped_event: false,
             chat_finished: false,
             usage_seen: false,
             error: None,
@@ -226,6 +263,7 @@ impl StreamAssembler {
             return None;
         }
         self.events += 1;
+        self.last_event = Some(at);
         let ended = self.read_event(event.event, data, at, record);
         if let Some(ended) = ended {
             self.ended = Some((ended, at));
@@ -248,6 +286,17 @@ impl StreamAssembler {
             Err(_) if name == "error" => {
                 self.fail(Status::ApiError, "stream_error".to_string(), truncate(data));
                 return Some(Ended::Failed);
+            }
+            Err(e) if e.is_data() => {
+                // Valid JSON with a field of another type than the spec's: skipped, not fatal.
+                if !self.skipped_event {
+                    self.skipped_event = true;
+                    record.notes.push(format!(
+                        "stream event {} was skipped: a field has an unexpected type ({e})",
+                        self.events
+                    ));
+                }
+                return None;
             }
             Err(e) => {
                 let head: String = data.chars().take(80).collect();
@@ -301,12 +350,17 @@ impl StreamAssembler {
                 if let Some(delta) = event.delta.filter(|d| !d.is_empty()) {
                     if kind == EventKind::TextDelta {
                         self.text.push_str(&delta);
+                    } else {
+                        self.extra_text.push_str(&delta);
                     }
                     carried.visible = true;
                 }
             }
             EventKind::ReasoningDelta => {
-                carried.hidden = event.delta.is_some_and(|d| !d.is_empty());
+                if let Some(delta) = event.delta.filter(|d| !d.is_empty()) {
+                    self.extra_text.push_str(&delta);
+                    carried.hidden = true;
+                }
             }
             EventKind::OutputItem => {
                 // An announced call (name, empty arguments) is no chunk, as a Chat chunk carrying
@@ -315,11 +369,11 @@ impl StreamAssembler {
                     && item.kind.as_deref() == Some("function_call")
                 {
                     let key = match (&item.id, event.output_index) {
-                        (Some(id), _) => CallKey::Item(id.clone()),
+                        (Some(id), _) => CallKey::Item(id),
                         (None, Some(index)) => CallKey::Output(index),
                         (None, None) => CallKey::Output(self.calls.len() as u64),
                     };
-                    let call = self.call_mut(key);
+                    let call = Self::call_mut(&mut self.calls, key);
                     if let Some(call_id) = item.call_id {
                         call.call_id = call_id;
                     }
@@ -332,13 +386,13 @@ impl StreamAssembler {
                 }
             }
             EventKind::ArgumentsDelta | EventKind::ArgumentsDone => {
-                let key = match (event.item_id, event.output_index) {
-                    (Some(id), _) => CallKey::Item(id.into_owned()),
+                let key = match (event.item_id.as_deref(), event.output_index) {
+                    (Some(id), _) => CallKey::Item(id),
                     (None, Some(index)) => CallKey::Output(index),
                     (None, None) => return None,
                 };
                 let is_delta = kind == EventKind::ArgumentsDelta;
-                let call = self.call_mut(key);
+                let call = Self::call_mut(&mut self.calls, key);
                 if is_delta {
                     if let Some(delta) = event.delta.filter(|d| !d.is_empty()) {
                         call.arguments.push_str(&delta);
@@ -351,7 +405,7 @@ impl StreamAssembler {
             EventKind::Terminal => {
                 if let Some(response) = event.response {
                     self.usage_seen |= response.usage.is_some();
-                    read_any_body(response, record);
+                    read_any_body(response.into_response(), record);
                 }
                 return Some(Ended::Terminal);
             }
@@ -387,17 +441,20 @@ impl StreamAssembler {
                 record.finish = Some(finish);
             }
             let Some(delta) = choice.delta else { continue };
-            carried.hidden |= delta
-                .reasoning_content
-                .as_deref()
-                .is_some_and(|r| !r.is_empty());
+            if let Some(reasoning) = delta.reasoning_content.filter(|r| !r.is_empty()) {
+                self.extra_text.push_str(&reasoning);
+                carried.hidden = true;
+            }
             if let Some(content) = delta.content.filter(|c| !c.is_empty()) {
                 self.text.push_str(&content);
                 carried.visible = true;
             }
-            carried.visible |= delta.refusal.is_some_and(|r| !r.is_empty());
+            if let Some(refusal) = delta.refusal.filter(|r| !r.is_empty()) {
+                self.extra_text.push_str(&refusal);
+                carried.visible = true;
+            }
             for call in delta.tool_calls.unwrap_or_default() {
-                let partial = self.call_mut(CallKey::ChatIndex(call.index));
+                let partial = Self::call_mut(&mut self.calls, CallKey::ChatIndex(call.index));
                 if let Some(id) = call.id {
                     partial.call_id = id;
                 }
@@ -415,22 +472,22 @@ impl StreamAssembler {
         self.chunk(at, carried);
     }
 
-    fn call_mut(&mut self, key: CallKey) -> &mut ToolCall {
-        let index = match self.calls.iter().position(|c| c.key == key) {
+    fn call_mut<'c>(calls: &'c mut Vec<PartialCall>, key: CallKey) -> &'c mut ToolCall {
+        let index = match calls.iter().position(|c| c.key.matches(key)) {
             Some(index) => index,
             None => {
-                self.calls.push(PartialCall {
-                    key,
+                calls.push(PartialCall {
+                    key: OwnedKey::of(key),
                     call: ToolCall {
                         name: String::new(),
                         call_id: String::new(),
                         arguments: String::new(),
                     },
                 });
-                self.calls.len() - 1
+                calls.len() - 1
             }
         };
-        &mut self.calls[index].call
+        &mut calls[index].call
     }
 
     /// Counts the event as a chunk if it carried generated text.
@@ -461,7 +518,12 @@ impl StreamAssembler {
         broken: Option<(Status, &'static str, String)>,
         record: &mut Record,
     ) -> Instant {
-        let end = self.ended.map_or(body_end, |(_, at)| at);
+        let end = match self.ended {
+            Some((_, at)) => at,
+            // A Chat answer with its finish_reason but no [DONE] ends at its last event.
+            None if self.chat_finished => self.last_event.unwrap_or(body_end),
+            None => body_end,
+        };
         let latency = end.saturating_duration_since(self.sent);
         record.latency_ms = Some(super::millis(latency));
         record.ttft_ms = self
@@ -482,6 +544,7 @@ impl StreamAssembler {
             record.derive_tpot();
         } else {
             record.token_source = Some(TokenSource::Estimated);
+            record.extra_text = std::mem::take(&mut self.extra_text);
         }
         let terminal = matches!(self.ended, Some((Ended::Terminal, _)));
         if let Some((status, kind, message)) = self.error {
@@ -489,7 +552,14 @@ impl StreamAssembler {
         } else if terminal {
             // Whatever followed the terminal event (a cut, comments, silence) does not count.
         } else if let Some((status, kind, message)) = broken {
-            record.fail(status, kind, message);
+            if self.chat_finished {
+                // The answer is whole; only its [DONE] (and perhaps the usage chunk) is missing.
+                record.notes.push(format!(
+                    "the stream broke off after its finish_reason, before [DONE] ({kind}: {message})"
+                ));
+            } else {
+                record.fail(status, kind, message);
+            }
         } else if record.status == Status::Ok && !self.chat_finished {
             let message = match self.shape {
                 None => "stream ended without any event".to_string(),

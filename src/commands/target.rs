@@ -159,6 +159,7 @@ async fn on_signals(mut signals: Signals, shutdown: Shutdown, grace: Duration, q
     }
     let grace_over = tokio::time::sleep(grace);
     tokio::pin!(grace_over);
+    let mut interrupts = 1;
     loop {
         tokio::select! {
             () = &mut grace_over, if !shutdown.abandon.is_cancelled() => shutdown.abandon.cancel(),
@@ -167,7 +168,8 @@ async fn on_signals(mut signals: Signals, shutdown: Shutdown, grace: Duration, q
                     continue;
                 }
                 last = Instant::now();
-                if shutdown.abandon.is_cancelled() {
+                interrupts += 1;
+                if interrupts >= 3 {
                     std::process::exit(i32::from(EXIT_INTERRUPTED));
                 }
                 shutdown.abandon.cancel();

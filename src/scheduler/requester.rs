@@ -134,17 +134,13 @@ impl Requester {
                 && attempt <= self.policy.max_retries
                 && retry::should_retry(&record, &hints);
             if !retry {
-                record.attempt_errors = attempt_errors;
-                if record.model.is_none() {
-                    record.model = request_model(&body);
-                }
-                return record;
-            }
-            if let Some(error) = &record.error {
-                attempt_errors.push(error.kind.clone());
+                return finished(record, attempt_errors, &body);
             }
             let wait = retry::wait(&hints, attempt, self.policy.max_server_wait);
-            if let Some(throttle) = &self.throttle {
+            // A 429's wait is the run-wide pause, which the throttle noted when it observed the answer.
+            if let Some(throttle) = &self.throttle
+                && record.http_status != Some(429)
+            {
                 throttle.note_wait(&wait);
             }
             tracing::debug!(
@@ -156,10 +152,10 @@ impl Requester {
             );
             tokio::select! {
                 () = tokio::time::sleep(wait.wait) => {}
-                () = abandon.cancelled() => {
-                    record.attempt_errors = attempt_errors;
-                    return record;
-                }
+                () = abandon.cancelled() => return finished(record, attempt_errors, &body),
+            }
+            if let Some(error) = &record.error {
+                attempt_errors.push(error.kind.clone());
             }
             id = record.id;
             model = record.model;
@@ -187,4 +183,14 @@ impl Requester {
         }
         record.retry_wait_ms = (!retry_wait.is_zero()).then(|| millis(retry_wait));
     }
+}
+
+/// The final record of a request: the earlier attempts' errors, and the request's model when the
+/// answer named none.
+fn finished(mut record: Record, attempt_errors: Vec<String>, body: &[u8]) -> Record {
+    record.attempt_errors = attempt_errors;
+    if record.model.is_none() {
+        record.model = request_model(body);
+    }
+    record
 }
