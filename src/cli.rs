@@ -349,6 +349,11 @@ pub struct MockKnobs {
     /// Mock: how long the one stall lasts; answers due during it go out when it ends [default: none].
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
     pub mock_stall_for: Duration,
+
+    /// Mock: make every streamed write end in the middle of an event (each event completes with the
+    /// next write), as arbitrary TCP segmentation does; for parser robustness and memory, not timing.
+    #[arg(long)]
+    pub mock_split_events: bool,
 }
 
 #[derive(Debug, Args)]

@@ -371,6 +371,7 @@ pub fn mock_config(knobs: &MockKnobs) -> MockConfig {
         fault_rate: knobs.mock_fault_rate,
         stall_at: knobs.mock_stall_at,
         stall_for: knobs.mock_stall_for,
+        split_events: knobs.mock_split_events,
         faults: if knobs.mock_faults.is_empty() {
             crate::mock::Fault::ALL.to_vec()
         } else {

@@ -311,3 +311,40 @@ async fn streams_without_usage_are_counted_with_the_given_tokenizer() {
         assert_eq!(r["output_tokens"], 4, "hello| there|,| friend");
     }
 }
+
+#[test]
+fn events_split_across_every_read_give_the_same_answers() {
+    let args = "--mock -c 16 --stream --mock-itl 1ms --mock-seed 3 --max-retries 0";
+    let (whole, _a) = run_workload("workloads/varied-1000.jsonl", args);
+    let (split, _b) = run_workload(
+        "workloads/varied-1000.jsonl",
+        &format!("{args} --mock-split-events"),
+    );
+    assert_eq!(split.summary["requests"]["ok"], 1000);
+    let texts = |run: &Run| -> Vec<(String, Value, Value)> {
+        let mut rows: Vec<_> = run
+            .records
+            .iter()
+            .map(|r| {
+                (
+                    r["id"].as_str().unwrap().to_string(),
+                    r["output_text"].clone(),
+                    r["chunks"].clone(),
+                )
+            })
+            .collect();
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        rows
+    };
+    assert_eq!(
+        texts(&split),
+        texts(&whole),
+        "same text and chunks, however the bytes were cut"
+    );
+    for field in ["input", "output", "total"] {
+        assert_eq!(
+            split.summary["tokens"][field], whole.summary["tokens"][field],
+            "{field}"
+        );
+    }
+}

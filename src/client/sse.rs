@@ -52,12 +52,18 @@ impl SseParser {
     }
 
     pub fn push(&mut self, chunk: &[u8]) -> Result<(), SseError> {
-        if self.pos > 0
-            && (self.pos == self.buf.len() || self.pos > 64 * 1024 && self.pos * 2 > self.buf.len())
-        {
-            // Spans would move with the bytes: keep the fields of an event still being read.
+        if self.pos == self.buf.len() {
+            // Everything was read: nothing to keep, nothing to copy.
             self.own_fields();
-            self.buf.drain(..self.pos);
+            self.buf.clear();
+            self.pos = 0;
+        } else if self.pos > 0 && self.buf.len() - self.pos <= self.pos {
+            // The unread part (an event split across reads) fits at the front: move it there, so
+            // the buffer stays the size of one event, not of the stream. Spans would move with the
+            // bytes: the fields of the event being read are kept first.
+            self.own_fields();
+            self.buf.copy_within(self.pos.., 0);
+            self.buf.truncate(self.buf.len() - self.pos);
             self.pos = 0;
         }
         self.buf.extend_from_slice(chunk);
@@ -132,30 +138,10 @@ impl SseParser {
 
     fn dispatch(&mut self) -> SseEvent<'_> {
         self.dispatched = true;
-        // Invalid UTF-8 is replaced, which needs an owned copy; valid text is borrowed in place.
-        for (text, owned) in [
-            (&mut self.event, &mut self.event_owned),
-            (&mut self.data, &mut self.data_owned),
-        ] {
-            if let Text::Span(a, b) = *text
-                && std::str::from_utf8(&self.buf[a..b]).is_err()
-            {
-                owned.clear();
-                owned.push_str(&String::from_utf8_lossy(&self.buf[a..b]));
-                *text = Text::Owned;
-            }
-        }
+        // One UTF-8 check per field: valid text is borrowed in place, invalid is replaced (owned).
         SseEvent {
-            event: self.text(self.event, &self.event_owned),
-            data: self.text(self.data, &self.data_owned),
-        }
-    }
-
-    fn text<'a>(&'a self, text: Text, owned: &'a str) -> &'a str {
-        match text {
-            Text::None => "",
-            Text::Span(a, b) => std::str::from_utf8(&self.buf[a..b]).unwrap_or(""),
-            Text::Owned => owned,
+            event: resolve(&self.buf, self.event, &mut self.event_owned),
+            data: resolve(&self.buf, self.data, &mut self.data_owned),
         }
     }
 
@@ -204,6 +190,22 @@ impl SseParser {
             b"event" => self.event = Text::Span(value_start, value_end),
             _ => {}
         }
+    }
+}
+
+/// A field's text: a span of the buffer when it is valid UTF-8, else its lossy copy in `owned`.
+fn resolve<'a>(buf: &'a [u8], text: Text, owned: &'a mut String) -> &'a str {
+    match text {
+        Text::None => "",
+        Text::Owned => owned,
+        Text::Span(a, b) => match std::str::from_utf8(&buf[a..b]) {
+            Ok(text) => text,
+            Err(_) => {
+                owned.clear();
+                owned.push_str(&String::from_utf8_lossy(&buf[a..b]));
+                owned
+            }
+        },
     }
 }
 
@@ -267,6 +269,32 @@ mod tests {
         assert_eq!(
             parse_chunks(&[b"data: a\n\ndata: last"]),
             vec![ev("", "a"), ev("", "last")]
+        );
+    }
+
+    #[test]
+    fn the_buffer_stays_the_size_of_an_event_when_events_arrive_split() {
+        let mut parser = SseParser::new();
+        let event = format!("event: e\ndata: {}\n\n", "x".repeat(200));
+        let bytes = event.as_bytes();
+        let mut events = 0;
+        for cut in [5, 100, 150, 209, 210] {
+            for _ in 0..200 {
+                for piece in [&bytes[..cut], &bytes[cut..]] {
+                    parser.push(piece).unwrap();
+                    while let Some(e) = parser.next_event() {
+                        assert_eq!((e.event, e.data.len()), ("e", 200));
+                        events += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(events, 1000);
+        assert!(
+            parser.buf.capacity() <= 2 * bytes.len(),
+            "{} bytes kept for {}-byte events",
+            parser.buf.capacity(),
+            bytes.len()
         );
     }
 

@@ -106,6 +106,7 @@ fn endpoint_info(conn: &Connection, base_url: &Url) -> Value {
             "faults": m.faults,
             "stall_at_ms": millis(m.stall_at),
             "stall_for_ms": millis(m.stall_for),
+            "split_events": m.split_events,
         }),
         Target::Endpoint(_) => Value::Null,
     };

@@ -14,6 +14,7 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use bytes::BytesMut;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnectionBuilder;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -55,6 +56,9 @@ pub struct MockConfig {
     /// that window go out when it ends (a server pausing, e.g. for garbage collection or a reload).
     pub stall_at: Duration,
     pub stall_for: Duration,
+    /// Make every streamed write end in the middle of an event (each event completes with the
+    /// next write), as arbitrary TCP segmentation does: for parser robustness and memory, not timing.
+    pub split_events: bool,
 }
 
 impl MockConfig {
@@ -323,7 +327,8 @@ async fn answer(
     }
     if streamed {
         let stream = AnswerStream::new(wire, answer, request, prompt, key, pace);
-        return with_request_id(sse_response(stream, state.after_stall(arrived)), n);
+        let split = state.config.split_events;
+        return with_request_id(sse_response(stream, state.after_stall(arrived), split), n);
     }
     // A whole answer arrives when its last token would have been streamed.
     let chunks = answer.chunk_count(pace.tokens_per_chunk as u64);
@@ -350,15 +355,43 @@ fn tick_nearest(deadline: tokio::time::Instant) -> tokio::time::Instant {
 }
 
 /// Streams an answer, each frame written when its time (counted from the request's arrival) comes.
-fn sse_response(stream: AnswerStream, arrived: tokio::time::Instant) -> Response {
+/// With `split`, every write ends in the middle of an event: the second half of each frame goes out
+/// with the first half of the next one (and the last half on its own, right after).
+fn sse_response(stream: AnswerStream, arrived: tokio::time::Instant, split: bool) -> Response {
     let timer = Box::pin(tokio::time::sleep_until(arrived));
-    let events =
-        futures_util::stream::unfold((stream, timer), move |(mut stream, mut timer)| async move {
-            let (at, bytes) = stream.next_frame()?;
+    let state = (stream, timer, None::<Bytes>, false);
+    let events = futures_util::stream::unfold(
+        state,
+        move |(mut stream, mut timer, carried, done)| async move {
+            if done {
+                return None;
+            }
+            let Some((at, frame)) = stream.next_frame() else {
+                // The last half, if any, right after the last frame.
+                return carried.map(|rest| (Ok(rest), (stream, timer, None, true)));
+            };
             timer.as_mut().reset(tick_nearest(arrived + at));
             timer.as_mut().await;
-            Some((Ok::<_, std::convert::Infallible>(bytes), (stream, timer)))
-        });
+            if !split {
+                return Some((
+                    Ok::<_, std::convert::Infallible>(frame),
+                    (stream, timer, None, false),
+                ));
+            }
+            let mut frame = BytesMut::from(&frame[..]);
+            let second = frame.split_off(frame.len() / 2).freeze();
+            let write = match carried {
+                Some(rest) => {
+                    let mut joined = BytesMut::with_capacity(rest.len() + frame.len());
+                    joined.extend_from_slice(&rest);
+                    joined.extend_from_slice(&frame);
+                    joined.freeze()
+                }
+                None => frame.freeze(),
+            };
+            Some((Ok(write), (stream, timer, Some(second), false)))
+        },
+    );
     let mut response = Response::new(Body::from_stream(events));
     let headers = response.headers_mut();
     headers.insert(
