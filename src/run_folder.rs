@@ -68,6 +68,14 @@ pub fn write_json(dir: &Path, name: &str, value: &impl Serialize) -> anyhow::Res
     Ok(())
 }
 
+/// Now as Unix time in microseconds: taken with a run's monotonic epoch, it places the run's
+/// offsets (`sent_at`, …) on the wall clock, so runs of several processes share one time axis.
+pub fn unix_micros_now() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
 pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_millis(SystemTime::now()).to_string()
 }

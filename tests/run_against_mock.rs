@@ -257,3 +257,28 @@ fn missing_endpoint_is_a_usage_error() {
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("no endpoint"), "{}", run.stderr);
 }
+
+#[test]
+fn records_can_be_placed_on_the_wall_clock_from_the_run_epoch() {
+    let unix_us = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_micros() as f64
+    };
+    let before = unix_us();
+    let (run, _tmp) = run_workload("workloads/unicorn.jsonl", "--mock -q");
+    let after = unix_us();
+    let epoch = run.summary["epoch_unix_us"].as_u64().unwrap();
+    let info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.dir.join("run.json")).unwrap()).unwrap();
+    assert_eq!(
+        info["epoch_unix_us"], epoch,
+        "run.json and summary.json share the anchor"
+    );
+    let sent = epoch as f64 + run.records[0]["sent_at"].as_f64().unwrap() * 1000.0;
+    assert!(
+        before <= sent && sent <= after,
+        "the send lies within the run on the wall clock"
+    );
+}

@@ -63,6 +63,7 @@ impl Bench<'_> {
         let show_progress = !config.quiet && std::io::stderr().is_terminal();
         let estimator = Estimator::ready(config.conn.tokenizer.clone(), config.conn.stream).await?;
         let epoch = std::time::Instant::now();
+        let epoch_unix_us = crate::run_folder::unix_micros_now();
         let slots = pace.slots();
         let requester = Arc::new(Requester::new(
             Client::new(
@@ -124,6 +125,7 @@ impl Bench<'_> {
 
         let mut summary = Summary::from_stats(&stats, wall.as_secs_f64(), unpriced_models);
         summary.interrupted = self.shutdown.stop.is_cancelled();
+        summary.epoch_unix_us = Some(epoch_unix_us);
         let lag = scheduler_lag.as_ref().and_then(Distribution::of);
         let client = self_check(cpu_before, cpu_after, wall, lag.as_ref());
         summary.load = Some(load_summary(profile, pace, &stats, lag, client));

@@ -73,6 +73,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 
     let estimator = Estimator::ready(config.conn.tokenizer.clone(), config.conn.stream).await?;
     let epoch = Instant::now();
+    let epoch_unix_us = run_folder::unix_micros_now();
+    info["epoch_unix_us"] = Value::from(epoch_unix_us);
+    run_folder::write_json(&dir, RUN_JSON, &info)?;
     let throttle = Arc::new(Throttle::new(
         config.rps,
         config.rpm,
@@ -171,6 +174,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         (stats, summary)
     };
     summary.interrupted = shutdown.stop.is_cancelled();
+    summary.epoch_unix_us = Some(epoch_unix_us);
     summary.server_pacing = throttle.report();
     summary.cost.budget_usd = config.max_cost;
     summary.cost.budget_stopped =

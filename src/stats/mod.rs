@@ -23,9 +23,35 @@ use std::path::Path;
 const MAX_MICROS: u64 = 86_400_000_000;
 
 /// One HdrHistogram of values kept to three decimals (milliseconds at microsecond resolution,
-/// rates at 0.001/s), with 3 significant digits.
-#[derive(Clone)]
+/// rates at 0.001/s), with 3 significant digits. Serialized as its HdrHistogram V2 deflate bytes.
+#[derive(Clone, PartialEq)]
 pub struct ScaledHistogram(Histogram<u64>);
+
+impl std::fmt::Debug for ScaledHistogram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ScaledHistogram({} values)", self.0.len())
+    }
+}
+
+impl serde::Serialize for ScaledHistogram {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut bytes = Vec::new();
+        V2DeflateSerializer::new()
+            .serialize(&self.0, &mut bytes)
+            .map_err(|e| serde::ser::Error::custom(format!("{e:?}")))?;
+        serializer.serialize_bytes(&bytes)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ScaledHistogram {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let bytes = Vec::<u8>::deserialize(deserializer)?;
+        hdrhistogram::serialization::Deserializer::new()
+            .deserialize(&mut &bytes[..])
+            .map(ScaledHistogram)
+            .map_err(|e| serde::de::Error::custom(format!("{e:?}")))
+    }
+}
 
 impl Default for ScaledHistogram {
     fn default() -> Self {
@@ -58,6 +84,12 @@ impl ScaledHistogram {
         &self.0
     }
 
+    /// Adds every value of `other` (same bounds and precision, so exactly).
+    pub fn merge(&mut self, other: &ScaledHistogram) {
+        // Both come from `Default`, with the same bounds: adding cannot fail.
+        let _ = self.0.add(&other.0);
+    }
+
     /// Writes the histogram in the HdrHistogram V2 compressed format, mergeable by any HdrHistogram library.
     pub fn save(&self, path: &Path) -> io::Result<()> {
         let mut out = BufWriter::new(File::create(path)?);
@@ -68,8 +100,10 @@ impl ScaledHistogram {
     }
 }
 
-/// Everything the summary needs, accumulated one record at a time.
-#[derive(Default)]
+/// Everything the summary needs, accumulated one record at a time. Serializable, and mergeable:
+/// `merge` of the stats of two parts of a run equals the stats of the whole (oha's
+/// `ResultData::merge`); percentiles are never averaged, histograms are added.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RunStats {
     pub by_status: [u64; Status::ALL.len()],
     pub by_http_status: BTreeMap<u16, u64>,
@@ -130,7 +164,7 @@ pub struct RunStats {
 }
 
 /// A token sum and how many requests contributed a known value to it.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Known {
     pub sum: u64,
     pub requests: u64,
@@ -147,6 +181,31 @@ impl Known {
     /// The sum, or `None` when no request reported the figure.
     pub fn value(&self) -> Option<u64> {
         (self.requests > 0).then_some(self.sum)
+    }
+
+    fn merge(&mut self, other: Known) {
+        self.sum += other.sum;
+        self.requests += other.requests;
+    }
+}
+
+fn add_counts<K: Ord + Clone>(into: &mut BTreeMap<K, u64>, from: &BTreeMap<K, u64>) {
+    for (key, n) in from {
+        *into.entry(key.clone()).or_default() += n;
+    }
+}
+
+fn min_of(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn max_of(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
     }
 }
 
@@ -289,6 +348,88 @@ impl RunStats {
         }
     }
 
+    /// Folds in the statistics of another part of the same run (another shard, another session):
+    /// counters and sums add, histograms add value for value, windows widen.
+    pub fn merge(&mut self, other: &RunStats) {
+        for (mine, theirs) in self.by_status.iter_mut().zip(other.by_status) {
+            *mine += theirs;
+        }
+        add_counts(&mut self.by_http_status, &other.by_http_status);
+        add_counts(&mut self.errors_by_kind, &other.errors_by_kind);
+        add_counts(
+            &mut self.retried_errors_by_kind,
+            &other.retried_errors_by_kind,
+        );
+        for (mine, theirs) in [
+            (&mut self.latency, &other.latency),
+            (
+                &mut self.latency_from_schedule,
+                &other.latency_from_schedule,
+            ),
+            (&mut self.failed_latency, &other.failed_latency),
+            (&mut self.queue, &other.queue),
+            (&mut self.ttft, &other.ttft),
+            (&mut self.ttfo, &other.ttfo),
+            (&mut self.tpot, &other.tpot),
+            (&mut self.itl, &other.itl),
+            (&mut self.output_tps, &other.output_tps),
+            (&mut self.retry_wait, &other.retry_wait),
+        ] {
+            mine.merge(theirs);
+        }
+        for (mine, theirs) in [
+            (&mut self.input_tokens, other.input_tokens),
+            (&mut self.cached_tokens, other.cached_tokens),
+            (&mut self.output_tokens, other.output_tokens),
+            (&mut self.reasoning_tokens, other.reasoning_tokens),
+            (&mut self.total_tokens, other.total_tokens),
+        ] {
+            mine.merge(theirs);
+        }
+        for (mine, theirs) in [
+            (&mut self.stream_chunks, other.stream_chunks),
+            (&mut self.stream_output_tokens, other.stream_output_tokens),
+            (
+                &mut self.estimated_output_requests,
+                other.estimated_output_requests,
+            ),
+            (
+                &mut self.estimated_output_tokens,
+                other.estimated_output_tokens,
+            ),
+            (&mut self.zero_usage_ok, other.zero_usage_ok),
+            (&mut self.failed_output_tokens, other.failed_output_tokens),
+            (&mut self.failed_with_output, other.failed_with_output),
+            (&mut self.reconnects, other.reconnects),
+            (&mut self.priced_requests, other.priced_requests),
+            (&mut self.retries, other.retries),
+            (&mut self.warmup, other.warmup),
+            (&mut self.sent, other.sent),
+        ] {
+            *mine += theirs;
+        }
+        self.tokenizers.extend(other.tokenizers.iter().cloned());
+        self.cost_usd += other.cost_usd;
+        self.first_sent_ms = min_of(self.first_sent_ms, other.first_sent_ms);
+        self.last_done_ms = max_of(self.last_done_ms, other.last_done_ms);
+        self.last_sent_ms = max_of(self.last_sent_ms, other.last_sent_ms);
+        for (model, theirs) in &other.by_model {
+            let mine = self.by_model.entry(model.clone()).or_default();
+            mine.requests += theirs.requests;
+            mine.input_tokens += theirs.input_tokens;
+            mine.cached_tokens += theirs.cached_tokens;
+            mine.output_tokens += theirs.output_tokens;
+            if let Some(cost) = theirs.cost_usd {
+                *mine.cost_usd.get_or_insert(0.0) += cost;
+            }
+        }
+        match (&mut self.slo, &other.slo) {
+            (Some(mine), Some(theirs)) => mine.merge(theirs),
+            (None, Some(theirs)) => self.slo = Some(theirs.clone()),
+            _ => {}
+        }
+    }
+
     /// Sends per second over the measured sends: (sent − 1) / (last send − first send).
     pub fn achieved_send_rate(&self) -> Option<f64> {
         let (first, last) = (self.first_sent_ms?, self.last_sent_ms?);
@@ -326,6 +467,7 @@ impl RunStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::TokenSource;
     use hdrhistogram::serialization::Deserializer;
 
     #[test]
@@ -361,6 +503,112 @@ mod tests {
         let summary = Summary::from_stats(&stats, 2.0, Vec::new());
         assert_eq!(summary.warmup_requests, 2);
         assert_eq!(summary.slo.unwrap().requests, 2);
+    }
+
+    /// Records of every kind the statistics treat differently, from a seeded generator.
+    fn varied_records(n: u64) -> Vec<Record> {
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move |m: u64| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) % m
+        };
+        (0..n)
+            .map(|i| {
+                let status = [
+                    Status::Ok,
+                    Status::Ok,
+                    Status::Ok,
+                    Status::HttpError,
+                    Status::Truncated,
+                ][next(5) as usize];
+                let mut r = Record::empty(i.to_string(), i + 1, status);
+                r.warmup = next(20) == 0;
+                r.model = Some(["gpt-4.1", "gpt-4o-mini", "llama"][next(3) as usize].to_string());
+                r.http_status = Some(if status == Status::HttpError {
+                    429
+                } else {
+                    200
+                });
+                if status != Status::Ok {
+                    r.fail(
+                        status,
+                        ["rate_limit_exceeded", "stream_truncated"][next(2) as usize],
+                        "x",
+                    );
+                }
+                r.sent_at = Some(next(100_000) as f64 / 7.0);
+                r.first_sent_at = r.sent_at.map(|s| s - next(3) as f64);
+                r.queue_ms = Some(next(5_000) as f64 / 1000.0);
+                r.latency_ms = Some(1.0 + next(900_000) as f64 / 1000.0);
+                r.latency_from_schedule_ms = r.latency_ms.map(|l| l + 1.0);
+                r.attempts = 1 + next(3) as u32;
+                if r.attempts > 1 {
+                    r.attempt_errors = vec!["http_503".into(); r.attempts as usize - 1];
+                    r.retry_wait_ms = Some(next(2_000) as f64);
+                }
+                r.reconnects = u32::from(next(10) == 0);
+                if next(2) == 0 {
+                    r.ttft_ms = Some(next(500) as f64 / 3.0);
+                    r.ttfo_ms = r.ttft_ms;
+                    r.chunks = Some(next(50) as u32);
+                    r.itl_us = (0..next(30)).map(|_| next(40_000) as u32).collect();
+                }
+                if next(3) == 0 {
+                    r.token_source = Some(TokenSource::Estimated);
+                    r.tokenizer = Some("o200k_base".into());
+                    r.output_tokens = Some(next(300));
+                    if status != Status::Ok {
+                        r.output_tokens = None;
+                        r.partial_output_tokens = Some(next(50));
+                    }
+                } else {
+                    r.token_source = Some(TokenSource::Server);
+                    r.input_tokens = Some(next(1_000));
+                    r.cached_tokens = Some(next(10));
+                    r.output_tokens = Some(next(300));
+                    r.total_tokens = Some(r.input_tokens.unwrap() + r.output_tokens.unwrap());
+                    // Binary fractions: sums of costs are exact whatever the order.
+                    r.cost_usd = (next(4) > 0).then(|| next(1_000) as f64 / 1024.0);
+                }
+                r.tpot_ms = r.ttft_ms.map(|t| t / 10.0);
+                r
+            })
+            .collect()
+    }
+
+    #[test]
+    fn merged_stats_of_two_parts_equal_the_stats_of_the_whole() {
+        let records = varied_records(2_000);
+        let slo = Some(Slo::parse("ttft=100ms,e2e=500ms").unwrap());
+        let mut whole = RunStats::with_slo(slo);
+        for r in &records {
+            whole.add(r);
+        }
+        for cut in [0, 1, 777, 1_999, 2_000] {
+            let (mut first, mut second) = (RunStats::with_slo(slo), RunStats::with_slo(slo));
+            for r in &records[..cut] {
+                first.add(r);
+            }
+            for r in &records[cut..] {
+                second.add(r);
+            }
+            first.merge(&second);
+            assert_eq!(first, whole, "split at {cut}");
+        }
+        assert!(whole.itl.len() > 1_000 && whole.warmup > 0 && whole.reconnects > 0);
+    }
+
+    #[test]
+    fn stats_survive_a_json_round_trip_exactly() {
+        let mut stats = RunStats::with_slo(Some(Slo::parse("e2e=1s").unwrap()));
+        for r in &varied_records(300) {
+            stats.add(r);
+        }
+        let text = serde_json::to_string(&stats).unwrap();
+        let back: RunStats = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, stats);
     }
 
     #[test]

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// Limits a request must stay within; any subset may be set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Slo {
     pub ttft: Option<Duration>,
     pub tpot: Option<Duration>,
@@ -39,7 +39,7 @@ impl Slo {
 }
 
 /// Counts, over measured requests, of those meeting each SLO and all of them.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SloTally {
     pub slo: Slo,
     pub requests: u64,
@@ -55,6 +55,15 @@ impl SloTally {
             slo,
             ..SloTally::default()
         }
+    }
+
+    /// Adds the counts of another part of the same run (judged against the same SLOs).
+    pub fn merge(&mut self, other: &SloTally) {
+        self.requests += other.requests;
+        self.ttft += other.ttft;
+        self.tpot += other.tpot;
+        self.e2e += other.e2e;
+        self.all += other.all;
     }
 
     /// A failed request meets no SLO. TTFT and TPOT need a streamed answer (an answer read at once

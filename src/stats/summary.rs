@@ -68,6 +68,9 @@ pub struct Summary {
     /// What makes a figure above doubtful (e.g. a server reporting zero tokens).
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// Unix time (µs) of the instant the records' offsets (`scheduled_at`, `sent_at`, …) count from.
+    #[serde(default)]
+    pub epoch_unix_us: Option<u64>,
 }
 
 /// How the server made the client slow down: every wait it asked for went through one policy,
@@ -318,6 +321,7 @@ impl Summary {
             reconnects: stats.reconnects,
             server_pacing: None,
             warnings: token_warnings(stats, ok),
+            epoch_unix_us: None,
         }
     }
 
