@@ -11,7 +11,8 @@
 //! - `record`: the one row per workload line
 //! - `collector`: the single owner of output files, statistics and progress
 //! - `sink`: output formats behind one trait
-//! - `stats`: histograms and the summary
+//! - `stats`: counters, histograms and the summary's data, mergeable; no formatting
+//! - `export`: the summary and the sweep rendered (text, JSON, CSV), one exporter per format
 //! - `cost`: prices, dollars per record and run, the `--max-cost` budget, estimates before a run
 //! - `run_folder`: the run folder's layout
 //! - `resume`: continuing a run folder, one final record per id
@@ -28,6 +29,7 @@ pub mod config;
 pub mod cost;
 pub mod cpu;
 pub mod duration;
+pub mod export;
 pub mod mock;
 pub mod modes;
 pub mod record;

@@ -1,7 +1,7 @@
 //! `llmvolley bench`: one load profile, or a sweep of them, each step measured into its own run folder.
 
 use super::measure::Bench;
-use super::target::{run_json, start_target, watch_signals};
+use super::target::{print_summary, run_json, start_target, watch_signals};
 use super::{EXIT_INTERRUPTED, EXIT_SOME_FAILED};
 use crate::cli::Profile;
 use crate::config::BenchConfig;
@@ -42,7 +42,7 @@ pub async fn bench(args: crate::cli::BenchArgs) -> anyhow::Result<ExitCode> {
         Some(pace) => {
             let summary = bench.measure(&dir, config.profile, pace).await?;
             println!("run folder   {}", dir.display());
-            print!("{}", summary.render());
+            print_summary(&summary)?;
             vec![summary]
         }
         None => {

@@ -1,6 +1,8 @@
 //! `llmvolley run`: workload → closed loop → records, summary and histograms in a run folder.
 
-use super::target::{create_record_files, run_json, start_target, watch_signals, write_results};
+use super::target::{
+    create_record_files, print_summary, run_json, start_target, watch_signals, write_results,
+};
 use super::{EXIT_INTERRUPTED, EXIT_SOME_FAILED};
 use crate::cli::RunArgs;
 use crate::client::Client;
@@ -183,7 +185,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     info["finished_at"] = Value::String(run_folder::now_rfc3339());
     run_folder::write_json(&dir, RUN_JSON, &info)?;
     println!("run folder   {}", dir.display());
-    print!("{}", summary.render());
+    print_summary(&summary)?;
     Ok(if summary.interrupted {
         ExitCode::from(EXIT_INTERRUPTED)
     } else if summary.requests.failed == 0 {

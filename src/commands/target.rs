@@ -3,11 +3,10 @@
 
 use super::EXIT_INTERRUPTED;
 use crate::config::{Connection, Target, is_secret_header};
+use crate::export::{Destination, Exports, Json, SummaryText};
 use crate::mock::MockThread;
 use crate::record::millis;
-use crate::run_folder::{
-    self, HISTOGRAMS_DIR, RECORDS_CSV, RECORDS_JSONL, SUMMARY_JSON, TIMESERIES_CSV,
-};
+use crate::run_folder::{HISTOGRAMS_DIR, RECORDS_CSV, RECORDS_JSONL, SUMMARY_JSON, TIMESERIES_CSV};
 use crate::scheduler::Shutdown;
 use crate::sink::{CsvSink, JsonlSink, RecordSink};
 use crate::stats::{RunStats, Summary, TimeSeries};
@@ -53,6 +52,13 @@ pub fn run_json(conn: &Connection, base_url: &Url, settings: Value) -> Value {
     info
 }
 
+/// Prints the summary table.
+pub fn print_summary(summary: &Summary) -> anyhow::Result<()> {
+    Exports::new()
+        .to(SummaryText, Destination::Stdout)
+        .write(summary)
+}
+
 /// Writes a finished run's histograms, time series and summary.
 pub fn write_results(
     dir: &Path,
@@ -69,7 +75,9 @@ pub fn write_results(
             .write_csv(&path)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
-    run_folder::write_json(dir, SUMMARY_JSON, summary)
+    Exports::new()
+        .to(Json, Destination::File(dir.join(SUMMARY_JSON)))
+        .write(summary)
 }
 
 fn endpoint_info(conn: &Connection, base_url: &Url) -> Value {

@@ -1,0 +1,89 @@
+//! Rendering results for people and programs: one exporter per format behind one small trait (as
+//! hyperfine's `src/export/`), each reading plain data (`Summary`, `Sweep`) and measuring nothing.
+//! An HTML report is one more exporter.
+
+mod sweep;
+mod text;
+
+pub use sweep::{Sweep, SweepCsv, SweepRow, SweepTable};
+pub use text::SummaryText;
+
+use anyhow::Context;
+use serde::Serialize;
+use std::io::Write;
+use std::path::PathBuf;
+
+/// Renders `T` in one format.
+pub trait Exporter<T: ?Sized> {
+    /// The whole rendering, as bytes to print or write.
+    fn render(&self, data: &T) -> anyhow::Result<Vec<u8>>;
+}
+
+/// Any serializable data as pretty JSON (`summary.json`, `sweep.json`).
+pub struct Json;
+
+impl<T: Serialize + ?Sized> Exporter<T> for Json {
+    fn render(&self, data: &T) -> anyhow::Result<Vec<u8>> {
+        let mut bytes = serde_json::to_vec_pretty(data)?;
+        bytes.push(b'\n');
+        Ok(bytes)
+    }
+}
+
+/// Writes through a temporary file and a rename: a crash leaves the old file or the new one.
+fn write_whole(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Where an exporter's output goes.
+pub enum Destination {
+    Stdout,
+    File(PathBuf),
+}
+
+/// The exporters one piece of data goes through, each to its destination.
+pub struct Exports<T: ?Sized> {
+    targets: Vec<(Box<dyn Exporter<T>>, Destination)>,
+}
+
+impl<T: ?Sized> Default for Exports<T> {
+    fn default() -> Self {
+        Exports {
+            targets: Vec::new(),
+        }
+    }
+}
+
+impl<T: ?Sized> Exports<T> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn to(mut self, exporter: impl Exporter<T> + 'static, destination: Destination) -> Self {
+        self.targets.push((Box::new(exporter), destination));
+        self
+    }
+
+    /// Renders `data` with every exporter and writes each result; a file is written whole.
+    pub fn write(&self, data: &T) -> anyhow::Result<()> {
+        for (exporter, destination) in &self.targets {
+            let bytes = exporter.render(data)?;
+            match destination {
+                Destination::Stdout => {
+                    let mut out = std::io::stdout().lock();
+                    out.write_all(&bytes)?;
+                    out.flush()?;
+                }
+                Destination::File(path) => write_whole(path, &bytes)
+                    .with_context(|| format!("cannot write {}", path.display()))?,
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,344 @@
+//! The summary as the aligned text printed at the end of a run.
+
+use super::Exporter;
+use crate::stats::{LoadSummary, ServerPacing, SloSummary, Summary};
+use std::fmt::Write as _;
+
+/// `Summary` → the table `run` and `bench` print.
+pub struct SummaryText;
+
+impl Exporter<Summary> for SummaryText {
+    fn render(&self, summary: &Summary) -> anyhow::Result<Vec<u8>> {
+        Ok(render(summary).into_bytes())
+    }
+}
+
+/// A token figure as printed: the number, or "unknown".
+fn known(n: Option<u64>) -> String {
+    n.map_or_else(|| "unknown".to_string(), |n| n.to_string())
+}
+
+fn known_rate(n: Option<f64>) -> String {
+    n.map_or_else(|| "unknown".to_string(), |n| format!("{n:.1}"))
+}
+
+/// The aligned table printed at the end of a run.
+fn render(summary: &Summary) -> String {
+    let mut out = String::new();
+    let r = &summary.requests;
+    let statuses = r
+        .by_status
+        .iter()
+        .filter(|(s, _)| s.as_str() != "ok")
+        .map(|(s, n)| format!("{s} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let _ = write!(
+        out,
+        "{:<13}{} total, {} ok, {} failed",
+        "requests", r.total, r.ok, r.failed
+    );
+    if !statuses.is_empty() {
+        let _ = write!(out, " ({statuses})");
+    }
+    out.push('\n');
+    for (label, counts) in [
+        ("http status", &r.by_http_status),
+        ("errors", &summary.errors_by_kind),
+        ("retried", &summary.retried_errors_by_kind),
+    ] {
+        if !counts.is_empty() {
+            let listed = counts
+                .iter()
+                .map(|(k, n)| format!("{k}: {n}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let _ = writeln!(out, "{label:<13}{listed}");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "{:<13}{:.2} s wall, {:.2} s sending; {:.1} ok req/s",
+        "time", summary.wall_time_s, summary.window_s, summary.requests_per_s
+    );
+    let t = &summary.tokens;
+    let _ = writeln!(
+        out,
+        "{:<13}input {} (cached {}), output {} (reasoning {}), total {}; {} output tok/s, {} total tok/s (ok requests)",
+        "tokens",
+        known(t.input),
+        known(t.cached),
+        known(t.output),
+        known(t.reasoning),
+        known(t.total),
+        known_rate(t.output_per_s),
+        known_rate(t.total_per_s)
+    );
+    let mut unknown = Vec::new();
+    if t.input_unknown_requests > 0 && t.input.is_some() {
+        unknown.push(format!(
+            "input unknown for {} ok requests",
+            t.input_unknown_requests
+        ));
+    }
+    if t.output_unknown_requests > 0 && t.output.is_some() {
+        unknown.push(format!(
+            "output unknown for {} ok requests",
+            t.output_unknown_requests
+        ));
+    }
+    if !unknown.is_empty() {
+        let _ = writeln!(
+            out,
+            "{:<13}{} (sums cover the rest)",
+            "",
+            unknown.join(", ")
+        );
+    }
+    if let Some(share) = t.estimated_share {
+        let _ = writeln!(
+            out,
+            "{:<13}output tokens of {} ok requests ({:.0}%) are local estimates ({}), not server counts; so are their TPOT and tok/s",
+            "estimated",
+            t.estimated_output_requests,
+            share * 100.0,
+            t.tokenizers.join(", ")
+        );
+    }
+    if t.failed_requests_with_output > 0 {
+        let _ = writeln!(
+            out,
+            "{:<13}{} output tokens received by {} failed requests, in no figure above",
+            "partial", t.failed_output, t.failed_requests_with_output
+        );
+    }
+    if let Some(total) = summary.cost.total_usd {
+        let per_1k = summary.cost.per_1k_requests_usd.unwrap_or(0.0);
+        let models = summary
+            .cost
+            .by_model
+            .iter()
+            .map(|(model, t)| match t.cost_usd {
+                Some(cost) => format!("{model} ${cost:.4}"),
+                None => format!("{model} (no price)"),
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let _ = writeln!(
+            out,
+            "{:<13}${total:.4} for {} priced requests (${per_1k:.4} per 1,000): {models}",
+            "cost", summary.cost.priced_requests
+        );
+    } else if !summary.cost.unpriced_models.is_empty() {
+        let _ = writeln!(
+            out,
+            "{:<13}no price for {}",
+            "cost",
+            summary.cost.unpriced_models.join(", ")
+        );
+    }
+    if let (true, Some(limit)) = (summary.cost.budget_stopped, summary.cost.budget_usd) {
+        let skipped = summary
+            .requests
+            .by_status
+            .get("skipped_budget")
+            .copied()
+            .unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "{:<13}--max-cost ${limit} stopped the run: {skipped} lines not sent (skipped_budget)",
+            "budget"
+        );
+    }
+    if summary.interrupted {
+        let _ = writeln!(
+            out,
+            "{:<13}the run was interrupted: unsent lines are cancelled (--resume sends them)",
+            "interrupted"
+        );
+    }
+    if let Some(kept) = summary.resumed_kept {
+        let _ = writeln!(
+            out,
+            "{:<13}{kept} lines kept from earlier sessions; totals cover the whole workload",
+            "resumed"
+        );
+    }
+    if summary.reconnects > 0 {
+        let _ = writeln!(
+            out,
+            "{:<13}{} sends repeated on a new connection (the pooled one was closed by the server; not retries)",
+            "reconnects", summary.reconnects
+        );
+    }
+    if let Some(pacing) = &summary.server_pacing {
+        render_pacing(&mut out, pacing);
+    }
+    for warning in &summary.warnings {
+        let _ = writeln!(out, "{:<13}{warning}", "WARNING");
+    }
+    if summary.warmup_requests > 0 {
+        let _ = writeln!(
+            out,
+            "{:<13}{} warm-up requests sent first, left out of every figure",
+            "warmup", summary.warmup_requests
+        );
+    }
+    if let Some(load) = &summary.load {
+        render_load(&mut out, load);
+    }
+    if let Some(slo) = &summary.slo {
+        render_slo(&mut out, slo);
+    }
+    if let Some(per_chunk) = summary.tokens_per_chunk {
+        let _ = writeln!(
+            out,
+            "{:<13}{per_chunk:.2} output tokens per chunk",
+            "streaming"
+        );
+    }
+    let from_schedule = if summary.load.is_some() {
+        &summary.latency_from_schedule_ms
+    } else {
+        &None
+    };
+    let rows = [
+        ("latency ms", &summary.latency_ms),
+        ("from sched ms", from_schedule),
+        ("failed ms", &summary.failed_latency_ms),
+        ("queue ms", &summary.queue_ms),
+        ("retry wait ms", &summary.retry_wait_ms),
+        ("ttft ms", &summary.ttft_ms),
+        ("ttfo ms", &summary.ttfo_ms),
+        ("tpot ms", &summary.tpot_ms),
+        ("itl ms", &summary.itl_ms),
+        ("out tok/s", &summary.output_tokens_per_s),
+    ];
+    if rows.iter().any(|(_, d)| d.is_some()) {
+        out.push('\n');
+        let _ = writeln!(
+            out,
+            "{:<13}{:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            "", "p50", "p90", "p95", "p99", "p99.9", "max", "mean", "stdev", "count"
+        );
+        for (name, d) in rows {
+            if let Some(d) = d {
+                let _ = writeln!(
+                    out,
+                    "{name:<13}{:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9}",
+                    d.p50, d.p90, d.p95, d.p99, d.p99_9, d.max, d.mean, d.stdev, d.count
+                );
+            }
+        }
+    }
+    out
+}
+
+fn render_pacing(out: &mut String, p: &ServerPacing) {
+    let mut parts = Vec::new();
+    if p.pauses > 0 {
+        parts.push(format!("{} pauses, {:.1} s in all", p.pauses, p.paused_s));
+    }
+    if let (Some(longest), Some(source)) = (p.longest_wait_s, &p.longest_wait_source) {
+        parts.push(format!("longest wait {longest:.1} s ({source})"));
+    }
+    if p.capped_waits > 0 {
+        parts.push(format!(
+            "{} waits capped at {:.0} s (--max-server-wait)",
+            p.capped_waits, p.max_server_wait_s
+        ));
+    }
+    if let (Some(limit), Some(paced)) = (p.announced_requests_per_min, p.paced_to_requests_per_min)
+    {
+        parts.push(format!(
+            "paced to {paced:.0} requests/min (the server announced {limit}/min in x-ratelimit-limit-requests)"
+        ));
+    }
+    if let Some(lowest) = p.lowest_concurrency {
+        parts.push(format!(
+            "concurrency fell to {lowest} of {} after 429s",
+            p.concurrency
+        ));
+    }
+    let _ = writeln!(
+        out,
+        "{:<13}the server slowed this run: {}",
+        "server",
+        parts.join("; ")
+    );
+}
+
+fn render_load(out: &mut String, load: &LoadSummary) {
+    let target = load
+        .rate_per_s
+        .map(|r| format!(" at {r:.2} req/s"))
+        .unwrap_or_default();
+    let achieved = load
+        .achieved_rate_per_s
+        .map(|r| format!(", {r:.2} req/s achieved"))
+        .unwrap_or_default();
+    let full = if load.drop_when_full {
+        format!("{} dropped when full", load.dropped)
+    } else {
+        "arrivals wait when full".to_string()
+    };
+    let _ = writeln!(
+        out,
+        "{:<13}{}{target}: {} sent{achieved}; at most {} in flight, {full}",
+        "load",
+        load.profile.as_str(),
+        load.sent,
+        load.max_in_flight
+    );
+    let cpu = load
+        .client
+        .cpu_cores_used
+        .map(|c| format!("{:.0}% of a core", c * 100.0))
+        .unwrap_or_else(|| "CPU not measured".to_string());
+    let lag = load
+        .scheduler_lag_ms
+        .as_ref()
+        .map(|d| {
+            format!(
+                "; scheduler lag p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+                d.p50, d.p99, d.max
+            )
+        })
+        .unwrap_or_default();
+    let steal = load
+        .client
+        .steal_share
+        .map(|s| format!(", {:.1}% stolen by the hypervisor", s * 100.0))
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "{:<13}{cpu} ({} cores{steal}){lag}",
+        "client", load.client.cores_available
+    );
+    for warning in &load.client.warnings {
+        let _ = writeln!(out, "{:<13}{warning}", "WARNING");
+    }
+}
+
+fn render_slo(out: &mut String, slo: &SloSummary) {
+    let mut parts = Vec::new();
+    for (name, limit, share) in [
+        ("ttft", slo.ttft_ms, slo.share_ttft),
+        ("tpot", slo.tpot_ms, slo.share_tpot),
+        ("e2e", slo.e2e_ms, slo.share_e2e),
+    ] {
+        if let (Some(limit), Some(share)) = (limit, share) {
+            parts.push(format!("{name} <= {limit} ms {:.1}%", share * 100.0));
+        }
+    }
+    let _ = writeln!(
+        out,
+        "{:<13}{}; all {:.1}% ({} of {}): goodput {:.2} req/s",
+        "slo",
+        parts.join(", "),
+        slo.share_all * 100.0,
+        slo.meeting_all,
+        slo.requests,
+        slo.goodput_per_s
+    );
+}
