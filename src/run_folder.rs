@@ -8,6 +8,8 @@ use std::time::SystemTime;
 
 pub const RECORDS_JSONL: &str = "records.jsonl";
 pub const RECORDS_CSV: &str = "records.csv";
+/// Each second's latency and TTFT histograms, an HdrHistogram interval log (under `histograms/`).
+pub const TIMESERIES_HLOG: &str = "timeseries.hlog";
 pub const SUMMARY_JSON: &str = "summary.json";
 pub const RUN_JSON: &str = "run.json";
 pub const HISTOGRAMS_DIR: &str = "histograms";

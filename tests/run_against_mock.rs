@@ -282,3 +282,47 @@ fn records_can_be_placed_on_the_wall_clock_from_the_run_epoch() {
         "the send lies within the run on the wall clock"
     );
 }
+
+#[test]
+fn each_seconds_histograms_are_an_interval_log_on_the_run_epoch() {
+    use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+    let (run, _tmp) = run_workload(
+        "workloads/varied-1000.jsonl",
+        "--mock -c 32 --stream --mock-ttft 5ms --mock-itl 1ms -q",
+    );
+    let log = std::fs::read(run.dir.join("histograms/timeseries.hlog")).unwrap();
+    let epoch = run.summary["epoch_unix_us"].as_u64().unwrap() as f64 / 1e6;
+    let (mut latency, mut ttft, mut start) = (0u64, 0u64, None);
+    for entry in IntervalLogIterator::new(&log) {
+        match entry.expect("a well-formed interval log") {
+            LogEntry::StartTime(t) => start = Some(t.as_secs_f64()),
+            LogEntry::Interval(h) => {
+                let histogram: hdrhistogram::Histogram<u64> =
+                    hdrhistogram::serialization::Deserializer::new()
+                        .deserialize(&mut std::io::Cursor::new(
+                            base64::Engine::decode(
+                                &base64::engine::general_purpose::STANDARD,
+                                h.encoded_histogram(),
+                            )
+                            .unwrap(),
+                        ))
+                        .unwrap();
+                match h.tag().map(|t| t.as_str()) {
+                    Some("latency") => latency += histogram.len(),
+                    Some("ttft") => ttft += histogram.len(),
+                    other => panic!("unexpected tag {other:?}"),
+                }
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(
+        latency, 1000,
+        "every ok request is in its second's latency histogram"
+    );
+    assert_eq!(ttft, 1000);
+    assert!(
+        (start.unwrap() - epoch).abs() < 1e-3,
+        "the log starts at the run's epoch"
+    );
+}

@@ -6,7 +6,9 @@ use crate::config::{Connection, Target, is_secret_header};
 use crate::export::{Destination, Exports, Json, SummaryText};
 use crate::mock::MockThread;
 use crate::record::millis;
-use crate::run_folder::{HISTOGRAMS_DIR, RECORDS_CSV, RECORDS_JSONL, SUMMARY_JSON, TIMESERIES_CSV};
+use crate::run_folder::{
+    HISTOGRAMS_DIR, RECORDS_CSV, RECORDS_JSONL, SUMMARY_JSON, TIMESERIES_CSV, TIMESERIES_HLOG,
+};
 use crate::scheduler::Shutdown;
 use crate::sink::{CsvSink, JsonlSink, RecordSink};
 use crate::stats::{RunStats, Summary, TimeSeries};
@@ -69,7 +71,11 @@ pub fn write_results(
     let histograms = dir.join(HISTOGRAMS_DIR);
     std::fs::create_dir_all(&histograms)?;
     stats.save_histograms(&histograms)?;
-    if let Some(series) = timeseries {
+    if let Some(mut series) = timeseries {
+        let log = histograms.join(TIMESERIES_HLOG);
+        series
+            .write_interval_log(&log, summary.epoch_unix_us)
+            .with_context(|| format!("cannot write {}", log.display()))?;
         let path = dir.join(TIMESERIES_CSV);
         series
             .write_csv(&path)

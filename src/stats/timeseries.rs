@@ -1,7 +1,11 @@
-//! `timeseries.csv`: the run second by second (sent, completed, errors, in flight, tokens, percentiles).
+//! The run second by second: `timeseries.csv` (sent, completed, errors, in flight, tokens,
+//! percentiles) and `histograms/timeseries.hlog`, each second's latency and TTFT HdrHistograms as an
+//! HdrHistogram interval log (which HdrHistogram's own tools plot and merge across processes).
 
 use crate::record::{Record, Status};
 use hdrhistogram::Histogram;
+use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
+use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
 use serde::Serialize;
 use std::io;
 use std::path::Path;
@@ -39,14 +43,17 @@ struct OpenSecond {
     ttft: Histogram<u64>,
 }
 
-/// Per-second counts for the whole run (a few dozen bytes a second) and histograms for the last
-/// few seconds only, so memory stays flat however long the run.
+/// Per-second counts for the whole run (a few dozen bytes a second), histograms for the last few
+/// seconds only, and the closed seconds' histograms compressed (hundreds of bytes a second), so
+/// memory grows with the run's length, not its requests.
 #[derive(Default)]
 pub struct TimeSeries {
     rows: Vec<Counts>,
     open: Vec<OpenSecond>,
     spare: Vec<OpenSecond>,
     newest: u64,
+    /// (second, tag, V2 deflate bytes) of every closed second's non-empty histograms.
+    closed: Vec<(u64, &'static str, Vec<u8>)>,
 }
 
 #[derive(Serialize)]
@@ -143,6 +150,20 @@ impl TimeSeries {
                 let row = self.row(closed.second);
                 row.latency = percentiles(&closed.latency);
                 row.ttft = percentiles(&closed.ttft);
+                for (tag, histogram) in [("latency", &closed.latency), ("ttft", &closed.ttft)] {
+                    if histogram.is_empty() {
+                        continue;
+                    }
+                    let mut bytes = Vec::new();
+                    // Serializing into memory fails only on a histogram it cannot encode, which
+                    // these (fixed bounds) are not; such a second would just be missing from the log.
+                    if V2DeflateSerializer::new()
+                        .serialize(histogram, &mut bytes)
+                        .is_ok()
+                    {
+                        self.closed.push((closed.second, tag, bytes));
+                    }
+                }
                 closed.latency.reset();
                 closed.ttft.reset();
                 self.spare.push(closed);
@@ -150,6 +171,42 @@ impl TimeSeries {
                 i += 1;
             }
         }
+    }
+
+    /// Writes the interval log: one latency and one TTFT histogram (microseconds, shown in ms) per
+    /// second with ok completions, timestamped in seconds from the run's epoch (`epoch_unix_us`, the
+    /// log's start and base time), so logs of several processes share one time axis.
+    pub fn write_interval_log(
+        &mut self,
+        path: &Path,
+        epoch_unix_us: Option<u64>,
+    ) -> io::Result<()> {
+        self.close_before(u64::MAX);
+        let epoch = std::time::UNIX_EPOCH
+            + std::time::Duration::from_micros(epoch_unix_us.unwrap_or_default());
+        let mut out = io::BufWriter::new(std::fs::File::create(path)?);
+        let mut serializer = V2DeflateSerializer::new();
+        let mut log = IntervalLogWriterBuilder::new()
+            .add_comment("llmvolley: per-second latency and TTFT of ok requests, in microseconds")
+            .with_start_time(epoch)
+            .with_base_time(epoch)
+            .with_max_value_divisor(1000.0)
+            .begin_log_with(&mut out, &mut serializer)?;
+        self.closed.sort_by_key(|(second, tag, _)| (*second, *tag));
+        for (second, tag, bytes) in &self.closed {
+            let histogram: Histogram<u64> = Deserializer::new()
+                .deserialize(&mut &bytes[..])
+                .map_err(|e| io::Error::other(format!("{e:?}")))?;
+            log.write_histogram(
+                &histogram,
+                std::time::Duration::from_secs(*second),
+                std::time::Duration::from_secs(1),
+                Tag::new(tag),
+            )
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        }
+        drop(log);
+        io::Write::flush(&mut out)
     }
 
     /// Writes every second from the run start to the last one with activity.
