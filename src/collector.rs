@@ -152,8 +152,8 @@ impl Collector {
     }
 
     /// Also keeps the per-second time series (every record, warm-up included).
-    pub fn with_timeseries(mut self) -> Self {
-        self.timeseries = Some(TimeSeries::default());
+    pub fn with_timeseries(mut self, series: TimeSeries) -> Self {
+        self.timeseries = Some(series);
         self
     }
 

@@ -1,7 +1,7 @@
 //! One measurement of `bench`: a load profile driven into its own run folder (records, time series,
 //! histograms, summary) with the client's self-check. `bench` runs one; a sweep runs several.
 
-use super::target::{create_record_files, write_results};
+use super::target::{create_record_files, new_timeseries, write_results};
 use crate::cli::Profile;
 use crate::client::Client;
 use crate::collector::{Collected, Collector, Progress};
@@ -79,7 +79,7 @@ impl Bench<'_> {
         let progress = Progress::new(planned_total, show_progress, in_flight.clone());
         let collector = Collector::new(sinks, progress, pricer, estimator)
             .with_stats(RunStats::with_slo(config.slo))
-            .with_timeseries();
+            .with_timeseries(new_timeseries(dir, epoch_unix_us)?);
         let collecting = tokio::task::spawn_blocking(move || collector.run(records_rx));
 
         let launcher = ClientLauncher(Arc::new(Shared {

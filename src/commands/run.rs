@@ -1,7 +1,8 @@
 //! `llmvolley run`: workload → closed loop → records, summary and histograms in a run folder.
 
 use super::target::{
-    create_record_files, print_summary, run_json, start_target, watch_signals, write_results,
+    create_record_files, new_timeseries, print_summary, run_json, start_target, watch_signals,
+    write_results,
 };
 use super::{EXIT_INTERRUPTED, EXIT_SOME_FAILED};
 use crate::cli::RunArgs;
@@ -128,7 +129,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut collector = Collector::new(sinks, progress, pricer, estimator);
     // A resumed run keeps the first session's time series: seconds of two sessions don't add up.
     if !config.resume {
-        collector = collector.with_timeseries();
+        collector = collector.with_timeseries(new_timeseries(&dir, epoch_unix_us)?);
     }
     let collecting = tokio::task::spawn_blocking(move || collector.run(records_rx));
 

@@ -41,7 +41,15 @@ pub fn create_record_files(dir: &Path) -> anyhow::Result<Vec<Box<dyn RecordSink>
         Box::new(CsvSink::create(&dir.join(RECORDS_CSV)).map_err(create)?),
     ];
     std::fs::File::create(dir.join(TIMESERIES_CSV)).map_err(create)?;
+    std::fs::create_dir_all(dir.join(HISTOGRAMS_DIR)).map_err(create)?;
     Ok(sinks)
+}
+
+/// The time series of a fresh run, its interval log in `histograms/`.
+pub fn new_timeseries(dir: &Path, epoch_unix_us: u64) -> anyhow::Result<TimeSeries> {
+    let path = dir.join(HISTOGRAMS_DIR).join(TIMESERIES_HLOG);
+    TimeSeries::with_interval_log(&path, epoch_unix_us)
+        .with_context(|| format!("cannot create {}", path.display()))
 }
 
 /// run.json: the command's own `settings` after where requests went and how. Secrets never appear,
@@ -71,11 +79,7 @@ pub fn write_results(
     let histograms = dir.join(HISTOGRAMS_DIR);
     std::fs::create_dir_all(&histograms)?;
     stats.save_histograms(&histograms)?;
-    if let Some(mut series) = timeseries {
-        let log = histograms.join(TIMESERIES_HLOG);
-        series
-            .write_interval_log(&log, summary.epoch_unix_us)
-            .with_context(|| format!("cannot write {}", log.display()))?;
+    if let Some(series) = timeseries {
         let path = dir.join(TIMESERIES_CSV);
         series
             .write_csv(&path)

@@ -4,8 +4,8 @@
 
 use crate::record::{Record, Status};
 use hdrhistogram::Histogram;
-use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
-use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
+use hdrhistogram::serialization::interval_log::IntervalLogWriterBuilder;
+use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
 use serde::Serialize;
 use std::io;
 use std::path::Path;
@@ -43,17 +43,64 @@ struct OpenSecond {
     ttft: Histogram<u64>,
 }
 
-/// Per-second counts for the whole run (a few dozen bytes a second), histograms for the last few
-/// seconds only, and the closed seconds' histograms compressed (hundreds of bytes a second), so
-/// memory grows with the run's length, not its requests.
+/// Per-second counts for the whole run (a few dozen bytes a second) and histograms for the last
+/// few seconds only, written to the interval log as each second closes, so memory stays flat
+/// however long the run.
 #[derive(Default)]
 pub struct TimeSeries {
     rows: Vec<Counts>,
     open: Vec<OpenSecond>,
     spare: Vec<OpenSecond>,
     newest: u64,
-    /// (second, tag, V2 deflate bytes) of every closed second's non-empty histograms.
-    closed: Vec<(u64, &'static str, Vec<u8>)>,
+    log: Option<IntervalLog>,
+}
+
+/// `histograms/timeseries.hlog`, written a line per closed histogram (HdrHistogram's interval log
+/// format: `Tag=T,start,length,max,base64 of the V2 deflate histogram`).
+struct IntervalLog {
+    out: io::BufWriter<std::fs::File>,
+    serializer: V2DeflateSerializer,
+    bytes: Vec<u8>,
+    text: String,
+}
+
+impl IntervalLog {
+    /// Creates the log with its header: start and base time are the run's epoch (`epoch_unix_us`),
+    /// so logs of several processes share one time axis; values are µs, shown in ms.
+    fn create(path: &Path, epoch_unix_us: u64) -> io::Result<IntervalLog> {
+        let mut out = io::BufWriter::new(std::fs::File::create(path)?);
+        let epoch = std::time::UNIX_EPOCH + std::time::Duration::from_micros(epoch_unix_us);
+        let mut serializer = V2DeflateSerializer::new();
+        IntervalLogWriterBuilder::new()
+            .add_comment("llmvolley: per-second latency and TTFT of ok requests, in microseconds")
+            .with_start_time(epoch)
+            .with_base_time(epoch)
+            .with_max_value_divisor(1000.0)
+            .begin_log_with(&mut out, &mut serializer)?;
+        Ok(IntervalLog {
+            out,
+            serializer,
+            bytes: Vec::new(),
+            text: String::new(),
+        })
+    }
+
+    fn write(&mut self, second: u64, tag: &str, histogram: &Histogram<u64>) -> io::Result<()> {
+        use base64::Engine;
+        use std::io::Write;
+        self.bytes.clear();
+        self.serializer
+            .serialize(histogram, &mut self.bytes)
+            .map_err(|e| io::Error::other(format!("{e:?}")))?;
+        self.text.clear();
+        base64::engine::general_purpose::STANDARD.encode_string(&self.bytes, &mut self.text);
+        writeln!(
+            self.out,
+            "Tag={tag},{second}.000,1.000,{:.3},{}",
+            histogram.max() as f64 / 1000.0,
+            self.text
+        )
+    }
 }
 
 #[derive(Serialize)]
@@ -74,6 +121,14 @@ struct Row {
 }
 
 impl TimeSeries {
+    /// A time series that also writes each second's histograms to the interval log at `path`.
+    pub fn with_interval_log(path: &Path, epoch_unix_us: u64) -> io::Result<TimeSeries> {
+        Ok(TimeSeries {
+            log: Some(IntervalLog::create(path, epoch_unix_us)?),
+            ..TimeSeries::default()
+        })
+    }
+
     fn row(&mut self, second: u64) -> &mut Counts {
         let index = second as usize;
         if self.rows.len() <= index {
@@ -150,18 +205,16 @@ impl TimeSeries {
                 let row = self.row(closed.second);
                 row.latency = percentiles(&closed.latency);
                 row.ttft = percentiles(&closed.ttft);
-                for (tag, histogram) in [("latency", &closed.latency), ("ttft", &closed.ttft)] {
-                    if histogram.is_empty() {
-                        continue;
-                    }
-                    let mut bytes = Vec::new();
-                    // Serializing into memory fails only on a histogram it cannot encode, which
-                    // these (fixed bounds) are not; such a second would just be missing from the log.
-                    if V2DeflateSerializer::new()
-                        .serialize(histogram, &mut bytes)
-                        .is_ok()
-                    {
-                        self.closed.push((closed.second, tag, bytes));
+                if let Some(log) = &mut self.log {
+                    for (tag, histogram) in [("latency", &closed.latency), ("ttft", &closed.ttft)] {
+                        // A log that cannot be written loses its lines, never the run; the CSV
+                        // and the run's own histograms still have every figure.
+                        if !histogram.is_empty()
+                            && log.write(closed.second, tag, histogram).is_err()
+                        {
+                            self.log = None;
+                            break;
+                        }
                     }
                 }
                 closed.latency.reset();
@@ -173,45 +226,13 @@ impl TimeSeries {
         }
     }
 
-    /// Writes the interval log: one latency and one TTFT histogram (microseconds, shown in ms) per
-    /// second with ok completions, timestamped in seconds from the run's epoch (`epoch_unix_us`, the
-    /// log's start and base time), so logs of several processes share one time axis.
-    pub fn write_interval_log(
-        &mut self,
-        path: &Path,
-        epoch_unix_us: Option<u64>,
-    ) -> io::Result<()> {
-        self.close_before(u64::MAX);
-        let epoch = std::time::UNIX_EPOCH
-            + std::time::Duration::from_micros(epoch_unix_us.unwrap_or_default());
-        let mut out = io::BufWriter::new(std::fs::File::create(path)?);
-        let mut serializer = V2DeflateSerializer::new();
-        let mut log = IntervalLogWriterBuilder::new()
-            .add_comment("llmvolley: per-second latency and TTFT of ok requests, in microseconds")
-            .with_start_time(epoch)
-            .with_base_time(epoch)
-            .with_max_value_divisor(1000.0)
-            .begin_log_with(&mut out, &mut serializer)?;
-        self.closed.sort_by_key(|(second, tag, _)| (*second, *tag));
-        for (second, tag, bytes) in &self.closed {
-            let histogram: Histogram<u64> = Deserializer::new()
-                .deserialize(&mut &bytes[..])
-                .map_err(|e| io::Error::other(format!("{e:?}")))?;
-            log.write_histogram(
-                &histogram,
-                std::time::Duration::from_secs(*second),
-                std::time::Duration::from_secs(1),
-                Tag::new(tag),
-            )
-            .map_err(|e| io::Error::other(e.to_string()))?;
-        }
-        drop(log);
-        io::Write::flush(&mut out)
-    }
-
-    /// Writes every second from the run start to the last one with activity.
+    /// Writes every second from the run start to the last one with activity (and the interval
+    /// log's last seconds).
     pub fn write_csv(mut self, path: &Path) -> io::Result<()> {
         self.close_before(u64::MAX);
+        if let Some(log) = &mut self.log {
+            io::Write::flush(&mut log.out)?;
+        }
         let mut out = csv::Writer::from_path(path).map_err(io::Error::other)?;
         let mut in_flight: u64 = 0;
         for (second, c) in self.rows.iter().enumerate() {
