@@ -38,7 +38,7 @@ struct StreamEvent<'a> {
     #[serde(default)]
     error: Option<ErrorField>,
     #[serde(borrow, default)]
-    choices: Option<Vec<ChunkChoice<'a>>>,
+    choices: Option<FirstChoice<'a>>,
     #[serde(default)]
     usage: Option<Usage>,
     #[serde(borrow, default)]
@@ -59,6 +59,34 @@ struct StreamItem {
     name: Option<String>,
     #[serde(default)]
     arguments: Option<String>,
+}
+
+/// A Chat chunk's `choices`: only the first choice (`index` 0) is kept, so a chunk costs no `Vec`.
+struct FirstChoice<'a>(Option<ChunkChoice<'a>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for FirstChoice<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Choices<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Choices<'a> {
+            type Value = FirstChoice<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an array of choices")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut first = None;
+                while let Some(choice) = seq.next_element::<ChunkChoice<'a>>()? {
+                    if choice.index == 0 && first.is_none() {
+                        first = Some(choice);
+                    }
+                }
+                Ok(FirstChoice(first))
+            }
+        }
+        deserializer.deserialize_seq(Choices(std::marker::PhantomData))
+    }
 }
 
 #[derive(Deserialize)]
@@ -432,39 +460,37 @@ impl StreamAssembler {
             apply_usage(usage, record);
         }
         let mut carried = Carried::default();
-        for choice in chunk.choices.unwrap_or_default() {
-            if choice.index != 0 {
-                continue;
-            }
+        if let Some(choice) = chunk.choices.and_then(|c| c.0) {
             if let Some(finish) = choice.finish_reason {
                 self.chat_finished = true;
                 record.finish = Some(finish);
             }
-            let Some(delta) = choice.delta else { continue };
-            if let Some(reasoning) = delta.reasoning_content.filter(|r| !r.is_empty()) {
-                self.extra_text.push_str(&reasoning);
-                carried.hidden = true;
-            }
-            if let Some(content) = delta.content.filter(|c| !c.is_empty()) {
-                self.text.push_str(&content);
-                carried.visible = true;
-            }
-            if let Some(refusal) = delta.refusal.filter(|r| !r.is_empty()) {
-                self.extra_text.push_str(&refusal);
-                carried.visible = true;
-            }
-            for call in delta.tool_calls.unwrap_or_default() {
-                let partial = Self::call_mut(&mut self.calls, CallKey::ChatIndex(call.index));
-                if let Some(id) = call.id {
-                    partial.call_id = id;
+            if let Some(delta) = choice.delta {
+                if let Some(reasoning) = delta.reasoning_content.filter(|r| !r.is_empty()) {
+                    self.extra_text.push_str(&reasoning);
+                    carried.hidden = true;
                 }
-                if let Some(function) = call.function {
-                    if let Some(name) = function.name {
-                        partial.name = name;
+                if let Some(content) = delta.content.filter(|c| !c.is_empty()) {
+                    self.text.push_str(&content);
+                    carried.visible = true;
+                }
+                if let Some(refusal) = delta.refusal.filter(|r| !r.is_empty()) {
+                    self.extra_text.push_str(&refusal);
+                    carried.visible = true;
+                }
+                for call in delta.tool_calls.unwrap_or_default() {
+                    let partial = Self::call_mut(&mut self.calls, CallKey::ChatIndex(call.index));
+                    if let Some(id) = call.id {
+                        partial.call_id = id;
                     }
-                    if let Some(arguments) = function.arguments.filter(|a| !a.is_empty()) {
-                        partial.arguments.push_str(&arguments);
-                        carried.visible = true;
+                    if let Some(function) = call.function {
+                        if let Some(name) = function.name {
+                            partial.name = name;
+                        }
+                        if let Some(arguments) = function.arguments.filter(|a| !a.is_empty()) {
+                            partial.arguments.push_str(&arguments);
+                            carried.visible = true;
+                        }
                     }
                 }
             }
@@ -635,6 +661,25 @@ mod tests {
             Just(r#"{"error":{"message":"m"}}"#.to_string()),
             "[ -~]{0,30}",
         ]
+    }
+
+    #[test]
+    fn only_the_first_choice_of_a_chat_chunk_is_read() {
+        let mut record = Record::empty("1".into(), 1, Status::Ok);
+        let mut assembler = StreamAssembler::new(Instant::now());
+        for data in [
+            r#"{"choices":[{"index":1,"delta":{"content":"other"}},{"index":0,"delta":{"content":"mine"}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#,
+            "[DONE]",
+        ] {
+            assembler.on_event(&SseEvent { event: "", data }, Instant::now(), &mut record);
+        }
+        assembler.finish(Instant::now(), None, &mut record);
+        assert_eq!(record.output_text.as_deref(), Some("mine"));
+        assert_eq!(
+            (record.chunks, record.finish.as_deref()),
+            (Some(1), Some("stop"))
+        );
     }
 
     proptest! {
