@@ -3,6 +3,7 @@
 use crate::cli::{Api, EstimateArgs};
 use crate::cost::PriceTable;
 use crate::cost::estimate::{EstimateOptions, OutputSource, estimate as estimate_workload};
+use crate::export::{Destination, EstimateTable, Exports, Json};
 use crate::tokenize::HfTokenizer;
 use crate::workload::Route;
 use std::process::ExitCode;
@@ -35,9 +36,13 @@ pub fn estimate(args: EstimateArgs) -> anyhow::Result<ExitCode> {
     };
     let result = estimate_workload(&options)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&result)?);
+        Exports::new()
+            .to(Json, Destination::Stdout)
+            .write(&result)?;
     } else {
-        print!("{}", result.render());
+        Exports::new()
+            .to(EstimateTable, Destination::Stdout)
+            .write(&result)?;
     }
     Ok(ExitCode::SUCCESS)
 }

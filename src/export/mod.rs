@@ -1,10 +1,12 @@
 //! Rendering results for people and programs: one exporter per format behind one small trait (as
-//! hyperfine's `src/export/`), each reading plain data (`Summary`, `Sweep`) and measuring nothing.
+//! hyperfine's `src/export/`), each reading plain data (`Summary`, `Sweep`, `Estimate`) and measuring nothing.
 //! An HTML report is one more exporter.
 
+mod estimate;
 mod sweep;
 mod text;
 
+pub use estimate::EstimateTable;
 pub use sweep::{Sweep, SweepCsv, SweepRow, SweepTable};
 pub use text::SummaryText;
 
