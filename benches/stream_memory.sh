@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Peak RSS per in-flight stream: N streams at once (default 2000) whose events arrive split across
-# reads (the mock writes each event in two halves 1 ms apart: --mock-split-events), each streaming
+# reads (--mock-split-events: the mock's writes end mid-event, each event completing with the next
+# write), each streaming
 # 128 tokens over ~4 s so that all are in flight together. The mock runs in its own process, so
 # only the client is measured. Per stream = (peak RSS of the N-stream run − peak RSS of a 1-stream
 # run) / N. Usage: bash benches/stream_memory.sh [N] [http1|h2c]

@@ -293,6 +293,7 @@ fn each_seconds_histograms_are_an_interval_log_on_the_run_epoch() {
     let log = std::fs::read(run.dir.join("histograms/timeseries.hlog")).unwrap();
     let epoch = run.summary["epoch_unix_us"].as_u64().unwrap() as f64 / 1e6;
     let (mut latency, mut ttft, mut start) = (0u64, 0u64, None);
+    let mut seconds = Vec::new();
     for entry in IntervalLogIterator::new(&log) {
         match entry.expect("a well-formed interval log") {
             LogEntry::StartTime(t) => start = Some(t.as_secs_f64()),
@@ -308,7 +309,10 @@ fn each_seconds_histograms_are_an_interval_log_on_the_run_epoch() {
                         ))
                         .unwrap();
                 match h.tag().map(|t| t.as_str()) {
-                    Some("latency") => latency += histogram.len(),
+                    Some("latency") => {
+                        latency += histogram.len();
+                        seconds.push(h.start_timestamp());
+                    }
                     Some("ttft") => ttft += histogram.len(),
                     other => panic!("unexpected tag {other:?}"),
                 }
@@ -321,6 +325,10 @@ fn each_seconds_histograms_are_an_interval_log_on_the_run_epoch() {
         "every ok request is in its second's latency histogram"
     );
     assert_eq!(ttft, 1000);
+    assert!(
+        seconds.windows(2).all(|w| w[0] < w[1]),
+        "in time order: {seconds:?}"
+    );
     assert!(
         (start.unwrap() - epoch).abs() < 1e-3,
         "the log starts at the run's epoch"

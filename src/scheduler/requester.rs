@@ -82,9 +82,8 @@ impl Requester {
                     () = throttle.before_send(estimated_tokens) => {}
                     () = abandon.cancelled() => {
                         self.stamp(&mut record, scheduled, first_sent, None, retry_wait);
-                        record.attempt_errors = attempt_errors;
                         record.fail(Status::Cancelled, "interrupted", "not sent: the run was interrupted while it waited for the rate limit");
-                        return record;
+                        return finished(record, attempt_errors, &body);
                     }
                 }
             }
@@ -101,9 +100,8 @@ impl Requester {
                 outcome = sending => outcome,
                 () = abandon.cancelled() => {
                     self.stamp(&mut record, scheduled, Some(first), None, retry_wait);
-                    record.attempt_errors = attempt_errors;
                     record.fail(Status::Cancelled, "interrupted", "still in flight when the run stopped (the --grace period after an interrupt ran out, or a second interrupt came)");
-                    return record;
+                    return finished(record, attempt_errors, &body);
                 }
             };
             self.stamp(

@@ -84,10 +84,10 @@ impl ScaledHistogram {
         &self.0
     }
 
-    /// Adds every value of `other` (same bounds and precision, so exactly).
-    pub fn merge(&mut self, other: &ScaledHistogram) {
-        // Both come from `Default`, with the same bounds: adding cannot fail.
-        let _ = self.0.add(&other.0);
+    /// Adds every value of `other`, exactly; fails (changing nothing) when `other` holds values
+    /// beyond this histogram's bounds (one read from a foreign file).
+    pub fn merge(&mut self, other: &ScaledHistogram) -> Result<(), String> {
+        self.0.add(&other.0).map_err(|e| format!("{e:?}"))
     }
 
     /// Writes the histogram in the HdrHistogram V2 compressed format, mergeable by any HdrHistogram library.
@@ -349,8 +349,15 @@ impl RunStats {
     }
 
     /// Folds in the statistics of another part of the same run (another shard, another session):
-    /// counters and sums add, histograms add value for value, windows widen.
-    pub fn merge(&mut self, other: &RunStats) {
+    /// counters and sums add, histograms add value for value, windows widen. Offsets must count
+    /// from the same epoch. Fails before changing anything when the parts judged different SLOs,
+    /// and midway when a histogram cannot be added (one read from a file with foreign bounds).
+    pub fn merge(&mut self, other: &RunStats) -> Result<(), String> {
+        if self.slo.as_ref().map(|t| t.slo) != other.slo.as_ref().map(|t| t.slo)
+            && (self.total() > 0 && other.total() > 0)
+        {
+            return Err("the parts were judged against different SLOs".to_string());
+        }
         for (mine, theirs) in self.by_status.iter_mut().zip(other.by_status) {
             *mine += theirs;
         }
@@ -375,7 +382,7 @@ impl RunStats {
             (&mut self.output_tps, &other.output_tps),
             (&mut self.retry_wait, &other.retry_wait),
         ] {
-            mine.merge(theirs);
+            mine.merge(theirs)?;
         }
         for (mine, theirs) in [
             (&mut self.input_tokens, other.input_tokens),
@@ -428,6 +435,7 @@ impl RunStats {
             (None, Some(theirs)) => self.slo = Some(theirs.clone()),
             _ => {}
         }
+        Ok(())
     }
 
     /// Sends per second over the measured sends: (sent − 1) / (last send − first send).
@@ -594,10 +602,16 @@ mod tests {
             for r in &records[cut..] {
                 second.add(r);
             }
-            first.merge(&second);
+            first.merge(&second).unwrap();
             assert_eq!(first, whole, "split at {cut}");
         }
         assert!(whole.itl.len() > 1_000 && whole.warmup > 0 && whole.reconnects > 0);
+        let mut other_slo = RunStats::with_slo(Some(Slo::parse("e2e=1s").unwrap()));
+        other_slo.add(&records[0]);
+        assert!(
+            whole.clone().merge(&other_slo).is_err(),
+            "different SLOs do not merge"
+        );
     }
 
     #[test]

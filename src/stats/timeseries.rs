@@ -85,6 +85,21 @@ impl IntervalLog {
         })
     }
 
+    /// A closed second's non-empty histograms, flushed at once so a crash loses at most one second.
+    fn write_second(
+        &mut self,
+        second: u64,
+        latency: &Histogram<u64>,
+        ttft: &Histogram<u64>,
+    ) -> io::Result<()> {
+        for (tag, histogram) in [("latency", latency), ("ttft", ttft)] {
+            if !histogram.is_empty() {
+                self.write(second, tag, histogram)?;
+            }
+        }
+        io::Write::flush(&mut self.out)
+    }
+
     fn write(&mut self, second: u64, tag: &str, histogram: &Histogram<u64>) -> io::Result<()> {
         use base64::Engine;
         use std::io::Write;
@@ -198,31 +213,27 @@ impl TimeSeries {
 
     /// Turns the histograms of seconds before `limit` into their percentiles.
     fn close_before(&mut self, limit: u64) {
-        let mut i = 0;
-        while i < self.open.len() {
-            if self.open[i].second < limit {
-                let mut closed = self.open.swap_remove(i);
-                let row = self.row(closed.second);
-                row.latency = percentiles(&closed.latency);
-                row.ttft = percentiles(&closed.ttft);
-                if let Some(log) = &mut self.log {
-                    for (tag, histogram) in [("latency", &closed.latency), ("ttft", &closed.ttft)] {
-                        // A log that cannot be written loses its lines, never the run; the CSV
-                        // and the run's own histograms still have every figure.
-                        if !histogram.is_empty()
-                            && log.write(closed.second, tag, histogram).is_err()
-                        {
-                            self.log = None;
-                            break;
-                        }
-                    }
-                }
-                closed.latency.reset();
-                closed.ttft.reset();
-                self.spare.push(closed);
-            } else {
-                i += 1;
+        // Oldest first: the interval log's lines must go in time order.
+        self.open
+            .sort_unstable_by_key(|o| std::cmp::Reverse(o.second));
+        while self.open.last().is_some_and(|o| o.second < limit) {
+            let Some(mut closed) = self.open.pop() else {
+                break;
+            };
+            let row = self.row(closed.second);
+            row.latency = percentiles(&closed.latency);
+            row.ttft = percentiles(&closed.ttft);
+            if let Some(log) = &mut self.log
+                && let Err(e) = log.write_second(closed.second, &closed.latency, &closed.ttft)
+            {
+                // A log that cannot be written loses its lines, never the run: the CSV and the
+                // run's own histograms still have every figure.
+                eprintln!("warning: the interval log stops here: {e}");
+                self.log = None;
             }
+            closed.latency.reset();
+            closed.ttft.reset();
+            self.spare.push(closed);
         }
     }
 
@@ -230,9 +241,6 @@ impl TimeSeries {
     /// log's last seconds).
     pub fn write_csv(mut self, path: &Path) -> io::Result<()> {
         self.close_before(u64::MAX);
-        if let Some(log) = &mut self.log {
-            io::Write::flush(&mut log.out)?;
-        }
         let mut out = csv::Writer::from_path(path).map_err(io::Error::other)?;
         let mut in_flight: u64 = 0;
         for (second, c) in self.rows.iter().enumerate() {
