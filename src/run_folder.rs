@@ -61,13 +61,22 @@ pub fn create(out: Option<&Path>, workload: &Path, results_root: &Path) -> anyho
 /// Writes `value` as pretty JSON to `dir/name` via a temporary file and a rename, so a reader never
 /// sees half a file.
 pub fn write_json(dir: &Path, name: &str, value: &impl Serialize) -> anyhow::Result<()> {
-    let tmp = dir.join(format!(".{name}.tmp"));
-    let mut text = serde_json::to_string_pretty(value)?;
-    text.push('\n');
-    fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
-    fs::rename(&tmp, dir.join(name))
-        .with_context(|| format!("cannot write {}", dir.join(name).display()))?;
-    Ok(())
+    let mut text = serde_json::to_vec_pretty(value)?;
+    text.push(b'\n');
+    let path = dir.join(name);
+    write_whole(&path, &text).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Writes through a temporary file beside `path` and a rename: a crash leaves the old file or the
+/// new one, never half of one.
+pub fn write_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    fs::write(&tmp, bytes)?;
+    fs::rename(&tmp, path)
 }
 
 /// Now as Unix time in microseconds: taken with a run's monotonic epoch, it places the run's

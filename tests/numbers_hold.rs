@@ -826,19 +826,24 @@ async fn valid_json_with_an_unexpected_field_type_is_skipped_and_noted_not_fatal
 
 // ---- 10. Nothing blocks the runtime mid-stream --------------------------------------------------
 
+/// A Chat stream without usage: `pieces` text chunks 200 ms apart, then the finish and `[DONE]`.
+fn paced_chat_without_usage(pieces: impl IntoIterator<Item = String>) -> Vec<Step> {
+    let mut steps = vec![chunked_head("text/event-stream", "")];
+    for piece in pieces {
+        steps.push(wait_ms(200));
+        steps.push(chat_chunk(&format!(r#"{{"content":{piece:?}}}"#), "null"));
+    }
+    steps.extend([chat_chunk("{}", r#""stop""#), data("[DONE]"), Step::End]);
+    steps
+}
+
 #[tokio::test]
 async fn counting_tokens_of_streams_without_usage_never_stalls_another_stream() {
     // Short answers finish (and need their tokens counted) while a long one streams a chunk every
     // 200 ms: its gaps stay near 200 ms.
     let server = serve(|seen| {
-        let mut steps = vec![chunked_head("text/event-stream", "")];
         let words = if case_of(seen) == "long" { 12 } else { 2 };
-        for i in 0..words {
-            steps.push(wait_ms(200));
-            steps.push(chat_chunk(&format!(r#"{{"content":" word{i}"}}"#), "null"));
-        }
-        steps.extend([chat_chunk("{}", r#""stop""#), data("[DONE]"), Step::End]);
-        steps
+        paced_chat_without_usage((0..words).map(|i| format!(" word{i}")))
     })
     .await;
     let (run, _tmp) = run_cases(
@@ -863,14 +868,8 @@ async fn counting_tokens_of_streams_without_usage_never_stalls_another_stream() 
 #[tokio::test]
 async fn streams_counted_with_a_tokenizer_file_stall_nothing_either() {
     let server = serve(|seen| {
-        let mut steps = vec![chunked_head("text/event-stream", "")];
-        let words = if case_of(seen) == "long" { 8 } else { 1 };
-        for _ in 0..words {
-            steps.push(wait_ms(200));
-            steps.push(chat_chunk(r#"{"content":" Hello there, friend"}"#, "null"));
-        }
-        steps.extend([chat_chunk("{}", r#""stop""#), data("[DONE]"), Step::End]);
-        steps
+        let pieces = if case_of(seen) == "long" { 8 } else { 1 };
+        paced_chat_without_usage((0..pieces).map(|_| " Hello there, friend".to_string()))
     })
     .await;
     let tokenizer = workspace_file("tests/fixtures/tokenizer.json");

@@ -228,6 +228,8 @@ impl Client {
         // Kept (a reference-counted copy) to name it should the body disagree.
         let content_type = response.headers().get(CONTENT_TYPE).cloned();
         let mut body = Body::Undecided(Vec::new());
+        // Made when the body turns out to be a stream (kept beside `body`, not boxed inside it).
+        let mut assembler: Option<stream::StreamAssembler> = None;
         let mut saved = (self.save_responses).then(Vec::new);
         let mut broken = None;
         let mut ended = false;
@@ -252,7 +254,11 @@ impl Client {
                     buf.extend_from_slice(&bytes);
                     Ok(false)
                 }
-                Body::Stream(parser, assembler) => feed(parser, assembler, &bytes, at, record),
+                Body::Stream(parser) => {
+                    let assembler =
+                        assembler.get_or_insert_with(|| stream::StreamAssembler::new(sent));
+                    feed(parser, assembler, &bytes, at, record)
+                }
                 Body::Undecided(buf) => {
                     // The common case (the first chunk decides) sniffs the chunk without a copy.
                     let sniffed = if buf.is_empty() {
@@ -274,10 +280,10 @@ impl Client {
                         }
                     };
                     let mut parser = sse::SseParser::new();
-                    let mut assembler = Box::new(stream::StreamAssembler::new(sent));
+                    let assembler = assembler.insert(stream::StreamAssembler::new(sent));
                     let input: &[u8] = if head.is_empty() { &bytes } else { &head };
-                    let fed = feed(&mut parser, &mut assembler, input, at, record);
-                    body = Body::Stream(parser, assembler);
+                    let fed = feed(&mut parser, assembler, input, at, record);
+                    body = Body::Stream(parser);
                     fed
                 }
             };
@@ -299,10 +305,7 @@ impl Client {
         let body_end = Instant::now();
         // A body of nothing (or only blank lines) labelled as a stream is a stream without events.
         if labelled_sse && broken.is_none() && matches!(body, Body::Undecided(_)) {
-            body = Body::Stream(
-                sse::SseParser::new(),
-                Box::new(stream::StreamAssembler::new(sent)),
-            );
+            body = Body::Stream(sse::SseParser::new());
         }
         let label = || match &content_type {
             Some(value) => format!("labelled {:?}", String::from_utf8_lossy(value.as_bytes())),
@@ -317,7 +320,8 @@ impl Client {
         };
         let streamed = matches!(body, Body::Stream(..));
         let end = match body {
-            Body::Stream(mut parser, mut assembler) => {
+            Body::Stream(mut parser) => {
+                let mut assembler = assembler.unwrap_or_else(|| stream::StreamAssembler::new(sent));
                 if !ended
                     && broken.is_none()
                     && let Some(event) = parser.finish()
@@ -395,7 +399,7 @@ enum Sniffed {
 enum Body {
     Undecided(Vec<u8>),
     Whole(Vec<u8>),
-    Stream(sse::SseParser, Box<stream::StreamAssembler>),
+    Stream(sse::SseParser),
 }
 
 /// Feeds bytes that arrived at `at` to a stream; true when an event ended the answer.

@@ -32,17 +32,6 @@ impl<T: Serialize + ?Sized> Exporter<T> for Json {
     }
 }
 
-/// Writes through a temporary file and a rename: a crash leaves the old file or the new one.
-fn write_whole(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp"));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
-}
-
 /// Where an exporter's output goes.
 pub enum Destination {
     Stdout,
@@ -82,7 +71,7 @@ impl<T: ?Sized> Exports<T> {
                     out.write_all(&bytes)?;
                     out.flush()?;
                 }
-                Destination::File(path) => write_whole(path, &bytes)
+                Destination::File(path) => crate::run_folder::write_whole(path, &bytes)
                     .with_context(|| format!("cannot write {}", path.display()))?,
             }
         }
