@@ -106,6 +106,9 @@ pub struct BenchArgs {
     pub quiet: bool,
 
     #[command(flatten)]
+    pub gates: GateArgs,
+
+    #[command(flatten)]
     pub target: EndpointArgs,
 }
 
@@ -162,25 +165,19 @@ pub struct RunArgs {
     /// JSONL workload: one request body or OpenAI Batch line per line.
     pub workload: PathBuf,
 
-    /// Requests in flight at most (closed loop).
+    /// Requests in flight at most: the closed loop's concurrency, or with --rate the cap.
     #[arg(short = 'c', long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub concurrency: u32,
 
-    /// Send at most this many requests per second, evenly spaced (retries included).
-    #[arg(long, value_name = "N")]
-    pub rps: Option<f64>,
+    /// Send lines on a constant schedule of R per second (open loop), at most -c in flight; lines
+    /// due while -c are in flight wait (queue_ms shows it). Without it, a closed loop of -c.
+    #[arg(long, value_name = "R")]
+    pub rate: Option<f64>,
 
-    /// Send at most this many requests per minute, evenly spaced.
-    #[arg(long, value_name = "N")]
-    pub rpm: Option<f64>,
-
-    /// Send at most this many tokens per minute (estimated: body bytes / 4 plus 256 per request).
-    #[arg(long, value_name = "N")]
-    pub tpm: Option<u32>,
-
-    /// Start the first -c requests evenly over this span (e.g. 2s) instead of all at once.
-    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
-    pub ramp_up: Duration,
+    /// Stop sending after this long; lines not sent by then are recorded as cancelled
+    /// (error.kind "limit") and a later --resume sends them.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
 
     /// Retries after a retryable failure (408, 409, 429, 5xx, timeouts, connection errors, broken streams).
     #[arg(long, value_name = "N", default_value_t = 5)]
@@ -193,11 +190,6 @@ pub struct RunArgs {
     /// Run folder [default: results/<workload>-<UTC time>]; an existing non-empty folder is refused.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-
-    /// Stop sending once spent dollars plus the estimate for requests in flight would pass USD;
-    /// unsent lines are recorded as skipped_budget.
-    #[arg(long, value_name = "USD")]
-    pub max_cost: Option<f64>,
 
     /// Continue the run in --out DIR: lines whose latest record is ok are not sent again.
     #[arg(long, requires = "out")]
@@ -216,7 +208,36 @@ pub struct RunArgs {
     pub quiet: bool,
 
     #[command(flatten)]
+    pub gates: GateArgs,
+
+    #[command(flatten)]
     pub target: EndpointArgs,
+}
+
+/// What every launch passes, whatever the command: rate limits, ramp-up, the cost budget.
+#[derive(Debug, Args)]
+pub struct GateArgs {
+    /// Send at most this many requests per second, evenly spaced (retries included).
+    #[arg(long, value_name = "N")]
+    pub rps: Option<f64>,
+
+    /// Send at most this many requests per minute, evenly spaced.
+    #[arg(long, value_name = "N")]
+    pub rpm: Option<f64>,
+
+    /// Send at most this many tokens per minute (estimated: body bytes / 4 plus 256 per request).
+    #[arg(long, value_name = "N")]
+    pub tpm: Option<u32>,
+
+    /// Closed loop: start the first requests evenly over this span (e.g. 2s) instead of all at once.
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
+    pub ramp_up: Duration,
+
+    /// Stop sending once spent dollars plus the estimate for requests in flight would pass USD;
+    /// the request that would pass it, and every line not sent after it, is recorded as
+    /// skipped_budget.
+    #[arg(long, value_name = "USD")]
+    pub max_cost: Option<f64>,
 }
 
 /// Where requests go and how they are sent: shared by `run` and `bench`.

@@ -1,6 +1,8 @@
 //! Validated run settings built from raw arguments and the environment: every setup error is found here.
 
-use crate::cli::{Api, BenchArgs, EndpointArgs, MockKnobs, Profile, RunArgs, SweepArrivals};
+use crate::cli::{
+    Api, BenchArgs, EndpointArgs, GateArgs, MockKnobs, Profile, RunArgs, SweepArrivals,
+};
 use crate::client::{ApiKey, ClientConfig};
 use crate::cost::{PriceTable, Tier};
 use crate::mock::MockConfig;
@@ -60,23 +62,87 @@ pub struct Connection {
     pub tokenizer: Option<HfTokenizer>,
 }
 
+/// How a load is run, whatever the command: the plan's limits, the gates, retries, interrupts.
 #[derive(Debug, Clone)]
-pub struct RunConfig {
-    pub workload: PathBuf,
-    pub conn: Connection,
-    pub concurrency: usize,
+pub struct Load {
+    pub warmup: Warmup,
+    /// Measured requests (bench: default one pass over the workload when `duration` is not given).
+    pub requests: Option<u64>,
+    pub duration: Option<Duration>,
     pub ramp_up: Duration,
     pub rps: Option<f64>,
     pub rpm: Option<f64>,
     pub tpm: Option<u32>,
+    /// Whether the load follows the server's own pacing (429 pauses, announced limits, AIMD
+    /// concurrency): a bulk job does; a benchmark keeps the load it was asked for and counts 429s.
+    pub follow_server: bool,
+    pub max_cost: Option<f64>,
+    pub slo: Option<Slo>,
     pub max_retries: u32,
     pub grace: Duration,
+    pub quiet: bool,
+}
+
+impl Load {
+    fn gates(
+        args: GateArgs,
+        follow_server: bool,
+        max_retries: u32,
+        grace: Duration,
+        quiet: bool,
+    ) -> anyhow::Result<Load> {
+        Ok(Load {
+            warmup: Warmup::None,
+            requests: None,
+            duration: None,
+            ramp_up: args.ramp_up,
+            rps: positive(args.rps, "--rps")?,
+            rpm: positive(args.rpm, "--rpm")?,
+            tpm: args.tpm,
+            follow_server,
+            max_cost: match args.max_cost {
+                Some(usd) if !(usd.is_finite() && usd > 0.0) => {
+                    bail!("--max-cost must be a positive number of dollars")
+                }
+                other => other,
+            },
+            slo: None,
+            max_retries,
+            grace,
+            quiet,
+        })
+    }
+
+    /// Whether a run-wide throttle is needed: always when following the server, else only for
+    /// `--rps`/`--rpm`/`--tpm`.
+    pub fn throttled(&self) -> bool {
+        self.follow_server || self.rps.is_some() || self.rpm.is_some() || self.tpm.is_some()
+    }
+
+    /// When the measured part ends: the given limits, else `default_requests` (bench: one pass
+    /// over the workload; run: none, the workload's end).
+    pub fn limit(&self, default_requests: Option<u64>) -> Limit {
+        Limit {
+            requests: self
+                .requests
+                .or(default_requests.filter(|_| self.duration.is_none())),
+            duration: self.duration,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub workload: PathBuf,
+    pub conn: Connection,
+    pub load: Load,
+    pub concurrency: usize,
+    /// `--rate`: an open loop of constant arrivals instead of the closed loop.
+    pub rate: Option<f64>,
     pub out: Option<PathBuf>,
-    pub max_cost: Option<f64>,
     pub resume: bool,
     pub retry_failed: bool,
     pub strict: bool,
-    pub quiet: bool,
 }
 
 impl Connection {
@@ -184,32 +250,49 @@ impl Connection {
 
 impl RunConfig {
     pub fn from_args(args: RunArgs, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let rate = positive(args.rate, "--rate")?;
+        if rate.is_some() && !args.gates.ramp_up.is_zero() {
+            bail!("--ramp-up applies to the closed loop; with --rate, arrivals are already spread");
+        }
+        if args.duration.is_some_and(|d| d.is_zero()) {
+            bail!("--duration must be more than zero");
+        }
+        let mut load = Load::gates(args.gates, true, args.max_retries, args.grace, args.quiet)?;
+        load.duration = args.duration;
         Ok(RunConfig {
             workload: args.workload,
             conn: Connection::from_args(args.target, env)?,
+            load,
             concurrency: args.concurrency as usize,
-            ramp_up: args.ramp_up,
-            rps: positive(args.rps, "--rps")?,
-            rpm: positive(args.rpm, "--rpm")?,
-            tpm: args.tpm,
-            max_retries: args.max_retries,
-            grace: args.grace,
+            rate,
             out: args.out,
             resume: args.resume,
             retry_failed: args.retry_failed,
-            max_cost: match args.max_cost {
-                Some(usd) if !(usd.is_finite() && usd > 0.0) => {
-                    bail!("--max-cost must be a positive number of dollars")
-                }
-                other => other,
-            },
             strict: args.strict,
-            quiet: args.quiet,
         })
     }
 
-    pub fn client_config(&self, base_url: Url) -> ClientConfig {
-        self.conn.client_config(base_url, self.concurrency)
+    /// A closed loop of `-c`, or with `--rate` constant arrivals with at most `-c` in flight.
+    pub fn pace(&self) -> Pace {
+        match self.rate {
+            Some(rate) => Pace::Open {
+                arrivals: Arrivals::Constant { rate },
+                max_inflight: self.concurrency,
+                when_full: WhenFull::Wait,
+            },
+            None => Pace::Closed {
+                concurrency: self.concurrency,
+                ramp_up: self.load.ramp_up,
+            },
+        }
+    }
+
+    /// The profile the summary names.
+    pub fn profile(&self) -> Profile {
+        match self.rate {
+            Some(_) => Profile::Constant,
+            None => Profile::Concurrent,
+        }
     }
 }
 
@@ -226,14 +309,8 @@ pub struct BenchConfig {
     pub when_full: WhenFull,
     pub steps: u32,
     pub sweep_arrivals: SweepArrivals,
-    pub warmup: Warmup,
-    pub requests: Option<u64>,
-    pub duration: Option<Duration>,
-    pub slo: Option<Slo>,
-    pub max_retries: u32,
-    pub grace: Duration,
+    pub load: Load,
     pub out: Option<PathBuf>,
-    pub quiet: bool,
 }
 
 impl BenchConfig {
@@ -273,6 +350,21 @@ impl BenchConfig {
         if args.duration.is_some_and(|d| d.is_zero()) {
             bail!("--duration must be more than zero");
         }
+        if !args.gates.ramp_up.is_zero()
+            && !matches!(
+                args.profile,
+                Profile::Concurrent | Profile::Throughput | Profile::Sweep
+            )
+        {
+            bail!(
+                "--ramp-up applies to closed-loop profiles (concurrent, throughput, a sweep's first two steps)"
+            );
+        }
+        let mut load = Load::gates(args.gates, false, args.max_retries, args.grace, args.quiet)?;
+        load.warmup = args.warmup.unwrap_or_default();
+        load.requests = args.requests;
+        load.duration = args.duration;
+        load.slo = args.slo;
         Ok(BenchConfig {
             workload: args.workload,
             conn: Connection::from_args(args.target, env)?,
@@ -288,25 +380,9 @@ impl BenchConfig {
             },
             steps: args.steps.unwrap_or(5),
             sweep_arrivals: args.sweep_arrivals,
-            warmup: args.warmup.unwrap_or_default(),
-            requests: args.requests,
-            duration: args.duration,
-            slo: args.slo,
-            max_retries: args.max_retries,
-            grace: args.grace,
+            load,
             out: args.out,
-            quiet: args.quiet,
         })
-    }
-
-    /// When each step's measurement ends: the given limits, else one pass over the workload.
-    pub fn limit(&self, workload_lines: u64) -> Limit {
-        Limit {
-            requests: self
-                .requests
-                .or(self.duration.is_none().then_some(workload_lines)),
-            duration: self.duration,
-        }
     }
 
     /// The pacing of a single-profile bench (None for a sweep, whose steps are paced one by one).
@@ -318,13 +394,9 @@ impl BenchConfig {
         };
         let rate = self.rate.unwrap_or(1.0);
         Some(match self.profile {
-            Profile::Synchronous => Pace::Closed { concurrency: 1 },
-            Profile::Concurrent => Pace::Closed {
-                concurrency: self.concurrency,
-            },
-            Profile::Throughput => Pace::Closed {
-                concurrency: self.max_inflight,
-            },
+            Profile::Synchronous => Pace::closed(1),
+            Profile::Concurrent => self.closed(self.concurrency),
+            Profile::Throughput => self.closed(self.max_inflight),
             Profile::Constant => open(Arrivals::Constant { rate }),
             Profile::Poisson => open(Arrivals::Poisson {
                 rate,
@@ -332,6 +404,14 @@ impl BenchConfig {
             }),
             Profile::Sweep => return None,
         })
+    }
+
+    /// A closed loop of `concurrency` with `--ramp-up`.
+    pub fn closed(&self, concurrency: usize) -> Pace {
+        Pace::Closed {
+            concurrency,
+            ramp_up: self.load.ramp_up,
+        }
     }
 
     /// A sweep's open-loop step at `rate`.

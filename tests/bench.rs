@@ -1,27 +1,9 @@
 //! `llmvolley bench` end to end against the embedded mock: profiles, warm-up, drops, SLOs, sweeps.
 
-use crate::common::{Run, llmvolley, output_text, read_folder, workspace_file};
+use crate::common::{Run, bench, llmvolley, output_text, read_folder, workspace_file};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-
-/// Runs `llmvolley bench <args> --out <dir> -q` and reads the folder it wrote.
-fn bench(args: &[&str], dir: &Path) -> Run {
-    let output = llmvolley()
-        .arg("bench")
-        .args(args)
-        .arg("--out")
-        .arg(dir)
-        .arg("-q")
-        .output()
-        .expect("binary runs");
-    let (stdout, stderr) = output_text(&output);
-    Run {
-        stdout,
-        stderr,
-        ..read_folder(dir, output.status.code().unwrap_or(-1))
-    }
-}
 
 /// `bench` on the 1,000-line example workload; `args` are split on spaces.
 fn bench_seeds(args: &str, dir: &Path) -> Run {

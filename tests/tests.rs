@@ -12,6 +12,7 @@ mod independent_servers;
 mod mock_endpoint;
 mod never_panics;
 mod numbers_hold;
+mod one_engine;
 mod rate_limits;
 mod resume;
 mod retries;

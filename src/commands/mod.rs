@@ -1,6 +1,7 @@
 //! Subcommands: each file orchestrates one, and all return the process exit code.
 
 mod bench;
+mod drive;
 mod estimate;
 mod measure;
 mod mock;
@@ -9,6 +10,7 @@ mod sweep;
 mod target;
 
 use crate::cli::{Cli, Command};
+use crate::stats::Summary;
 use std::process::ExitCode;
 
 /// Exit code for usage and setup errors (bad flags, unreadable workload, unwritable folder).
@@ -29,4 +31,19 @@ pub async fn dispatch(cli: Cli) -> ExitCode {
         eprintln!("error: {e:#}");
         ExitCode::from(EXIT_SETUP)
     })
+}
+
+/// The one exit-code rule: interrupted → 130; any record not ok, or `--max-cost` cut the load
+/// short (in any step) → 1; else 0.
+fn exit_code(interrupted: bool, summaries: &[Summary]) -> ExitCode {
+    if interrupted {
+        ExitCode::from(EXIT_INTERRUPTED)
+    } else if summaries
+        .iter()
+        .all(|s| s.requests.failed == 0 && !s.cost.budget_stopped)
+    {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_SOME_FAILED)
+    }
 }

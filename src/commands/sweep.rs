@@ -26,19 +26,13 @@ pub(super) async fn sweep(bench: &Bench<'_>, dir: &Path) -> anyhow::Result<Vec<S
         rows: Vec::new(),
         summaries: Vec::new(),
     };
-    done.run(
-        "synchronous".into(),
-        Profile::Synchronous,
-        Pace::Closed { concurrency: 1 },
-    )
-    .await?;
-    if !bench.shutdown.stop.is_cancelled() {
+    done.run("synchronous".into(), Profile::Synchronous, Pace::closed(1))
+        .await?;
+    if !bench.driver.shutdown.stop.is_cancelled() {
         done.run(
             "throughput".into(),
             Profile::Throughput,
-            Pace::Closed {
-                concurrency: config.max_inflight,
-            },
+            config.closed(config.max_inflight),
         )
         .await?;
     }
@@ -46,13 +40,13 @@ pub(super) async fn sweep(bench: &Bench<'_>, dir: &Path) -> anyhow::Result<Vec<S
         [sync, throughput] => (sync.requests_per_s, throughput.requests_per_s),
         _ => (0.0, 0.0),
     };
-    if !bench.shutdown.stop.is_cancelled() && (low <= 0.0 || high <= 0.0) {
+    if !bench.driver.shutdown.stop.is_cancelled() && (low <= 0.0 || high <= 0.0) {
         eprintln!(
             "warning: no rate steps: the synchronous or throughput step completed no request ok"
         );
     } else {
         for i in 1..=steps {
-            if bench.shutdown.stop.is_cancelled() {
+            if bench.driver.shutdown.stop.is_cancelled() {
                 break;
             }
             let rate = low + (high - low) * i as f64 / (steps + 1) as f64;
@@ -92,9 +86,9 @@ impl SweepSteps<'_, '_> {
         let step_dir = self.dir.join(&folder);
         std::fs::create_dir_all(step_dir.join(HISTOGRAMS_DIR))
             .with_context(|| format!("cannot create {}", step_dir.display()))?;
-        let summary = self.bench.measure(&step_dir, profile, pace).await?;
+        let summary = self.bench.measure(&step_dir, profile, pace, None).await?;
         let row = SweepRow::new(step, &folder, &summary);
-        if !self.bench.config.quiet {
+        if !self.bench.config.load.quiet {
             eprintln!(
                 "step {step}/{} {name}: {:.2} ok req/s, latency p50 {} ms, {} failed",
                 self.total,

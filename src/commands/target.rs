@@ -1,21 +1,21 @@
-//! What `run` and `bench` share: starting the target, creating the record files, describing the
-//! target for run.json, watching signals.
+//! What `run` and `bench` share around a drive: starting the target, creating the record files,
+//! run.json, the summary table, watching signals.
 
 use super::EXIT_INTERRUPTED;
-use crate::config::{Connection, Target, is_secret_header};
-use crate::export::{Destination, Exports, Json, SummaryText};
+use crate::config::{Connection, Load, Target, is_secret_header};
+use crate::export::{Destination, Exports, SummaryText};
 use crate::mock::MockThread;
 use crate::record::millis;
 use crate::run_folder::{
-    HISTOGRAMS_DIR, RECORDS_CSV, RECORDS_JSONL, SUMMARY_JSON, TIMESERIES_CSV, TIMESERIES_HLOG,
+    self, HISTOGRAMS_DIR, RECORDS_CSV, RECORDS_JSONL, RUN_JSON, TIMESERIES_CSV, TIMESERIES_HLOG,
 };
-use crate::scheduler::Shutdown;
+use crate::scheduler::{Shutdown, Warmup};
 use crate::sink::{CsvSink, JsonlSink, RecordSink};
-use crate::stats::{RunStats, Summary, TimeSeries};
+use crate::stats::{Summary, TimeSeries};
 use anyhow::{Context, anyhow};
 use reqwest::Url;
 use serde_json::{Value, json};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// The base URL to send to; for `--mock`, starts the mock on a free loopback port first.
@@ -52,41 +52,98 @@ pub fn new_timeseries(dir: &Path, epoch_unix_us: u64) -> anyhow::Result<TimeSeri
         .with_context(|| format!("cannot create {}", path.display()))
 }
 
-/// run.json: the command's own `settings` after where requests went and how. Secrets never appear,
-/// only where they came from.
-pub fn run_json(conn: &Connection, base_url: &Url, settings: Value) -> Value {
-    let mut info = endpoint_info(conn, base_url);
-    if let (Value::Object(info), Value::Object(settings)) = (&mut info, settings) {
-        info.extend(settings);
+/// run.json: what was run, where and how, written before the first request and again as the run
+/// goes (its epoch) and ends (`finished_at`). Secrets never appear, only where they came from.
+pub struct RunJson {
+    dir: PathBuf,
+    info: Value,
+}
+
+impl RunJson {
+    /// Writes run.json: the command and workload, the endpoint, the load's plan and gates, then the
+    /// command's own `settings`.
+    pub fn start(
+        dir: &Path,
+        command: &str,
+        workload: &Path,
+        conn: &Connection,
+        base_url: &Url,
+        load: &Load,
+        settings: Value,
+    ) -> anyhow::Result<RunJson> {
+        let mut info = json!({
+            "tool": "llmvolley",
+            "version": env!("CARGO_PKG_VERSION"),
+            "command": command,
+            "workload": workload.display().to_string(),
+            "run_folder": dir.display().to_string(),
+        });
+        for part in [endpoint_info(conn, base_url), load_info(load), settings] {
+            if let (Value::Object(info), Value::Object(part)) = (&mut info, part) {
+                info.extend(part);
+            }
+        }
+        info["started_at"] = Value::String(run_folder::now_rfc3339());
+        info["finished_at"] = Value::Null;
+        tracing::debug!(settings = %info, "{command} starts");
+        let run_json = RunJson {
+            dir: dir.to_path_buf(),
+            info,
+        };
+        run_json.write()?;
+        Ok(run_json)
     }
-    info
+
+    /// Sets one field and writes the file again.
+    pub fn set(&mut self, key: &str, value: Value) -> anyhow::Result<()> {
+        self.info[key] = value;
+        self.write()
+    }
+
+    /// Stamps `finished_at`.
+    pub fn finish(mut self) -> anyhow::Result<()> {
+        self.set("finished_at", Value::String(run_folder::now_rfc3339()))
+    }
+
+    fn write(&self) -> anyhow::Result<()> {
+        run_folder::write_json(&self.dir, RUN_JSON, &self.info)
+    }
+}
+
+/// The load's plan and gates, the same keys for every command (null when unset).
+fn load_info(load: &Load) -> Value {
+    let warmup = match load.warmup {
+        Warmup::None => Value::Null,
+        Warmup::Requests(n) => json!({ "requests": n }),
+        Warmup::Time(t) => json!({ "seconds": t.as_secs_f64() }),
+    };
+    let slo = load.slo.map(|slo| {
+        json!({
+            "ttft_ms": slo.ttft.map(millis),
+            "tpot_ms": slo.tpot.map(millis),
+            "e2e_ms": slo.e2e.map(millis),
+        })
+    });
+    json!({
+        "requests": load.requests,
+        "duration_s": load.duration.map(|d| d.as_secs_f64()),
+        "warmup": warmup,
+        "ramp_up_s": load.ramp_up.as_secs_f64(),
+        "rps": load.rps,
+        "rpm": load.rpm,
+        "tpm": load.tpm,
+        "follow_server_pacing": load.follow_server,
+        "max_cost_usd": load.max_cost,
+        "slo": slo,
+        "max_retries": load.max_retries,
+        "grace_s": load.grace.as_secs_f64(),
+    })
 }
 
 /// Prints the summary table.
 pub fn print_summary(summary: &Summary) -> anyhow::Result<()> {
     Exports::new()
         .to(SummaryText, Destination::Stdout)
-        .write(summary)
-}
-
-/// Writes a finished run's histograms, time series and summary.
-pub fn write_results(
-    dir: &Path,
-    stats: &RunStats,
-    timeseries: Option<TimeSeries>,
-    summary: &Summary,
-) -> anyhow::Result<()> {
-    let histograms = dir.join(HISTOGRAMS_DIR);
-    std::fs::create_dir_all(&histograms)?;
-    stats.save_histograms(&histograms)?;
-    if let Some(series) = timeseries {
-        let path = dir.join(TIMESERIES_CSV);
-        series
-            .write_csv(&path)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    Exports::new()
-        .to(Json, Destination::File(dir.join(SUMMARY_JSON)))
         .write(summary)
 }
 

@@ -1,4 +1,4 @@
-//! The bench plan: which scheduled requests are warm-up, which are measured, and when the load ends.
+//! The plan: which scheduled requests are warm-up, which are measured, and when the load ends.
 
 use std::time::Duration;
 
@@ -14,11 +14,19 @@ pub enum Warmup {
 }
 
 /// When the measured part of the load ends: after `requests` measured requests, or `duration` after the
-/// warm-up, whichever comes first. At least one is set.
+/// warm-up, whichever comes first; with neither, when the source ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limit {
     pub requests: Option<u64>,
     pub duration: Option<Duration>,
+}
+
+impl Limit {
+    /// No limit: the load ends with its source.
+    pub const NONE: Limit = Limit {
+        requests: None,
+        duration: None,
+    };
 }
 
 /// What the plan says about the next request.

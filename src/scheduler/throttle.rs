@@ -42,6 +42,9 @@ pub struct Throttle {
     /// with when it ends (µs from `epoch`). Written only on such waits, read by the progress bar.
     longest: Mutex<Option<Wait>>,
     notice: Mutex<Option<(Wait, u64)>>,
+    /// Whether answers change the pacing (pauses, announced limits, AIMD); off for a benchmark,
+    /// which keeps the load it was asked for.
+    follow_server: bool,
 }
 
 impl std::fmt::Debug for Throttle {
@@ -91,7 +94,14 @@ impl Throttle {
             capped_waits: AtomicU64::new(0),
             longest: Mutex::new(None),
             notice: Mutex::new(None),
+            follow_server: true,
         }
+    }
+
+    /// Only the `--rps`/`--rpm`/`--tpm` limits: answers never pause, slow or narrow the load.
+    pub fn limits_only(mut self) -> Throttle {
+        self.follow_server = false;
+        self
     }
 
     /// Waits until an attempt estimated at `tokens` may be sent.
@@ -197,6 +207,9 @@ impl Throttle {
 
     /// Learns from one attempt's answer: its HTTP status and rate-limit headers.
     pub fn observe(&self, http_status: Option<u16>, hints: &RateHints) {
+        if !self.follow_server {
+            return;
+        }
         if let Some(per_minute) = hints.limit_requests.filter(|l| *l > 0)
             && self.announced.get().is_none()
             && let Some(limiter) = every(Duration::from_secs_f64(

@@ -52,6 +52,24 @@ pub fn run(mut cmd: Command, args: &[&str], dir: &Path) -> Run {
     read_run(output, dir)
 }
 
+/// Runs `llmvolley bench <args> --out <dir> -q` and reads the folder it wrote.
+pub fn bench(args: &[&str], dir: &Path) -> Run {
+    let output = llmvolley()
+        .arg("bench")
+        .args(args)
+        .arg("--out")
+        .arg(dir)
+        .arg("-q")
+        .output()
+        .expect("binary runs");
+    let (stdout, stderr) = output_text(&output);
+    Run {
+        stdout,
+        stderr,
+        ..read_folder(dir, output.status.code().unwrap_or(-1))
+    }
+}
+
 /// `llmvolley run WORKLOAD ARGS --out <temp>/out` on a workload of this repository (`args` split on
 /// spaces), checked against the run invariants; the temporary folder lives as long as the returned guard.
 pub fn run_workload(workload: &str, args: &str) -> (Run, tempfile::TempDir) {

@@ -1,0 +1,375 @@
+//! One load driven into a run folder, the pipeline every command uses: client, requester and gates,
+//! the collector, the engine's dispatch (on a pacer thread of its own for open loops), the client's
+//! self-check, and the run's figures. `run` drives once, `bench` once per step.
+
+use super::target::{RunJson, new_timeseries};
+use crate::client::Client;
+use crate::collector::{Collected, Collector, Progress};
+use crate::config::{Connection, Load};
+use crate::cost::{Budget, Pricer};
+use crate::cpu;
+use crate::export::{Destination, Exports, Json};
+use crate::mock::MockThread;
+use crate::modes::Profile;
+use crate::record::Status;
+use crate::run_folder::{self, HISTOGRAMS_DIR, SUMMARY_JSON, TIMESERIES_CSV};
+use crate::scheduler::{
+    Dispatched, Ended, Gates, Pace, Plan, RequestLauncher, Requester, Shutdown, Source,
+    ThreadPacer, Throttle, TokioPacer, WhenFull, dispatch,
+};
+use crate::sink::RecordSink;
+use crate::stats::{
+    ClientCheck, Distribution, LoadSummary, RunStats, ScaledHistogram, ServerPacing, Summary,
+    TimeSeries,
+};
+use crate::tokenize::Estimator;
+use anyhow::Context;
+use reqwest::Url;
+use serde_json::Value;
+use std::io::IsTerminal;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+/// The client's CPU use (share of one core) above which its timing may be off.
+const CPU_WARNING_CORES: f64 = 0.9;
+/// Scheduler lag p99 above which arrivals were not sent on time.
+const LAG_WARNING_MS: f64 = 1.0;
+/// Share of CPU time stolen by a hypervisor above which timings include its stalls.
+const STEAL_WARNING: f64 = 0.05;
+
+/// What every drive of a command shares.
+pub(super) struct Driver<'a> {
+    pub conn: &'a Connection,
+    pub load: &'a Load,
+    pub base_url: Url,
+    pub mock: Option<&'a MockThread>,
+    pub shutdown: &'a Shutdown,
+    /// `--max-cost`: one budget for the whole command, every sweep step included.
+    pub budget: Option<Arc<Budget>>,
+}
+
+/// Where one drive writes.
+pub(super) struct Folder<'a> {
+    pub dir: &'a Path,
+    pub sinks: Vec<Box<dyn RecordSink>>,
+    /// Records expected, for the progress bar (None: unknown, no ETA).
+    pub total: Option<u64>,
+    /// A fresh folder gets a time series; a resumed one keeps its first session's (seconds of two
+    /// sessions don't add up).
+    pub timeseries: bool,
+    /// run.json, stamped with the epoch as the load starts when this drive is its folder's only one.
+    pub run_json: Option<&'a mut RunJson>,
+}
+
+/// What one drive did, beyond its records.
+pub(super) struct Driven {
+    pub stats: RunStats,
+    pub timeseries: Option<TimeSeries>,
+    pub unpriced_models: Vec<String>,
+    pub wall_time_s: f64,
+    pub epoch_unix_us: u64,
+    pub ended: Ended,
+    pub scheduler_lag: Option<ScaledHistogram>,
+    pub load: LoadSummary,
+    pub server_pacing: Option<ServerPacing>,
+}
+
+impl Driver<'_> {
+    /// Drives `source` into `folder` as `pace` says, until the load's limits (else
+    /// `default_requests`, else the source's end), the budget or an interrupt stop it.
+    pub async fn drive(
+        &self,
+        folder: Folder<'_>,
+        source: impl Source + 'static,
+        profile: Profile,
+        pace: Pace,
+        default_requests: Option<u64>,
+    ) -> anyhow::Result<Driven> {
+        let load = self.load;
+        let conn = self.conn;
+        let dir = folder.dir;
+        let show_progress = !load.quiet && std::io::stderr().is_terminal();
+        let estimator = Estimator::ready(conn.tokenizer.clone(), conn.stream).await?;
+        let slots = pace.slots();
+        let throttle = load.throttled().then(|| {
+            let throttle = Throttle::new(load.rps, load.rpm, load.tpm, slots, conn.max_server_wait);
+            Arc::new(if load.follow_server {
+                throttle
+            } else {
+                throttle.limits_only()
+            })
+        });
+        let gates = Gates {
+            throttle: throttle.clone(),
+            budget: self.budget.clone(),
+        };
+        let epoch = std::time::Instant::now();
+        let epoch_unix_us = run_folder::unix_micros_now();
+        if let Some(run_json) = folder.run_json {
+            run_json.set("epoch_unix_us", Value::from(epoch_unix_us))?;
+        }
+        let requester = Requester::new(
+            Client::new(&conn.client_config(self.base_url.clone(), slots), epoch)?,
+            conn.retry_policy(load.max_retries),
+            throttle.clone(),
+        );
+        let (records_tx, records_rx) = mpsc::channel(slots.max(64) * 2);
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let pricer = Pricer::new(conn.prices.clone(), conn.tier, !load.quiet)
+            .with_budget(self.budget.clone());
+        let mut progress = Progress::new(folder.total, show_progress, in_flight.clone());
+        if let Some(throttle) = &throttle {
+            progress = progress.with_pacing(throttle.clone());
+        }
+        let mut collector = Collector::new(folder.sinks, progress, pricer, estimator)
+            .with_stats(RunStats::with_slo(load.slo));
+        if folder.timeseries {
+            collector = collector.with_timeseries(new_timeseries(dir, epoch_unix_us)?);
+        }
+        let collecting = tokio::task::spawn_blocking(move || collector.run(records_rx));
+
+        let launcher = RequestLauncher::new(
+            requester,
+            records_tx,
+            in_flight,
+            self.shutdown.abandon.clone(),
+            gates.clone(),
+        );
+        let plan = Plan::new(load.warmup, load.limit(default_requests));
+        let cpu_before = self.cpu_times();
+        let stop = self.shutdown.stop.clone();
+        let dispatched = match pace {
+            Pace::Closed { .. } => {
+                let (mut source, mut plan) = (source, plan);
+                let mut pacer = TokioPacer { stop: stop.clone() };
+                let dispatched = dispatch(
+                    &mut source,
+                    &mut plan,
+                    pace,
+                    &gates,
+                    &mut pacer,
+                    &launcher,
+                    &stop,
+                )
+                .await;
+                drop(launcher);
+                dispatched
+            }
+            Pace::Open { .. } => {
+                dispatch_on_pacer_thread(source, plan, pace, gates, launcher, stop).await?
+            }
+        };
+        // The launcher (dropped above, or on the pacer thread) held the last records sender: the
+        // collector ends once every record is in.
+        let Collected {
+            stats,
+            timeseries,
+            unpriced_models,
+        } = collecting
+            .await?
+            .with_context(|| format!("cannot write records in {}", dir.display()))?;
+        let wall = epoch.elapsed();
+        let cpu_after = self.cpu_times();
+        let lag = dispatched.scheduler_lag.as_ref().and_then(Distribution::of);
+        let client = self_check(cpu_before, cpu_after, wall, lag.as_ref());
+        Ok(Driven {
+            load: load_summary(profile, pace, &stats, lag, client),
+            stats,
+            timeseries,
+            unpriced_models,
+            wall_time_s: wall.as_secs_f64(),
+            epoch_unix_us,
+            ended: dispatched.ended,
+            scheduler_lag: dispatched.scheduler_lag,
+            server_pacing: throttle.and_then(|t| t.report()),
+        })
+    }
+
+    /// CPU time of the whole process and of the in-process mock's thread, and the machine's counters.
+    fn cpu_times(&self) -> CpuSample {
+        CpuSample {
+            process: cpu::process_cpu_time(),
+            mock: self.mock.and_then(MockThread::cpu_time),
+            machine: cpu::MachineTicks::now(),
+        }
+    }
+}
+
+impl Driven {
+    /// The summary of `stats` (this drive's, or a resumed run's whole workload) with what this
+    /// drive saw: its load, the server's pacing, the budget.
+    pub fn summary(&self, stats: &RunStats, load: &Load, interrupted: bool) -> Summary {
+        let mut summary =
+            Summary::from_stats(stats, self.wall_time_s, self.unpriced_models.clone());
+        summary.interrupted = interrupted;
+        summary.epoch_unix_us = Some(self.epoch_unix_us);
+        summary.load = Some(self.load.clone());
+        summary.server_pacing = self.server_pacing.clone();
+        summary.cost.budget_usd = load.max_cost;
+        summary.cost.budget_stopped = self.ended == Ended::Budget;
+        summary
+    }
+
+    /// Writes the run's histograms (of `whole` when given: a resumed run's whole workload; else
+    /// this drive's), the open loop's scheduler lag, the time series and the summary.
+    pub fn write(
+        self,
+        dir: &Path,
+        whole: Option<&RunStats>,
+        summary: &Summary,
+    ) -> anyhow::Result<()> {
+        let histograms = dir.join(HISTOGRAMS_DIR);
+        std::fs::create_dir_all(&histograms)?;
+        whole.unwrap_or(&self.stats).save_histograms(&histograms)?;
+        if let Some(lag) = &self.scheduler_lag {
+            lag.save(&histograms.join("scheduler_lag.hdr"))?;
+        }
+        if let Some(series) = self.timeseries {
+            let path = dir.join(TIMESERIES_CSV);
+            series
+                .write_csv(&path)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        Exports::new()
+            .to(Json, Destination::File(dir.join(SUMMARY_JSON)))
+            .write(summary)
+    }
+}
+
+fn load_summary(
+    profile: Profile,
+    pace: Pace,
+    stats: &RunStats,
+    scheduler_lag_ms: Option<Distribution>,
+    client: ClientCheck,
+) -> LoadSummary {
+    let (rate_per_s, drop_when_full) = match pace {
+        Pace::Open {
+            arrivals,
+            when_full,
+            ..
+        } => (Some(arrivals.rate()), when_full == WhenFull::Drop),
+        Pace::Closed { .. } => (None, false),
+    };
+    LoadSummary {
+        profile,
+        rate_per_s,
+        max_in_flight: pace.slots(),
+        drop_when_full,
+        sent: stats.sent,
+        achieved_rate_per_s: stats.achieved_send_rate(),
+        dropped: stats.count(Status::Dropped),
+        scheduler_lag_ms,
+        client,
+    }
+}
+
+/// Runs an open-loop schedule on a thread of its own, which sleeps with the OS timer (tens of
+/// microseconds late) instead of tokio's millisecond wheel; requests still run on the main runtime.
+async fn dispatch_on_pacer_thread(
+    mut source: impl Source + 'static,
+    mut plan: Plan,
+    pace: Pace,
+    gates: Gates,
+    launcher: RequestLauncher,
+    stop: CancellationToken,
+) -> anyhow::Result<Dispatched> {
+    let (done_tx, done_rx) = oneshot::channel();
+    std::thread::Builder::new()
+        .name("llmvolley-pacer".into())
+        .spawn(move || {
+            // Timers for the gates' waits (the throttle); arrivals are paced by the OS timer.
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    let _ = done_tx.send(Err(e));
+                    return;
+                }
+            };
+            let rate = match pace {
+                Pace::Open { arrivals, .. } => arrivals.rate(),
+                Pace::Closed { .. } => 1.0,
+            };
+            let mut pacer = ThreadPacer::for_this_thread(stop.clone(), rate);
+            let dispatched = runtime.block_on(dispatch(
+                &mut source,
+                &mut plan,
+                pace,
+                &gates,
+                &mut pacer,
+                &launcher,
+                &stop,
+            ));
+            drop(launcher);
+            let _ = done_tx.send(Ok(dispatched));
+        })
+        .context("cannot start the pacer thread")?;
+    done_rx
+        .await
+        .context("the pacer thread stopped before the schedule ended")?
+        .context("cannot start the pacer thread's runtime")
+}
+
+/// CPU counters read before and after a measurement.
+struct CpuSample {
+    process: Option<Duration>,
+    mock: Option<Duration>,
+    machine: Option<cpu::MachineTicks>,
+}
+
+/// CPU use of the client (the in-process mock's thread left out), and warnings when the client
+/// rather than the server may have set the pace.
+fn self_check(
+    before: CpuSample,
+    after: CpuSample,
+    wall: Duration,
+    lag: Option<&Distribution>,
+) -> ClientCheck {
+    let cores_available = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let steal_share = before
+        .machine
+        .zip(after.machine)
+        .and_then(|(start, end)| start.steal_share_until(&end));
+    let cpu_cores_used = match (before.process, after.process) {
+        (Some(start), Some(end)) if !wall.is_zero() => {
+            let mock = match (before.mock, after.mock) {
+                (Some(start), Some(end)) => end.saturating_sub(start),
+                _ => Duration::ZERO,
+            };
+            Some(end.saturating_sub(start).saturating_sub(mock).as_secs_f64() / wall.as_secs_f64())
+        }
+        _ => None,
+    };
+    let mut warnings = Vec::new();
+    if let Some(cores) = cpu_cores_used.filter(|c| *c > CPU_WARNING_CORES) {
+        warnings.push(format!(
+            "the client used {:.0}% of a core: it may be the bottleneck (latencies include its own delays)",
+            cores * 100.0
+        ));
+    }
+    if let Some(lag) = lag.filter(|l| l.p99 > LAG_WARNING_MS) {
+        warnings.push(format!(
+            "scheduler lag p99 {:.2} ms > {LAG_WARNING_MS} ms: arrivals left late; the achieved rate may fall short",
+            lag.p99
+        ));
+    }
+    if let Some(steal) = steal_share.filter(|s| *s > STEAL_WARNING) {
+        warnings.push(format!(
+            "the hypervisor took {:.1}% of this machine's CPU time (steal): timings include its stalls",
+            steal * 100.0
+        ));
+    }
+    ClientCheck {
+        cpu_cores_used,
+        cores_available,
+        steal_share,
+        warnings,
+    }
+}

@@ -1,0 +1,831 @@
+//! The one dispatcher every run goes through: it draws requests from a source, asks the plan whether
+//! each is wanted and when it is due, passes it through the gates and launches it, and makes sure
+//! every line it does not send still ends as one record.
+
+use super::arrivals::Arrivals;
+use super::plan::{Admit, Plan};
+use super::source::{Next, Source};
+use super::throttle::Throttle;
+use super::{
+    dropped_record, interrupted_record, invalid_input_record, limit_record, skipped_budget_record,
+};
+use crate::cost::Budget;
+use crate::record::{Record, millis};
+use crate::stats::ScaledHistogram;
+use crate::workload::Request;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// What to do with an arrival that finds every slot taken (`--max-inflight`, or `-c` for `run --rate`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhenFull {
+    /// Wait for a slot; the wait shows in the request's `queue_ms`.
+    Wait,
+    /// Record the arrival as `dropped` and go on with the schedule.
+    Drop,
+}
+
+/// How requests are paced.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Pace {
+    /// The next request starts when one of `concurrency` slots frees up; the first `concurrency`
+    /// start evenly over `ramp_up` instead of all at once, so requests of equal length do not stay
+    /// in lock-step waves.
+    Closed {
+        concurrency: usize,
+        ramp_up: Duration,
+    },
+    /// Requests are due on an arrival schedule, whatever the server does.
+    Open {
+        arrivals: Arrivals,
+        max_inflight: usize,
+        when_full: WhenFull,
+    },
+}
+
+impl Pace {
+    /// A closed loop of `concurrency` slots, all starting at once.
+    pub fn closed(concurrency: usize) -> Pace {
+        Pace::Closed {
+            concurrency,
+            ramp_up: Duration::ZERO,
+        }
+    }
+
+    /// Requests in flight at most.
+    pub fn slots(&self) -> usize {
+        match *self {
+            Pace::Closed { concurrency, .. } => concurrency,
+            Pace::Open { max_inflight, .. } => max_inflight,
+        }
+    }
+}
+
+/// What every launch passes besides its slot: run-wide pacing (`--rps`/`--rpm`/`--tpm`, and for
+/// `run` the server's own limits and the AIMD concurrency) and the `--max-cost` budget. The third
+/// gate, shutdown, is the `stop` token `dispatch` watches.
+#[derive(Clone, Default)]
+pub struct Gates {
+    pub throttle: Option<Arc<Throttle>>,
+    pub budget: Option<Arc<Budget>>,
+}
+
+/// One request's place in the plan: its 1-based sequence number and whether it is warm-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Planned {
+    pub seq: u64,
+    pub warmup: bool,
+}
+
+impl Planned {
+    /// Marks a record with its place in the schedule and whether it was warm-up.
+    pub fn stamp(self, record: &mut Record) {
+        record.seq = Some(self.seq);
+        record.warmup = self.warmup;
+    }
+}
+
+/// A request cleared to go.
+pub struct Launch {
+    pub request: Request,
+    pub planned: Planned,
+    /// When it was due: its queue delay and latency from schedule count from here.
+    pub scheduled: Instant,
+    /// The budget it holds (micro-dollars) until its record is made.
+    pub reserved: Option<u64>,
+}
+
+/// Carries the dispatcher's decisions out: starts requests and hands records on.
+pub trait Launcher: Sync {
+    /// Starts a request; `slot` must be held until its record is handed on.
+    fn launch(&self, launch: Launch, slot: OwnedSemaphorePermit);
+    /// Hands on the record of a line that was not sent; false once records can't be written.
+    fn record(&self, record: Record) -> impl Future<Output = bool> + Send;
+    /// Requests sent and not yet answered (the throttle's AIMD gate compares it with its limit).
+    fn in_flight(&self) -> &AtomicUsize;
+    /// The run's epoch, which record offsets count from.
+    fn epoch(&self) -> std::time::Instant;
+}
+
+/// Waits until a request is due, or less once the load's stop token fires.
+pub trait Pacer {
+    fn wait_until(&mut self, due: Instant) -> impl Future<Output = ()> + Send;
+}
+
+/// Sleeps on the tokio timer (millisecond ticks; follows paused time in tests).
+pub struct TokioPacer {
+    pub stop: CancellationToken,
+}
+
+impl Pacer for TokioPacer {
+    async fn wait_until(&mut self, due: Instant) {
+        tokio::select! {
+            () = self.stop.cancelled() => {}
+            () = tokio::time::sleep_until(due) => {}
+        }
+    }
+}
+
+/// Sleeps the calling thread with the OS timer (tens of microseconds late instead of up to a
+/// millisecond), then spins for the last stretch: a thread that slept a long time, above all on a
+/// virtual machine whose idle CPU was handed back to the host, can take milliseconds to wake up.
+/// Only for a runtime of its own: it blocks the thread it runs on.
+pub struct ThreadPacer {
+    stop: CancellationToken,
+    spin: Duration,
+}
+
+impl ThreadPacer {
+    /// The longest spin before an arrival; the spin is also at most a tenth of the mean gap, so it
+    /// costs at most ~10% of a core whatever the rate.
+    const MAX_SPIN: Duration = Duration::from_millis(1);
+
+    /// For arrivals `rate` per second on average. Lowers this thread's timer slack (Linux: 50 µs by
+    /// default) so sleeps end when asked.
+    pub fn for_this_thread(stop: CancellationToken, rate: f64) -> Self {
+        #[cfg(target_os = "linux")]
+        // SAFETY: PR_SET_TIMERSLACK takes a plain integer and affects only the calling thread.
+        unsafe {
+            libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong);
+        }
+        let spin = Duration::try_from_secs_f64(0.1 / rate)
+            .unwrap_or(Self::MAX_SPIN)
+            .min(Self::MAX_SPIN);
+        ThreadPacer { stop, spin }
+    }
+}
+
+impl Pacer for ThreadPacer {
+    async fn wait_until(&mut self, due: Instant) {
+        // Long gaps are slept in slices so an interrupt is seen promptly.
+        const SLICE: Duration = Duration::from_millis(50);
+        let due = due.into_std();
+        loop {
+            let now = std::time::Instant::now();
+            if now >= due || self.stop.is_cancelled() {
+                return;
+            }
+            let left = due - now;
+            if left > self.spin {
+                std::thread::sleep((left - self.spin).min(SLICE));
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+    }
+}
+
+/// Why dispatch stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// The source had no more lines.
+    Done,
+    /// The plan's `--requests` or `--duration` was reached.
+    Limit,
+    /// `--max-cost` would have been passed.
+    Budget,
+    /// An interrupt (or a caller's stop).
+    Interrupted,
+    /// Records can no longer be written (the collector failed).
+    RecordsClosed,
+}
+
+/// What a dispatch did besides its records.
+#[derive(Debug)]
+pub struct Dispatched {
+    pub ended: Ended,
+    /// Open loop: how late each arrival was handled after it was due, not counting arrivals late
+    /// only because they waited for a slot (that wait is the server's pressure, shown in
+    /// `queue_ms`). None for the closed loop, which has no timer.
+    pub scheduler_lag: Option<ScaledHistogram>,
+}
+
+/// Dispatches `source` as `plan` and `pace` say until the plan or the source ends, the budget runs
+/// out or `stop` fires; then, when the source owes them (a workload file's lines each end as one
+/// record), records the lines not sent, and waits until every launched request has given its slot
+/// back, that is, handed its record on.
+pub async fn dispatch(
+    source: &mut impl Source,
+    plan: &mut Plan,
+    pace: Pace,
+    gates: &Gates,
+    pacer: &mut impl Pacer,
+    launcher: &impl Launcher,
+    stop: &CancellationToken,
+) -> Dispatched {
+    let slots = Arc::new(Semaphore::new(pace.slots()));
+    let start = Instant::now();
+    let mut offsets = match pace {
+        Pace::Open { arrivals, .. } => Some(arrivals.offsets()),
+        Pace::Closed { .. } => None,
+    };
+    let mut lag = offsets.as_ref().map(|_| ScaledHistogram::default());
+    // Arrivals due before this instant were held up by the slot wait, not by the timer.
+    let mut slot_wait_ended = start;
+    let mut seq = 0;
+    let mut launched = 0usize;
+    // A request drawn but not launched when dispatch stopped: it still gets its record.
+    let mut pending: Option<(Request, Planned)> = None;
+    let ended = 'dispatch: loop {
+        if stop.is_cancelled() {
+            break Ended::Interrupted;
+        }
+        // When the next request is due; the closed loop's slot comes first, as its due time.
+        let (mut due, mut slot) = match &mut offsets {
+            None => {
+                let slot = tokio::select! {
+                    biased;
+                    () = stop.cancelled() => break Ended::Interrupted,
+                    slot = slots.clone().acquire_owned() => slot,
+                };
+                let Ok(slot) = slot else {
+                    break Ended::RecordsClosed;
+                };
+                (Instant::now(), Some(slot))
+            }
+            Some(offsets) => (start + offsets.next().unwrap_or(Duration::MAX), None),
+        };
+        let warmup = match plan.admit(due.saturating_duration_since(start)) {
+            Admit::Stop => break Ended::Limit,
+            admit => admit == Admit::Warmup,
+        };
+        // The next request; lines that cannot be sent are recorded on the way.
+        let request = loop {
+            let next = tokio::select! {
+                biased;
+                () = stop.cancelled() => break 'dispatch Ended::Interrupted,
+                next = source.next() => next,
+            };
+            match next {
+                None => break 'dispatch Ended::Done,
+                Some(Next::Send(request)) => break request,
+                Some(Next::Invalid(bad)) => {
+                    if !launcher.record(invalid_input_record(bad)).await {
+                        break 'dispatch Ended::RecordsClosed;
+                    }
+                }
+            }
+        };
+        seq += 1;
+        let planned = Planned { seq, warmup };
+        if let Some(throttle) = &gates.throttle {
+            tokio::select! {
+                biased;
+                () = stop.cancelled() => {
+                    pending = Some((request, planned));
+                    break Ended::Interrupted;
+                }
+                () = throttle.wait_for_slot(launcher.in_flight()) => {}
+            }
+        }
+        let reserved = match &gates.budget {
+            None => None,
+            Some(budget) => match budget.reserve(&request) {
+                Some(reserved) => Some(reserved),
+                None => {
+                    pending = Some((request, planned));
+                    break Ended::Budget;
+                }
+            },
+        };
+        let release = |reserved: Option<u64>| {
+            if let (Some(budget), Some(reserved)) = (&gates.budget, reserved) {
+                budget.release(reserved);
+            }
+        };
+        match pace {
+            Pace::Closed {
+                concurrency,
+                ramp_up,
+            } => {
+                if launched < concurrency && !ramp_up.is_zero() {
+                    due = start + ramp_up.mul_f64(launched as f64 / concurrency as f64);
+                    pacer.wait_until(due).await;
+                }
+                if stop.is_cancelled() {
+                    release(reserved);
+                    pending = Some((request, planned));
+                    break Ended::Interrupted;
+                }
+            }
+            Pace::Open { when_full, .. } => {
+                // The pacer watches `stop` itself: no waiter registered per arrival here.
+                pacer.wait_until(due).await;
+                if stop.is_cancelled() {
+                    release(reserved);
+                    pending = Some((request, planned));
+                    break Ended::Interrupted;
+                }
+                if due >= slot_wait_ended
+                    && let Some(lag) = &mut lag
+                {
+                    lag.record(millis(Instant::now().saturating_duration_since(due)));
+                }
+                slot = match slots.clone().try_acquire_owned() {
+                    Ok(slot) => Some(slot),
+                    Err(TryAcquireError::Closed) => break Ended::RecordsClosed,
+                    Err(TryAcquireError::NoPermits) if when_full == WhenFull::Drop => {
+                        release(reserved);
+                        let mut record = dropped_record(request, pace.slots());
+                        planned.stamp(&mut record);
+                        record.scheduled_at = Some(millis(
+                            due.into_std().saturating_duration_since(launcher.epoch()),
+                        ));
+                        if !launcher.record(record).await {
+                            break Ended::RecordsClosed;
+                        }
+                        continue;
+                    }
+                    Err(TryAcquireError::NoPermits) => {
+                        let slot = tokio::select! {
+                            biased;
+                            () = stop.cancelled() => {
+                                release(reserved);
+                                pending = Some((request, planned));
+                                break Ended::Interrupted;
+                            }
+                            slot = slots.clone().acquire_owned() => slot,
+                        };
+                        slot_wait_ended = Instant::now();
+                        let Ok(slot) = slot else {
+                            break Ended::RecordsClosed;
+                        };
+                        Some(slot)
+                    }
+                };
+            }
+        }
+        let Some(slot) = slot else {
+            break Ended::RecordsClosed;
+        };
+        launcher.launch(
+            Launch {
+                request,
+                planned,
+                scheduled: due,
+                reserved,
+            },
+            slot,
+        );
+        launched += 1;
+    };
+    if ended != Ended::RecordsClosed && source.owes_records() {
+        record_unsent(source, pending, ended, launcher).await;
+    }
+    let _ = slots.acquire_many(pace.slots() as u32).await;
+    Dispatched {
+        ended,
+        scheduler_lag: lag,
+    }
+}
+
+/// Every line not sent because dispatch stopped early ends as one record saying why.
+async fn record_unsent(
+    source: &mut impl Source,
+    pending: Option<(Request, Planned)>,
+    ended: Ended,
+    launcher: &impl Launcher,
+) {
+    let unsent = |request| match ended {
+        Ended::Budget => skipped_budget_record(request),
+        Ended::Limit => limit_record(request),
+        _ => interrupted_record(request),
+    };
+    if let Some((request, planned)) = pending {
+        let mut record = unsent(request);
+        planned.stamp(&mut record);
+        if !launcher.record(record).await {
+            return;
+        }
+    }
+    if ended == Ended::Done {
+        return;
+    }
+    while let Some(next) = source.next().await {
+        let record = match next {
+            Next::Send(request) => unsent(request),
+            Next::Invalid(bad) => invalid_input_record(bad),
+        };
+        if !launcher.record(record).await {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::plan::{Limit, Warmup};
+    use super::super::source::Cycled;
+    use super::*;
+    use crate::record::Status;
+    use crate::workload::Route;
+    use bytes::Bytes;
+    use std::sync::Mutex;
+    use std::sync::atomic::Ordering;
+
+    /// Holds each slot for `hold` of (paused) time and notes when every request was launched.
+    struct FakeLauncher {
+        hold: Duration,
+        start: Instant,
+        in_flight: Arc<AtomicUsize>,
+        launched: Mutex<Vec<(Planned, Duration, Duration)>>,
+        records: Mutex<Vec<Record>>,
+    }
+
+    impl FakeLauncher {
+        fn new(hold: Duration) -> Self {
+            FakeLauncher {
+                hold,
+                start: Instant::now(),
+                in_flight: Arc::default(),
+                launched: Mutex::default(),
+                records: Mutex::default(),
+            }
+        }
+
+        fn sent(&self) -> usize {
+            self.launched.lock().unwrap().len()
+        }
+
+        fn recorded(&self, status: Status) -> Vec<Record> {
+            let records = self.records.lock().unwrap();
+            records
+                .iter()
+                .filter(|r| r.status == status)
+                .cloned()
+                .collect()
+        }
+    }
+
+    impl Launcher for FakeLauncher {
+        fn launch(&self, launch: Launch, slot: OwnedSemaphorePermit) {
+            let sent = Instant::now() - self.start;
+            self.launched.lock().unwrap().push((
+                launch.planned,
+                launch.scheduled - self.start,
+                sent,
+            ));
+            let (hold, in_flight) = (self.hold, self.in_flight.clone());
+            in_flight.fetch_add(1, Ordering::Relaxed);
+            tokio::spawn(async move {
+                tokio::time::sleep(hold).await;
+                in_flight.fetch_sub(1, Ordering::Relaxed);
+                drop(slot);
+            });
+        }
+
+        async fn record(&self, record: Record) -> bool {
+            self.records.lock().unwrap().push(record);
+            true
+        }
+
+        fn in_flight(&self) -> &AtomicUsize {
+            &self.in_flight
+        }
+
+        fn epoch(&self) -> std::time::Instant {
+            self.start.into_std()
+        }
+    }
+
+    fn request(line: u64) -> Request {
+        Request {
+            line,
+            id: line.to_string(),
+            route: Route::Responses,
+            body: Bytes::from_static(b"{\"model\":\"gpt-4o-mini\",\"input\":\"hi\"}"),
+            model: Some("gpt-4o-mini".into()),
+            max_output_tokens: Some(16),
+        }
+    }
+
+    fn cycled() -> Cycled {
+        Cycled::new((1..=3).map(request).collect::<Vec<_>>().into())
+    }
+
+    fn requests(n: u64) -> Plan {
+        Plan::new(
+            Warmup::None,
+            Limit {
+                requests: Some(n),
+                duration: None,
+            },
+        )
+    }
+
+    fn open(rate: f64, max_inflight: usize, when_full: WhenFull) -> Pace {
+        Pace::Open {
+            arrivals: Arrivals::Constant { rate },
+            max_inflight,
+            when_full,
+        }
+    }
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    async fn run(
+        source: &mut impl Source,
+        plan: &mut Plan,
+        pace: Pace,
+        gates: &Gates,
+        launcher: &FakeLauncher,
+        stop: &CancellationToken,
+    ) -> Dispatched {
+        let mut pacer = TokioPacer { stop: stop.clone() };
+        dispatch(source, plan, pace, gates, &mut pacer, launcher, stop).await
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn constant_rate_sends_each_request_at_its_scheduled_time() {
+        let launcher = FakeLauncher::new(ms(5));
+        let done = run(
+            &mut cycled(),
+            &mut requests(50),
+            open(100.0, 64, WhenFull::Wait),
+            &Gates::default(),
+            &launcher,
+            &CancellationToken::new(),
+        )
+        .await;
+        let launched = launcher.launched.lock().unwrap();
+        assert_eq!(
+            (launched.len(), launcher.records.lock().unwrap().len()),
+            (50, 0)
+        );
+        for (i, (planned, scheduled, sent)) in launched.iter().enumerate() {
+            assert_eq!(planned.seq, i as u64 + 1);
+            assert_eq!(*scheduled, ms(10 * i as u64));
+            assert_eq!(sent, scheduled, "request {i} waited");
+        }
+        assert_eq!(done.ended, Ended::Limit);
+        assert_eq!(
+            done.scheduler_lag.unwrap().inner().max(),
+            1,
+            "paused time: no lag"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn arrivals_wait_for_a_slot_when_full_and_keep_their_schedule() {
+        // Two slots held 100 ms each, an arrival every 10 ms: the third arrival (due at 20 ms) waits
+        // until the first slot frees at 100 ms; its scheduled time stays 20 ms, so its queue is 80 ms.
+        let launcher = FakeLauncher::new(ms(100));
+        let done = run(
+            &mut cycled(),
+            &mut requests(6),
+            open(100.0, 2, WhenFull::Wait),
+            &Gates::default(),
+            &launcher,
+            &CancellationToken::new(),
+        )
+        .await;
+        let times: Vec<(Duration, Duration)> = launcher
+            .launched
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|l| (l.1, l.2))
+            .collect();
+        assert_eq!(
+            times,
+            [
+                (ms(0), ms(0)),
+                (ms(10), ms(10)),
+                (ms(20), ms(100)),
+                (ms(30), ms(110)),
+                (ms(40), ms(200)),
+                (ms(50), ms(210)),
+            ]
+        );
+        // Arrivals late only because of an earlier arrival's slot wait are not timer lag.
+        assert_eq!(done.scheduler_lag.unwrap().len(), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn drop_when_full_records_every_arrival_that_finds_no_slot() {
+        // Arrivals at 0, 10, …, 190 ms; two slots held 95 ms: 0 and 10 run, 20–90 are dropped,
+        // 100 and 110 run, 120–190 are dropped.
+        let launcher = FakeLauncher::new(ms(95));
+        run(
+            &mut cycled(),
+            &mut requests(20),
+            open(100.0, 2, WhenFull::Drop),
+            &Gates::default(),
+            &launcher,
+            &CancellationToken::new(),
+        )
+        .await;
+        let sent: Vec<u64> = launcher
+            .launched
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|l| l.0.seq)
+            .collect();
+        assert_eq!(sent, [1, 2, 11, 12]);
+        let dropped = launcher.recorded(Status::Dropped);
+        assert_eq!(dropped.len(), 16);
+        assert_eq!(
+            (dropped[0].seq, dropped[0].scheduled_at),
+            (Some(3), Some(20.0))
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn closed_loop_keeps_concurrency_requests_in_flight_until_the_duration_ends() {
+        let launcher = FakeLauncher::new(ms(100));
+        let mut plan = Plan::new(
+            Warmup::Requests(3),
+            Limit {
+                requests: None,
+                duration: Some(ms(250)),
+            },
+        );
+        let done = run(
+            &mut cycled(),
+            &mut plan,
+            Pace::closed(3),
+            &Gates::default(),
+            &launcher,
+            &CancellationToken::new(),
+        )
+        .await;
+        // Waves of 3 at 0 (warm-up), 100, 200, 300 ms; the measured 250 ms start at 100 ms, so the
+        // wave at 300 ms is measured and the one at 400 ms is not sent.
+        let launched = launcher.launched.lock().unwrap();
+        let sends: Vec<(u64, bool, Duration)> = launched
+            .iter()
+            .map(|l| (l.0.seq, l.0.warmup, l.2))
+            .collect();
+        assert_eq!(sends.len(), 12, "{sends:?}");
+        assert!(sends[..3].iter().all(|s| s.1 && s.2 == ms(0)));
+        assert!(sends[3..].iter().all(|s| !s.1));
+        assert_eq!(sends[11].2, ms(300));
+        assert!(done.scheduler_lag.is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn ramp_up_spreads_the_first_closed_loop_requests_evenly() {
+        let launcher = FakeLauncher::new(ms(1000));
+        run(
+            &mut cycled(),
+            &mut requests(4),
+            Pace::Closed {
+                concurrency: 4,
+                ramp_up: ms(400),
+            },
+            &Gates::default(),
+            &launcher,
+            &CancellationToken::new(),
+        )
+        .await;
+        let starts: Vec<Duration> = launcher
+            .launched
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|l| l.2)
+            .collect();
+        assert_eq!(starts, [ms(0), ms(100), ms(200), ms(300)]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stop_ends_the_schedule_and_waits_for_requests_in_flight() {
+        let launcher = FakeLauncher::new(ms(500));
+        let stop = CancellationToken::new();
+        let stopper = stop.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(ms(45)).await;
+            stopper.cancel();
+        });
+        let before = Instant::now();
+        let done = run(
+            &mut cycled(),
+            &mut requests(1000),
+            open(100.0, 64, WhenFull::Wait),
+            &Gates::default(),
+            &launcher,
+            &stop,
+        )
+        .await;
+        assert_eq!(done.ended, Ended::Interrupted);
+        assert_eq!(launcher.sent(), 5);
+        // Returns only once the last request (sent at 40 ms, held 500 ms) gave its slot back.
+        assert_eq!(before.elapsed(), ms(540));
+    }
+
+    /// A finite source: each line is one request, line 3 cannot be sent.
+    struct Lines(std::vec::IntoIter<u64>);
+
+    impl Source for Lines {
+        async fn next(&mut self) -> Option<Next> {
+            self.0.next().map(|line| {
+                if line == 3 {
+                    Next::Invalid(crate::workload::InvalidLine {
+                        line,
+                        id: line.to_string(),
+                        message: "not JSON".into(),
+                    })
+                } else {
+                    Next::Send(request(line))
+                }
+            })
+        }
+    }
+
+    fn lines(n: u64) -> Lines {
+        Lines((1..=n).collect::<Vec<_>>().into_iter())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn every_line_of_a_finite_source_ends_as_one_record_when_the_duration_ends() {
+        // 2 in flight, 100 ms each, 250 ms of load: 6 lines sent, line 3 recorded as invalid on the
+        // way, the other 13 recorded as not sent.
+        let launcher = FakeLauncher::new(ms(100));
+        let mut plan = Plan::new(
+            Warmup::None,
+            Limit {
+                requests: None,
+                duration: Some(ms(250)),
+            },
+        );
+        let done = run(
+            &mut lines(20),
+            &mut plan,
+            Pace::closed(2),
+            &Gates::default(),
+            &launcher,
+            &CancellationToken::new(),
+        )
+        .await;
+        assert_eq!(done.ended, Ended::Limit);
+        assert_eq!(launcher.sent(), 6);
+        assert_eq!(launcher.recorded(Status::InvalidInput).len(), 1);
+        let unsent = launcher.recorded(Status::Cancelled);
+        assert_eq!(unsent.len(), 13);
+        assert!(
+            unsent
+                .iter()
+                .all(|r| r.error.as_ref().is_some_and(|e| e.kind == "limit"))
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_spent_budget_stops_dispatch_and_records_the_rest_as_skipped() {
+        let launcher = FakeLauncher::new(ms(10));
+        // A budget below one request's estimate: nothing is sent.
+        let budget = Arc::new(Budget::new(
+            1e-9,
+            Arc::new(crate::cost::PriceTable::default()),
+            crate::cost::Tier::Standard,
+        ));
+        let gates = Gates {
+            throttle: None,
+            budget: Some(budget),
+        };
+        let done = run(
+            &mut lines(5),
+            &mut Plan::new(Warmup::None, Limit::NONE),
+            Pace::closed(2),
+            &gates,
+            &launcher,
+            &CancellationToken::new(),
+        )
+        .await;
+        assert_eq!(done.ended, Ended::Budget);
+        assert_eq!(launcher.sent(), 0);
+        assert_eq!(launcher.recorded(Status::SkippedBudget).len(), 4);
+        assert_eq!(launcher.recorded(Status::InvalidInput).len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_open_loop_over_a_finite_source_ends_when_the_lines_do() {
+        let launcher = FakeLauncher::new(ms(5));
+        let done = run(
+            &mut lines(5),
+            &mut Plan::new(Warmup::None, Limit::NONE),
+            open(100.0, 8, WhenFull::Wait),
+            &Gates::default(),
+            &launcher,
+            &CancellationToken::new(),
+        )
+        .await;
+        assert_eq!(done.ended, Ended::Done);
+        let scheduled: Vec<Duration> = launcher
+            .launched
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|l| l.1)
+            .collect();
+        // Line 3 is recorded, not scheduled: four arrivals, 10 ms apart.
+        assert_eq!(scheduled, [ms(0), ms(10), ms(20), ms(30)]);
+    }
+}
