@@ -11,6 +11,7 @@ mod hostile;
 mod independent_servers;
 mod mock_endpoint;
 mod never_panics;
+mod new_user;
 mod numbers_hold;
 mod one_engine;
 mod rate_limits;

@@ -59,7 +59,7 @@ pub async fn bench(args: crate::cli::BenchArgs) -> anyhow::Result<ExitCode> {
             let summary = bench
                 .measure(&dir, config.profile, pace, Some(&mut run_json))
                 .await?;
-            println!("run folder   {}", dir.display());
+            crate::export::print_line(&format!("run folder   {}", dir.display()))?;
             print_summary(&summary)?;
             vec![summary]
         }

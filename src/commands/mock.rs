@@ -9,7 +9,9 @@ pub async fn mock(args: MockArgs) -> anyhow::Result<ExitCode> {
     let listener = crate::mock::bind_loopback(args.port)
         .with_context(|| format!("cannot listen on 127.0.0.1:{}", args.port))?;
     let addr = listener.local_addr()?;
-    println!("llmvolley mock listening on http://{addr}/v1 (Ctrl-C stops it)");
+    crate::export::print_line(&format!(
+        "llmvolley mock listening on http://{addr}/v1 (Ctrl-C stops it)"
+    ))?;
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };

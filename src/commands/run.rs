@@ -137,7 +137,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     driven.write(&dir, whole.as_ref(), &summary)?;
     run_json.finish()?;
-    println!("run folder   {}", dir.display());
+    crate::export::print_line(&format!("run folder   {}", dir.display()))?;
     print_summary(&summary)?;
     Ok(exit_code(interrupted, &[summary]))
 }

@@ -63,7 +63,7 @@ pub(super) async fn sweep(bench: &Bench<'_>, dir: &Path) -> anyhow::Result<Vec<S
         .to(Json, Destination::File(dir.join(SWEEP_JSON)))
         .to(SweepCsv, Destination::File(dir.join(SWEEP_CSV)))
         .write(&sweep)?;
-    println!("run folder   {}", dir.display());
+    crate::export::print_line(&format!("run folder   {}", dir.display()))?;
     Exports::new()
         .to(SweepTable, Destination::Stdout)
         .write(&sweep)?;

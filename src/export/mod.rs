@@ -66,15 +66,26 @@ impl<T: ?Sized> Exports<T> {
         for (exporter, destination) in &self.targets {
             let bytes = exporter.render(data)?;
             match destination {
-                Destination::Stdout => {
-                    let mut out = std::io::stdout().lock();
-                    out.write_all(&bytes)?;
-                    out.flush()?;
-                }
+                Destination::Stdout => to_stdout(&bytes)?,
                 Destination::File(path) => crate::run_folder::write_whole(path, &bytes)
                     .with_context(|| format!("cannot write {}", path.display()))?,
             }
         }
         Ok(())
+    }
+}
+
+/// Prints one line on stdout (see `to_stdout`).
+pub fn print_line(line: &str) -> std::io::Result<()> {
+    to_stdout(format!("{line}\n").as_bytes())
+}
+
+/// Writes to stdout; a reader that went away (`llmvolley run … | head -1`) is not an error: the
+/// run folder holds everything, and the exit code still says how the run went.
+fn to_stdout(bytes: &[u8]) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
     }
 }
