@@ -238,6 +238,12 @@ pub struct GateArgs {
     /// skipped_budget.
     #[arg(long, value_name = "USD")]
     pub max_cost: Option<f64>,
+
+    /// Stop the run (exit 2, one line saying what to check) when its first N attempts all fail the
+    /// same way: no connection, or all 401, 403 or 404; lines not sent are recorded for --resume.
+    /// 0: never give up.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub give_up_after: u32,
 }
 
 /// Where requests go and how they are sent: shared by `run` and `bench`.

@@ -77,6 +77,8 @@ pub struct Load {
     /// concurrency): a bulk job does; a benchmark keeps the load it was asked for and counts 429s.
     pub follow_server: bool,
     pub max_cost: Option<f64>,
+    /// `--give-up-after`: identical dead-endpoint failures that stop the load; 0 never.
+    pub give_up_after: u32,
     pub slo: Option<Slo>,
     pub max_retries: u32,
     pub grace: Duration,
@@ -106,6 +108,7 @@ impl Load {
                 }
                 other => other,
             },
+            give_up_after: args.give_up_after,
             slo: None,
             max_retries,
             grace,

@@ -1,7 +1,7 @@
 //! The traps a new user meets, each refused or explained: closed pipes, dead endpoints, wrong files,
 //! resume that just works.
 
-use crate::common::{llmvolley, output_text, workspace_file};
+use crate::common::{llmvolley, output_text, run, run_async, workspace_file};
 use std::process::Stdio;
 
 #[test]
@@ -30,4 +30,131 @@ fn a_closed_stdout_pipe_ends_quietly_with_the_runs_exit_code() {
             "{command}: results are written"
         );
     }
+}
+
+/// `n` small Responses bodies.
+fn lines(dir: &std::path::Path, n: usize) -> std::path::PathBuf {
+    let path = dir.join("w.jsonl");
+    let body: String = (1..=n)
+        .map(|i| format!("{{\"model\": \"gpt-4o-mini\", \"input\": \"line {i}\"}}\n"))
+        .collect();
+    std::fs::write(&path, body).unwrap();
+    path
+}
+
+#[test]
+fn a_dead_endpoint_stops_the_run_with_one_line_and_resume_sends_the_rest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let workload = lines(tmp.path(), 200);
+    // A port nothing listens on: connections are refused.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let endpoint = format!("http://127.0.0.1:{port}/v1");
+    let out = tmp.path().join("out");
+    let w = workload.to_str().unwrap();
+    let first = run(
+        llmvolley(),
+        &[w, "--endpoint", &endpoint, "-q", "-c", "4"],
+        &out,
+    );
+    assert_eq!(first.code, 2, "{}", first.stderr);
+    let said: Vec<&str> = first
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error:"))
+        .collect();
+    assert_eq!(said.len(), 1, "{}", first.stderr);
+    assert!(
+        said[0].contains(&format!("cannot connect to 127.0.0.1:{port}"))
+            && said[0].contains("is the server running"),
+        "{}",
+        said[0]
+    );
+    assert_eq!(first.records.len(), 200, "every line ends as one record");
+    let gave_up = first
+        .records
+        .iter()
+        .filter(|r| r["error"]["kind"] == "gave_up")
+        .count();
+    assert!(
+        gave_up >= 190,
+        "only the first attempts were sent: {gave_up}"
+    );
+    assert!(
+        first.summary["gave_up"]
+            .as_str()
+            .unwrap()
+            .contains("cannot connect")
+    );
+
+    let second = run(
+        llmvolley(),
+        &[w, "--mock", "-q", "--resume", "--retry-failed"],
+        &out,
+    );
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert!(second.records.iter().all(|r| r["status"] == "ok"));
+}
+
+async fn refusing(status: u16) -> wiremock::MockServer {
+    let server = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::any())
+        .respond_with(wiremock::ResponseTemplate::new(status))
+        .mount(&server)
+        .await;
+    server
+}
+
+#[tokio::test]
+async fn an_endpoint_refusing_every_request_stops_the_run_and_says_what_to_check() {
+    let tmp = tempfile::tempdir().unwrap();
+    let workload = lines(tmp.path(), 100);
+    let w = workload.to_str().unwrap().to_string();
+    for (status, base, says) in [
+        (401, "/v1", "check the API key"),
+        (403, "/v1", "lacks access"),
+        (404, "", "has no /v1 at its end"),
+        (404, "/v1", "check --endpoint and --api"),
+    ] {
+        let server = refusing(status).await;
+        let endpoint = format!("{}{base}", server.uri());
+        let out = tmp.path().join(format!("out-{status}{}", base.len()));
+        let run = run_async(llmvolley(), &[&w, "--endpoint", &endpoint, "-q"], &out).await;
+        assert_eq!(run.code, 2, "{status}{base}: {}", run.stderr);
+        assert!(run.stderr.contains(says), "{status}{base}: {}", run.stderr);
+        assert_eq!(run.records.len(), 100);
+        let sent = server.received_requests().await.unwrap().len();
+        assert!(sent < 30, "{status}{base}: {sent} requests sent");
+    }
+}
+
+#[test]
+fn give_up_after_zero_never_gives_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let workload = lines(tmp.path(), 12);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let endpoint = format!("http://127.0.0.1:{port}/v1");
+    let run = run(
+        llmvolley(),
+        &[
+            workload.to_str().unwrap(),
+            "--endpoint",
+            &endpoint,
+            "-q",
+            "--max-retries",
+            "0",
+            "--give-up-after",
+            "0",
+        ],
+        &tmp.path().join("out"),
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.records.iter().all(|r| r["status"] == "connect_error"));
 }

@@ -14,7 +14,7 @@ use crate::modes::Profile;
 use crate::record::Status;
 use crate::run_folder::{self, HISTOGRAMS_DIR, SUMMARY_JSON, TIMESERIES_CSV};
 use crate::scheduler::{
-    Dispatched, Ended, Gates, Pace, Plan, RequestLauncher, Requester, Shutdown, Source,
+    Dispatched, Ended, Gates, GiveUp, Pace, Plan, RequestLauncher, Requester, Shutdown, Source,
     ThreadPacer, Throttle, TokioPacer, WhenFull, dispatch,
 };
 use crate::sink::RecordSink;
@@ -76,6 +76,8 @@ pub(super) struct Driven {
     pub scheduler_lag: Option<ScaledHistogram>,
     pub load: LoadSummary,
     pub server_pacing: Option<ServerPacing>,
+    /// Why the load gave up on a dead endpoint (`--give-up-after`), if it did.
+    pub gave_up: Option<String>,
 }
 
 impl Driver<'_> {
@@ -103,9 +105,19 @@ impl Driver<'_> {
                 throttle.limits_only()
             })
         });
+        // The load's own stop: an interrupt fires it, and so does giving up on a dead endpoint.
+        let stop = self.shutdown.stop.child_token();
+        let give_up = (load.give_up_after > 0).then(|| {
+            Arc::new(GiveUp::new(
+                load.give_up_after,
+                self.base_url.clone(),
+                stop.clone(),
+            ))
+        });
         let gates = Gates {
             throttle: throttle.clone(),
             budget: self.budget.clone(),
+            give_up: give_up.clone(),
         };
         let epoch = std::time::Instant::now();
         let epoch_unix_us = run_folder::unix_micros_now();
@@ -116,7 +128,8 @@ impl Driver<'_> {
             Client::new(&conn.client_config(self.base_url.clone(), slots), epoch)?,
             conn.retry_policy(load.max_retries),
             throttle.clone(),
-        );
+        )
+        .with_give_up(give_up.clone());
         let (records_tx, records_rx) = mpsc::channel(slots.max(64) * 2);
         let in_flight = Arc::new(AtomicUsize::new(0));
         let pricer = Pricer::new(conn.prices.clone(), conn.tier, !load.quiet)
@@ -141,7 +154,6 @@ impl Driver<'_> {
         );
         let plan = Plan::new(load.warmup, load.limit(default_requests));
         let cpu_before = self.cpu_times();
-        let stop = self.shutdown.stop.clone();
         let dispatched = match pace {
             Pace::Closed { .. } => {
                 let (mut source, mut plan) = (source, plan);
@@ -186,6 +198,7 @@ impl Driver<'_> {
             ended: dispatched.ended,
             scheduler_lag: dispatched.scheduler_lag,
             server_pacing: throttle.and_then(|t| t.report()),
+            gave_up: give_up.and_then(|g| g.verdict().map(str::to_string)),
         })
     }
 
@@ -211,6 +224,7 @@ impl Driven {
         summary.server_pacing = self.server_pacing.clone();
         summary.cost.budget_usd = load.max_cost;
         summary.cost.budget_stopped = self.ended == Ended::Budget;
+        summary.gave_up = self.gave_up.clone();
         summary
     }
 

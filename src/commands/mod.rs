@@ -33,11 +33,14 @@ pub async fn dispatch(cli: Cli) -> ExitCode {
     })
 }
 
-/// The one exit-code rule: interrupted → 130; any record not ok, or `--max-cost` cut the load
-/// short (in any step) → 1; else 0.
+/// The one exit-code rule: interrupted → 130; gave up on a dead endpoint → 2 (a setup error found
+/// by sending); any record not ok, or `--max-cost` cut the load short (in any step) → 1; else 0.
 fn exit_code(interrupted: bool, summaries: &[Summary]) -> ExitCode {
     if interrupted {
         ExitCode::from(EXIT_INTERRUPTED)
+    } else if let Some(verdict) = summaries.iter().find_map(|s| s.gave_up.as_deref()) {
+        eprintln!("error: {verdict}");
+        ExitCode::from(EXIT_SETUP)
     } else if summaries
         .iter()
         .all(|s| s.requests.failed == 0 && !s.cost.budget_stopped)

@@ -28,7 +28,7 @@ pub(super) async fn sweep(bench: &Bench<'_>, dir: &Path) -> anyhow::Result<Vec<S
     };
     done.run("synchronous".into(), Profile::Synchronous, Pace::closed(1))
         .await?;
-    if !bench.driver.shutdown.stop.is_cancelled() {
+    if !done.stopped() {
         done.run(
             "throughput".into(),
             Profile::Throughput,
@@ -40,13 +40,13 @@ pub(super) async fn sweep(bench: &Bench<'_>, dir: &Path) -> anyhow::Result<Vec<S
         [sync, throughput] => (sync.requests_per_s, throughput.requests_per_s),
         _ => (0.0, 0.0),
     };
-    if !bench.driver.shutdown.stop.is_cancelled() && (low <= 0.0 || high <= 0.0) {
+    if !done.stopped() && (low <= 0.0 || high <= 0.0) {
         eprintln!(
             "warning: no rate steps: the synchronous or throughput step completed no request ok"
         );
     } else {
         for i in 1..=steps {
-            if bench.driver.shutdown.stop.is_cancelled() {
+            if done.stopped() {
                 break;
             }
             let rate = low + (high - low) * i as f64 / (steps + 1) as f64;
@@ -80,6 +80,12 @@ struct SweepSteps<'a, 'b> {
 }
 
 impl SweepSteps<'_, '_> {
+    /// An interrupt, or a step that gave up on a dead endpoint, ends the sweep.
+    fn stopped(&self) -> bool {
+        self.bench.driver.shutdown.stop.is_cancelled()
+            || self.summaries.iter().any(|s| s.gave_up.is_some())
+    }
+
     async fn run(&mut self, name: String, profile: Profile, pace: Pace) -> anyhow::Result<()> {
         let step = self.rows.len() + 1;
         let folder = format!("{STEPS_DIR}/{step:02}-{name}");

@@ -150,6 +150,13 @@ fn render(summary: &Summary) -> String {
             "budget"
         );
     }
+    if let Some(verdict) = &summary.gave_up {
+        let _ = writeln!(
+            out,
+            "{:<13}the run gave up: {verdict}; unsent lines are cancelled (--resume sends them)",
+            "gave up"
+        );
+    }
     if summary.interrupted {
         let _ = writeln!(
             out,

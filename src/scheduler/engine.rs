@@ -3,11 +3,13 @@
 //! every line it does not send still ends as one record.
 
 use super::arrivals::Arrivals;
+use super::give_up::GiveUp;
 use super::plan::{Admit, Plan};
 use super::source::{Next, Source};
 use super::throttle::Throttle;
 use super::{
-    dropped_record, interrupted_record, invalid_input_record, limit_record, skipped_budget_record,
+    dropped_record, gave_up_record, interrupted_record, invalid_input_record, limit_record,
+    skipped_budget_record,
 };
 use crate::cost::Budget;
 use crate::record::{Record, millis};
@@ -67,12 +69,23 @@ impl Pace {
 }
 
 /// What every launch passes besides its slot: run-wide pacing (`--rps`/`--rpm`/`--tpm`, and for
-/// `run` the server's own limits and the AIMD concurrency) and the `--max-cost` budget. The third
-/// gate, shutdown, is the `stop` token `dispatch` watches.
+/// `run` the server's own limits and the AIMD concurrency) and the `--max-cost` budget. Shutdown is
+/// the `stop` token `dispatch` watches, which `give_up` fires on a dead endpoint.
 #[derive(Clone, Default)]
 pub struct Gates {
     pub throttle: Option<Arc<Throttle>>,
     pub budget: Option<Arc<Budget>>,
+    pub give_up: Option<Arc<GiveUp>>,
+}
+
+impl Gates {
+    /// Why `stop` fired: the endpoint is dead, or an interrupt.
+    fn stopped(&self) -> Ended {
+        match &self.give_up {
+            Some(give_up) if give_up.verdict().is_some() => Ended::GaveUp,
+            _ => Ended::Interrupted,
+        }
+    }
 }
 
 /// One request's place in the plan: its 1-based sequence number and whether it is warm-up.
@@ -191,6 +204,8 @@ pub enum Ended {
     Budget,
     /// An interrupt (or a caller's stop).
     Interrupted,
+    /// The first attempts all failed the same way (`--give-up-after`): the endpoint is dead.
+    GaveUp,
     /// Records can no longer be written (the collector failed).
     RecordsClosed,
 }
@@ -233,14 +248,14 @@ pub async fn dispatch(
     let mut pending: Option<(Request, Planned)> = None;
     let ended = 'dispatch: loop {
         if stop.is_cancelled() {
-            break Ended::Interrupted;
+            break gates.stopped();
         }
         // When the next request is due; the closed loop's slot comes first, as its due time.
         let (mut due, mut slot) = match &mut offsets {
             None => {
                 let slot = tokio::select! {
                     biased;
-                    () = stop.cancelled() => break Ended::Interrupted,
+                    () = stop.cancelled() => break gates.stopped(),
                     slot = slots.clone().acquire_owned() => slot,
                 };
                 let Ok(slot) = slot else {
@@ -258,7 +273,7 @@ pub async fn dispatch(
         let request = loop {
             let next = tokio::select! {
                 biased;
-                () = stop.cancelled() => break 'dispatch Ended::Interrupted,
+                () = stop.cancelled() => break 'dispatch gates.stopped(),
                 next = source.next() => next,
             };
             match next {
@@ -278,7 +293,7 @@ pub async fn dispatch(
                 biased;
                 () = stop.cancelled() => {
                     pending = Some((request, planned));
-                    break Ended::Interrupted;
+                    break gates.stopped();
                 }
                 () = throttle.wait_for_slot(launcher.in_flight()) => {}
             }
@@ -310,7 +325,7 @@ pub async fn dispatch(
                 if stop.is_cancelled() {
                     release(reserved);
                     pending = Some((request, planned));
-                    break Ended::Interrupted;
+                    break gates.stopped();
                 }
             }
             Pace::Open { when_full, .. } => {
@@ -319,7 +334,7 @@ pub async fn dispatch(
                 if stop.is_cancelled() {
                     release(reserved);
                     pending = Some((request, planned));
-                    break Ended::Interrupted;
+                    break gates.stopped();
                 }
                 if due >= slot_wait_ended
                     && let Some(lag) = &mut lag
@@ -347,7 +362,7 @@ pub async fn dispatch(
                             () = stop.cancelled() => {
                                 release(reserved);
                                 pending = Some((request, planned));
-                                break Ended::Interrupted;
+                                break gates.stopped();
                             }
                             slot = slots.clone().acquire_owned() => slot,
                         };
@@ -375,7 +390,8 @@ pub async fn dispatch(
         launched += 1;
     };
     if ended != Ended::RecordsClosed && source.owes_records() {
-        record_unsent(source, pending, ended, launcher).await;
+        let verdict = gates.give_up.as_ref().and_then(|g| g.verdict());
+        record_unsent(source, pending, ended, verdict, launcher).await;
     }
     let _ = slots.acquire_many(pace.slots() as u32).await;
     Dispatched {
@@ -389,11 +405,13 @@ async fn record_unsent(
     source: &mut impl Source,
     pending: Option<(Request, Planned)>,
     ended: Ended,
+    verdict: Option<&str>,
     launcher: &impl Launcher,
 ) {
-    let unsent = |request| match ended {
-        Ended::Budget => skipped_budget_record(request),
-        Ended::Limit => limit_record(request),
+    let unsent = |request| match (ended, verdict) {
+        (Ended::Budget, _) => skipped_budget_record(request),
+        (Ended::Limit, _) => limit_record(request),
+        (Ended::GaveUp, Some(verdict)) => gave_up_record(request, verdict),
         _ => interrupted_record(request),
     };
     if let Some((request, planned)) = pending {
@@ -787,8 +805,8 @@ mod tests {
             crate::cost::Tier::Standard,
         ));
         let gates = Gates {
-            throttle: None,
             budget: Some(budget),
+            ..Gates::default()
         };
         let done = run(
             &mut lines(5),

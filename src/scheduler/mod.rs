@@ -3,6 +3,7 @@
 
 mod arrivals;
 mod engine;
+mod give_up;
 mod launch;
 mod plan;
 mod requester;
@@ -14,6 +15,7 @@ pub use engine::{
     Dispatched, Ended, Gates, Launch, Launcher, Pace, Pacer, Planned, ThreadPacer, TokioPacer,
     WhenFull, dispatch,
 };
+pub use give_up::GiveUp;
 pub use launch::RequestLauncher;
 pub use plan::{Admit, Limit, Plan, Warmup};
 pub use requester::{Requester, RetryPolicy};
@@ -78,6 +80,16 @@ pub fn limit_record(request: crate::workload::Request) -> Record {
         Status::Cancelled,
         "limit",
         "not sent: the load's --duration ended first (--resume sends it)",
+    )
+}
+
+/// The record for a line not sent because the run gave up on a dead endpoint; `--resume` sends it.
+pub fn gave_up_record(request: crate::workload::Request, verdict: &str) -> Record {
+    unsent_record(
+        request,
+        Status::Cancelled,
+        "gave_up",
+        &format!("not sent: the run gave up: {verdict}"),
     )
 }
 

@@ -1,7 +1,7 @@
 //! One request from its first send to its final record: attempts, retries as the client's retry
 //! policy allows, waits between them, and the run-wide pacing every attempt passes.
 
-use super::Throttle;
+use super::{GiveUp, Throttle};
 use crate::client::{Attempt, Client, retry};
 use crate::record::{Record, Status, millis};
 use crate::workload::{Request, request_model};
@@ -25,6 +25,8 @@ pub struct Requester {
     policy: RetryPolicy,
     /// Run-wide pacing every attempt waits for and reports its answer to.
     throttle: Option<Arc<Throttle>>,
+    /// `--give-up-after`: sees every attempt; once it gave up, nothing is retried.
+    give_up: Option<Arc<GiveUp>>,
 }
 
 impl Requester {
@@ -33,7 +35,14 @@ impl Requester {
             client,
             policy,
             throttle,
+            give_up: None,
         }
+    }
+
+    /// Reports every attempt to `give_up`, and retries nothing once it stopped the load.
+    pub fn with_give_up(mut self, give_up: Option<Arc<GiveUp>>) -> Self {
+        self.give_up = give_up;
+        self
     }
 
     /// The run's start: record times count from it.
@@ -128,7 +137,12 @@ impl Requester {
                 latency_ms = record.latency_ms,
                 "attempt finished"
             );
+            let gave_up = self.give_up.as_ref().is_some_and(|give_up| {
+                give_up.observe(&record);
+                give_up.verdict().is_some()
+            });
             let retry = record.status != Status::Ok
+                && !gave_up
                 && attempt <= self.policy.max_retries
                 && retry::should_retry(&record, &hints);
             if !retry {

@@ -46,6 +46,10 @@ pub struct Summary {
     pub resumed_kept: Option<u64>,
     /// SIGINT or SIGTERM stopped the run: unsent lines and abandoned requests are `cancelled`.
     pub interrupted: bool,
+    /// The run stopped because its first attempts all failed the same way (`--give-up-after`):
+    /// what to check. Unsent lines are `cancelled` (`error.kind` `gave_up`).
+    #[serde(default)]
+    pub gave_up: Option<String>,
     /// `bench --warmup`: requests sent before the measurement, left out of every figure above.
     #[serde(default)]
     pub warmup_requests: u64,
@@ -304,6 +308,7 @@ impl Summary {
             },
             resumed_kept: None,
             interrupted: false,
+            gave_up: None,
             warmup_requests: stats.warmup,
             slo: stats.slo.as_ref().map(|tally| tally.summary(window_s)),
             load: None,
