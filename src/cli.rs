@@ -191,7 +191,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
 
-    /// Continue the run in --out DIR: lines whose latest record is ok are not sent again.
+    /// Continue the run in --out DIR (lines whose latest record is ok are not sent again), or start
+    /// it there when the folder is missing or empty: the same command line starts and continues.
     #[arg(long, requires = "out")]
     pub resume: bool,
 

@@ -154,13 +154,38 @@ async fn failed_lines_are_sent_again_only_with_retry_failed() {
 }
 
 #[test]
-fn resume_needs_an_earlier_run_folder() {
+fn the_same_resume_command_starts_a_run_in_a_missing_folder_and_continues_it_after() {
     let tmp = tempfile::tempdir().unwrap();
     let workload = workspace_file("workloads/unicorn.jsonl");
+    let out = tmp.path().join("missing");
+    let args = [workload.to_str().unwrap(), "--mock", "-q", "--resume"];
+    let first = run(llmvolley(), &args, &out);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert_eq!(first.records.len(), 1);
+    assert!(first.summary["resumed_kept"].is_null());
+    let again = run(llmvolley(), &args, &out);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(again.summary["resumed_kept"], 1, "nothing sent twice");
+    let info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
+    let sessions = info["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 2, "run.json keeps every session");
+    assert_eq!(sessions[0]["resume"], false);
+    assert_eq!(sessions[1]["resume"], true);
+    assert_ne!(sessions[0]["epoch_unix_us"], sessions[1]["epoch_unix_us"]);
+}
+
+#[test]
+fn resume_refuses_a_folder_that_is_not_a_run_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let workload = workspace_file("workloads/unicorn.jsonl");
+    let out = tmp.path().join("other");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("notes.txt"), "mine").unwrap();
     let run = run(
         llmvolley(),
         &[workload.to_str().unwrap(), "--mock", "--resume"],
-        &tmp.path().join("empty"),
+        &out,
     );
     assert_eq!(run.code, 2);
     assert!(
@@ -168,4 +193,44 @@ fn resume_needs_an_earlier_run_folder() {
         "{}",
         run.stderr
     );
+}
+
+#[test]
+fn resume_refuses_a_workload_other_than_the_one_the_folder_was_made_from() {
+    let tmp = tempfile::tempdir().unwrap();
+    let first_file = tmp.path().join("a.jsonl");
+    std::fs::write(
+        &first_file,
+        "{\"model\": \"gpt-4o-mini\", \"input\": \"one\"}\n",
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    let first = run(
+        llmvolley(),
+        &[first_file.to_str().unwrap(), "--mock", "-q"],
+        &out,
+    );
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let other = tmp.path().join("b.jsonl");
+    std::fs::write(&other, "{\"model\": \"gpt-4o-mini\", \"input\": \"two\"}\n").unwrap();
+    let refused = run(
+        llmvolley(),
+        &[other.to_str().unwrap(), "--mock", "-q", "--resume"],
+        &out,
+    );
+    assert_eq!(refused.code, 2);
+    assert!(
+        refused.stderr.contains("b.jsonl") && refused.stderr.contains("a.jsonl"),
+        "names both files: {}",
+        refused.stderr
+    );
+    // The same bytes under another name are the same workload.
+    let moved = tmp.path().join("moved.jsonl");
+    std::fs::copy(&first_file, &moved).unwrap();
+    let continued = run(
+        llmvolley(),
+        &[moved.to_str().unwrap(), "--mock", "-q", "--resume"],
+        &out,
+    );
+    assert_eq!(continued.code, 0, "{}", continued.stderr);
 }

@@ -33,6 +33,7 @@ pub async fn bench(args: crate::cli::BenchArgs) -> anyhow::Result<ExitCode> {
         &base_url,
         &config.load,
         bench_settings(&config, workload.len()),
+        Vec::new(),
     )?;
     let shutdown = Shutdown::default();
     let signals = watch_signals(shutdown.clone(), config.load.grace, config.load.quiet);

@@ -11,9 +11,9 @@ use crate::resume::{self, Decision, PriorOutcomes};
 use crate::run_folder::{self, HISTOGRAMS_DIR, RECORDS_CSV, RECORDS_JSONL};
 use crate::scheduler::{Shutdown, Streamed};
 use crate::sink::{JsonlSink, RecordSink};
-use crate::workload::{self, WorkItem, WorkloadReader};
+use crate::workload::{self, Fingerprint, WorkItem, WorkloadReader};
 use anyhow::{Context, anyhow, bail};
-use serde_json::json;
+use serde_json::{Value, json};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -32,8 +32,18 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             .map_err(|e| anyhow!(e))?;
     }
     let show_progress = !config.load.quiet && std::io::stderr().is_terminal();
-    let OpenedFolder { dir, sinks, prior } = if config.resume {
-        open_for_resume(&config)?
+    let fingerprint = Fingerprint::of(&config.workload)
+        .with_context(|| format!("cannot read workload {workload_path}"))?;
+    // The same command line starts a run in a missing or empty folder and continues one otherwise,
+    // so a restarted job needs no second command.
+    let resuming = config.resume && config.out.as_deref().is_some_and(has_entries);
+    let OpenedFolder {
+        dir,
+        sinks,
+        prior,
+        earlier_sessions,
+    } = if resuming {
+        open_for_resume(&config, &fingerprint)?
     } else {
         let dir = run_folder::create(
             config.out.as_deref(),
@@ -45,6 +55,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             dir,
             sinks,
             prior: None,
+            earlier_sessions: Vec::new(),
         }
     };
     // A resumed run sends an unknown share of the lines: no total, no ETA.
@@ -69,9 +80,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             "concurrency": config.concurrency,
             "rate_per_s": config.rate,
             "strict": config.strict,
-            "resume": config.resume,
+            "resume": resuming,
             "retry_failed": config.retry_failed,
+            "workload_fingerprint": fingerprint,
         }),
+        earlier_sessions,
     )?;
     let budget = config.load.max_cost.map(|limit| {
         Arc::new(Budget::new(
@@ -102,7 +115,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         dir: &dir,
         sinks,
         total,
-        timeseries: !config.resume,
+        timeseries: !resuming,
         run_json: Some(&mut run_json),
     };
     let driven = driver
@@ -114,7 +127,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .await?
         .with_context(|| format!("workload {workload_path}"))?;
     let interrupted = shutdown.stop.is_cancelled();
-    let (whole, summary) = if config.resume {
+    let (whole, summary) = if resuming {
         let jsonl = dir.join(RECORDS_JSONL);
         resume::compact(&jsonl).with_context(|| format!("cannot compact {}", jsonl.display()))?;
         let mut full = resume::rebuild_csv_and_stats(&jsonl, &dir.join(RECORDS_CSV))
@@ -142,16 +155,25 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     Ok(exit_code(interrupted, &[summary]))
 }
 
-/// A run folder ready for records: its sinks, and what an earlier run there finished (`--resume`).
+/// A run folder ready for records: its sinks, and what an earlier run there finished and how it was
+/// run (`--resume`).
 struct OpenedFolder {
     dir: PathBuf,
     sinks: Vec<Box<dyn RecordSink>>,
     prior: Option<PriorOutcomes>,
+    earlier_sessions: Vec<Value>,
+}
+
+/// A folder that exists and holds something.
+fn has_entries(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some())
 }
 
 /// Reopens an earlier run folder: its records say which lines are done; new records are appended to
 /// `records.jsonl` (after cutting a torn last line) and `records.csv` is rebuilt at the end.
-fn open_for_resume(config: &RunConfig) -> anyhow::Result<OpenedFolder> {
+/// Refuses a workload whose bytes differ from the one the folder was made from: its records' line
+/// numbers and ids would mean other lines.
+fn open_for_resume(config: &RunConfig, workload: &Fingerprint) -> anyhow::Result<OpenedFolder> {
     let dir = config
         .out
         .clone()
@@ -172,6 +194,24 @@ fn open_for_resume(config: &RunConfig) -> anyhow::Result<OpenedFolder> {
             jsonl.display()
         );
     }
+    let earlier_sessions = RunJson::sessions_in(&dir)?;
+    let made_from = earlier_sessions.iter().rev().find_map(|s| {
+        serde_json::from_value::<Fingerprint>(s["workload_fingerprint"].clone()).ok()
+    });
+    if let Some(made_from) = made_from
+        && !made_from.same_content(workload)
+    {
+        bail!(
+            "--resume: workload {} ({} bytes, xxh3 {}) is not the one {} was made from ({}: {} bytes, xxh3 {}); give that file, or start a new run with another --out",
+            workload.path,
+            workload.bytes,
+            workload.xxh3,
+            dir.display(),
+            made_from.path,
+            made_from.bytes,
+            made_from.xxh3
+        );
+    }
     let prior = PriorOutcomes::read(&jsonl, config.retry_failed)
         .with_context(|| format!("cannot read {}", jsonl.display()))?;
     let sink = JsonlSink::append(&jsonl)
@@ -181,5 +221,6 @@ fn open_for_resume(config: &RunConfig) -> anyhow::Result<OpenedFolder> {
         dir,
         sinks: vec![Box::new(sink)],
         prior: Some(prior),
+        earlier_sessions,
     })
 }

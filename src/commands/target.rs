@@ -54,9 +54,13 @@ pub fn new_timeseries(dir: &Path, epoch_unix_us: u64) -> anyhow::Result<TimeSeri
 
 /// run.json: what was run, where and how, written before the first request and again as the run
 /// goes (its epoch) and ends (`finished_at`). Secrets never appear, only where they came from.
+///
+/// Its top-level fields describe the latest session; `sessions` lists every session of the folder
+/// in order (a `--resume` adds one), so no session's settings or epoch are ever overwritten.
 pub struct RunJson {
     dir: PathBuf,
     info: Value,
+    earlier: Vec<Value>,
 }
 
 impl RunJson {
@@ -70,6 +74,7 @@ impl RunJson {
         base_url: &Url,
         load: &Load,
         settings: Value,
+        earlier_sessions: Vec<Value>,
     ) -> anyhow::Result<RunJson> {
         let mut info = json!({
             "tool": "llmvolley",
@@ -89,6 +94,7 @@ impl RunJson {
         let run_json = RunJson {
             dir: dir.to_path_buf(),
             info,
+            earlier: earlier_sessions,
         };
         run_json.write()?;
         Ok(run_json)
@@ -105,8 +111,29 @@ impl RunJson {
         self.set("finished_at", Value::String(run_folder::now_rfc3339()))
     }
 
+    /// The sessions an earlier run.json in `dir` lists (one, for a file from before sessions were
+    /// kept); none when there is no run.json.
+    pub fn sessions_in(dir: &Path) -> anyhow::Result<Vec<Value>> {
+        let path = dir.join(RUN_JSON);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(anyhow!(e).context(format!("cannot read {}", path.display()))),
+        };
+        let mut info: Value = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not JSON", path.display()))?;
+        Ok(match info.get_mut("sessions").map(Value::take) {
+            Some(Value::Array(sessions)) => sessions,
+            _ => vec![info],
+        })
+    }
+
     fn write(&self) -> anyhow::Result<()> {
-        run_folder::write_json(&self.dir, RUN_JSON, &self.info)
+        let mut sessions = self.earlier.clone();
+        sessions.push(self.info.clone());
+        let mut file = self.info.clone();
+        file["sessions"] = Value::Array(sessions);
+        run_folder::write_json(&self.dir, RUN_JSON, &file)
     }
 }
 

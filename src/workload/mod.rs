@@ -178,6 +178,42 @@ impl<R: BufRead> Iterator for WorkloadReader<R> {
 }
 
 /// Counts the non-blank lines of a workload, for progress totals, without parsing them.
+/// What identifies a workload file for `--resume`: its size and the XXH3-64 hash of its bytes
+/// (fast enough to read a multi-gigabyte file at disk speed; not a security check).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Fingerprint {
+    pub path: String,
+    pub bytes: u64,
+    pub xxh3: String,
+}
+
+impl Fingerprint {
+    pub fn of(path: &Path) -> io::Result<Fingerprint> {
+        let mut file = File::open(path)?;
+        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut bytes = 0u64;
+        loop {
+            let n = file.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            bytes += n as u64;
+        }
+        Ok(Fingerprint {
+            path: path.display().to_string(),
+            bytes,
+            xxh3: format!("{:016x}", hasher.digest()),
+        })
+    }
+
+    /// The same bytes, wherever the file now lives.
+    pub fn same_content(&self, other: &Fingerprint) -> bool {
+        self.bytes == other.bytes && self.xxh3 == other.xxh3
+    }
+}
+
 pub fn count_lines(path: &Path) -> io::Result<u64> {
     let mut file = File::open(path)?;
     let mut buf = vec![0u8; 256 * 1024];
