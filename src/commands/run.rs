@@ -73,8 +73,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         &dir,
         "run",
         &config.workload,
-        &config.conn,
-        &base_url,
+        (&config.conn, &base_url),
         &config.load,
         json!({
             "concurrency": config.concurrency,
