@@ -1,7 +1,7 @@
 //! The traps a new user meets, each refused or explained: closed pipes, dead endpoints, wrong files,
 //! resume that just works.
 
-use crate::common::{llmvolley, output_text, run, run_async, workspace_file};
+use crate::common::{bench, llmvolley, output_text, run, run_async, workspace_file};
 use std::process::Stdio;
 
 #[test]
@@ -157,4 +157,28 @@ fn give_up_after_zero_never_gives_up() {
     );
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(run.records.iter().all(|r| r["status"] == "connect_error"));
+}
+
+#[test]
+fn slos_need_a_unit_and_ttft_needs_a_streamed_answer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let workload = lines(tmp.path(), 4);
+    let w = workload.to_str().unwrap();
+    for (slo, says) in [
+        ("ttft=500", "500 what? give a unit, e.g. ttft=500ms"),
+        ("e2e=2", "2 what?"),
+        ("ttft=500ms", "add --stream"),
+        ("tpot=50ms", "add --stream"),
+    ] {
+        let run = bench(&[w, "--mock", "--slo", slo], &tmp.path().join("refused"));
+        assert_eq!(run.code, 2, "{slo}: {}", run.stderr);
+        assert!(run.stderr.contains(says), "{slo}: {}", run.stderr);
+        assert!(run.records.is_empty(), "{slo}: nothing is sent");
+    }
+    let streamed = bench(
+        &[w, "--mock", "--stream", "--slo", "ttft=500ms,tpot=50ms"],
+        &tmp.path().join("streamed"),
+    );
+    assert_eq!(streamed.code, 0, "{}", streamed.stderr);
+    assert_eq!(streamed.summary["slo"]["share_ttft"], 1.0);
 }

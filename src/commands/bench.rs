@@ -92,7 +92,21 @@ fn load_workload(config: &BenchConfig) -> anyhow::Result<Vec<Request>> {
     if requests.is_empty() {
         bail!("workload {path} has no requests");
     }
+    if let Some(slo) = config.load.slo
+        && (slo.ttft.is_some() || slo.tpot.is_some())
+        && !requests.iter().any(streams)
+    {
+        bail!(
+            "--slo ttft/tpot need streamed answers (an answer read whole has no first token to time), and no line of {path} streams: add --stream"
+        );
+    }
     Ok(requests)
+}
+
+/// Whether a request body asks for a streamed answer (`"stream": true`).
+fn streams(request: &Request) -> bool {
+    serde_json::from_slice::<serde_json::Map<String, Value>>(&request.body)
+        .is_ok_and(|body| body.get("stream") == Some(&Value::Bool(true)))
 }
 
 /// What only `bench` adds to run.json.

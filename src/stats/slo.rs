@@ -20,7 +20,15 @@ impl Slo {
             let (key, value) = part
                 .split_once('=')
                 .ok_or_else(|| format!("{part:?}: expected NAME=DURATION, e.g. ttft=500ms"))?;
-            let limit = crate::duration::parse_duration(value.trim())?;
+            let value = value.trim();
+            // A bare number would be seconds for other flags; for an SLO that is almost never meant.
+            if value.parse::<f64>().is_ok() {
+                return Err(format!(
+                    "{part}: {value} what? give a unit, e.g. {}={value}ms",
+                    key.trim()
+                ));
+            }
+            let limit = crate::duration::parse_duration(value)?;
             let slot = match key.trim() {
                 "ttft" => &mut slo.ttft,
                 "tpot" => &mut slo.tpot,
