@@ -182,3 +182,65 @@ fn slos_need_a_unit_and_ttft_needs_a_streamed_answer() {
     assert_eq!(streamed.code, 0, "{}", streamed.stderr);
     assert_eq!(streamed.summary["slo"]["share_ttft"], 1.0);
 }
+
+#[test]
+fn files_that_are_not_jsonl_are_refused_before_sending_with_how_to_convert() {
+    let tmp = tempfile::tempdir().unwrap();
+    let body = r#"{"model": "gpt-4o-mini", "input": "hi"}"#;
+    let mostly_bad: String = (0..10)
+        .map(|i| {
+            if i % 3 == 0 {
+                format!("{body}\n")
+            } else {
+                format!("prompt {i}\n")
+            }
+        })
+        .collect();
+    for (name, text, says) in [
+        ("array.json", format!("[{body}, {body}]\n"), "jq -c '.[]'"),
+        (
+            "array-pretty.json",
+            format!("[\n  {body},\n  {body}\n]\n"),
+            "jq -c '.[]'",
+        ),
+        (
+            "pretty.json",
+            "{\n  \"model\": \"gpt-4o-mini\",\n  \"input\": \"hi\"\n}\n".to_string(),
+            "jq -c .",
+        ),
+        (
+            "prompts.csv",
+            "id,prompt\n1,hello\n2,bye\n".to_string(),
+            "csv.DictReader",
+        ),
+        (
+            "mostly-bad.jsonl",
+            mostly_bad,
+            "6 of its first 10 lines cannot be sent",
+        ),
+    ] {
+        let path = tmp.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        let shown = path.display().to_string();
+        for command in ["run", "bench", "estimate"] {
+            let out = tmp.path().join(format!("{name}-{command}"));
+            let mut cmd = llmvolley();
+            cmd.arg(command).arg(&path);
+            if command != "estimate" {
+                cmd.args(["--mock", "--out"]).arg(&out);
+            }
+            let output = cmd.output().unwrap();
+            let (_, stderr) = output_text(&output);
+            assert_eq!(output.status.code(), Some(2), "{command} {name}: {stderr}");
+            assert!(
+                stderr.contains(&format!("{shown}:")) && stderr.contains("is not a JSONL workload"),
+                "{command} {name}: {stderr}"
+            );
+            assert!(stderr.contains(says), "{command} {name}: {stderr}");
+            assert!(
+                !out.exists(),
+                "{command} {name}: nothing is written or sent"
+            );
+        }
+    }
+}

@@ -164,7 +164,11 @@ fn every_bad_input_kind_becomes_one_invalid_input_record() {
     ); // 7 no body
     text.extend_from_slice(b"{\"custom_id\": \"b\", \"method\": \"POST\", \"url\": \"/v1/responses\", \"body\": {\"input\": \"x\"}}\n"); // 8 ok
     text.extend_from_slice(b"{\"custom_id\": \"b\", \"method\": \"POST\", \"url\": \"/v1/responses\", \"body\": {\"input\": \"y\"}}\n"); // 9 duplicate
-    text.extend_from_slice(b"\"just a string\""); // 10 not an object, no final newline
+    // 10-16 ok: a workload mostly invalid is refused before sending, so most lines here are good.
+    for i in 10..=16 {
+        text.extend_from_slice(format!("{{\"model\":\"m\",\"input\":\"{i}\"}}\n").as_bytes());
+    }
+    text.extend_from_slice(b"\"just a string\""); // 17 not an object, no final newline
     std::fs::write(&workload, &text).unwrap();
 
     let run = run(
@@ -183,7 +187,7 @@ fn every_bad_input_kind_becomes_one_invalid_input_record() {
         (6, "invalid UTF-8"),
         (7, "no \"body\""),
         (9, "duplicate custom_id \"b\" (first used on line 8)"),
-        (10, "found a string"),
+        (17, "found a string"),
     ] {
         let r = by_line(line);
         assert_eq!(r["status"], "invalid_input", "line {line}");

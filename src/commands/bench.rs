@@ -79,6 +79,8 @@ pub async fn bench(args: crate::cli::BenchArgs) -> anyhow::Result<ExitCode> {
 /// (a line that cannot be sent would fail again on every cycle).
 fn load_workload(config: &BenchConfig) -> anyhow::Result<Vec<Request>> {
     let path = config.workload.display();
+    crate::workload::check_format(&config.workload, config.conn.default_route())
+        .map_err(|e| anyhow::anyhow!(e))?;
     let reader = WorkloadReader::open(&config.workload, config.conn.default_route())
         .with_context(|| format!("cannot read workload {path}"))?
         .force_stream(config.conn.stream);

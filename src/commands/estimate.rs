@@ -18,12 +18,11 @@ pub fn estimate(args: EstimateArgs) -> anyhow::Result<ExitCode> {
         (None, Some(dir)) => OutputSource::FromRun(dir),
         (None, None) => OutputSource::BodyCaps,
     };
+    crate::workload::check_format(&args.workload, route(args.api))
+        .map_err(|e| anyhow::anyhow!(e))?;
     let options = EstimateOptions {
         workload: args.workload,
-        default_route: match args.api {
-            Api::Responses => Route::Responses,
-            Api::Chat => Route::Chat,
-        },
+        default_route: route(args.api),
         models: args.models,
         output,
         tier: args.tier,
@@ -45,4 +44,11 @@ pub fn estimate(args: EstimateArgs) -> anyhow::Result<ExitCode> {
             .write(&result)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn route(api: Api) -> Route {
+    match api {
+        Api::Responses => Route::Responses,
+        Api::Chat => Route::Chat,
+    }
 }

@@ -27,6 +27,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let reader = WorkloadReader::open(&config.workload, config.conn.default_route())
         .with_context(|| format!("cannot read workload {workload_path}"))?
         .force_stream(config.conn.stream);
+    workload::check_format(&config.workload, config.conn.default_route())
+        .map_err(|e| anyhow!(e))?;
     if config.strict {
         workload::validate_strict(&config.workload, config.conn.default_route())
             .map_err(|e| anyhow!(e))?;

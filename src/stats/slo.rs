@@ -169,11 +169,16 @@ mod tests {
         assert_eq!(slo.ttft, Some(Duration::from_millis(500)));
         assert_eq!(slo.tpot, Some(Duration::from_millis(50)));
         assert_eq!(slo.e2e, Some(Duration::from_secs(10)));
-        assert_eq!(
-            Slo::parse("e2e=2").unwrap().e2e,
-            Some(Duration::from_secs(2))
-        );
-        for bad in ["", "ttft", "ttft=fast", "itl=5ms", "ttft=1s,ttft=2s"] {
+        // A bare number has no unit: refused, not read as seconds.
+        for bad in [
+            "",
+            "ttft",
+            "ttft=fast",
+            "itl=5ms",
+            "ttft=1s,ttft=2s",
+            "e2e=2",
+            "ttft=500",
+        ] {
             assert!(Slo::parse(bad).is_err(), "{bad:?} accepted");
         }
     }

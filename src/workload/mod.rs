@@ -237,6 +237,107 @@ pub fn count_lines(path: &Path) -> io::Result<u64> {
 }
 
 /// Reads the whole workload once and returns the first bad line as `path:line: message`.
+/// Lines `check_format` reads before anything is sent.
+const FORMAT_SAMPLE: usize = 100;
+
+/// Refuses, before anything is sent, a file that is not a JSONL workload: a JSON array, a
+/// pretty-printed JSON document, a CSV, or a file of which more than half of the first 100
+/// non-blank lines cannot be sent. The error names the file and the first bad line, says what the
+/// file looks like and how to convert it. A workload with a few bad lines passes (each becomes an
+/// `invalid_input` record).
+pub fn check_format(path: &Path, default_route: Route) -> Result<(), String> {
+    let shown = path.display();
+    let reader = WorkloadReader::open(path, default_route)
+        .map_err(|e| format!("cannot read workload {shown}: {e}"))?;
+    let (mut seen, mut bad) = (0usize, 0usize);
+    let mut first_bad: Option<InvalidLine> = None;
+    for item in reader.take(FORMAT_SAMPLE) {
+        match item.map_err(|e| format!("{shown}: read error: {e}"))? {
+            WorkItem::Send(_) => seen += 1,
+            WorkItem::Invalid(invalid) => {
+                seen += 1;
+                bad += 1;
+                first_bad.get_or_insert(invalid);
+            }
+        }
+    }
+    let Some(first_bad) = first_bad else {
+        return Ok(());
+    };
+    // The file's shape shows in its first line, when that line is one of the bad ones.
+    let shape = match first_line(path) {
+        Some((number, line)) if number == first_bad.line => Shape::of(&line),
+        _ => Shape::Other,
+    };
+    if shape == Shape::Other && bad * 2 <= seen {
+        return Ok(());
+    }
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("workload");
+    let how = match shape {
+        Shape::Array => format!(
+            "it looks like a JSON array; convert it with: jq -c '.[]' {shown} > {stem}.jsonl"
+        ),
+        Shape::Pretty => format!(
+            "it looks like pretty-printed JSON; convert it with: jq -c . {shown} > {stem}.jsonl"
+        ),
+        Shape::Csv => format!(
+            "it looks like CSV; a column of prompts becomes a workload with e.g.: python3 -c 'import csv,json,sys; [print(json.dumps({{\"model\": \"gpt-4.1-mini\", \"input\": r[\"prompt\"]}})) for r in csv.DictReader(sys.stdin)]' < {shown} > {stem}.jsonl"
+        ),
+        Shape::Other => format!("{bad} of its first {seen} lines cannot be sent"),
+    };
+    Err(format!(
+        "{shown}:{}: {}\n{shown} is not a JSONL workload (one JSON object per line: a request body or an OpenAI Batch line): {how}",
+        first_bad.line, first_bad.message
+    ))
+}
+
+/// What a file that is not JSONL looks like, from its first non-blank line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Array,
+    /// A JSON document spread over lines (`{` alone, or an object not closed on its line).
+    Pretty,
+    Csv,
+    Other,
+}
+
+impl Shape {
+    fn of(line: &str) -> Shape {
+        let line = line.trim_start_matches('\u{feff}').trim();
+        if line.starts_with('[') {
+            Shape::Array
+        } else if line.starts_with('{')
+            && serde_json::from_str::<serde::de::IgnoredAny>(line).is_err()
+        {
+            Shape::Pretty
+        } else if !line.starts_with('{') && line.contains(',') {
+            Shape::Csv
+        } else {
+            Shape::Other
+        }
+    }
+}
+
+/// The first non-blank line within the first MiB, and its 1-based number.
+fn first_line(path: &Path) -> Option<(u64, String)> {
+    let mut reader = BufReader::new(File::open(path).ok()?.take(1 << 20));
+    let mut line = Vec::new();
+    let mut number = 0;
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line).ok()? == 0 {
+            return None;
+        }
+        number += 1;
+        if !line.iter().all(u8::is_ascii_whitespace) {
+            return Some((number, String::from_utf8_lossy(&line).into_owned()));
+        }
+    }
+}
+
 pub fn validate_strict(path: &Path, default_route: Route) -> Result<u64, String> {
     let reader = WorkloadReader::open(path, default_route)
         .map_err(|e| format!("{}: cannot read workload: {e}", path.display()))?;
