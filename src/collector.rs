@@ -23,6 +23,8 @@ pub struct Progress {
     /// What the server made the client do (pauses, limits), shown while it lasts.
     pacing: Option<Arc<Throttle>>,
     errors: u64,
+    /// The kind of the latest error, shown beside the count.
+    latest_error: Option<String>,
     cost_usd: f64,
     priced: bool,
     last_message: Instant,
@@ -57,6 +59,7 @@ impl Progress {
             in_flight,
             pacing: None,
             errors: 0,
+            latest_error: None,
             cost_usd: 0.0,
             priced: false,
             last_message: Instant::now(),
@@ -72,6 +75,11 @@ impl Progress {
     fn record_done(&mut self, record: &Record) {
         if record.status != Status::Ok {
             self.errors += 1;
+            if let Some(error) = &record.error
+                && self.latest_error.as_deref() != Some(error.kind.as_str())
+            {
+                self.latest_error = Some(error.kind.clone());
+            }
         }
         if let Some(cost) = record.cost_usd {
             self.cost_usd += cost;
@@ -97,8 +105,13 @@ impl Progress {
             .and_then(|t| t.status_line())
             .map(|line| format!(" | server: {line}"))
             .unwrap_or_default();
+        let latest = self
+            .latest_error
+            .as_ref()
+            .map(|kind| format!(" (latest {kind})"))
+            .unwrap_or_default();
         self.bar.set_message(format!(
-            "in-flight {in_flight} errors {}{cost}{pacing}",
+            "in-flight {in_flight} errors {}{latest}{cost}{pacing}",
             self.errors
         ));
     }

@@ -244,3 +244,42 @@ fn files_that_are_not_jsonl_are_refused_before_sending_with_how_to_convert() {
         }
     }
 }
+
+#[test]
+fn the_summary_names_the_top_errors_with_one_message_each() {
+    let tmp = tempfile::tempdir().unwrap();
+    let workload = workspace_file("workloads/varied-1000.jsonl");
+    let run = run(
+        llmvolley(),
+        &[
+            workload.to_str().unwrap(),
+            "--mock",
+            "-q",
+            "--max-retries",
+            "0",
+            "--mock-fault-rate",
+            "0.3",
+            "--mock-faults",
+            "server_error,html_page",
+        ],
+        &tmp.path().join("out"),
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let top = run.summary["top_errors"].as_array().unwrap();
+    assert_eq!(top.len(), 2);
+    assert!(top[0]["count"].as_u64() >= top[1]["count"].as_u64());
+    for e in top {
+        let line = format!(
+            "{} ×{}: {}",
+            e["kind"].as_str().unwrap(),
+            e["count"],
+            e["example"].as_str().unwrap()
+        );
+        assert!(run.stdout.contains(&line), "{line} not in\n{}", run.stdout);
+    }
+    assert!(
+        run.stdout.contains("HTML page \"502 Bad Gateway\""),
+        "{}",
+        run.stdout
+    );
+}

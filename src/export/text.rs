@@ -55,6 +55,9 @@ fn render(summary: &Summary) -> String {
                 .join(", ");
             let _ = writeln!(out, "{label:<13}{listed}");
         }
+        if label == "errors" {
+            render_top_errors(&mut out, &summary.top_errors);
+        }
     }
     let _ = writeln!(
         out,
@@ -239,6 +242,19 @@ fn render(summary: &Summary) -> String {
         }
     }
     out
+}
+
+/// The three most frequent error kinds, each with one message (cut to a line).
+fn render_top_errors(out: &mut String, top: &[crate::stats::TopError]) {
+    const WIDTH: usize = 140;
+    for (i, e) in top.iter().take(3).enumerate() {
+        let mut example: String = e.example.chars().take(WIDTH).collect();
+        if e.example.chars().count() > WIDTH {
+            example.push('…');
+        }
+        let label = if i == 0 { "  e.g." } else { "" };
+        let _ = writeln!(out, "{label:<13}{} ×{}: {example}", e.kind, e.count);
+    }
 }
 
 fn render_pacing(out: &mut String, p: &ServerPacing) {

@@ -7,7 +7,7 @@ mod timeseries;
 pub use slo::{Slo, SloSummary, SloTally};
 pub use summary::{
     ClientCheck, CostSummary, Distribution, LoadSummary, SUMMARY_SCHEMA_VERSION, ServerPacing,
-    Summary,
+    Summary, TopError,
 };
 pub use timeseries::TimeSeries;
 
@@ -108,6 +108,9 @@ pub struct RunStats {
     pub by_status: [u64; Status::ALL.len()],
     pub by_http_status: BTreeMap<u16, u64>,
     pub errors_by_kind: BTreeMap<String, u64>,
+    /// The first message seen of each error kind, for the summary's top errors.
+    #[serde(default)]
+    pub error_examples: BTreeMap<String, String>,
     pub latency: ScaledHistogram,
     /// Completion − scheduled send of ok requests (includes time waiting to be sent).
     pub latency_from_schedule: ScaledHistogram,
@@ -254,6 +257,8 @@ impl RunStats {
                 Some(n) => *n += 1,
                 None => {
                     self.errors_by_kind.insert(error.kind.clone(), 1);
+                    self.error_examples
+                        .insert(error.kind.clone(), error.message.clone());
                 }
             }
         }
@@ -363,6 +368,11 @@ impl RunStats {
         }
         add_counts(&mut self.by_http_status, &other.by_http_status);
         add_counts(&mut self.errors_by_kind, &other.errors_by_kind);
+        for (kind, message) in &other.error_examples {
+            self.error_examples
+                .entry(kind.clone())
+                .or_insert_with(|| message.clone());
+        }
         add_counts(
             &mut self.retried_errors_by_kind,
             &other.retried_errors_by_kind,

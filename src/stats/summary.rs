@@ -14,6 +14,9 @@ pub struct Summary {
     pub tool_version: String,
     pub requests: RequestCounts,
     pub errors_by_kind: BTreeMap<String, u64>,
+    /// The most frequent error kinds (at most five, most frequent first), each with one message.
+    #[serde(default)]
+    pub top_errors: Vec<TopError>,
     /// Attempts after the first, and the errors of the attempts that were retried, by kind.
     pub retries: u64,
     pub retried_errors_by_kind: BTreeMap<String, u64>,
@@ -114,6 +117,34 @@ pub struct LoadSummary {
     /// Open loop: how late the dispatcher handled each arrival after it was due (its timer's lag).
     pub scheduler_lag_ms: Option<Distribution>,
     pub client: ClientCheck,
+}
+
+/// An error kind, how often it ended a record, and the first message seen of it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TopError {
+    pub kind: String,
+    pub count: u64,
+    pub example: String,
+}
+
+impl TopError {
+    const SHOWN: usize = 5;
+
+    fn of(stats: &RunStats) -> Vec<TopError> {
+        let mut top: Vec<TopError> = stats
+            .errors_by_kind
+            .iter()
+            .map(|(kind, count)| TopError {
+                kind: kind.clone(),
+                count: *count,
+                example: stats.error_examples.get(kind).cloned().unwrap_or_default(),
+            })
+            .collect();
+        // Most frequent first; the kind's name breaks ties, so the order is stable.
+        top.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.kind.cmp(&b.kind)));
+        top.truncate(Self::SHOWN);
+        top
+    }
 }
 
 /// The client's own load: if it was the bottleneck, the figures describe it, not the server.
@@ -262,6 +293,7 @@ impl Summary {
                     .collect(),
             },
             errors_by_kind: stats.errors_by_kind.clone(),
+            top_errors: TopError::of(stats),
             retries: stats.retries,
             retried_errors_by_kind: stats.retried_errors_by_kind.clone(),
             wall_time_s,
