@@ -95,30 +95,35 @@ async fn mock_tool_choice_controls_the_calls() {
             .map(|i| i["name"].as_str().unwrap().to_string())
             .collect()
     };
-    let (_, parallel) = post(&base, "/responses", json!({"input": "x", "tools": tools})).await;
+    let (_, parallel) = post(
+        &base,
+        "/responses",
+        json!({"model": "gpt-4.1", "input": "x", "tools": tools}),
+    )
+    .await;
     assert_eq!(names(&parallel), ["a", "b"]);
     let (_, single) = post(
         &base,
         "/responses",
-        json!({"input": "x", "tools": tools, "parallel_tool_calls": false}),
+        json!({"model": "gpt-4.1", "input": "x", "tools": tools, "parallel_tool_calls": false}),
     )
     .await;
     assert_eq!(names(&single), ["a"]);
     let (_, named) = post(
         &base,
         "/responses",
-        json!({"input": "x", "tools": tools, "tool_choice": {"type": "function", "name": "b"}}),
+        json!({"model": "gpt-4.1", "input": "x", "tools": tools, "tool_choice": {"type": "function", "name": "b"}}),
     )
     .await;
     assert_eq!(names(&named), ["b"]);
     let (_, none) = post(
         &base,
         "/responses",
-        json!({"input": "x", "tools": tools, "tool_choice": "none"}),
+        json!({"model": "gpt-4.1", "input": "x", "tools": tools, "tool_choice": "none"}),
     )
     .await;
     assert!(names(&none).is_empty());
-    let (_, chat) = post(&base, "/chat/completions", json!({"messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function", "function": {"name": "c", "parameters": {}}}]})).await;
+    let (_, chat) = post(&base, "/chat/completions", json!({"model": "gpt-4.1", "messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function", "function": {"name": "c", "parameters": {}}}]})).await;
     assert_eq!(chat["choices"][0]["finish_reason"], "tool_calls");
     assert_eq!(
         chat["choices"][0]["message"]["tool_calls"][0]["function"]["name"],
@@ -137,7 +142,12 @@ async fn mock_latency_knobs_delay_answers() {
     };
     let (base, stop, _server) = start(config).await;
     let started = Instant::now();
-    let _ = post(&base, "/responses", json!({"input": "x"})).await;
+    let _ = post(
+        &base,
+        "/responses",
+        json!({"model": "gpt-4.1", "input": "x"}),
+    )
+    .await;
     assert!(
         started.elapsed() >= Duration::from_micros(49_500),
         "at least the fixed latency (to the nearest millisecond tick)"
@@ -155,20 +165,35 @@ async fn mock_stall_holds_answers_due_inside_it_until_it_ends() {
     })
     .await;
     let first = Instant::now();
-    let _ = post(&base, "/responses", json!({"input": "before"})).await;
+    let _ = post(
+        &base,
+        "/responses",
+        json!({"model": "gpt-4.1", "input": "before"}),
+    )
+    .await;
     assert!(
         first.elapsed() < Duration::from_millis(300),
         "answered before the stall"
     );
     tokio::time::sleep_until((first + Duration::from_millis(400)).into()).await;
-    let _ = post(&base, "/responses", json!({"input": "during"})).await;
+    let _ = post(
+        &base,
+        "/responses",
+        json!({"model": "gpt-4.1", "input": "during"}),
+    )
+    .await;
     assert!(
         first.elapsed() >= Duration::from_millis(799),
         "held until the stall ends: {:?}",
         first.elapsed()
     );
     let after = Instant::now();
-    let _ = post(&base, "/responses", json!({"input": "after"})).await;
+    let _ = post(
+        &base,
+        "/responses",
+        json!({"model": "gpt-4.1", "input": "after"}),
+    )
+    .await;
     assert!(
         after.elapsed() < Duration::from_millis(450),
         "the stall happens once"
@@ -216,7 +241,12 @@ async fn mock_command_listens_on_the_given_port() {
         .find(|w| w.starts_with("http://"))
         .expect("prints its URL")
         .to_string();
-    let (status, body) = post(&base, "/responses", json!({"input": "Hi"})).await;
+    let (status, body) = post(
+        &base,
+        "/responses",
+        json!({"model": "gpt-4.1", "input": "Hi"}),
+    )
+    .await;
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(status, 200);

@@ -283,3 +283,85 @@ fn the_summary_names_the_top_errors_with_one_message_each() {
         run.stdout
     );
 }
+
+/// `llmvolley mock --port 0` in a child process, and the base URL it prints (ending in /v1).
+fn mock_process() -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = llmvolley()
+        .args(["mock", "--port", "0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first_line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first_line)
+        .unwrap();
+    let base = first_line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .expect("prints its URL")
+        .to_string();
+    (child, base)
+}
+
+#[test]
+fn the_mock_serves_under_v1_only_and_refuses_bodies_the_route_cannot_take() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut mock, base) = mock_process();
+    let without_v1 = base.trim_end_matches("/v1").to_string();
+    let workload = lines(tmp.path(), 20);
+    let missing_v1 = run(
+        llmvolley(),
+        &[workload.to_str().unwrap(), "--endpoint", &without_v1, "-q"],
+        &tmp.path().join("no-v1"),
+    );
+    let cases = tmp.path().join("cases.jsonl");
+    std::fs::write(
+        &cases,
+        [
+            r#"{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}"#,
+            r#"{"input": "no model"}"#,
+            r#"{"custom_id": "chat-with-input", "method": "POST", "url": "/v1/chat/completions", "body": {"model": "gpt-4o-mini", "input": "hi"}}"#,
+            r#"{"model": "gpt-4o-mini", "input": "fine"}"#,
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let refused = run(
+        llmvolley(),
+        &[
+            cases.to_str().unwrap(),
+            "--endpoint",
+            &base,
+            "-q",
+            "--give-up-after",
+            "0",
+        ],
+        &tmp.path().join("cases"),
+    );
+    mock.kill().unwrap();
+    mock.wait().unwrap();
+
+    // A base URL without /v1 fails against the mock as it would against the real API.
+    assert_eq!(missing_v1.code, 2, "{}", missing_v1.stderr);
+    assert!(
+        missing_v1.stderr.contains("has no /v1 at its end"),
+        "{}",
+        missing_v1.stderr
+    );
+
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    let message = |id: &str| {
+        let r = refused.by_id(id);
+        assert_eq!(
+            (r["status"].as_str(), r["http_status"].as_u64()),
+            (Some("http_error"), Some(400)),
+            "{id}"
+        );
+        r["error"]["message"].as_str().unwrap().to_string()
+    };
+    assert!(message("1").contains("this parameter has moved to 'input'"));
+    assert!(message("2").contains("you must provide a model parameter"));
+    assert!(message("chat-with-input").contains("Missing required parameter: 'messages'"));
+    assert_eq!(refused.by_id("4")["status"], "ok");
+}

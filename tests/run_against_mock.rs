@@ -162,7 +162,7 @@ fn every_bad_input_kind_becomes_one_invalid_input_record() {
     text.extend_from_slice(
         b"{\"custom_id\": \"a\", \"method\": \"POST\", \"url\": \"/v1/responses\"}\n",
     ); // 7 no body
-    text.extend_from_slice(b"{\"custom_id\": \"b\", \"method\": \"POST\", \"url\": \"/v1/responses\", \"body\": {\"input\": \"x\"}}\n"); // 8 ok
+    text.extend_from_slice(b"{\"custom_id\": \"b\", \"method\": \"POST\", \"url\": \"/v1/responses\", \"body\": {\"model\": \"m\", \"input\": \"x\"}}\n"); // 8 ok
     text.extend_from_slice(b"{\"custom_id\": \"b\", \"method\": \"POST\", \"url\": \"/v1/responses\", \"body\": {\"input\": \"y\"}}\n"); // 9 duplicate
     // 10-16 ok: a workload mostly invalid is refused before sending, so most lines here are good.
     for i in 10..=16 {

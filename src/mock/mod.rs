@@ -108,10 +108,9 @@ pub fn router(config: MockConfig) -> Router {
         first_request: std::sync::OnceLock::new(),
     });
     Router::new()
+        // Under /v1 only, as the real API: a base URL missing /v1 fails against the mock too.
         .route("/v1/responses", post(responses))
-        .route("/responses", post(responses))
         .route("/v1/chat/completions", post(chat))
-        .route("/chat/completions", post(chat))
         .fallback(not_found)
         // Long-context prompts of several MB are normal; axum's default cap is 2 MB.
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -280,6 +279,13 @@ async fn answer(
             );
         }
     };
+    if let Some((param, message)) = refusal(&request, request_shape) {
+        let body = json!({"error": {"message": message, "type": "invalid_request_error", "param": param, "code": null}});
+        return with_request_id(
+            (StatusCode::BAD_REQUEST, axum::Json(body)).into_response(),
+            n,
+        );
+    }
     let arrived = tokio::time::Instant::now();
     state.first_request.get_or_init(|| arrived);
     let key = xxhash_rust::xxh3::xxh3_64_with_seed(&body, state.config.seed);
@@ -402,12 +408,42 @@ fn sse_response(stream: AnswerStream, arrived: tokio::time::Instant, split: bool
     response
 }
 
-async fn not_found() -> Response {
+async fn not_found(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    let path = uri.path();
+    let hint = if matches!(path, "/responses" | "/chat/completions") {
+        " (the API lives under /v1: the base URL should end in /v1)"
+    } else {
+        " (the mock serves POST /v1/responses and /v1/chat/completions)"
+    };
     error(
         StatusCode::NOT_FOUND,
-        "unknown path: the mock serves POST /v1/responses and /v1/chat/completions",
+        &format!("Invalid URL ({method} {path}){hint}"),
         0,
     )
+}
+
+/// Why a body cannot be taken by its route, as the real API says it (400 invalid_request_error):
+/// no model, a Chat body on the Responses API or the other way round.
+fn refusal(request: &Value, route: ApiShape) -> Option<(&'static str, String)> {
+    let has = |key: &str| request.get(key).is_some();
+    if !has("model") {
+        return Some(("model", "you must provide a model parameter".to_string()));
+    }
+    match route {
+        ApiShape::Responses if has("messages") && !has("input") => Some((
+            "messages",
+            "Unsupported parameter: 'messages'. In the Responses API, this parameter has moved to 'input'. (a Chat Completions body: send it to /v1/chat/completions, or --api chat)".to_string(),
+        )),
+        ApiShape::Chat if !has("messages") => Some((
+            "messages",
+            if has("input") {
+                "Missing required parameter: 'messages'. (a Responses body: send it to /v1/responses, or --api responses)".to_string()
+            } else {
+                "Missing required parameter: 'messages'.".to_string()
+            },
+        )),
+        _ => None,
+    }
 }
 
 fn error(status: StatusCode, message: &str, n: u64) -> Response {
