@@ -366,7 +366,8 @@ pub struct MockKnobs {
     #[arg(long, value_name = "RATE", default_value_t = 0.0, value_parser = parse_rate)]
     pub mock_fault_rate: f64,
 
-    /// Mock: the faults to draw from, comma-separated [default: all].
+    /// Mock: the faults to draw from, comma-separated [default: all but stall, which holds a request
+    /// until just past --timeout].
     #[arg(long, value_name = "KINDS", value_enum, value_delimiter = ',')]
     pub mock_faults: Vec<crate::mock::Fault>,
 

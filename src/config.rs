@@ -154,7 +154,10 @@ impl Connection {
         env: impl Fn(&str) -> Option<String>,
     ) -> anyhow::Result<Self> {
         let target = if args.mock {
-            Target::Mock(mock_config(&args.mock_knobs))
+            let mut mock = mock_config(&args.mock_knobs);
+            // A stall ends just after the client's timeout, which is what it is there to test.
+            mock.fault_stall = args.timeout + Duration::from_secs(1);
+            Target::Mock(mock)
         } else {
             let raw = args.endpoint.or_else(|| env("OPENAI_BASE_URL")).context(
                 "no endpoint: give --endpoint URL (e.g. https://api.openai.com/v1), set OPENAI_BASE_URL, or use --mock",
@@ -456,10 +459,11 @@ pub fn mock_config(knobs: &MockKnobs) -> MockConfig {
         stall_for: knobs.mock_stall_for,
         split_events: knobs.mock_split_events,
         faults: if knobs.mock_faults.is_empty() {
-            crate::mock::Fault::ALL.to_vec()
+            crate::mock::Fault::defaults()
         } else {
             knobs.mock_faults.clone()
         },
+        fault_stall: Duration::from_secs(3600),
     }
 }
 

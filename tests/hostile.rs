@@ -87,7 +87,11 @@ fn every_fault_kind_ends_as_one_record_with_the_right_status() {
                 ["truncated_json", "invalid_json"].contains(&r["error"]["kind"].as_str().unwrap()),
                 "{r}"
             ),
-            "api_error" => assert_eq!(r["error"]["kind"], "overloaded", "{r}"),
+            // An error object, or a huge answer that says it failed.
+            "api_error" => assert!(
+                ["overloaded", "huge_answer"].contains(&r["error"]["kind"].as_str().unwrap()),
+                "{r}"
+            ),
             other => panic!("a retryable fault did not end ok ({other}): {r}"),
         }
     }
@@ -96,7 +100,10 @@ fn every_fault_kind_ends_as_one_record_with_the_right_status() {
     let huge = run
         .records
         .iter()
-        .filter(|r| r["output_tokens"] == 800000)
+        .filter(|r| r["error"]["kind"] == "huge_answer")
         .count();
     assert!(huge > 0, "huge answers were read whole");
+    // A fault's tokens are a failure's: the throughput figures stay those of the real answers.
+    let output = run.summary["tokens"]["output"].as_u64().unwrap();
+    assert!(output < 100_000, "output tokens of ok answers: {output}");
 }

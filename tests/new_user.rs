@@ -365,3 +365,53 @@ fn the_mock_serves_under_v1_only_and_refuses_bodies_the_route_cannot_take() {
     assert!(message("chat-with-input").contains("Missing required parameter: 'messages'"));
     assert_eq!(refused.by_id("4")["status"], "ok");
 }
+
+#[test]
+fn mock_faults_by_default_never_stall_and_a_huge_answer_counts_as_a_failure() {
+    let tmp = tempfile::tempdir().unwrap();
+    let workload = lines(tmp.path(), 200);
+    let run = run(
+        llmvolley(),
+        &[
+            workload.to_str().unwrap(),
+            "--mock",
+            "-q",
+            "-c",
+            "16",
+            "--mock-fault-rate",
+            "0.5",
+            "--mock-seed",
+            "3",
+            "--timeout",
+            "2s",
+        ],
+        &tmp.path().join("out"),
+    );
+    assert_eq!(run.records.len(), 200);
+    let kinds: Vec<&str> = run
+        .records
+        .iter()
+        .flat_map(|r| {
+            r["attempt_errors"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .chain(std::iter::once(&r["error"]["kind"]))
+        })
+        .filter_map(|k| k.as_str())
+        .collect();
+    assert!(
+        !kinds.contains(&"timeout"),
+        "a stall was drawn by default: {kinds:?}"
+    );
+    let huge: Vec<&serde_json::Value> = run
+        .records
+        .iter()
+        .filter(|r| r["error"]["kind"] == "huge_answer")
+        .collect();
+    assert!(!huge.is_empty(), "the seed draws huge answers");
+    assert!(huge.iter().all(|r| r["status"] == "api_error"));
+    // The ok answers' figures, not 800,000 tokens per huge answer.
+    let output = run.summary["tokens"]["output"].as_u64().unwrap();
+    assert!(output < 20_000, "{output}");
+}

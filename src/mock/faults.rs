@@ -24,13 +24,16 @@ pub enum Fault {
     Reset,
     /// Part of the body (or of the stream), then the connection drops.
     ResetMidBody,
-    /// No answer for an hour: the client's timeout must end it.
+    /// No answer until just past the run's `--timeout` (an hour for `llmvolley mock`): the client's
+    /// timeout must end it. Only when named in `--mock-faults`: by default it would hold a slot for
+    /// the whole timeout.
     Stall,
     /// 200 with a body that is not JSON.
     Malformed,
     /// 200 with an `error` object instead of an answer.
     ErrorBody,
-    /// 200 with a valid answer of about 4 MB.
+    /// 200 with an answer of about 4 MB that reports `status: failed`: the client must read it whole,
+    /// and its 800,000 tokens count as a failure's, not in the throughput figures.
     Huge,
 }
 
@@ -47,6 +50,14 @@ impl Fault {
         Fault::ErrorBody,
         Fault::Huge,
     ];
+
+    /// The faults drawn when `--mock-faults` names none: all but `stall`.
+    pub fn defaults() -> Vec<Fault> {
+        Fault::ALL
+            .into_iter()
+            .filter(|f| *f != Fault::Stall)
+            .collect()
+    }
 
     /// Whether the SDK retry policy retries this fault (and a client should end ok after it).
     pub fn retryable(self) -> bool {
@@ -84,8 +95,13 @@ fn broken_body(prefix: Vec<u8>) -> Body {
     Body::from_stream(futures_util::stream::iter(parts))
 }
 
-/// The faulty answer; `answer` is the good one (needed to cut it short or inflate it).
-pub async fn respond(fault: Fault, answer: impl FnOnce() -> (Vec<u8>, &'static str)) -> Response {
+/// The faulty answer; `answer` is the good one (needed to cut it short or inflate it); `stall` is
+/// how long the stall fault holds its answer.
+pub async fn respond(
+    fault: Fault,
+    stall: Duration,
+    answer: impl FnOnce() -> (Vec<u8>, &'static str),
+) -> Response {
     match fault {
         Fault::RateLimit => {
             let mut response = json(
@@ -128,7 +144,7 @@ pub async fn respond(fault: Fault, answer: impl FnOnce() -> (Vec<u8>, &'static s
             response
         }
         Fault::Stall => {
-            tokio::time::sleep(Duration::from_secs(3600)).await;
+            tokio::time::sleep(stall).await;
             StatusCode::GATEWAY_TIMEOUT.into_response()
         }
         Fault::Malformed => json(
@@ -142,7 +158,7 @@ pub async fn respond(fault: Fault, answer: impl FnOnce() -> (Vec<u8>, &'static s
         Fault::Huge => {
             let text = "huge ".repeat(800_000);
             let body = format!(
-                r#"{{"id":"resp_huge","object":"response","status":"completed","model":"mock-model","output":[{{"type":"message","id":"msg_huge","status":"completed","role":"assistant","content":[{{"type":"output_text","text":"{text}","annotations":[]}}]}}],"usage":{{"input_tokens":10,"output_tokens":800000,"total_tokens":800010}}}}"#
+                r#"{{"id":"resp_huge","object":"response","status":"failed","error":{{"code":"huge_answer","message":"a 4 MB answer of filler (mock fault)"}},"model":"mock-model","output":[{{"type":"message","id":"msg_huge","status":"completed","role":"assistant","content":[{{"type":"output_text","text":"{text}","annotations":[]}}]}}],"usage":{{"input_tokens":10,"output_tokens":800000,"total_tokens":800010}}}}"#
             );
             let mut response = (StatusCode::OK, body).into_response();
             response

@@ -52,6 +52,9 @@ pub struct MockConfig {
     /// Share of requests (0–1) answered with one of `faults` instead.
     pub fault_rate: f64,
     pub faults: Vec<Fault>,
+    /// How long the `stall` fault holds its answer: just past the client's `--timeout` in-process,
+    /// an hour for `llmvolley mock`.
+    pub fault_stall: Duration,
     /// Once, `stall_at` after the first request, answer nothing for `stall_for`: answers due in
     /// that window go out when it ends (a server pausing, e.g. for garbage collection or a reload).
     pub stall_at: Duration,
@@ -329,7 +332,10 @@ async fn answer(
                 )
             }
         };
-        return with_request_id(faults::respond(fault, good_answer).await, n);
+        return with_request_id(
+            faults::respond(fault, config.fault_stall, good_answer).await,
+            n,
+        );
     }
     if streamed {
         let stream = AnswerStream::new(wire, answer, request, prompt, key, pace);
