@@ -201,6 +201,10 @@ pub struct Record {
     /// stream without usage, whose output tokens are counted locally.
     #[serde(skip)]
     pub extra_text: String,
+    /// The `--max-cost` reservation (micro-dollars) the request held, released by the collector only
+    /// once the request's cost is spent, so the budget never loses sight of a finished request.
+    #[serde(skip)]
+    pub budget_reserved: Option<u64>,
 }
 
 impl Record {
@@ -251,6 +255,7 @@ impl Record {
             response: None,
             itl_us: Vec::new(),
             extra_text: String::new(),
+            budget_reserved: None,
         }
     }
 

@@ -415,3 +415,55 @@ fn mock_faults_by_default_never_stall_and_a_huge_answer_counts_as_a_failure() {
     let output = run.summary["tokens"]["output"].as_u64().unwrap();
     assert!(output < 20_000, "{output}");
 }
+
+#[test]
+fn max_cost_at_c32_overshoots_at_most_the_requests_in_flight_and_counts_priced_requests() {
+    let tmp = tempfile::tempdir().unwrap();
+    let workload = workspace_file("workloads/varied-1000.jsonl");
+    let limit = 0.05;
+    let run = run(
+        llmvolley(),
+        &[
+            workload.to_str().unwrap(),
+            "--mock",
+            "-q",
+            "-c",
+            "32",
+            "--max-cost",
+            "0.05",
+        ],
+        &tmp.path().join("out"),
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let cost = &run.summary["cost"];
+    assert_eq!(cost["budget_stopped"], true);
+    let spent = cost["total_usd"].as_f64().unwrap();
+    // Every finished request is spent before its reservation is given back, so what the budget
+    // can miss is only what was still in flight when it ran out: at most the 32 last to finish.
+    let mut sent: Vec<(f64, f64)> = run
+        .records
+        .iter()
+        .filter_map(|r| {
+            let end = r["sent_at"].as_f64()? + r["latency_ms"].as_f64()?;
+            Some((end, r["cost_usd"].as_f64().unwrap_or(0.0)))
+        })
+        .collect();
+    sent.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let in_flight_at_most: f64 = sent.iter().take(32).map(|(_, cost)| cost).sum();
+    assert!(
+        spent - limit <= in_flight_at_most,
+        "spent {spent}: more than the last 32 requests ({in_flight_at_most}) past {limit}"
+    );
+    // Per model, `requests` counts the priced answers, not the lines skipped unsent.
+    let by_model: u64 = cost["by_model"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|m| m["requests"].as_u64().unwrap())
+        .sum();
+    assert_eq!(by_model, cost["priced_requests"].as_u64().unwrap());
+    let skipped = run.summary["requests"]["by_status"]["skipped_budget"]
+        .as_u64()
+        .unwrap();
+    assert!(skipped > 500, "{skipped}");
+}

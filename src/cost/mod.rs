@@ -39,7 +39,18 @@ impl Pricer {
 
     /// Sets `cost_usd` from the record's usage, at the tier the answer reports (else the default).
     /// A model with no price gets no cost (null), never a silent zero.
+    ///
+    /// Spends the cost from the `--max-cost` budget, then releases the request's reservation: in
+    /// that order, so spent plus reserved never misses a finished request.
     pub fn price(&mut self, record: &mut Record) {
+        let reserved = record.budget_reserved.take();
+        self.price_only(record);
+        if let (Some(budget), Some(reserved)) = (&self.budget, reserved) {
+            budget.release(reserved);
+        }
+    }
+
+    fn price_only(&mut self, record: &mut Record) {
         let (Some(model), Some(input), Some(output)) =
             (&record.model, record.input_tokens, record.output_tokens)
         else {

@@ -64,9 +64,8 @@ impl Launcher for RequestLauncher {
             if let Some(throttle) = &shared.gates.throttle {
                 throttle.finished();
             }
-            if let (Some(budget), Some(reserved)) = (&shared.gates.budget, reserved) {
-                budget.release(reserved);
-            }
+            // Released by the collector once it has spent the request's cost, not before.
+            record.budget_reserved = reserved;
             // Holding the slot until the collector has the record keeps memory bounded when it lags.
             let _ = shared.records.send(record).await;
             drop(slot);

@@ -214,6 +214,7 @@ fn max_of(a: Option<f64>, b: Option<f64>) -> Option<f64> {
 
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq)]
 pub struct ModelTotals {
+    /// Priced requests (the cost's denominator).
     pub requests: u64,
     pub input_tokens: u64,
     pub cached_tokens: u64,
@@ -337,12 +338,15 @@ impl RunStats {
             self.cost_usd += cost;
             self.priced_requests += 1;
         }
-        if let Some(model) = &r.model {
+        // Per model: answers that reported tokens; `requests` counts the priced ones.
+        if let Some(model) = &r.model
+            && (r.input_tokens.is_some() || r.output_tokens.is_some() || r.cost_usd.is_some())
+        {
             if !self.by_model.contains_key(model) {
                 self.by_model.insert(model.clone(), ModelTotals::default());
             }
             if let Some(totals) = self.by_model.get_mut(model) {
-                totals.requests += 1;
+                totals.requests += u64::from(r.cost_usd.is_some());
                 totals.input_tokens += r.input_tokens.unwrap_or(0);
                 totals.cached_tokens += r.cached_tokens.unwrap_or(0);
                 totals.output_tokens += r.output_tokens.unwrap_or(0);
