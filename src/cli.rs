@@ -179,6 +179,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub duration: Option<Duration>,
 
+    /// Send at most N lines (a trial on the first lines); the rest are recorded as cancelled
+    /// (error.kind "limit") and a later --resume sends them.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub requests: Option<u64>,
+
     /// Retries after a retryable failure (408, 409, 429, 5xx, timeouts, connection errors, broken streams).
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub max_retries: u32,

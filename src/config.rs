@@ -265,6 +265,7 @@ impl RunConfig {
         }
         let mut load = Load::gates(args.gates, true, args.max_retries, args.grace, args.quiet)?;
         load.duration = args.duration;
+        load.requests = args.requests;
         Ok(RunConfig {
             workload: args.workload,
             conn: Connection::from_args(args.target, env)?,

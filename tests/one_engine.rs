@@ -160,6 +160,8 @@ fn run_rate_sends_lines_on_a_constant_schedule() {
         gaps.iter().all(|g| (g - 20.0).abs() < 0.01),
         "due every 20 ms: {gaps:?}"
     );
+    // A workload file's records are known by line and id; a `seq` would restart with each resume.
+    assert!(run.records.iter().all(|r| r["seq"].is_null()));
     let load = &run.summary["load"];
     assert_eq!(load["profile"], "constant");
     assert_eq!(load["rate_per_s"], 50.0);
@@ -215,4 +217,53 @@ fn run_duration_stops_sending_and_resume_sends_the_rest() {
     assert_eq!(second.records.len(), 40);
     assert!(second.records.iter().all(|r| r["status"] == "ok"));
     assert_eq!(second.summary["resumed_kept"], ok as u64);
+}
+
+#[test]
+fn a_sweep_ends_when_its_one_budget_is_spent() {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = workspace_file("workloads/varied-1000.jsonl");
+    let out = tmp.path().join("out");
+    let run = bench(
+        &[
+            w.to_str().unwrap(),
+            "--mock",
+            "--profile",
+            "sweep",
+            "--steps",
+            "2",
+            "--requests",
+            "40",
+            "--max-cost",
+            "0.004",
+        ],
+        &out,
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let sweep: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("sweep.json")).unwrap()).unwrap();
+    let steps = sweep["steps"].as_array().unwrap();
+    // $0.004 is about 20 answers: the synchronous step's 40 spend it; no empty step follows.
+    assert_eq!(steps.len(), 1, "{steps:?}");
+    assert_eq!(steps[0]["profile"], "synchronous");
+}
+
+#[test]
+fn run_requests_sends_the_first_lines_and_resume_the_rest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = workload(tmp.path(), 30, None);
+    let out = tmp.path().join("out");
+    let first = run(llmvolley(), &[&w, "--mock", "-q", "--requests", "10"], &out);
+    assert_eq!(first.code, 1, "lines left unsent: {}", first.stderr);
+    let ok: Vec<u64> = first
+        .records
+        .iter()
+        .filter(|r| r["status"] == "ok")
+        .map(|r| r["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ok.len(), 10);
+    assert!(ok.iter().all(|line| *line <= 10), "the first lines: {ok:?}");
+    let second = run(llmvolley(), &[&w, "--mock", "-q", "--resume"], &out);
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert!(second.records.iter().all(|r| r["status"] == "ok"));
 }

@@ -80,10 +80,13 @@ struct SweepSteps<'a, 'b> {
 }
 
 impl SweepSteps<'_, '_> {
-    /// An interrupt, or a step that gave up on a dead endpoint, ends the sweep.
+    /// An interrupt, a step that gave up on a dead endpoint, or the spent budget ends the sweep.
     fn stopped(&self) -> bool {
         self.bench.driver.shutdown.stop.is_cancelled()
-            || self.summaries.iter().any(|s| s.gave_up.is_some())
+            || self
+                .summaries
+                .iter()
+                .any(|s| s.gave_up.is_some() || s.cost.budget_stopped)
     }
 
     async fn run(&mut self, name: String, profile: Profile, pace: Pace) -> anyhow::Result<()> {

@@ -17,7 +17,7 @@ use crate::stats::ScaledHistogram;
 use crate::workload::Request;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 use tokio::time::Instant;
@@ -93,12 +93,17 @@ impl Gates {
 pub struct Planned {
     pub seq: u64,
     pub warmup: bool,
+    /// Whether records carry `seq`: a cycled workload's requests are known by it; a workload
+    /// file's lines by their line number and id (a `seq` would restart in every `--resume`).
+    pub numbered: bool,
 }
 
 impl Planned {
     /// Marks a record with its place in the schedule and whether it was warm-up.
     pub fn stamp(self, record: &mut Record) {
-        record.seq = Some(self.seq);
+        if self.numbered {
+            record.seq = Some(self.seq);
+        }
         record.warmup = self.warmup;
     }
 }
@@ -121,6 +126,8 @@ pub trait Launcher: Sync {
     fn record(&self, record: Record) -> impl Future<Output = bool> + Send;
     /// Requests sent and not yet answered (the throttle's AIMD gate compares it with its limit).
     fn in_flight(&self) -> &AtomicUsize;
+    /// Whether records can no longer be handed on (the collector failed): nothing more is sent.
+    fn closed(&self) -> bool;
     /// The run's epoch, which record offsets count from.
     fn epoch(&self) -> std::time::Instant;
 }
@@ -240,8 +247,12 @@ pub async fn dispatch(
         Pace::Closed { .. } => None,
     };
     let mut lag = offsets.as_ref().map(|_| ScaledHistogram::default());
-    // Arrivals due before this instant were held up by the slot wait, not by the timer.
-    let mut slot_wait_ended = start;
+    // Arrivals due before this instant were held up by a wait for room, not by the timer.
+    let mut room_wait_ended = start;
+    // Only a throttle that can lower its limit (AIMD after 429s) narrows the slots.
+    let narrowing = gates.throttle.as_ref().filter(|t| t.follows_server());
+    // A workload file's records are known by line; a cycled workload's by their place in the plan.
+    let numbered = !source.owes_records();
     let mut seq = 0;
     let mut launched = 0usize;
     // A request drawn but not launched when dispatch stopped: it still gets its record.
@@ -250,13 +261,23 @@ pub async fn dispatch(
         if stop.is_cancelled() {
             break gates.stopped();
         }
-        // When the next request is due; the closed loop's slot comes first, as its due time.
+        // Closed loop: room first (the AIMD limit, then a slot); the request is due when it has it,
+        // so neither wait counts as the request's queue time.
         let (mut due, mut slot) = match &mut offsets {
             None => {
+                if let Some(throttle) = narrowing {
+                    tokio::select! {
+                        biased;
+                        () = throttle.wait_for_slot(launcher.in_flight()) => {}
+                        () = stop.cancelled() => break gates.stopped(),
+                    }
+                }
+                // Biased towards the slot: a free one is taken without registering a stop waiter
+                // (the check above sees an interrupt).
                 let slot = tokio::select! {
                     biased;
-                    () = stop.cancelled() => break gates.stopped(),
                     slot = slots.clone().acquire_owned() => slot,
+                    () = stop.cancelled() => break gates.stopped(),
                 };
                 let Ok(slot) = slot else {
                     break Ended::RecordsClosed;
@@ -273,8 +294,8 @@ pub async fn dispatch(
         let request = loop {
             let next = tokio::select! {
                 biased;
-                () = stop.cancelled() => break 'dispatch gates.stopped(),
                 next = source.next() => next,
+                () = stop.cancelled() => break 'dispatch gates.stopped(),
             };
             match next {
                 None => break 'dispatch Ended::Done,
@@ -287,17 +308,11 @@ pub async fn dispatch(
             }
         };
         seq += 1;
-        let planned = Planned { seq, warmup };
-        if let Some(throttle) = &gates.throttle {
-            tokio::select! {
-                biased;
-                () = stop.cancelled() => {
-                    pending = Some((request, planned));
-                    break gates.stopped();
-                }
-                () = throttle.wait_for_slot(launcher.in_flight()) => {}
-            }
-        }
+        let planned = Planned {
+            seq,
+            warmup,
+            numbered,
+        };
         let reserved = match &gates.budget {
             None => None,
             Some(budget) => match budget.reserve(&request) {
@@ -336,15 +351,29 @@ pub async fn dispatch(
                     pending = Some((request, planned));
                     break gates.stopped();
                 }
-                if due >= slot_wait_ended
+                if due >= room_wait_ended
                     && let Some(lag) = &mut lag
                 {
                     lag.record(millis(Instant::now().saturating_duration_since(due)));
                 }
-                slot = match slots.clone().try_acquire_owned() {
-                    Ok(slot) => Some(slot),
-                    Err(TryAcquireError::Closed) => break Ended::RecordsClosed,
-                    Err(TryAcquireError::NoPermits) if when_full == WhenFull::Drop => {
+                // Room for an arrival: under the AIMD limit, and a free slot. Either full is full.
+                let narrowed = narrowing
+                    .is_some_and(|t| launcher.in_flight().load(Ordering::Relaxed) >= t.limit());
+                let free = if narrowed {
+                    None
+                } else {
+                    match slots.clone().try_acquire_owned() {
+                        Ok(slot) => Some(slot),
+                        Err(TryAcquireError::Closed) => {
+                            release(reserved);
+                            break Ended::RecordsClosed;
+                        }
+                        Err(TryAcquireError::NoPermits) => None,
+                    }
+                };
+                slot = match free {
+                    Some(slot) => Some(slot),
+                    None if when_full == WhenFull::Drop => {
                         release(reserved);
                         let mut record = dropped_record(request, pace.slots());
                         planned.stamp(&mut record);
@@ -356,18 +385,30 @@ pub async fn dispatch(
                         }
                         continue;
                     }
-                    Err(TryAcquireError::NoPermits) => {
+                    None => {
+                        if let Some(throttle) = narrowing {
+                            tokio::select! {
+                                biased;
+                                () = throttle.wait_for_slot(launcher.in_flight()) => {}
+                                () = stop.cancelled() => {
+                                    release(reserved);
+                                    pending = Some((request, planned));
+                                    break gates.stopped();
+                                }
+                            }
+                        }
                         let slot = tokio::select! {
                             biased;
+                            slot = slots.clone().acquire_owned() => slot,
                             () = stop.cancelled() => {
                                 release(reserved);
                                 pending = Some((request, planned));
                                 break gates.stopped();
                             }
-                            slot = slots.clone().acquire_owned() => slot,
                         };
-                        slot_wait_ended = Instant::now();
+                        room_wait_ended = Instant::now();
                         let Ok(slot) = slot else {
+                            release(reserved);
                             break Ended::RecordsClosed;
                         };
                         Some(slot)
@@ -375,7 +416,9 @@ pub async fn dispatch(
                 };
             }
         }
-        let Some(slot) = slot else {
+        // Records can no longer be written (the collector failed): send nothing more.
+        let (Some(slot), false) = (slot, launcher.closed()) else {
+            release(reserved);
             break Ended::RecordsClosed;
         };
         launcher.launch(
@@ -444,7 +487,6 @@ mod tests {
     use crate::workload::Route;
     use bytes::Bytes;
     use std::sync::Mutex;
-    use std::sync::atomic::Ordering;
 
     /// Holds each slot for `hold` of (paused) time and notes when every request was launched.
     struct FakeLauncher {
@@ -453,6 +495,9 @@ mod tests {
         in_flight: Arc<AtomicUsize>,
         launched: Mutex<Vec<(Planned, Duration, Duration)>>,
         records: Mutex<Vec<Record>>,
+        closed: bool,
+        /// Told when each request ends, as the real launcher does.
+        throttle: Option<Arc<Throttle>>,
     }
 
     impl FakeLauncher {
@@ -463,6 +508,8 @@ mod tests {
                 in_flight: Arc::default(),
                 launched: Mutex::default(),
                 records: Mutex::default(),
+                closed: false,
+                throttle: None,
             }
         }
 
@@ -489,10 +536,14 @@ mod tests {
                 sent,
             ));
             let (hold, in_flight) = (self.hold, self.in_flight.clone());
+            let throttle = self.throttle.clone();
             in_flight.fetch_add(1, Ordering::Relaxed);
             tokio::spawn(async move {
                 tokio::time::sleep(hold).await;
                 in_flight.fetch_sub(1, Ordering::Relaxed);
+                if let Some(throttle) = throttle {
+                    throttle.finished();
+                }
                 drop(slot);
             });
         }
@@ -504,6 +555,10 @@ mod tests {
 
         fn in_flight(&self) -> &AtomicUsize {
             &self.in_flight
+        }
+
+        fn closed(&self) -> bool {
+            self.closed
         }
 
         fn epoch(&self) -> std::time::Instant {
@@ -845,5 +900,88 @@ mod tests {
             .collect();
         // Line 3 is recorded, not scheduled: four arrivals, 10 ms apart.
         assert_eq!(scheduled, [ms(0), ms(10), ms(20), ms(30)]);
+    }
+
+    fn throttle(follow_server: bool, max: usize) -> Arc<Throttle> {
+        let throttle = Throttle::new(None, None, None, max, Duration::from_secs(60));
+        Arc::new(if follow_server {
+            throttle
+        } else {
+            throttle.limits_only()
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_throttle_that_cannot_narrow_leaves_drop_when_full_alone() {
+        // As `drop_when_full_records_every_arrival_that_finds_no_slot`, with `bench --rps`'s
+        // limits-only throttle among the gates: the same drops, none turned into waits.
+        let launcher = FakeLauncher::new(ms(95));
+        let gates = Gates {
+            throttle: Some(throttle(false, 2)),
+            ..Gates::default()
+        };
+        run(
+            &mut cycled(),
+            &mut requests(20),
+            open(100.0, 2, WhenFull::Drop),
+            &gates,
+            &launcher,
+            &CancellationToken::new(),
+        )
+        .await;
+        assert_eq!(launcher.sent(), 4);
+        assert_eq!(launcher.recorded(Status::Dropped).len(), 16);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_open_loop_arrival_over_the_aimd_limit_is_full_and_its_wait_is_not_timer_lag() {
+        // Four slots, but a 429 halved the server-following throttle's limit to two: arrivals every
+        // 10 ms, each held 95 ms, so the third waits for room until 95 ms, the fourth until 105 ms,
+        // the fifth until 190 ms.
+        let throttle = throttle(true, 4);
+        throttle.observe(Some(429), &crate::client::RateHints::default());
+        assert_eq!(throttle.limit(), 2);
+        let mut launcher = FakeLauncher::new(ms(95));
+        launcher.throttle = Some(throttle.clone());
+        let gates = Gates {
+            throttle: Some(throttle),
+            ..Gates::default()
+        };
+        let done = run(
+            &mut cycled(),
+            &mut requests(5),
+            open(100.0, 4, WhenFull::Wait),
+            &gates,
+            &launcher,
+            &CancellationToken::new(),
+        )
+        .await;
+        let sent: Vec<Duration> = launcher
+            .launched
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|l| l.2)
+            .collect();
+        assert_eq!(sent, [ms(0), ms(10), ms(95), ms(105), ms(190)]);
+        // The fourth and fifth were late because of the third's wait for room: not timer lag.
+        assert_eq!(done.scheduler_lag.unwrap().len(), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn nothing_is_sent_once_records_can_no_longer_be_written() {
+        let mut launcher = FakeLauncher::new(ms(10));
+        launcher.closed = true;
+        let done = run(
+            &mut lines(5),
+            &mut Plan::new(Warmup::None, Limit::NONE),
+            Pace::closed(2),
+            &Gates::default(),
+            &launcher,
+            &CancellationToken::new(),
+        )
+        .await;
+        assert_eq!(done.ended, Ended::RecordsClosed);
+        assert_eq!(launcher.sent(), 0);
     }
 }

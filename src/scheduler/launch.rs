@@ -80,6 +80,10 @@ impl Launcher for RequestLauncher {
         &self.0.in_flight
     }
 
+    fn closed(&self) -> bool {
+        self.0.records.is_closed()
+    }
+
     fn epoch(&self) -> std::time::Instant {
         self.0.requester.epoch()
     }

@@ -79,7 +79,7 @@ pub fn limit_record(request: crate::workload::Request) -> Record {
         request,
         Status::Cancelled,
         "limit",
-        "not sent: the load's --duration ended first (--resume sends it)",
+        "not sent: the load's --duration or --requests limit came first (--resume sends it)",
     )
 }
 

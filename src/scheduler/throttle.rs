@@ -98,6 +98,11 @@ impl Throttle {
         }
     }
 
+    /// Whether answers can pause, slow or narrow the load (false: `limits_only`).
+    pub fn follows_server(&self) -> bool {
+        self.follow_server
+    }
+
     /// Only the `--rps`/`--rpm`/`--tpm` limits: answers never pause, slow or narrow the load.
     pub fn limits_only(mut self) -> Throttle {
         self.follow_server = false;
