@@ -467,3 +467,60 @@ fn max_cost_at_c32_overshoots_at_most_the_requests_in_flight_and_counts_priced_r
         .unwrap();
     assert!(skipped > 500, "{skipped}");
 }
+
+#[test]
+fn lines_left_unsent_are_counted_with_the_command_that_sends_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let workload = lines(tmp.path(), 30);
+    let first = llmvolley()
+        .arg("run")
+        .arg(&workload)
+        .args([
+            "--mock",
+            "-q",
+            "--requests",
+            "10",
+            "-H",
+            "Authorization: Bearer sk-not-for-files",
+        ])
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = output_text(&first);
+    assert_eq!(first.status.code(), Some(1), "{stderr}");
+    // The default run folder: named in the first line.
+    let dir = stdout
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("run folder   "))
+        .expect("run folder line")
+        .to_string();
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(tmp.path().join(&dir).join("summary.json")).unwrap(),
+    )
+    .unwrap();
+    let command = summary["resume_command"].as_str().unwrap();
+    assert!(
+        stdout.contains(&format!(
+            "not done (--duration/--requests): 20 — `{command}` continues with the next of them"
+        )),
+        "{stdout}"
+    );
+    assert!(
+        command.ends_with("--resume") && command.contains(&format!("--out {dir}")),
+        "{command}"
+    );
+    assert!(command.contains("'Authorization: <redacted>'"), "{command}");
+    assert!(!stdout.contains("sk-not-for-files") && !command.contains("sk-not-for-files"));
+    // The printed command, run as printed, sends the next 10, then the last 10.
+    let words = shlex::split(command).unwrap();
+    for expected in [1, 0] {
+        let next = llmvolley()
+            .args(&words[1..])
+            .current_dir(tmp.path())
+            .output()
+            .unwrap();
+        let (_, stderr) = output_text(&next);
+        assert_eq!(next.status.code(), Some(expected), "{stderr}");
+    }
+}

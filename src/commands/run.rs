@@ -5,8 +5,9 @@ use super::drive::{Driver, Folder};
 use super::exit_code;
 use super::target::{RunJson, create_record_files, print_summary, start_target, watch_signals};
 use crate::cli::RunArgs;
-use crate::config::RunConfig;
+use crate::config::{RunConfig, is_secret_header};
 use crate::cost::Budget;
+use crate::record::Status;
 use crate::resume::{self, Decision, PriorOutcomes};
 use crate::run_folder::{self, HISTOGRAMS_DIR, RECORDS_CSV, RECORDS_JSONL};
 use crate::scheduler::{Shutdown, Streamed};
@@ -128,7 +129,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .await?
         .with_context(|| format!("workload {workload_path}"))?;
     let interrupted = shutdown.stop.is_cancelled();
-    let (whole, summary) = if resuming {
+    let (whole, mut summary) = if resuming {
         let jsonl = dir.join(RECORDS_JSONL);
         resume::compact(&jsonl).with_context(|| format!("cannot compact {}", jsonl.display()))?;
         let mut full = resume::rebuild_csv_and_stats(&jsonl, &dir.join(RECORDS_CSV))
@@ -149,6 +150,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             driven.summary(&driven.stats, &config.load, interrupted),
         )
     };
+    let stats = whole.as_ref().unwrap_or(&driven.stats);
+    if stats.count(Status::Cancelled) + stats.count(Status::SkippedBudget) > 0 {
+        summary.resume_command = Some(resume_command(&dir));
+    }
     driven.write(&dir, whole.as_ref(), &summary)?;
     run_json.finish()?;
     crate::export::print_line(&format!("run folder   {}", dir.display()))?;
@@ -163,6 +168,80 @@ struct OpenedFolder {
     sinks: Vec<Box<dyn RecordSink>>,
     prior: Option<PriorOutcomes>,
     earlier_sessions: Vec<Value>,
+}
+
+/// This command line with `--out DIR --resume`, for the summary to show how to send what is left:
+/// secret header values and URL credentials redacted, each word shell-quoted.
+fn resume_command(dir: &Path) -> String {
+    let mut args = std::env::args_os().map(|a| a.to_string_lossy().into_owned());
+    let program = args
+        .next()
+        .as_deref()
+        .and_then(|p| Path::new(p).file_name())
+        .map_or("llmvolley".to_string(), |p| {
+            p.to_string_lossy().into_owned()
+        });
+    let mut words = vec![program];
+    let (mut has_out, mut has_resume) = (false, false);
+    let mut next_is = None;
+    for arg in args {
+        let shown = match (next_is.take(), arg.as_str()) {
+            (Some("header"), _) => redact_header(&arg),
+            (Some("endpoint"), _) => redact_url(&arg),
+            (None, "-H" | "--header") => {
+                next_is = Some("header");
+                arg
+            }
+            (None, "--endpoint") => {
+                next_is = Some("endpoint");
+                arg
+            }
+            (None, flag) if flag.starts_with("--header=") => {
+                format!("--header={}", redact_header(&flag["--header=".len()..]))
+            }
+            (None, flag) if flag.starts_with("--endpoint=") => {
+                format!("--endpoint={}", redact_url(&flag["--endpoint=".len()..]))
+            }
+            (None, flag) => {
+                has_out |= flag == "--out" || flag.starts_with("--out=");
+                has_resume |= flag == "--resume";
+                arg
+            }
+            (Some(_), _) => arg,
+        };
+        words.push(shown);
+    }
+    if !has_out {
+        words.push("--out".into());
+        words.push(dir.display().to_string());
+    }
+    if !has_resume {
+        words.push("--resume".into());
+    }
+    shlex::try_join(words.iter().map(String::as_str)).unwrap_or_else(|_| words.join(" "))
+}
+
+/// `Name: value` with the value hidden when the name looks like a secret's.
+fn redact_header(header: &str) -> String {
+    match header.split_once(':') {
+        Some((name, _)) if is_secret_header(name.trim()) => format!("{}: <redacted>", name.trim()),
+        _ => header.to_string(),
+    }
+}
+
+/// A URL without user, password or query (which may carry credentials).
+fn redact_url(raw: &str) -> String {
+    match reqwest::Url::parse(raw) {
+        Ok(mut url) => {
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            if url.query().is_some() {
+                url.set_query(Some("<redacted>"));
+            }
+            url.to_string()
+        }
+        Err(_) => raw.to_string(),
+    }
 }
 
 /// A folder that exists and holds something.

@@ -59,10 +59,17 @@ fn render(summary: &Summary) -> String {
             render_top_errors(&mut out, &summary.top_errors);
         }
     }
+    // Rates are over the window from the first send to the last answer, so the drain of the last
+    // requests is in them; after a resume they are this session's only.
+    let session = if summary.resumed_kept.is_some() {
+        "this session's "
+    } else {
+        ""
+    };
     let _ = writeln!(
         out,
-        "{:<13}{:.2} s wall, {:.2} s sending; {:.1} ok req/s",
-        "time", summary.wall_time_s, summary.window_s, summary.requests_per_s
+        "{:<13}{:.2} s wall; {:.1} ok req/s over {session}{:.2} s from first send to last answer",
+        "time", summary.wall_time_s, summary.requests_per_s, summary.window_s
     );
     let t = &summary.tokens;
     let _ = writeln!(
@@ -154,19 +161,9 @@ fn render(summary: &Summary) -> String {
         );
     }
     if let Some(verdict) = &summary.gave_up {
-        let _ = writeln!(
-            out,
-            "{:<13}the run gave up: {verdict}; unsent lines are cancelled (--resume sends them)",
-            "gave up"
-        );
+        let _ = writeln!(out, "{:<13}the run gave up: {verdict}", "gave up");
     }
-    if summary.interrupted {
-        let _ = writeln!(
-            out,
-            "{:<13}the run was interrupted: unsent lines are cancelled (--resume sends them)",
-            "interrupted"
-        );
-    }
+    render_unsent(&mut out, summary);
     if let Some(kept) = summary.resumed_kept {
         let _ = writeln!(
             out,
@@ -242,6 +239,35 @@ fn render(summary: &Summary) -> String {
         }
     }
     out
+}
+
+/// Lines not sent (interrupted, a limit, a dead endpoint), and the command that sends them.
+fn render_unsent(out: &mut String, summary: &Summary) {
+    for (kind, why, then) in [
+        ("interrupted", "interrupted", "sends them"),
+        (
+            "limit",
+            "--duration/--requests",
+            "continues with the next of them",
+        ),
+        ("gave_up", "gave up", "sends them"),
+    ] {
+        let Some(n) = summary.errors_by_kind.get(kind) else {
+            continue;
+        };
+        match &summary.resume_command {
+            Some(command) => {
+                let _ = writeln!(
+                    out,
+                    "{:<13}not done ({why}): {n} — `{command}` {then}",
+                    "unsent"
+                );
+            }
+            None => {
+                let _ = writeln!(out, "{:<13}not done ({why}): {n}", "unsent");
+            }
+        }
+    }
 }
 
 /// The three most frequent error kinds, each with one message (cut to a line).

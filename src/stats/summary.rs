@@ -53,6 +53,10 @@ pub struct Summary {
     /// what to check. Unsent lines are `cancelled` (`error.kind` `gave_up`).
     #[serde(default)]
     pub gave_up: Option<String>,
+    /// `run`: the command line that sends the lines not sent (this one, with `--out DIR --resume`;
+    /// secret header values redacted). Null when every line was sent.
+    #[serde(default)]
+    pub resume_command: Option<String>,
     /// `bench --warmup`: requests sent before the measurement, left out of every figure above.
     #[serde(default)]
     pub warmup_requests: u64,
@@ -341,6 +345,7 @@ impl Summary {
             resumed_kept: None,
             interrupted: false,
             gave_up: None,
+            resume_command: None,
             warmup_requests: stats.warmup,
             slo: stats.slo.as_ref().map(|tally| tally.summary(window_s)),
             load: None,
