@@ -275,6 +275,10 @@ pub struct EndpointArgs {
     #[arg(long, value_name = "PATH")]
     pub api_key_file: Option<PathBuf>,
 
+    /// When stderr is not a terminal (CI logs, nohup), print a plain progress line this often.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub progress_every: Duration,
+
     /// Extra request header, repeatable: -H 'Name: value'.
     #[arg(short = 'H', long = "header", value_name = "'NAME: VALUE'")]
     pub headers: Vec<String>,

@@ -16,9 +16,39 @@ use tokio::sync::mpsc;
 /// Records written between two flushes at most, so a burst is flushed promptly.
 const MAX_BATCH: usize = 512;
 
-/// The live progress line on stderr: done/total, rate, in flight, errors, ETA.
+/// How progress is shown on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgressMode {
+    /// A live bar (stderr is a terminal).
+    Bar,
+    /// A plain line every `every` (stderr is a file or pipe: CI logs, nohup).
+    Lines { every: Duration },
+    /// Nothing (`--quiet`).
+    Off,
+}
+
+impl ProgressMode {
+    /// The bar on a terminal, a plain line `every` elsewhere, nothing when `quiet`.
+    pub fn for_stderr(quiet: bool, every: Duration) -> ProgressMode {
+        use std::io::IsTerminal;
+        match (quiet, std::io::stderr().is_terminal()) {
+            (true, _) => ProgressMode::Off,
+            (false, true) => ProgressMode::Bar,
+            (false, false) => ProgressMode::Lines { every },
+        }
+    }
+}
+
+/// The live progress line on stderr: done/total, rate, in flight, errors, tokens/s, p50 latency,
+/// ETA.
 pub struct Progress {
     bar: ProgressBar,
+    /// `Lines` mode: the thread printing the bar's state, and its stop flag.
+    plain: Option<(
+        Arc<std::sync::atomic::AtomicBool>,
+        std::thread::JoinHandle<()>,
+    )>,
+    started: Instant,
     in_flight: Arc<AtomicUsize>,
     /// What the server made the client do (pauses, limits), shown while it lasts.
     pacing: Option<Arc<Throttle>>,
@@ -31,8 +61,8 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// `visible` is false when stderr is not a terminal or with `--quiet`.
-    pub fn new(total: Option<u64>, visible: bool, in_flight: Arc<AtomicUsize>) -> Self {
+    pub fn new(total: Option<u64>, mode: ProgressMode, in_flight: Arc<AtomicUsize>) -> Self {
+        let visible = mode == ProgressMode::Bar;
         let target = if visible {
             ProgressDrawTarget::stderr()
         } else {
@@ -54,8 +84,14 @@ impl Progress {
         if visible {
             bar.enable_steady_tick(Duration::from_millis(200));
         }
+        let plain = match mode {
+            ProgressMode::Lines { every } => Some(print_lines(bar.clone(), every)),
+            _ => None,
+        };
         Progress {
             bar,
+            plain,
+            started: Instant::now(),
             in_flight,
             pacing: None,
             errors: 0,
@@ -72,7 +108,7 @@ impl Progress {
         self
     }
 
-    fn record_done(&mut self, record: &Record) {
+    fn record_done(&mut self, record: &Record, stats: &RunStats) {
         if record.status != Status::Ok {
             self.errors += 1;
             if let Some(error) = &record.error
@@ -87,11 +123,11 @@ impl Progress {
         }
         self.bar.inc(1);
         if self.last_message.elapsed() >= Duration::from_millis(100) {
-            self.update_message();
+            self.update_message(stats);
         }
     }
 
-    fn update_message(&mut self) {
+    fn update_message(&mut self, stats: &RunStats) {
         self.last_message = Instant::now();
         let in_flight = self.in_flight.load(Ordering::Relaxed);
         let cost = if self.priced {
@@ -110,16 +146,78 @@ impl Progress {
             .as_ref()
             .map(|kind| format!(" (latest {kind})"))
             .unwrap_or_default();
+        let elapsed = self.started.elapsed().as_secs_f64();
+        let tokens = match stats.output_tokens.value() {
+            Some(tokens) if elapsed > 0.0 => format!(" {:.0} tok/s", tokens as f64 / elapsed),
+            _ => String::new(),
+        };
+        let latency = stats.latency.inner();
+        let p50 = if latency.is_empty() {
+            String::new()
+        } else {
+            // Thousandths of a millisecond.
+            format!(
+                " p50 {:.0} ms",
+                latency.value_at_quantile(0.5) as f64 / 1000.0
+            )
+        };
         self.bar.set_message(format!(
-            "in-flight {in_flight} errors {}{latest}{cost}{pacing}",
+            "in-flight {in_flight} errors {}{latest}{tokens}{p50}{cost}{pacing}",
             self.errors
         ));
     }
 
-    fn finish(&mut self) {
-        self.update_message();
+    fn finish(&mut self, stats: &RunStats) {
+        self.update_message(stats);
+        if let Some((stop, thread)) = self.plain.take() {
+            stop.store(true, Ordering::Relaxed);
+            let _ = thread.join();
+        }
         self.bar.finish_and_clear();
     }
+}
+
+/// Prints the (hidden) bar's state as a plain line `every` so long until told to stop.
+fn print_lines(
+    bar: ProgressBar,
+    every: Duration,
+) -> (
+    Arc<std::sync::atomic::AtomicBool>,
+    std::thread::JoinHandle<()>,
+) {
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopped = stop.clone();
+    let thread = std::thread::spawn(move || {
+        let mut next = Instant::now() + every;
+        while !stopped.load(Ordering::Relaxed) {
+            // Short sleeps: the run's end is seen promptly.
+            std::thread::sleep(every.min(Duration::from_millis(200)));
+            if Instant::now() < next {
+                continue;
+            }
+            next += every;
+            let done = bar.position();
+            let of = bar
+                .length()
+                .map(|total| format!("/{total}"))
+                .unwrap_or_default();
+            let eta = if bar.length().is_some() && bar.per_sec() > 0.0 {
+                format!(
+                    ", ETA {}",
+                    humantime::format_duration(Duration::from_secs(bar.eta().as_secs()))
+                )
+            } else {
+                String::new()
+            };
+            eprintln!(
+                "progress {done}{of} done, {:.1} req/s, {}{eta} ({} elapsed)",
+                bar.per_sec(),
+                bar.message(),
+                humantime::format_duration(Duration::from_secs(bar.elapsed().as_secs()))
+            );
+        }
+    });
+    (stop, thread)
 }
 
 /// Receives every record, in completion order, and is the only writer of the run's files.
@@ -173,7 +271,7 @@ impl Collector {
     /// Runs on its own thread (file writes are blocking) until every sender is gone.
     pub fn run(mut self, mut records: mpsc::Receiver<Record>) -> io::Result<Collected> {
         let result = self.drain(&mut records);
-        self.progress.finish();
+        self.progress.finish(&self.stats);
         result.map(|()| Collected {
             stats: self.stats,
             timeseries: self.timeseries,
@@ -207,7 +305,7 @@ impl Collector {
         if let Some(series) = &mut self.timeseries {
             series.add(&record);
         }
-        self.progress.record_done(&record);
+        self.progress.record_done(&record, &self.stats);
         Ok(())
     }
 }

@@ -60,6 +60,8 @@ pub struct Connection {
     pub prices_file: Option<PathBuf>,
     pub tier: Tier,
     pub tokenizer: Option<HfTokenizer>,
+    /// `--progress-every`: the plain progress line's period when stderr is not a terminal.
+    pub progress_every: Duration,
 }
 
 /// How a load is run, whatever the command: the plan's limits, the gates, retries, interrupts.
@@ -221,6 +223,11 @@ impl Connection {
                 .as_deref()
                 .map(HfTokenizer::load)
                 .transpose()?,
+            progress_every: if args.progress_every.is_zero() {
+                bail!("--progress-every must be more than zero")
+            } else {
+                args.progress_every
+            },
         })
     }
 

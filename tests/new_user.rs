@@ -524,3 +524,40 @@ fn lines_left_unsent_are_counted_with_the_command_that_sends_them() {
         assert_eq!(next.status.code(), Some(expected), "{stderr}");
     }
 }
+
+#[test]
+fn progress_is_printed_as_plain_lines_when_stderr_is_not_a_terminal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let workload = lines(tmp.path(), 40);
+    let w = workload.to_str().unwrap();
+    // 40 answers of 50 ms, 2 at a time: about a second, a line every 200 ms.
+    let args = [
+        w,
+        "--mock",
+        "--mock-latency",
+        "50ms",
+        "-c",
+        "2",
+        "--progress-every",
+        "200ms",
+    ];
+    let shown = run(llmvolley(), &args, &tmp.path().join("shown"));
+    assert_eq!(shown.code, 0, "{}", shown.stderr);
+    let lines: Vec<&str> = shown
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("progress "))
+        .collect();
+    assert!(lines.len() >= 2, "{}", shown.stderr);
+    for line in &lines {
+        assert!(
+            line.contains("/40 done") && line.contains("req/s") && line.contains("errors 0"),
+            "{line}"
+        );
+        assert!(line.contains("ETA"), "{line}");
+    }
+    let mut quiet_args = args.to_vec();
+    quiet_args.push("-q");
+    let quiet = run(llmvolley(), &quiet_args, &tmp.path().join("quiet"));
+    assert!(!quiet.stderr.contains("progress "), "{}", quiet.stderr);
+}

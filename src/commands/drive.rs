@@ -4,7 +4,7 @@
 
 use super::target::{RunJson, new_timeseries};
 use crate::client::Client;
-use crate::collector::{Collected, Collector, Progress};
+use crate::collector::{Collected, Collector, Progress, ProgressMode};
 use crate::config::{Connection, Load};
 use crate::cost::{Budget, Pricer};
 use crate::cpu;
@@ -26,7 +26,6 @@ use crate::tokenize::Estimator;
 use anyhow::Context;
 use reqwest::Url;
 use serde_json::Value;
-use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
@@ -94,7 +93,6 @@ impl Driver<'_> {
         let load = self.load;
         let conn = self.conn;
         let dir = folder.dir;
-        let show_progress = !load.quiet && std::io::stderr().is_terminal();
         let estimator = Estimator::ready(conn.tokenizer.clone(), conn.stream).await?;
         let slots = pace.slots();
         let throttle = load.throttled().then(|| {
@@ -134,7 +132,11 @@ impl Driver<'_> {
         let in_flight = Arc::new(AtomicUsize::new(0));
         let pricer = Pricer::new(conn.prices.clone(), conn.tier, !load.quiet)
             .with_budget(self.budget.clone());
-        let mut progress = Progress::new(folder.total, show_progress, in_flight.clone());
+        let mut progress = Progress::new(
+            folder.total,
+            ProgressMode::for_stderr(load.quiet, conn.progress_every),
+            in_flight.clone(),
+        );
         if let Some(throttle) = &throttle {
             progress = progress.with_pacing(throttle.clone());
         }

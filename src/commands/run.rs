@@ -15,7 +15,6 @@ use crate::sink::{JsonlSink, RecordSink};
 use crate::workload::{self, Fingerprint, WorkItem, WorkloadReader};
 use anyhow::{Context, anyhow, bail};
 use serde_json::{Value, json};
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -34,7 +33,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         workload::validate_strict(&config.workload, config.conn.default_route())
             .map_err(|e| anyhow!(e))?;
     }
-    let show_progress = !config.load.quiet && std::io::stderr().is_terminal();
+    // The progress bar, or the plain lines written when stderr is not a terminal, show an ETA.
+    let show_progress = !config.load.quiet;
     let fingerprint = Fingerprint::of(&config.workload)
         .with_context(|| format!("cannot read workload {workload_path}"))?;
     // The same command line starts a run in a missing or empty folder and continues one otherwise,
