@@ -561,3 +561,43 @@ fn progress_is_printed_as_plain_lines_when_stderr_is_not_a_terminal() {
     let quiet = run(llmvolley(), &quiet_args, &tmp.path().join("quiet"));
     assert!(!quiet.stderr.contains("progress "), "{}", quiet.stderr);
 }
+
+#[test]
+fn csv_numbers_are_plain_decimals_and_costs_carry_no_float_noise() {
+    let tmp = tempfile::tempdir().unwrap();
+    let workload = lines(tmp.path(), 20);
+    let run = run(
+        llmvolley(),
+        &[workload.to_str().unwrap(), "--mock", "-q"],
+        &tmp.path().join("out"),
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    for row in &run.csv_rows {
+        for (column, value) in row {
+            let numeric = value.parse::<f64>().is_ok();
+            assert!(
+                !(numeric && value.contains(['e', 'E'])),
+                "{column} = {value}: not plain decimal"
+            );
+        }
+        let cost = &row["cost_usd"];
+        let decimals = cost.split_once('.').map_or(0, |(_, d)| d.len());
+        assert!(
+            decimals <= 9 && cost.parse::<f64>().unwrap() > 0.0,
+            "cost {cost}"
+        );
+        let latency = &row["latency_ms"];
+        assert!(
+            latency.split_once('.').map_or(0, |(_, d)| d.len()) <= 3,
+            "{latency}"
+        );
+    }
+    for r in &run.records {
+        let cost = r["cost_usd"].as_f64().unwrap();
+        assert_eq!(
+            (cost * 1e9).round() / 1e9,
+            cost,
+            "{cost}: to the nano-dollar"
+        );
+    }
+}

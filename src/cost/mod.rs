@@ -75,7 +75,8 @@ impl Pricer {
             cache_write: record.cache_write_tokens.unwrap_or(0),
             output,
         };
-        let cost = price.rates(tier).cost(&tokens);
+        // To the nano-dollar: no float noise such as 0.000018750000000000002 in the records.
+        let cost = (price.rates(tier).cost(&tokens) * 1e9).round() / 1e9;
         record.cost_usd = Some(cost);
         if let Some(budget) = &self.budget {
             budget.spend(cost);

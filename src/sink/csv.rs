@@ -27,17 +27,17 @@ struct Row<'a> {
     http_status: Option<u16>,
     error_kind: Option<&'a str>,
     error_message: Option<&'a str>,
-    scheduled_at: Option<f64>,
-    sent_at: Option<f64>,
-    first_sent_at: Option<f64>,
-    queue_ms: Option<f64>,
-    latency_ms: Option<f64>,
-    latency_from_schedule_ms: Option<f64>,
-    retry_wait_ms: Option<f64>,
-    ttfb_ms: Option<f64>,
-    ttft_ms: Option<f64>,
-    ttfo_ms: Option<f64>,
-    tpot_ms: Option<f64>,
+    scheduled_at: Plain<3>,
+    sent_at: Plain<3>,
+    first_sent_at: Plain<3>,
+    queue_ms: Plain<3>,
+    latency_ms: Plain<3>,
+    latency_from_schedule_ms: Plain<3>,
+    retry_wait_ms: Plain<3>,
+    ttfb_ms: Plain<3>,
+    ttft_ms: Plain<3>,
+    ttfo_ms: Plain<3>,
+    tpot_ms: Plain<3>,
     chunks: Option<u32>,
     model: Option<&'a str>,
     response_id: Option<&'a str>,
@@ -54,11 +54,39 @@ struct Row<'a> {
     token_source: Option<TokenSource>,
     tokenizer: Option<&'a str>,
     service_tier: Option<&'a str>,
-    cost_usd: Option<f64>,
+    cost_usd: Plain<9>,
     output_text: Option<&'a str>,
     tool_calls: &'a str,
     /// `notes` joined with "; ".
     notes: &'a str,
+}
+
+/// A number written in plain decimal with at most `PLACES` decimals (milliseconds to the µs, dollars
+/// to the nano-dollar), trailing zeros dropped: never `8.85e-6`, which spreadsheets and type-guessing
+/// readers take for text.
+struct Plain<const PLACES: usize>(Option<f64>);
+
+impl<const PLACES: usize> Serialize for Plain<PLACES> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use std::io::Write;
+        let Some(value) = self.0.filter(|v| v.is_finite()) else {
+            return serializer.serialize_none();
+        };
+        // 20 integer digits and the decimals fit; no allocation per field.
+        let mut buf = [0u8; 48];
+        let mut cursor = io::Cursor::new(&mut buf[..]);
+        if write!(cursor, "{value:.PLACES$}").is_err() {
+            return serializer.serialize_f64(value);
+        }
+        let len = cursor.position() as usize;
+        let text = std::str::from_utf8(&buf[..len]).unwrap_or("");
+        let text = if text.contains('.') {
+            text.trim_end_matches('0').trim_end_matches('.')
+        } else {
+            text
+        };
+        serializer.serialize_str(if text == "-0" { "0" } else { text })
+    }
 }
 
 impl CsvSink {
@@ -100,17 +128,17 @@ impl RecordSink for CsvSink {
             http_status: r.http_status,
             error_kind: r.error.as_ref().map(|e| e.kind.as_str()),
             error_message: r.error.as_ref().map(|e| e.message.as_str()),
-            scheduled_at: r.scheduled_at,
-            sent_at: r.sent_at,
-            first_sent_at: r.first_sent_at,
-            queue_ms: r.queue_ms,
-            latency_ms: r.latency_ms,
-            latency_from_schedule_ms: r.latency_from_schedule_ms,
-            retry_wait_ms: r.retry_wait_ms,
-            ttfb_ms: r.ttfb_ms,
-            ttft_ms: r.ttft_ms,
-            ttfo_ms: r.ttfo_ms,
-            tpot_ms: r.tpot_ms,
+            scheduled_at: Plain(r.scheduled_at),
+            sent_at: Plain(r.sent_at),
+            first_sent_at: Plain(r.first_sent_at),
+            queue_ms: Plain(r.queue_ms),
+            latency_ms: Plain(r.latency_ms),
+            latency_from_schedule_ms: Plain(r.latency_from_schedule_ms),
+            retry_wait_ms: Plain(r.retry_wait_ms),
+            ttfb_ms: Plain(r.ttfb_ms),
+            ttft_ms: Plain(r.ttft_ms),
+            ttfo_ms: Plain(r.ttfo_ms),
+            tpot_ms: Plain(r.tpot_ms),
             chunks: r.chunks,
             model: r.model.as_deref(),
             response_id: r.response_id.as_deref(),
@@ -127,7 +155,7 @@ impl RecordSink for CsvSink {
             token_source: r.token_source,
             tokenizer: r.tokenizer.as_deref(),
             service_tier: r.service_tier.as_deref(),
-            cost_usd: r.cost_usd,
+            cost_usd: Plain(r.cost_usd),
             output_text: r.output_text.as_deref(),
             tool_calls: &self.tool_calls_json,
             notes: &self.notes,
