@@ -205,6 +205,12 @@ pub struct RunArgs {
     #[arg(long, requires = "resume")]
     pub retry_failed: bool,
 
+    /// Also write the results in the OpenAI Batch output format: output.jsonl (answers) and
+    /// errors.jsonl (the rest), one line per custom_id with the full response body (implies
+    /// --save-responses).
+    #[arg(long)]
+    pub batch_output: bool,
+
     /// Check every line before sending anything; refuse to start on the first bad line.
     #[arg(long)]
     pub strict: bool,

@@ -148,6 +148,8 @@ pub struct RunConfig {
     pub resume: bool,
     pub retry_failed: bool,
     pub strict: bool,
+    /// `--batch-output`: output.jsonl and errors.jsonl in the OpenAI Batch output format.
+    pub batch_output: bool,
 }
 
 impl Connection {
@@ -273,9 +275,13 @@ impl RunConfig {
         let mut load = Load::gates(args.gates, true, args.max_retries, args.grace, args.quiet)?;
         load.duration = args.duration;
         load.requests = args.requests;
+        let mut conn = Connection::from_args(args.target, env)?;
+        // The Batch output format carries each answer's body.
+        conn.save_responses |= args.batch_output;
         Ok(RunConfig {
+            batch_output: args.batch_output,
             workload: args.workload,
-            conn: Connection::from_args(args.target, env)?,
+            conn,
             load,
             concurrency: args.concurrency as usize,
             rate,

@@ -21,6 +21,7 @@
 //!
 //! No module depends on another that depends back on it: `scripts/module-cycles src` checks (CI runs it).
 
+pub mod batch_output;
 pub mod cli;
 pub mod client;
 pub mod collector;

@@ -601,3 +601,71 @@ fn csv_numbers_are_plain_decimals_and_costs_carry_no_float_noise() {
         );
     }
 }
+
+#[test]
+fn batch_output_writes_the_openai_batch_output_and_error_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let workload = tmp.path().join("batch.jsonl");
+    std::fs::write(
+        &workload,
+        [
+            r#"{"custom_id": "a", "method": "POST", "url": "/v1/responses", "body": {"model": "gpt-4.1-mini", "input": "one"}}"#,
+            r#"{"custom_id": "b", "method": "POST", "url": "/v1/chat/completions", "body": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "two"}]}}"#,
+            r#"{"custom_id": "c", "method": "POST", "url": "/v1/responses", "body": {"input": "no model"}}"#,
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    let run = run(
+        llmvolley(),
+        &[
+            workload.to_str().unwrap(),
+            "--mock",
+            "-q",
+            "--batch-output",
+            "--give-up-after",
+            "0",
+        ],
+        &out,
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stdout
+            .contains("output.jsonl: 2 answers, errors.jsonl: 1 errors"),
+        "{}",
+        run.stdout
+    );
+    let read = |name: &str| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(out.join(name))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let output = read("output.jsonl");
+    let by_id = |id: &str| {
+        output
+            .iter()
+            .find(|l| l["custom_id"] == id)
+            .unwrap()
+            .clone()
+    };
+    let a = by_id("a");
+    assert_eq!(a["response"]["status_code"], 200);
+    assert_eq!(a["response"]["body"]["object"], "response");
+    assert!(a["error"].is_null());
+    assert!(a["id"].as_str().unwrap().starts_with("batch_req_"));
+    assert_eq!(by_id("b")["response"]["body"]["object"], "chat.completion");
+    let errors = read("errors.jsonl");
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0]["custom_id"], "c");
+    assert_eq!(errors[0]["response"]["status_code"], 400);
+    assert!(
+        errors[0]["response"]["body"]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("model")
+    );
+    assert_eq!(errors[0]["error"]["code"], "invalid_request_error");
+}

@@ -4,6 +4,7 @@
 use super::drive::{Driver, Folder};
 use super::exit_code;
 use super::target::{RunJson, create_record_files, print_summary, start_target, watch_signals};
+use crate::batch_output::{self, ERRORS_JSONL, OUTPUT_JSONL};
 use crate::cli::RunArgs;
 use crate::config::{RunConfig, is_secret_header};
 use crate::cost::Budget;
@@ -84,6 +85,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             "strict": config.strict,
             "resume": resuming,
             "retry_failed": config.retry_failed,
+            "batch_output": config.batch_output,
             "workload_fingerprint": fingerprint,
         }),
         earlier_sessions,
@@ -155,8 +157,23 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         summary.resume_command = Some(resume_command(&dir));
     }
     driven.write(&dir, whole.as_ref(), &summary)?;
+    let batch = if config.batch_output {
+        let records = dir.join(RECORDS_JSONL);
+        Some(
+            batch_output::write(&dir, &records)
+                .with_context(|| format!("cannot write the Batch output in {}", dir.display()))?,
+        )
+    } else {
+        None
+    };
     run_json.finish()?;
     crate::export::print_line(&format!("run folder   {}", dir.display()))?;
+    if let Some(batch) = batch {
+        crate::export::print_line(&format!(
+            "batch output {OUTPUT_JSONL}: {} answers, {ERRORS_JSONL}: {} errors (OpenAI Batch output format)",
+            batch.output, batch.errors
+        ))?;
+    }
     print_summary(&summary)?;
     Ok(exit_code(interrupted, &[summary]))
 }
