@@ -18,19 +18,31 @@ pub struct Cli {
     pub command: Command,
 
     /// Debug log on stderr: every attempt, retry, pause and the effective settings (never secrets).
-    #[arg(short, long, global = true)]
+    #[arg(display_order = 6, short, long, global = true)]
     pub verbose: bool,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Send every line of a JSONL workload and record each outcome in a run folder.
+    #[command(after_help = "Examples:
+  llmvolley run workloads/varied-1000.jsonl --mock -c 32
+  llmvolley run prompts.jsonl --endpoint https://api.openai.com/v1 -c 32 --max-cost 5 --out results/prompts --resume")]
     Run(Box<RunArgs>),
     /// Serve the embedded OpenAI-compatible mock endpoint on 127.0.0.1.
+    #[command(after_help = "Examples:
+  llmvolley mock --port 18555 --mock-ttft 50ms --mock-itl 2ms
+  llmvolley mock --port 0 --mock-fault-rate 0.2 --mock-faults rate_limit,server_error")]
     Mock(MockArgs),
     /// Estimate a workload's tokens and dollars without sending anything.
+    #[command(after_help = "Examples:
+  llmvolley estimate workloads/varied-1000.jsonl
+  llmvolley estimate prompts.jsonl --model gpt-4.1-mini --model gpt-5.1 --from-run results/trial")]
     Estimate(EstimateArgs),
     /// Benchmark a server: a load profile (closed loop, open-loop rates, sweep) over a cycled workload.
+    #[command(after_help = "Examples:
+  llmvolley bench workloads/varied-1000.jsonl --endpoint http://127.0.0.1:8000/v1 --stream --profile constant --rate 20 --duration 60s --warmup 10s --slo ttft=500ms,tpot=50ms
+  llmvolley bench workloads/varied-1000.jsonl --endpoint http://127.0.0.1:8000/v1 --stream --profile sweep --steps 5 --duration 30s")]
     Bench(Box<BenchArgs>),
 }
 
@@ -40,69 +52,74 @@ pub struct BenchArgs {
     pub workload: PathBuf,
 
     /// Load profile.
-    #[arg(long, value_enum, default_value_t = Profile::Concurrent)]
+    #[arg(help_heading = "Load", long, value_enum, default_value_t = Profile::Concurrent)]
     pub profile: Profile,
 
     /// Requests in flight for --profile concurrent [default: 8].
-    #[arg(short = 'c', long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    #[arg(display_order = 3, short = 'c', long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub concurrency: Option<u32>,
 
     /// Arrivals per second for --profile constant and poisson.
-    #[arg(long, value_name = "R")]
+    #[arg(help_heading = "Load", long, value_name = "R")]
     pub rate: Option<f64>,
 
     /// Seed of Poisson arrivals: the same seed gives the same schedule.
-    #[arg(long, value_name = "N", default_value_t = 0)]
+    #[arg(help_heading = "Load", long, value_name = "N", default_value_t = 0)]
     pub seed: u64,
 
     /// Requests in flight at most for open-loop and throughput profiles; further arrivals wait
     /// (their queue_ms shows it) or, with --drop-when-full, are recorded as dropped.
-    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    #[arg(help_heading = "Load", long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub max_inflight: u32,
 
     /// Record arrivals that find --max-inflight requests in flight as `dropped` instead of waiting.
-    #[arg(long)]
+    #[arg(help_heading = "Load", long)]
     pub drop_when_full: bool,
 
     /// Sweep: rate steps between the synchronous and throughput rates [default: 5].
-    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(1..=100))]
+    #[arg(help_heading = "Load", long, value_name = "K", value_parser = clap::value_parser!(u32).range(1..=100))]
     pub steps: Option<u32>,
 
     /// Sweep: arrivals of the rate steps.
-    #[arg(long, value_enum, default_value_t = SweepArrivals::Constant)]
+    #[arg(help_heading = "Load", long, value_enum, default_value_t = SweepArrivals::Constant)]
     pub sweep_arrivals: SweepArrivals,
 
     /// Measure for this long (each sweep step), after the warm-up.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(help_heading = "Limits and retries", long, value_name = "DURATION", value_parser = parse_duration)]
     pub duration: Option<Duration>,
 
     /// Measure this many requests (each sweep step), after the warm-up [default: the workload's
     /// line count when --duration is not given].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(help_heading = "Limits and retries", long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub requests: Option<u64>,
 
     /// Send first, then leave out of the statistics: a count (100) or a time (10s, 500ms).
-    #[arg(long, value_name = "N|DURATION", value_parser = parse_warmup)]
+    #[arg(help_heading = "Limits and retries", long, value_name = "N|DURATION", value_parser = parse_warmup)]
     pub warmup: Option<crate::scheduler::Warmup>,
 
     /// Service-level objectives for goodput: ttft=500ms,tpot=50ms,e2e=10s (any subset).
-    #[arg(long, value_name = "NAME=DURATION,...", value_parser = crate::stats::Slo::parse)]
+    #[arg(help_heading = "Output", long, value_name = "NAME=DURATION,...", value_parser = crate::stats::Slo::parse)]
     pub slo: Option<crate::stats::Slo>,
 
     /// Retries after a retryable failure. Off by default: a retried request measures two.
-    #[arg(long, value_name = "N", default_value_t = 0)]
+    #[arg(
+        help_heading = "Limits and retries",
+        long,
+        value_name = "N",
+        default_value_t = 0
+    )]
     pub max_retries: u32,
 
     /// After an interrupt, how long requests in flight may take to finish before they are abandoned.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    #[arg(help_heading = "Limits and retries", long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub grace: Duration,
 
     /// Run folder [default: results/<workload>-<UTC time>]; an existing non-empty folder is refused.
-    #[arg(long, value_name = "DIR")]
+    #[arg(display_order = 4, long, value_name = "DIR")]
     pub out: Option<PathBuf>,
 
-    /// No progress bar.
-    #[arg(short, long)]
+    /// No progress bar (nor the plain progress lines written when stderr is not a terminal).
+    #[arg(display_order = 7, short, long)]
     pub quiet: bool,
 
     #[command(flatten)]
@@ -166,57 +183,62 @@ pub struct RunArgs {
     pub workload: PathBuf,
 
     /// Requests in flight at most: the closed loop's concurrency, or with --rate the cap.
-    #[arg(short = 'c', long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    #[arg(display_order = 3, short = 'c', long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub concurrency: u32,
 
     /// Send lines on a constant schedule of R per second (open loop), at most -c in flight; lines
     /// due while -c are in flight wait (queue_ms shows it). Without it, a closed loop of -c.
-    #[arg(long, value_name = "R")]
+    #[arg(help_heading = "Load", long, value_name = "R")]
     pub rate: Option<f64>,
 
     /// Stop sending after this long; lines not sent by then are recorded as cancelled
     /// (error.kind "limit") and a later --resume sends them.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(help_heading = "Limits and retries", long, value_name = "DURATION", value_parser = parse_duration)]
     pub duration: Option<Duration>,
 
     /// Send at most N lines (a trial on the first lines); the rest are recorded as cancelled
     /// (error.kind "limit") and a later --resume sends them.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(help_heading = "Limits and retries", long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub requests: Option<u64>,
 
     /// Retries after a retryable failure (408, 409, 429, 5xx, timeouts, connection errors, broken streams).
-    #[arg(long, value_name = "N", default_value_t = 5)]
+    #[arg(
+        help_heading = "Limits and retries",
+        long,
+        value_name = "N",
+        default_value_t = 5
+    )]
     pub max_retries: u32,
 
     /// After an interrupt, how long requests in flight may take to finish before they are abandoned.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    #[arg(help_heading = "Limits and retries", long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub grace: Duration,
 
     /// Run folder [default: results/<workload>-<UTC time>]; an existing non-empty folder is refused.
-    #[arg(long, value_name = "DIR")]
+    #[arg(display_order = 4, long, value_name = "DIR")]
     pub out: Option<PathBuf>,
 
     /// Continue the run in --out DIR (lines whose latest record is ok are not sent again), or start
     /// it there when the folder is missing or empty: the same command line starts and continues.
-    #[arg(long, requires = "out")]
+    #[arg(help_heading = "Output", long, requires = "out")]
     pub resume: bool,
 
     /// With --resume, also send again the lines whose latest record failed.
-    #[arg(long, requires = "resume")]
+    #[arg(help_heading = "Output", long, requires = "resume")]
     pub retry_failed: bool,
 
     /// Also write the results in the OpenAI Batch output format: output.jsonl (answers) and
     /// errors.jsonl (the rest), one line per custom_id with the full response body (implies
     /// --save-responses).
-    #[arg(long)]
+    #[arg(help_heading = "Output", long)]
     pub batch_output: bool,
 
     /// Check every line before sending anything; refuse to start on the first bad line.
-    #[arg(long)]
+    #[arg(help_heading = "Output", long)]
     pub strict: bool,
 
-    /// No progress bar.
-    #[arg(short, long)]
+    /// No progress bar (nor the plain progress lines written when stderr is not a terminal).
+    #[arg(display_order = 7, short, long)]
     pub quiet: bool,
 
     #[command(flatten)]
@@ -230,31 +252,38 @@ pub struct RunArgs {
 #[derive(Debug, Args)]
 pub struct GateArgs {
     /// Send at most this many requests per second, evenly spaced (retries included).
-    #[arg(long, value_name = "N")]
+    #[arg(help_heading = "Load", long, value_name = "N")]
     pub rps: Option<f64>,
 
     /// Send at most this many requests per minute, evenly spaced.
-    #[arg(long, value_name = "N")]
+    #[arg(help_heading = "Load", long, value_name = "N")]
     pub rpm: Option<f64>,
 
-    /// Send at most this many tokens per minute (estimated: body bytes / 4 plus 256 per request).
-    #[arg(long, value_name = "N")]
+    /// Send at most this many tokens per minute (estimated: body bytes / 4 plus the body's
+    /// max_output_tokens, else 256; tokens an answer used beyond its estimate are charged before
+    /// its slot is freed).
+    #[arg(help_heading = "Load", long, value_name = "N")]
     pub tpm: Option<u32>,
 
     /// Closed loop: start the first requests evenly over this span (e.g. 2s) instead of all at once.
-    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
+    #[arg(help_heading = "Load", long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
     pub ramp_up: Duration,
 
     /// Stop sending once spent dollars plus the estimate for requests in flight would pass USD;
     /// the request that would pass it, and every line not sent after it, is recorded as
     /// skipped_budget.
-    #[arg(long, value_name = "USD")]
+    #[arg(help_heading = "Cost", long, value_name = "USD")]
     pub max_cost: Option<f64>,
 
     /// Stop the run (exit 2, one line saying what to check) when its first N attempts all fail the
     /// same way: no connection, or all 401, 403 or 404; lines not sent are recorded for --resume.
     /// 0: never give up.
-    #[arg(long, value_name = "N", default_value_t = 10)]
+    #[arg(
+        help_heading = "Limits and retries",
+        long,
+        value_name = "N",
+        default_value_t = 10
+    )]
     pub give_up_after: u32,
 }
 
@@ -262,76 +291,86 @@ pub struct GateArgs {
 #[derive(Debug, Args)]
 pub struct EndpointArgs {
     /// Base URL as the OpenAI SDKs take it, e.g. https://api.openai.com/v1 [default: $OPENAI_BASE_URL]
-    #[arg(long, value_name = "URL", conflicts_with = "mock")]
+    #[arg(display_order = 1, long, value_name = "URL", conflicts_with = "mock")]
     pub endpoint: Option<String>,
 
     /// Run against the embedded mock endpoint instead of a server (no key needed).
-    #[arg(long)]
+    #[arg(display_order = 2, long)]
     pub mock: bool,
 
     /// API for bare request bodies.
-    #[arg(long, value_enum, default_value_t = Api::Responses)]
+    #[arg(help_heading = "Endpoint and API key", long, value_enum, default_value_t = Api::Responses)]
     pub api: Api,
 
     /// Environment variable holding the API key.
-    #[arg(long, value_name = "NAME", default_value = "OPENAI_API_KEY")]
+    #[arg(
+        help_heading = "Endpoint and API key",
+        long,
+        value_name = "NAME",
+        default_value = "OPENAI_API_KEY"
+    )]
     pub api_key_env: String,
 
     /// File holding the API key (first line), instead of the environment.
-    #[arg(long, value_name = "PATH")]
+    #[arg(help_heading = "Endpoint and API key", long, value_name = "PATH")]
     pub api_key_file: Option<PathBuf>,
 
     /// When stderr is not a terminal (CI logs, nohup), print a plain progress line this often.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    #[arg(help_heading = "Output", long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub progress_every: Duration,
 
     /// Extra request header, repeatable: -H 'Name: value'.
-    #[arg(short = 'H', long = "header", value_name = "'NAME: VALUE'")]
+    #[arg(
+        help_heading = "Endpoint and API key",
+        short = 'H',
+        long = "header",
+        value_name = "'NAME: VALUE'"
+    )]
     pub headers: Vec<String>,
 
     /// Accept any TLS certificate (self-signed test servers). Certificates are verified otherwise.
-    #[arg(long)]
+    #[arg(help_heading = "Endpoint and API key", long)]
     pub insecure: bool,
 
     /// Per-request timeout, e.g. 30s, 10m (a bare number is seconds).
-    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
+    #[arg(help_heading = "Limits and retries", long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
     pub timeout: Duration,
 
     /// The longest wait a server may ask for (retry-after, retry-after-ms, x-ratelimit-reset-*)
     /// that is honoured; longer asks are cut to it.
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    #[arg(help_heading = "Limits and retries", long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     pub max_server_wait: Duration,
 
     /// Close pooled connections unused for this long: below the servers' keep-alive timeouts
     /// (uvicorn 5 s), so a request never goes out on a connection the server is closing.
-    #[arg(long, value_name = "DURATION", default_value = "4s", value_parser = parse_duration)]
+    #[arg(help_heading = "Endpoint and API key", long, value_name = "DURATION", default_value = "4s", value_parser = parse_duration)]
     pub pool_idle_timeout: Duration,
 
     /// Speak HTTP/2 to http:// endpoints without negotiation (h2c prior knowledge): many requests
     /// share one connection. https:// endpoints negotiate HTTP/2 by themselves.
-    #[arg(long)]
+    #[arg(help_heading = "Endpoint and API key", long)]
     pub http2: bool,
 
     /// Stream every request: set `"stream": true` in each body (Chat bodies also get
     /// `stream_options.include_usage: true`). Bodies that already ask for streaming stream anyway.
-    #[arg(long)]
+    #[arg(display_order = 5, long)]
     pub stream: bool,
 
     /// Price file: LiteLLM's model_prices_and_context_window.json, or {"models": {NAME: {"input":
     /// USD/1M, "output": USD/1M, ...}}}; extends and overrides the built-in prices.
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "Cost", long, value_name = "FILE")]
     pub prices: Option<PathBuf>,
 
     /// Price list for answers that report no service_tier (flex answers bill at batch prices).
-    #[arg(long, value_enum, default_value_t = Tier::Standard)]
+    #[arg(help_heading = "Cost", long, value_enum, default_value_t = Tier::Standard)]
     pub tier: Tier,
 
     /// Count tokens of streams without usage with this Hugging Face tokenizer.json instead of tiktoken.
-    #[arg(long, value_name = "PATH")]
+    #[arg(help_heading = "Cost", long, value_name = "PATH")]
     pub tokenizer: Option<PathBuf>,
 
     /// Keep each full response body in records.jsonl (`response` field).
-    #[arg(long)]
+    #[arg(help_heading = "Output", long)]
     pub save_responses: bool,
 
     #[command(flatten)]
@@ -342,61 +381,77 @@ pub struct EndpointArgs {
 #[derive(Debug, Args, Clone)]
 pub struct MockKnobs {
     /// Mock: fixed delay before each answer, e.g. 20ms.
-    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
+    #[arg(help_heading = "Mock (with --mock)", long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
     pub mock_latency: Duration,
 
     /// Mock: extra random delay, uniform in [0, DURATION), seeded per request body.
-    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
+    #[arg(help_heading = "Mock (with --mock)", long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
     pub mock_jitter: Duration,
 
     /// Mock: seed for delays and generated answers.
-    #[arg(long, value_name = "N", default_value_t = 0)]
+    #[arg(
+        help_heading = "Mock (with --mock)",
+        long,
+        value_name = "N",
+        default_value_t = 0
+    )]
     pub mock_seed: u64,
 
     /// Mock: answer /v1/responses with Chat Completions bodies (as some gateways do).
-    #[arg(long)]
+    #[arg(help_heading = "Mock (with --mock)", long)]
     pub mock_chat_shape: bool,
 
     /// Mock: time to first token, after --mock-latency and jitter.
-    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
+    #[arg(help_heading = "Mock (with --mock)", long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
     pub mock_ttft: Duration,
 
     /// Mock: time between generated tokens (inter-token latency).
-    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
+    #[arg(help_heading = "Mock (with --mock)", long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
     pub mock_itl: Duration,
 
     /// Mock: tokens per streamed chunk.
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(help_heading = "Mock (with --mock)", long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub mock_tokens_per_chunk: u32,
 
     /// Mock: reasoning tokens streamed before the answer.
-    #[arg(long, value_name = "N", default_value_t = 0)]
+    #[arg(
+        help_heading = "Mock (with --mock)",
+        long,
+        value_name = "N",
+        default_value_t = 0
+    )]
     pub mock_reasoning_tokens: u32,
 
     /// Mock: fixed answer length in tokens [default: 8-64, depending on the prompt].
-    #[arg(long, value_name = "N")]
+    #[arg(help_heading = "Mock (with --mock)", long, value_name = "N")]
     pub mock_output_tokens: Option<u32>,
 
     /// Mock: share of requests (0 to 1) answered with a fault from --mock-faults.
-    #[arg(long, value_name = "RATE", default_value_t = 0.0, value_parser = parse_rate)]
+    #[arg(help_heading = "Mock (with --mock)", long, value_name = "RATE", default_value_t = 0.0, value_parser = parse_rate)]
     pub mock_fault_rate: f64,
 
     /// Mock: the faults to draw from, comma-separated [default: all but stall, which holds a request
     /// until just past --timeout].
-    #[arg(long, value_name = "KINDS", value_enum, value_delimiter = ',')]
+    #[arg(
+        help_heading = "Mock (with --mock)",
+        long,
+        value_name = "KINDS",
+        value_enum,
+        value_delimiter = ','
+    )]
     pub mock_faults: Vec<crate::mock::Fault>,
 
     /// Mock: once, this long after the first request, stop answering for --mock-stall-for.
-    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
+    #[arg(help_heading = "Mock (with --mock)", long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
     pub mock_stall_at: Duration,
 
     /// Mock: how long the one stall lasts; answers due during it go out when it ends [default: none].
-    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
+    #[arg(help_heading = "Mock (with --mock)", long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
     pub mock_stall_for: Duration,
 
     /// Mock: make every streamed write end in the middle of an event (each event completes with the
     /// next write), as arbitrary TCP segmentation does; for parser robustness and memory, not timing.
-    #[arg(long)]
+    #[arg(help_heading = "Mock (with --mock)", long)]
     pub mock_split_events: bool,
 }
 

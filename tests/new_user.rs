@@ -669,3 +669,56 @@ fn batch_output_writes_the_openai_batch_output_and_error_files() {
     );
     assert_eq!(errors[0]["error"]["code"], "invalid_request_error");
 }
+
+#[test]
+fn help_puts_the_first_options_first_then_headed_groups_then_two_examples() {
+    for command in ["run", "bench"] {
+        let output = llmvolley().args([command, "--help"]).output().unwrap();
+        let (help, _) = output_text(&output);
+        let at = |needle: &str| {
+            help.find(needle)
+                .unwrap_or_else(|| panic!("{command} --help has no {needle:?}:\n{help}"))
+        };
+        let first = [
+            "--endpoint <URL>",
+            "--mock\n",
+            "--concurrency",
+            "--out <DIR>",
+            "--stream\n",
+            "\nLoad:",
+        ];
+        let places: Vec<usize> = first.iter().map(|n| at(n)).collect();
+        assert!(
+            places.windows(2).all(|w| w[0] < w[1]),
+            "{command}: {first:?} at {places:?}"
+        );
+        for heading in [
+            "\nLoad:",
+            "\nLimits and retries:",
+            "\nOutput:",
+            "\nCost:",
+            "\nEndpoint and API key:",
+            "\nMock (with --mock):",
+        ] {
+            at(heading);
+        }
+        let examples = &help[at("\nExamples:\n") + "\nExamples:\n".len()..];
+        let lines: Vec<&str> = examples.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 2, "{examples}");
+        assert!(
+            lines
+                .iter()
+                .all(|l| l.starts_with(&format!("  llmvolley {command} ")))
+        );
+        // Every option taking a value states its default, or says why there is none.
+        assert!(help.contains("[default: 10s]") && help.contains("[default: 10]"));
+    }
+    let readme = std::fs::read_to_string(workspace_file("README.md")).unwrap();
+    let help = output_text(&llmvolley().args(["run", "--help"]).output().unwrap()).0;
+    for tpm in ["else 256", "beyond its estimate"] {
+        assert!(
+            readme.contains(tpm) && help.contains(tpm),
+            "--tpm: README and --help agree on {tpm:?}"
+        );
+    }
+}
