@@ -722,3 +722,52 @@ fn help_puts_the_first_options_first_then_headed_groups_then_two_examples() {
         );
     }
 }
+
+#[test]
+fn estimate_gives_a_real_middle_a_total_row_and_says_when_it_is_partial() {
+    let tmp = tempfile::tempdir().unwrap();
+    let workload = tmp.path().join("w.jsonl");
+    std::fs::write(
+        &workload,
+        [
+            r#"{"model": "gpt-4.1-mini", "input": "capped", "max_output_tokens": 100}"#,
+            r#"{"model": "gpt-4o-mini", "input": "capped too", "max_output_tokens": 200}"#,
+            r#"{"model": "gpt-4o-mini", "input": "no cap"}"#,
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let w = workload.to_str().unwrap();
+    let json = llmvolley()
+        .args(["estimate", w, "--json"])
+        .output()
+        .unwrap();
+    let estimate: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    for m in estimate["models"].as_array().unwrap() {
+        let (low, expected, high) = (
+            m["cost_usd"]["low"].as_f64().unwrap(),
+            m["cost_usd"]["expected"].as_f64().unwrap(),
+            m["cost_usd"]["high"].as_f64().unwrap(),
+        );
+        assert!(low < expected && expected < high, "a real middle: {m}");
+    }
+    let total = &estimate["total"];
+    assert_eq!(total["requests"], 3);
+    assert_eq!(total["requests_without_output_estimate"], 1);
+    assert_eq!(total["output_tokens"]["expected"], 150.0);
+    let table = output_text(&llmvolley().args(["estimate", w]).output().unwrap()).0;
+    assert!(table.lines().any(|l| l.starts_with("total ")), "{table}");
+    assert!(
+        table.contains("partial: 1 of 3 requests have no output estimate")
+            && table.contains("--assume-output N or --from-run DIR"),
+        "{table}"
+    );
+    let complete = output_text(
+        &llmvolley()
+            .args(["estimate", w, "--assume-output", "50"])
+            .output()
+            .unwrap(),
+    )
+    .0;
+    assert!(!complete.contains("partial"), "{complete}");
+}

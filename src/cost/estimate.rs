@@ -27,7 +27,8 @@ pub enum OutputSource {
     Assume(u64),
     /// The distribution an earlier run measured (p10 / mean / p90 of ok records).
     FromRun(PathBuf),
-    /// Each body's `max_output_tokens` (Chat: `max_completion_tokens`, `max_tokens`), a ceiling.
+    /// Each body's `max_output_tokens` (Chat: `max_completion_tokens`, `max_tokens`): low none,
+    /// expected half the cap, high the cap.
     BodyCaps,
 }
 
@@ -71,6 +72,64 @@ pub struct Estimate {
     pub requests: u64,
     pub invalid_lines: u64,
     pub models: Vec<ModelEstimate>,
+    /// Every model together (`model` is "total"; cost covers the priced models, null when none
+    /// is). Null with `--model`: the same workload priced on several models does not add up.
+    pub total: Option<ModelEstimate>,
+}
+
+impl Estimate {
+    /// Requests with no output estimate, so `expected` and `high` count only their input.
+    pub fn without_output_estimate(&self) -> (u64, u64) {
+        self.models.iter().fold((0, 0), |(without, all), m| {
+            (without + m.requests_without_output_estimate, all + m.requests)
+        })
+    }
+}
+
+fn add(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (None, None) => None,
+        (a, b) => Some(a.unwrap_or(0.0) + b.unwrap_or(0.0)),
+    }
+}
+
+fn add_ranges(a: &Range, b: &Range) -> Range {
+    Range {
+        low: add(a.low, b.low),
+        expected: add(a.expected, b.expected),
+        high: add(a.high, b.high),
+    }
+}
+
+/// The row totalling every model.
+fn total(models: &[ModelEstimate]) -> ModelEstimate {
+    let empty = || Range {
+        low: None,
+        expected: None,
+        high: None,
+    };
+    let mut total = ModelEstimate {
+        model: "total".to_string(),
+        tokenizer: String::new(),
+        requests: 0,
+        input_tokens: 0,
+        output_tokens: empty(),
+        cost_usd: None,
+        requests_without_output_estimate: 0,
+    };
+    for m in models {
+        total.requests += m.requests;
+        total.input_tokens += m.input_tokens;
+        total.output_tokens = add_ranges(&total.output_tokens, &m.output_tokens);
+        if let Some(cost) = &m.cost_usd {
+            total.cost_usd = Some(add_ranges(
+                total.cost_usd.as_ref().unwrap_or(&empty()),
+                cost,
+            ));
+        }
+        total.requests_without_output_estimate += m.requests_without_output_estimate;
+    }
+    total
 }
 
 /// Output tokens per request: (low, expected, high), or None when unknown.
@@ -242,7 +301,8 @@ pub fn estimate(options: &EstimateOptions) -> anyhow::Result<Estimate> {
                 (OutputSource::FromRun(_), Some(run)) => {
                     Some(*run.by_model.get(&model).unwrap_or(&run.overall))
                 }
-                _ => body_cap(&body).map(|cap| (0.0, cap as f64, cap as f64)),
+                // A cap is a ceiling; with nothing measured, the middle between none and it.
+                _ => body_cap(&body).map(|cap| (0.0, cap as f64 / 2.0, cap as f64)),
             };
             let price = options
                 .prices
@@ -272,7 +332,7 @@ pub fn estimate(options: &EstimateOptions) -> anyhow::Result<Estimate> {
             }
         }
     }
-    let models = totals
+    let models: Vec<ModelEstimate> = totals
         .into_iter()
         .map(|(model, t)| {
             let priced = options.prices.contains(&model);
@@ -304,11 +364,13 @@ pub fn estimate(options: &EstimateOptions) -> anyhow::Result<Estimate> {
                 format!("--from-run {} (p10 / mean / p90)", dir.display())
             }
             OutputSource::BodyCaps => {
-                "max_output_tokens of each body (low: none generated)".to_string()
+                "max_output_tokens of each body (low: none, expected: half the cap, high: the cap)"
+                    .to_string()
             }
         },
         requests,
         invalid_lines,
+        total: options.models.is_empty().then(|| total(&models)),
         models,
     })
 }

@@ -27,7 +27,11 @@ impl Exporter<Estimate> for EstimateTable {
             Some(v) if v < 0.01 => format!("${v:.6}"),
             Some(v) => format!("${v:.4}"),
         };
-        for m in &estimate.models {
+        let rows = estimate
+            .models
+            .iter()
+            .chain(estimate.total.as_ref().filter(|_| estimate.models.len() > 1));
+        for m in rows {
             let cost = m.cost_usd.as_ref();
             let _ = writeln!(
                 out,
@@ -48,17 +52,26 @@ impl Exporter<Estimate> for EstimateTable {
             if m.cost_usd.is_none() {
                 let _ = writeln!(
                     out,
-                    "\nno price for {:?}: add it with --prices FILE",
+                    "\nno price for {:?}: add it with --prices FILE (the total leaves it out)",
                     m.model
                 );
             }
-            if m.requests_without_output_estimate > 0 {
-                let _ = writeln!(
-                    out,
-                    "\n{}: {} requests have no output estimate (no max_output_tokens): give --assume-output N or --from-run DIR",
-                    m.model, m.requests_without_output_estimate
-                );
-            }
+        }
+        let (without, all) = estimate.without_output_estimate();
+        if without > 0 {
+            let by_model: Vec<String> = estimate
+                .models
+                .iter()
+                .filter(|m| m.requests_without_output_estimate > 0)
+                .map(|m| format!("{} {}", m.model, m.requests_without_output_estimate))
+                .collect();
+            let _ = writeln!(
+                out,
+                "\npartial: {} of {} requests have no output estimate (no max_output_tokens: {}), so expected and high count only their input; complete it with --assume-output N or --from-run DIR (an earlier run's measured output)",
+                without,
+                all,
+                by_model.join(", ")
+            );
         }
         Ok(out.into_bytes())
     }
