@@ -7,6 +7,13 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// `--prices`, with the built-in prices' snapshot (`scripts/update-prices` writes it).
+const PRICES_HELP: &str = concat!(
+    "Price file: LiteLLM's model_prices_and_context_window.json, or {\"models\": {NAME: {\"input\": USD/1M, \"output\": USD/1M, ...}}}; extends and overrides the built-in prices (",
+    include_str!("cost/prices_snapshot.txt"),
+    ")"
+);
+
 #[derive(Debug, Parser)]
 #[command(
     name = "llmvolley",
@@ -154,8 +161,7 @@ pub struct EstimateArgs {
     #[arg(long, value_enum, default_value_t = Tier::Standard)]
     pub tier: Tier,
 
-    /// Price file (LiteLLM's format or ours; see README).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help = PRICES_HELP)]
     pub prices: Option<PathBuf>,
 
     /// Count tokens with this Hugging Face tokenizer.json (open models) instead of tiktoken.
@@ -356,9 +362,7 @@ pub struct EndpointArgs {
     #[arg(display_order = 5, long)]
     pub stream: bool,
 
-    /// Price file: LiteLLM's model_prices_and_context_window.json, or {"models": {NAME: {"input":
-    /// USD/1M, "output": USD/1M, ...}}}; extends and overrides the built-in prices.
-    #[arg(help_heading = "Cost", long, value_name = "FILE")]
+    #[arg(help_heading = "Cost", long, value_name = "FILE", help = PRICES_HELP)]
     pub prices: Option<PathBuf>,
 
     /// Price list for answers that report no service_tier (flex answers bill at batch prices).

@@ -81,7 +81,10 @@ impl Estimate {
     /// Requests with no output estimate, so `expected` and `high` count only their input.
     pub fn without_output_estimate(&self) -> (u64, u64) {
         self.models.iter().fold((0, 0), |(without, all), m| {
-            (without + m.requests_without_output_estimate, all + m.requests)
+            (
+                without + m.requests_without_output_estimate,
+                all + m.requests,
+            )
         })
     }
 }

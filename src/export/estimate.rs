@@ -27,10 +27,12 @@ impl Exporter<Estimate> for EstimateTable {
             Some(v) if v < 0.01 => format!("${v:.6}"),
             Some(v) => format!("${v:.4}"),
         };
-        let rows = estimate
-            .models
-            .iter()
-            .chain(estimate.total.as_ref().filter(|_| estimate.models.len() > 1));
+        let rows = estimate.models.iter().chain(
+            estimate
+                .total
+                .as_ref()
+                .filter(|_| estimate.models.len() > 1),
+        );
         for m in rows {
             let cost = m.cost_usd.as_ref();
             let _ = writeln!(
