@@ -39,10 +39,21 @@ impl ProgressMode {
     }
 }
 
+/// Where a load stands, shown before the counts.
+#[derive(Debug, Clone, Default)]
+struct Phase {
+    step: Option<String>,
+    warmup: bool,
+    span: Option<Duration>,
+}
+
 /// The live progress line on stderr: done/total, rate, in flight, errors, tokens/s, p50 latency,
 /// ETA.
 pub struct Progress {
     bar: ProgressBar,
+    /// A bench's phase: its sweep step, whether it is still warming up, and the time left of a
+    /// `--duration` (warm-up time included).
+    phase: Phase,
     /// `Lines` mode: the thread printing the bar's state, and its stop flag.
     plain: Option<(
         Arc<std::sync::atomic::AtomicBool>,
@@ -90,6 +101,7 @@ impl Progress {
         };
         Progress {
             bar,
+            phase: Phase::default(),
             plain,
             started: Instant::now(),
             in_flight,
@@ -102,6 +114,18 @@ impl Progress {
         }
     }
 
+    /// Shows where the load stands: `step` (a sweep's "step 2/7 throughput"), "warm-up" until the
+    /// first measured record when `warmup`, and the time left of `span`.
+    pub fn with_phase(
+        mut self,
+        step: Option<String>,
+        warmup: bool,
+        span: Option<Duration>,
+    ) -> Self {
+        self.phase = Phase { step, warmup, span };
+        self
+    }
+
     /// Shows the server's pacing of the run (a pause, an announced limit) in the bar's message.
     pub fn with_pacing(mut self, throttle: Arc<Throttle>) -> Self {
         self.pacing = Some(throttle);
@@ -109,6 +133,9 @@ impl Progress {
     }
 
     fn record_done(&mut self, record: &Record, stats: &RunStats) {
+        if self.phase.warmup && !record.warmup {
+            self.phase.warmup = false;
+        }
         if record.status != Status::Ok {
             self.errors += 1;
             if let Some(error) = &record.error
@@ -161,8 +188,29 @@ impl Progress {
                 latency.value_at_quantile(0.5) as f64 / 1000.0
             )
         };
+        let mut phase = self.phase.step.clone().unwrap_or_default();
+        if self.phase.warmup {
+            phase.push_str(if phase.is_empty() {
+                "warm-up"
+            } else {
+                " warm-up"
+            });
+        }
+        if let Some(span) = self.phase.span {
+            let left = span
+                .saturating_sub(self.started.elapsed())
+                .as_secs_f64()
+                .ceil();
+            if !phase.is_empty() {
+                phase.push(' ');
+            }
+            phase.push_str(&format!("{left}s left"));
+        }
+        if !phase.is_empty() {
+            phase.push_str(" | ");
+        }
         self.bar.set_message(format!(
-            "in-flight {in_flight} errors {}{latest}{tokens}{p50}{cost}{pacing}",
+            "{phase}in-flight {in_flight} errors {}{latest}{tokens}{p50}{cost}{pacing}",
             self.errors
         ));
     }
@@ -270,6 +318,8 @@ impl Collector {
 
     /// Runs on its own thread (file writes are blocking) until every sender is gone.
     pub fn run(mut self, mut records: mpsc::Receiver<Record>) -> io::Result<Collected> {
+        // The progress line says what it can before the first record.
+        self.progress.update_message(&self.stats);
         let result = self.drain(&mut records);
         self.progress.finish(&self.stats);
         result.map(|()| Collected {

@@ -771,3 +771,50 @@ fn estimate_gives_a_real_middle_a_total_row_and_says_when_it_is_partial() {
     .0;
     assert!(!complete.contains("partial"), "{complete}");
 }
+
+#[test]
+fn bench_progress_names_the_step_the_warm_up_and_the_time_left() {
+    let tmp = tempfile::tempdir().unwrap();
+    let workload = lines(tmp.path(), 10);
+    let output = llmvolley()
+        .arg("bench")
+        .arg(&workload)
+        .args([
+            "--mock",
+            "--mock-latency",
+            "20ms",
+            "--profile",
+            "sweep",
+            "--steps",
+            "1",
+        ])
+        .args([
+            "--duration",
+            "800ms",
+            "--warmup",
+            "300ms",
+            "--progress-every",
+            "150ms",
+        ])
+        .arg("--out")
+        .arg(tmp.path().join("out"))
+        .output()
+        .unwrap();
+    let (_, stderr) = output_text(&output);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let progress: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("progress "))
+        .collect();
+    assert!(
+        progress
+            .iter()
+            .any(|l| l.contains("step 1/3 synchronous warm-up")),
+        "{stderr}"
+    );
+    assert!(
+        progress.iter().any(|l| l.contains("step 2/3 throughput")),
+        "{stderr}"
+    );
+    assert!(progress.iter().all(|l| l.contains("s left |")), "{stderr}");
+}

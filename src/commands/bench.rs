@@ -57,7 +57,7 @@ pub async fn bench(args: crate::cli::BenchArgs) -> anyhow::Result<ExitCode> {
     let summaries = match config.pace() {
         Some(pace) => {
             let summary = bench
-                .measure(&dir, config.profile, pace, Some(&mut run_json))
+                .measure(&dir, config.profile, pace, Some(&mut run_json), None)
                 .await?;
             crate::export::print_line(&format!("run folder   {}", dir.display()))?;
             print_summary(&summary)?;

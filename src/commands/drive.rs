@@ -15,7 +15,7 @@ use crate::record::Status;
 use crate::run_folder::{self, HISTOGRAMS_DIR, SUMMARY_JSON, TIMESERIES_CSV};
 use crate::scheduler::{
     Dispatched, Ended, Gates, GiveUp, Pace, Plan, RequestLauncher, Requester, Shutdown, Source,
-    ThreadPacer, Throttle, TokioPacer, WhenFull, dispatch,
+    ThreadPacer, Throttle, TokioPacer, Warmup, WhenFull, dispatch,
 };
 use crate::sink::RecordSink;
 use crate::stats::{
@@ -62,6 +62,8 @@ pub(super) struct Folder<'a> {
     pub timeseries: bool,
     /// run.json, stamped with the epoch as the load starts when this drive is its folder's only one.
     pub run_json: Option<&'a mut RunJson>,
+    /// What the progress line calls this load (a sweep's "step 2/7 throughput").
+    pub label: Option<String>,
 }
 
 /// What one drive did, beyond its records.
@@ -140,6 +142,15 @@ impl Driver<'_> {
         if let Some(throttle) = &throttle {
             progress = progress.with_pacing(throttle.clone());
         }
+        let warmup_time = match load.warmup {
+            Warmup::Time(t) => t,
+            _ => Duration::ZERO,
+        };
+        progress = progress.with_phase(
+            folder.label,
+            load.warmup != Warmup::None,
+            load.duration.map(|d| d + warmup_time),
+        );
         let mut collector = Collector::new(folder.sinks, progress, pricer, estimator)
             .with_stats(RunStats::with_slo(load.slo));
         if folder.timeseries {

@@ -27,6 +27,7 @@ impl Bench<'_> {
         profile: Profile,
         pace: Pace,
         run_json: Option<&mut RunJson>,
+        label: Option<String>,
     ) -> anyhow::Result<Summary> {
         let load = &self.config.load;
         let lines = self.workload.len() as u64;
@@ -42,6 +43,7 @@ impl Bench<'_> {
             total,
             timeseries: true,
             run_json,
+            label,
         };
         let source = Cycled::new(self.workload.clone());
         let driven = self

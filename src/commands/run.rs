@@ -120,6 +120,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         sinks,
         total,
         timeseries: !resuming,
+        label: None,
         run_json: Some(&mut run_json),
     };
     let driven = driver

@@ -95,7 +95,11 @@ impl SweepSteps<'_, '_> {
         let step_dir = self.dir.join(&folder);
         std::fs::create_dir_all(step_dir.join(HISTOGRAMS_DIR))
             .with_context(|| format!("cannot create {}", step_dir.display()))?;
-        let summary = self.bench.measure(&step_dir, profile, pace, None).await?;
+        let label = format!("step {step}/{} {name}", self.total);
+        let summary = self
+            .bench
+            .measure(&step_dir, profile, pace, None, Some(label))
+            .await?;
         let row = SweepRow::new(step, &folder, &summary);
         if !self.bench.config.load.quiet {
             eprintln!(
