@@ -205,6 +205,9 @@ pub struct Record {
     /// once the request's cost is spent, so the budget never loses sight of a finished request.
     #[serde(skip)]
     pub budget_reserved: Option<u64>,
+    /// A Batch line's own `metadata`, as the line had it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Box<RawValue>>,
 }
 
 impl Record {
@@ -256,6 +259,7 @@ impl Record {
             itl_us: Vec::new(),
             extra_text: String::new(),
             budget_reserved: None,
+            metadata: None,
         }
     }
 
@@ -278,4 +282,10 @@ impl Record {
 
 fn is_zero(n: &u32) -> bool {
     *n == 0
+}
+
+/// JSON text kept as it is (a Batch line's `metadata`); None if it is not valid JSON.
+pub fn raw_json(bytes: &[u8]) -> Option<Box<RawValue>> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    RawValue::from_string(text.to_string()).ok()
 }

@@ -818,3 +818,31 @@ fn bench_progress_names_the_step_the_warm_up_and_the_time_left() {
     );
     assert!(progress.iter().all(|l| l.contains("s left |")), "{stderr}");
 }
+
+#[test]
+fn a_batch_lines_metadata_is_carried_into_its_record() {
+    let tmp = tempfile::tempdir().unwrap();
+    let workload = tmp.path().join("batch.jsonl");
+    std::fs::write(
+        &workload,
+        [
+            r#"{"custom_id": "a", "method": "POST", "url": "/v1/responses", "metadata": {"customer": "acme", "row": 7}, "body": {"model": "gpt-4.1-mini", "input": "one"}}"#,
+            r#"{"custom_id": "b", "method": "POST", "url": "/v1/responses", "body": {"model": "gpt-4.1-mini", "input": "two"}}"#,
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let run = run(
+        llmvolley(),
+        &[workload.to_str().unwrap(), "--mock", "-q"],
+        &tmp.path().join("out"),
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        run.by_id("a")["metadata"],
+        serde_json::json!({"customer": "acme", "row": 7})
+    );
+    assert!(run.by_id("b").get("metadata").is_none());
+    let row = run.csv_rows.iter().find(|r| r["id"] == "a").unwrap();
+    assert_eq!(row["metadata"], r#"{"customer": "acme", "row": 7}"#);
+}

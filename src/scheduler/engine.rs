@@ -574,6 +574,7 @@ mod tests {
             body: Bytes::from_static(b"{\"model\":\"gpt-4o-mini\",\"input\":\"hi\"}"),
             model: Some("gpt-4o-mini".into()),
             max_output_tokens: Some(16),
+            metadata: None,
         }
     }
 

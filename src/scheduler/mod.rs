@@ -45,6 +45,10 @@ fn unsent_record(
 ) -> Record {
     let mut record = Record::empty(request.id, request.line, status);
     record.model = request.model;
+    record.metadata = request
+        .metadata
+        .as_deref()
+        .and_then(crate::record::raw_json);
     record.fail(status, kind, message);
     record
 }

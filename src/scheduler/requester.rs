@@ -69,6 +69,7 @@ impl Requester {
             body,
             mut model,
             max_output_tokens,
+            metadata,
         } = request;
         let mut attempt_errors = Vec::new();
         let mut attempt = 0;
@@ -92,7 +93,7 @@ impl Requester {
                     () = abandon.cancelled() => {
                         self.stamp(&mut record, scheduled, first_sent, None, retry_wait);
                         record.fail(Status::Cancelled, "interrupted", "not sent: the run was interrupted while it waited for the rate limit");
-                        return finished(record, attempt_errors, &body);
+                        return finished(record, attempt_errors, &body, metadata.as_deref());
                     }
                 }
             }
@@ -110,7 +111,7 @@ impl Requester {
                 () = abandon.cancelled() => {
                     self.stamp(&mut record, scheduled, Some(first), None, retry_wait);
                     record.fail(Status::Cancelled, "interrupted", "still in flight when the run stopped (the --grace period after an interrupt ran out, or a second interrupt came)");
-                    return finished(record, attempt_errors, &body);
+                    return finished(record, attempt_errors, &body, metadata.as_deref());
                 }
             };
             self.stamp(
@@ -146,7 +147,7 @@ impl Requester {
                 && attempt <= self.policy.max_retries
                 && retry::should_retry(&record, &hints);
             if !retry {
-                return finished(record, attempt_errors, &body);
+                return finished(record, attempt_errors, &body, metadata.as_deref());
             }
             let wait = retry::wait(&hints, attempt, self.policy.max_server_wait);
             // A 429's wait is the run-wide pause, which the throttle noted when it observed the answer.
@@ -164,7 +165,7 @@ impl Requester {
             );
             tokio::select! {
                 () = tokio::time::sleep(wait.wait) => {}
-                () = abandon.cancelled() => return finished(record, attempt_errors, &body),
+                () = abandon.cancelled() => return finished(record, attempt_errors, &body, metadata.as_deref()),
             }
             if let Some(error) = &record.error {
                 attempt_errors.push(error.kind.clone());
@@ -199,8 +200,14 @@ impl Requester {
 
 /// The final record of a request: the earlier attempts' errors, and the request's model when the
 /// answer named none.
-fn finished(mut record: Record, attempt_errors: Vec<String>, body: &[u8]) -> Record {
+fn finished(
+    mut record: Record,
+    attempt_errors: Vec<String>,
+    body: &[u8],
+    metadata: Option<&[u8]>,
+) -> Record {
     record.attempt_errors = attempt_errors;
+    record.metadata = metadata.and_then(crate::record::raw_json);
     if record.model.is_none() {
         record.model = request_model(body);
     }

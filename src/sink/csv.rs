@@ -3,6 +3,7 @@
 use super::RecordSink;
 use crate::record::{Record, Status, TokenSource};
 use serde::Serialize;
+use serde_json::value::RawValue;
 use std::fs::File;
 use std::io;
 use std::path::Path;
@@ -59,6 +60,8 @@ struct Row<'a> {
     tool_calls: &'a str,
     /// `notes` joined with "; ".
     notes: &'a str,
+    /// A Batch line's `metadata` as JSON text.
+    metadata: Option<&'a str>,
 }
 
 /// A number written in plain decimal with at most `PLACES` decimals (milliseconds to the µs, dollars
@@ -159,6 +162,7 @@ impl RecordSink for CsvSink {
             output_text: r.output_text.as_deref(),
             tool_calls: &self.tool_calls_json,
             notes: &self.notes,
+            metadata: r.metadata.as_deref().map(RawValue::get),
         };
         self.out.serialize(row).map_err(io::Error::other)
     }

@@ -34,6 +34,8 @@ pub struct ParsedLine<'a> {
     pub body: &'a str,
     pub model: Option<String>,
     pub max_output_tokens: Option<u32>,
+    /// A Batch line's own `metadata` (beside its `body`, not sent): carried into the record.
+    pub metadata: Option<&'a str>,
 }
 
 #[derive(Deserialize)]
@@ -46,6 +48,8 @@ struct LineFields<'a> {
     url: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     body: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    metadata: Option<&'a RawValue>,
     #[serde(borrow, default)]
     model: Option<&'a RawValue>,
     /// A bare body's answer cap (Responses, then Chat's two names), for `--tpm` estimates.
@@ -95,6 +99,7 @@ pub fn parse_line(text: &str, default_route: Route) -> Result<ParsedLine<'_>, St
             .into_iter()
             .flatten()
             .find_map(|raw| raw.get().parse::<u32>().ok()),
+            metadata: None,
         });
     }
     let body = fields
@@ -145,6 +150,7 @@ pub fn parse_line(text: &str, default_route: Route) -> Result<ParsedLine<'_>, St
         body,
         model: None,
         max_output_tokens: None,
+        metadata: fields.metadata.map(RawValue::get).filter(|m| *m != "null"),
     })
 }
 

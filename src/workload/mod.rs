@@ -21,6 +21,8 @@ pub struct Request {
     pub model: Option<String>,
     /// The answer cap a bare body names (`max_output_tokens`, `max_completion_tokens`, `max_tokens`).
     pub max_output_tokens: Option<u32>,
+    /// A Batch line's `metadata` (JSON text), copied into its record.
+    pub metadata: Option<Bytes>,
 }
 
 /// A line that cannot be sent; it still becomes exactly one record. `message` says why, without the line number.
@@ -148,6 +150,9 @@ impl<R: BufRead> WorkloadReader<R> {
             body,
             model: parsed.model,
             max_output_tokens: parsed.max_output_tokens,
+            metadata: parsed
+                .metadata
+                .map(|m| Bytes::copy_from_slice(m.as_bytes())),
         }))
     }
 }
