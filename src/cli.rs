@@ -51,6 +51,30 @@ pub enum Command {
   llmvolley bench workloads/varied-1000.jsonl --endpoint http://127.0.0.1:8000/v1 --stream --profile constant --rate 20 --duration 60s --warmup 10s --slo ttft=500ms,tpot=50ms
   llmvolley bench workloads/varied-1000.jsonl --endpoint http://127.0.0.1:8000/v1 --stream --profile sweep --steps 5 --duration 30s")]
     Bench(Box<BenchArgs>),
+    /// Write a run folder's records in workload order, or as OpenAI Batch output files.
+    #[command(after_help = "Examples:
+  llmvolley export results/prompts --ordered > records-in-order.jsonl
+  llmvolley export results/prompts --batch")]
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The run folder.
+    pub dir: PathBuf,
+
+    /// Write the records sorted by workload line (records.jsonl is in completion order).
+    #[arg(long)]
+    pub ordered: bool,
+
+    /// Write output.jsonl and errors.jsonl (OpenAI Batch output format) into the run folder; the
+    /// response bodies are there only if the run kept them (--save-responses or --batch-output).
+    #[arg(long)]
+    pub batch: bool,
+
+    /// With --ordered: write to this file instead of stdout.
+    #[arg(long, value_name = "FILE", requires = "ordered")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -846,3 +846,58 @@ fn a_batch_lines_metadata_is_carried_into_its_record() {
     let row = run.csv_rows.iter().find(|r| r["id"] == "a").unwrap();
     assert_eq!(row["metadata"], r#"{"customer": "acme", "row": 7}"#);
 }
+
+#[test]
+fn export_ordered_writes_the_records_in_workload_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let workload = workspace_file("workloads/varied-1000.jsonl");
+    let out = tmp.path().join("out");
+    // 32 in flight with jittered answers: records.jsonl is in completion order, not line order.
+    let run = run(
+        llmvolley(),
+        &[
+            workload.to_str().unwrap(),
+            "--mock",
+            "-q",
+            "-c",
+            "32",
+            "--mock-jitter",
+            "20ms",
+        ],
+        &out,
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let completion: Vec<u64> = run
+        .records
+        .iter()
+        .map(|r| r["line"].as_u64().unwrap())
+        .collect();
+    assert!(
+        completion.windows(2).any(|w| w[0] > w[1]),
+        "the run finished out of order"
+    );
+    let output = llmvolley()
+        .args(["export", out.to_str().unwrap(), "--ordered"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let ordered: Vec<serde_json::Value> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let lines: Vec<u64> = ordered
+        .iter()
+        .map(|r| r["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(lines, (1..=1000).collect::<Vec<_>>());
+    assert_eq!(
+        ordered[41],
+        *run.records.iter().find(|r| r["line"] == 42).unwrap()
+    );
+    let none = llmvolley()
+        .args(["export", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(none.status.code(), Some(2));
+}

@@ -3,6 +3,7 @@
 mod bench;
 mod drive;
 mod estimate;
+mod export;
 mod measure;
 mod mock;
 mod run;
@@ -26,6 +27,7 @@ pub async fn dispatch(cli: Cli) -> ExitCode {
         Command::Mock(args) => mock::mock(args).await,
         Command::Estimate(args) => estimate::estimate(args),
         Command::Bench(args) => bench::bench(*args).await,
+        Command::Export(args) => export::export(args),
     };
     result.unwrap_or_else(|e| {
         eprintln!("error: {e:#}");

@@ -1,0 +1,91 @@
+//! `llmvolley export DIR`: a run folder's records in another order or format.
+
+use crate::batch_output::{self, ERRORS_JSONL, OUTPUT_JSONL};
+use crate::cli::ExportArgs;
+use crate::run_folder::RECORDS_JSONL;
+use anyhow::{Context, bail};
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::Path;
+use std::process::ExitCode;
+
+pub fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
+    let records = args.dir.join(RECORDS_JSONL);
+    if !records.is_file() {
+        bail!(
+            "{} has no {RECORDS_JSONL}: is it a run folder?",
+            args.dir.display()
+        );
+    }
+    if !args.ordered && !args.batch {
+        bail!(
+            "say what to export: --ordered (records in workload order) or --batch (OpenAI Batch output files)"
+        );
+    }
+    if args.batch {
+        let written = batch_output::write(&args.dir, &records)
+            .with_context(|| format!("cannot write the Batch output in {}", args.dir.display()))?;
+        eprintln!(
+            "{}: {} answers, {}: {} errors",
+            args.dir.join(OUTPUT_JSONL).display(),
+            written.output,
+            args.dir.join(ERRORS_JSONL).display(),
+            written.errors
+        );
+    }
+    if args.ordered {
+        let stdout = std::io::stdout();
+        let result = match &args.out {
+            Some(path) => {
+                let file = File::create(path)
+                    .with_context(|| format!("cannot create {}", path.display()))?;
+                ordered(&records, BufWriter::new(file))
+            }
+            None => ordered(&records, BufWriter::new(stdout.lock())),
+        };
+        match result {
+            // `llmvolley export DIR --ordered | head`: the reader went away.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+            other => other.with_context(|| format!("cannot export {}", records.display()))?,
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Copies the records sorted by workload line (a record's position in the file breaks ties). Only
+/// an index of (line, offset, length) is held, 24 bytes a record: each record is read again from
+/// the file in the new order.
+fn ordered(records: &Path, mut out: impl Write) -> std::io::Result<()> {
+    #[derive(serde::Deserialize)]
+    struct Line {
+        line: u64,
+    }
+    let mut reader = BufReader::new(File::open(records)?);
+    let mut index: Vec<(u64, u64, u32)> = Vec::new();
+    let mut text = Vec::new();
+    let mut offset = 0u64;
+    loop {
+        text.clear();
+        let n = reader.read_until(b'\n', &mut text)?;
+        if n == 0 {
+            break;
+        }
+        let record = text.strip_suffix(b"\n").unwrap_or(&text);
+        if !record.iter().all(u8::is_ascii_whitespace) {
+            let line: Line = serde_json::from_slice(record)
+                .map_err(|e| std::io::Error::other(format!("record at byte {offset}: {e}")))?;
+            index.push((line.line, offset, record.len() as u32));
+        }
+        offset += n as u64;
+    }
+    index.sort_by_key(|(line, _, _)| *line);
+    let mut file = File::open(records)?;
+    for (_, at, len) in index {
+        text.resize(len as usize, 0);
+        file.seek(SeekFrom::Start(at))?;
+        file.read_exact(&mut text)?;
+        out.write_all(&text)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()
+}
