@@ -733,6 +733,7 @@ fn estimate_gives_a_real_middle_a_total_row_and_says_when_it_is_partial() {
             r#"{"model": "gpt-4.1-mini", "input": "capped", "max_output_tokens": 100}"#,
             r#"{"model": "gpt-4o-mini", "input": "capped too", "max_output_tokens": 200}"#,
             r#"{"model": "gpt-4o-mini", "input": "no cap"}"#,
+            r#"{"model": "gpt-5-nano", "input": "a newer model", "max_output_tokens": 10}"#,
         ]
         .join("\n"),
     )
@@ -752,13 +753,20 @@ fn estimate_gives_a_real_middle_a_total_row_and_says_when_it_is_partial() {
         assert!(low < expected && expected < high, "a real middle: {m}");
     }
     let total = &estimate["total"];
-    assert_eq!(total["requests"], 3);
+    assert_eq!(total["requests"], 4);
     assert_eq!(total["requests_without_output_estimate"], 1);
-    assert_eq!(total["output_tokens"]["expected"], 150.0);
+    assert_eq!(total["output_tokens"]["expected"], 155.0);
+    // Every current OpenAI text model is priced (LiteLLM's table).
+    let nano = estimate["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["model"] == "gpt-5-nano");
+    assert!(nano.unwrap()["cost_usd"]["high"].as_f64().unwrap() > 0.0);
     let table = output_text(&llmvolley().args(["estimate", w]).output().unwrap()).0;
     assert!(table.lines().any(|l| l.starts_with("total ")), "{table}");
     assert!(
-        table.contains("partial: 1 of 3 requests have no output estimate")
+        table.contains("partial: 1 of 4 requests have no output estimate")
             && table.contains("--assume-output N or --from-run DIR"),
         "{table}"
     );
@@ -900,4 +908,63 @@ fn export_ordered_writes_the_records_in_workload_order() {
         .output()
         .unwrap();
     assert_eq!(none.status.code(), Some(2));
+}
+
+#[test]
+fn the_readme_says_how_to_install_and_links_nothing_outside_the_repository() {
+    let readme = std::fs::read_to_string(workspace_file("README.md")).unwrap();
+    assert!(readme.contains("cargo install --path ."));
+    assert!(
+        !readme.contains("../"),
+        "a link or path outside the repository"
+    );
+}
+
+#[test]
+fn the_latest_error_kind_shows_in_the_progress_line_and_resumed_rates_are_labelled() {
+    let tmp = tempfile::tempdir().unwrap();
+    let workload = lines(tmp.path(), 40);
+    let w = workload.to_str().unwrap();
+    let out = tmp.path().join("out");
+    let first = run(
+        llmvolley(),
+        &[
+            w,
+            "--mock",
+            "--mock-latency",
+            "30ms",
+            "-c",
+            "2",
+            "--max-retries",
+            "0",
+            "--mock-fault-rate",
+            "0.5",
+            "--mock-faults",
+            "html_page",
+            "--progress-every",
+            "150ms",
+        ],
+        &out,
+    );
+    assert_eq!(first.code, 1, "{}", first.stderr);
+    assert!(
+        first
+            .stderr
+            .lines()
+            .any(|l| l.starts_with("progress ") && l.contains("(latest http_502)")),
+        "{}",
+        first.stderr
+    );
+    assert!(!first.stdout.contains("this session's"), "{}", first.stdout);
+    let resumed = run(
+        llmvolley(),
+        &[w, "--mock", "-q", "--resume", "--retry-failed"],
+        &out,
+    );
+    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
+    assert!(
+        resumed.stdout.contains("ok req/s over this session's"),
+        "{}",
+        resumed.stdout
+    );
 }
