@@ -483,6 +483,7 @@ fn lines_left_unsent_are_counted_with_the_command_that_sends_them() {
             "-H",
             "Authorization: Bearer sk-not-for-files",
         ])
+        .arg("-Hx-api-key: sk-joined-to-the-flag")
         .current_dir(tmp.path())
         .output()
         .unwrap();
@@ -511,7 +512,12 @@ fn lines_left_unsent_are_counted_with_the_command_that_sends_them() {
         "{command}"
     );
     assert!(command.contains("'Authorization: <redacted>'"), "{command}");
-    assert!(!stdout.contains("sk-not-for-files") && !command.contains("sk-not-for-files"));
+    for secret in ["sk-not-for-files", "sk-joined-to-the-flag"] {
+        assert!(
+            !stdout.contains(secret) && !command.contains(secret),
+            "{command}"
+        );
+    }
     // The printed command, run as printed, sends the next 10, then the last 10.
     let words = shlex::split(command).unwrap();
     for expected in [1, 0] {
@@ -967,4 +973,60 @@ fn the_latest_error_kind_shows_in_the_progress_line_and_resumed_rates_are_labell
         "{}",
         resumed.stdout
     );
+}
+
+#[test]
+fn a_workload_that_is_not_a_regular_file_or_has_a_few_bad_lines_is_judged_right() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A pipe would be read up by the checks before the run: refused, nothing sent.
+    let output = llmvolley()
+        .args(["run", "/dev/stdin", "--mock", "--out"])
+        .arg(tmp.path().join("pipe"))
+        .stdin(Stdio::piped())
+        .output()
+        .unwrap();
+    let (_, stderr) = output_text(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("is not a regular file"), "{stderr}");
+    // A first line that looks like CSV, then good lines: a few bad lines, not a CSV file.
+    let workload = tmp.path().join("w.jsonl");
+    let mut text = "# prompts, batch 3\n".to_string();
+    for i in 0..5 {
+        text.push_str(&format!(
+            "{{\"model\": \"gpt-4o-mini\", \"input\": \"line {i}\"}}\n"
+        ));
+    }
+    std::fs::write(&workload, text).unwrap();
+    let run = run(
+        llmvolley(),
+        &[workload.to_str().unwrap(), "--mock", "-q"],
+        &tmp.path().join("mostly-good"),
+    );
+    assert_eq!(run.code, 1, "one invalid line: {}", run.stderr);
+    assert_eq!(run.records.len(), 6);
+}
+
+#[tokio::test]
+async fn a_404_about_the_model_is_not_a_dead_endpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let workload = lines(tmp.path(), 20);
+    let server = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::any())
+        .respond_with(wiremock::ResponseTemplate::new(404).set_body_raw(
+            r#"{"error": {"message": "The model `gpt-4o-mini` does not exist or you do not have access to it.", "type": "invalid_request_error", "param": null, "code": "model_not_found"}}"#,
+            "application/json",
+        ))
+        .mount(&server)
+        .await;
+    let endpoint = format!("{}/v1", server.uri());
+    let w = workload.to_str().unwrap().to_string();
+    let run = run_async(
+        llmvolley(),
+        &[&w, "--endpoint", &endpoint, "-q"],
+        &tmp.path().join("out"),
+    )
+    .await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.summary["gave_up"].is_null(), "{}", run.stdout);
+    assert!(run.records.iter().all(|r| r["http_status"] == 404));
 }

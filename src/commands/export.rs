@@ -23,6 +23,9 @@ pub fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
         );
     }
     if args.batch {
+        // One line per custom_id: a resumed run stopped before its compaction may hold two records.
+        crate::resume::compact(&records)
+            .with_context(|| format!("cannot compact {}", records.display()))?;
         let written = batch_output::write(&args.dir, &records)
             .with_context(|| format!("cannot write the Batch output in {}", args.dir.display()))?;
         eprintln!(
@@ -52,16 +55,16 @@ pub fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Copies the records sorted by workload line (a record's position in the file breaks ties). Only
-/// an index of (line, offset, length) is held, 24 bytes a record: each record is read again from
-/// the file in the new order.
+/// Copies the records sorted by workload line, the last record of a line when it has two. Only an
+/// index of (line, offset, length) is held, 24 bytes a record: each record is read again from the
+/// file in the new order.
 fn ordered(records: &Path, mut out: impl Write) -> std::io::Result<()> {
     #[derive(serde::Deserialize)]
     struct Line {
         line: u64,
     }
     let mut reader = BufReader::new(File::open(records)?);
-    let mut index: Vec<(u64, u64, u32)> = Vec::new();
+    let mut index: Vec<(u64, u64, u64)> = Vec::new();
     let mut text = Vec::new();
     let mut offset = 0u64;
     loop {
@@ -74,11 +77,20 @@ fn ordered(records: &Path, mut out: impl Write) -> std::io::Result<()> {
         if !record.iter().all(u8::is_ascii_whitespace) {
             let line: Line = serde_json::from_slice(record)
                 .map_err(|e| std::io::Error::other(format!("record at byte {offset}: {e}")))?;
-            index.push((line.line, offset, record.len() as u32));
+            index.push((line.line, offset, record.len() as u64));
         }
         offset += n as u64;
     }
+    // Stable: a line recorded twice (a resumed run stopped before compaction) keeps its last record.
     index.sort_by_key(|(line, _, _)| *line);
+    index.dedup_by(|later, earlier| {
+        if later.0 == earlier.0 {
+            *earlier = *later;
+            true
+        } else {
+            false
+        }
+    });
     let mut file = File::open(records)?;
     for (_, at, len) in index {
         text.resize(len as usize, 0);

@@ -217,6 +217,11 @@ fn resume_command(dir: &Path) -> String {
             (None, flag) if flag.starts_with("--header=") => {
                 format!("--header={}", redact_header(&flag["--header=".len()..]))
             }
+            // `-H'Name: value'` and `-H=Name: value`: the value joined to the short flag.
+            (None, flag) if flag.starts_with("-H") => {
+                let value = flag[2..].strip_prefix('=').unwrap_or(&flag[2..]);
+                format!("-H{}", redact_header(value))
+            }
             (None, flag) if flag.starts_with("--endpoint=") => {
                 format!("--endpoint={}", redact_url(&flag["--endpoint=".len()..]))
             }
@@ -258,7 +263,8 @@ fn redact_url(raw: &str) -> String {
             }
             url.to_string()
         }
-        Err(_) => raw.to_string(),
+        // Not a URL we can take apart: it may still hold a credential.
+        Err(_) => "<redacted>".to_string(),
     }
 }
 

@@ -47,8 +47,16 @@ impl GiveUp {
             return;
         }
         let connect = record.error.as_ref().is_some_and(|e| e.kind == "connect");
+        // The real API answers 404 `model_not_found` for a model it lacks: the endpoint is fine.
+        let about_a_model = record.error.as_ref().is_some_and(|e| {
+            e.kind.contains("model") || e.message.to_ascii_lowercase().contains("model")
+        });
         let class = match (record.status, record.http_status) {
             (Status::ConnectError, _) if connect => NO_CONNECTION,
+            (Status::HttpError, Some(404)) if about_a_model => {
+                self.armed.store(false, Ordering::Relaxed);
+                return;
+            }
             (Status::HttpError, Some(status @ (401 | 403 | 404))) => u32::from(status),
             _ => {
                 self.armed.store(false, Ordering::Relaxed);

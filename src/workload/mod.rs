@@ -245,13 +245,19 @@ pub fn count_lines(path: &Path) -> io::Result<u64> {
 /// Lines `check_format` reads before anything is sent.
 const FORMAT_SAMPLE: usize = 100;
 
-/// Refuses, before anything is sent, a file that is not a JSONL workload: a JSON array, a
-/// pretty-printed JSON document, a CSV, or a file of which more than half of the first 100
-/// non-blank lines cannot be sent. The error names the file and the first bad line, says what the
+/// Refuses, before anything is sent, a file that is not a JSONL workload — more than half of its
+/// first 100 non-blank lines cannot be sent (a JSON array, a pretty-printed JSON document, a CSV...)
+/// — or that is not a regular file (it is read more than once). The error names the file and the first bad line, says what the
 /// file looks like and how to convert it. A workload with a few bad lines passes (each becomes an
 /// `invalid_input` record).
 pub fn check_format(path: &Path, default_route: Route) -> Result<(), String> {
     let shown = path.display();
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read workload {shown}: {e}"))?;
+    if !meta.is_file() {
+        return Err(format!(
+            "workload {shown} is not a regular file (a pipe or a device?): llmvolley reads it more than once (format check, progress total, resume fingerprint); write it to a file first"
+        ));
+    }
     let reader = WorkloadReader::open(path, default_route)
         .map_err(|e| format!("cannot read workload {shown}: {e}"))?;
     let (mut seen, mut bad) = (0usize, 0usize);
@@ -274,7 +280,8 @@ pub fn check_format(path: &Path, default_route: Route) -> Result<(), String> {
         Some((number, line)) if number == first_bad.line => Shape::of(&line),
         _ => Shape::Other,
     };
-    if shape == Shape::Other && bad * 2 <= seen {
+    // A few bad lines become `invalid_input` records; the shape only says what the file looks like.
+    if bad * 2 <= seen {
         return Ok(());
     }
     let stem = path
