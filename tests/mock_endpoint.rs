@@ -2,8 +2,6 @@
 
 use llmvolley::mock::{MockConfig, serve};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -227,20 +225,7 @@ async fn mock_chat_shape_knob_answers_responses_in_chat_shape() {
 
 #[tokio::test]
 async fn mock_command_listens_on_the_given_port() {
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_llmvolley"))
-        .args(["mock", "--port", "0"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first_line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first_line)
-        .unwrap();
-    let base = first_line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .expect("prints its URL")
-        .to_string();
+    let (mut child, base) = crate::common::mock_process();
     let (status, body) = post(
         &base,
         "/responses",

@@ -1,7 +1,7 @@
 //! The traps a new user meets, each refused or explained: closed pipes, dead endpoints, wrong files,
 //! resume that just works.
 
-use crate::common::{bench, llmvolley, output_text, run, run_async, workspace_file};
+use crate::common::{bench, llmvolley, mock_process, output_text, run, run_async, workspace_file};
 use std::process::Stdio;
 
 #[test]
@@ -32,6 +32,16 @@ fn a_closed_stdout_pipe_ends_quietly_with_the_runs_exit_code() {
     }
 }
 
+/// A port nothing listens on (connections are refused), and its base URL.
+fn refused_endpoint() -> (u16, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    (port, format!("http://127.0.0.1:{port}/v1"))
+}
+
 /// `n` small Responses bodies.
 fn lines(dir: &std::path::Path, n: usize) -> std::path::PathBuf {
     let path = dir.join("w.jsonl");
@@ -46,13 +56,7 @@ fn lines(dir: &std::path::Path, n: usize) -> std::path::PathBuf {
 fn a_dead_endpoint_stops_the_run_with_one_line_and_resume_sends_the_rest() {
     let tmp = tempfile::tempdir().unwrap();
     let workload = lines(tmp.path(), 200);
-    // A port nothing listens on: connections are refused.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let endpoint = format!("http://127.0.0.1:{port}/v1");
+    let (port, endpoint) = refused_endpoint();
     let out = tmp.path().join("out");
     let w = workload.to_str().unwrap();
     let first = run(
@@ -135,12 +139,7 @@ async fn an_endpoint_refusing_every_request_stops_the_run_and_says_what_to_check
 fn give_up_after_zero_never_gives_up() {
     let tmp = tempfile::tempdir().unwrap();
     let workload = lines(tmp.path(), 12);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let endpoint = format!("http://127.0.0.1:{port}/v1");
+    let (_, endpoint) = refused_endpoint();
     let run = run(
         llmvolley(),
         &[
@@ -282,26 +281,6 @@ fn the_summary_names_the_top_errors_with_one_message_each() {
         "{}",
         run.stdout
     );
-}
-
-/// `llmvolley mock --port 0` in a child process, and the base URL it prints (ending in /v1).
-fn mock_process() -> (std::process::Child, String) {
-    use std::io::BufRead;
-    let mut child = llmvolley()
-        .args(["mock", "--port", "0"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first_line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first_line)
-        .unwrap();
-    let base = first_line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .expect("prints its URL")
-        .to_string();
-    (child, base)
 }
 
 #[test]

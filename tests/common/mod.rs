@@ -70,6 +70,26 @@ pub fn bench(args: &[&str], dir: &Path) -> Run {
     }
 }
 
+/// `llmvolley mock --port 0` in a child process, and the base URL it prints (ending in /v1).
+pub fn mock_process() -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = llmvolley()
+        .args(["mock", "--port", "0"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first_line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first_line)
+        .unwrap();
+    let base = first_line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .expect("prints its URL")
+        .to_string();
+    (child, base)
+}
+
 /// `llmvolley run WORKLOAD ARGS --out <temp>/out` on a workload of this repository (`args` split on
 /// spaces), checked against the run invariants; the temporary folder lives as long as the returned guard.
 pub fn run_workload(workload: &str, args: &str) -> (Run, tempfile::TempDir) {
