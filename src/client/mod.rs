@@ -511,6 +511,18 @@ fn is_event_stream(headers: &HeaderMap) -> bool {
         })
 }
 
+/// `url` as it may be shown or kept (run.json, messages, the resume command): no user or password,
+/// and a query, which may carry a key, replaced by `<redacted>`.
+pub fn redacted_url(url: &Url) -> Url {
+    let mut shown = url.clone();
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    if shown.query().is_some() {
+        shown.set_query(Some("<redacted>"));
+    }
+    shown
+}
+
 /// Joins the base URL (as the OpenAI SDKs take it, e.g. `https://host/v1`) and a route without
 /// doubling `/v1`: `--api responses` appends `/responses`; a Batch `url` of `/v1/responses` drops its
 /// `/v1` when the base already ends with one.

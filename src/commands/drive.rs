@@ -14,8 +14,8 @@ use crate::modes::Profile;
 use crate::record::Status;
 use crate::run_folder::{self, HISTOGRAMS_DIR, SUMMARY_JSON, TIMESERIES_CSV};
 use crate::scheduler::{
-    Dispatched, Ended, Gates, GiveUp, Pace, Plan, RequestLauncher, Requester, Shutdown, Source,
-    ThreadPacer, Throttle, TokioPacer, Warmup, WhenFull, dispatch,
+    Dispatched, Ended, Gates, GiveUp, Pace, Pacer, Plan, RequestLauncher, Requester, Shutdown,
+    Source, ThreadPacer, Throttle, TokioPacer, Warmup, WhenFull, dispatch,
 };
 use crate::sink::RecordSink;
 use crate::stats::{
@@ -110,7 +110,7 @@ impl Driver<'_> {
         let give_up = (load.give_up_after > 0).then(|| {
             Arc::new(GiveUp::new(
                 load.give_up_after,
-                self.base_url.clone(),
+                &self.base_url,
                 stop.clone(),
             ))
         });
@@ -169,27 +169,13 @@ impl Driver<'_> {
         let cpu_before = self.cpu_times();
         let dispatched = match pace {
             Pace::Closed { .. } => {
-                let (mut source, mut plan) = (source, plan);
-                let mut pacer = TokioPacer { stop: stop.clone() };
-                let dispatched = dispatch(
-                    &mut source,
-                    &mut plan,
-                    pace,
-                    &gates,
-                    &mut pacer,
-                    &launcher,
-                    &stop,
-                )
-                .await;
-                drop(launcher);
-                dispatched
+                let pacer = TokioPacer { stop: stop.clone() };
+                dispatch_all(source, plan, pace, gates, pacer, launcher, stop).await
             }
             Pace::Open { .. } => {
                 dispatch_on_pacer_thread(source, plan, pace, gates, launcher, stop).await?
             }
         };
-        // The launcher (dropped above, or on the pacer thread) held the last records sender: the
-        // collector ends once every record is in.
         let Collected {
             stats,
             timeseries,
@@ -295,11 +281,34 @@ fn load_summary(
     }
 }
 
+/// The whole dispatch, then the launcher dropped: it holds the last records sender, so the
+/// collector ends once every record is in.
+async fn dispatch_all(
+    mut source: impl Source,
+    mut plan: Plan,
+    pace: Pace,
+    gates: Gates,
+    mut pacer: impl Pacer,
+    launcher: RequestLauncher,
+    stop: CancellationToken,
+) -> Dispatched {
+    dispatch(
+        &mut source,
+        &mut plan,
+        pace,
+        &gates,
+        &mut pacer,
+        &launcher,
+        &stop,
+    )
+    .await
+}
+
 /// Runs an open-loop schedule on a thread of its own, which sleeps with the OS timer (tens of
 /// microseconds late) instead of tokio's millisecond wheel; requests still run on the main runtime.
 async fn dispatch_on_pacer_thread(
-    mut source: impl Source + 'static,
-    mut plan: Plan,
+    source: impl Source + 'static,
+    plan: Plan,
     pace: Pace,
     gates: Gates,
     launcher: RequestLauncher,
@@ -324,17 +333,10 @@ async fn dispatch_on_pacer_thread(
                 Pace::Open { arrivals, .. } => arrivals.rate(),
                 Pace::Closed { .. } => 1.0,
             };
-            let mut pacer = ThreadPacer::for_this_thread(stop.clone(), rate);
-            let dispatched = runtime.block_on(dispatch(
-                &mut source,
-                &mut plan,
-                pace,
-                &gates,
-                &mut pacer,
-                &launcher,
-                &stop,
+            let pacer = ThreadPacer::for_this_thread(stop.clone(), rate);
+            let dispatched = runtime.block_on(dispatch_all(
+                source, plan, pace, gates, pacer, launcher, stop,
             ));
-            drop(launcher);
             let _ = done_tx.send(Ok(dispatched));
         })
         .context("cannot start the pacer thread")?;

@@ -6,6 +6,7 @@ use super::exit_code;
 use super::target::{RunJson, create_record_files, print_summary, start_target, watch_signals};
 use crate::batch_output::{self, ERRORS_JSONL, OUTPUT_JSONL};
 use crate::cli::RunArgs;
+use crate::client::redacted_url;
 use crate::config::{RunConfig, is_secret_header};
 use crate::cost::Budget;
 use crate::record::Status;
@@ -63,14 +64,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
     };
     // A resumed run sends an unknown share of the lines: no total, no ETA.
-    let total = if show_progress && prior.is_none() {
-        Some(
-            workload::count_lines(&config.workload)
-                .with_context(|| format!("cannot read workload {workload_path}"))?,
-        )
-    } else {
-        None
-    };
+    let total = (show_progress && prior.is_none()).then_some(fingerprint.lines);
 
     let (base_url, mock) = start_target(&config.conn.target)?;
     let mut run_json = RunJson::start(
@@ -255,14 +249,7 @@ fn redact_header(header: &str) -> String {
 /// A URL without user, password or query (which may carry credentials).
 fn redact_url(raw: &str) -> String {
     match reqwest::Url::parse(raw) {
-        Ok(mut url) => {
-            let _ = url.set_username("");
-            let _ = url.set_password(None);
-            if url.query().is_some() {
-                url.set_query(Some("<redacted>"));
-            }
-            url.to_string()
-        }
+        Ok(url) => redacted_url(&url).to_string(),
         // Not a URL we can take apart: it may still hold a credential.
         Err(_) => "<redacted>".to_string(),
     }

@@ -2,6 +2,7 @@
 //! run.json, the summary table, watching signals.
 
 use super::EXIT_INTERRUPTED;
+use crate::client::redacted_url;
 use crate::config::{Connection, Load, Target, is_secret_header};
 use crate::export::{Destination, Exports, SummaryText};
 use crate::mock::MockThread;
@@ -174,12 +175,7 @@ pub fn print_summary(summary: &Summary) -> anyhow::Result<()> {
 }
 
 fn endpoint_info(conn: &Connection, base_url: &Url) -> Value {
-    let mut endpoint = base_url.clone();
-    let _ = endpoint.set_username("");
-    let _ = endpoint.set_password(None);
-    if endpoint.query().is_some() {
-        endpoint.set_query(Some("<redacted>"));
-    }
+    let endpoint = redacted_url(base_url);
     let headers: serde_json::Map<String, Value> = conn
         .headers
         .iter()

@@ -25,10 +25,10 @@ pub struct GiveUp {
 
 impl GiveUp {
     /// Stops the load through `stop` after `after` identical dead-endpoint failures (after ≥ 1).
-    pub fn new(after: u32, mut endpoint: Url, stop: CancellationToken) -> GiveUp {
-        // The message may be printed and kept: no credentials from the URL.
-        let _ = endpoint.set_username("");
-        let _ = endpoint.set_password(None);
+    pub fn new(after: u32, endpoint: &Url, stop: CancellationToken) -> GiveUp {
+        // The message may be printed and kept: no credentials from the URL; and no query, so that
+        // "try …/v1" reads as a URL.
+        let mut endpoint = crate::client::redacted_url(endpoint);
         endpoint.set_query(None);
         GiveUp {
             after,
@@ -138,7 +138,7 @@ mod tests {
 
     fn give_up(after: u32) -> GiveUp {
         let url = Url::parse("http://user:secret@127.0.0.1:9/v1?key=secret").unwrap();
-        GiveUp::new(after, url, CancellationToken::new())
+        GiveUp::new(after, &url, CancellationToken::new())
     }
 
     #[test]

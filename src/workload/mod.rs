@@ -184,12 +184,15 @@ impl<R: BufRead> Iterator for WorkloadReader<R> {
 
 /// Counts the non-blank lines of a workload, for progress totals, without parsing them.
 /// What identifies a workload file for `--resume`: its size and the XXH3-64 hash of its bytes
-/// (fast enough to read a multi-gigabyte file at disk speed; not a security check).
+/// (fast enough to read a multi-gigabyte file at disk speed; not a security check). The same pass
+/// counts its non-blank lines, the progress bar's total.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Fingerprint {
     pub path: String,
     pub bytes: u64,
     pub xxh3: String,
+    #[serde(default)]
+    pub lines: u64,
 }
 
 impl Fingerprint {
@@ -198,6 +201,7 @@ impl Fingerprint {
         let mut hasher = xxhash_rust::xxh3::Xxh3::new();
         let mut buf = vec![0u8; 1 << 20];
         let mut bytes = 0u64;
+        let (mut lines, mut line_has_content) = (0u64, false);
         loop {
             let n = file.read(&mut buf)?;
             if n == 0 {
@@ -205,11 +209,20 @@ impl Fingerprint {
             }
             hasher.update(&buf[..n]);
             bytes += n as u64;
+            for &b in &buf[..n] {
+                if b == b'\n' {
+                    lines += u64::from(line_has_content);
+                    line_has_content = false;
+                } else if !b.is_ascii_whitespace() {
+                    line_has_content = true;
+                }
+            }
         }
         Ok(Fingerprint {
             path: path.display().to_string(),
             bytes,
             xxh3: format!("{:016x}", hasher.digest()),
+            lines: lines + u64::from(line_has_content),
         })
     }
 
@@ -217,28 +230,6 @@ impl Fingerprint {
     pub fn same_content(&self, other: &Fingerprint) -> bool {
         self.bytes == other.bytes && self.xxh3 == other.xxh3
     }
-}
-
-pub fn count_lines(path: &Path) -> io::Result<u64> {
-    let mut file = File::open(path)?;
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut count = 0u64;
-    let mut line_has_content = false;
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        for &b in &buf[..n] {
-            if b == b'\n' {
-                count += u64::from(line_has_content);
-                line_has_content = false;
-            } else if !b.is_ascii_whitespace() {
-                line_has_content = true;
-            }
-        }
-    }
-    Ok(count + u64::from(line_has_content))
 }
 
 /// Reads the whole workload once and returns the first bad line as `path:line: message`.
