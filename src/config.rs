@@ -11,10 +11,10 @@ use crate::stats::Slo;
 use crate::tokenize::HfTokenizer;
 use crate::workload::Route;
 use anyhow::{Context, bail};
-use reqwest::Url;
-use reqwest::header::{HeaderName, HeaderValue};
+use http::header::{HeaderName, HeaderValue};
 use std::path::PathBuf;
 use std::time::Duration;
+use url::Url;
 
 /// Where requests go.
 #[derive(Debug, Clone)]

@@ -29,7 +29,13 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
     {
-        Ok(runtime) => runtime.block_on(dispatch(cli)),
+        // On a worker, not the main thread: the dispatcher and the requests it starts then share
+        // a thread instead of waking each other across threads for every request.
+        Ok(runtime) => runtime.block_on(async {
+            tokio::spawn(dispatch(cli))
+                .await
+                .unwrap_or_else(|_| ExitCode::from(EXIT_SETUP))
+        }),
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
             ExitCode::from(EXIT_SETUP)

@@ -6,15 +6,25 @@ pub mod retry;
 pub use retry::{Asked, Hints as RateHints, Wait};
 pub mod sse;
 mod stream;
+mod transport;
 
 pub use parse::{read_error_body, read_success_body};
 
 use crate::record::{Record, SavedBody, Status, millis};
 use crate::workload::Route;
-use reqwest::Url;
-use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use bytes::Bytes;
+use http::header::{
+    ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, PROXY_AUTHORIZATION,
+    USER_AGENT,
+};
+use http::{Method, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::client::legacy;
 use std::error::Error as _;
 use std::time::{Duration, Instant};
+use transport::{Http, Transport};
+use url::Url;
 
 /// An API key that never prints itself.
 #[derive(Clone)]
@@ -53,12 +63,14 @@ pub struct ClientConfig {
 
 /// Sends requests and turns each answer (or failure) into a `Record`.
 pub struct Client {
-    http: reqwest::Client,
+    http: Http,
     /// Keeps no connection: a re-send after a pooled connection was found closed gets a new one.
-    fresh: reqwest::Client,
+    fresh: Http,
+    /// Sent with every request: content type, accept, user agent, the API key, `-H` headers.
+    headers: HeaderMap,
     base_url: Url,
-    responses_url: Url,
-    chat_url: Url,
+    responses_uri: Uri,
+    chat_uri: Uri,
     save_responses: bool,
     timeout: Duration,
     epoch: Instant,
@@ -87,6 +99,10 @@ impl Client {
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        headers.insert(
+            USER_AGENT,
+            HeaderValue::from_static(concat!("llmvolley/", env!("CARGO_PKG_VERSION"))),
+        );
         if let Some(ApiKey(key)) = &config.api_key {
             let mut value = HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| {
                 anyhow::anyhow!("the API key contains characters not allowed in an HTTP header")
@@ -94,32 +110,34 @@ impl Client {
             value.set_sensitive(true);
             headers.insert(AUTHORIZATION, value);
         }
+        let proxies = transport::proxies_from_env();
+        // A plain-HTTP proxy sees each request, so its credentials go with each one.
+        let base_uri = uri(&config.base_url)?;
+        if base_uri.scheme_str() == Some("http")
+            && let Some(auth) = proxies
+                .as_ref()
+                .and_then(|m| m.intercept(&base_uri))
+                .and_then(|proxy| proxy.basic_auth().cloned())
+        {
+            headers.insert(PROXY_AUTHORIZATION, auth);
+        }
         for (name, value) in &config.headers {
             headers.insert(name.clone(), value.clone());
         }
-        let build = |idle_per_host: usize| {
-            let mut builder =
-                reqwest::Client::builder().danger_accept_invalid_certs(config.insecure);
-            if config.http2_prior_knowledge {
-                builder = builder.http2_prior_knowledge();
-            }
-            builder
-                .default_headers(headers.clone())
-                .timeout(config.timeout)
-                .connect_timeout(config.timeout.min(Duration::from_secs(30)))
-                .pool_max_idle_per_host(idle_per_host)
-                .pool_idle_timeout(config.pool_idle_timeout)
-                .tcp_nodelay(true)
-                // A redirect could carry the Authorization header to another host: report it instead.
-                .redirect(reqwest::redirect::Policy::none())
-                .user_agent(concat!("llmvolley/", env!("CARGO_PKG_VERSION")))
-                .build()
+        let transport = |max_idle: usize| Transport {
+            connect_timeout: config.timeout.min(Duration::from_secs(30)),
+            max_idle,
+            idle_timeout: config.pool_idle_timeout,
+            http2_only: config.http2_prior_knowledge,
+            insecure: config.insecure,
+            proxies: proxies.clone(),
         };
         Ok(Client {
-            http: build(config.max_connections)?,
-            fresh: build(0)?,
-            responses_url: endpoint_url(&config.base_url, &Route::Responses),
-            chat_url: endpoint_url(&config.base_url, &Route::Chat),
+            http: transport(config.max_connections).build()?,
+            fresh: transport(0).build()?,
+            headers,
+            responses_uri: uri(&endpoint_url(&config.base_url, &Route::Responses))?,
+            chat_uri: uri(&endpoint_url(&config.base_url, &Route::Chat))?,
             base_url: config.base_url.clone(),
             save_responses: config.save_responses,
             timeout: config.timeout,
@@ -127,11 +145,32 @@ impl Client {
         })
     }
 
-    fn url_for(&self, route: &Route) -> Url {
+    fn uri_for(&self, route: &Route) -> Result<Uri, Failed> {
         match route {
-            Route::Responses => self.responses_url.clone(),
-            Route::Chat => self.chat_url.clone(),
-            other => endpoint_url(&self.base_url, other),
+            Route::Responses => Ok(self.responses_uri.clone()),
+            Route::Chat => Ok(self.chat_uri.clone()),
+            other => {
+                uri(&endpoint_url(&self.base_url, other)).map_err(|e| Failed::Url(e.to_string()))
+            }
+        }
+    }
+
+    /// Sends one request on `http` and waits for its answer's headers, at most until `deadline`.
+    async fn send(
+        &self,
+        http: &Http,
+        route: &Route,
+        body: Bytes,
+        deadline: tokio::time::Instant,
+    ) -> Result<http::Response<Incoming>, Failed> {
+        let mut request = http::Request::new(Full::new(body));
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = self.uri_for(route)?;
+        *request.headers_mut() = self.headers.clone();
+        match tokio::time::timeout_at(deadline, http.request(request)).await {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(e)) => Err(Failed::Send(e)),
+            Err(_) => Err(Failed::Timeout),
         }
     }
 
@@ -153,20 +192,18 @@ impl Client {
         record: &mut Record,
     ) -> Attempt {
         let mut sent = started;
-        let mut outcome = self
-            .http
-            .post(self.url_for(route))
-            .body(body.clone())
-            .send()
-            .await;
-        if let Err(e) = &outcome
+        // The timeout covers the whole answer, its body too.
+        let mut deadline = tokio::time::Instant::from_std(sent + self.timeout);
+        let mut outcome = self.send(&self.http, route, body.clone(), deadline).await;
+        if let Err(Failed::Send(e)) = &outcome
             && is_closed_connection(e)
             && sent.elapsed() < RECONNECT_WINDOW
         {
             tracing::debug!(error = %describe(e), "pooled connection was closed: sending again on a new one");
             record.reconnects += 1;
             sent = Instant::now();
-            outcome = self.fresh.post(self.url_for(route)).body(body).send().await;
+            deadline = tokio::time::Instant::from_std(sent + self.timeout);
+            outcome = self.send(&self.fresh, route, body, deadline).await;
         }
         let response = match outcome {
             Ok(response) => response,
@@ -182,20 +219,26 @@ impl Client {
                 };
             }
         };
-        let hints = retry::Hints::from_headers(response.headers());
+        let (head, body) = response.into_parts();
+        let hints = retry::Hints::from_headers(&head.headers);
         let headers_at = sent.elapsed();
         record.ttfb_ms = Some(millis(headers_at));
-        let http_status = response.status();
+        let http_status = head.status;
         record.http_status = Some(http_status.as_u16());
-        record.request_id = response
-            .headers()
+        record.request_id = head
+            .headers
             .get("x-request-id")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
         let end = if http_status.is_success() {
-            self.read_answer(response, sent, headers_at, record).await
+            self.read_answer(body, &head.headers, sent, headers_at, deadline, record)
+                .await
         } else {
-            let body = response.bytes().await;
+            let body = match tokio::time::timeout_at(deadline, body.collect()).await {
+                Ok(Ok(body)) => Ok(body.to_bytes()),
+                Ok(Err(e)) => Err(Failed::Body(e)),
+                Err(_) => Err(Failed::Timeout),
+            };
             let end = Instant::now();
             match body {
                 Ok(body) => {
@@ -219,14 +262,16 @@ impl Client {
     /// hint) whether it is an SSE stream or one JSON body; returns when the answer ended.
     async fn read_answer(
         &self,
-        mut response: reqwest::Response,
+        mut response: Incoming,
+        headers: &HeaderMap,
         sent: Instant,
         headers_at: Duration,
+        deadline: tokio::time::Instant,
         record: &mut Record,
     ) -> Instant {
-        let labelled_sse = is_event_stream(response.headers());
+        let labelled_sse = is_event_stream(headers);
         // Kept (a reference-counted copy) to name it should the body disagree.
-        let content_type = response.headers().get(CONTENT_TYPE).cloned();
+        let content_type = headers.get(CONTENT_TYPE).cloned();
         let mut body = Body::Undecided(Vec::new());
         // Made when the body turns out to be a stream (kept beside `body`, not boxed inside it).
         let mut assembler: Option<stream::StreamAssembler> = None;
@@ -235,7 +280,7 @@ impl Client {
         let mut ended = false;
         let mut last_byte;
         loop {
-            let chunk = response.chunk().await;
+            let chunk = next_chunk(&mut response, deadline).await;
             let at = Instant::now();
             last_byte = at;
             let bytes = match chunk {
@@ -358,31 +403,80 @@ impl Client {
     /// answer's headers had arrived, if they had (a failure after them broke the body).
     fn transport_error(
         &self,
-        e: &reqwest::Error,
+        e: &Failed,
         headers_after: Option<Duration>,
     ) -> (Status, &'static str, String) {
-        if e.is_timeout() {
-            let message = match headers_after {
-                None => format!(
-                    "no answer within {}",
-                    humantime::format_duration(self.timeout)
-                ),
-                Some(after) => format!(
-                    "answer not complete within {} (its headers came after {:.3} s)",
-                    humantime::format_duration(self.timeout),
-                    after.as_secs_f64()
-                ),
-            };
-            return (Status::Timeout, "timeout", message);
-        }
-        let (status, kind) = classify(e);
+        let (status, kind) = match e {
+            Failed::Timeout => {
+                let message = match headers_after {
+                    None => format!(
+                        "no answer within {}",
+                        humantime::format_duration(self.timeout)
+                    ),
+                    Some(after) => format!(
+                        "answer not complete within {} (its headers came after {:.3} s)",
+                        humantime::format_duration(self.timeout),
+                        after.as_secs_f64()
+                    ),
+                };
+                return (Status::Timeout, "timeout", message);
+            }
+            Failed::Url(message) => return (Status::InvalidInput, "url", message.clone()),
+            Failed::Send(e) if e.is_connect() => (Status::ConnectError, "connect"),
+            Failed::Send(_) => (Status::ConnectError, "transport"),
+            Failed::Body(_) => (Status::Truncated, "body_read"),
+        };
         let status = if headers_after.is_some() && status == Status::ConnectError {
             Status::Truncated
         } else {
             status
         };
-        (status, kind, describe(e))
+        let message = match e {
+            Failed::Send(e) => describe(e),
+            Failed::Body(e) => describe(e),
+            Failed::Timeout | Failed::Url(_) => unreachable!("returned above"),
+        };
+        (status, kind, message)
     }
+}
+
+/// Why an attempt got no (whole) answer.
+enum Failed {
+    /// The `--timeout` ran out.
+    Timeout,
+    /// The request's URL is not one HTTP can send to (a Batch line's `url`).
+    Url(String),
+    /// No answer: the connection could not be made, or broke before the answer's headers.
+    Send(legacy::Error),
+    /// The answer's body broke off.
+    Body(hyper::Error),
+}
+
+/// The next piece of a body (None at its end), waiting at most until `deadline`; trailers are
+/// skipped.
+async fn next_chunk(
+    body: &mut Incoming,
+    deadline: tokio::time::Instant,
+) -> Result<Option<Bytes>, Failed> {
+    loop {
+        match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => return Err(Failed::Timeout),
+            Ok(None) => return Ok(None),
+            Ok(Some(Err(e))) => return Err(Failed::Body(e)),
+            Ok(Some(Ok(frame))) => {
+                if let Ok(data) = frame.into_data() {
+                    return Ok(Some(data));
+                }
+            }
+        }
+    }
+}
+
+/// A URL as hyper takes it.
+fn uri(url: &Url) -> anyhow::Result<Uri> {
+    url.as_str()
+        .parse()
+        .map_err(|e| anyhow::anyhow!("{} is not a URL HTTP can send to: {e}", redacted_url(url)))
 }
 
 /// What the first bytes of a 2xx body are.
@@ -429,14 +523,18 @@ fn feed(
 /// the pool at once; otherwise the rest is drained off the request's path for at most
 /// `BODY_END_GRACE` (HTTP/1.1 reuses the connection if it ends; past that, dropping the response
 /// closes an HTTP/1.1 connection and resets an HTTP/2 stream). Nothing read there counts.
-fn release_after_end(mut response: reqwest::Response) {
+fn release_after_end(mut response: Incoming) {
     use futures_util::FutureExt;
-    if let Some(Ok(None)) = response.chunk().now_or_never() {
+    use hyper::body::Body as _;
+    if response.is_end_stream() {
+        return;
+    }
+    if let Some(None) = response.frame().now_or_never() {
         return;
     }
     tokio::spawn(async move {
         let _ = tokio::time::timeout(BODY_END_GRACE, async {
-            while let Ok(Some(_)) = response.chunk().await {}
+            while let Some(Ok(_)) = response.frame().await {}
         })
         .await;
     });
@@ -474,8 +572,8 @@ fn sniff(head: &[u8], labelled_sse: bool) -> Sniffed {
 /// The server closed (or reset) a connection before any byte of the answer: on a pooled
 /// connection this is the keep-alive race (the server timed the idle connection out as the
 /// request went out), not a failure of the request. A failed connect is not this.
-fn is_closed_connection(e: &reqwest::Error) -> bool {
-    if e.is_connect() || e.is_timeout() {
+fn is_closed_connection(e: &legacy::Error) -> bool {
+    if e.is_connect() {
         return false;
     }
     let mut source = e.source();
@@ -550,28 +648,10 @@ fn saved_body(body: &[u8]) -> SavedBody {
     }
 }
 
-fn classify(e: &reqwest::Error) -> (Status, &'static str) {
-    if e.is_timeout() {
-        (Status::Timeout, "timeout")
-    } else if e.is_connect() {
-        (Status::ConnectError, "connect")
-    } else if e.is_body() || e.is_decode() {
-        (Status::Truncated, "body_read")
-    } else if e.is_redirect() {
-        (Status::HttpError, "redirect")
-    } else {
-        (Status::ConnectError, "transport")
-    }
-}
-
-/// The error and its causes on one line, without the URL (it may carry query credentials).
-fn describe(e: &reqwest::Error) -> String {
+/// The error and its causes on one line. hyper's errors carry no URL (it may carry query
+/// credentials).
+fn describe(e: &dyn std::error::Error) -> String {
     let mut message = e.to_string();
-    if let Some(url) = e.url() {
-        message = message
-            .replace(&format!(" ({url})"), "")
-            .replace(url.as_str(), "<url>");
-    }
     let mut source = e.source();
     while let Some(cause) = source {
         message.push_str(": ");

@@ -1,8 +1,8 @@
 //! The retry policy of the official OpenAI SDKs: what is retried, and how long to wait first.
 
 use crate::record::{Record, Status};
+use http::header::HeaderMap;
 use rand::RngExt;
-use reqwest::header::HeaderMap;
 use std::time::{Duration, SystemTime};
 
 /// A wait the server asked for, and the header that asked.
@@ -169,7 +169,7 @@ pub fn wait(hints: &Hints, attempt: u32, cap: Duration) -> Wait {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::HeaderValue;
+    use http::header::HeaderValue;
 
     fn failed(status: Status, http: Option<u16>, kind: &str) -> Record {
         let mut record = Record::empty("1".into(), 1, Status::Ok);

@@ -24,7 +24,6 @@ use crate::stats::{
 };
 use crate::tokenize::Estimator;
 use anyhow::Context;
-use reqwest::Url;
 use serde_json::Value;
 use std::path::Path;
 use std::sync::Arc;
@@ -32,6 +31,7 @@ use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
+use url::Url;
 
 /// The client's CPU use (share of one core) above which its timing may be off.
 const CPU_WARNING_CORES: f64 = 0.9;

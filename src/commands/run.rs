@@ -248,7 +248,7 @@ fn redact_header(header: &str) -> String {
 
 /// A URL without user, password or query (which may carry credentials).
 fn redact_url(raw: &str) -> String {
-    match reqwest::Url::parse(raw) {
+    match url::Url::parse(raw) {
         Ok(url) => redacted_url(&url).to_string(),
         // Not a URL we can take apart: it may still hold a credential.
         Err(_) => "<redacted>".to_string(),

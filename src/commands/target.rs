@@ -14,10 +14,10 @@ use crate::scheduler::{Shutdown, Warmup};
 use crate::sink::{CsvSink, JsonlSink, RecordSink};
 use crate::stats::{Summary, TimeSeries};
 use anyhow::{Context, anyhow};
-use reqwest::Url;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+use url::Url;
 
 /// The base URL to send to; for `--mock`, starts the mock on a free loopback port first.
 pub fn start_target(target: &Target) -> anyhow::Result<(Url, Option<MockThread>)> {

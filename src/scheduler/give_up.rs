@@ -2,10 +2,10 @@
 //! stops with one line saying what to check, instead of retrying every line for hours.
 
 use crate::record::{Record, Status};
-use reqwest::Url;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use tokio_util::sync::CancellationToken;
+use url::Url;
 
 /// The failure class of a connection that could not be made (HTTP statuses are their own class).
 const NO_CONNECTION: u32 = 1;
