@@ -614,3 +614,106 @@ async fn tls_certificates_are_verified_unless_insecure() {
     let info = std::fs::read_to_string(insecure.dir.join("run.json")).unwrap();
     assert!(info.contains("\"insecure\": true"), "{info}");
 }
+
+/// A forward proxy on 127.0.0.1: CONNECT tunnels, and plain requests in absolute form passed on
+/// as they came. Returns its URL and the request heads it saw.
+async fn forward_proxy() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::sync::{Arc, Mutex};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let heads = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let heads = heads.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if client.read(&mut byte).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let text = String::from_utf8_lossy(&head).into_owned();
+                heads.lock().unwrap().push(text.clone());
+                let target = text.split_whitespace().nth(1).unwrap_or("").to_string();
+                let authority = match target.strip_prefix("http://") {
+                    Some(rest) => rest.split('/').next().unwrap_or("").to_string(),
+                    None => target,
+                };
+                let Ok(mut server) = tokio::net::TcpStream::connect(&authority).await else {
+                    return;
+                };
+                if text.starts_with("CONNECT ") {
+                    let _ = client
+                        .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                        .await;
+                } else {
+                    let _ = server.write_all(&head).await;
+                }
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+            });
+        }
+    });
+    (url, seen)
+}
+
+#[tokio::test]
+async fn proxies_named_in_the_environment_carry_the_requests() {
+    let server = MockServer::start().await;
+    mount_json(&server, "/v1/responses", 200, SEED_RESPONSE).await;
+    let tls_peer = self_signed_tls_peer(SEED_RESPONSE).await;
+    let (proxy, seen) = forward_proxy().await;
+    let with_credentials = proxy.replace("http://", "http://user:secret@");
+    let tmp = tempfile::tempdir().unwrap();
+    let workload = workspace_file("workloads/unicorn.jsonl");
+    let endpoint = format!("{}/v1", server.uri());
+
+    let mut cmd = llmvolley();
+    cmd.env("HTTP_PROXY", &with_credentials).env("NO_PROXY", "");
+    let args = [workload.to_str().unwrap(), "--endpoint", &endpoint];
+    let plain = run_async(cmd, &args, &tmp.path().join("plain")).await;
+    assert_run_invariants(&plain, &workload);
+    assert_eq!(plain.records[0]["status"], "ok", "{}", plain.records[0]);
+    let heads = seen.lock().unwrap().clone();
+    assert!(
+        heads[0].starts_with(&format!("POST {endpoint}/responses HTTP/1.1")),
+        "a plain-HTTP proxy is asked in absolute form: {heads:?}"
+    );
+    assert!(
+        heads[0]
+            .to_lowercase()
+            .contains("proxy-authorization: basic dxnlcjpzzwnyzxq="),
+        "{heads:?}"
+    );
+
+    let mut cmd = llmvolley();
+    cmd.env("HTTPS_PROXY", &proxy).env("NO_PROXY", "");
+    let args = [
+        workload.to_str().unwrap(),
+        "--endpoint",
+        &tls_peer,
+        "--insecure",
+    ];
+    let tunnelled = run_async(cmd, &args, &tmp.path().join("tls")).await;
+    assert_run_invariants(&tunnelled, &workload);
+    assert_eq!(
+        tunnelled.records[0]["status"], "ok",
+        "{}",
+        tunnelled.records[0]
+    );
+    let heads = seen.lock().unwrap().clone();
+    let port = tls_peer.rsplit(':').next().unwrap().trim_end_matches("/v1");
+    assert!(
+        heads
+            .last()
+            .unwrap()
+            .starts_with(&format!("CONNECT localhost:{port} HTTP/1.1")),
+        "an https:// endpoint goes through a CONNECT tunnel: {heads:?}"
+    );
+    for file in ["run.json", "records.jsonl", "summary.json"] {
+        let text = std::fs::read_to_string(plain.dir.join(file)).unwrap();
+        assert!(!text.contains("secret"), "{file} holds the proxy password");
+    }
+}

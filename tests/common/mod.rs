@@ -30,6 +30,9 @@ pub fn llmvolley() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_llmvolley"));
     cmd.env_remove("OPENAI_API_KEY")
         .env_remove("OPENAI_BASE_URL");
+    for proxy in ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"] {
+        cmd.env_remove(proxy).env_remove(proxy.to_lowercase());
+    }
     cmd
 }
 
