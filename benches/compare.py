@@ -7,7 +7,15 @@ once unpinned. One table: requests/s, p50/p99 latency, client CPU per request (u
 requests), peak RSS, and the ratios llmvolley/oha, llmvolley/wrk, llmvolley/python, min–max over the
 repeats. Read the ratios, not the absolutes. Run by hand (benches/compare.sh), never in CI.
 
+The streaming comparison (--stream) runs the same way against llmvolley's mock in a process of its
+own: 128 tokens per answer, one token per event, every event sent at once (no inter-token delay), so
+the client parses as fast as it can; llmvolley against a Python aiohttp client that parses every SSE
+event (the stack of `vllm bench serve`) and oha (reads the stream, parses nothing: a floor). Then
+one paced run (TTFT 200 ms, 10 ms between tokens) at 64 streams: llmvolley's measured TTFT and
+inter-token latency against the mock's, and the client's CPU share.
+
 Usage: python3 benches/compare.py [--secs 5] [--repeats 3] [--concurrency 1,16,64,256] [--unpinned]
+                                  [--stream] [--no-plain]
 """
 import argparse
 import json
@@ -60,6 +68,33 @@ async def worker(session, deadline):
 async def main():
     conn = aiohttp.TCPConnector(limit=c)
     async with aiohttp.ClientSession(connector=conn) as s:
+        deadline = time.perf_counter() + secs
+        start = time.perf_counter()
+        await asyncio.gather(*(worker(s, deadline) for _ in range(c)))
+        wall = time.perf_counter() - start
+    lat.sort()
+    q = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))] * 1000
+    print(json.dumps({"requests": len(lat), "rps": len(lat) / wall, "p50": q(0.5), "p99": q(0.99)}))
+asyncio.run(main())
+'''
+
+PYTHON_STREAM_CLIENT = r'''
+import asyncio, json, sys, time
+import aiohttp
+url, c, secs = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+body = json.dumps({"model": "gpt-4.1-mini", "input": "Tell me a story.", "stream": True})
+lat = []
+async def worker(session, deadline):
+    while time.perf_counter() < deadline:
+        t = time.perf_counter()
+        async with session.post(url, data=body, headers={"content-type": "application/json"}) as r:
+            async for line in r.content:
+                if line.startswith(b"data:"):
+                    json.loads(line[5:])
+        lat.append(time.perf_counter() - t)
+async def main():
+    conn = aiohttp.TCPConnector(limit=c)
+    async with aiohttp.ClientSession(connector=conn, timeout=aiohttp.ClientTimeout(total=None)) as s:
         deadline = time.perf_counter() + secs
         start = time.perf_counter()
         await asyncio.gather(*(worker(s, deadline) for _ in range(c)))
@@ -165,19 +200,105 @@ def run_python(t, url, c, secs, pin, work):
     return {**json.loads(out), "cpu": cpu, "rss": rss}
 
 
-def run_llmvolley(t, url, c, secs, pin, work):
+def run_llmvolley(t, url, c, secs, pin, work, stream=False, keep=False):
     workload = work / "w.jsonl"
-    workload.write_text(json.dumps(REQUEST) + "\n")
+    workload.write_text(json.dumps({**REQUEST, "stream": True} if stream else REQUEST) + "\n")
     out_dir = work / f"llmvolley-{time.monotonic_ns()}"
     _, cpu, rss = timed([t["llmvolley"], "bench", str(workload), "--endpoint", url, "-c", str(c),
                          "--duration", f"{secs:g}s", "-q", "--out", str(out_dir)], pin)
     s = json.loads((out_dir / "summary.json").read_text())
     shutil.rmtree(out_dir)
-    return {"requests": s["requests"]["total"], "rps": s["requests_per_s"],
-            "p50": s["latency_ms"]["p50"], "p99": s["latency_ms"]["p99"], "cpu": cpu, "rss": rss}
+    result = {"requests": s["requests"]["total"], "rps": s["requests_per_s"],
+              "p50": s["latency_ms"]["p50"], "p99": s["latency_ms"]["p99"], "cpu": cpu, "rss": rss}
+    if keep:
+        result["summary"] = s
+    return result
 
 
 CLIENTS = {"llmvolley": run_llmvolley, "oha": run_oha, "wrk": run_wrk, "python": run_python}
+
+
+def run_python_stream(t, url, c, secs, pin, work):
+    script = work / "stream_client.py"
+    script.write_text(PYTHON_STREAM_CLIENT)
+    out, cpu, rss = timed([t["python"], str(script), f"{url}/responses", str(c), str(secs)], pin)
+    return {**json.loads(out), "cpu": cpu, "rss": rss}
+
+
+def run_oha_stream(t, url, c, secs, pin, work):
+    data = work / "stream_request.json"
+    data.write_text(json.dumps({**REQUEST, "stream": True}))
+    out, cpu, rss = timed([t["oha"], "-z", f"{secs:g}s", "-c", str(c), "--no-tui", "-m", "POST",
+                           "-H", "content-type: application/json", "-D", str(data),
+                           "--output-format", "json", f"{url}/responses"], pin)
+    j = json.loads(out)
+    lat = j["latencyPercentiles"]
+    return {"requests": sum(j["statusCodeDistribution"].values()), "rps": j["summary"]["requestsPerSec"],
+            "p50": lat["p50"] * 1000, "p99": lat["p99"] * 1000, "cpu": cpu, "rss": rss}
+
+
+STREAM_CLIENTS = {"llmvolley": lambda *a: run_llmvolley(*a, stream=True), "python": run_python_stream,
+                  "oha": run_oha_stream}
+
+
+def start_mock(t, pin, port, *flags):
+    cmd = (["taskset", "-c", "0"] if pin else []) + [t["llmvolley"], "mock", "--port", str(port),
+                                                      "--mock-output-tokens", "128", *flags]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc.stdout.readline()
+    return proc, f"http://127.0.0.1:{port}/v1"
+
+
+def table(rows, clients, baseline_names, unit):
+    print(f"| pinned | c | client | {unit}/s | p50 ms | p99 ms | CPU µs/{unit} | peak RSS MB |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|")
+    for pin, c, results in rows:
+        for name, rs in results.items():
+            med = lambda k: statistics.median(r[k] for r in rs)
+            rng = lambda k: f"{min(r[k] for r in rs):,.0f}–{max(r[k] for r in rs):,.0f}"
+            print(f"| {'yes' if pin else 'no'} | {c} | {name} | {med('rps'):,.0f} ({rng('rps')}) | "
+                  f"{med('p50'):.2f} | {med('p99'):.2f} | {med('cpu_us'):,.1f} | {med('rss'):.1f} |")
+    print()
+    heads = " | ".join(f"llmvolley/{b} {k}" for b in baseline_names for k in (f"{unit}/s", f"CPU per {unit}"))
+    print(f"| pinned | c | {heads} |")
+    print("|---|---:|" + "---:|" * (2 * len(baseline_names)))
+    for pin, c, results in rows:
+        def ratio(other, key):
+            rs = [a[key] / b[key] for a, b in zip(results["llmvolley"], results[other]) if b[key]]
+            return f"{statistics.median(rs):.2f} ({min(rs):.2f}–{max(rs):.2f})" if rs else "-"
+        cells = " | ".join(f"{ratio(b, 'rps')} | {ratio(b, 'cpu_us')}" for b in baseline_names)
+        print(f"| {'yes' if pin else 'no'} | {c} | {cells} |")
+
+
+def measure(clients, t, url, concurrencies, pins, repeats, secs, work):
+    rows = []
+    for pin in pins:
+        for c in concurrencies:
+            results = {name: [] for name in clients}
+            for _ in range(repeats):
+                for name, run in clients.items():
+                    r = run(t, url, c, secs, pin, work)
+                    r["cpu_us"] = r["cpu"] / max(r["requests"], 1) * 1e6
+                    results[name].append(r)
+            rows.append((pin, c, results))
+    return rows
+
+
+def paced_streams(t, pin, secs, work):
+    """64 streams at a realistic pace: does llmvolley measure the mock's TTFT and ITL, and what
+    share of a core does it use?"""
+    secs = max(secs, 5)
+    mock, url = start_mock(t, pin, 18601, "--mock-ttft", "200ms", "--mock-itl", "10ms")
+    try:
+        r = run_llmvolley(t, url, 64, secs, pin, work, stream=True, keep=True)
+    finally:
+        mock.terminate()
+        mock.wait()
+    s = r["summary"]
+    print(f"Paced: 64 streams, mock TTFT 200 ms and 10 ms between tokens, {secs:g} s: "
+          f"{r['requests']} streams, TTFT p50 {s['ttft_ms']['p50']:.2f} ms / p99 {s['ttft_ms']['p99']:.2f} ms, "
+          f"ITL p50 {s['itl_ms']['p50']:.2f} ms / p99 {s['itl_ms']['p99']:.2f} ms; client CPU "
+          f"{r['cpu'] / secs * 100:.1f}% of a core, {r['cpu'] / max(r['requests'], 1) * 1e3:.2f} ms per stream")
 
 
 def main():
@@ -186,6 +307,8 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--concurrency", default="1,16,64,256")
     ap.add_argument("--unpinned", action="store_true", help="also run every client without pinning")
+    ap.add_argument("--stream", action="store_true", help="also compare streaming clients on the mock")
+    ap.add_argument("--no-plain", action="store_true", help="skip the nginx (non-streamed) comparison")
     args = ap.parse_args()
     t = tools()
     work = pathlib.Path(tempfile.mkdtemp())
@@ -194,39 +317,28 @@ def main():
     pins = [True] if can_pin else [False]
     if args.unpinned and can_pin:
         pins.append(False)
-    url = start_nginx(t["nginx"], work, can_pin)
-    rows = []
-    try:
-        for pin in pins:
-            for c in [int(x) for x in args.concurrency.split(",")]:
-                results = {name: [] for name in CLIENTS}
-                for _ in range(args.repeats):
-                    for name, run in CLIENTS.items():
-                        r = run(t, url, c, args.secs, pin, work)
-                        r["cpu_us"] = r["cpu"] / max(r["requests"], 1) * 1e6
-                        results[name].append(r)
-                rows.append((pin, c, results))
-    finally:
-        subprocess.run([t["nginx"], "-c", str(work / "nginx.conf"), "-p", str(work), "-s", "stop"])
+    concurrencies = [int(x) for x in args.concurrency.split(",")]
     print(f"# {time.strftime('%Y-%m-%d %H:%M')} UTC, {os.cpu_count()} CPUs, {args.secs:g} s per run, "
-          f"{args.repeats} repeats (median, min–max); nginx on CPU 0, clients on CPU 1 when pinned")
-    print("| pinned | c | client | req/s | p50 ms | p99 ms | CPU µs/req | peak RSS MB |")
-    print("|---|---:|---|---:|---:|---:|---:|---:|")
-    for pin, c, results in rows:
-        for name, rs in results.items():
-            med = lambda k: statistics.median(r[k] for r in rs)
-            rng = lambda k: f"{min(r[k] for r in rs):,.0f}–{max(r[k] for r in rs):,.0f}"
-            print(f"| {'yes' if pin else 'no'} | {c} | {name} | {med('rps'):,.0f} ({rng('rps')}) | "
-                  f"{med('p50'):.2f} | {med('p99'):.2f} | {med('cpu_us'):.1f} | {med('rss'):.1f} |")
-    print()
-    print("| pinned | c | llmvolley/oha req/s | llmvolley/oha CPU per req | llmvolley/wrk req/s | llmvolley/python req/s |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for pin, c, results in rows:
-        def ratio(other, key):
-            rs = [a[key] / b[key] for a, b in zip(results["llmvolley"], results[other]) if b[key]]
-            return f"{statistics.median(rs):.2f} ({min(rs):.2f}–{max(rs):.2f})" if rs else "-"
-        print(f"| {'yes' if pin else 'no'} | {c} | {ratio('oha', 'rps')} | {ratio('oha', 'cpu_us')} | "
-              f"{ratio('wrk', 'rps')} | {ratio('python', 'rps')} |")
+          f"{args.repeats} repeats (median, min–max); server on CPU 0, clients on CPU 1 when pinned")
+    if not args.no_plain:
+        url = start_nginx(t["nginx"], work, can_pin)
+        try:
+            rows = measure(CLIENTS, t, url, concurrencies, pins, args.repeats, args.secs, work)
+        finally:
+            subprocess.run([t["nginx"], "-c", str(work / "nginx.conf"), "-p", str(work), "-s", "stop"])
+        print("\nNon-streamed, nginx serving a fixed ~1 KB Responses body:\n")
+        table(rows, CLIENTS, ["oha", "wrk", "python"], "req")
+    if args.stream:
+        mock, url = start_mock(t, can_pin, 18600, "--mock-ttft", "0s", "--mock-itl", "0s")
+        try:
+            rows = measure(STREAM_CLIENTS, t, url, concurrencies, pins, args.repeats, args.secs, work)
+        finally:
+            mock.terminate()
+            mock.wait()
+        print("\nStreamed, llmvolley's mock in its own process: 128 tokens, one per event, no delay:\n")
+        table(rows, STREAM_CLIENTS, ["python", "oha"], "stream")
+        print()
+        paced_streams(t, can_pin, args.secs, work)
 
 
 if __name__ == "__main__":

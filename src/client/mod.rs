@@ -22,7 +22,9 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::client::legacy;
 use std::error::Error as _;
+use std::pin::Pin;
 use std::time::{Duration, Instant};
+use tokio::time::Sleep;
 use transport::{Http, Transport};
 use url::Url;
 
@@ -155,22 +157,23 @@ impl Client {
         }
     }
 
-    /// Sends one request on `http` and waits for its answer's headers, at most until `deadline`.
+    /// Sends one request on `http` and waits for its answer's headers, at most until `deadline`
+    /// fires.
     async fn send(
         &self,
         http: &Http,
         route: &Route,
         body: Bytes,
-        deadline: tokio::time::Instant,
+        deadline: Pin<&mut Sleep>,
     ) -> Result<http::Response<Incoming>, Failed> {
         let mut request = http::Request::new(Full::new(body));
         *request.method_mut() = Method::POST;
         *request.uri_mut() = self.uri_for(route)?;
         *request.headers_mut() = self.headers.clone();
-        match tokio::time::timeout_at(deadline, http.request(request)).await {
-            Ok(Ok(response)) => Ok(response),
-            Ok(Err(e)) => Err(Failed::Send(e)),
-            Err(_) => Err(Failed::Timeout),
+        tokio::select! {
+            biased;
+            answer = http.request(request) => answer.map_err(Failed::Send),
+            () = deadline => Err(Failed::Timeout),
         }
     }
 
@@ -192,9 +195,12 @@ impl Client {
         record: &mut Record,
     ) -> Attempt {
         let mut sent = started;
-        // The timeout covers the whole answer, its body too.
-        let mut deadline = tokio::time::Instant::from_std(sent + self.timeout);
-        let mut outcome = self.send(&self.http, route, body.clone(), deadline).await;
+        // The timeout covers the whole answer, its body too: one timer, registered once.
+        let deadline = tokio::time::sleep_until((sent + self.timeout).into());
+        tokio::pin!(deadline);
+        let mut outcome = self
+            .send(&self.http, route, body.clone(), deadline.as_mut())
+            .await;
         if let Err(Failed::Send(e)) = &outcome
             && is_closed_connection(e)
             && sent.elapsed() < RECONNECT_WINDOW
@@ -202,8 +208,8 @@ impl Client {
             tracing::debug!(error = %describe(e), "pooled connection was closed: sending again on a new one");
             record.reconnects += 1;
             sent = Instant::now();
-            deadline = tokio::time::Instant::from_std(sent + self.timeout);
-            outcome = self.send(&self.fresh, route, body, deadline).await;
+            deadline.as_mut().reset((sent + self.timeout).into());
+            outcome = self.send(&self.fresh, route, body, deadline.as_mut()).await;
         }
         let response = match outcome {
             Ok(response) => response,
@@ -231,13 +237,20 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
         let end = if http_status.is_success() {
-            self.read_answer(body, &head.headers, sent, headers_at, deadline, record)
-                .await
+            self.read_answer(
+                body,
+                &head.headers,
+                sent,
+                headers_at,
+                deadline.as_mut(),
+                record,
+            )
+            .await
         } else {
-            let body = match tokio::time::timeout_at(deadline, body.collect()).await {
-                Ok(Ok(body)) => Ok(body.to_bytes()),
-                Ok(Err(e)) => Err(Failed::Body(e)),
-                Err(_) => Err(Failed::Timeout),
+            let body = tokio::select! {
+                biased;
+                body = body.collect() => body.map(|b| b.to_bytes()).map_err(Failed::Body),
+                () = deadline.as_mut() => Err(Failed::Timeout),
             };
             let end = Instant::now();
             match body {
@@ -266,7 +279,7 @@ impl Client {
         headers: &HeaderMap,
         sent: Instant,
         headers_at: Duration,
-        deadline: tokio::time::Instant,
+        mut deadline: Pin<&mut Sleep>,
         record: &mut Record,
     ) -> Instant {
         let labelled_sse = is_event_stream(headers);
@@ -280,7 +293,7 @@ impl Client {
         let mut ended = false;
         let mut last_byte;
         loop {
-            let chunk = next_chunk(&mut response, deadline).await;
+            let chunk = next_chunk(&mut response, deadline.as_mut()).await;
             let at = Instant::now();
             last_byte = at;
             let bytes = match chunk {
@@ -452,18 +465,22 @@ enum Failed {
     Body(hyper::Error),
 }
 
-/// The next piece of a body (None at its end), waiting at most until `deadline`; trailers are
-/// skipped.
+/// The next piece of a body (None at its end), waiting at most until `deadline` fires; trailers
+/// are skipped.
 async fn next_chunk(
     body: &mut Incoming,
-    deadline: tokio::time::Instant,
+    mut deadline: Pin<&mut Sleep>,
 ) -> Result<Option<Bytes>, Failed> {
     loop {
-        match tokio::time::timeout_at(deadline, body.frame()).await {
-            Err(_) => return Err(Failed::Timeout),
-            Ok(None) => return Ok(None),
-            Ok(Some(Err(e))) => return Err(Failed::Body(e)),
-            Ok(Some(Ok(frame))) => {
+        let frame = tokio::select! {
+            biased;
+            frame = body.frame() => frame,
+            () = deadline.as_mut() => return Err(Failed::Timeout),
+        };
+        match frame {
+            None => return Ok(None),
+            Some(Err(e)) => return Err(Failed::Body(e)),
+            Some(Ok(frame)) => {
                 if let Ok(data) = frame.into_data() {
                     return Ok(Some(data));
                 }

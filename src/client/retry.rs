@@ -29,51 +29,69 @@ pub struct Hints {
 }
 
 impl Hints {
+    /// Reads the hints in one pass over the headers (an answer carries a handful; a lookup by
+    /// name per hint hashes each name), the first of a repeated header counting.
     pub fn from_headers(headers: &HeaderMap) -> Hints {
-        let text = |name: &str| {
-            headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::trim)
-        };
-        let should_retry = match text("x-should-retry") {
-            Some("true") => Some(true),
-            Some("false") => Some(false),
-            _ => None,
-        };
+        let mut hints = Hints::default();
+        let mut retry_after_ms = None;
+        let mut retry_after = None;
         let asked =
             |header: &'static str, wait: Option<Duration>| wait.map(|wait| Asked { wait, header });
-        let retry_after = asked(
-            "retry-after-ms",
-            text("retry-after-ms")
-                .and_then(|ms| ms.parse::<f64>().ok())
-                .and_then(|ms| Duration::try_from_secs_f64(ms / 1000.0).ok()),
-        )
-        .or_else(|| {
-            let value = text("retry-after")?;
-            let wait = match value.parse::<f64>() {
-                Ok(seconds) => Duration::try_from_secs_f64(seconds).ok(),
-                Err(_) => httpdate::parse_http_date(value)
-                    .ok()
-                    .map(|at| at.duration_since(SystemTime::now()).unwrap_or_default()),
+        let reset =
+            |header: &'static str, v: &str| asked(header, humantime::parse_duration(v).ok());
+        for (name, value) in headers {
+            let name = name.as_str();
+            if !(name.starts_with("x-") || name.starts_with("retry-after")) {
+                continue;
+            }
+            let Ok(v) = value.to_str().map(str::trim) else {
+                continue;
             };
-            asked("retry-after", wait)
-        });
-        let reset = |header: &'static str| {
-            asked(
-                header,
-                text(header).and_then(|v| humantime::parse_duration(v).ok()),
-            )
-        };
-        Hints {
-            should_retry,
-            retry_after,
-            limit_requests: text("x-ratelimit-limit-requests").and_then(|v| v.parse().ok()),
-            remaining_requests: text("x-ratelimit-remaining-requests").and_then(|v| v.parse().ok()),
-            reset_requests: reset("x-ratelimit-reset-requests"),
-            remaining_tokens: text("x-ratelimit-remaining-tokens").and_then(|v| v.parse().ok()),
-            reset_tokens: reset("x-ratelimit-reset-tokens"),
+            match name {
+                "x-should-retry" if hints.should_retry.is_none() => {
+                    hints.should_retry = match v {
+                        "true" => Some(true),
+                        "false" => Some(false),
+                        _ => None,
+                    }
+                }
+                "retry-after-ms" if retry_after_ms.is_none() => {
+                    retry_after_ms = asked(
+                        "retry-after-ms",
+                        v.parse::<f64>()
+                            .ok()
+                            .and_then(|ms| Duration::try_from_secs_f64(ms / 1000.0).ok()),
+                    )
+                }
+                "retry-after" if retry_after.is_none() => {
+                    let wait = match v.parse::<f64>() {
+                        Ok(seconds) => Duration::try_from_secs_f64(seconds).ok(),
+                        Err(_) => httpdate::parse_http_date(v)
+                            .ok()
+                            .map(|at| at.duration_since(SystemTime::now()).unwrap_or_default()),
+                    };
+                    retry_after = asked("retry-after", wait);
+                }
+                "x-ratelimit-limit-requests" if hints.limit_requests.is_none() => {
+                    hints.limit_requests = v.parse().ok()
+                }
+                "x-ratelimit-remaining-requests" if hints.remaining_requests.is_none() => {
+                    hints.remaining_requests = v.parse().ok()
+                }
+                "x-ratelimit-reset-requests" if hints.reset_requests.is_none() => {
+                    hints.reset_requests = reset("x-ratelimit-reset-requests", v)
+                }
+                "x-ratelimit-remaining-tokens" if hints.remaining_tokens.is_none() => {
+                    hints.remaining_tokens = v.parse().ok()
+                }
+                "x-ratelimit-reset-tokens" if hints.reset_tokens.is_none() => {
+                    hints.reset_tokens = reset("x-ratelimit-reset-tokens", v)
+                }
+                _ => {}
+            }
         }
+        hints.retry_after = retry_after_ms.or(retry_after);
+        hints
     }
 }
 
