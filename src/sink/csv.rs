@@ -103,7 +103,7 @@ fn plain_fast<const PLACES: usize>(value: f64, buf: &mut [u8; 40]) -> Option<&st
     const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
     let scale = 10u64.checked_pow(u32::try_from(PLACES).ok()?)?;
     let scaled = (value * scale as f64).round();
-    if !(scaled.abs() < EXACT) {
+    if scaled.is_nan() || scaled.abs() >= EXACT {
         return None;
     }
     let n = scaled.abs() as u64;
