@@ -164,6 +164,7 @@ impl Driver<'_> {
             in_flight,
             self.shutdown.abandon.clone(),
             gates.clone(),
+            slots,
         );
         let plan = Plan::new(load.warmup, load.limit(default_requests));
         let cpu_before = self.cpu_times();
