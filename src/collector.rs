@@ -333,9 +333,10 @@ impl Collector {
         })
     }
 
-    /// Takes records in batches: after a batch it naps up to `FLUSH_EVERY` while more arrive, so
-    /// a busy run costs one wake-up and one write per file per batch, not per record; records
-    /// reach the files at most `FLUSH_EVERY` after they were made.
+    /// Takes records in batches: after a record it naps while more arrive, up to `FLUSH_EVERY`
+    /// after the batch's first, so a busy run costs one wake-up and one write per file per batch,
+    /// not per record; a batch is flushed `FLUSH_EVERY` after its first record was taken (or
+    /// after `MAX_BATCH` records), whether or not more keep coming.
     fn drain(&mut self, records: &mut mpsc::Receiver<Record>) -> io::Result<()> {
         while let Some(first) = records.blocking_recv() {
             let flush_by = Instant::now() + FLUSH_EVERY;
@@ -346,7 +347,7 @@ impl Collector {
                     Ok(record) => {
                         self.accept(record)?;
                         taken += 1;
-                        if taken < MAX_BATCH {
+                        if taken < MAX_BATCH && Instant::now() < flush_by {
                             continue;
                         }
                     }

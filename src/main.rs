@@ -32,9 +32,12 @@ fn main() -> ExitCode {
         // On a worker, not the main thread: the dispatcher and the requests it starts then share
         // a thread instead of waking each other across threads for every request.
         Ok(runtime) => runtime.block_on(async {
-            tokio::spawn(dispatch(cli))
-                .await
-                .unwrap_or_else(|_| ExitCode::from(EXIT_SETUP))
+            match tokio::spawn(dispatch(cli)).await {
+                Ok(code) => code,
+                // A panic stays a panic (exit 101), not a setup error.
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(_) => ExitCode::from(EXIT_SETUP),
+            }
         }),
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -716,4 +716,89 @@ async fn proxies_named_in_the_environment_carry_the_requests() {
         let text = std::fs::read_to_string(plain.dir.join(file)).unwrap();
         assert!(!text.contains("secret"), "{file} holds the proxy password");
     }
+
+    // A proxy scheme that is not spoken is refused before anything is sent, credentials unshown.
+    let mut cmd = llmvolley();
+    cmd.env("HTTPS_PROXY", "socks5://user:secret@127.0.0.1:9")
+        .env("NO_PROXY", "");
+    let args = [
+        workload.to_str().unwrap(),
+        "--endpoint",
+        &tls_peer,
+        "--insecure",
+    ];
+    let refused = run_async(cmd, &args, &tmp.path().join("socks")).await;
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("socks5://127.0.0.1 is not supported"),
+        "{}",
+        refused.stderr
+    );
+    assert!(!refused.stderr.contains("secret"), "{}", refused.stderr);
+}
+
+#[tokio::test]
+async fn credentials_in_the_endpoint_url_are_sent_as_basic_auth() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/responses"))
+        // base64("user:p@ss") – the password percent-decoded, as curl sends it.
+        .and(header("authorization", "Basic dXNlcjpwQHNz"))
+        .respond_with(canned(200, SEED_RESPONSE, "application/json"))
+        .mount(&server)
+        .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let workload = workspace_file("workloads/unicorn.jsonl");
+    let endpoint = format!("{}/v1", server.uri()).replace("http://", "http://user:p%40ss@");
+    let run = run_endpoint(&endpoint, &workload, &[], &tmp.path().join("out")).await;
+    assert_run_invariants(&run, &workload);
+    assert_eq!(run.records[0]["status"], "ok", "{}", run.records[0]);
+    let sent = &server.received_requests().await.unwrap()[0];
+    assert_eq!(
+        sent.url.username(),
+        "",
+        "no credentials in the request line"
+    );
+    let info = std::fs::read_to_string(run.dir.join("run.json")).unwrap();
+    assert!(!info.contains("p%40ss") && !info.contains("p@ss"), "{info}");
+}
+
+#[tokio::test]
+async fn a_stalled_tls_handshake_ends_as_a_connect_error_within_the_timeout() {
+    // Accepts, then never answers the TLS hello.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!(
+        "https://127.0.0.1:{}/v1",
+        listener.local_addr().unwrap().port()
+    );
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let workload = workspace_file("workloads/unicorn.jsonl");
+    let args = [
+        "--timeout",
+        "1s",
+        "--max-retries",
+        "0",
+        "--give-up-after",
+        "0",
+    ];
+    let run = run_endpoint(&endpoint, &workload, &args, &tmp.path().join("out")).await;
+    assert_run_invariants(&run, &workload);
+    let record = &run.records[0];
+    assert_eq!(record["status"], "connect_error", "{record}");
+    assert_eq!(record["error"]["kind"], "connect", "{record}");
+    assert!(
+        record["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no connection within 1s"),
+        "{record}"
+    );
 }

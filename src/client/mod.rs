@@ -112,16 +112,37 @@ impl Client {
             value.set_sensitive(true);
             headers.insert(AUTHORIZATION, value);
         }
+        // `https://user:password@host/v1`: Basic auth, as reqwest and curl take it; the URL sent
+        // carries no credentials.
+        if !config.base_url.username().is_empty() {
+            let decode = |s: &str| {
+                percent_encoding::percent_decode_str(s)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            };
+            let pair = format!(
+                "{}:{}",
+                decode(config.base_url.username()),
+                decode(config.base_url.password().unwrap_or(""))
+            );
+            use base64::Engine as _;
+            let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
+            let mut value = HeaderValue::from_str(&format!("Basic {encoded}"))?;
+            value.set_sensitive(true);
+            headers.insert(AUTHORIZATION, value);
+        }
         let proxies = transport::proxies_from_env();
-        // A plain-HTTP proxy sees each request, so its credentials go with each one.
         let base_uri = uri(&config.base_url)?;
-        if base_uri.scheme_str() == Some("http")
-            && let Some(auth) = proxies
-                .as_ref()
-                .and_then(|m| m.intercept(&base_uri))
-                .and_then(|proxy| proxy.basic_auth().cloned())
-        {
-            headers.insert(PROXY_AUTHORIZATION, auth);
+        if let Some(proxy) = proxies.as_ref().and_then(|m| m.intercept(&base_uri)) {
+            if let Some(e) = transport::unsupported_proxy(proxy.uri()) {
+                anyhow::bail!("{e}");
+            }
+            // A plain-HTTP proxy sees each request, so its credentials go with each one.
+            if base_uri.scheme_str() == Some("http")
+                && let Some(auth) = proxy.basic_auth()
+            {
+                headers.insert(PROXY_AUTHORIZATION, auth.clone());
+            }
         }
         for (name, value) in &config.headers {
             headers.insert(name.clone(), value.clone());
@@ -489,8 +510,18 @@ async fn next_chunk(
     }
 }
 
-/// A URL as hyper takes it.
+/// A URL as hyper takes it, without user and password (they go in `Authorization`).
 fn uri(url: &Url) -> anyhow::Result<Uri> {
+    let bare;
+    let url = if url.username().is_empty() && url.password().is_none() {
+        url
+    } else {
+        let mut stripped = url.clone();
+        let _ = stripped.set_username("");
+        let _ = stripped.set_password(None);
+        bare = stripped;
+        &bare
+    };
     url.as_str()
         .parse()
         .map_err(|e| anyhow::anyhow!("{} is not a URL HTTP can send to: {e}", redacted_url(url)))

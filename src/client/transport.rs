@@ -30,13 +30,14 @@ use tokio::net::TcpStream;
 use tower_service::Service;
 
 /// One pooled HTTP client: requests carry their whole body.
-pub type Http = legacy::Client<hyper_rustls::HttpsConnector<ProxyConnector>, Full<Bytes>>;
+pub type Http = legacy::Client<Timed<hyper_rustls::HttpsConnector<ProxyConnector>>, Full<Bytes>>;
 
 /// A failure below HTTP: from connecting, or from a pooled connection.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// How connections are made and kept.
 pub struct Transport {
+    /// For the whole connection set-up: TCP, the proxy's tunnel, TLS.
     pub connect_timeout: Duration,
     /// Idle connections kept per host (0: a new connection for every request).
     pub max_idle: usize,
@@ -55,14 +56,28 @@ impl Transport {
         tcp.enforce_http(false);
         tcp.set_nodelay(true);
         tcp.set_connect_timeout(Some(self.connect_timeout));
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        // As reqwest did: a silent peer (a long answer behind NAT) keeps its connection, a dead
+        // one is noticed before `--timeout`.
+        tcp.set_keepalive(Some(Duration::from_secs(15)));
+        tcp.set_keepalive_interval(Some(Duration::from_secs(15)));
+        tcp.set_keepalive_retries(Some(3));
+        let proxied = ProxyConnector {
+            tcp,
+            proxies: self.proxies.clone(),
+        };
+        let tls = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls_config(self.insecure)?)
-            .https_or_http()
-            .enable_all_versions()
-            .wrap_connector(ProxyConnector {
-                tcp,
-                proxies: self.proxies.clone(),
-            });
+            .https_or_http();
+        // HTTP/2 only: ALPN offers h2 alone, so a server cannot pick HTTP/1.1 and get a preface.
+        let connector = if self.http2_only {
+            tls.enable_http2().wrap_connector(proxied)
+        } else {
+            tls.enable_all_versions().wrap_connector(proxied)
+        };
+        let connector = Timed {
+            inner: connector,
+            limit: self.connect_timeout,
+        };
         Ok(legacy::Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .timer(TokioTimer::new())
@@ -74,6 +89,9 @@ impl Transport {
 }
 
 /// The proxies the environment names, if any.
+///
+/// Only `http://` proxy URLs are spoken (an `https://` or `socks5://` one is refused before
+/// anything is sent, so its credentials never go out in the clear).
 pub fn proxies_from_env() -> Option<Arc<Matcher>> {
     let named = [
         "HTTPS_PROXY",
@@ -176,6 +194,9 @@ impl Service<Uri> for ProxyConnector {
         let intercept = self.proxies.as_ref().and_then(|m| m.intercept(&dst));
         let mut tcp = self.tcp.clone();
         Box::pin(async move {
+            if let Some(e) = intercept.as_ref().and_then(|p| unsupported_proxy(p.uri())) {
+                return Err(e);
+            }
             Ok(match intercept {
                 None => Proxied {
                     io: tcp.call(dst).await?,
@@ -196,6 +217,59 @@ impl Service<Uri> for ProxyConnector {
                     proxied: true,
                 },
             })
+        })
+    }
+}
+
+/// Why a proxy URL cannot be used, naming its scheme and host (never its credentials): only
+/// `http://` proxies are spoken.
+pub fn unsupported_proxy(proxy: &Uri) -> Option<BoxError> {
+    match proxy.scheme_str() {
+        Some("http") => None,
+        scheme => Some(
+            format!(
+                "the proxy {}://{} is not supported: only http:// proxy URLs are (HTTPS_PROXY=http://host:port still tunnels https:// endpoints)",
+                scheme.unwrap_or("?"),
+                proxy.host().unwrap_or("?")
+            )
+            .into(),
+        ),
+    }
+}
+
+/// A connector whose connections must be set up (TCP, the proxy's tunnel, TLS) within `limit`.
+#[derive(Clone)]
+pub struct Timed<C> {
+    inner: C,
+    limit: Duration,
+}
+
+impl<C> Service<Uri> for Timed<C>
+where
+    C: Service<Uri>,
+    C::Future: Send + 'static,
+    C::Error: Into<BoxError>,
+{
+    type Response = C::Response;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<C::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, dst: Uri) -> Self::Future {
+        let connecting = self.inner.call(dst);
+        let limit = self.limit;
+        Box::pin(async move {
+            match tokio::time::timeout(limit, connecting).await {
+                Ok(connected) => connected.map_err(Into::into),
+                Err(_) => Err(format!(
+                    "no connection within {} (TCP, proxy tunnel and TLS)",
+                    humantime::format_duration(limit)
+                )
+                .into()),
+            }
         })
     }
 }

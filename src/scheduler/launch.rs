@@ -11,10 +11,10 @@ use tokio_util::sync::CancellationToken;
 /// Sends requests through a `Requester` and hands their records to the collector.
 ///
 /// Requests run on long-lived workers, one per slot at most, started as the load first needs
-/// them: a launch queues the request and wakes an idle worker, which sends it and hands its
-/// record on, then waits for the next. No task is spawned, and no request's state (4 KB) is
-/// allocated or moved, per request; the queue holds at most one request per slot, since each
-/// carries its slot.
+/// them: a launch claims a waiting worker and queues the request for it, or starts a new worker
+/// with it, which sends it and hands its record on, then waits for the next. No task is spawned,
+/// and no request's state (4 KB) is allocated or moved, per request; the queue holds at most one
+/// request per slot, since each carries its slot.
 pub struct RequestLauncher {
     shared: Arc<Shared>,
     /// Dropped with the launcher: the queue closes and idle workers end.
@@ -34,7 +34,8 @@ struct Shared {
     requester: Requester,
     records: mpsc::Sender<Record>,
     in_flight: Arc<AtomicUsize>,
-    /// Workers waiting for a request.
+    /// Workers waiting (or about to wait) for a request and not yet claimed by a launch. A worker
+    /// counts itself before it gives its slot back, so a launch that got that slot finds it.
     idle: AtomicUsize,
     abandon: CancellationToken,
     gates: Gates,
@@ -74,20 +75,22 @@ impl RequestLauncher {
 }
 
 impl Shared {
-    /// One worker: takes requests from the queue until it closes.
-    async fn work(self: Arc<Self>, jobs: async_channel::Receiver<Job>) {
+    /// One worker: runs `first`, then takes requests from the queue until it closes.
+    async fn work(self: Arc<Self>, first: Job, jobs: async_channel::Receiver<Job>) {
+        let (mut launch, mut slot) = first;
         loop {
+            self.run(launch).await;
             self.idle.fetch_add(1, Ordering::AcqRel);
-            let job = jobs.recv().await;
-            self.idle.fetch_sub(1, Ordering::AcqRel);
-            let Ok((launch, slot)) = job else {
-                return;
+            drop(slot);
+            (launch, slot) = match jobs.recv().await {
+                Ok(job) => job,
+                Err(_) => return,
             };
-            self.run(launch, slot).await;
         }
     }
 
-    async fn run(&self, launch: Launch, slot: OwnedSemaphorePermit) {
+    /// Sends one request and hands its record on; its slot is held until then.
+    async fn run(&self, launch: Launch) {
         let Launch {
             request,
             planned,
@@ -107,34 +110,36 @@ impl Shared {
         record.budget_reserved = reserved;
         // Holding the slot until the collector has the record keeps memory bounded when it lags.
         let _ = self.records.send(record).await;
-        drop(slot);
+    }
+
+    /// Takes one waiting worker for a launch, if any is left unclaimed.
+    fn claim_idle(&self) -> bool {
+        self.idle
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            .is_ok()
     }
 }
 
 impl Launcher for RequestLauncher {
     fn launch(&self, launch: Launch, slot: OwnedSemaphorePermit) {
         self.shared.in_flight.fetch_add(1, Ordering::Relaxed);
-        // Room is certain: the queue holds one request per slot, and each holds its slot.
-        if let Err(e) = self.jobs.try_send((launch, slot)) {
-            // Unreachable while the launcher lives; were it reached, the request still runs.
-            let (launch, slot) = e.into_inner();
-            let shared = self.shared.clone();
-            self.shared
-                .runtime
-                .spawn(async move { shared.run(launch, slot).await });
-            return;
-        }
-        // No worker waiting: start one, up to one per slot. One busy worker about to take the
-        // request would have done; an extra is harmless, being bounded by the slots.
-        if self.shared.idle.load(Ordering::Acquire) == 0
-            && self.workers.load(Ordering::Relaxed) < self.slots
-        {
-            self.workers.fetch_add(1, Ordering::Relaxed);
-            let shared = self.shared.clone();
-            let jobs = self.waiting.clone();
-            // Called on the pacer thread too, whose own runtime only paces: requests run on the main one.
-            self.shared.runtime.spawn(shared.work(jobs));
-        }
+        let job = (launch, slot);
+        // Dispatch runs on one thread at a time, so this count is not raced.
+        let start_one =
+            !self.shared.claim_idle() && self.workers.load(Ordering::Relaxed) < self.slots;
+        let job = if start_one {
+            job
+        } else {
+            // Room is certain: the queue holds one request per slot, and each holds its slot.
+            match self.jobs.try_send(job) {
+                Ok(()) => return,
+                Err(e) => e.into_inner(),
+            }
+        };
+        self.workers.fetch_add(1, Ordering::Relaxed);
+        // Called on the pacer thread too, whose own runtime only paces: requests run on the main one.
+        let work = self.shared.clone().work(job, self.waiting.clone());
+        self.shared.runtime.spawn(work);
     }
 
     async fn record(&self, record: Record) -> bool {
