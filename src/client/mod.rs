@@ -456,6 +456,10 @@ impl Client {
                 return (Status::Timeout, "timeout", message);
             }
             Failed::Url(message) => return (Status::InvalidInput, "url", message.clone()),
+            // As reqwest reported it, and as the request's own deadline would: a timeout.
+            Failed::Send(e) if connect_timed_out(e) => {
+                return (Status::Timeout, "timeout", describe(e));
+            }
             Failed::Send(e) if e.is_connect() => (Status::ConnectError, "connect"),
             Failed::Send(_) => (Status::ConnectError, "transport"),
             Failed::Body(_) => (Status::Truncated, "body_read"),
@@ -615,6 +619,22 @@ fn sniff(head: &[u8], labelled_sse: bool) -> Sniffed {
     } else {
         Sniffed::Whole
     }
+}
+
+/// Whether setting the connection up ran out of time (TCP, proxy tunnel or TLS).
+fn connect_timed_out(e: &legacy::Error) -> bool {
+    let mut source = e.source();
+    while let Some(cause) = source {
+        if cause.is::<transport::ConnectTimedOut>()
+            || cause
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// The server closed (or reset) a connection before any byte of the answer: on a pooled

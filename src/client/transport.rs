@@ -264,15 +264,27 @@ where
         Box::pin(async move {
             match tokio::time::timeout(limit, connecting).await {
                 Ok(connected) => connected.map_err(Into::into),
-                Err(_) => Err(format!(
-                    "no connection within {} (TCP, proxy tunnel and TLS)",
-                    humantime::format_duration(limit)
-                )
-                .into()),
+                Err(_) => Err(ConnectTimedOut(limit).into()),
             }
         })
     }
 }
+
+/// The connection was not set up within the connect timeout.
+#[derive(Debug)]
+pub struct ConnectTimedOut(pub Duration);
+
+impl std::fmt::Display for ConnectTimedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "no connection within {} (TCP, proxy tunnel and TLS)",
+            humantime::format_duration(self.0)
+        )
+    }
+}
+
+impl std::error::Error for ConnectTimedOut {}
 
 /// A TCP connection, to the server or to a proxy that forwards plain HTTP requests.
 pub struct Proxied {

@@ -1,5 +1,7 @@
 //! What the mock says: text or function calls derived from the request, with usage to match.
 
+use serde::Serialize;
+use serde::ser::SerializeMap as _;
 use serde_json::{Map, Value, json};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -342,7 +344,20 @@ impl Answer {
             + self.calls.iter().map(|(_, p)| chunks(p)).sum::<u64>()
     }
 
+    /// The whole Responses answer as a JSON value (the streams' `response.*` events carry it).
     pub fn responses_body(&self, request: &Value, prompt: &Prompt, key: u64) -> Value {
+        serde_json::to_value(self.responses_answer(request, prompt, key)).unwrap_or(Value::Null)
+    }
+
+    /// The whole Responses answer, serialized without building a JSON tree first (the mock's
+    /// non-streamed path is a calibration reference and must not be the bottleneck). Fields in
+    /// the order a JSON object of them is written (sorted), as before.
+    pub fn responses_answer<'a>(
+        &'a self,
+        request: &'a Value,
+        prompt: &'a Prompt,
+        key: u64,
+    ) -> ResponsesAnswer<'a> {
         let mut output = Vec::new();
         if self.reasoning_tokens > 0 {
             output.push(self.reasoning_item(key, true));
@@ -354,39 +369,56 @@ impl Answer {
             output.push(self.call_item(key, i, true));
         }
         let input_tokens = prompt.input_tokens();
-        json!({
-            "id": format!("resp_{key:016x}"),
-            "object": "response",
-            "created_at": unix_now(),
-            "status": if self.truncated { "incomplete" } else { "completed" },
-            "background": false,
-            "error": null,
-            "incomplete_details": if self.truncated { json!({"reason": "max_output_tokens"}) } else { Value::Null },
-            "instructions": request.get("instructions").cloned().unwrap_or(Value::Null),
-            "max_output_tokens": prompt.max_output_tokens,
-            "model": prompt.model,
-            "output": output,
-            "parallel_tool_calls": request.get("parallel_tool_calls").cloned().unwrap_or(Value::Bool(true)),
-            "previous_response_id": null,
-            "reasoning": {"effort": null, "summary": null},
-            "service_tier": "default",
-            "store": request.get("store").cloned().unwrap_or(Value::Bool(true)),
-            "temperature": request.get("temperature").cloned().unwrap_or(json!(1.0)),
-            "text": {"format": {"type": "text"}},
-            "tool_choice": request.get("tool_choice").cloned().unwrap_or(json!("auto")),
-            "tools": echo_tools(request),
-            "top_p": request.get("top_p").cloned().unwrap_or(json!(1.0)),
-            "truncation": "disabled",
-            "usage": {
-                "input_tokens": input_tokens,
-                "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
-                "output_tokens": self.output_tokens,
-                "output_tokens_details": {"reasoning_tokens": self.reasoning_tokens},
-                "total_tokens": input_tokens + self.output_tokens,
+        let echo = |name: &str, default: Echo<'a>| request.get(name).map_or(default, Echo::Value);
+        ResponsesAnswer {
+            background: false,
+            created_at: unix_now(),
+            error: None,
+            id: format!("resp_{key:016x}"),
+            incomplete_details: self.truncated.then_some(Incomplete {
+                reason: "max_output_tokens",
+            }),
+            instructions: echo("instructions", Echo::Null),
+            max_output_tokens: prompt.max_output_tokens,
+            metadata: echo("metadata", Echo::EmptyObject),
+            model: &prompt.model,
+            object: "response",
+            output,
+            parallel_tool_calls: echo("parallel_tool_calls", Echo::Bool(true)),
+            previous_response_id: None,
+            reasoning: Reasoning {
+                effort: None,
+                summary: None,
             },
-            "user": null,
-            "metadata": request.get("metadata").cloned().unwrap_or_else(|| json!({})),
-        })
+            service_tier: "default",
+            status: if self.truncated {
+                "incomplete"
+            } else {
+                "completed"
+            },
+            store: echo("store", Echo::Bool(true)),
+            temperature: echo("temperature", Echo::Number(1.0)),
+            text: TextConfig {
+                format: TextFormat { r#type: "text" },
+            },
+            tool_choice: echo("tool_choice", Echo::Str("auto")),
+            tools: echo_tools(request),
+            top_p: echo("top_p", Echo::Number(1.0)),
+            truncation: "disabled",
+            usage: ResponsesUsage {
+                input_tokens,
+                input_tokens_details: InputDetails {
+                    cache_write_tokens: 0,
+                    cached_tokens: 0,
+                },
+                output_tokens: self.output_tokens,
+                output_tokens_details: OutputDetails {
+                    reasoning_tokens: self.reasoning_tokens,
+                },
+                total_tokens: input_tokens + self.output_tokens,
+            },
+            user: None,
+        }
     }
 
     pub fn reasoning_item(&self, key: u64, done: bool) -> Value {
@@ -473,6 +505,100 @@ impl Answer {
             "service_tier": "default",
             "system_fingerprint": "fp_llmvolley_mock",
         })
+    }
+}
+
+/// A Responses answer (`Answer::responses_answer`).
+#[derive(Serialize)]
+pub struct ResponsesAnswer<'a> {
+    background: bool,
+    created_at: u64,
+    error: Option<()>,
+    id: String,
+    incomplete_details: Option<Incomplete>,
+    instructions: Echo<'a>,
+    max_output_tokens: Option<u64>,
+    metadata: Echo<'a>,
+    model: &'a str,
+    object: &'static str,
+    output: Vec<Value>,
+    parallel_tool_calls: Echo<'a>,
+    previous_response_id: Option<()>,
+    reasoning: Reasoning,
+    service_tier: &'static str,
+    status: &'static str,
+    store: Echo<'a>,
+    temperature: Echo<'a>,
+    text: TextConfig,
+    tool_choice: Echo<'a>,
+    tools: Value,
+    top_p: Echo<'a>,
+    truncation: &'static str,
+    usage: ResponsesUsage,
+    user: Option<()>,
+}
+
+#[derive(Serialize)]
+struct Incomplete {
+    reason: &'static str,
+}
+
+#[derive(Serialize)]
+struct Reasoning {
+    effort: Option<()>,
+    summary: Option<()>,
+}
+
+#[derive(Serialize)]
+struct TextConfig {
+    format: TextFormat,
+}
+
+#[derive(Serialize)]
+struct TextFormat {
+    r#type: &'static str,
+}
+
+#[derive(Serialize)]
+struct ResponsesUsage {
+    input_tokens: u64,
+    input_tokens_details: InputDetails,
+    output_tokens: u64,
+    output_tokens_details: OutputDetails,
+    total_tokens: u64,
+}
+
+#[derive(Serialize)]
+struct InputDetails {
+    cache_write_tokens: u64,
+    cached_tokens: u64,
+}
+
+#[derive(Serialize)]
+struct OutputDetails {
+    reasoning_tokens: u64,
+}
+
+/// A request field echoed in the answer, or the API's default when the request had none.
+enum Echo<'a> {
+    Value(&'a Value),
+    Null,
+    EmptyObject,
+    Bool(bool),
+    Number(f64),
+    Str(&'static str),
+}
+
+impl Serialize for Echo<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Echo::Value(value) => value.serialize(serializer),
+            Echo::Null => serializer.serialize_unit(),
+            Echo::EmptyObject => serializer.serialize_map(Some(0))?.end(),
+            Echo::Bool(b) => serializer.serialize_bool(*b),
+            Echo::Number(n) => serializer.serialize_f64(*n),
+            Echo::Str(s) => serializer.serialize_str(s),
+        }
     }
 }
 

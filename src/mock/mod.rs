@@ -349,11 +349,23 @@ async fn answer(
     if due > arrived {
         tokio::time::sleep_until(tick_nearest(due)).await;
     }
-    let body = match answer_shape {
-        ApiShape::Responses => answer.responses_body(&request, &prompt, key),
-        ApiShape::Chat => answer.chat_body(&prompt, key),
+    // One buffer sized for a typical answer, not axum::Json's small writes into a growing one.
+    let mut body = Vec::with_capacity(2048);
+    let written = match answer_shape {
+        ApiShape::Responses => {
+            serde_json::to_writer(&mut body, &answer.responses_answer(&request, &prompt, key))
+        }
+        ApiShape::Chat => serde_json::to_writer(&mut body, &answer.chat_body(&prompt, key)),
     };
-    with_request_id((StatusCode::OK, axum::Json(body)).into_response(), n)
+    let response = match written {
+        Ok(()) => (
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response(),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string(), n),
+    };
+    with_request_id(response, n)
 }
 
 /// tokio's timer fires on whole-millisecond ticks, at the first tick at or after a deadline: asking
