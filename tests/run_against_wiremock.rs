@@ -801,3 +801,66 @@ async fn a_stalled_tls_handshake_ends_as_a_timeout() {
     );
     assert!(ms(record, "latency_ms") < 5000.0, "{record}");
 }
+
+#[tokio::test]
+async fn https_endpoints_negotiate_http2() {
+    use http_body_util::Full;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use std::sync::{Arc, Mutex};
+    use tokio_rustls::rustls;
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into());
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![certified.cert.der().clone()], key)
+    .unwrap();
+    // As OpenAI's and most gateways' TLS endpoints offer it.
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!(
+        "https://localhost:{}/v1",
+        listener.local_addr().unwrap().port()
+    );
+    let versions = Arc::new(Mutex::new(Vec::new()));
+    let seen = versions.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (acceptor, seen) = (acceptor.clone(), seen.clone());
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let service = hyper::service::service_fn(move |request: http::Request<_>| {
+                    seen.lock().unwrap().push(request.version());
+                    async {
+                        http::Response::builder()
+                            .header("content-type", "application/json")
+                            .body(Full::new(bytes::Bytes::from_static(
+                                SEED_RESPONSE.as_bytes(),
+                            )))
+                    }
+                });
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(tls), service)
+                    .await;
+            });
+        }
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let workload = workspace_file("workloads/unicorn.jsonl");
+    let run = run_endpoint(
+        &endpoint,
+        &workload,
+        &["--insecure"],
+        &tmp.path().join("out"),
+    )
+    .await;
+    assert_run_invariants(&run, &workload);
+    assert_eq!(run.records[0]["status"], "ok", "{}", run.records[0]);
+    assert_eq!(*versions.lock().unwrap(), vec![http::Version::HTTP_2]);
+}
