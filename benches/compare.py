@@ -18,6 +18,7 @@ Usage: python3 benches/compare.py [--secs 5] [--repeats 3] [--concurrency 1,16,6
                                   [--stream] [--no-plain]
 """
 import argparse
+import functools
 import json
 import os
 import pathlib
@@ -56,41 +57,19 @@ REQUEST = {"model": "gpt-4.1-mini", "input": "Write a one-sentence bedtime story
 PYTHON_CLIENT = r'''
 import asyncio, json, sys, time
 import aiohttp
-url, c, secs = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
-body = json.dumps({"model": "gpt-4.1-mini", "input": "Write a one-sentence bedtime story about a unicorn."})
+url, c, secs, body = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+stream = json.loads(body).get("stream", False)
 lat = []
 async def worker(session, deadline):
     while time.perf_counter() < deadline:
         t = time.perf_counter()
         async with session.post(url, data=body, headers={"content-type": "application/json"}) as r:
-            json.loads(await r.read())
-        lat.append(time.perf_counter() - t)
-async def main():
-    conn = aiohttp.TCPConnector(limit=c)
-    async with aiohttp.ClientSession(connector=conn) as s:
-        deadline = time.perf_counter() + secs
-        start = time.perf_counter()
-        await asyncio.gather(*(worker(s, deadline) for _ in range(c)))
-        wall = time.perf_counter() - start
-    lat.sort()
-    q = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))] * 1000
-    print(json.dumps({"requests": len(lat), "rps": len(lat) / wall, "p50": q(0.5), "p99": q(0.99)}))
-asyncio.run(main())
-'''
-
-PYTHON_STREAM_CLIENT = r'''
-import asyncio, json, sys, time
-import aiohttp
-url, c, secs = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
-body = json.dumps({"model": "gpt-4.1-mini", "input": "Tell me a story.", "stream": True})
-lat = []
-async def worker(session, deadline):
-    while time.perf_counter() < deadline:
-        t = time.perf_counter()
-        async with session.post(url, data=body, headers={"content-type": "application/json"}) as r:
-            async for line in r.content:
-                if line.startswith(b"data:"):
-                    json.loads(line[5:])
+            if stream:
+                async for line in r.content:
+                    if line.startswith(b"data:"):
+                        json.loads(line[5:])
+            else:
+                json.loads(await r.read())
         lat.append(time.perf_counter() - t)
 async def main():
     conn = aiohttp.TCPConnector(limit=c)
@@ -104,11 +83,6 @@ async def main():
     print(json.dumps({"requests": len(lat), "rps": len(lat) / wall, "p50": q(0.5), "p99": q(0.99)}))
 asyncio.run(main())
 '''
-
-
-def sh(*args, **kw):
-    return subprocess.run(args, check=True, text=True, capture_output=True, **kw)
-
 
 def tools():
     """wrk and nginx from Debian, oha built once with cargo into the cache, aiohttp in a venv."""
@@ -166,8 +140,13 @@ def timed(cmd, pin):
     return result.stdout, float(user) + float(system), int(rss) / 1024
 
 
-def run_oha(t, url, c, secs, pin, work):
-    data = work / "request.json"
+def request_body(stream):
+    return json.dumps({**REQUEST, "stream": True} if stream else REQUEST)
+
+
+def run_oha(t, url, c, secs, pin, work, stream=False):
+    data = work / f"request-{stream}.json"
+    data.write_text(request_body(stream))
     out, cpu, rss = timed([t["oha"], "-z", f"{secs:g}s", "-c", str(c), "--no-tui", "-m", "POST",
                            "-H", "content-type: application/json", "-D", str(data),
                            "--output-format", "json", f"{url}/responses"], pin)
@@ -193,16 +172,17 @@ def run_wrk(t, url, c, secs, pin, work):
     return {"requests": n, "rps": rps, "p50": ms("50"), "p99": ms("99"), "cpu": cpu, "rss": rss}
 
 
-def run_python(t, url, c, secs, pin, work):
+def run_python(t, url, c, secs, pin, work, stream=False):
     script = work / "client.py"
     script.write_text(PYTHON_CLIENT)
-    out, cpu, rss = timed([t["python"], str(script), f"{url}/responses", str(c), str(secs)], pin)
+    out, cpu, rss = timed([t["python"], str(script), f"{url}/responses", str(c), str(secs),
+                           request_body(stream)], pin)
     return {**json.loads(out), "cpu": cpu, "rss": rss}
 
 
 def run_llmvolley(t, url, c, secs, pin, work, stream=False, keep=False):
     workload = work / "w.jsonl"
-    workload.write_text(json.dumps({**REQUEST, "stream": True} if stream else REQUEST) + "\n")
+    workload.write_text(request_body(stream) + "\n")
     out_dir = work / f"llmvolley-{time.monotonic_ns()}"
     _, cpu, rss = timed([t["llmvolley"], "bench", str(workload), "--endpoint", url, "-c", str(c),
                          "--duration", f"{secs:g}s", "-q", "--out", str(out_dir)], pin)
@@ -218,27 +198,8 @@ def run_llmvolley(t, url, c, secs, pin, work, stream=False, keep=False):
 CLIENTS = {"llmvolley": run_llmvolley, "oha": run_oha, "wrk": run_wrk, "python": run_python}
 
 
-def run_python_stream(t, url, c, secs, pin, work):
-    script = work / "stream_client.py"
-    script.write_text(PYTHON_STREAM_CLIENT)
-    out, cpu, rss = timed([t["python"], str(script), f"{url}/responses", str(c), str(secs)], pin)
-    return {**json.loads(out), "cpu": cpu, "rss": rss}
-
-
-def run_oha_stream(t, url, c, secs, pin, work):
-    data = work / "stream_request.json"
-    data.write_text(json.dumps({**REQUEST, "stream": True}))
-    out, cpu, rss = timed([t["oha"], "-z", f"{secs:g}s", "-c", str(c), "--no-tui", "-m", "POST",
-                           "-H", "content-type: application/json", "-D", str(data),
-                           "--output-format", "json", f"{url}/responses"], pin)
-    j = json.loads(out)
-    lat = j["latencyPercentiles"]
-    return {"requests": sum(j["statusCodeDistribution"].values()), "rps": j["summary"]["requestsPerSec"],
-            "p50": lat["p50"] * 1000, "p99": lat["p99"] * 1000, "cpu": cpu, "rss": rss}
-
-
-STREAM_CLIENTS = {"llmvolley": lambda *a: run_llmvolley(*a, stream=True), "python": run_python_stream,
-                  "oha": run_oha_stream}
+STREAM_CLIENTS = {name: functools.partial(run, stream=True) for name, run in CLIENTS.items()
+                  if name != "wrk"}
 
 
 def start_mock(t, pin, port, *flags):
@@ -312,7 +273,6 @@ def main():
     args = ap.parse_args()
     t = tools()
     work = pathlib.Path(tempfile.mkdtemp())
-    (work / "request.json").write_text(json.dumps(REQUEST))
     can_pin = (os.cpu_count() or 1) >= 2 and shutil.which("taskset")
     pins = [True] if can_pin else [False]
     if args.unpinned and can_pin:

@@ -43,6 +43,13 @@ fn refused_endpoint() -> (u16, String) {
 }
 
 /// `n` small Responses bodies.
+/// A workload file `name` in `dir` holding `lines`, one per line.
+fn workload_of(dir: &std::path::Path, name: &str, lines: &[&str]) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    path
+}
+
 fn lines(dir: &std::path::Path, n: usize) -> std::path::PathBuf {
     let path = dir.join("w.jsonl");
     let body: String = (1..=n)
@@ -590,17 +597,15 @@ fn csv_numbers_are_plain_decimals_and_costs_carry_no_float_noise() {
 #[test]
 fn batch_output_writes_the_openai_batch_output_and_error_files() {
     let tmp = tempfile::tempdir().unwrap();
-    let workload = tmp.path().join("batch.jsonl");
-    std::fs::write(
-        &workload,
-        [
+    let workload = workload_of(
+        tmp.path(),
+        "batch.jsonl",
+        &[
             r#"{"custom_id": "a", "method": "POST", "url": "/v1/responses", "body": {"model": "gpt-4.1-mini", "input": "one"}}"#,
             r#"{"custom_id": "b", "method": "POST", "url": "/v1/chat/completions", "body": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "two"}]}}"#,
             r#"{"custom_id": "c", "method": "POST", "url": "/v1/responses", "body": {"input": "no model"}}"#,
-        ]
-        .join("\n"),
-    )
-    .unwrap();
+        ],
+    );
     let out = tmp.path().join("out");
     let run = run(
         llmvolley(),
@@ -711,18 +716,16 @@ fn help_puts_the_first_options_first_then_headed_groups_then_two_examples() {
 #[test]
 fn estimate_gives_a_real_middle_a_total_row_and_says_when_it_is_partial() {
     let tmp = tempfile::tempdir().unwrap();
-    let workload = tmp.path().join("w.jsonl");
-    std::fs::write(
-        &workload,
-        [
+    let workload = workload_of(
+        tmp.path(),
+        "w.jsonl",
+        &[
             r#"{"model": "gpt-4.1-mini", "input": "capped", "max_output_tokens": 100}"#,
             r#"{"model": "gpt-4o-mini", "input": "capped too", "max_output_tokens": 200}"#,
             r#"{"model": "gpt-4o-mini", "input": "no cap"}"#,
             r#"{"model": "gpt-5-nano", "input": "a newer model", "max_output_tokens": 10}"#,
-        ]
-        .join("\n"),
-    )
-    .unwrap();
+        ],
+    );
     let w = workload.to_str().unwrap();
     let json = llmvolley()
         .args(["estimate", w, "--json"])
@@ -815,16 +818,14 @@ fn bench_progress_names_the_step_the_warm_up_and_the_time_left() {
 #[test]
 fn a_batch_lines_metadata_is_carried_into_its_record() {
     let tmp = tempfile::tempdir().unwrap();
-    let workload = tmp.path().join("batch.jsonl");
-    std::fs::write(
-        &workload,
-        [
+    let workload = workload_of(
+        tmp.path(),
+        "batch.jsonl",
+        &[
             r#"{"custom_id": "a", "method": "POST", "url": "/v1/responses", "metadata": {"customer": "acme", "row": 7}, "body": {"model": "gpt-4.1-mini", "input": "one"}}"#,
             r#"{"custom_id": "b", "method": "POST", "url": "/v1/responses", "body": {"model": "gpt-4.1-mini", "input": "two"}}"#,
-        ]
-        .join("\n"),
-    )
-    .unwrap();
+        ],
+    );
     let run = run(
         llmvolley(),
         &[workload.to_str().unwrap(), "--mock", "-q"],

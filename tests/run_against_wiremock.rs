@@ -526,15 +526,18 @@ async fn redirects_are_not_followed_so_the_key_stays_with_its_host() {
     );
 }
 
-/// A TLS peer with a freshly made self-signed certificate, answering every request with `body`.
-async fn self_signed_tls_peer(body: &'static str) -> String {
+/// A TLS acceptor with a freshly made self-signed certificate for localhost and 127.0.0.1,
+/// offering `alpn` (none: HTTP/1.1 without negotiation), and a listener with its https:// base URL.
+async fn self_signed_tls(
+    alpn: &[&[u8]],
+) -> (tokio_rustls::TlsAcceptor, tokio::net::TcpListener, String) {
     use std::sync::Arc;
     use tokio_rustls::rustls;
     let certified =
         rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".to_string()])
             .unwrap();
     let key = rustls::pki_types::PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into());
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
@@ -542,12 +545,22 @@ async fn self_signed_tls_peer(body: &'static str) -> String {
     .with_no_client_auth()
     .with_single_cert(vec![certified.cert.der().clone()], key)
     .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let endpoint = format!(
         "https://localhost:{}/v1",
         listener.local_addr().unwrap().port()
     );
+    (
+        tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+        listener,
+        endpoint,
+    )
+}
+
+/// A TLS peer with a freshly made self-signed certificate, answering every request with `body`.
+async fn self_signed_tls_peer(body: &'static str) -> String {
+    let (acceptor, listener, endpoint) = self_signed_tls(&[]).await;
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
             let acceptor = acceptor.clone();
@@ -807,25 +820,8 @@ async fn https_endpoints_negotiate_http2() {
     use http_body_util::Full;
     use hyper_util::rt::{TokioExecutor, TokioIo};
     use std::sync::{Arc, Mutex};
-    use tokio_rustls::rustls;
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into());
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(vec![certified.cert.der().clone()], key)
-    .unwrap();
     // As OpenAI's and most gateways' TLS endpoints offer it.
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let endpoint = format!(
-        "https://localhost:{}/v1",
-        listener.local_addr().unwrap().port()
-    );
+    let (acceptor, listener, endpoint) = self_signed_tls(&[b"h2", b"http/1.1"]).await;
     let versions = Arc::new(Mutex::new(Vec::new()));
     let seen = versions.clone();
     tokio::spawn(async move {

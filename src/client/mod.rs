@@ -131,9 +131,11 @@ impl Client {
             value.set_sensitive(true);
             headers.insert(AUTHORIZATION, value);
         }
-        let proxies = transport::proxies_from_env();
+        let proxies = std::sync::Arc::new(transport::Matcher::from_env());
         let base_uri = uri(&config.base_url)?;
-        if let Some(proxy) = proxies.as_ref().and_then(|m| m.intercept(&base_uri)) {
+        if let Some(proxy) = proxies.intercept(&base_uri) {
+            // An `https://` or `socks5://` proxy is refused before anything is sent, so its
+            // credentials never go out in the clear.
             if let Some(e) = transport::unsupported_proxy(proxy.uri()) {
                 anyhow::bail!("{e}");
             }

@@ -517,6 +517,11 @@ mod tests {
             self.launched.lock().unwrap().len()
         }
 
+        /// When each launched request was scheduled, from the start, in launch order.
+        fn scheduled(&self) -> Vec<Duration> {
+            self.launched.lock().unwrap().iter().map(|l| l.2).collect()
+        }
+
         fn recorded(&self, status: Status) -> Vec<Record> {
             let records = self.records.lock().unwrap();
             records
@@ -760,13 +765,7 @@ mod tests {
             &CancellationToken::new(),
         )
         .await;
-        let starts: Vec<Duration> = launcher
-            .launched
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|l| l.2)
-            .collect();
+        let starts = launcher.scheduled();
         assert_eq!(starts, [ms(0), ms(100), ms(200), ms(300)]);
     }
 
@@ -957,13 +956,7 @@ mod tests {
             &CancellationToken::new(),
         )
         .await;
-        let sent: Vec<Duration> = launcher
-            .launched
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|l| l.2)
-            .collect();
+        let sent = launcher.scheduled();
         assert_eq!(sent, [ms(0), ms(10), ms(95), ms(105), ms(190)]);
         // The fourth and fifth were late because of the third's wait for room: not timer lag.
         assert_eq!(done.scheduler_lag.unwrap().len(), 3);
