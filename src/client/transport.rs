@@ -40,7 +40,9 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub struct Transport {
     /// For the whole connection set-up: TCP, the proxy's tunnel, TLS.
     pub connect_timeout: Duration,
-    /// Idle connections kept per host (0: a new connection for every request).
+    /// Idle connections kept per host (0: a new connection for every request, and no cap).
+    /// Above 0 it is also the cap on open connections: a request that finds none idle while the
+    /// cap is reached waits for one (see `ConnectionCap`).
     pub max_idle: usize,
     pub idle_timeout: Duration,
     /// h2c: HTTP/2 without negotiation for http:// (and only HTTP/2 for https://).
@@ -66,6 +68,7 @@ impl Transport {
         let proxied = ProxyConnector {
             tcp,
             proxies: self.proxies.clone(),
+            cap: (self.max_idle > 0).then(|| Arc::new(ConnectionCap::new(self.max_idle))),
         };
         let tls = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls_config(self.insecure)?)
@@ -163,6 +166,62 @@ impl ServerCertVerifier for AnyCertificate {
 pub struct ProxyConnector {
     tcp: HttpConnector,
     proxies: Arc<Matcher>,
+    cap: Option<Arc<ConnectionCap>>,
+}
+
+/// At most `max` connections open at once (one per concurrency slot, as oha keeps one per worker).
+///
+/// hyper-util's pool races a new connection against the checkout of an idle one, and hands a
+/// finished HTTP/1.1 connection back on a task of its own: a slot's next request often found none
+/// idle yet and opened a second connection (5 in 30 runs of a 3-request `-c 1` test on loopback),
+/// whose handshake then counted in that request's latency. With the cap, a request that finds the
+/// cap reached waits for the checkout, which wins as soon as the finished connection is back.
+pub struct ConnectionCap {
+    max: usize,
+    open: std::sync::atomic::AtomicUsize,
+    closed: tokio::sync::Notify,
+}
+
+impl ConnectionCap {
+    fn new(max: usize) -> ConnectionCap {
+        ConnectionCap {
+            max,
+            open: std::sync::atomic::AtomicUsize::new(0),
+            closed: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Waits until fewer than `max` connections are open, and counts one more.
+    async fn open(self: Arc<Self>) -> OpenConnection {
+        use std::sync::atomic::Ordering;
+        loop {
+            // Registered before the count is read, so a close in between is not missed.
+            let closed = self.closed.notified();
+            let open = self.open.load(Ordering::Acquire);
+            if open >= self.max {
+                closed.await;
+            } else if self
+                .open
+                .compare_exchange(open, open + 1, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                break;
+            }
+        }
+        OpenConnection(self)
+    }
+}
+
+/// One open connection counted by its cap, until it is dropped.
+struct OpenConnection(Arc<ConnectionCap>);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0
+            .open
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+        self.0.closed.notify_one();
+    }
 }
 
 impl Service<Uri> for ProxyConnector {
@@ -177,14 +236,20 @@ impl Service<Uri> for ProxyConnector {
     fn call(&mut self, dst: Uri) -> Self::Future {
         let intercept = self.proxies.intercept(&dst);
         let mut tcp = self.tcp.clone();
+        let cap = self.cap.clone();
         Box::pin(async move {
             if let Some(e) = intercept.as_ref().and_then(|p| unsupported_proxy(p.uri())) {
                 return Err(e);
             }
+            let counted = match cap {
+                Some(cap) => Some(cap.open().await),
+                None => None,
+            };
             Ok(match intercept {
                 None => Proxied {
                     io: tcp.call(dst).await?,
                     proxied: false,
+                    _counted: counted,
                 },
                 Some(proxy) if dst.scheme() == Some(&Scheme::HTTPS) => {
                     let mut tunnel = Tunnel::new(proxy.uri().clone(), tcp);
@@ -194,11 +259,13 @@ impl Service<Uri> for ProxyConnector {
                     Proxied {
                         io: tunnel.call(dst).await?,
                         proxied: false,
+                        _counted: counted,
                     }
                 }
                 Some(proxy) => Proxied {
                     io: tcp.call(proxy.uri().clone()).await?,
                     proxied: true,
+                    _counted: counted,
                 },
             })
         })
@@ -274,6 +341,8 @@ impl std::error::Error for ConnectTimedOut {}
 pub struct Proxied {
     io: TokioIo<TcpStream>,
     proxied: bool,
+    /// Released, for a waiting request, when hyper drops the closed connection.
+    _counted: Option<OpenConnection>,
 }
 
 impl Connection for Proxied {
