@@ -157,6 +157,9 @@ pub struct BenchArgs {
     pub gates: GateArgs,
 
     #[command(flatten)]
+    pub verdicts: VerdictArgs,
+
+    #[command(flatten)]
     pub target: EndpointArgs,
 }
 
@@ -275,7 +278,24 @@ pub struct RunArgs {
     pub gates: GateArgs,
 
     #[command(flatten)]
+    pub verdicts: VerdictArgs,
+
+    #[command(flatten)]
     pub target: EndpointArgs,
+}
+
+/// What a finished run is judged on and how its summary is handed to CI: `run` and `bench`.
+#[derive(Debug, Args)]
+pub struct VerdictArgs {
+    /// Fail (exit 3) when one of these holds at the end: any percentile of latency, ttft, tpot,
+    /// itl, queue... (ttft.p99>500ms), error_rate>1%, requests_per_s<10, goodput<10/s, cost>$5, or
+    /// any number of summary.json by its dotted path; comma-separated.
+    #[arg(help_heading = "Output", long, value_name = "METRIC>LIMIT,...", value_parser = crate::stats::gate::Thresholds::parse)]
+    pub fail_on: Option<crate::stats::gate::Thresholds>,
+
+    /// Also write the summary as a Markdown table to FILE (e.g. $GITHUB_STEP_SUMMARY).
+    #[arg(help_heading = "Output", long, value_name = "FILE")]
+    pub summary_markdown: Option<PathBuf>,
 }
 
 /// What every launch passes, whatever the command: rate limits, ramp-up, the cost budget.

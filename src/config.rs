@@ -1,7 +1,7 @@
 //! Validated run settings built from raw arguments and the environment: every setup error is found here.
 
 use crate::cli::{
-    Api, BenchArgs, EndpointArgs, GateArgs, MockKnobs, Profile, RunArgs, SweepArrivals,
+    Api, BenchArgs, EndpointArgs, GateArgs, MockKnobs, Profile, RunArgs, SweepArrivals, VerdictArgs,
 };
 use crate::client::{ApiKey, ClientConfig};
 use crate::cost::{PriceTable, Tier};
@@ -150,6 +150,7 @@ pub struct RunConfig {
     pub strict: bool,
     /// `--batch-output`: output.jsonl and errors.jsonl in the OpenAI Batch output format.
     pub batch_output: bool,
+    pub verdicts: Verdicts,
 }
 
 impl Connection {
@@ -279,6 +280,7 @@ impl RunConfig {
         // The Batch output format carries each answer's body.
         conn.save_responses |= args.batch_output;
         Ok(RunConfig {
+            verdicts: Verdicts::from_args(args.verdicts, None)?,
             batch_output: args.batch_output,
             workload: args.workload,
             conn,
@@ -316,6 +318,28 @@ impl RunConfig {
     }
 }
 
+/// How a finished run is judged (`--fail-on`) and handed to CI (`--summary-markdown`).
+#[derive(Debug, Clone, Default)]
+pub struct Verdicts {
+    pub fail_on: crate::stats::gate::Thresholds,
+    pub summary_markdown: Option<PathBuf>,
+}
+
+impl Verdicts {
+    fn from_args(args: VerdictArgs, slo: Option<Slo>) -> anyhow::Result<Verdicts> {
+        let fail_on = args.fail_on.unwrap_or_default();
+        if fail_on.needs_slo() && slo.is_none() {
+            bail!(
+                "--fail-on goodput needs --slo (goodput counts the requests meeting every objective), e.g. bench --slo ttft=500ms"
+            );
+        }
+        Ok(Verdicts {
+            fail_on,
+            summary_markdown: args.summary_markdown,
+        })
+    }
+}
+
 /// Validated `bench` settings.
 #[derive(Debug, Clone)]
 pub struct BenchConfig {
@@ -331,6 +355,7 @@ pub struct BenchConfig {
     pub sweep_arrivals: SweepArrivals,
     pub load: Load,
     pub out: Option<PathBuf>,
+    pub verdicts: Verdicts,
 }
 
 impl BenchConfig {
@@ -386,6 +411,7 @@ impl BenchConfig {
         load.duration = args.duration;
         load.slo = args.slo;
         Ok(BenchConfig {
+            verdicts: Verdicts::from_args(args.verdicts, args.slo)?,
             workload: args.workload,
             conn: Connection::from_args(args.target, env)?,
             profile: args.profile,

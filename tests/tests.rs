@@ -7,6 +7,7 @@ mod common;
 mod bench;
 mod cost;
 mod crash;
+mod gates;
 mod hostile;
 mod independent_servers;
 mod mock_endpoint;

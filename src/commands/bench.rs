@@ -60,7 +60,7 @@ pub async fn bench(args: crate::cli::BenchArgs) -> anyhow::Result<ExitCode> {
                 .measure(&dir, config.profile, pace, Some(&mut run_json), None)
                 .await?;
             crate::export::print_line(&format!("run folder   {}", dir.display()))?;
-            print_summary(&summary)?;
+            print_summary(&summary, &config.verdicts)?;
             vec![summary]
         }
         None => {

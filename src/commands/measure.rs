@@ -51,7 +51,8 @@ impl Bench<'_> {
             .drive(folder, source, profile, pace, Some(lines))
             .await?;
         let interrupted = self.driver.shutdown.stop.is_cancelled();
-        let summary = driven.summary(&driven.stats, load, interrupted);
+        let mut summary = driven.summary(&driven.stats, load, interrupted);
+        summary.thresholds = self.config.verdicts.fail_on.judge(&summary, &driven.stats);
         driven.write(dir, None, &summary)?;
         Ok(summary)
     }

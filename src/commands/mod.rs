@@ -18,6 +18,8 @@ use std::process::ExitCode;
 pub const EXIT_SETUP: u8 = 2;
 /// Exit code when the run finished but some requests did not end ok.
 pub const EXIT_SOME_FAILED: u8 = 1;
+/// Exit code when a `--fail-on` threshold failed (a CI gate), whatever the requests did.
+pub const EXIT_THRESHOLD: u8 = 3;
 /// Exit code when SIGINT or SIGTERM stopped the run (128 + SIGINT, as shells report it).
 pub const EXIT_INTERRUPTED: u8 = 130;
 
@@ -36,13 +38,19 @@ pub async fn dispatch(cli: Cli) -> ExitCode {
 }
 
 /// The one exit-code rule: interrupted → 130; gave up on a dead endpoint → 2 (a setup error found
-/// by sending); any record not ok, or `--max-cost` cut the load short (in any step) → 1; else 0.
+/// by sending); a `--fail-on` threshold failed (in any step) → 3; any record not ok, or
+/// `--max-cost` cut the load short (in any step) → 1; else 0.
 fn exit_code(interrupted: bool, summaries: &[Summary]) -> ExitCode {
     if interrupted {
         ExitCode::from(EXIT_INTERRUPTED)
     } else if let Some(verdict) = summaries.iter().find_map(|s| s.gave_up.as_deref()) {
         eprintln!("error: {verdict}");
         ExitCode::from(EXIT_SETUP)
+    } else if summaries
+        .iter()
+        .any(|s| s.thresholds.iter().any(|t| t.failed))
+    {
+        ExitCode::from(EXIT_THRESHOLD)
     } else if summaries
         .iter()
         .all(|s| s.requests.failed == 0 && !s.cost.budget_stopped)

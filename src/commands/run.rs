@@ -151,6 +151,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if stats.count(Status::Cancelled) + stats.count(Status::SkippedBudget) > 0 {
         summary.resume_command = Some(resume_command(&dir));
     }
+    summary.thresholds = config.verdicts.fail_on.judge(&summary, stats);
     driven.write(&dir, whole.as_ref(), &summary)?;
     let batch = if config.batch_output {
         let records = dir.join(RECORDS_JSONL);
@@ -169,7 +170,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             batch.output, batch.errors
         ))?;
     }
-    print_summary(&summary)?;
+    print_summary(&summary, &config.verdicts)?;
     Ok(exit_code(interrupted, &[summary]))
 }
 

@@ -2,7 +2,9 @@
 
 use super::measure::Bench;
 use crate::cli::Profile;
-use crate::export::{Destination, Exports, Json, Sweep, SweepCsv, SweepRow, SweepTable};
+use crate::export::{
+    Destination, Exports, Json, Sweep, SweepCsv, SweepMarkdown, SweepRow, SweepTable,
+};
 use crate::run_folder::HISTOGRAMS_DIR;
 use crate::scheduler::Pace;
 use crate::stats::Summary;
@@ -64,9 +66,11 @@ pub(super) async fn sweep(bench: &Bench<'_>, dir: &Path) -> anyhow::Result<Vec<S
         .to(SweepCsv, Destination::File(dir.join(SWEEP_CSV)))
         .write(&sweep)?;
     crate::export::print_line(&format!("run folder   {}", dir.display()))?;
-    Exports::new()
-        .to(SweepTable, Destination::Stdout)
-        .write(&sweep)?;
+    let mut printed = Exports::new().to(SweepTable, Destination::Stdout);
+    if let Some(path) = &config.verdicts.summary_markdown {
+        printed = printed.to(SweepMarkdown, Destination::File(path.clone()));
+    }
+    printed.write(&sweep)?;
     Ok(summaries)
 }
 

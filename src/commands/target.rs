@@ -3,8 +3,8 @@
 
 use super::EXIT_INTERRUPTED;
 use crate::client::redacted_url;
-use crate::config::{Connection, Load, Target, is_secret_header};
-use crate::export::{Destination, Exports, SummaryText};
+use crate::config::{Connection, Load, Target, Verdicts, is_secret_header};
+use crate::export::{Destination, Exports, SummaryMarkdown, SummaryText};
 use crate::mock::MockThread;
 use crate::record::millis;
 use crate::run_folder::{
@@ -168,10 +168,13 @@ fn load_info(load: &Load) -> Value {
 }
 
 /// Prints the summary table.
-pub fn print_summary(summary: &Summary) -> anyhow::Result<()> {
-    Exports::new()
-        .to(SummaryText, Destination::Stdout)
-        .write(summary)
+/// Prints the summary, and writes it as Markdown where `--summary-markdown` says.
+pub fn print_summary(summary: &Summary, verdicts: &Verdicts) -> anyhow::Result<()> {
+    let mut exports = Exports::new().to(SummaryText, Destination::Stdout);
+    if let Some(path) = &verdicts.summary_markdown {
+        exports = exports.to(SummaryMarkdown, Destination::File(path.clone()));
+    }
+    exports.write(summary)
 }
 
 fn endpoint_info(conn: &Connection, base_url: &Url) -> Value {

@@ -3,10 +3,12 @@
 //! An HTML report is one more exporter.
 
 mod estimate;
+mod markdown;
 mod sweep;
 mod text;
 
 pub use estimate::EstimateTable;
+pub use markdown::{SummaryMarkdown, SweepMarkdown};
 pub use sweep::{Sweep, SweepCsv, SweepRow, SweepTable};
 pub use text::SummaryText;
 

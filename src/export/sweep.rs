@@ -38,6 +38,8 @@ pub struct SweepRow {
     pub slo_tpot_share: Option<f64>,
     pub slo_e2e_share: Option<f64>,
     pub slo_share: Option<f64>,
+    /// `--fail-on` thresholds this step failed, `; `-separated (empty: none failed, or none given).
+    pub failed_gates: String,
 }
 
 impl SweepRow {
@@ -75,6 +77,13 @@ impl SweepRow {
             slo_tpot_share: s.slo.as_ref().and_then(|g| g.share_tpot),
             slo_e2e_share: s.slo.as_ref().and_then(|g| g.share_e2e),
             slo_share: s.slo.as_ref().map(|g| g.share_all),
+            failed_gates: s
+                .thresholds
+                .iter()
+                .filter(|v| v.failed)
+                .map(|v| v.expression.as_str())
+                .collect::<Vec<_>>()
+                .join("; "),
         }
     }
 }
@@ -163,5 +172,12 @@ fn render_sweep(rows: &[SweepRow]) -> String {
         out.push('\n');
     }
     out.push_str("(latency and TTFT in ms; each step's full summary is in its folder)\n");
+    for r in rows.iter().filter(|r| !r.failed_gates.is_empty()) {
+        let _ = writeln!(
+            out,
+            "{:<13}step {} failed {}",
+            "fail-on", r.step, r.failed_gates
+        );
+    }
     out
 }

@@ -238,6 +238,13 @@ fn render(summary: &Summary) -> String {
             }
         }
     }
+    if !summary.thresholds.is_empty() {
+        out.push('\n');
+        for (i, verdict) in summary.thresholds.iter().enumerate() {
+            let label = if i == 0 { "fail-on" } else { "" };
+            let _ = writeln!(out, "{label:<13}{}", verdict.line());
+        }
+    }
     out
 }
 

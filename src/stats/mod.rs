@@ -1,5 +1,6 @@
 //! Run statistics: counts, token sums and HdrHistograms, folded record by record, and the summary.
 
+pub mod gate;
 mod slo;
 mod summary;
 mod timeseries;

@@ -63,6 +63,9 @@ pub struct Summary {
     /// `bench --slo`: share of measured requests meeting each objective, and goodput.
     #[serde(default)]
     pub slo: Option<super::SloSummary>,
+    /// `--fail-on`: each threshold's verdict; any failed one makes the exit code 3.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub thresholds: Vec<super::gate::Verdict>,
     /// `bench`: the load profile, the rate it achieved and the client's self-check.
     #[serde(default)]
     pub load: Option<LoadSummary>,
@@ -348,6 +351,7 @@ impl Summary {
             resume_command: None,
             warmup_requests: stats.warmup,
             slo: stats.slo.as_ref().map(|tally| tally.summary(window_s)),
+            thresholds: Vec::new(),
             load: None,
             retry_wait_ms: Distribution::of(&stats.retry_wait),
             reconnects: stats.reconnects,

@@ -1,0 +1,576 @@
+//! CI gates (`--fail-on 'ttft.p99>500ms,error_rate>1%'`): thresholds on any summary figure or any
+//! percentile, judged at the end of a run, saved in `summary.json`, and exit code 3 when one fails.
+//! The model is k6's thresholds, written as the condition that fails the build.
+
+use super::{RunStats, ScaledHistogram, Summary};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A histogram of the run, by the name users write (`ttft`), and its field in `RunStats`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Histo {
+    Latency,
+    LatencyFromSchedule,
+    FailedLatency,
+    Queue,
+    Ttft,
+    Ttfo,
+    Tpot,
+    Itl,
+    OutputTps,
+    RetryWait,
+}
+
+impl Histo {
+    const NAMED: [(&'static str, Histo); 10] = [
+        ("latency", Histo::Latency),
+        ("latency_from_schedule", Histo::LatencyFromSchedule),
+        ("failed_latency", Histo::FailedLatency),
+        ("queue", Histo::Queue),
+        ("ttft", Histo::Ttft),
+        ("ttfo", Histo::Ttfo),
+        ("tpot", Histo::Tpot),
+        ("itl", Histo::Itl),
+        ("output_tps", Histo::OutputTps),
+        ("retry_wait", Histo::RetryWait),
+    ];
+
+    fn named(name: &str) -> Option<Histo> {
+        // The summary.json names (`ttft_ms`, `latency_ms`) are accepted too.
+        let name = name.strip_suffix("_ms").unwrap_or(name);
+        let name = if name == "e2e" { "latency" } else { name };
+        Self::NAMED
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, h)| *h)
+    }
+
+    pub fn of(self, stats: &RunStats) -> &ScaledHistogram {
+        match self {
+            Histo::Latency => &stats.latency,
+            Histo::LatencyFromSchedule => &stats.latency_from_schedule,
+            Histo::FailedLatency => &stats.failed_latency,
+            Histo::Queue => &stats.queue,
+            Histo::Ttft => &stats.ttft,
+            Histo::Ttfo => &stats.ttfo,
+            Histo::Tpot => &stats.tpot,
+            Histo::Itl => &stats.itl,
+            Histo::OutputTps => &stats.output_tps,
+            Histo::RetryWait => &stats.retry_wait,
+        }
+    }
+
+    fn unit(self) -> Unit {
+        match self {
+            Histo::OutputTps => Unit::PerSecond,
+            _ => Unit::Millis,
+        }
+    }
+}
+
+/// One figure of a histogram.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Stat {
+    /// A quantile in (0, 1]: `p99` is 0.99, `p99.9` 0.999.
+    Quantile(f64),
+    Min,
+    Max,
+    Mean,
+    Stdev,
+    Count,
+}
+
+impl Stat {
+    fn parse(text: &str) -> Result<Stat, String> {
+        Ok(match text {
+            "min" => Stat::Min,
+            "max" => Stat::Max,
+            "mean" | "avg" => Stat::Mean,
+            "stdev" => Stat::Stdev,
+            "count" => Stat::Count,
+            _ => {
+                let digits = text
+                    .strip_prefix('p')
+                    .ok_or_else(|| {
+                        format!("{text:?}: expected p50, p99.9, min, max, mean, stdev or count")
+                    })?
+                    .replace('_', ".");
+                // The decimal point moved two places in the text, so p99.9 is exactly 0.999.
+                let (whole, fraction) = digits.split_once('.').unwrap_or((&digits, ""));
+                let valid = !whole.is_empty()
+                    && whole.len() <= 3
+                    && whole
+                        .bytes()
+                        .chain(fraction.bytes())
+                        .all(|b| b.is_ascii_digit());
+                let whole = format!("{whole:0>3}");
+                let q: Option<f64> = valid
+                    .then(|| {
+                        format!("{}.{}{fraction}", &whole[..1], &whole[1..])
+                            .parse()
+                            .ok()
+                    })
+                    .flatten();
+                match q {
+                    Some(q) if q > 0.0 && q <= 1.0 => Stat::Quantile(q),
+                    _ => {
+                        return Err(format!(
+                            "{text:?}: a percentile is p followed by a number up to 100, e.g. p99 or p99.9"
+                        ));
+                    }
+                }
+            }
+        })
+    }
+
+    /// The figure of `h`, in the histogram's unit (thousandths are scaled back).
+    pub fn of(self, h: &ScaledHistogram) -> Option<f64> {
+        if h.is_empty() {
+            return None;
+        }
+        let h = h.inner();
+        let scaled = |v: u64| v as f64 / 1000.0;
+        Some(match self {
+            Stat::Quantile(q) => scaled(h.value_at_quantile(q)),
+            Stat::Min => scaled(h.min()),
+            Stat::Max => scaled(h.max()),
+            Stat::Mean => h.mean() / 1000.0,
+            Stat::Stdev => h.stdev() / 1000.0,
+            Stat::Count => h.len() as f64,
+        })
+    }
+}
+
+/// What a threshold is judged on.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Metric {
+    /// A figure of one of the run's histograms: `ttft.p99`, `latency.p99.9`, `itl.max`.
+    Histogram(Histo, Stat),
+    /// Requests not ok / all requests (0–1).
+    ErrorRate,
+    /// ok requests per second of the throughput window.
+    RequestsPerS,
+    /// Output tokens of ok requests per second of the window.
+    OutputTokensPerS,
+    /// `bench --slo`: requests meeting every objective per second.
+    Goodput,
+    /// Dollars for the whole run, and per 1,000 priced requests.
+    CostUsd,
+    CostPer1k,
+    /// Any other number in `summary.json`, by its dotted path (`tokens.total_per_s`).
+    Path(String),
+}
+
+/// How a metric's values are written and shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unit {
+    /// Milliseconds; limits may be written `500ms`, `2s`, `250us`, or a bare number of ms.
+    #[serde(rename = "ms")]
+    Millis,
+    /// Per second; limits may be written `10`, `10/s` or `600/min`.
+    #[serde(rename = "per_s")]
+    PerSecond,
+    /// A share (0–1); limits may be written `1%` or `0.01`.
+    Share,
+    /// Dollars; `$5` or `5`.
+    Usd,
+    Number,
+}
+
+impl Metric {
+    /// `ttft.p99`, `latency.mean`, `error_rate`, `goodput`, `cost`, or a dotted summary.json path.
+    pub fn parse(text: &str) -> Result<Metric, String> {
+        let text = text.trim();
+        if let Some((name, stat)) = text.split_once('.')
+            && let Some(histo) = Histo::named(name)
+        {
+            return Ok(Metric::Histogram(histo, Stat::parse(stat)?));
+        }
+        if Histo::named(text).is_some() {
+            return Err(format!(
+                "{text:?} is a distribution: say which figure, e.g. {text}.p99 or {text}.mean"
+            ));
+        }
+        Ok(match text {
+            "error_rate" | "errors" => Metric::ErrorRate,
+            "requests_per_s" | "rps" | "throughput" => Metric::RequestsPerS,
+            "output_tokens_per_s" | "output_tok_s" | "tokens.output_per_s" => {
+                Metric::OutputTokensPerS
+            }
+            "goodput" | "goodput_per_s" | "slo.goodput_per_s" => Metric::Goodput,
+            "cost" | "cost_usd" | "cost.total_usd" => Metric::CostUsd,
+            "cost_per_1k" | "cost.per_1k_requests_usd" => Metric::CostPer1k,
+            path => {
+                let known = serde_json::to_value(Summary::from_stats(
+                    &RunStats::default(),
+                    0.0,
+                    Vec::new(),
+                ))
+                .unwrap_or(Value::Null);
+                if !path_is_known(&known, path) {
+                    return Err(format!(
+                        "{path:?}: not a figure of the summary. Use ttft.p99 (any percentile of latency, latency_from_schedule, queue, ttft, ttfo, tpot, itl, output_tps, failed_latency, retry_wait; or min, max, mean, stdev, count), error_rate, requests_per_s, output_tokens_per_s, goodput, cost, cost_per_1k, or a dotted path of summary.json such as tokens.total_per_s"
+                    ));
+                }
+                Metric::Path(path.to_string())
+            }
+        })
+    }
+
+    pub fn unit(&self) -> Unit {
+        match self {
+            Metric::Histogram(_, Stat::Count) => Unit::Number,
+            Metric::Histogram(h, _) => h.unit(),
+            Metric::ErrorRate => Unit::Share,
+            Metric::RequestsPerS | Metric::OutputTokensPerS | Metric::Goodput => Unit::PerSecond,
+            Metric::CostUsd | Metric::CostPer1k => Unit::Usd,
+            Metric::Path(path) if path.ends_with("_ms") || path.contains("_ms.") => Unit::Millis,
+            Metric::Path(path) if path.ends_with("_per_s") => Unit::PerSecond,
+            Metric::Path(_) => Unit::Number,
+        }
+    }
+
+    /// The metric's value for a finished run: histogram figures from `stats` (any percentile), the
+    /// rest from `summary`. None when the run has no data for it (no streamed request has a TTFT).
+    pub fn value(&self, summary: &Summary, stats: &RunStats) -> Option<f64> {
+        match self {
+            Metric::Histogram(h, stat) => stat.of(h.of(stats)),
+            Metric::ErrorRate => (summary.requests.total > 0)
+                .then(|| summary.requests.failed as f64 / summary.requests.total as f64),
+            Metric::RequestsPerS => (summary.window_s > 0.0).then_some(summary.requests_per_s),
+            Metric::OutputTokensPerS => summary.tokens.output_per_s,
+            Metric::Goodput => summary.slo.as_ref().map(|s| s.goodput_per_s),
+            Metric::CostUsd => summary.cost.total_usd,
+            Metric::CostPer1k => summary.cost.per_1k_requests_usd,
+            Metric::Path(path) => {
+                let value = serde_json::to_value(summary).ok()?;
+                path.split('.')
+                    .try_fold(&value, |v, key| v.get(key))
+                    .and_then(Value::as_f64)
+            }
+        }
+    }
+
+    /// Why a run may hold no value for this metric.
+    fn missing_hint(&self) -> &'static str {
+        match self {
+            Metric::Histogram(Histo::Ttft | Histo::Ttfo | Histo::Tpot | Histo::Itl, _) => {
+                " (streamed ok requests only: add --stream)"
+            }
+            Metric::Goodput => " (goodput needs bench --slo)",
+            Metric::CostUsd | Metric::CostPer1k => " (no record could be priced)",
+            _ => "",
+        }
+    }
+}
+
+/// Whether `path` names a field of `summary.json` (a null on the way is an optional section).
+fn path_is_known(known: &Value, path: &str) -> bool {
+    let mut at = known;
+    for key in path.split('.') {
+        match at {
+            Value::Null => return true,
+            Value::Object(map) => match map.get(key) {
+                Some(next) => at = next,
+                None => return false,
+            },
+            _ => return false,
+        }
+    }
+    matches!(at, Value::Number(_) | Value::Null)
+}
+
+/// The comparison that fails the gate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Op {
+    #[serde(rename = ">")]
+    Above,
+    #[serde(rename = ">=")]
+    AtLeast,
+    #[serde(rename = "<")]
+    Below,
+    #[serde(rename = "<=")]
+    AtMost,
+}
+
+impl Op {
+    fn holds(self, value: f64, limit: f64) -> bool {
+        match self {
+            Op::Above => value > limit,
+            Op::AtLeast => value >= limit,
+            Op::Below => value < limit,
+            Op::AtMost => value <= limit,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Op::Above => ">",
+            Op::AtLeast => ">=",
+            Op::Below => "<",
+            Op::AtMost => "<=",
+        }
+    }
+}
+
+/// One threshold: the run fails the gate when `metric op limit` holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Threshold {
+    pub text: String,
+    pub metric_text: String,
+    pub metric: Metric,
+    pub op: Op,
+    /// In the metric's unit (ms, per second, a 0–1 share, dollars).
+    pub limit: f64,
+}
+
+impl Threshold {
+    fn parse(text: &str) -> Result<Threshold, String> {
+        let text = text.trim();
+        let at = text.find(['<', '>']).ok_or_else(|| {
+            format!("{text:?}: expected METRIC>LIMIT or METRIC<LIMIT, e.g. ttft.p99>500ms")
+        })?;
+        let (metric_text, rest) = text.split_at(at);
+        let (op, limit_text) = match rest.as_bytes() {
+            [b'>', b'=', ..] => (Op::AtLeast, &rest[2..]),
+            [b'<', b'=', ..] => (Op::AtMost, &rest[2..]),
+            [b'>', ..] => (Op::Above, &rest[1..]),
+            _ => (Op::Below, &rest[1..]),
+        };
+        let metric_text = metric_text.trim();
+        let metric = Metric::parse(metric_text).map_err(|e| format!("{text}: {e}"))?;
+        let limit =
+            parse_limit(limit_text.trim(), metric.unit()).map_err(|e| format!("{text}: {e}"))?;
+        Ok(Threshold {
+            text: text.to_string(),
+            metric_text: metric_text.to_string(),
+            metric,
+            op,
+            limit,
+        })
+    }
+
+    /// Judges a finished run.
+    pub fn judge(&self, summary: &Summary, stats: &RunStats) -> Verdict {
+        let value = self.metric.value(summary, stats);
+        let (failed, note) = match value {
+            Some(v) => (self.op.holds(v, self.limit), None),
+            // A gate with nothing to judge is a misconfigured gate: CI should hear of it.
+            None => (
+                true,
+                Some(format!(
+                    "no data for {}{}",
+                    self.metric_text,
+                    self.metric.missing_hint()
+                )),
+            ),
+        };
+        Verdict {
+            expression: self.text.clone(),
+            metric: self.metric_text.clone(),
+            op: self.op,
+            limit: self.limit,
+            unit: self.metric.unit(),
+            value,
+            failed,
+            note,
+        }
+    }
+}
+
+/// Parses a limit in `unit`: `500ms`/`2s`/`250us`/bare ms; `10/s`/`600/min`; `1%`/`0.01`; `$5`.
+fn parse_limit(text: &str, unit: Unit) -> Result<f64, String> {
+    let number = |t: &str| {
+        t.trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite())
+            .ok_or_else(|| format!("{text:?} is not a number"))
+    };
+    match unit {
+        Unit::Millis => match text.parse::<f64>() {
+            Ok(ms) if ms.is_finite() => Ok(ms),
+            _ => humantime::parse_duration(text)
+                .map(|d| d.as_secs_f64() * 1000.0)
+                .map_err(|_| format!("{text:?}: expected a time such as 500ms, 2s or 250us")),
+        },
+        Unit::PerSecond => {
+            if let Some(n) = text.strip_suffix("/s") {
+                number(n)
+            } else if let Some(n) = text
+                .strip_suffix("/min")
+                .or_else(|| text.strip_suffix("/m"))
+            {
+                Ok(number(n)? / 60.0)
+            } else {
+                number(text)
+            }
+        }
+        Unit::Share => match text.strip_suffix('%') {
+            Some(n) => Ok(number(n)? / 100.0),
+            None => number(text),
+        },
+        Unit::Usd => number(text.strip_prefix('$').unwrap_or(text)),
+        Unit::Number => number(text),
+    }
+}
+
+/// `--fail-on`: thresholds separated by commas.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Thresholds(pub Vec<Threshold>);
+
+impl Thresholds {
+    pub fn parse(text: &str) -> Result<Thresholds, String> {
+        let list = text
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(Threshold::parse)
+            .collect::<Result<Vec<_>, _>>()?;
+        if list.is_empty() {
+            return Err("no threshold given: e.g. --fail-on 'ttft.p99>500ms,error_rate>1%'".into());
+        }
+        Ok(Thresholds(list))
+    }
+
+    /// Whether a threshold needs `--slo` (goodput), for a setup error before anything is sent.
+    pub fn needs_slo(&self) -> bool {
+        self.0.iter().any(|t| t.metric == Metric::Goodput)
+    }
+
+    pub fn judge(&self, summary: &Summary, stats: &RunStats) -> Vec<Verdict> {
+        self.0.iter().map(|t| t.judge(summary, stats)).collect()
+    }
+}
+
+/// One threshold's verdict, as `summary.json` keeps it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Verdict {
+    pub expression: String,
+    pub metric: String,
+    pub op: Op,
+    /// The limit and the measured value, in `unit` (ms, per second, a 0–1 share, dollars).
+    pub limit: f64,
+    pub unit: Unit,
+    pub value: Option<f64>,
+    /// The gate failed: the condition held, or there was no data to judge.
+    pub failed: bool,
+    pub note: Option<String>,
+}
+
+impl Verdict {
+    /// `ttft.p99 > 500 ms: 612.3 ms  FAILED`
+    pub fn line(&self) -> String {
+        let shown = |v: f64| show(v, self.unit);
+        let value = self.value.map_or_else(|| "no data".to_string(), shown);
+        let outcome = if self.failed { "FAILED" } else { "passed" };
+        let note = self
+            .note
+            .as_deref()
+            .map(|n| format!(" ({n})"))
+            .unwrap_or_default();
+        format!(
+            "{} {} {}: {value}  {outcome}{note}",
+            self.metric,
+            self.op.as_str(),
+            shown(self.limit)
+        )
+    }
+}
+
+/// A value with its unit, as people read it.
+pub fn show(v: f64, unit: Unit) -> String {
+    match unit {
+        Unit::Millis => format!("{v:.2} ms"),
+        Unit::PerSecond => format!("{v:.2}/s"),
+        Unit::Share => format!("{:.2}%", v * 100.0),
+        Unit::Usd => format!("${v:.4}"),
+        Unit::Number => format!("{v}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{Record, Status};
+
+    fn run(latencies: &[f64], failed: u64) -> (Summary, RunStats) {
+        let mut stats = RunStats::default();
+        for (i, ms) in latencies.iter().enumerate() {
+            let mut r = Record::empty(i.to_string(), i as u64 + 1, Status::Ok);
+            r.sent_at = Some(i as f64 * 10.0);
+            r.latency_ms = Some(*ms);
+            stats.add(&r);
+        }
+        for i in 0..failed {
+            let mut r = Record::empty(format!("f{i}"), 1000 + i, Status::HttpError);
+            r.sent_at = Some(0.0);
+            r.latency_ms = Some(1.0);
+            stats.add(&r);
+        }
+        (Summary::from_stats(&stats, 1.0, Vec::new()), stats)
+    }
+
+    #[test]
+    fn thresholds_parse_units_and_refuse_unknown_figures() {
+        let t = Thresholds::parse("ttft.p99>500ms, latency.p50>2s,error_rate>1%,goodput<10/s,itl.p99.9>=0.5s,cost>$2,output_tokens_per_s<600/min").unwrap();
+        let limits: Vec<f64> = t.0.iter().map(|t| t.limit).collect();
+        assert_eq!(limits, vec![500.0, 2000.0, 0.01, 10.0, 500.0, 2.0, 10.0]);
+        assert_eq!(
+            t.0[4].metric,
+            Metric::Histogram(Histo::Itl, Stat::Quantile(0.999))
+        );
+        assert_eq!(t.0[4].op, Op::AtLeast);
+        assert_eq!(t.0[3].op, Op::Below);
+        assert!(t.needs_slo());
+        assert_eq!(
+            Threshold::parse("tokens.total_per_s<5").unwrap().metric,
+            Metric::Path("tokens.total_per_s".into())
+        );
+        for bad in [
+            "ttft>1s",
+            "ttft.p101>1s",
+            "latncy.p99>1s",
+            "error_rate",
+            "ttft.p99>fast",
+            "",
+            "requests.nope>1",
+            "latency.p0>1",
+            "latency.p1000>1",
+            "latency.p9x>1",
+        ] {
+            assert!(Thresholds::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn a_threshold_fails_only_when_its_condition_holds() {
+        let latencies: Vec<f64> = (1..=100).map(f64::from).collect();
+        let (summary, stats) = run(&latencies, 0);
+        let verdicts =
+            Thresholds::parse("latency.p50>60ms,latency.p99>90ms,latency.p75>=75,error_rate>0%")
+                .unwrap()
+                .judge(&summary, &stats);
+        let failed: Vec<bool> = verdicts.iter().map(|v| v.failed).collect();
+        assert_eq!(failed, vec![false, true, true, false]);
+        assert!((verdicts[1].value.unwrap() - 99.0).abs() < 0.1);
+        assert_eq!(verdicts[3].value, Some(0.0));
+    }
+
+    #[test]
+    fn a_threshold_with_no_data_fails_and_says_why() {
+        let (summary, stats) = run(&[10.0, 20.0], 1);
+        let v = &Thresholds::parse("ttft.p99>500ms")
+            .unwrap()
+            .judge(&summary, &stats)[0];
+        assert!(v.failed);
+        assert_eq!(v.value, None);
+        assert!(v.note.as_deref().unwrap().contains("--stream"), "{v:?}");
+        let rate = &Thresholds::parse("error_rate>=30%")
+            .unwrap()
+            .judge(&summary, &stats)[0];
+        assert!(rate.failed && (rate.value.unwrap() - 1.0 / 3.0).abs() < 1e-9);
+        assert_eq!(rate.line(), "error_rate >= 30.00%: 33.33%  FAILED");
+    }
+}
