@@ -56,6 +56,46 @@ pub enum Command {
   llmvolley export results/prompts --ordered > records-in-order.jsonl
   llmvolley export results/prompts --batch")]
     Export(ExportArgs),
+    /// Compare two runs (or two sets of repeated runs): each headline figure, its change, and
+    /// whether the change is larger than the noise (bootstrap over the per-request records).
+    #[command(after_help = "Examples:
+  llmvolley compare results/before results/after
+  llmvolley compare results/a1 results/a2 results/a3 vs results/b1 results/b2 results/b3 --fail-if-worse 5
+  llmvolley compare results/before results/after --metric ttft.p99 --metric requests_per_s --json")]
+    Compare(CompareArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// BASE NEW, or BASE... vs NEW... for several runs per side (repeats of one set-up).
+    #[arg(required = true, num_args = 2.., value_name = "RUN_DIR")]
+    pub runs: Vec<PathBuf>,
+
+    /// Rows to compare (repeatable): requests_per_s, output_tokens_per_s, error_rate, cost_per_1k,
+    /// or a percentile of latency, latency_from_schedule, queue, ttft, ttfo, tpot (ttft.p99)
+    /// [default: the headline figures].
+    #[arg(long, value_name = "METRIC", value_parser = crate::compare::Figure::parse)]
+    pub metric: Vec<crate::compare::Figure>,
+
+    /// Print the comparison as JSON instead of the table.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Exit 3 when a row is worse beyond the noise and by more than PCT percent.
+    #[arg(long, value_name = "PCT")]
+    pub fail_if_worse: Option<f64>,
+
+    /// Two-sided confidence of each row's interval.
+    #[arg(long, default_value_t = 0.95, value_name = "0..1")]
+    pub confidence: f64,
+
+    /// Bootstrap resamples per row.
+    #[arg(long, default_value_t = 2000, value_name = "N", value_parser = clap::value_parser!(u32).range(100..=1_000_000))]
+    pub resamples: u32,
+
+    /// Seed of the resampling (the same seed gives the same intervals).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
 
 #[derive(Debug, Args)]

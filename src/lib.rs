@@ -13,6 +13,7 @@
 //! - `sink`: output formats behind one trait
 //! - `stats`: counters, histograms and the summary's data, mergeable; no formatting
 //! - `export`: the summary and the sweep rendered (text, JSON, CSV), one exporter per format
+//! - `compare`: two sides' runs compared figure by figure, with a bootstrap verdict against the noise
 //! - `cost`: prices, dollars per record and run, the `--max-cost` budget, estimates before a run
 //! - `run_folder`: the run folder's layout
 //! - `resume`: continuing a run folder, one final record per id
@@ -26,6 +27,7 @@ pub mod cli;
 pub mod client;
 pub mod collector;
 pub mod commands;
+pub mod compare;
 pub mod config;
 pub mod cost;
 pub mod cpu;

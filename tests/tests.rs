@@ -5,6 +5,7 @@
 mod common;
 
 mod bench;
+mod compare;
 mod cost;
 mod crash;
 mod gates;

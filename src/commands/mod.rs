@@ -1,6 +1,7 @@
 //! Subcommands: each file orchestrates one, and all return the process exit code.
 
 mod bench;
+mod compare;
 mod drive;
 mod estimate;
 mod export;
@@ -30,6 +31,7 @@ pub async fn dispatch(cli: Cli) -> ExitCode {
         Command::Estimate(args) => estimate::estimate(args),
         Command::Bench(args) => bench::bench(*args).await,
         Command::Export(args) => export::export(args),
+        Command::Compare(args) => compare::compare(args),
     };
     result.unwrap_or_else(|e| {
         eprintln!("error: {e:#}");

@@ -2,11 +2,13 @@
 //! hyperfine's `src/export/`), each reading plain data (`Summary`, `Sweep`, `Estimate`) and measuring nothing.
 //! An HTML report is one more exporter.
 
+mod compare;
 mod estimate;
 mod markdown;
 mod sweep;
 mod text;
 
+pub use compare::CompareTable;
 pub use estimate::EstimateTable;
 pub use markdown::{SummaryMarkdown, SweepMarkdown};
 pub use sweep::{Sweep, SweepCsv, SweepRow, SweepTable};
