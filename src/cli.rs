@@ -63,6 +63,23 @@ pub enum Command {
   llmvolley compare results/a1 results/a2 results/a3 vs results/b1 results/b2 results/b3 --fail-if-worse 5
   llmvolley compare results/before results/after --metric ttft.p99 --metric requests_per_s --json")]
     Compare(CompareArgs),
+    /// Write one self-contained HTML report (charts and tables) of one or more run folders or sweeps.
+    #[command(after_help = "Examples:
+  llmvolley report results/bench-a
+  llmvolley report results/before results/after -o before-after.html
+  llmvolley report results/sweep results/sweep/steps/02-throughput")]
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Run folders (their distributions are overlaid) and sweep folders (their curves).
+    #[arg(required = true, value_name = "RUN_DIR")]
+    pub dirs: Vec<PathBuf>,
+
+    /// The HTML file [default: RUN_DIR/report.html for one folder, report.html for several].
+    #[arg(short, long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -9,6 +9,7 @@
 //!   server-requested waits, pacing)
 //! - `client`: how one attempt is sent and how its answer is read
 //! - `record`: the one row per workload line
+//! - `report`: what the HTML report shows, read from run folders; `.hgrm` percentile text
 //! - `collector`: the single owner of output files, statistics and progress
 //! - `sink`: output formats behind one trait
 //! - `stats`: counters, histograms and the summary's data, mergeable; no formatting
@@ -36,6 +37,7 @@ pub mod export;
 pub mod mock;
 pub mod modes;
 pub mod record;
+pub mod report;
 pub mod resume;
 pub mod run_folder;
 pub mod scheduler;

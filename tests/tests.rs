@@ -17,6 +17,7 @@ mod new_user;
 mod numbers_hold;
 mod one_engine;
 mod rate_limits;
+mod report;
 mod resume;
 mod retries;
 mod run_against_mock;

@@ -242,6 +242,8 @@ impl Driven {
         if let Some(lag) = &self.scheduler_lag {
             lag.save(&histograms.join("scheduler_lag.hdr"))?;
         }
+        // The same histograms as percentile text (`.hgrm`), for HdrHistogram's plotter and people.
+        crate::report::hgrm::write_all(&histograms)?;
         if let Some(series) = self.timeseries {
             let path = dir.join(TIMESERIES_CSV);
             series

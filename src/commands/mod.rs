@@ -7,6 +7,7 @@ mod estimate;
 mod export;
 mod measure;
 mod mock;
+mod report;
 mod run;
 mod sweep;
 mod target;
@@ -32,6 +33,7 @@ pub async fn dispatch(cli: Cli) -> ExitCode {
         Command::Bench(args) => bench::bench(*args).await,
         Command::Export(args) => export::export(args),
         Command::Compare(args) => compare::compare(args),
+        Command::Report(args) => report::report(args),
     };
     result.unwrap_or_else(|e| {
         eprintln!("error: {e:#}");

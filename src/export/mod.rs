@@ -1,15 +1,17 @@
 //! Rendering results for people and programs: one exporter per format behind one small trait (as
 //! hyperfine's `src/export/`), each reading plain data (`Summary`, `Sweep`, `Estimate`) and measuring nothing.
-//! An HTML report is one more exporter.
+//! The HTML report is one more exporter.
 
 mod compare;
 mod estimate;
+mod html;
 mod markdown;
 mod sweep;
 mod text;
 
 pub use compare::CompareTable;
 pub use estimate::EstimateTable;
+pub use html::HtmlReport;
 pub use markdown::{SummaryMarkdown, SweepMarkdown};
 pub use sweep::{Sweep, SweepCsv, SweepRow, SweepTable};
 pub use text::SummaryText;
