@@ -132,6 +132,16 @@ pub struct ExportArgs {
     /// With --ordered: write to this file instead of stdout.
     #[arg(long, value_name = "FILE", requires = "ordered")]
     pub out: Option<PathBuf>,
+
+    /// Write records.parquet into the run folder: the records with typed columns (for pandas,
+    /// Polars, DuckDB).
+    #[arg(long)]
+    pub parquet: bool,
+
+    /// Write histograms/*.hgrm (percentile distribution text) beside each saved histogram, for
+    /// run folders made before llmvolley wrote them itself.
+    #[arg(long)]
+    pub hgrm: bool,
 }
 
 #[derive(Debug, Args)]

@@ -31,6 +31,17 @@ pub struct PriorOutcomes {
 struct IdAndStatus {
     id: String,
     status: Status,
+    /// `bench` records: the place in the schedule. A cycled workload repeats ids, so a bench
+    /// record is one of its own, never a duplicate to compact away.
+    #[serde(default)]
+    seq: Option<u64>,
+}
+
+impl IdAndStatus {
+    /// What makes two records the same line's: the id, and for bench records the schedule place.
+    fn identity(&self) -> u128 {
+        key(&self.id) ^ u128::from(self.seq.unwrap_or(0)).rotate_left(64)
+    }
 }
 
 impl PriorOutcomes {
@@ -102,7 +113,7 @@ pub fn compact(path: &Path) -> io::Result<usize> {
     let mut last_index: HashMap<u128, usize> = HashMap::new();
     for (index, line) in BufReader::new(File::open(path)?).split(b'\n').enumerate() {
         if let Ok(record) = serde_json::from_slice::<IdAndStatus>(&line?) {
-            last_index.insert(key(&record.id), index);
+            last_index.insert(record.identity(), index);
         }
     }
     let tmp = path.with_extension("jsonl.tmp");
@@ -111,7 +122,7 @@ pub fn compact(path: &Path) -> io::Result<usize> {
     for (index, line) in BufReader::new(File::open(path)?).split(b'\n').enumerate() {
         let line = line?;
         if let Ok(record) = serde_json::from_slice::<IdAndStatus>(&line)
-            && last_index.get(&key(&record.id)) == Some(&index)
+            && last_index.get(&record.identity()) == Some(&index)
         {
             out.write_all(&line)?;
             out.write_all(b"\n")?;

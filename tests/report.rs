@@ -252,3 +252,91 @@ fn every_histogram_is_also_written_as_hgrm_percentile_text() {
         .unwrap();
     assert!((14.0..25.0).contains(&median), "{ttft}");
 }
+
+#[test]
+fn records_export_to_parquet_with_typed_columns_and_none_lost() {
+    let tmp = tempfile::tempdir().unwrap();
+    // 10 lines cycled to 30 requests: ids repeat, and every record must survive the exports.
+    let lines: String = (1..=10)
+        .map(|i| format!("{{\"model\":\"gpt-4.1-mini\",\"input\":\"question {i}\"}}\n"))
+        .collect();
+    let w = tmp.path().join("w.jsonl");
+    std::fs::write(&w, lines).unwrap();
+    let out = tmp.path().join("bench");
+    let run = bench(
+        &[
+            w.to_str().unwrap(),
+            "--mock",
+            "--requests",
+            "30",
+            "--mock-fault-rate",
+            "0.2",
+            "--mock-faults",
+            "server_error",
+        ],
+        &out,
+    );
+    assert_eq!(run.records.len(), 30);
+    for flag in ["--batch", "--parquet"] {
+        let export = llmvolley()
+            .args(["export", flag])
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert_eq!(
+            export.status.code(),
+            Some(0),
+            "{flag}: {}",
+            output_text(&export).1
+        );
+    }
+    let jsonl = std::fs::read_to_string(out.join("records.jsonl")).unwrap();
+    assert_eq!(
+        jsonl.lines().count(),
+        30,
+        "a bench's records are not duplicates of each other"
+    );
+
+    use arrow_array::Array;
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Float64Type, UInt16Type, UInt64Type};
+    let file = std::fs::File::open(out.join("records.parquet")).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut rows = 0;
+    let (mut ok, mut failed) = (0, 0);
+    for batch in reader {
+        let batch = batch.unwrap();
+        rows += batch.num_rows();
+        let status = batch.column_by_name("status").unwrap().as_string::<i32>();
+        let latency = batch
+            .column_by_name("latency_ms")
+            .unwrap()
+            .as_primitive::<Float64Type>();
+        let http = batch
+            .column_by_name("http_status")
+            .unwrap()
+            .as_primitive::<UInt16Type>();
+        let output = batch
+            .column_by_name("output_tokens")
+            .unwrap()
+            .as_primitive::<UInt64Type>();
+        for i in 0..batch.num_rows() {
+            assert!(latency.value(i) > 0.0);
+            if status.value(i) == "ok" {
+                ok += 1;
+                assert_eq!(http.value(i), 200);
+                assert!(output.value(i) > 0);
+            } else {
+                failed += 1;
+                assert_eq!(http.value(i), 500);
+                assert!(output.is_null(i), "no tokens for a failed request");
+            }
+        }
+    }
+    assert_eq!(rows, 30);
+    assert_eq!(ok + failed, 30);
+    assert!(failed > 0 && ok > 0, "{ok} ok, {failed} failed");
+}

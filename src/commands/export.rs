@@ -2,7 +2,12 @@
 
 use crate::batch_output::{self, ERRORS_JSONL, OUTPUT_JSONL};
 use crate::cli::ExportArgs;
-use crate::run_folder::RECORDS_JSONL;
+use crate::record::Record;
+use crate::run_folder::{HISTOGRAMS_DIR, RECORDS_JSONL};
+use crate::sink::ParquetFile;
+
+/// The typed copy of the records `export --parquet` writes.
+pub const RECORDS_PARQUET: &str = "records.parquet";
 use anyhow::{Context, bail};
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
@@ -17,10 +22,20 @@ pub fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
             args.dir.display()
         );
     }
-    if !args.ordered && !args.batch {
+    if !(args.ordered || args.batch || args.parquet || args.hgrm) {
         bail!(
-            "say what to export: --ordered (records in workload order) or --batch (OpenAI Batch output files)"
+            "say what to export: --ordered (records in workload order), --batch (OpenAI Batch output files), --parquet (records.parquet) or --hgrm (percentile text of each histogram)"
         );
+    }
+    if args.parquet {
+        let path = args.dir.join(RECORDS_PARQUET);
+        let rows = parquet(&records, &path)?;
+        eprintln!("{}: {rows} records", path.display());
+    }
+    if args.hgrm {
+        let histograms = args.dir.join(HISTOGRAMS_DIR);
+        let written = crate::report::hgrm::write_all(&histograms)?;
+        eprintln!("{}: {written} .hgrm files", histograms.display());
     }
     if args.batch {
         // One line per custom_id: a resumed run stopped before its compaction may hold two records.
@@ -53,6 +68,26 @@ pub fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The records of `records.jsonl`, in its order, as `records.parquet`; returns how many.
+fn parquet(records: &Path, out: &Path) -> anyhow::Result<u64> {
+    let mut file = ParquetFile::create(out)?;
+    let reader = BufReader::new(
+        File::open(records).with_context(|| format!("cannot read {}", records.display()))?,
+    );
+    for (i, line) in reader.lines().enumerate() {
+        let line = line.with_context(|| format!("cannot read {}", records.display()))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let record: Record = serde_json::from_str(&line)
+            .with_context(|| format!("{}:{}: not a record", records.display(), i + 1))?;
+        file.write(&record)
+            .with_context(|| format!("cannot write {}", out.display()))?;
+    }
+    file.finish()
+        .with_context(|| format!("cannot write {}", out.display()))
 }
 
 /// Copies the records sorted by workload line, the last record of a line when it has two. Only an

@@ -2,9 +2,11 @@
 
 mod csv;
 mod jsonl;
+mod parquet;
 
 pub use self::csv::CsvSink;
 pub use self::jsonl::JsonlSink;
+pub use self::parquet::ParquetFile;
 
 use crate::record::Record;
 use std::io;
