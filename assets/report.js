@@ -8,6 +8,8 @@
   const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2",
                    "#17becf", "#7f7f7f", "#bcbd22"];
   const color = (i) => PALETTE[i % PALETTE.length];
+  // Tick steps of a seconds axis: whole seconds, then round minutes.
+  const SECONDS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200];
   const WIDTH = Math.max(480, Math.min(1100, (app.clientWidth || 1100) - 20));
 
   function el(tag, attrs, ...children) {
@@ -64,7 +66,11 @@
       legend: { live: true },
       cursor: { drag: { x: true, y: false } },
       // uPlot draws after construction (batched): count the pixels once it has.
-      hooks: { draw: [(u) => { box.dataset.inked = String(inked(u)); }] },
+      hooks: { draw: [(u) => {
+        box.dataset.inked = String(inked(u));
+        // Milliseconds from the start of the page's load until the latest chart drew.
+        document.body.dataset.drawnMs = performance.now().toFixed(1);
+      }] },
     }, opts), data, box);
   }
 
@@ -119,23 +125,25 @@
         }
       });
       if (!tables.length) return;
-      chart(s, id, title, { scales: { x: { time: false } }, axes: [{ label: "s" }, { label: unit }], series },
+      chart(s, id, title, { scales: { x: { time: false } }, axes: [{ label: "s", incrs: SECONDS }, { label: unit }], series },
         tables.length === 1 ? tables[0] : uPlot.join(tables));
     };
     multi("ts-rate", "Requests per second", "req/s", [["sent", "sent/s", true], ["ok", "ok/s", false]]);
     // Errors per second by kind, from the records.
     const errTables = [];
     const errSeries = [{ label: "second" }];
-    let k = 0;
-    runs.forEach((r) => {
+    // One colour per error kind in every run (after the runs' own colours), one dash per run.
+    const kinds = [...new Set(runs.flatMap((r) => Object.keys(r.errors_per_second || {})))].sort();
+    runs.forEach((r, i) => {
       for (const [kind, counts] of Object.entries(r.errors_per_second || {})) {
-        errTables.push([counts.map((_, i) => i), counts]);
-        errSeries.push({ label: (runs.length > 1 ? r.name + ": " : "") + kind, stroke: color(k++), width: 2 });
+        errTables.push([counts.map((_, s) => s), counts]);
+        errSeries.push({ label: (runs.length > 1 ? r.name + ": " : "") + kind,
+          stroke: color(runs.length + kinds.indexOf(kind)), width: 2, dash: i > 0 ? [6, 4] : undefined });
       }
     });
     if (errTables.length) {
       chart(s, "ts-errors", "Failed requests per second, by error kind", {
-        scales: { x: { time: false } }, axes: [{ label: "s" }, { label: "errors/s" }], series: errSeries,
+        scales: { x: { time: false } }, axes: [{ label: "s", incrs: SECONDS }, { label: "errors/s" }], series: errSeries,
       }, errTables.length === 1 ? errTables[0] : uPlot.join(errTables));
     } else {
       s.append(el("p", { class: "note", "data-chart": "ts-errors", "data-inked": "none" }, "No failed requests."));
@@ -230,7 +238,5 @@
   for (const part of [summarySection, distributionSection, timeSeriesSection, sweepSection, costSection, settingsSection]) {
     try { part(); } catch (e) { window.__reportError(String(e && e.stack || e)); }
   }
-  // Milliseconds from the start of the page's load until every chart was built (benches/report_render.sh).
-  document.body.dataset.renderMs = performance.now().toFixed(1);
   document.body.dataset.ready = "1";
 })();
