@@ -126,7 +126,8 @@ impl Stat {
     /// The figure of `h`, in the histogram's unit (thousandths are scaled back).
     pub fn of(self, h: &ScaledHistogram) -> Option<f64> {
         if h.is_empty() {
-            return None;
+            // Nothing recorded is a count of zero; every other figure has no value.
+            return (self == Stat::Count).then_some(0.0);
         }
         let h = h.inner();
         let scaled = |v: u64| v as f64 / 1000.0;
@@ -567,6 +568,14 @@ mod tests {
         assert!(v.failed);
         assert_eq!(v.value, None);
         assert!(v.note.as_deref().unwrap().contains("--stream"), "{v:?}");
+        let none = &Thresholds::parse("ttft.count<1")
+            .unwrap()
+            .judge(&summary, &stats)[0];
+        assert_eq!(
+            (none.value, none.failed),
+            (Some(0.0), true),
+            "an empty histogram counts 0"
+        );
         let rate = &Thresholds::parse("error_rate>=30%")
             .unwrap()
             .judge(&summary, &stats)[0];
