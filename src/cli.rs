@@ -227,6 +227,9 @@ pub struct BenchArgs {
     pub verdicts: VerdictArgs,
 
     #[command(flatten)]
+    pub sharding: ShardArgs,
+
+    #[command(flatten)]
     pub target: EndpointArgs,
 }
 
@@ -348,6 +351,9 @@ pub struct RunArgs {
     pub verdicts: VerdictArgs,
 
     #[command(flatten)]
+    pub sharding: ShardArgs,
+
+    #[command(flatten)]
     pub target: EndpointArgs,
 }
 
@@ -363,6 +369,32 @@ pub struct VerdictArgs {
     /// Also write the summary as a Markdown table to FILE (e.g. $GITHUB_STEP_SUMMARY).
     #[arg(help_heading = "Output", long, value_name = "FILE")]
     pub summary_markdown: Option<PathBuf>,
+}
+
+/// One copy of a job run as N (a Kubernetes Indexed Job, a Slurm array): `run` and `bench`.
+#[derive(Debug, Args)]
+pub struct ShardArgs {
+    /// Send only shard I of N of the workload (0-based, e.g. 0/4): lines are split by their id;
+    /// -c, --rps, --rpm, --tpm, --rate and --max-cost are then job totals, of which this shard takes
+    /// its share.
+    #[arg(help_heading = "Shards", long, value_name = "I/N", value_parser = crate::shard::Shard::parse, conflicts_with = "shards")]
+    pub shard: Option<crate::shard::Shard>,
+
+    /// As --shard, with this copy's index from JOB_COMPLETION_INDEX (Kubernetes Indexed Job) or
+    /// SLURM_ARRAY_TASK_ID (Slurm array).
+    #[arg(help_heading = "Shards", long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub shards: Option<u32>,
+
+    /// Start sending at this wall-clock instant (RFC 3339, e.g. 2026-12-01T10:00:00Z), so every
+    /// shard of a benchmark starts its schedule together; a time already past starts at once.
+    #[arg(help_heading = "Shards", long, value_name = "TIME", value_parser = parse_start_at)]
+    pub start_at: Option<std::time::SystemTime>,
+}
+
+/// `--start-at`: an RFC 3339 instant.
+fn parse_start_at(text: &str) -> Result<std::time::SystemTime, String> {
+    humantime::parse_rfc3339_weak(text)
+        .map_err(|e| format!("{text:?}: {e} (an RFC 3339 time such as 2026-12-01T10:00:00Z)"))
 }
 
 /// What every launch passes, whatever the command: rate limits, ramp-up, the cost budget.

@@ -1,12 +1,14 @@
 //! Validated run settings built from raw arguments and the environment: every setup error is found here.
 
 use crate::cli::{
-    Api, BenchArgs, EndpointArgs, GateArgs, MockKnobs, Profile, RunArgs, SweepArrivals, VerdictArgs,
+    Api, BenchArgs, EndpointArgs, GateArgs, MockKnobs, Profile, RunArgs, ShardArgs, SweepArrivals,
+    VerdictArgs,
 };
 use crate::client::{ApiKey, ClientConfig};
 use crate::cost::{PriceTable, Tier};
 use crate::mock::MockConfig;
 use crate::scheduler::{Arrivals, Limit, Pace, RetryPolicy, Warmup, WhenFull};
+use crate::shard::Shard;
 use crate::stats::Slo;
 use crate::tokenize::HfTokenizer;
 use crate::workload::Route;
@@ -85,6 +87,33 @@ pub struct Load {
     pub max_retries: u32,
     pub grace: Duration,
     pub quiet: bool,
+    /// `--start-at`: the wall-clock instant the load starts (every shard of a job together).
+    pub start_at: Option<std::time::SystemTime>,
+}
+
+/// `--shard I/N` or `--shards N` (index from the scheduler's variable); None when not sharded.
+fn shard_of(
+    args: &ShardArgs,
+    env: &impl Fn(&str) -> Option<String>,
+) -> anyhow::Result<Option<Shard>> {
+    Ok(match (args.shard, args.shards) {
+        (Some(shard), _) => Some(shard),
+        (None, Some(count)) => Some(Shard::from_env(count, env).map_err(|e| anyhow::anyhow!(e))?),
+        (None, None) => None,
+    })
+}
+
+impl Load {
+    /// This shard's share of the job's rate limits and budget.
+    fn share(&mut self, shard: Option<Shard>) {
+        let Some(shard) = shard else { return };
+        self.rps = self.rps.map(|v| shard.share(v));
+        self.rpm = self.rpm.map(|v| shard.share(v));
+        self.tpm = self
+            .tpm
+            .map(|v| (shard.share(f64::from(v)).ceil() as u32).max(1));
+        self.max_cost = self.max_cost.map(|v| shard.share(v));
+    }
 }
 
 impl Load {
@@ -115,6 +144,7 @@ impl Load {
             max_retries,
             grace,
             quiet,
+            start_at: None,
         })
     }
 
@@ -151,6 +181,8 @@ pub struct RunConfig {
     /// `--batch-output`: output.jsonl and errors.jsonl in the OpenAI Batch output format.
     pub batch_output: bool,
     pub verdicts: Verdicts,
+    /// `--shard`/`--shards`: this copy's lines; concurrency, rate and gates are already its share.
+    pub shard: Option<Shard>,
 }
 
 impl Connection {
@@ -273,20 +305,26 @@ impl RunConfig {
         if args.duration.is_some_and(|d| d.is_zero()) {
             bail!("--duration must be more than zero");
         }
+        let shard = shard_of(&args.sharding, &env)?;
         let mut load = Load::gates(args.gates, true, args.max_retries, args.grace, args.quiet)?;
         load.duration = args.duration;
         load.requests = args.requests;
+        load.start_at = args.sharding.start_at;
+        load.share(shard);
         let mut conn = Connection::from_args(args.target, env)?;
         // The Batch output format carries each answer's body.
         conn.save_responses |= args.batch_output;
         Ok(RunConfig {
+            shard,
             verdicts: Verdicts::from_args(args.verdicts, None)?,
             batch_output: args.batch_output,
             workload: args.workload,
             conn,
             load,
-            concurrency: args.concurrency as usize,
-            rate,
+            concurrency: shard.map_or(args.concurrency as usize, |s| {
+                s.share_of(args.concurrency as usize)
+            }),
+            rate: rate.map(|r| shard.map_or(r, |s| s.share(r))),
             out: args.out,
             resume: args.resume,
             retry_failed: args.retry_failed,
@@ -356,6 +394,8 @@ pub struct BenchConfig {
     pub load: Load,
     pub out: Option<PathBuf>,
     pub verdicts: Verdicts,
+    /// `--shard`/`--shards`: this copy's lines; concurrency, rates, seed and gates are its share.
+    pub shard: Option<Shard>,
 }
 
 impl BenchConfig {
@@ -405,20 +445,25 @@ impl BenchConfig {
                 "--ramp-up applies to closed-loop profiles (concurrent, throughput, a sweep's first two steps)"
             );
         }
+        let shard = shard_of(&args.sharding, &env)?;
         let mut load = Load::gates(args.gates, false, args.max_retries, args.grace, args.quiet)?;
         load.warmup = args.warmup.unwrap_or_default();
         load.requests = args.requests;
         load.duration = args.duration;
         load.slo = args.slo;
+        load.start_at = args.sharding.start_at;
+        load.share(shard);
+        let whole = |n: u32| shard.map_or(n as usize, |s| s.share_of(n as usize));
         Ok(BenchConfig {
+            shard,
             verdicts: Verdicts::from_args(args.verdicts, args.slo)?,
             workload: args.workload,
             conn: Connection::from_args(args.target, env)?,
             profile: args.profile,
-            concurrency: args.concurrency.unwrap_or(8) as usize,
-            rate,
-            seed: args.seed,
-            max_inflight: args.max_inflight as usize,
+            concurrency: whole(args.concurrency.unwrap_or(8)),
+            rate: rate.map(|r| shard.map_or(r, |s| s.share(r))),
+            seed: shard.map_or(args.seed, |s| s.seed(args.seed)),
+            max_inflight: whole(args.max_inflight),
             when_full: if args.drop_when_full {
                 WhenFull::Drop
             } else {

@@ -17,6 +17,7 @@
 //! - `compare`: two sides' runs compared figure by figure, with a bootstrap verdict against the noise
 //! - `cost`: prices, dollars per record and run, the `--max-cost` budget, estimates before a run
 //! - `run_folder`: the run folder's layout
+//! - `shard`: which lines one of N copies of a job sends, and its share of the job's totals
 //! - `resume`: continuing a run folder, one final record per id
 //! - `tokenize`: client-side token counts (tiktoken, Hugging Face tokenizer.json)
 //! - `mock`: the embedded OpenAI-compatible mock endpoint
@@ -41,6 +42,7 @@ pub mod report;
 pub mod resume;
 pub mod run_folder;
 pub mod scheduler;
+pub mod shard;
 pub mod sink;
 pub mod stats;
 pub mod tokenize;

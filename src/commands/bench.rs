@@ -86,13 +86,24 @@ fn load_workload(config: &BenchConfig) -> anyhow::Result<Vec<Request>> {
         .force_stream(config.conn.stream);
     let mut requests = Vec::new();
     for item in reader {
-        match item.with_context(|| format!("cannot read workload {path}"))? {
-            WorkItem::Send(request) => requests.push(request),
+        let item = item.with_context(|| format!("cannot read workload {path}"))?;
+        // A bad line stops every shard, whichever shard it belongs to: the workload is one.
+        match item {
+            WorkItem::Send(request) if config.shard.is_none_or(|s| s.owns(&request.id)) => {
+                requests.push(request)
+            }
+            WorkItem::Send(_) => {}
             WorkItem::Invalid(bad) => bail!("{path}:{}: {}", bad.line, bad.message),
         }
     }
     if requests.is_empty() {
-        bail!("workload {path} has no requests");
+        match config.shard {
+            Some(shard) => bail!(
+                "shard {shard} has no line of workload {path}: lines are split by id, and this workload has too few for {} shards",
+                shard.count
+            ),
+            None => bail!("workload {path} has no requests"),
+        }
     }
     if let Some(slo) = config.load.slo
         && (slo.ttft.is_some() || slo.tpot.is_some())
@@ -123,5 +134,7 @@ fn bench_settings(config: &BenchConfig, workload_lines: usize) -> Value {
         "drop_when_full": config.when_full == WhenFull::Drop,
         "steps": (config.profile == Profile::Sweep).then_some(config.steps),
         "sweep_arrivals": (config.profile == Profile::Sweep).then_some(config.sweep_arrivals),
+        "shard": config.shard,
+        "workload_fingerprint": crate::workload::Fingerprint::of(&config.workload).ok(),
     })
 }

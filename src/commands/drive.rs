@@ -119,6 +119,20 @@ impl Driver<'_> {
             budget: self.budget.clone(),
             give_up: give_up.clone(),
         };
+        if let Some(at) = load.start_at
+            && let Ok(wait) = at.duration_since(std::time::SystemTime::now())
+        {
+            if !load.quiet {
+                eprintln!(
+                    "waiting {} for --start-at",
+                    humantime::format_duration(Duration::from_millis(wait.as_millis() as u64))
+                );
+            }
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = stop.cancelled() => {}
+            }
+        }
         let epoch = std::time::Instant::now();
         let epoch_unix_us = run_folder::unix_micros_now();
         if let Some(run_json) = folder.run_json {

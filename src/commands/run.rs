@@ -14,7 +14,7 @@ use crate::resume::{self, Decision, PriorOutcomes};
 use crate::run_folder::{self, HISTOGRAMS_DIR, RECORDS_CSV, RECORDS_JSONL};
 use crate::scheduler::{Shutdown, Streamed};
 use crate::sink::{JsonlSink, RecordSink};
-use crate::workload::{self, Fingerprint, WorkItem, WorkloadReader};
+use crate::workload::{self, Fingerprint, WorkloadReader};
 use anyhow::{Context, anyhow, bail};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -63,8 +63,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             earlier_sessions: Vec::new(),
         }
     };
-    // A resumed run sends an unknown share of the lines: no total, no ETA.
-    let total = (show_progress && prior.is_none()).then_some(fingerprint.lines);
+    // A resumed run, or a shard, sends an unknown share of the lines: no total, no ETA.
+    let total =
+        (show_progress && prior.is_none() && config.shard.is_none()).then_some(fingerprint.lines);
 
     let (base_url, mock) = start_target(&config.conn.target)?;
     let mut run_json = RunJson::start(
@@ -81,6 +82,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             "retry_failed": config.retry_failed,
             "batch_output": config.batch_output,
             "workload_fingerprint": fingerprint,
+            "shard": config.shard,
         }),
         earlier_sessions,
     )?;
@@ -100,14 +102,16 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         budget,
     };
     let pace = config.pace();
-    let (source, reading) = Streamed::read(reader, pace.slots().max(64) * 2, move |item| {
-        let id = match item {
-            WorkItem::Send(request) => &request.id,
-            WorkItem::Invalid(bad) => &bad.id,
-        };
+    // Another shard's lines are not this run's: not sent, not recorded, not counted as kept.
+    let shard = config.shard;
+    let lines = reader.filter(move |item| match (item, shard) {
+        (Ok(item), Some(shard)) => shard.owns(item.id()),
+        _ => true,
+    });
+    let (source, reading) = Streamed::read(lines, pace.slots().max(64) * 2, move |item| {
         prior
             .as_ref()
-            .is_some_and(|prior| prior.decide(id) == Decision::Keep)
+            .is_some_and(|prior| prior.decide(item.id()) == Decision::Keep)
     });
     let folder = Folder {
         dir: &dir,

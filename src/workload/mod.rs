@@ -40,6 +40,14 @@ pub enum WorkItem {
 }
 
 impl WorkItem {
+    /// The line's id: its `custom_id`, else its line number.
+    pub fn id(&self) -> &str {
+        match self {
+            WorkItem::Send(r) => &r.id,
+            WorkItem::Invalid(l) => &l.id,
+        }
+    }
+
     pub fn line(&self) -> u64 {
         match self {
             WorkItem::Send(r) => r.line,
