@@ -69,6 +69,22 @@ pub enum Command {
   llmvolley report results/before results/after -o before-after.html
   llmvolley report results/sweep results/sweep/steps/02-throughput")]
     Report(ReportArgs),
+    /// Merge the run folders of one job's shards into the folder a single process would have written.
+    #[command(after_help = "Examples:
+  llmvolley merge results/shard-0 results/shard-1 results/shard-2 results/shard-3 --out results/job
+  llmvolley merge results/shard-* --out results/job")]
+    Merge(MergeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Every shard's run folder (of one workload and one shard count, each shard once).
+    #[arg(required = true, value_name = "SHARD_DIR")]
+    pub dirs: Vec<PathBuf>,
+
+    /// The merged run folder (missing or empty).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -22,5 +22,6 @@ mod resume;
 mod retries;
 mod run_against_mock;
 mod run_against_wiremock;
+mod shards;
 mod shutdown;
 mod streaming;

@@ -6,6 +6,7 @@ mod drive;
 mod estimate;
 mod export;
 mod measure;
+mod merge;
 mod mock;
 mod report;
 mod run;
@@ -34,6 +35,7 @@ pub async fn dispatch(cli: Cli) -> ExitCode {
         Command::Export(args) => export::export(args),
         Command::Compare(args) => compare::compare(args),
         Command::Report(args) => report::report(args),
+        Command::Merge(args) => merge::merge(args),
     };
     result.unwrap_or_else(|e| {
         eprintln!("error: {e:#}");

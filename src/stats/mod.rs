@@ -54,6 +54,13 @@ impl<'de> serde::Deserialize<'de> for ScaledHistogram {
     }
 }
 
+/// A histogram read from a `.hdr` file this tool wrote (thousandths of a unit).
+impl From<Histogram<u64>> for ScaledHistogram {
+    fn from(h: Histogram<u64>) -> Self {
+        ScaledHistogram(h)
+    }
+}
+
 impl Default for ScaledHistogram {
     fn default() -> Self {
         // Bounds are constants known to be valid.
@@ -469,21 +476,27 @@ impl RunStats {
 
     /// Saves each histogram as `<dir>/<name>.hdr` (empty ones too, so runs always merge file by file).
     pub fn save_histograms(&self, dir: &Path) -> io::Result<()> {
-        for (name, histogram) in [
-            ("latency", &self.latency),
-            ("latency_from_schedule", &self.latency_from_schedule),
-            ("failed_latency", &self.failed_latency),
-            ("queue", &self.queue),
-            ("ttft", &self.ttft),
-            ("ttfo", &self.ttfo),
-            ("tpot", &self.tpot),
-            ("itl", &self.itl),
-            ("output_tps", &self.output_tps),
-            ("retry_wait", &self.retry_wait),
-        ] {
+        let mut stats = self.clone();
+        for (name, histogram) in stats.histograms_mut() {
             histogram.save(&dir.join(format!("{name}.hdr")))?;
         }
         Ok(())
+    }
+
+    /// Every histogram with its file stem in `histograms/`.
+    pub fn histograms_mut(&mut self) -> [(&'static str, &mut ScaledHistogram); 10] {
+        [
+            ("latency", &mut self.latency),
+            ("latency_from_schedule", &mut self.latency_from_schedule),
+            ("failed_latency", &mut self.failed_latency),
+            ("queue", &mut self.queue),
+            ("ttft", &mut self.ttft),
+            ("ttfo", &mut self.ttfo),
+            ("tpot", &mut self.tpot),
+            ("itl", &mut self.itl),
+            ("output_tps", &mut self.output_tps),
+            ("retry_wait", &mut self.retry_wait),
+        ]
     }
 }
 
