@@ -169,6 +169,75 @@ fn four_shards_merge_to_what_one_process_records() {
         .map(|l| l.split(',').nth(1).unwrap().parse::<u64>().unwrap())
         .sum();
     assert_eq!(sent, 1000, "{series}");
+    // `report` and `compare` take the merged folder as any run folder.
+    for args in [
+        vec!["report".to_string(), merged_dir.display().to_string()],
+        vec![
+            "compare".to_string(),
+            single.dir.display().to_string(),
+            merged_dir.display().to_string(),
+        ],
+    ] {
+        let output = llmvolley().args(&args).output().unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            output_text(&output).1
+        );
+    }
+    assert!(merged_dir.join("report.html").is_file());
+}
+
+#[test]
+fn start_at_holds_the_load_until_the_wall_clock_instant() {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = varied();
+    let at = std::time::SystemTime::now() + Duration::from_millis(1500);
+    let stamp = humantime::format_rfc3339_millis(at).to_string();
+    let out = tmp.path().join("run");
+    let status = llmvolley()
+        .args([
+            "run",
+            &w,
+            "--mock",
+            "-q",
+            "--requests",
+            "20",
+            "--start-at",
+            &stamp,
+            "--out",
+        ])
+        .arg(&out)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "20 of 1000 lines sent, the rest left for --resume"
+    );
+    let run_json: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
+    let epoch = run_json["epoch_unix_us"].as_u64().unwrap();
+    let at_us = at
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as u64;
+    // Not before the instant (a millisecond for the timer's tick), and not long after it.
+    assert!(epoch + 1_000 >= at_us, "started {} µs early", at_us - epoch);
+    assert!(
+        epoch < at_us + 5_000_000,
+        "started {} µs late",
+        epoch - at_us
+    );
+    let bad = llmvolley()
+        .args(["run", &w, "--mock", "-q", "--start-at", "tomorrow", "--out"])
+        .arg(tmp.path().join("bad"))
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(output_text(&bad).1.contains("RFC 3339"));
 }
 
 #[test]
