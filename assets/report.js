@@ -111,6 +111,10 @@
     if (!runs.length) return;
     const s = section("Over time",
       "One point per second of the run (timeseries.csv): requests sent and completed ok, failed requests by error kind, requests in flight at the end of each second, output tokens, and the latency and TTFT percentiles of the ok requests completing in that second.");
+    const resumed = runs.filter((r) => r.summary.resumed_kept != null).map((r) => r.name);
+    if (resumed.length) {
+      s.append(el("p", { class: "note" }, `Resumed (${resumed.join(", ")}): the time series is the first session's; later sessions are in the records and the summary.`));
+    }
     const col = (r, name) => r.timeseries[name] || [];
     const multi = (id, title, unit, columns) => {
       const tables = [];
@@ -223,7 +227,7 @@
   function settingsSection() {
     const all = [...DATA.runs, ...DATA.sweeps].filter((r) => r.settings && typeof r.settings === "object");
     if (!all.length) return;
-    const s = section("Settings", "From each folder's run.json (secrets were never written there).");
+    const s = section("Settings", "From each folder's run.json. API keys are never written there, only where they came from; a header's value is redacted when its name looks like a secret's (auth, key, token, secret, cookie, signature, password, credential), so other headers appear as given.");
     for (const r of all) {
       const details = el("details", {}, el("summary", {}, r.name + " — " + (r.settings.command || "") + " " + (r.settings.workload || "")));
       const rows = Object.entries(r.settings).map(([k, v]) => [k, typeof v === "object" && v !== null ? JSON.stringify(v) : fmt(v, 6)]);

@@ -152,6 +152,9 @@ pub struct RunSample {
     output_tokens_per_s: Option<f64>,
     /// Cost of priced requests: count, sum, sum of squares.
     cost: (u64, f64, f64),
+    /// ok requests, and the sum and sum of squares of their output tokens (for short runs' noise).
+    ok: u64,
+    tokens: (f64, f64),
 }
 
 /// The fields of a record a comparison reads.
@@ -232,6 +235,11 @@ impl RunSample {
                 second.0 += 1.0;
                 second.1 += row.output_tokens.unwrap_or(0) as f64;
             }
+            sample.ok += 1;
+            if let Some(tokens) = row.output_tokens {
+                sample.tokens.0 += tokens as f64;
+                sample.tokens.1 += (tokens as f64) * (tokens as f64);
+            }
             if let Some(cost) = row.cost_usd {
                 sample.cost.0 += 1;
                 sample.cost.1 += cost;
@@ -298,11 +306,18 @@ impl RunSample {
                     &self.tokens_per_second
                 };
                 let mean = per_second.iter().sum::<f64>() / per_second.len().max(1) as f64;
-                if per_second.len() < 2 || mean <= 0.0 {
-                    // Too short to see its own spread: count noise alone (Poisson).
-                    let n = (value * per_second.len().max(1) as f64).max(1.0);
+                if per_second.len() < 3 || mean <= 0.0 {
+                    // Too short to see its own spread second by second: the requests' own noise,
+                    // their count as Poisson and, for tokens, each request's size too.
+                    let relative = if figure == Figure::RequestsPerS {
+                        1.0 / (self.ok.max(1) as f64).sqrt()
+                    } else if self.tokens.0 > 0.0 {
+                        self.tokens.1.sqrt() / self.tokens.0
+                    } else {
+                        0.0
+                    };
                     let z: f64 = StandardNormal.sample(rng);
-                    value * (1.0 + z / n.sqrt())
+                    value * (1.0 + z * relative)
                 } else {
                     let resampled = (0..per_second.len())
                         .map(|_| per_second[rng.random_range(0..per_second.len())])
@@ -341,7 +356,8 @@ impl RunSample {
 /// The 1-based rank of quantile `q` among `n` sorted values (HdrHistogram's and numpy's
 /// "inverted CDF" percentile: the smallest value with at least q·n values at or below it).
 fn rank(q: f64, n: usize) -> usize {
-    ((q * n as f64).ceil() as usize).clamp(1, n)
+    // Less a hair: 0.9 × 100 is 90.00000000000001 in binary, whose ceiling would be 91.
+    ((q * n as f64 - 1e-9).ceil() as usize).clamp(1, n)
 }
 
 /// One side of a comparison: one run folder, or several repeats of the same set-up.
@@ -420,8 +436,11 @@ pub struct ComparedRow {
     pub higher_is_better: bool,
     pub base: Option<f64>,
     pub new: Option<f64>,
-    /// (new − base) / base, in percent.
+    /// (new − base) / base, in percent; for the error rate, new − base in percentage points
+    /// (`change_unit` says which). None when the base is 0.
     pub change_pct: Option<f64>,
+    /// `%`, or `pts` for the error rate.
+    pub change_unit: &'static str,
     /// The `confidence` interval of the change, in percent.
     pub interval_pct: Option<(f64, f64)>,
     pub verdict: Verdict,
@@ -432,7 +451,7 @@ pub struct ComparedRow {
 /// Requests a run needs beyond a percentile for it to be judged: with fewer, no resample can say
 /// where the tail is (the bootstrap of a sample maximum is notoriously too narrow), so p99 needs
 /// 1,000 requests per run and p90 100.
-pub const MIN_TAIL: f64 = 10.0;
+pub const MIN_TAIL: usize = 10;
 
 /// What `compare` prints and `--json` writes.
 #[derive(Debug, Clone, Serialize)]
@@ -501,6 +520,7 @@ fn row(
         base: b,
         new: n,
         change_pct: None,
+        change_unit: "%",
         interval_pct: None,
         verdict: Verdict::NoData,
         note: None,
@@ -517,25 +537,34 @@ fn row(
             .filter(|n| *n > 0)
             .min()
             .unwrap_or(0);
-        if (fewest as f64) * (1.0 - q) < MIN_TAIL {
-            out.change_pct = Some((n - b) / b.abs().max(f64::EPSILON) * 100.0);
+        let beyond = fewest.saturating_sub(rank(q, fewest.max(1)));
+        if beyond < MIN_TAIL {
+            out.change_pct = (b > 0.0).then(|| (n - b) / b * 100.0);
             out.verdict = Verdict::WithinNoise;
+            let needed = (1..).find(|m| m - rank(q, *m) >= MIN_TAIL).unwrap_or(0);
             out.note = Some(format!(
-                "{fewest} requests in a run: too few beyond p{} to judge (needs {:.0})",
+                "{fewest} requests in a run: too few beyond p{} to judge (needs {needed})",
                 percent_label(q),
-                (MIN_TAIL / (1.0 - q)).ceil()
             ));
             return out;
         }
     }
-    // A zero base (no errors before): the change is shown in points of the figure itself.
-    let scale = if b.abs() > f64::EPSILON { b.abs() } else { 1.0 };
-    out.change_pct = Some((n - b) / scale * 100.0);
+    // The error rate changes in percentage points; every other figure relative to its base, and a
+    // zero base (nothing before) in its own units, with no percentage.
+    let points = figure == Figure::ErrorRate;
+    let relative = !points && b.abs() > f64::EPSILON;
+    let scale = if relative { b.abs() / 100.0 } else { 1.0 };
+    out.change_unit = if points { "pts" } else { "%" };
+    if relative || points {
+        out.change_pct = Some((n - b) / scale);
+    } else {
+        out.note = Some("the base is 0: no relative change".into());
+    }
     let mut changes: Vec<f64> = (0..settings.resamples)
         .filter_map(|_| {
             let b = base.resampled(figure, rng)?;
             let n = new.resampled(figure, rng)?;
-            Some((n - b) / scale * 100.0)
+            Some((n - b) / scale)
         })
         .collect();
     if changes.is_empty() {
@@ -545,7 +574,9 @@ fn row(
     let tail = (1.0 - settings.confidence) / 2.0;
     let at = |q: f64| changes[((q * changes.len() as f64) as usize).min(changes.len() - 1)];
     let (low, high) = (at(tail), at(1.0 - tail));
-    out.interval_pct = Some((low, high));
+    if relative || points {
+        out.interval_pct = Some((low, high));
+    }
     out.verdict = if low > 0.0 || high < 0.0 {
         let up = low > 0.0;
         if up == figure.higher_is_better() {

@@ -371,6 +371,16 @@ impl Verdicts {
                 "--fail-on goodput needs --slo (goodput counts the requests meeting every objective), e.g. bench --slo ttft=500ms"
             );
         }
+        // Found now, not after the run: a CI step's summary file must be writable.
+        if let Some(path) = &args.summary_markdown {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| {
+                    format!("--summary-markdown {}: cannot write there", path.display())
+                })?;
+        }
         Ok(Verdicts {
             fail_on,
             summary_markdown: args.summary_markdown,

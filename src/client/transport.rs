@@ -169,58 +169,19 @@ pub struct ProxyConnector {
     cap: Option<Arc<ConnectionCap>>,
 }
 
-/// At most `max` connections open at once (one per concurrency slot, as oha keeps one per worker).
+/// At most `max` connections open at once (one per concurrency slot, as oha keeps one per worker):
+/// a semaphore's permit travels with each connection and is returned when hyper drops it.
 ///
 /// hyper-util's pool races a new connection against the checkout of an idle one, and hands a
 /// finished HTTP/1.1 connection back on a task of its own: a slot's next request often found none
 /// idle yet and opened a second connection (5 in 30 runs of a 3-request `-c 1` test on loopback),
 /// whose handshake then counted in that request's latency. With the cap, a request that finds the
 /// cap reached waits for the checkout, which wins as soon as the finished connection is back.
-pub struct ConnectionCap {
-    max: usize,
-    open: std::sync::atomic::AtomicUsize,
-    closed: tokio::sync::Notify,
-}
+pub struct ConnectionCap(Arc<tokio::sync::Semaphore>);
 
 impl ConnectionCap {
     fn new(max: usize) -> ConnectionCap {
-        ConnectionCap {
-            max,
-            open: std::sync::atomic::AtomicUsize::new(0),
-            closed: tokio::sync::Notify::new(),
-        }
-    }
-
-    /// Waits until fewer than `max` connections are open, and counts one more.
-    async fn open(self: Arc<Self>) -> OpenConnection {
-        use std::sync::atomic::Ordering;
-        loop {
-            // Registered before the count is read, so a close in between is not missed.
-            let closed = self.closed.notified();
-            let open = self.open.load(Ordering::Acquire);
-            if open >= self.max {
-                closed.await;
-            } else if self
-                .open
-                .compare_exchange(open, open + 1, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-            {
-                break;
-            }
-        }
-        OpenConnection(self)
-    }
-}
-
-/// One open connection counted by its cap, until it is dropped.
-struct OpenConnection(Arc<ConnectionCap>);
-
-impl Drop for OpenConnection {
-    fn drop(&mut self) {
-        self.0
-            .open
-            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
-        self.0.closed.notify_one();
+        ConnectionCap(Arc::new(tokio::sync::Semaphore::new(max)))
     }
 }
 
@@ -242,7 +203,8 @@ impl Service<Uri> for ProxyConnector {
                 return Err(e);
             }
             let counted = match cap {
-                Some(cap) => Some(cap.open().await),
+                // The semaphore is never closed, so acquiring only waits.
+                Some(cap) => cap.0.clone().acquire_owned().await.ok(),
                 None => None,
             };
             Ok(match intercept {
@@ -342,7 +304,7 @@ pub struct Proxied {
     io: TokioIo<TcpStream>,
     proxied: bool,
     /// Released, for a waiting request, when hyper drops the closed connection.
-    _counted: Option<OpenConnection>,
+    _counted: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl Connection for Proxied {

@@ -66,11 +66,16 @@ pub(super) async fn sweep(bench: &Bench<'_>, dir: &Path) -> anyhow::Result<Vec<S
         .to(SweepCsv, Destination::File(dir.join(SWEEP_CSV)))
         .write(&sweep)?;
     crate::export::print_line(&format!("run folder   {}", dir.display()))?;
-    let mut printed = Exports::new().to(SweepTable, Destination::Stdout);
-    if let Some(path) = &config.verdicts.summary_markdown {
-        printed = printed.to(SweepMarkdown, Destination::File(path.clone()));
+    Exports::new()
+        .to(SweepTable, Destination::Stdout)
+        .write(&sweep)?;
+    if let Some(path) = &config.verdicts.summary_markdown
+        && let Err(e) = Exports::new()
+            .to(SweepMarkdown, Destination::Append(path.clone()))
+            .write(&sweep)
+    {
+        eprintln!("warning: {e:#}");
     }
-    printed.write(&sweep)?;
     Ok(summaries)
 }
 

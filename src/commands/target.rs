@@ -168,13 +168,20 @@ fn load_info(load: &Load) -> Value {
 }
 
 /// Prints the summary table.
-/// Prints the summary, and writes it as Markdown where `--summary-markdown` says.
+/// Prints the summary, and appends it as Markdown where `--summary-markdown` says: a file that
+/// cannot be written then is a warning, not a change of the run's exit code.
 pub fn print_summary(summary: &Summary, verdicts: &Verdicts) -> anyhow::Result<()> {
-    let mut exports = Exports::new().to(SummaryText, Destination::Stdout);
-    if let Some(path) = &verdicts.summary_markdown {
-        exports = exports.to(SummaryMarkdown, Destination::File(path.clone()));
+    Exports::new()
+        .to(SummaryText, Destination::Stdout)
+        .write(summary)?;
+    if let Some(path) = &verdicts.summary_markdown
+        && let Err(e) = Exports::new()
+            .to(SummaryMarkdown, Destination::Append(path.clone()))
+            .write(summary)
+    {
+        eprintln!("warning: {e:#}");
     }
-    exports.write(summary)
+    Ok(())
 }
 
 fn endpoint_info(conn: &Connection, base_url: &Url) -> Value {

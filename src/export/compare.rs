@@ -24,7 +24,7 @@ impl Exporter<Comparison> for CompareTable {
         let _ = writeln!(out, "method: {}\n", c.method);
         let _ = writeln!(
             out,
-            "{:<22} {:>12} {:>12} {:>9}  {:<22} verdict",
+            "{:<22} {:>12} {:>12} {:>9}  {:<26} verdict",
             "",
             "base",
             "new",
@@ -33,12 +33,18 @@ impl Exporter<Comparison> for CompareTable {
         );
         let number =
             |v: Option<f64>, places: usize| v.map_or("-".to_string(), |v| format!("{v:.places$}"));
-        let pct = |v: f64| format!("{v:+.1}%");
+        let pct = |v: f64, unit: &str| {
+            if unit == "pts" {
+                format!("{v:+.2} pts")
+            } else {
+                format!("{v:+.1}%")
+            }
+        };
         for r in &c.rows {
             // Dollars per 1,000 requests are often cents.
             let places = if r.metric == "cost_per_1k" { 4 } else { 2 };
             let interval = r.interval_pct.map_or(String::new(), |(lo, hi)| {
-                format!("[{}, {}]", pct(lo), pct(hi))
+                format!("[{}, {}]", pct(lo, r.change_unit), pct(hi, r.change_unit))
             });
             let note = r
                 .note
@@ -47,11 +53,12 @@ impl Exporter<Comparison> for CompareTable {
                 .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "{:<22} {:>12} {:>12} {:>9}  {:<22} {}{note}",
+                "{:<22} {:>12} {:>12} {:>9}  {:<26} {}{note}",
                 r.label,
                 number(r.base, places),
                 number(r.new, places),
-                r.change_pct.map_or("-".to_string(), pct),
+                r.change_pct
+                    .map_or("-".to_string(), |c| pct(c, r.change_unit)),
                 interval,
                 r.verdict.as_str()
             );

@@ -28,7 +28,7 @@ impl Exporter<ReportData> for HtmlReport {
         page.push_str("</style>\n");
         // Installed first: an error anywhere below is shown on the page (and seen by tests).
         page.push_str(
-            "<script>window.__errors = []; window.__reportError = function (m) { window.__errors.push(m); var e = document.getElementById('errors'); if (e) e.textContent += m + '\\n'; }; window.addEventListener('error', function (e) { window.__reportError('script error: ' + e.message); });</script>\n",
+            "<script>window.__errors = []; window.__reportError = function (m) { window.__errors.push(m); var e = document.getElementById('errors'); if (e) e.textContent += m + '\\n'; }; window.addEventListener('error', function (e) { window.__reportError('script error: ' + e.message); }); window.addEventListener('unhandledrejection', function (e) { window.__reportError('unhandled rejection: ' + e.reason); }); var consoleError = console.error; console.error = function () { window.__reportError('console.error: ' + Array.prototype.join.call(arguments, ' ')); consoleError.apply(console, arguments); };</script>\n",
         );
         page.push_str("</head><body>\n<div id=\"errors\"></div>\n<main id=\"app\"></main>\n");
         page.push_str("<!-- uPlot 1.6.32 (https://github.com/leeoniya/uPlot), licence:\n");

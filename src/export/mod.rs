@@ -41,7 +41,10 @@ impl<T: Serialize + ?Sized> Exporter<T> for Json {
 /// Where an exporter's output goes.
 pub enum Destination {
     Stdout,
+    /// Written whole, through a temporary file and a rename.
     File(PathBuf),
+    /// Appended to (a CI job's summary file, which several steps add to).
+    Append(PathBuf),
 }
 
 /// The exporters one piece of data goes through, each to its destination.
@@ -74,6 +77,12 @@ impl<T: ?Sized> Exports<T> {
             match destination {
                 Destination::Stdout => to_stdout(&bytes)?,
                 Destination::File(path) => crate::run_folder::write_whole(path, &bytes)
+                    .with_context(|| format!("cannot write {}", path.display()))?,
+                Destination::Append(path) => std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .and_then(|mut file| file.write_all(&bytes))
                     .with_context(|| format!("cannot write {}", path.display()))?,
             }
         }

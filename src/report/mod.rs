@@ -128,16 +128,21 @@ fn read_json(path: &Path) -> anyhow::Result<Value> {
     serde_json::from_slice(&bytes).with_context(|| format!("{} is not JSON", path.display()))
 }
 
-/// `run.json` without `sessions` (a resumed run's history repeats the settings); a step folder has
-/// none of its own, so its sweep's is used.
+/// `run.json` without `sessions` (a resumed run's history repeats the settings); a sweep's step
+/// folder (`steps/NN-name`) has none of its own, so its sweep's is used.
 fn settings(dir: &Path) -> Value {
     let own = dir.join("run.json");
     let path = if own.is_file() {
         own
     } else {
-        match dir.parent().and_then(Path::parent) {
-            Some(sweep) => sweep.join("run.json"),
-            None => return Value::Null,
+        match dir.parent() {
+            Some(steps) if steps.file_name().is_some_and(|n| n == "steps") => {
+                match steps.parent() {
+                    Some(sweep) => sweep.join("run.json"),
+                    None => return Value::Null,
+                }
+            }
+            _ => return Value::Null,
         }
     };
     let mut settings = read_json(&path).unwrap_or(Value::Null);

@@ -246,11 +246,31 @@ impl Metric {
             Metric::CostPer1k => summary.cost.per_1k_requests_usd,
             Metric::Path(path) => {
                 let value = serde_json::to_value(summary).ok()?;
-                path.split('.')
-                    .try_fold(&value, |v, key| v.get(key))
-                    .and_then(Value::as_f64)
+                let (parent, last) = match path.rsplit_once('.') {
+                    Some((parent, last)) => (
+                        parent.split('.').try_fold(&value, |v, key| v.get(key))?,
+                        last,
+                    ),
+                    None => (&value, path.as_str()),
+                };
+                match parent {
+                    // A count map (`errors_by_kind`, `by_http_status`) lists only what happened:
+                    // a key it lacks is a count of zero.
+                    Value::Object(map) if !map.contains_key(last) && !parent_is_struct(path) => {
+                        Some(0.0)
+                    }
+                    _ => parent.get(last).and_then(Value::as_f64),
+                }
             }
         }
+    }
+
+    /// Whether a run with nothing wrong leaves this metric empty (no retry waited, none failed).
+    fn empty_when_healthy(&self) -> bool {
+        matches!(
+            self,
+            Metric::Histogram(Histo::RetryWait | Histo::FailedLatency, _)
+        )
     }
 
     /// Why a run may hold no value for this metric.
@@ -266,15 +286,32 @@ impl Metric {
     }
 }
 
+/// Whether `path`'s last key belongs to a fixed section of `summary.json` (a missing key there is
+/// missing data), rather than to a map of counts keyed by what happened.
+fn parent_is_struct(path: &str) -> bool {
+    const COUNT_MAPS: [&str; 4] = [
+        "errors_by_kind",
+        "retried_errors_by_kind",
+        "requests.by_status",
+        "requests.by_http_status",
+    ];
+    !COUNT_MAPS.iter().any(|map| {
+        path.strip_prefix(map)
+            .is_some_and(|rest| rest.starts_with('.'))
+    })
+}
+
 /// Whether `path` names a field of `summary.json` (a null on the way is an optional section).
 fn path_is_known(known: &Value, path: &str) -> bool {
     let mut at = known;
-    for key in path.split('.') {
+    let keys: Vec<&str> = path.split('.').collect();
+    for (i, key) in keys.iter().enumerate() {
         match at {
             Value::Null => return true,
-            Value::Object(map) => match map.get(key) {
+            Value::Object(map) => match map.get(*key) {
                 Some(next) => at = next,
-                None => return false,
+                // Any key of a count map (`errors_by_kind.timeout`), listed or not.
+                None => return i + 1 == keys.len() && !parent_is_struct(path),
             },
             _ => return false,
         }
@@ -357,6 +394,13 @@ impl Threshold {
         let value = self.metric.value(summary, stats);
         let (failed, note) = match value {
             Some(v) => (self.op.holds(v, self.limit), None),
+            // Retries and failures leave these empty on a healthy run: nothing recorded is
+            // nothing above a limit.
+            None if self.metric.empty_when_healthy()
+                && matches!(self.op, Op::Above | Op::AtLeast) =>
+            {
+                (false, Some("nothing recorded".to_string()))
+            }
             // A gate with nothing to judge is a misconfigured gate: CI should hear of it.
             None => (
                 true,
@@ -568,6 +612,18 @@ mod tests {
         assert!(v.failed);
         assert_eq!(v.value, None);
         assert!(v.note.as_deref().unwrap().contains("--stream"), "{v:?}");
+        let (healthy_summary, healthy_stats) = run(&[10.0], 0);
+        let healthy = Thresholds::parse(
+            "retry_wait.p99>5s,failed_latency.max>=1s,errors_by_kind.timeout>0,requests.by_http_status.503>=1",
+        )
+        .unwrap()
+        .judge(&healthy_summary, &healthy_stats);
+        assert!(healthy.iter().all(|v| !v.failed), "{healthy:?}");
+        assert_eq!(
+            healthy[2].value,
+            Some(0.0),
+            "a kind that never happened counts 0"
+        );
         let none = &Thresholds::parse("ttft.count<1")
             .unwrap()
             .judge(&summary, &stats)[0];
