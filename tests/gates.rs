@@ -229,3 +229,47 @@ fn a_sweep_names_the_steps_that_failed_a_gate() {
     let md = std::fs::read_to_string(&markdown).unwrap();
     assert_eq!(md.matches("`latency.p50>1ms`").count(), 3, "{md}");
 }
+
+#[test]
+fn summary_markdown_appends_and_an_unwritable_path_stops_before_sending() {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = varied();
+    let markdown = tmp.path().join("step-summary.md");
+    std::fs::write(&markdown, "## earlier step\n").unwrap();
+    let first = bench(
+        &[
+            &w,
+            "--mock",
+            "--requests",
+            "10",
+            "--summary-markdown",
+            markdown.to_str().unwrap(),
+        ],
+        &tmp.path().join("one"),
+    );
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let text = std::fs::read_to_string(&markdown).unwrap();
+    assert!(
+        text.starts_with("## earlier step\n### llmvolley summary"),
+        "{text}"
+    );
+    let out = tmp.path().join("never");
+    let output = llmvolley()
+        .args([
+            "bench",
+            &w,
+            "--mock",
+            "--requests",
+            "10",
+            "--summary-markdown",
+        ])
+        .arg(tmp.path().join("no-such-folder/summary.md"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let (_, stderr) = output_text(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--summary-markdown"), "{stderr}");
+    assert!(!out.join("records.jsonl").exists(), "nothing was sent");
+}
