@@ -1,20 +1,14 @@
 //! CI gates: `--fail-on` thresholds judged at the end of `run` and `bench` (exit 3, verdicts in
 //! summary.json and on stdout) and `--summary-markdown` for a CI job's summary page.
 
-use crate::common::{bench, llmvolley, output_text, run, workspace_file};
-
-fn varied() -> String {
-    workspace_file("workloads/varied-1000.jsonl")
-        .display()
-        .to_string()
-}
+use crate::common::{bench, llmvolley, output_text, run, varied_workload};
 
 #[test]
 fn a_failed_threshold_exits_3_and_every_verdict_is_saved() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
     let markdown = tmp.path().join("summary.md");
-    let w = varied();
+    let w = varied_workload();
     let run = bench(
         &[
             &w,
@@ -80,7 +74,7 @@ fn a_failed_threshold_exits_3_and_every_verdict_is_saved() {
 #[test]
 fn passing_thresholds_keep_the_runs_own_exit_code() {
     let tmp = tempfile::tempdir().unwrap();
-    let w = varied();
+    let w = varied_workload();
     let ok = run(
         llmvolley(),
         &[
@@ -123,7 +117,7 @@ fn passing_thresholds_keep_the_runs_own_exit_code() {
 #[test]
 fn a_threshold_with_nothing_to_judge_fails_the_gate() {
     let tmp = tempfile::tempdir().unwrap();
-    let w = varied();
+    let w = varied_workload();
     // Not streamed: no TTFT was measured, so a TTFT gate cannot pass.
     let run = bench(
         &[
@@ -148,7 +142,7 @@ fn a_threshold_with_nothing_to_judge_fails_the_gate() {
 #[test]
 fn bad_fail_on_expressions_are_setup_errors_sent_nothing() {
     let tmp = tempfile::tempdir().unwrap();
-    let w = varied();
+    let w = varied_workload();
     for (expression, says) in [
         ("ttft>500ms", "say which figure"),
         ("latncy.p99>1s", "not a figure of the summary"),
@@ -186,7 +180,7 @@ fn a_sweep_names_the_steps_that_failed_a_gate() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
     let markdown = tmp.path().join("sweep.md");
-    let w = varied();
+    let w = varied_workload();
     let run = bench(
         &[
             &w,
@@ -233,7 +227,7 @@ fn a_sweep_names_the_steps_that_failed_a_gate() {
 #[test]
 fn summary_markdown_appends_and_an_unwritable_path_stops_before_sending() {
     let tmp = tempfile::tempdir().unwrap();
-    let w = varied();
+    let w = varied_workload();
     let markdown = tmp.path().join("step-summary.md");
     std::fs::write(&markdown, "## earlier step\n").unwrap();
     let first = bench(

@@ -1,7 +1,7 @@
 //! Shards and merge: N copies of one job, each sending its own lines, merged into exactly what one
 //! process records; a shard killed mid-run resumes and the merge loses and repeats nothing.
 
-use crate::common::{llmvolley, output_text, read_folder, workspace_file};
+use crate::common::{llmvolley, output_text, read_folder, varied_workload};
 use llmvolley::record::Record;
 use llmvolley::stats::RunStats;
 use serde_json::Value;
@@ -9,12 +9,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
-
-fn varied() -> String {
-    workspace_file("workloads/varied-1000.jsonl")
-        .display()
-        .to_string()
-}
 
 fn shard_run(workload: &str, shard: &str, out: &Path, extra: &[&str]) -> Command {
     let mut cmd = llmvolley();
@@ -65,7 +59,7 @@ fn by_id(records: &[Value]) -> BTreeMap<String, &Value> {
 #[test]
 fn four_shards_merge_to_what_one_process_records() {
     let tmp = tempfile::tempdir().unwrap();
-    let w = varied();
+    let w = varied_workload();
     let single = tmp.path().join("single");
     let one = llmvolley()
         .args(["run", &w, "--mock", "-q", "-c", "16", "--out"])
@@ -192,7 +186,7 @@ fn four_shards_merge_to_what_one_process_records() {
 #[test]
 fn start_at_holds_the_load_until_the_wall_clock_instant() {
     let tmp = tempfile::tempdir().unwrap();
-    let w = varied();
+    let w = varied_workload();
     let at = std::time::SystemTime::now() + Duration::from_millis(1500);
     let stamp = humantime::format_rfc3339_millis(at).to_string();
     let out = tmp.path().join("run");
@@ -243,7 +237,7 @@ fn start_at_holds_the_load_until_the_wall_clock_instant() {
 #[test]
 fn a_killed_shard_resumes_and_the_merge_loses_and_repeats_nothing() {
     let tmp = tempfile::tempdir().unwrap();
-    let w = varied();
+    let w = varied_workload();
     let dirs: Vec<PathBuf> = (0..2)
         .map(|i| tmp.path().join(format!("shard-{i}")))
         .collect();
@@ -300,7 +294,7 @@ fn a_killed_shard_resumes_and_the_merge_loses_and_repeats_nothing() {
 #[test]
 fn merge_refuses_folders_that_are_not_one_whole_job() {
     let tmp = tempfile::tempdir().unwrap();
-    let w = varied();
+    let w = varied_workload();
     let small = tmp.path().join("small.jsonl");
     std::fs::write(&small, "{\"model\":\"gpt-4.1-mini\",\"input\":\"a\"}\n{\"model\":\"gpt-4.1-mini\",\"input\":\"b\"}\n").unwrap();
     let make = |name: &str, workload: &str, shard: &str| {
@@ -349,7 +343,7 @@ fn merge_refuses_folders_that_are_not_one_whole_job() {
 #[test]
 fn shards_take_their_share_of_the_jobs_totals() {
     let tmp = tempfile::tempdir().unwrap();
-    let w = varied();
+    let w = varied_workload();
     // --shards with no index anywhere: a setup error naming where the index comes from.
     let output = llmvolley()
         .args(["run", &w, "--mock", "-q", "--shards", "4", "--out"])

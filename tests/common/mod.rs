@@ -287,3 +287,10 @@ pub fn ms(record: &Value, field: &str) -> f64 {
         .as_f64()
         .unwrap_or_else(|| panic!("{field} is not a number in {record}"))
 }
+
+/// The 1,000-line example workload's path, as the CLI takes it.
+pub fn varied_workload() -> String {
+    workspace_file("workloads/varied-1000.jsonl")
+        .display()
+        .to_string()
+}
