@@ -51,10 +51,11 @@ pub enum Command {
   llmvolley bench workloads/varied-1000.jsonl --endpoint http://127.0.0.1:8000/v1 --stream --profile constant --rate 20 --duration 60s --warmup 10s --slo ttft=500ms,tpot=50ms
   llmvolley bench workloads/varied-1000.jsonl --endpoint http://127.0.0.1:8000/v1 --stream --profile sweep --steps 5 --duration 30s")]
     Bench(Box<BenchArgs>),
-    /// Write a run folder's records in workload order, or as OpenAI Batch output files.
+    /// Write a run folder's records in workload order, as OpenAI Batch output files, as Parquet, or its histograms as .hgrm text.
     #[command(after_help = "Examples:
   llmvolley export results/prompts --ordered > records-in-order.jsonl
-  llmvolley export results/prompts --batch")]
+  llmvolley export results/prompts --batch
+  llmvolley export results/prompts --parquet --hgrm")]
     Export(ExportArgs),
     /// Compare two runs (or two sets of repeated runs): each headline figure, its change, and
     /// whether the change is larger than the noise (bootstrap over the per-request records).
@@ -149,8 +150,8 @@ pub struct ExportArgs {
     #[arg(long, value_name = "FILE", requires = "ordered")]
     pub out: Option<PathBuf>,
 
-    /// Write records.parquet into the run folder: the records with typed columns (for pandas,
-    /// Polars, DuckDB).
+    /// Write records.parquet into the run folder (always there; --out is for --ordered): the records
+    /// with typed columns, for pandas, Polars, DuckDB.
     #[arg(long)]
     pub parquet: bool,
 
@@ -379,7 +380,7 @@ pub struct VerdictArgs {
     /// Fail (exit 3) when one of these holds at the end: any percentile of latency, ttft, tpot,
     /// itl, queue... (ttft.p99>500ms), error_rate>1%, requests_per_s<10, goodput<10/s, cost>$5, or
     /// any number of summary.json by its dotted path; comma-separated.
-    #[arg(help_heading = "Output", long, value_name = "METRIC>LIMIT,...", value_parser = crate::stats::gate::Thresholds::parse)]
+    #[arg(help_heading = "Output", long, value_name = "EXPR,...", value_parser = crate::stats::gate::Thresholds::parse)]
     pub fail_on: Option<crate::stats::gate::Thresholds>,
 
     /// Also write the summary as a Markdown table to FILE (e.g. $GITHUB_STEP_SUMMARY).
@@ -407,10 +408,37 @@ pub struct ShardArgs {
     pub start_at: Option<std::time::SystemTime>,
 }
 
-/// `--start-at`: an RFC 3339 instant.
+/// `--start-at`: an RFC 3339 instant with its zone, `Z` or an offset such as `+01:00`.
 fn parse_start_at(text: &str) -> Result<std::time::SystemTime, String> {
-    humantime::parse_rfc3339_weak(text)
-        .map_err(|e| format!("{text:?}: {e} (an RFC 3339 time such as 2026-12-01T10:00:00Z)"))
+    let wrong = || {
+        format!(
+            "{text:?}: give an RFC 3339 time with its zone, e.g. 2026-12-01T10:00:00Z or 2026-12-01T11:00:00+01:00"
+        )
+    };
+    let (local, offset_s) = if let Some(utc) = text.strip_suffix(['Z', 'z']) {
+        (utc, 0i64)
+    } else {
+        let at = text.len().checked_sub(6).ok_or_else(wrong)?;
+        let (local, offset) = text.split_at(at);
+        let sign = match offset.as_bytes()[0] {
+            b'+' => 1,
+            b'-' => -1,
+            _ => return Err(wrong()),
+        };
+        let (h, m) = offset[1..].split_once(':').ok_or_else(wrong)?;
+        let (h, m): (i64, i64) = (
+            h.parse().map_err(|_| wrong())?,
+            m.parse().map_err(|_| wrong())?,
+        );
+        (local, sign * (h * 3600 + m * 60))
+    };
+    let as_utc = humantime::parse_rfc3339_weak(&format!("{local}Z")).map_err(|_| wrong())?;
+    let shift = Duration::from_secs(offset_s.unsigned_abs());
+    Ok(if offset_s >= 0 {
+        as_utc - shift
+    } else {
+        as_utc + shift
+    })
 }
 
 /// What every launch passes, whatever the command: rate limits, ramp-up, the cost budget.
@@ -646,4 +674,24 @@ fn parse_warmup(text: &str) -> Result<crate::scheduler::Warmup, String> {
         .map_err(|e| {
             format!("{text:?}: a request count (100) or a duration with a unit (10s): {e}")
         })
+}
+
+#[cfg(test)]
+mod start_at_tests {
+    use super::parse_start_at;
+
+    #[test]
+    fn start_at_takes_a_zone_or_an_offset_and_refuses_none() {
+        let utc = parse_start_at("2026-12-01T10:00:00Z").unwrap();
+        assert_eq!(parse_start_at("2026-12-01T11:30:00+01:30").unwrap(), utc);
+        assert_eq!(parse_start_at("2026-12-01T05:00:00-05:00").unwrap(), utc);
+        for bad in [
+            "2026-12-01T10:00:00",
+            "tomorrow",
+            "2026-12-01T10:00:00+1",
+            "",
+        ] {
+            assert!(parse_start_at(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -88,7 +88,7 @@ impl Figure {
             Histo::Tpot => Some(Time::Tpot),
             _ => None,
         };
-        let figure = match Metric::parse(text)? {
+        let figure = match Metric::parse(text).unwrap_or(Metric::Path(String::new())) {
             Metric::RequestsPerS => Some(Figure::RequestsPerS),
             Metric::OutputTokensPerS => Some(Figure::OutputTokensPerS),
             Metric::ErrorRate => Some(Figure::ErrorRate),

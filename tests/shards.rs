@@ -308,6 +308,11 @@ fn merge_refuses_folders_that_are_not_one_whole_job() {
     let s2 = make("s2", &w, "2/3");
     let other = make("other", small.to_str().unwrap(), "2/3");
     let half = make("half", &w, "1/2");
+    let streamed = tmp.path().join("streamed");
+    let status = shard_run(&w, "2/3", &streamed, &["--stream"])
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
     let plain = tmp.path().join("plain");
     assert!(
         llmvolley()
@@ -328,6 +333,7 @@ fn merge_refuses_folders_that_are_not_one_whole_job() {
         ),
         (vec![s0.clone(), s1.clone(), other], "share one workload"),
         (vec![s0.clone(), half], "one count"),
+        (vec![s0.clone(), s1.clone(), streamed], "stream"),
         (
             vec![s0.clone(), s1.clone(), s2.clone(), plain],
             "was not run as a shard",

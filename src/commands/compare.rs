@@ -52,6 +52,9 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
 
 /// `BASE NEW`, or `BASE... vs NEW...`.
 fn sides(runs: Vec<PathBuf>) -> anyhow::Result<(Vec<PathBuf>, Vec<PathBuf>)> {
+    if runs.iter().filter(|p| p.as_os_str() == "vs").count() > 1 {
+        bail!("`vs` is given twice: BASE... vs NEW... has two sides");
+    }
     let split = runs.iter().position(|p| p.as_os_str() == "vs");
     match split {
         Some(at) if at > 0 && at + 1 < runs.len() => {

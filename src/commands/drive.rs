@@ -122,12 +122,11 @@ impl Driver<'_> {
         if let Some(at) = load.start_at
             && let Ok(wait) = at.duration_since(std::time::SystemTime::now())
         {
-            if !load.quiet {
-                eprintln!(
-                    "waiting {} for --start-at",
-                    humantime::format_duration(Duration::from_millis(wait.as_millis() as u64))
-                );
-            }
+            // Said even with --quiet: a silent wait of hours looks like a hang.
+            eprintln!(
+                "waiting {} for --start-at",
+                humantime::format_duration(Duration::from_millis(wait.as_millis() as u64))
+            );
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
                 () = stop.cancelled() => {}

@@ -36,7 +36,27 @@ struct ShardFolder {
     epoch_unix_us: u64,
     finished_unix_us: Option<u64>,
     summary: Value,
+    run_json: Value,
 }
+
+/// Settings every shard of one job shares: a shard run with another would measure something else.
+/// (Concurrency, rates, budget and seed are shares of the job's, and differ by design.)
+const SHARED_SETTINGS: [&str; 14] = [
+    "api",
+    "stream",
+    "http2",
+    "profile",
+    "requests",
+    "duration_s",
+    "warmup",
+    "max_retries",
+    "timeout_s",
+    "prices",
+    "tier",
+    "slo",
+    "save_responses",
+    "mock",
+];
 
 impl ShardFolder {
     fn read(dir: &Path) -> anyhow::Result<ShardFolder> {
@@ -78,6 +98,7 @@ impl ShardFolder {
                 .with_context(|| format!("{}: run.json has no epoch_unix_us", dir.display()))?,
             finished_unix_us,
             summary: read_json(&dir.join(SUMMARY_JSON))?,
+            run_json,
         })
     }
 }
@@ -112,6 +133,17 @@ fn check_job(shards: &[ShardFolder]) -> anyhow::Result<()> {
                 s.fingerprint.bytes,
                 s.fingerprint.xxh3
             );
+        }
+        for key in SHARED_SETTINGS {
+            if s.run_json.get(key) != first.run_json.get(key) {
+                bail!(
+                    "{} ran with {key} = {} but {} with {key} = {}: the shards of one job share their settings (run each with the same command line)",
+                    first.dir.display(),
+                    first.run_json.get(key).unwrap_or(&Value::Null),
+                    s.dir.display(),
+                    s.run_json.get(key).unwrap_or(&Value::Null)
+                );
+            }
         }
         if s.command != first.command {
             bail!(
@@ -362,6 +394,7 @@ pub fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
     summary.epoch_unix_us = Some(epoch);
     summary.interrupted = shards.iter().any(|s| s.summary["interrupted"] == true);
     summary.warmup_requests = stats.warmup;
+    summary.load = job_load(&shards);
     Exports::new()
         .to(Json, Destination::File(out.join(SUMMARY_JSON)))
         .write(&summary)?;
@@ -389,6 +422,54 @@ pub fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
     ))?;
     super::target::print_summary(&summary, &Default::default())?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The job's load: the shards' rates, slots, sends and drops added up; the client's CPU is the sum
+/// of the shards' (each on its own machine), with every shard's warnings.
+fn job_load(shards: &[ShardFolder]) -> Option<crate::stats::LoadSummary> {
+    let loads: Vec<&Value> = shards
+        .iter()
+        .map(|s| &s.summary["load"])
+        .filter(|l| l.is_object())
+        .collect();
+    if loads.len() != shards.len() {
+        return None;
+    }
+    let mut job = loads[0].clone();
+    let sum = |path: &[&str]| -> Value {
+        let values: Vec<f64> = loads
+            .iter()
+            .filter_map(|l| {
+                path.iter()
+                    .try_fold(*l, |v, k| v.get(*k))
+                    .and_then(Value::as_f64)
+            })
+            .collect();
+        if values.len() == loads.len() {
+            json!(values.iter().sum::<f64>())
+        } else {
+            Value::Null
+        }
+    };
+    job["rate_per_s"] = sum(&["rate_per_s"]);
+    job["achieved_rate_per_s"] = sum(&["achieved_rate_per_s"]);
+    job["max_in_flight"] = json!(sum(&["max_in_flight"]).as_f64().unwrap_or(0.0) as u64);
+    job["sent"] = json!(sum(&["sent"]).as_f64().unwrap_or(0.0) as u64);
+    job["dropped"] = json!(sum(&["dropped"]).as_f64().unwrap_or(0.0) as u64);
+    job["scheduler_lag_ms"] = Value::Null;
+    job["client"]["cpu_cores_used"] = sum(&["client", "cpu_cores_used"]);
+    job["client"]["cores_available"] =
+        json!(sum(&["client", "cores_available"]).as_f64().unwrap_or(0.0) as u64);
+    job["client"]["warnings"] = json!(
+        loads
+            .iter()
+            .flat_map(|l| l["client"]["warnings"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default())
+            .collect::<Vec<_>>()
+    );
+    serde_json::from_value(job).ok()
 }
 
 /// The SLO the shards judged goodput by (from a shard's summary), so the merge judges it too.

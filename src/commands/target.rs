@@ -164,10 +164,10 @@ fn load_info(load: &Load) -> Value {
         "slo": slo,
         "max_retries": load.max_retries,
         "grace_s": load.grace.as_secs_f64(),
+        "start_at": load.start_at.map(|t| humantime::format_rfc3339_millis(t).to_string()),
     })
 }
 
-/// Prints the summary table.
 /// Prints the summary, and appends it as Markdown where `--summary-markdown` says: a file that
 /// cannot be written then is a warning, not a change of the run's exit code.
 pub fn print_summary(summary: &Summary, verdicts: &Verdicts) -> anyhow::Result<()> {

@@ -69,6 +69,8 @@ impl ReportData {
                 });
             } else if dir.join(SUMMARY_JSON).is_file() {
                 data.runs.push(RunData::read(dir)?);
+            } else if !dir.exists() {
+                bail!("{} does not exist", dir.display());
             } else {
                 bail!(
                     "{} has no summary.json nor sweep.json: is it a finished run folder?",

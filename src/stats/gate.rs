@@ -452,10 +452,18 @@ fn parse_limit(text: &str, unit: Unit) -> Result<f64, String> {
                 number(text)
             }
         }
-        Unit::Share => match text.strip_suffix('%') {
-            Some(n) => Ok(number(n)? / 100.0),
-            None => number(text),
-        },
+        Unit::Share => {
+            let share = match text.strip_suffix('%') {
+                Some(n) => number(n)? / 100.0,
+                None => number(text)?,
+            };
+            if !(0.0..=1.0).contains(&share) {
+                return Err(format!(
+                    "{text:?} is not a share between 0 and 1: write 5% (or 0.05) for five per cent"
+                ));
+            }
+            Ok(share)
+        }
         Unit::Usd => number(text.strip_prefix('$').unwrap_or(text)),
         Unit::Number => number(text),
     }
@@ -531,7 +539,10 @@ pub fn show(v: f64, unit: Unit) -> String {
         Unit::PerSecond => format!("{v:.2}/s"),
         Unit::Share => format!("{:.2}%", v * 100.0),
         Unit::Usd => format!("${v:.4}"),
-        Unit::Number => format!("{v}"),
+        Unit::Number => {
+            let text = format!("{v:.4}");
+            text.trim_end_matches('0').trim_end_matches('.').to_string()
+        }
     }
 }
 
@@ -584,6 +595,8 @@ mod tests {
             "latency.p0>1",
             "latency.p1000>1",
             "latency.p9x>1",
+            "error_rate>5",
+            "error_rate>150%",
         ] {
             assert!(Thresholds::parse(bad).is_err(), "{bad:?} accepted");
         }
