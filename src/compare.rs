@@ -78,7 +78,8 @@ impl Figure {
     /// `requests_per_s`, `output_tokens_per_s`, `latency.p99` (any percentile of latency,
     /// latency_from_schedule, queue, ttft, ttfo, tpot), `error_rate`, `cost_per_1k`.
     pub fn parse(text: &str) -> Result<Figure, String> {
-        use crate::stats::gate::{Histo, Metric, Stat};
+        use crate::stats::Histo;
+        use crate::stats::gate::{Metric, Stat};
         let time = |h: Histo| match h {
             Histo::Latency => Some(Time::Latency),
             Histo::LatencyFromSchedule => Some(Time::LatencyFromSchedule),

@@ -130,7 +130,8 @@ fn four_shards_merge_to_what_one_process_records() {
         let record: Record = serde_json::from_value(r.clone()).unwrap();
         rebuilt.add(&record);
     }
-    for (name, histogram) in rebuilt.histograms_mut() {
+    for (name, histo) in llmvolley::stats::Histo::NAMED {
+        let histogram = histo.of(&rebuilt);
         if name == "itl" {
             continue; // gaps between chunks are not in records: only the shards' histograms hold them
         }

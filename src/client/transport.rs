@@ -42,7 +42,7 @@ pub struct Transport {
     pub connect_timeout: Duration,
     /// Idle connections kept per host (0: a new connection for every request, and no cap).
     /// Above 0 it is also the cap on open connections: a request that finds none idle while the
-    /// cap is reached waits for one (see `ConnectionCap`).
+    /// cap is reached waits for one (see `ProxyConnector::cap`).
     pub max_idle: usize,
     pub idle_timeout: Duration,
     /// h2c: HTTP/2 without negotiation for http:// (and only HTTP/2 for https://).
@@ -68,7 +68,7 @@ impl Transport {
         let proxied = ProxyConnector {
             tcp,
             proxies: self.proxies.clone(),
-            cap: (self.max_idle > 0).then(|| Arc::new(ConnectionCap::new(self.max_idle))),
+            cap: (self.max_idle > 0).then(|| Arc::new(tokio::sync::Semaphore::new(self.max_idle))),
         };
         let tls = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls_config(self.insecure)?)
@@ -166,23 +166,15 @@ impl ServerCertVerifier for AnyCertificate {
 pub struct ProxyConnector {
     tcp: HttpConnector,
     proxies: Arc<Matcher>,
-    cap: Option<Arc<ConnectionCap>>,
-}
-
-/// At most `max` connections open at once (one per concurrency slot, as oha keeps one per worker):
-/// a semaphore's permit travels with each connection and is returned when hyper drops it.
-///
-/// hyper-util's pool races a new connection against the checkout of an idle one, and hands a
-/// finished HTTP/1.1 connection back on a task of its own: a slot's next request often found none
-/// idle yet and opened a second connection (5 in 30 runs of a 3-request `-c 1` test on loopback),
-/// whose handshake then counted in that request's latency. With the cap, a request that finds the
-/// cap reached waits for the checkout, which wins as soon as the finished connection is back.
-pub struct ConnectionCap(Arc<tokio::sync::Semaphore>);
-
-impl ConnectionCap {
-    fn new(max: usize) -> ConnectionCap {
-        ConnectionCap(Arc::new(tokio::sync::Semaphore::new(max)))
-    }
+    /// At most this many connections open at once (one per concurrency slot, as oha keeps one
+    /// per worker): a permit travels with each connection and is returned when hyper drops it.
+    ///
+    /// hyper-util's pool races a new connection against the checkout of an idle one, and hands a
+    /// finished HTTP/1.1 connection back on a task of its own: a slot's next request often found
+    /// none idle yet and opened a second connection (5 in 30 runs of a 3-request `-c 1` test on
+    /// loopback), whose handshake then counted in that request's latency. With the cap, a request
+    /// that finds it reached waits for the checkout, which wins as soon as the connection is back.
+    cap: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl Service<Uri> for ProxyConnector {
@@ -204,7 +196,7 @@ impl Service<Uri> for ProxyConnector {
             }
             let counted = match cap {
                 // The semaphore is never closed, so acquiring only waits.
-                Some(cap) => cap.0.clone().acquire_owned().await.ok(),
+                Some(cap) => cap.acquire_owned().await.ok(),
                 None => None,
             };
             Ok(match intercept {

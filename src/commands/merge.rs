@@ -12,7 +12,7 @@ use crate::run_folder::{
 };
 use crate::shard::Shard;
 use crate::sink::{CsvSink, RecordSink};
-use crate::stats::{RunStats, ScaledHistogram, Slo, Summary};
+use crate::stats::{Histo, RunStats, ScaledHistogram, Slo, Summary};
 use crate::workload::Fingerprint;
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
@@ -184,7 +184,6 @@ fn check_job(shards: &[ShardFolder]) -> anyhow::Result<()> {
 
 /// One shard's records, read in file (completion) order, each moved onto the job's time axis.
 struct ShardRecords {
-    index: u32,
     shard: Shard,
     shift_ms: f64,
     lines: Lines<BufReader<File>>,
@@ -222,7 +221,7 @@ impl ShardRecords {
                         map.insert(field.to_string(), json!(round3(v + self.shift_ms)));
                     }
                 }
-                map.insert("shard".into(), json!(self.index));
+                map.insert("shard".into(), json!(self.shard.index));
             }
             let ended = match (record["sent_at"].as_f64(), record["latency_ms"].as_f64()) {
                 (Some(sent), Some(latency)) => sent + latency,
@@ -281,7 +280,6 @@ pub fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
         let path = s.dir.join(RECORDS_JSONL);
         let file = File::open(&path).with_context(|| format!("cannot read {}", path.display()))?;
         readers.push(ShardRecords {
-            index: s.shard.index,
             shard: s.shard,
             shift_ms: (s.epoch_unix_us - epoch) as f64 / 1000.0,
             lines: BufReader::new(file).lines(),
@@ -339,29 +337,11 @@ pub fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
     // Histograms: every shard's added, value for value. Gaps between chunks (ITL) exist only
     // there; the others equal what the merged records hold (the exactness test checks it).
     let histograms = out.join(HISTOGRAMS_DIR);
-    for (name, merged) in stats.histograms_mut() {
-        let mut sum = ScaledHistogram::default();
-        for s in &shards {
-            let path = s.dir.join(HISTOGRAMS_DIR).join(format!("{name}.hdr"));
-            if let Some(h) = hgrm::read_hdr(&path)? {
-                sum.merge(&ScaledHistogram::from(h))
-                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-            }
-        }
-        *merged = sum;
+    for (name, histo) in Histo::NAMED {
+        *histo.of_mut(&mut stats) = added(&shards, name)?.unwrap_or_default();
     }
     stats.save_histograms(&histograms)?;
-    let mut lag = ScaledHistogram::default();
-    let mut any_lag = false;
-    for s in &shards {
-        let path = s.dir.join(HISTOGRAMS_DIR).join("scheduler_lag.hdr");
-        if let Some(h) = hgrm::read_hdr(&path)? {
-            any_lag = true;
-            lag.merge(&ScaledHistogram::from(h))
-                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        }
-    }
-    if any_lag {
+    if let Some(lag) = added(&shards, "scheduler_lag")? {
         lag.save(&histograms.join("scheduler_lag.hdr"))?;
     }
     hgrm::write_all(&histograms)?;
@@ -422,6 +402,20 @@ pub fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
     ))?;
     super::target::print_summary(&summary, &Default::default())?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `histograms/<name>.hdr` of every shard added value for value; None when no shard has one.
+fn added(shards: &[ShardFolder], name: &str) -> anyhow::Result<Option<ScaledHistogram>> {
+    let mut sum: Option<ScaledHistogram> = None;
+    for s in shards {
+        let path = s.dir.join(HISTOGRAMS_DIR).join(format!("{name}.hdr"));
+        if let Some(h) = hgrm::read_hdr(&path)? {
+            sum.get_or_insert_default()
+                .merge(&ScaledHistogram::from(h))
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        }
+    }
+    Ok(sum)
 }
 
 /// The job's load: the shards' rates, slots, sends and drops added up; the client's CPU is the sum

@@ -2,64 +2,11 @@
 //! percentile, judged at the end of a run, saved in `summary.json`, and exit code 3 when one fails.
 //! The model is k6's thresholds, written as the condition that fails the build.
 
-use super::{RunStats, ScaledHistogram, Summary};
+use super::{Histo, RunStats, ScaledHistogram, Summary};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// A histogram of the run, by the name users write (`ttft`), and its field in `RunStats`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Histo {
-    Latency,
-    LatencyFromSchedule,
-    FailedLatency,
-    Queue,
-    Ttft,
-    Ttfo,
-    Tpot,
-    Itl,
-    OutputTps,
-    RetryWait,
-}
-
 impl Histo {
-    const NAMED: [(&'static str, Histo); 10] = [
-        ("latency", Histo::Latency),
-        ("latency_from_schedule", Histo::LatencyFromSchedule),
-        ("failed_latency", Histo::FailedLatency),
-        ("queue", Histo::Queue),
-        ("ttft", Histo::Ttft),
-        ("ttfo", Histo::Ttfo),
-        ("tpot", Histo::Tpot),
-        ("itl", Histo::Itl),
-        ("output_tps", Histo::OutputTps),
-        ("retry_wait", Histo::RetryWait),
-    ];
-
-    fn named(name: &str) -> Option<Histo> {
-        // The summary.json names (`ttft_ms`, `latency_ms`) are accepted too.
-        let name = name.strip_suffix("_ms").unwrap_or(name);
-        let name = if name == "e2e" { "latency" } else { name };
-        Self::NAMED
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, h)| *h)
-    }
-
-    pub fn of(self, stats: &RunStats) -> &ScaledHistogram {
-        match self {
-            Histo::Latency => &stats.latency,
-            Histo::LatencyFromSchedule => &stats.latency_from_schedule,
-            Histo::FailedLatency => &stats.failed_latency,
-            Histo::Queue => &stats.queue,
-            Histo::Ttft => &stats.ttft,
-            Histo::Ttfo => &stats.ttfo,
-            Histo::Tpot => &stats.tpot,
-            Histo::Itl => &stats.itl,
-            Histo::OutputTps => &stats.output_tps,
-            Histo::RetryWait => &stats.retry_wait,
-        }
-    }
-
     fn unit(self) -> Unit {
         match self {
             Histo::OutputTps => Unit::PerSecond,

@@ -476,27 +476,81 @@ impl RunStats {
 
     /// Saves each histogram as `<dir>/<name>.hdr` (empty ones too, so runs always merge file by file).
     pub fn save_histograms(&self, dir: &Path) -> io::Result<()> {
-        let mut stats = self.clone();
-        for (name, histogram) in stats.histograms_mut() {
-            histogram.save(&dir.join(format!("{name}.hdr")))?;
+        for (name, histo) in Histo::NAMED {
+            histo.of(self).save(&dir.join(format!("{name}.hdr")))?;
         }
         Ok(())
     }
+}
 
-    /// Every histogram with its file stem in `histograms/`.
-    pub fn histograms_mut(&mut self) -> [(&'static str, &mut ScaledHistogram); 10] {
-        [
-            ("latency", &mut self.latency),
-            ("latency_from_schedule", &mut self.latency_from_schedule),
-            ("failed_latency", &mut self.failed_latency),
-            ("queue", &mut self.queue),
-            ("ttft", &mut self.ttft),
-            ("ttfo", &mut self.ttfo),
-            ("tpot", &mut self.tpot),
-            ("itl", &mut self.itl),
-            ("output_tps", &mut self.output_tps),
-            ("retry_wait", &mut self.retry_wait),
-        ]
+/// A histogram of the run, by the name users write (`ttft`), and its field in `RunStats`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Histo {
+    Latency,
+    LatencyFromSchedule,
+    FailedLatency,
+    Queue,
+    Ttft,
+    Ttfo,
+    Tpot,
+    Itl,
+    OutputTps,
+    RetryWait,
+}
+
+impl Histo {
+    /// Every histogram with its name: the file stem in `histograms/` and the `--fail-on` name.
+    pub const NAMED: [(&'static str, Histo); 10] = [
+        ("latency", Histo::Latency),
+        ("latency_from_schedule", Histo::LatencyFromSchedule),
+        ("failed_latency", Histo::FailedLatency),
+        ("queue", Histo::Queue),
+        ("ttft", Histo::Ttft),
+        ("ttfo", Histo::Ttfo),
+        ("tpot", Histo::Tpot),
+        ("itl", Histo::Itl),
+        ("output_tps", Histo::OutputTps),
+        ("retry_wait", Histo::RetryWait),
+    ];
+
+    pub fn named(name: &str) -> Option<Histo> {
+        // The summary.json names (`ttft_ms`, `latency_ms`) are accepted too.
+        let name = name.strip_suffix("_ms").unwrap_or(name);
+        let name = if name == "e2e" { "latency" } else { name };
+        Self::NAMED
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, h)| *h)
+    }
+
+    pub fn of(self, stats: &RunStats) -> &ScaledHistogram {
+        match self {
+            Histo::Latency => &stats.latency,
+            Histo::LatencyFromSchedule => &stats.latency_from_schedule,
+            Histo::FailedLatency => &stats.failed_latency,
+            Histo::Queue => &stats.queue,
+            Histo::Ttft => &stats.ttft,
+            Histo::Ttfo => &stats.ttfo,
+            Histo::Tpot => &stats.tpot,
+            Histo::Itl => &stats.itl,
+            Histo::OutputTps => &stats.output_tps,
+            Histo::RetryWait => &stats.retry_wait,
+        }
+    }
+
+    pub fn of_mut(self, stats: &mut RunStats) -> &mut ScaledHistogram {
+        match self {
+            Histo::Latency => &mut stats.latency,
+            Histo::LatencyFromSchedule => &mut stats.latency_from_schedule,
+            Histo::FailedLatency => &mut stats.failed_latency,
+            Histo::Queue => &mut stats.queue,
+            Histo::Ttft => &mut stats.ttft,
+            Histo::Ttfo => &mut stats.ttfo,
+            Histo::Tpot => &mut stats.tpot,
+            Histo::Itl => &mut stats.itl,
+            Histo::OutputTps => &mut stats.output_tps,
+            Histo::RetryWait => &mut stats.retry_wait,
+        }
     }
 }
 
