@@ -70,11 +70,89 @@ pub enum Command {
   llmvolley report results/before results/after -o before-after.html
   llmvolley report results/sweep results/sweep/steps/02-throughput")]
     Report(ReportArgs),
+    /// Write a workload: synthetic prompts of exact token lengths, a dataset's prompts, or a
+    /// trace's timed requests, one Batch line each.
+    #[command(after_help = "Examples:
+  llmvolley generate --model gpt-4.1-mini --input-tokens 512 --output-tokens 128 --count 1000 --out w.jsonl
+  llmvolley generate --model meta-llama/Llama-3.1-8B-Instruct --tokenizer tokenizer.json --api chat --input-tokens normal:1024,256 --output-tokens 256 --ignore-eos --prefix-tokens 512 --prefix-groups 8 --count 500 --out prefix.jsonl
+  llmvolley generate --model gpt-4.1-mini --from sharegpt ShareGPT_V3.json --count 1000 --seed 1 --out sharegpt.jsonl
+  llmvolley generate --model gpt-4.1-mini --from mooncake mooncake_trace.jsonl --out trace.jsonl")]
+    Generate(GenerateArgs),
     /// Merge the run folders of one job's shards into the folder a single process would have written.
     #[command(after_help = "Examples:
   llmvolley merge results/shard-0 results/shard-1 results/shard-2 results/shard-3 --out results/job
   llmvolley merge results/shard-* --out results/job")]
     Merge(MergeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// The workload file to write (replaced when it exists).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+
+    /// The model every request names; it also picks the tiktoken encoding lengths are counted in.
+    #[arg(long)]
+    pub model: String,
+
+    /// API the requests are for.
+    #[arg(long, value_enum, default_value_t = Api::Responses)]
+    pub api: Api,
+
+    /// Synthetic prompts of this many tokens: N, uniform:LOW..HIGH, normal:MEAN,SD or
+    /// lognormal:MEAN,SD (the prompt's own tokens, a shared prefix included; the API adds its framing).
+    #[arg(long, value_name = "SPEC", value_parser = crate::workload::generate::Lengths::parse, conflicts_with = "from")]
+    pub input_tokens: Option<crate::workload::generate::Lengths>,
+
+    /// Cap each answer at this many tokens (same SPEC forms): max_output_tokens (Responses) or
+    /// max_tokens (Chat) [default with --from sharegpt: the recorded answer's length; with
+    /// --from mooncake: its output_length].
+    #[arg(long, value_name = "SPEC", value_parser = crate::workload::generate::Lengths::parse)]
+    pub output_tokens: Option<crate::workload::generate::Lengths>,
+
+    /// Also send ignore_eos and min_tokens equal to the cap (vLLM, SGLang), so every answer has
+    /// exactly the cap's length; OpenAI's API refuses these fields.
+    #[arg(long)]
+    pub ignore_eos: bool,
+
+    /// Start every prompt with one of --prefix-groups shared prefixes of this many tokens (a
+    /// prefix-cache benchmark); counted in --input-tokens.
+    #[arg(long, value_name = "P", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub prefix_tokens: Option<u32>,
+
+    /// How many different shared prefixes (line i takes prefix i mod K).
+    #[arg(long, value_name = "K", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000), requires = "prefix_tokens")]
+    pub prefix_groups: u32,
+
+    /// Ask for streamed answers ("stream": true; Chat also asks for the usage chunk).
+    #[arg(long)]
+    pub stream: bool,
+
+    /// Lines to write: synthetic prompts, a random sample of a dataset, the first lines of a trace.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+
+    /// Seed of every draw (lengths, corpus positions, dataset sample): the same seed writes the
+    /// same file.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+
+    /// Count tokens with this Hugging Face tokenizer.json (the model the server runs) instead of
+    /// tiktoken.
+    #[arg(long, value_name = "PATH")]
+    pub tokenizer: Option<PathBuf>,
+
+    /// Read prompts from a dataset or trace instead: sharegpt, jsonl, csv or mooncake, and its file.
+    #[arg(long, num_args = 2, value_names = ["FORMAT", "FILE"])]
+    pub from: Vec<String>,
+
+    /// --from jsonl: the prompt's field, a dotted path (messages.0.content).
+    #[arg(long, value_name = "PATH", default_value = "prompt")]
+    pub field: String,
+
+    /// --from csv: the prompt's column.
+    #[arg(long, value_name = "NAME", default_value = "prompt")]
+    pub column: String,
 }
 
 #[derive(Debug, Args)]
@@ -190,6 +268,10 @@ pub struct BenchArgs {
     /// Record arrivals that find --max-inflight requests in flight as `dropped` instead of waiting.
     #[arg(help_heading = "Load", long)]
     pub drop_when_full: bool,
+
+    /// Trace: replay this many times faster than the timestamps say (0.5 is half speed).
+    #[arg(help_heading = "Load", long, value_name = "X")]
+    pub trace_speed: Option<f64>,
 
     /// Sweep: rate steps between the synchronous and throughput rates [default: 5].
     #[arg(help_heading = "Load", long, value_name = "K", value_parser = clap::value_parser!(u32).range(1..=100))]

@@ -1,8 +1,8 @@
 //! Validated run settings built from raw arguments and the environment: every setup error is found here.
 
 use crate::cli::{
-    Api, BenchArgs, EndpointArgs, GateArgs, MockKnobs, Profile, RunArgs, ShardArgs, SweepArrivals,
-    VerdictArgs,
+    Api, BenchArgs, EndpointArgs, GateArgs, GenerateArgs, MockKnobs, Profile, RunArgs, ShardArgs,
+    SweepArrivals, VerdictArgs,
 };
 use crate::client::{ApiKey, ClientConfig};
 use crate::cost::{PriceTable, Tier};
@@ -10,8 +10,9 @@ use crate::mock::MockConfig;
 use crate::scheduler::{Arrivals, Limit, Pace, RetryPolicy, Warmup, WhenFull};
 use crate::shard::Shard;
 use crate::stats::Slo;
-use crate::tokenize::HfTokenizer;
+use crate::tokenize::{HfTokenizer, TokenCounter};
 use crate::workload::Route;
+use crate::workload::generate::{Dataset, DatasetFormat, Input, Prefix, Recipe, Shape};
 use anyhow::{Context, bail};
 use http::header::{HeaderName, HeaderValue};
 use std::path::PathBuf;
@@ -401,6 +402,8 @@ pub struct BenchConfig {
     pub when_full: WhenFull,
     pub steps: u32,
     pub sweep_arrivals: SweepArrivals,
+    /// `--profile trace`: timestamps are divided by this.
+    pub trace_speed: f64,
     pub load: Load,
     pub out: Option<PathBuf>,
     pub verdicts: Verdicts,
@@ -415,8 +418,12 @@ impl BenchConfig {
     ) -> anyhow::Result<Self> {
         let open_loop = matches!(
             args.profile,
-            Profile::Constant | Profile::Poisson | Profile::Sweep
+            Profile::Constant | Profile::Poisson | Profile::Sweep | Profile::Trace
         );
+        let trace_speed = positive(args.trace_speed, "--trace-speed")?;
+        if trace_speed.is_some() && args.profile != Profile::Trace {
+            bail!("--trace-speed applies to --profile trace");
+        }
         let rate = positive(args.rate, "--rate")?;
         match (args.profile, rate) {
             (Profile::Constant | Profile::Poisson, None) => {
@@ -440,7 +447,9 @@ impl BenchConfig {
             bail!("--steps applies to --profile sweep");
         }
         if args.drop_when_full && !open_loop {
-            bail!("--drop-when-full applies to open-loop profiles (constant, poisson, sweep)");
+            bail!(
+                "--drop-when-full applies to open-loop profiles (constant, poisson, sweep, trace)"
+            );
         }
         if args.duration.is_some_and(|d| d.is_zero()) {
             bail!("--duration must be more than zero");
@@ -481,6 +490,7 @@ impl BenchConfig {
             },
             steps: args.steps.unwrap_or(5),
             sweep_arrivals: args.sweep_arrivals,
+            trace_speed: trace_speed.unwrap_or(1.0),
             load,
             out: args.out,
         })
@@ -502,6 +512,9 @@ impl BenchConfig {
             Profile::Poisson => open(Arrivals::Poisson {
                 rate,
                 seed: self.seed,
+            }),
+            Profile::Trace => open(Arrivals::Trace {
+                speed: self.trace_speed,
             }),
             Profile::Sweep => return None,
         })
@@ -528,6 +541,94 @@ impl BenchConfig {
             max_inflight: self.max_inflight,
             when_full: self.when_full,
         }
+    }
+}
+
+/// Validated `generate` settings: the recipe and the file it is written to.
+#[derive(Debug, Clone)]
+pub struct GenerateConfig {
+    pub out: PathBuf,
+    pub recipe: Recipe,
+}
+
+impl GenerateConfig {
+    pub fn from_args(args: GenerateArgs) -> anyhow::Result<Self> {
+        let hf = args
+            .tokenizer
+            .as_deref()
+            .map(HfTokenizer::load)
+            .transpose()?;
+        let counter = TokenCounter::choose(Some(&args.model), hf.as_ref());
+        let input = match (&args.input_tokens, args.from.as_slice()) {
+            (Some(lengths), []) => Input::Synthetic(*lengths),
+            (None, [format, file]) => {
+                let format =
+                    <DatasetFormat as clap::ValueEnum>::from_str(format, true).map_err(|_| {
+                        anyhow::anyhow!(
+                            "--from {format:?}: expected sharegpt, jsonl, csv or mooncake"
+                        )
+                    })?;
+                let path = PathBuf::from(file);
+                match format {
+                    DatasetFormat::Mooncake => Input::Mooncake(path),
+                    _ => Input::Dataset(Dataset {
+                        format,
+                        path,
+                        field: Some(args.field.clone()),
+                        column: Some(args.column.clone()),
+                    }),
+                }
+            }
+            _ => bail!(
+                "say where prompts come from: --input-tokens SPEC (synthetic, with --count N) or --from FORMAT FILE"
+            ),
+        };
+        let prefix = args.prefix_tokens.map(|tokens| Prefix {
+            tokens,
+            groups: args.prefix_groups,
+        });
+        match (&input, prefix) {
+            (Input::Synthetic(_), _) if args.count.is_none() => {
+                bail!("--input-tokens needs --count N: how many lines to write")
+            }
+            (Input::Synthetic(lengths), Some(prefix))
+                if lengths.max().is_some_and(|m| m <= prefix.tokens) =>
+            {
+                bail!(
+                    "--input-tokens {lengths} must be longer than --prefix-tokens {}: the input length counts the prefix",
+                    prefix.tokens
+                )
+            }
+            (Input::Mooncake(_), Some(_)) => bail!(
+                "--prefix-tokens does not apply to --from mooncake: the trace's hash_ids say which prompts share blocks"
+            ),
+            _ => {}
+        }
+        let caps_from_source = matches!(&input, Input::Mooncake(_))
+            || matches!(&input, Input::Dataset(d) if d.format == DatasetFormat::Sharegpt);
+        if args.ignore_eos && args.output_tokens.is_none() && !caps_from_source {
+            bail!("--ignore-eos needs --output-tokens SPEC: the length every answer is held to");
+        }
+        Ok(GenerateConfig {
+            out: args.out,
+            recipe: Recipe {
+                shape: Shape {
+                    route: match args.api {
+                        Api::Responses => Route::Responses,
+                        Api::Chat => Route::Chat,
+                    },
+                    model: args.model,
+                    stream: args.stream,
+                    ignore_eos: args.ignore_eos,
+                },
+                input,
+                output: args.output_tokens,
+                prefix,
+                count: args.count,
+                seed: args.seed,
+                counter,
+            },
+        })
     }
 }
 

@@ -19,6 +19,9 @@ pub enum Profile {
     Poisson,
     /// Synchronous, then throughput, then --steps rates spaced between the two measured rates.
     Sweep,
+    /// Each line at its own `timestamp` (ms from the trace start) ÷ --trace-speed, once through
+    /// (open loop).
+    Trace,
 }
 
 impl Profile {
@@ -30,6 +33,7 @@ impl Profile {
             Profile::Constant => "constant",
             Profile::Poisson => "poisson",
             Profile::Sweep => "sweep",
+            Profile::Trace => "trace",
         }
     }
 }

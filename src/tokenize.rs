@@ -29,12 +29,28 @@ impl Encoding {
         }
     }
 
-    pub fn count(self, text: &str) -> u64 {
-        let bpe = match self {
+    fn bpe(self) -> &'static tiktoken_rs::CoreBPE {
+        match self {
             Encoding::O200kBase => tiktoken_rs::o200k_base_singleton(),
             Encoding::Cl100kBase => tiktoken_rs::cl100k_base_singleton(),
-        };
-        bpe.encode_ordinary(text).len() as u64
+        }
+    }
+
+    pub fn count(self, text: &str) -> u64 {
+        self.bpe().encode_ordinary(text).len() as u64
+    }
+
+    fn token_starts(self, text: &str) -> Vec<usize> {
+        let bpe = self.bpe();
+        let mut at = 0;
+        bpe.encode_ordinary(text)
+            .into_iter()
+            .map(|token| {
+                let start = at;
+                at += bpe.decode_bytes(&[token]).map_or(0, |bytes| bytes.len());
+                start
+            })
+            .collect()
     }
 }
 
@@ -76,6 +92,13 @@ impl HfTokenizer {
             .encode(text, false)
             .map_or(0, |encoding| encoding.len() as u64)
     }
+
+    fn token_starts(&self, text: &str) -> Vec<usize> {
+        self.tokenizer
+            .encode(text, false)
+            .map(|encoding| encoding.get_offsets().iter().map(|o| o.0).collect())
+            .unwrap_or_default()
+    }
 }
 
 /// Whatever counts tokens for a model: its tiktoken encoding, or the `--tokenizer` given.
@@ -98,6 +121,15 @@ impl TokenCounter {
         match self {
             TokenCounter::Tiktoken(encoding) => encoding.count(text),
             TokenCounter::HuggingFace(hf) => hf.count(text),
+        }
+    }
+
+    /// The byte offset in `text` at which each of its tokens starts, in order: where a text can be
+    /// cut so that its pieces keep their tokens (the workload generator cuts prompts this way).
+    pub fn token_starts(&self, text: &str) -> Vec<usize> {
+        match self {
+            TokenCounter::Tiktoken(encoding) => encoding.token_starts(text),
+            TokenCounter::HuggingFace(hf) => hf.token_starts(text),
         }
     }
 

@@ -96,6 +96,16 @@ fn load_workload(config: &BenchConfig) -> anyhow::Result<Vec<Request>> {
             WorkItem::Invalid(bad) => bail!("{path}:{}: {}", bad.line, bad.message),
         }
     }
+    if config.profile == Profile::Trace {
+        if let Some(untimed) = requests.iter().find(|r| r.timestamp.is_none()) {
+            bail!(
+                "{path}:{}: --profile trace needs a \"timestamp\" (ms from the trace start) on every line, beside \"body\" as in {{\"custom_id\": \"r1\", \"timestamp\": 1200, \"body\": {{...}}}}; `llmvolley generate --from mooncake` writes such lines",
+                untimed.line
+            );
+        }
+        // Sent in time order; lines with the same timestamp keep their order.
+        requests.sort_by_key(|r| r.timestamp);
+    }
     if requests.is_empty() {
         match config.shard {
             Some(shard) => bail!(
@@ -134,6 +144,7 @@ fn bench_settings(config: &BenchConfig, workload_lines: usize) -> Value {
         "drop_when_full": config.when_full == WhenFull::Drop,
         "steps": (config.profile == Profile::Sweep).then_some(config.steps),
         "sweep_arrivals": (config.profile == Profile::Sweep).then_some(config.sweep_arrivals),
+        "trace_speed": (config.profile == Profile::Trace).then_some(config.trace_speed),
         "shard": config.shard,
         "workload_fingerprint": crate::workload::Fingerprint::of(&config.workload).ok(),
     })

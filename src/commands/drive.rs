@@ -132,17 +132,6 @@ impl Driver<'_> {
                 () = stop.cancelled() => {}
             }
         }
-        let epoch = std::time::Instant::now();
-        let epoch_unix_us = run_folder::unix_micros_now();
-        if let Some(run_json) = folder.run_json {
-            run_json.set("epoch_unix_us", Value::from(epoch_unix_us))?;
-        }
-        let requester = Requester::new(
-            Client::new(&conn.client_config(self.base_url.clone(), slots), epoch)?,
-            conn.retry_policy(load.max_retries),
-            throttle.clone(),
-        )
-        .with_give_up(give_up.clone());
         let (records_tx, records_rx) = mpsc::channel(slots.max(64) * 2);
         let in_flight = Arc::new(AtomicUsize::new(0));
         let pricer = Pricer::new(conn.prices.clone(), conn.tier, !load.quiet)
@@ -166,10 +155,24 @@ impl Driver<'_> {
         );
         let mut collector = Collector::new(folder.sinks, progress, pricer, estimator)
             .with_stats(RunStats::with_slo(load.slo));
+        let plan = Plan::new(load.warmup, load.limit(default_requests));
+        let cpu_before = self.cpu_times();
+        // The epoch as late as setup allows: a trace's first arrivals are due at it.
+        let epoch = std::time::Instant::now();
+        let epoch_unix_us = run_folder::unix_micros_now();
+        let requester = Requester::new(
+            Client::new(&conn.client_config(self.base_url.clone(), slots), epoch)?,
+            conn.retry_policy(load.max_retries),
+            throttle.clone(),
+        )
+        .with_give_up(give_up.clone());
         if folder.timeseries {
             collector = collector.with_timeseries(new_timeseries(dir, epoch_unix_us)?);
         }
         let collecting = tokio::task::spawn_blocking(move || collector.run(records_rx));
+        if let Some(run_json) = folder.run_json {
+            run_json.set("epoch_unix_us", Value::from(epoch_unix_us))?;
+        }
 
         let launcher = RequestLauncher::new(
             requester,
@@ -179,8 +182,6 @@ impl Driver<'_> {
             gates.clone(),
             slots,
         );
-        let plan = Plan::new(load.warmup, load.limit(default_requests));
-        let cpu_before = self.cpu_times();
         let dispatched = match pace {
             Pace::Closed { .. } => {
                 let pacer = TokioPacer { stop: stop.clone() };
@@ -281,7 +282,7 @@ fn load_summary(
             arrivals,
             when_full,
             ..
-        } => (Some(arrivals.rate()), when_full == WhenFull::Drop),
+        } => (arrivals.rate(), when_full == WhenFull::Drop),
         Pace::Closed { .. } => (None, false),
     };
     LoadSummary {
@@ -346,7 +347,8 @@ async fn dispatch_on_pacer_thread(
                 }
             };
             let rate = match pace {
-                Pace::Open { arrivals, .. } => arrivals.rate(),
+                // A trace's bursts are unknown: a short spin (0.1 ms) before each arrival.
+                Pace::Open { arrivals, .. } => arrivals.rate().unwrap_or(1000.0),
                 Pace::Closed { .. } => 1.0,
             };
             let pacer = ThreadPacer::for_this_thread(stop.clone(), rate);

@@ -45,7 +45,10 @@ impl Bench<'_> {
             run_json,
             label,
         };
-        let source = Cycled::new(self.workload.clone());
+        let source = match profile {
+            Profile::Trace => Cycled::once(self.workload.clone()),
+            _ => Cycled::new(self.workload.clone()),
+        };
         let driven = self
             .driver
             .drive(folder, source, profile, pace, Some(lines))

@@ -5,6 +5,7 @@ mod compare;
 mod drive;
 mod estimate;
 mod export;
+mod generate;
 mod measure;
 mod merge;
 mod mock;
@@ -36,6 +37,7 @@ pub async fn dispatch(cli: Cli) -> ExitCode {
         Command::Compare(args) => compare::compare(args),
         Command::Report(args) => report::report(args),
         Command::Merge(args) => merge::merge(args),
+        Command::Generate(args) => generate::generate(args),
     };
     result.unwrap_or_else(|e| {
         eprintln!("error: {e:#}");

@@ -237,6 +237,19 @@ fn render(summary: &Summary) -> String {
                 );
             }
         }
+        // What the workload was, in tokens per ok request, under the same columns.
+        for (name, l) in [
+            ("input tok", &summary.input_length),
+            ("output tok", &summary.output_length),
+        ] {
+            if let Some(l) = l {
+                let _ = writeln!(
+                    out,
+                    "{name:<13}{:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9.2} {:>9.2} {:>9}",
+                    l.p50, l.p90, l.p95, l.p99, l.p99_9, l.max, l.mean, l.stdev, l.count
+                );
+            }
+        }
     }
     if !summary.thresholds.is_empty() {
         out.push('\n');

@@ -1,5 +1,7 @@
 //! What the mock says: text or function calls derived from the request, with usage to match.
 
+use crate::tokenize::{Encoding, TokenCounter};
+use crate::workload::Route;
 use serde::Serialize;
 use serde::ser::SerializeMap as _;
 use serde_json::{Map, Value, json};
@@ -20,13 +22,16 @@ pub struct FunctionTool {
 /// What the mock reads from a request.
 pub struct Prompt {
     pub model: String,
-    pub text: String,
-    pub messages: u64,
     pub tools: Vec<FunctionTool>,
     /// Which tools to call: none, all of them (parallel), the first, or one by name.
     pub tool_choice: ToolChoice,
     pub max_output_tokens: Option<u64>,
-    tool_definition_chars: usize,
+    /// vLLM's and SGLang's `ignore_eos`: the answer runs to its cap.
+    pub ignore_eos: bool,
+    /// vLLM's `min_tokens`: the answer is at least this long (its cap permitting).
+    pub min_tokens: u64,
+    /// Input tokens as `llmvolley estimate` counts them (tiktoken, with the API's framing).
+    input_tokens: u64,
 }
 
 pub enum ToolChoice {
@@ -38,32 +43,6 @@ pub enum ToolChoice {
 
 impl Prompt {
     pub fn read(request: &Value, shape: ApiShape) -> Prompt {
-        let mut text = String::new();
-        let mut messages = 0;
-        if let Some(instructions) = request.get("instructions").and_then(Value::as_str) {
-            text.push_str(instructions);
-            messages += 1;
-        }
-        let conversation = match shape {
-            ApiShape::Responses => request.get("input"),
-            ApiShape::Chat => request.get("messages"),
-        };
-        match conversation {
-            Some(Value::String(s)) => {
-                text.push_str(s);
-                messages += 1;
-            }
-            Some(Value::Array(items)) => {
-                for item in items {
-                    messages += 1;
-                    collect_text(item.get("content").unwrap_or(item), &mut text);
-                    if let Some(output) = item.get("output").and_then(Value::as_str) {
-                        text.push_str(output);
-                    }
-                }
-            }
-            _ => {}
-        }
         let tools: Vec<FunctionTool> = request
             .get("tools")
             .and_then(Value::as_array)
@@ -97,46 +76,34 @@ impl Prompt {
         let max_output_tokens = ["max_output_tokens", "max_completion_tokens", "max_tokens"]
             .iter()
             .find_map(|k| request.get(*k).and_then(Value::as_u64));
+        let model = request
+            .get("model")
+            .and_then(Value::as_str)
+            .unwrap_or("mock-model")
+            .to_string();
+        let route = match shape {
+            ApiShape::Responses => Route::Responses,
+            ApiShape::Chat => Route::Chat,
+        };
+        let counter = TokenCounter::Tiktoken(Encoding::for_model(Some(&model)));
         Prompt {
-            model: request
-                .get("model")
-                .and_then(Value::as_str)
-                .unwrap_or("mock-model")
-                .to_string(),
-            text,
-            messages,
-            tool_definition_chars: request.get("tools").map_or(0, |t| t.to_string().len()),
+            input_tokens: crate::cost::estimate::input_tokens(request, &route, &counter),
+            model,
             tools,
             tool_choice,
             max_output_tokens,
+            ignore_eos: request.get("ignore_eos").and_then(Value::as_bool) == Some(true),
+            min_tokens: request
+                .get("min_tokens")
+                .and_then(Value::as_u64)
+                .unwrap_or(0),
         }
     }
 
-    /// About four characters per token, plus the per-message framing real tokenizers add.
+    /// The tiktoken count of what the model reads plus the API's framing: exactly what
+    /// `llmvolley estimate` predicts for the request.
     pub fn input_tokens(&self) -> u64 {
-        (self.text.len() as u64).div_ceil(4)
-            + (self.tool_definition_chars as u64).div_ceil(4)
-            + 4 * self.messages
-            + 3
-    }
-}
-
-fn collect_text(content: &Value, out: &mut String) {
-    match content {
-        Value::String(s) => {
-            if !out.is_empty() {
-                out.push('\n');
-            }
-            out.push_str(s);
-        }
-        Value::Array(parts) => {
-            for part in parts {
-                if let Some(text) = part.get("text") {
-                    collect_text(text, out);
-                }
-            }
-        }
-        _ => {}
+        self.input_tokens
     }
 }
 
@@ -325,6 +292,12 @@ impl Answer {
             };
         }
         let wanted = knobs.output_tokens.map_or(8 + key % 57, u64::from);
+        // As vLLM does: ignore_eos runs to the cap; min_tokens holds off the end of the answer.
+        let wanted = if prompt.ignore_eos && cap < u64::MAX {
+            cap
+        } else {
+            wanted.max(prompt.min_tokens)
+        };
         let words = wanted.min(cap - reasoning_tokens);
         Answer {
             reasoning,
@@ -332,7 +305,9 @@ impl Answer {
             calls: Vec::new(),
             output_tokens: reasoning_tokens + words,
             reasoning_tokens,
-            truncated: words < wanted,
+            // An answer that reached its cap ends for length (finish "length", status
+            // "incomplete"), as vLLM reports an ignore_eos answer.
+            truncated: words < wanted || reasoning_tokens + words == cap,
         }
     }
 

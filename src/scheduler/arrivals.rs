@@ -12,20 +12,26 @@ pub enum Arrivals {
     Constant { rate: f64 },
     /// A Poisson process of `rate` requests per second: exponential gaps drawn from `seed`.
     Poisson { rate: f64, seed: u64 },
+    /// Each request at its own `timestamp` divided by `speed`, counted from the run's epoch (a
+    /// trace replay): the schedule comes with the requests, not from this.
+    Trace { speed: f64 },
 }
 
 impl Arrivals {
-    pub fn rate(&self) -> f64 {
+    /// The target rate (per second); None for a trace, whose rate is its own.
+    pub fn rate(&self) -> Option<f64> {
         match *self {
-            Arrivals::Constant { rate } | Arrivals::Poisson { rate, .. } => rate,
+            Arrivals::Constant { rate } | Arrivals::Poisson { rate, .. } => Some(rate),
+            Arrivals::Trace { .. } => None,
         }
     }
 
     /// The arrival offsets, the first at zero. Constant offsets are `i / rate` (computed, not summed,
     /// so they never drift); Poisson offsets sum exponential gaps from a PCG generator, which gives the
-    /// same schedule for the same seed on every platform and version.
-    pub fn offsets(&self) -> ArrivalOffsets {
-        match *self {
+    /// same schedule for the same seed on every platform and version. None for a trace.
+    pub fn offsets(&self) -> Option<ArrivalOffsets> {
+        Some(match *self {
+            Arrivals::Trace { .. } => return None,
             Arrivals::Constant { rate } => ArrivalOffsets::Constant {
                 interval_s: 1.0 / rate,
                 next: 0,
@@ -37,8 +43,17 @@ impl Arrivals {
                 at_s: 0.0,
                 started: false,
             },
-        }
+        })
     }
+}
+
+/// When a trace line is due: its `timestamp` divided by `speed` (1 replays in real time, 2 twice as
+/// fast), to the nanosecond.
+pub fn trace_offset(timestamp: Duration, speed: f64) -> Duration {
+    if speed == 1.0 {
+        return timestamp;
+    }
+    Duration::from_nanos((timestamp.as_nanos() as f64 / speed).round().min(1e18) as u64)
 }
 
 /// An endless iterator of arrival offsets from the start of the load.
@@ -89,6 +104,7 @@ mod tests {
     fn gaps_s(arrivals: Arrivals, n: usize) -> Vec<f64> {
         let offsets: Vec<f64> = arrivals
             .offsets()
+            .unwrap()
             .take(n + 1)
             .map(|d| d.as_secs_f64())
             .collect();
@@ -99,6 +115,7 @@ mod tests {
     fn constant_arrivals_are_evenly_spaced_from_zero_without_drift() {
         let offsets: Vec<Duration> = Arrivals::Constant { rate: 2000.0 }
             .offsets()
+            .unwrap()
             .take(1_000_001)
             .collect();
         assert_eq!(offsets[0], Duration::ZERO);
@@ -133,6 +150,7 @@ mod tests {
         let take = |seed| -> Vec<Duration> {
             Arrivals::Poisson { rate: 10.0, seed }
                 .offsets()
+                .unwrap()
                 .take(100)
                 .collect()
         };

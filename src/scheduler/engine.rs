@@ -2,7 +2,7 @@
 //! each is wanted and when it is due, passes it through the gates and launches it, and makes sure
 //! every line it does not send still ends as one record.
 
-use super::arrivals::Arrivals;
+use super::arrivals::{Arrivals, trace_offset};
 use super::give_up::GiveUp;
 use super::plan::{Admit, Plan};
 use super::source::{Next, Source};
@@ -200,6 +200,16 @@ impl Pacer for ThreadPacer {
     }
 }
 
+/// Where a request's due time comes from.
+enum DueBy {
+    /// A free slot (closed loop): due when it has one.
+    Slot,
+    /// The arrival schedule.
+    Schedule(super::ArrivalOffsets),
+    /// The request's own trace timestamp, divided by the speed.
+    Trace(f64),
+}
+
 /// Why dispatch stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ended {
@@ -241,12 +251,22 @@ pub async fn dispatch(
     stop: &CancellationToken,
 ) -> Dispatched {
     let slots = Arc::new(Semaphore::new(pace.slots()));
-    let start = Instant::now();
-    let mut offsets = match pace {
-        Pace::Open { arrivals, .. } => Some(arrivals.offsets()),
-        Pace::Closed { .. } => None,
+    // When each request is due: when a slot frees (closed loop), on the arrival schedule, or at
+    // its own trace timestamp.
+    let mut due_by = match pace {
+        Pace::Closed { .. } => DueBy::Slot,
+        Pace::Open {
+            arrivals: Arrivals::Trace { speed },
+            ..
+        } => DueBy::Trace(speed),
+        Pace::Open { arrivals, .. } => arrivals.offsets().map_or(DueBy::Slot, DueBy::Schedule),
     };
-    let mut lag = offsets.as_ref().map(|_| ScaledHistogram::default());
+    // A trace counts from the run's epoch, so each `scheduled_at` is its timestamp ÷ speed.
+    let start = match due_by {
+        DueBy::Trace(_) => Instant::from_std(launcher.epoch()),
+        _ => Instant::now(),
+    };
+    let mut lag = (!matches!(due_by, DueBy::Slot)).then(ScaledHistogram::default);
     // Arrivals due before this instant were held up by a wait for room, not by the timer.
     let mut room_wait_ended = start;
     // Only a throttle that can lower its limit (AIMD after 429s) narrows the slots.
@@ -263,8 +283,8 @@ pub async fn dispatch(
         }
         // Closed loop: room first (the AIMD limit, then a slot); the request is due when it has it,
         // so neither wait counts as the request's queue time.
-        let (mut due, mut slot) = match &mut offsets {
-            None => {
+        let (mut due, mut slot) = match &mut due_by {
+            DueBy::Slot => {
                 if let Some(throttle) = narrowing {
                     tokio::select! {
                         biased;
@@ -284,11 +304,9 @@ pub async fn dispatch(
                 };
                 (Instant::now(), Some(slot))
             }
-            Some(offsets) => (start + offsets.next().unwrap_or(Duration::MAX), None),
-        };
-        let warmup = match plan.admit(due.saturating_duration_since(start)) {
-            Admit::Stop => break Ended::Limit,
-            admit => admit == Admit::Warmup,
+            DueBy::Schedule(offsets) => (start + offsets.next().unwrap_or(Duration::MAX), None),
+            // Known once the request is drawn.
+            DueBy::Trace(_) => (start, None),
         };
         // The next request; lines that cannot be sent are recorded on the way.
         let request = loop {
@@ -307,7 +325,22 @@ pub async fn dispatch(
                 }
             }
         };
+        if let DueBy::Trace(speed) = due_by {
+            due = start + trace_offset(request.timestamp.unwrap_or_default(), speed);
+        }
         seq += 1;
+        let warmup = match plan.admit(due.saturating_duration_since(start)) {
+            Admit::Stop => {
+                let planned = Planned {
+                    seq,
+                    warmup: false,
+                    numbered,
+                };
+                pending = Some((request, planned));
+                break Ended::Limit;
+            }
+            admit => admit == Admit::Warmup,
+        };
         let planned = Planned {
             seq,
             warmup,
@@ -580,6 +613,7 @@ mod tests {
             model: Some("gpt-4o-mini".into()),
             max_output_tokens: Some(16),
             metadata: None,
+            timestamp: None,
         }
     }
 
@@ -649,6 +683,46 @@ mod tests {
             1,
             "paused time: no lag"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_trace_sends_each_request_at_its_timestamp_over_the_speed_once_through() {
+        let stamps = [0u64, 0, 7, 250, 251, 1000];
+        let trace: Vec<Request> = stamps
+            .iter()
+            .enumerate()
+            .map(|(i, ms_)| Request {
+                timestamp: Some(ms(*ms_)),
+                ..request(i as u64 + 1)
+            })
+            .collect();
+        let launcher = FakeLauncher::new(ms(5));
+        let done = run(
+            &mut Cycled::once(trace.into()),
+            &mut Plan::new(Warmup::None, Limit::NONE),
+            Pace::Open {
+                arrivals: Arrivals::Trace { speed: 2.0 },
+                max_inflight: 64,
+                when_full: WhenFull::Wait,
+            },
+            &Gates::default(),
+            &launcher,
+            &CancellationToken::new(),
+        )
+        .await;
+        let halves: Vec<Duration> = stamps
+            .iter()
+            .map(|t| Duration::from_micros(t * 500))
+            .collect();
+        let scheduled: Vec<Duration> = launcher
+            .launched
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|l| l.1)
+            .collect();
+        assert_eq!(scheduled, halves);
+        assert_eq!(done.ended, Ended::Done, "the trace ends; it does not cycle");
     }
 
     #[tokio::test(start_paused = true)]

@@ -70,6 +70,7 @@ impl Requester {
             mut model,
             max_output_tokens,
             metadata,
+            timestamp: _,
         } = request;
         let mut attempt_errors = Vec::new();
         let mut attempt = 0;

@@ -1,5 +1,5 @@
 //! Where requests come from: the streamed workload file of `run`, the cycled in-memory workload of
-//! `bench` (later: conversations, traces).
+//! `bench`, or that workload sent once in time order (a trace replay).
 
 use crate::workload::{InvalidLine, Request, WorkItem};
 use std::future::Future;
@@ -69,23 +69,39 @@ impl Source for Streamed {
     }
 }
 
-/// A workload held in memory and sent over and over, in order (`bench`).
+/// A workload held in memory and sent over and over, in order (`bench`), or once (a trace).
 pub struct Cycled {
     workload: Arc<[Request]>,
     next: usize,
+    once: bool,
 }
 
 impl Cycled {
     /// An empty workload yields nothing.
     pub fn new(workload: Arc<[Request]>) -> Self {
-        Cycled { workload, next: 0 }
+        Cycled {
+            workload,
+            next: 0,
+            once: false,
+        }
+    }
+
+    /// The workload once through, then nothing: a trace, whose timestamps do not repeat.
+    pub fn once(workload: Arc<[Request]>) -> Self {
+        Cycled {
+            once: true,
+            ..Cycled::new(workload)
+        }
     }
 }
 
 impl Source for Cycled {
     async fn next(&mut self) -> Option<Next> {
         let request = self.workload.get(self.next)?.clone();
-        self.next = (self.next + 1) % self.workload.len();
+        self.next += 1;
+        if self.next == self.workload.len() && !self.once {
+            self.next = 0;
+        }
         Some(Next::Send(request))
     }
 

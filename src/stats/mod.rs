@@ -8,7 +8,7 @@ mod timeseries;
 pub use slo::{Slo, SloSummary, SloTally};
 pub use summary::{
     ClientCheck, CostSummary, Distribution, LoadSummary, SUMMARY_SCHEMA_VERSION, ServerPacing,
-    Summary, TopError,
+    Summary, TokenLengths, TopError,
 };
 pub use timeseries::TimeSeries;
 
@@ -131,6 +131,12 @@ pub struct RunStats {
     pub itl: ScaledHistogram,
     /// Output tokens per second of each ok request's latency.
     pub output_tps: ScaledHistogram,
+    /// Input and output tokens of each ok request (values are token counts): what the workload
+    /// really was, as the server counted it.
+    #[serde(default)]
+    pub input_length: ScaledHistogram,
+    #[serde(default)]
+    pub output_length: ScaledHistogram,
     /// Chunks and server-counted output tokens of ok streamed requests: tokens per chunk.
     pub stream_chunks: u64,
     pub stream_output_tokens: u64,
@@ -310,6 +316,14 @@ impl RunStats {
                 self.stream_chunks += u64::from(chunks);
                 self.stream_output_tokens += output;
             }
+            for (histogram, value) in [
+                (&mut self.input_length, r.input_tokens),
+                (&mut self.output_length, r.output_tokens),
+            ] {
+                if let Some(tokens) = value {
+                    histogram.record(tokens as f64);
+                }
+            }
             self.input_tokens.add(r.input_tokens);
             self.cached_tokens.add(r.cached_tokens);
             self.output_tokens.add(r.output_tokens);
@@ -403,6 +417,8 @@ impl RunStats {
             (&mut self.itl, &other.itl),
             (&mut self.output_tps, &other.output_tps),
             (&mut self.retry_wait, &other.retry_wait),
+            (&mut self.input_length, &other.input_length),
+            (&mut self.output_length, &other.output_length),
         ] {
             mine.merge(theirs)?;
         }
@@ -496,11 +512,13 @@ pub enum Histo {
     Itl,
     OutputTps,
     RetryWait,
+    InputLength,
+    OutputLength,
 }
 
 impl Histo {
     /// Every histogram with its name: the file stem in `histograms/` and the `--fail-on` name.
-    pub const NAMED: [(&'static str, Histo); 10] = [
+    pub const NAMED: [(&'static str, Histo); 12] = [
         ("latency", Histo::Latency),
         ("latency_from_schedule", Histo::LatencyFromSchedule),
         ("failed_latency", Histo::FailedLatency),
@@ -511,6 +529,8 @@ impl Histo {
         ("itl", Histo::Itl),
         ("output_tps", Histo::OutputTps),
         ("retry_wait", Histo::RetryWait),
+        ("input_length", Histo::InputLength),
+        ("output_length", Histo::OutputLength),
     ];
 
     pub fn named(name: &str) -> Option<Histo> {
@@ -535,6 +555,8 @@ impl Histo {
             Histo::Itl => &stats.itl,
             Histo::OutputTps => &stats.output_tps,
             Histo::RetryWait => &stats.retry_wait,
+            Histo::InputLength => &stats.input_length,
+            Histo::OutputLength => &stats.output_length,
         }
     }
 
@@ -550,6 +572,8 @@ impl Histo {
             Histo::Itl => &mut stats.itl,
             Histo::OutputTps => &mut stats.output_tps,
             Histo::RetryWait => &mut stats.retry_wait,
+            Histo::InputLength => &mut stats.input_length,
+            Histo::OutputLength => &mut stats.output_length,
         }
     }
 }

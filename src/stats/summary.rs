@@ -43,6 +43,12 @@ pub struct Summary {
     pub output_tokens_per_s: Option<Distribution>,
     /// Output tokens per text chunk over streamed ok requests.
     pub tokens_per_chunk: Option<f64>,
+    /// Input and output tokens per ok request, as the server reported them (or counted locally
+    /// when it did not): the lengths the workload really had.
+    #[serde(default)]
+    pub input_length: Option<TokenLengths>,
+    #[serde(default)]
+    pub output_length: Option<TokenLengths>,
     pub cost: CostSummary,
     /// `--resume`: lines whose earlier record stood (not sent again). Counts, tokens, cost and
     /// percentiles cover the whole workload; rates and ITL cover this session.
@@ -253,6 +259,46 @@ impl Distribution {
     }
 }
 
+/// A distribution of token counts (prompt or answer lengths), in whole tokens.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct TokenLengths {
+    pub count: u64,
+    pub min: u64,
+    pub mean: f64,
+    pub stdev: f64,
+    pub p50: u64,
+    pub p90: u64,
+    pub p95: u64,
+    pub p99: u64,
+    pub p99_9: u64,
+    pub max: u64,
+}
+
+impl TokenLengths {
+    /// From a histogram of token counts recorded as values (`ScaledHistogram::record`). A bucket's
+    /// top value, floored to a whole token: exact up to about 1,000 tokens (the histogram's
+    /// buckets hold one whole token each there), within 0.1% above.
+    pub fn of(h: &ScaledHistogram) -> Option<Self> {
+        if h.is_empty() {
+            return None;
+        }
+        let h = h.inner();
+        let tokens = |thousandths: u64| thousandths / 1000;
+        Some(TokenLengths {
+            count: h.len(),
+            min: tokens(h.min()).max(1),
+            mean: h.mean() / 1000.0,
+            stdev: h.stdev() / 1000.0,
+            p50: tokens(h.value_at_quantile(0.50)),
+            p90: tokens(h.value_at_quantile(0.90)),
+            p95: tokens(h.value_at_quantile(0.95)),
+            p99: tokens(h.value_at_quantile(0.99)),
+            p99_9: tokens(h.value_at_quantile(0.999)),
+            max: tokens(h.max()),
+        })
+    }
+}
+
 /// What makes the token figures doubtful: a server reporting zero tokens for real answers.
 fn token_warnings(stats: &RunStats, ok: u64) -> Vec<String> {
     let mut warnings = Vec::new();
@@ -333,6 +379,8 @@ impl Summary {
             tpot_ms: Distribution::of(&stats.tpot),
             itl_ms: Distribution::of(&stats.itl),
             output_tokens_per_s: Distribution::of(&stats.output_tps),
+            input_length: TokenLengths::of(&stats.input_length),
+            output_length: TokenLengths::of(&stats.output_length),
             tokens_per_chunk: (stats.stream_chunks > 0)
                 .then(|| stats.stream_output_tokens as f64 / stats.stream_chunks as f64),
             cost: CostSummary {

@@ -36,6 +36,9 @@ pub struct ParsedLine<'a> {
     pub max_output_tokens: Option<u32>,
     /// A Batch line's own `metadata` (beside its `body`, not sent): carried into the record.
     pub metadata: Option<&'a str>,
+    /// A Batch line's `timestamp` (beside its `body`, not sent): when `bench --profile trace`
+    /// sends it, from the trace start (given in milliseconds).
+    pub timestamp: Option<std::time::Duration>,
 }
 
 #[derive(Deserialize)]
@@ -50,6 +53,8 @@ struct LineFields<'a> {
     body: Option<&'a RawValue>,
     #[serde(borrow, default)]
     metadata: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    timestamp: Option<&'a RawValue>,
     #[serde(borrow, default)]
     model: Option<&'a RawValue>,
     /// A bare body's answer cap (Responses, then Chat's two names), for `--tpm` estimates.
@@ -100,6 +105,7 @@ pub fn parse_line(text: &str, default_route: Route) -> Result<ParsedLine<'_>, St
             .flatten()
             .find_map(|raw| raw.get().parse::<u32>().ok()),
             metadata: None,
+            timestamp: None,
         });
     }
     let body = fields
@@ -143,6 +149,19 @@ pub fn parse_line(text: &str, default_route: Route) -> Result<ParsedLine<'_>, St
             }
         },
     };
+    let timestamp = match fields.timestamp.map(RawValue::get) {
+        None | Some("null") => None,
+        Some(raw) => match raw.parse::<f64>() {
+            Ok(ms) if ms.is_finite() && (0.0..1e15).contains(&ms) => {
+                Some(std::time::Duration::from_nanos((ms * 1e6).round() as u64))
+            }
+            _ => {
+                return Err(format!(
+                    "Batch line timestamp must be milliseconds from the trace start (a number, 0 or more), found {raw}"
+                ));
+            }
+        },
+    };
     // A Batch body's model is read only if the answer names none (see `request_model`): one scan per line.
     Ok(ParsedLine {
         custom_id,
@@ -151,6 +170,7 @@ pub fn parse_line(text: &str, default_route: Route) -> Result<ParsedLine<'_>, St
         model: None,
         max_output_tokens: None,
         metadata: fields.metadata.map(RawValue::get).filter(|m| *m != "null"),
+        timestamp,
     })
 }
 

@@ -1,5 +1,6 @@
 //! Workload input: streams a JSONL file line by line into requests to send or invalid lines to record.
 
+pub mod generate;
 mod line;
 
 pub use line::{ParsedLine, Route, parse_line, request_model, with_stream};
@@ -23,6 +24,8 @@ pub struct Request {
     pub max_output_tokens: Option<u32>,
     /// A Batch line's `metadata` (JSON text), copied into its record.
     pub metadata: Option<Bytes>,
+    /// A Batch line's `timestamp`: when a trace replay sends it, from the trace start.
+    pub timestamp: Option<std::time::Duration>,
 }
 
 /// A line that cannot be sent; it still becomes exactly one record. `message` says why, without the line number.
@@ -161,6 +164,7 @@ impl<R: BufRead> WorkloadReader<R> {
             metadata: parsed
                 .metadata
                 .map(|m| Bytes::copy_from_slice(m.as_bytes())),
+            timestamp: parsed.timestamp,
         }))
     }
 }
