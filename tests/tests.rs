@@ -9,6 +9,7 @@ mod compare;
 mod cost;
 mod crash;
 mod gates;
+mod generate;
 mod hostile;
 mod independent_servers;
 mod mock_endpoint;
