@@ -60,7 +60,7 @@ fn fixture(name: &str) -> String {
 /// Counts with the tokenizer libraries directly (not llmvolley's own counting).
 enum Recount {
     Tiktoken(&'static tiktoken_rs::CoreBPE),
-    HuggingFace(tokenizers::Tokenizer),
+    HuggingFace(Box<tokenizers::Tokenizer>),
 }
 
 impl Recount {
@@ -90,7 +90,9 @@ fn generated_prompts_count_exactly_the_asked_tokens_in_each_tokenizer() {
         (
             "hf:bpe-tokenizer.json",
             vec!["--model", "my-llama", "--tokenizer", &bpe_file],
-            Recount::HuggingFace(tokenizers::Tokenizer::from_file(&bpe_file).unwrap()),
+            Recount::HuggingFace(Box::new(
+                tokenizers::Tokenizer::from_file(&bpe_file).unwrap(),
+            )),
         ),
     ];
     for (label, model_args, recount) in &tokenizers {
