@@ -297,6 +297,15 @@ impl TokenLengths {
             max: tokens(h.max()),
         })
     }
+
+    /// The exact mean, from the token sum over the same requests (the histogram's is a bucket
+    /// average).
+    fn with_mean_of(mut self, sum: super::Known) -> Self {
+        if sum.requests == self.count && sum.requests > 0 {
+            self.mean = sum.sum as f64 / sum.requests as f64;
+        }
+        self
+    }
 }
 
 /// What makes the token figures doubtful: a server reporting zero tokens for real answers.
@@ -379,8 +388,10 @@ impl Summary {
             tpot_ms: Distribution::of(&stats.tpot),
             itl_ms: Distribution::of(&stats.itl),
             output_tokens_per_s: Distribution::of(&stats.output_tps),
-            input_length: TokenLengths::of(&stats.input_length),
-            output_length: TokenLengths::of(&stats.output_length),
+            input_length: TokenLengths::of(&stats.input_length)
+                .map(|l| l.with_mean_of(stats.input_tokens)),
+            output_length: TokenLengths::of(&stats.output_length)
+                .map(|l| l.with_mean_of(stats.output_tokens)),
             tokens_per_chunk: (stats.stream_chunks > 0)
                 .then(|| stats.stream_output_tokens as f64 / stats.stream_chunks as f64),
             cost: CostSummary {
