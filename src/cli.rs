@@ -460,8 +460,9 @@ pub struct RunArgs {
 #[derive(Debug, Args)]
 pub struct VerdictArgs {
     /// Fail (exit 3) when one of these holds at the end: any percentile of latency, ttft, tpot,
-    /// itl, queue... (ttft.p99>500ms), error_rate>1%, requests_per_s<10, goodput<10/s, cost>$5, or
-    /// any number of summary.json by its dotted path; comma-separated.
+    /// itl, queue... (ttft.p99>500ms) or of the token lengths input_length and output_length
+    /// (output_length.p50<128), error_rate>1%, requests_per_s<10, goodput<10/s, cost>$5, or any
+    /// number of summary.json by its dotted path; comma-separated.
     #[arg(help_heading = "Output", long, value_name = "EXPR,...", value_parser = crate::stats::gate::Thresholds::parse)]
     pub fail_on: Option<crate::stats::gate::Thresholds>,
 

@@ -259,6 +259,30 @@ fn ignore_eos_answers_run_to_their_cap_and_the_summary_shows_both_lengths() {
     );
     assert!(run.stdout.contains("output tok"), "{}", run.stdout);
 
+    // The lengths are CI gates too, in whole tokens.
+    let gated = bench(
+        &[
+            file.to_str().unwrap(),
+            "--mock",
+            "--requests",
+            "10",
+            "--fail-on",
+            "output_length.p50<128,input_length.max>300tok",
+        ],
+        &tmp.path().join("gated"),
+    );
+    assert_eq!(gated.code, 3, "{}", gated.stderr);
+    let verdicts = &gated.summary["thresholds"];
+    assert_eq!(
+        (&verdicts[0]["failed"], &verdicts[0]["value"]),
+        (&false.into(), &128.0.into())
+    );
+    assert_eq!(
+        (&verdicts[1]["failed"], &verdicts[1]["value"]),
+        (&true.into(), &306.0.into())
+    );
+    assert_eq!(verdicts[1]["unit"], "tokens");
+
     // Without ignore_eos the cap is only a cap: the mock's answers end sooner.
     let capped = tmp.path().join("capped.jsonl");
     generate(

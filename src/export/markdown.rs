@@ -74,6 +74,21 @@ impl Exporter<Summary> for SummaryMarkdown {
                 }
             }
         }
+        let lengths = [("input", &s.input_length), ("output", &s.output_length)];
+        if lengths.iter().any(|(_, l)| l.is_some()) {
+            out.push_str(
+                "\n| tokens per request | p50 | p90 | p95 | p99 | p99.9 | max | mean | count |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+            );
+            for (name, l) in lengths {
+                if let Some(l) = l {
+                    let _ = writeln!(
+                        out,
+                        "| {name} | {} | {} | {} | {} | {} | {} | {:.2} | {} |",
+                        l.p50, l.p90, l.p95, l.p99, l.p99_9, l.max, l.mean, l.count
+                    );
+                }
+            }
+        }
         if !s.thresholds.is_empty() {
             out.push_str("\n| `--fail-on` | value | verdict |\n|---|---:|---|\n");
             for v in &s.thresholds {

@@ -10,6 +10,7 @@ impl Histo {
     fn unit(self) -> Unit {
         match self {
             Histo::OutputTps => Unit::PerSecond,
+            Histo::InputLength | Histo::OutputLength => Unit::Tokens,
             _ => Unit::Millis,
         }
     }
@@ -123,6 +124,9 @@ pub enum Unit {
     Share,
     /// Dollars; `$5` or `5`.
     Usd,
+    /// Tokens per request; `500` or `500tok`.
+    #[serde(rename = "tokens")]
+    Tokens,
     Number,
 }
 
@@ -158,7 +162,7 @@ impl Metric {
                 .unwrap_or(Value::Null);
                 if !path_is_known(&known, path) {
                     return Err(format!(
-                        "{path:?}: not a figure of the summary. Use ttft.p99 (any percentile of latency, latency_from_schedule, queue, ttft, ttfo, tpot, itl, output_tps, failed_latency, retry_wait; or min, max, mean, stdev, count), error_rate, requests_per_s, output_tokens_per_s, goodput, cost, cost_per_1k, or a dotted path of summary.json such as tokens.total_per_s"
+                        "{path:?}: not a figure of the summary. Use ttft.p99 (any percentile of latency, latency_from_schedule, queue, ttft, ttfo, tpot, itl, output_tps, failed_latency, retry_wait, input_length, output_length; or min, max, mean, stdev, count), error_rate, requests_per_s, output_tokens_per_s, goodput, cost, cost_per_1k, or a dotted path of summary.json such as tokens.total_per_s"
                     ));
                 }
                 Metric::Path(path.to_string())
@@ -183,6 +187,18 @@ impl Metric {
     /// rest from `summary`. None when the run has no data for it (no streamed request has a TTFT).
     pub fn value(&self, summary: &Summary, stats: &RunStats) -> Option<f64> {
         match self {
+            // Token lengths in whole tokens, as the summary shows them (a bucket's top, floored).
+            Metric::Histogram(h, stat @ (Stat::Quantile(_) | Stat::Min | Stat::Max))
+                if h.unit() == Unit::Tokens =>
+            {
+                stat.of(h.of(stats)).map(f64::floor)
+            }
+            Metric::Histogram(Histo::InputLength, Stat::Mean) => {
+                summary.input_length.map(|l| l.mean)
+            }
+            Metric::Histogram(Histo::OutputLength, Stat::Mean) => {
+                summary.output_length.map(|l| l.mean)
+            }
             Metric::Histogram(h, stat) => stat.of(h.of(stats)),
             Metric::ErrorRate => (summary.requests.total > 0)
                 .then(|| summary.requests.failed as f64 / summary.requests.total as f64),
@@ -412,6 +428,11 @@ fn parse_limit(text: &str, unit: Unit) -> Result<f64, String> {
             Ok(share)
         }
         Unit::Usd => number(text.strip_prefix('$').unwrap_or(text)),
+        Unit::Tokens => number(
+            text.strip_suffix("tokens")
+                .or_else(|| text.strip_suffix("tok"))
+                .unwrap_or(text),
+        ),
         Unit::Number => number(text),
     }
 }
@@ -486,6 +507,8 @@ pub fn show(v: f64, unit: Unit) -> String {
         Unit::PerSecond => format!("{v:.2}/s"),
         Unit::Share => format!("{:.2}%", v * 100.0),
         Unit::Usd => format!("${v:.4}"),
+        Unit::Tokens if v.fract() == 0.0 => format!("{v} tokens"),
+        Unit::Tokens => format!("{v:.2} tokens"),
         Unit::Number => {
             let text = format!("{v:.4}");
             text.trim_end_matches('0').trim_end_matches('.').to_string()
