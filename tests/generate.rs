@@ -581,6 +581,31 @@ fn a_trace_replay_schedules_every_line_at_its_timestamp_over_the_speed() {
     }
     assert_eq!(run.summary["load"]["profile"], "trace");
 
+    // Shards replay their own lines at the trace's own times: together, the whole trace.
+    let mut seen = std::collections::HashSet::new();
+    for shard in ["0/2", "1/2"] {
+        let part = bench(
+            &[
+                file.to_str().unwrap(),
+                "--mock",
+                "--profile",
+                "trace",
+                "--trace-speed",
+                "2",
+                "--shard",
+                shard,
+            ],
+            &tmp.path().join(format!("shard-{}", &shard[..1])),
+        );
+        assert_eq!(part.code, 0, "{}", part.stderr);
+        for record in &part.records {
+            let i: usize = record["id"].as_str().unwrap()[1..].parse().unwrap();
+            assert_eq!(record["scheduled_at"].as_f64(), Some(stamps[i] / 2.0));
+            assert!(seen.insert(i), "r{i} replayed twice");
+        }
+    }
+    assert_eq!(seen.len(), 200);
+
     let untimed = workspace_file("workloads/unicorn.jsonl");
     let run = bench(
         &[untimed.to_str().unwrap(), "--mock", "--profile", "trace"],

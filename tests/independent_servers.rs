@@ -224,3 +224,58 @@ fn an_independent_servers_429s_are_retried_after_its_wait_and_slow_the_run() {
     assert!(pacing["pauses"].as_u64().unwrap() > 0, "{pacing}");
     assert_eq!(pacing["longest_wait_source"], "retry-after-ms: 1s");
 }
+
+#[test]
+fn a_generated_trace_replays_on_schedule_against_an_independent_server() {
+    let Some(server) = start_llmock(&[]) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let trace = tmp.path().join("trace.jsonl");
+    let output = llmvolley()
+        .args([
+            "generate",
+            "--model",
+            "gpt-4o-mini",
+            "--api",
+            "chat",
+            "--stream",
+        ])
+        .args(["--ignore-eos", "--from", "mooncake"])
+        .arg(workspace_file("tests/fixtures/mooncake-trace.jsonl"))
+        .arg("--out")
+        .arg(&trace)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", output_text(&output).1);
+    let run = bench(
+        &[
+            trace.to_str().unwrap(),
+            "--endpoint",
+            &server.endpoint,
+            "--profile",
+            "trace",
+            "--trace-speed",
+            "4",
+        ],
+        &tmp.path().join("run"),
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let timestamps: Vec<f64> = std::fs::read_to_string(&trace)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["timestamp"]
+                .as_f64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(run.records.len(), timestamps.len());
+    for (i, t) in timestamps.iter().enumerate() {
+        let record = run.by_id(&format!("trace-{}", i + 1));
+        // The server took the vLLM sampling fields without complaint, and the schedule held.
+        assert_eq!(record["status"], "ok", "{record}");
+        assert_eq!(record["scheduled_at"].as_f64(), Some(t / 4.0));
+    }
+    assert!(run.summary["output_length"]["count"].as_u64().unwrap() > 0);
+}
