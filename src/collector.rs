@@ -6,6 +6,7 @@ use crate::scheduler::Throttle;
 use crate::sink::RecordSink;
 use crate::stats::{RunStats, TimeSeries};
 use crate::tokenize::Estimator;
+use crate::tool_check::ToolChecker;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use std::io;
 use std::sync::Arc;
@@ -280,6 +281,7 @@ pub struct Collector {
     progress: Progress,
     pricer: Pricer,
     estimator: Estimator,
+    tool_checker: ToolChecker,
 }
 
 /// What the collector accumulated once every record was in.
@@ -305,6 +307,7 @@ impl Collector {
             progress,
             pricer,
             estimator,
+            tool_checker: ToolChecker::default(),
         }
     }
 
@@ -371,6 +374,7 @@ impl Collector {
 
     fn accept(&mut self, mut record: Record) -> io::Result<()> {
         self.estimator.fill(&mut record);
+        self.tool_checker.check(&mut record);
         self.pricer.price(&mut record);
         for sink in &mut self.sinks {
             sink.write(&record)?;

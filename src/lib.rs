@@ -46,4 +46,5 @@ pub mod shard;
 pub mod sink;
 pub mod stats;
 pub mod tokenize;
+pub mod tool_check;
 pub mod workload;

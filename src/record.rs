@@ -108,6 +108,47 @@ pub struct ToolCall {
     pub arguments: String,
 }
 
+/// What is wrong with one function call of an answer (`tool_call_problems`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolCallFault {
+    /// `arguments` is not valid JSON.
+    InvalidJson,
+    /// `arguments` does not validate against the tool's `parameters` JSON Schema.
+    Schema,
+    /// The request offered no function tool of that name.
+    UnknownTool,
+    /// The same call (name and equal arguments, or the same `call_id`) came earlier in the answer.
+    Duplicate,
+}
+
+impl ToolCallFault {
+    pub const ALL: [ToolCallFault; 4] = [
+        ToolCallFault::InvalidJson,
+        ToolCallFault::Schema,
+        ToolCallFault::UnknownTool,
+        ToolCallFault::Duplicate,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ToolCallFault::InvalidJson => "invalid_json",
+            ToolCallFault::Schema => "schema",
+            ToolCallFault::UnknownTool => "unknown_tool",
+            ToolCallFault::Duplicate => "duplicate",
+        }
+    }
+}
+
+/// One faulty function call of an answer, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ToolCallProblem {
+    pub call_id: String,
+    pub name: String,
+    pub fault: ToolCallFault,
+    pub message: String,
+}
+
 /// The full response body, kept only with `--save-responses`.
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
@@ -188,6 +229,14 @@ pub struct Record {
     pub output_text: Option<String>,
     #[serde(default)]
     pub tool_calls: Vec<ToolCall>,
+    /// The answer's faulty function calls (checked against the request's tools); empty when all
+    /// are valid or there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_call_problems: Vec<ToolCallProblem>,
+    /// The request body, carried to the collector only for an answer with function calls (its
+    /// tools are what the calls are checked against); never written.
+    #[serde(skip)]
+    pub request_body: Option<bytes::Bytes>,
     /// What was odd about the answer without making it fail (e.g. its Content-Type disagreed with
     /// its body).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -254,6 +303,8 @@ impl Record {
             cost_usd: None,
             output_text: None,
             tool_calls: Vec::new(),
+            tool_call_problems: Vec::new(),
+            request_body: None,
             notes: Vec::new(),
             response: None,
             itl_us: Vec::new(),

@@ -26,3 +26,4 @@ mod run_against_wiremock;
 mod shards;
 mod shutdown;
 mod streaming;
+mod tools;

@@ -197,6 +197,9 @@ fn render(summary: &Summary) -> String {
     if let Some(slo) = &summary.slo {
         render_slo(&mut out, slo);
     }
+    if let Some(tools) = &summary.tool_calls {
+        render_tool_calls(&mut out, tools);
+    }
     if let Some(per_chunk) = summary.tokens_per_chunk {
         let _ = writeln!(
             out,
@@ -386,6 +389,48 @@ fn render_load(out: &mut String, load: &LoadSummary) {
     );
     for warning in &load.client.warnings {
         let _ = writeln!(out, "{:<13}{warning}", "WARNING");
+    }
+}
+
+/// `tool calls   40 answers with calls, 160 calls; 4 at once: 40; faults: none`, then a line per
+/// model and tool.
+fn render_tool_calls(out: &mut String, tools: &crate::stats::ToolCallSummary) {
+    let faults = |faults: &std::collections::BTreeMap<String, u64>| {
+        let found: Vec<String> = faults
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(fault, n)| format!("{fault} {n}"))
+            .collect();
+        if found.is_empty() {
+            "none".to_string()
+        } else {
+            found.join(", ")
+        }
+    };
+    let parallel: Vec<String> = tools
+        .calls_per_answer
+        .iter()
+        .map(|(calls, answers)| format!("{calls}: {answers}"))
+        .collect();
+    let _ = writeln!(
+        out,
+        "{:<13}{} answers with calls, {} calls; answers by calls made {}; faults: {}",
+        "tool calls",
+        tools.answers_with_calls,
+        tools.calls,
+        parallel.join(", "),
+        faults(&tools.faults)
+    );
+    for row in &tools.by_tool {
+        let _ = writeln!(
+            out,
+            "{:<13}{} {}: {} calls, faults: {}",
+            "",
+            row.model,
+            row.tool,
+            row.calls,
+            faults(&row.faults)
+        );
     }
 }
 

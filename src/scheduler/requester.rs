@@ -204,13 +204,18 @@ impl Requester {
 fn finished(
     mut record: Record,
     attempt_errors: Vec<String>,
-    body: &[u8],
+    body: &bytes::Bytes,
     metadata: Option<&[u8]>,
 ) -> Record {
     record.attempt_errors = attempt_errors;
     record.metadata = metadata.and_then(crate::record::raw_json);
     if record.model.is_none() {
         record.model = request_model(body);
+    }
+    // The calls are checked against the request's tools on the collector's thread (a shared
+    // buffer, not a copy).
+    if !record.tool_calls.is_empty() {
+        record.request_body = Some(body.clone());
     }
     record
 }

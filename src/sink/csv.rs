@@ -11,6 +11,7 @@ use std::path::Path;
 pub struct CsvSink {
     out: csv::Writer<File>,
     tool_calls_json: String,
+    tool_call_problems_json: String,
     notes: String,
 }
 
@@ -58,6 +59,7 @@ struct Row<'a> {
     cost_usd: Plain<9>,
     output_text: Option<&'a str>,
     tool_calls: &'a str,
+    tool_call_problems: &'a str,
     /// `notes` joined with "; ".
     notes: &'a str,
     /// A Batch line's `metadata` as JSON text.
@@ -148,6 +150,7 @@ impl CsvSink {
                 .buffer_capacity(64 * 1024)
                 .from_writer(file),
             tool_calls_json: String::new(),
+            tool_call_problems_json: String::new(),
             notes: String::new(),
         })
     }
@@ -159,6 +162,10 @@ impl RecordSink for CsvSink {
         if !r.tool_calls.is_empty() {
             // Writing into a String cannot fail.
             self.tool_calls_json = serde_json::to_string(&r.tool_calls)?;
+        }
+        self.tool_call_problems_json.clear();
+        if !r.tool_call_problems.is_empty() {
+            self.tool_call_problems_json = serde_json::to_string(&r.tool_call_problems)?;
         }
         self.notes.clear();
         for (i, note) in r.notes.iter().enumerate() {
@@ -209,6 +216,7 @@ impl RecordSink for CsvSink {
             cost_usd: Plain(r.cost_usd),
             output_text: r.output_text.as_deref(),
             tool_calls: &self.tool_calls_json,
+            tool_call_problems: &self.tool_call_problems_json,
             notes: &self.notes,
             metadata: r.metadata.as_deref().map(RawValue::get),
         };

@@ -22,7 +22,7 @@ const ROWS_PER_GROUP: usize = 16_384;
 
 /// The columns, in order: (name, type). Times are ms from the run's epoch or durations in ms, as in
 /// `records.jsonl`.
-const COLUMNS: [(&str, DataType); 43] = [
+const COLUMNS: [(&str, DataType); 44] = [
     ("id", DataType::Utf8),
     ("line", DataType::UInt64),
     ("seq", DataType::UInt64),
@@ -64,6 +64,7 @@ const COLUMNS: [(&str, DataType); 43] = [
     ("cost_usd", DataType::Float64),
     ("output_text", DataType::Utf8),
     ("tool_calls", DataType::Utf8),
+    ("tool_call_problems", DataType::Utf8),
     ("notes", DataType::Utf8),
     ("metadata", DataType::Utf8),
 ];
@@ -134,6 +135,11 @@ impl ParquetFile {
         } else {
             Some(serde_json::to_string(&r.tool_calls)?)
         };
+        let tool_call_problems = if r.tool_call_problems.is_empty() {
+            None
+        } else {
+            Some(serde_json::to_string(&r.tool_call_problems)?)
+        };
         let attempt_errors = (!r.attempt_errors.is_empty()).then(|| r.attempt_errors.join(";"));
         let notes = (!r.notes.is_empty()).then(|| r.notes.join("; "));
         let token_source = r.token_source.map(|s| match s {
@@ -182,6 +188,7 @@ impl ParquetFile {
             Cell::F64(r.cost_usd),
             Cell::Text(r.output_text.as_deref()),
             Cell::Text(tool_calls.as_deref()),
+            Cell::Text(tool_call_problems.as_deref()),
             Cell::Text(notes.as_deref()),
             Cell::Text(r.metadata.as_deref().map(|m| m.get())),
         ];

@@ -8,11 +8,11 @@ mod timeseries;
 pub use slo::{Slo, SloSummary, SloTally};
 pub use summary::{
     ClientCheck, CostSummary, Distribution, LoadSummary, SUMMARY_SCHEMA_VERSION, ServerPacing,
-    Summary, TokenLengths, TopError,
+    Summary, TokenLengths, ToolCallSummary, ToolRow, TopError,
 };
 pub use timeseries::TimeSeries;
 
-use crate::record::{Record, Status, TokenSource};
+use crate::record::{Record, Status, TokenSource, ToolCallFault};
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
 use std::collections::{BTreeMap, BTreeSet};
@@ -178,6 +178,19 @@ pub struct RunStats {
     pub last_sent_ms: Option<f64>,
     /// `--slo`: requests meeting each objective.
     pub slo: Option<SloTally>,
+    /// Function calls of ok answers by model and tool, with their faults (`tool_check`).
+    #[serde(default)]
+    pub tool_calls: BTreeMap<String, BTreeMap<String, ToolTally>>,
+    /// Ok answers by how many function calls each made (parallel calls per answer).
+    #[serde(default)]
+    pub calls_per_answer: BTreeMap<u32, u64>,
+}
+
+/// One tool's calls and their faults, by fault (`ToolCallFault::ALL` order).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ToolTally {
+    pub calls: u64,
+    pub faults: [u64; ToolCallFault::ALL.len()],
 }
 
 /// A token sum and how many requests contributed a known value to it.
@@ -295,6 +308,31 @@ impl RunStats {
             } else {
                 self.failed_latency.record(latency);
             }
+        }
+        if r.status == Status::Ok && !r.tool_calls.is_empty() {
+            let model = r.model.as_deref().unwrap_or("unknown");
+            if !self.tool_calls.contains_key(model) {
+                self.tool_calls.insert(model.to_string(), BTreeMap::new());
+            }
+            if let Some(tools) = self.tool_calls.get_mut(model) {
+                for call in &r.tool_calls {
+                    if !tools.contains_key(&call.name) {
+                        tools.insert(call.name.clone(), ToolTally::default());
+                    }
+                    if let Some(tally) = tools.get_mut(&call.name) {
+                        tally.calls += 1;
+                    }
+                }
+                for problem in &r.tool_call_problems {
+                    if let Some(tally) = tools.get_mut(&problem.name) {
+                        tally.faults[problem.fault as usize] += 1;
+                    }
+                }
+            }
+            *self
+                .calls_per_answer
+                .entry(u32::try_from(r.tool_calls.len()).unwrap_or(u32::MAX))
+                .or_default() += 1;
         }
         if r.status == Status::Ok {
             for (histogram, value) in [
@@ -468,6 +506,17 @@ impl RunStats {
                 *mine.cost_usd.get_or_insert(0.0) += cost;
             }
         }
+        for (model, tools) in &other.tool_calls {
+            let mine = self.tool_calls.entry(model.clone()).or_default();
+            for (tool, theirs) in tools {
+                let tally = mine.entry(tool.clone()).or_default();
+                tally.calls += theirs.calls;
+                for (a, b) in tally.faults.iter_mut().zip(theirs.faults) {
+                    *a += b;
+                }
+            }
+        }
+        add_counts(&mut self.calls_per_answer, &other.calls_per_answer);
         match (&mut self.slo, &other.slo) {
             (Some(mine), Some(theirs)) => mine.merge(theirs),
             (None, Some(theirs)) => self.slo = Some(theirs.clone()),

@@ -69,6 +69,9 @@ pub struct Summary {
     /// `bench --slo`: share of measured requests meeting each objective, and goodput.
     #[serde(default)]
     pub slo: Option<super::SloSummary>,
+    /// Function calls of ok answers and their validity; null when no answer made a call.
+    #[serde(default)]
+    pub tool_calls: Option<ToolCallSummary>,
     /// `--fail-on`: each threshold's verdict; any failed one makes the exit code 3.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub thresholds: Vec<super::gate::Verdict>,
@@ -259,6 +262,66 @@ impl Distribution {
     }
 }
 
+/// What the answers did with the tools they were offered.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ToolCallSummary {
+    /// Ok answers that made at least one function call, and the calls they made.
+    pub answers_with_calls: u64,
+    pub calls: u64,
+    /// Faulty calls by fault: `invalid_json`, `schema`, `unknown_tool`, `duplicate` (a call can
+    /// have more than one).
+    pub faults: BTreeMap<String, u64>,
+    /// Answers by how many calls they made in parallel (`"4": 40`).
+    pub calls_per_answer: BTreeMap<u32, u64>,
+    pub by_tool: Vec<ToolRow>,
+}
+
+/// One model's calls of one tool.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ToolRow {
+    pub model: String,
+    pub tool: String,
+    pub calls: u64,
+    pub faults: BTreeMap<String, u64>,
+}
+
+impl ToolCallSummary {
+    fn of(stats: &RunStats) -> Option<ToolCallSummary> {
+        if stats.calls_per_answer.is_empty() {
+            return None;
+        }
+        let faults_of = |counts: &[u64]| -> BTreeMap<String, u64> {
+            crate::record::ToolCallFault::ALL
+                .iter()
+                .zip(counts)
+                .map(|(fault, n)| (fault.as_str().to_string(), *n))
+                .collect()
+        };
+        let mut totals = [0u64; crate::record::ToolCallFault::ALL.len()];
+        let mut by_tool = Vec::new();
+        for (model, tools) in &stats.tool_calls {
+            for (tool, tally) in tools {
+                for (total, n) in totals.iter_mut().zip(tally.faults) {
+                    *total += n;
+                }
+                by_tool.push(ToolRow {
+                    model: model.clone(),
+                    tool: tool.clone(),
+                    calls: tally.calls,
+                    faults: faults_of(&tally.faults),
+                });
+            }
+        }
+        Some(ToolCallSummary {
+            answers_with_calls: stats.calls_per_answer.values().sum(),
+            calls: by_tool.iter().map(|r| r.calls).sum(),
+            faults: faults_of(&totals),
+            calls_per_answer: stats.calls_per_answer.clone(),
+            by_tool,
+        })
+    }
+}
+
 /// A distribution of token counts (prompt or answer lengths), in whole tokens.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub struct TokenLengths {
@@ -410,6 +473,7 @@ impl Summary {
             resume_command: None,
             warmup_requests: stats.warmup,
             slo: stats.slo.as_ref().map(|tally| tally.summary(window_s)),
+            tool_calls: ToolCallSummary::of(stats),
             thresholds: Vec::new(),
             load: None,
             retry_wait_ms: Distribution::of(&stats.retry_wait),
