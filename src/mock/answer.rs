@@ -32,6 +32,114 @@ pub struct Prompt {
     pub min_tokens: u64,
     /// Input tokens as `llmvolley estimate` counts them (tiktoken, with the API's framing).
     input_tokens: u64,
+    /// The tool results this request hands back (after its last user message), as (tool name,
+    /// output): the answer is then text that uses them, not more calls.
+    pub tool_results: Vec<(String, String)>,
+}
+
+/// Reads the tool round a request carries, and refuses a history the real API refuses (400):
+/// a function call without its output, or an output without its call (Responses: `function_call`
+/// and `function_call_output` items matched by `call_id`; Chat: an assistant message's
+/// `tool_calls` and the `tool` messages answering them by `tool_call_id`). With
+/// `previous_response_id` the calls live on the server, so outputs are taken as they come.
+pub fn tool_round(request: &Value, shape: ApiShape) -> Result<Vec<(String, String)>, String> {
+    let items: &[Value] = match shape {
+        ApiShape::Responses => request.get("input"),
+        ApiShape::Chat => request.get("messages"),
+    }
+    .and_then(Value::as_array)
+    .map_or(&[], Vec::as_slice);
+    let text_of = |v: Option<&Value>| match v {
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+        None => String::new(),
+    };
+    let stateful = request
+        .get("previous_response_id")
+        .is_some_and(|v| !v.is_null());
+    let mut calls: Vec<(String, String)> = Vec::new(); // (call_id, name) not yet answered
+    let mut names: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    let mut round = Vec::new();
+    for item in items {
+        let kind = item.get("type").and_then(Value::as_str);
+        let role = item.get("role").and_then(Value::as_str);
+        match (shape, kind, role) {
+            (ApiShape::Responses, Some("function_call"), _) => {
+                let id = text_of(item.get("call_id"));
+                let name = text_of(item.get("name"));
+                names.insert(id.clone(), name.clone());
+                calls.push((id, name));
+            }
+            (ApiShape::Responses, Some("function_call_output"), _) => {
+                let id = text_of(item.get("call_id"));
+                let name = match (names.get(&id), stateful) {
+                    (Some(name), _) => name.clone(),
+                    (None, true) => id.clone(),
+                    (None, false) => {
+                        return Err(format!(
+                            "No tool call found for function call output with call_id {id}."
+                        ));
+                    }
+                };
+                calls.retain(|(c, _)| *c != id);
+                round.push((name, text_of(item.get("output"))));
+            }
+            (ApiShape::Chat, _, Some("assistant")) => {
+                if let Some(pending) = calls.first() {
+                    return Err(unanswered_chat(&calls, pending));
+                }
+                for call in item
+                    .get("tool_calls")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    let id = text_of(call.get("id"));
+                    let name = text_of(call.pointer("/function/name"));
+                    names.insert(id.clone(), name.clone());
+                    calls.push((id, name));
+                }
+                round.clear();
+            }
+            (ApiShape::Chat, _, Some("tool")) => {
+                let id = text_of(item.get("tool_call_id"));
+                let Some(at) = calls.iter().position(|(c, _)| *c == id) else {
+                    return Err("Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'.".to_string());
+                };
+                let (_, name) = calls.remove(at);
+                round.push((name, text_of(item.get("content"))));
+            }
+            (_, _, Some("user" | "system" | "developer")) => {
+                if let Some(pending) = calls.first() {
+                    return Err(match shape {
+                        ApiShape::Responses => {
+                            format!("No tool output found for function call {}.", pending.0)
+                        }
+                        ApiShape::Chat => unanswered_chat(&calls, pending),
+                    });
+                }
+                round.clear();
+            }
+            _ => {}
+        }
+    }
+    if let Some(pending) = calls.first()
+        && !round.is_empty()
+    {
+        return Err(match shape {
+            ApiShape::Responses => format!("No tool output found for function call {}.", pending.0),
+            ApiShape::Chat => unanswered_chat(&calls, pending),
+        });
+    }
+    Ok(round)
+}
+
+fn unanswered_chat(calls: &[(String, String)], _first: &(String, String)) -> String {
+    let ids: Vec<&str> = calls.iter().map(|(id, _)| id.as_str()).collect();
+    format!(
+        "An assistant message with 'tool_calls' must be followed by tool messages responding to each 'tool_call_id'. The following tool_call_ids did not have response messages: {}",
+        ids.join(", ")
+    )
 }
 
 pub enum ToolChoice {
@@ -87,6 +195,7 @@ impl Prompt {
         };
         let counter = TokenCounter::Tiktoken(Encoding::for_model(Some(&model)));
         Prompt {
+            tool_results: tool_round(request, shape).unwrap_or_default(),
             input_tokens: crate::cost::estimate::input_tokens(request, &route, &counter),
             model,
             tools,
@@ -254,6 +363,31 @@ impl Answer {
         let cap = prompt.max_output_tokens.unwrap_or(u64::MAX);
         let reasoning_tokens = u64::from(knobs.reasoning_tokens).min(cap);
         let reasoning = TokenText::words(reasoning_tokens, key ^ 0x5eed);
+        if !prompt.tool_results.is_empty() {
+            // A tool round handed back: the answer uses the results instead of calling again.
+            let mut text = String::from("Using the tool results:");
+            for (i, (name, output)) in prompt.tool_results.iter().enumerate() {
+                let sep = if i == 0 { " " } else { "; " };
+                text.push_str(&format!("{sep}{name} returned {output}"));
+            }
+            text.push('.');
+            let mut text = TokenText::pieces_of(text);
+            let room = (cap - reasoning_tokens).min(text.tokens()) as usize;
+            let truncated = room < text.ends.len();
+            if truncated {
+                text.text
+                    .truncate(if room == 0 { 0 } else { text.ends[room - 1] });
+                text.ends.truncate(room);
+            }
+            return Answer {
+                reasoning,
+                output_tokens: reasoning_tokens + text.tokens(),
+                text,
+                calls: Vec::new(),
+                reasoning_tokens,
+                truncated,
+            };
+        }
         let chosen: Vec<&FunctionTool> = match &prompt.tool_choice {
             _ if prompt.tools.is_empty() => Vec::new(),
             ToolChoice::None => Vec::new(),
@@ -699,5 +833,102 @@ mod tests {
             (128, 5, 133)
         );
         assert_eq!(fixed.text.slice(0, 128), fixed.text.text);
+    }
+
+    #[test]
+    fn a_tool_round_is_read_in_both_apis_and_broken_histories_are_refused() {
+        let call = |id: &str, name: &str| json!({"type": "function_call", "call_id": id, "name": name, "arguments": "{}"});
+        let output = |id: &str, out: &str| json!({"type": "function_call_output", "call_id": id, "output": out});
+        let user = json!({"role": "user", "content": "go"});
+        let responses = |items: Vec<Value>| json!({"model": "m", "input": items});
+        let round = tool_round(
+            &responses(vec![
+                user.clone(),
+                call("a", "clock"),
+                call("b", "dice"),
+                output("a", "noon"),
+                output("b", "4"),
+            ]),
+            ApiShape::Responses,
+        );
+        assert_eq!(
+            round.unwrap(),
+            [
+                ("clock".to_string(), "noon".to_string()),
+                ("dice".to_string(), "4".to_string())
+            ]
+        );
+        let lost = tool_round(
+            &responses(vec![user.clone(), output("zz", "x")]),
+            ApiShape::Responses,
+        );
+        assert!(lost.unwrap_err().contains("call_id zz"));
+        let unanswered = tool_round(
+            &responses(vec![
+                user.clone(),
+                call("a", "clock"),
+                call("b", "dice"),
+                output("a", "noon"),
+            ]),
+            ApiShape::Responses,
+        );
+        assert!(unanswered.unwrap_err().contains("function call b"));
+        let mut stateful = responses(vec![output("a", "noon")]);
+        stateful["previous_response_id"] = json!("resp_1");
+        assert_eq!(tool_round(&stateful, ApiShape::Responses).unwrap().len(), 1);
+        // A new user message after the outputs starts a new round: nothing to use.
+        let later = responses(vec![
+            user.clone(),
+            call("a", "clock"),
+            output("a", "noon"),
+            user.clone(),
+        ]);
+        assert!(tool_round(&later, ApiShape::Responses).unwrap().is_empty());
+
+        let chat = |messages: Vec<Value>| json!({"model": "m", "messages": messages});
+        let assistant = json!({"role": "assistant", "content": null, "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "clock", "arguments": "{}"}}]});
+        let tool = |id: &str| json!({"role": "tool", "tool_call_id": id, "content": "noon"});
+        let ok = tool_round(
+            &chat(vec![user.clone(), assistant.clone(), tool("c1")]),
+            ApiShape::Chat,
+        );
+        assert_eq!(ok.unwrap(), [("clock".to_string(), "noon".to_string())]);
+        let stray = tool_round(&chat(vec![user.clone(), tool("c9")]), ApiShape::Chat);
+        assert!(
+            stray
+                .unwrap_err()
+                .contains("must be a response to a preceeding message")
+        );
+        let dropped = tool_round(&chat(vec![user.clone(), assistant, user]), ApiShape::Chat);
+        assert!(
+            dropped
+                .unwrap_err()
+                .contains("did not have response messages: c1")
+        );
+    }
+
+    #[test]
+    fn an_answer_to_a_tool_round_is_text_that_uses_the_results() {
+        let request = json!({"model": "m", "input": [
+            {"role": "user", "content": "time?"},
+            {"type": "function_call", "call_id": "a", "name": "current_time", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "a", "output": "2026-12-01T04:00:00Z"}],
+            "tools": [{"type": "function", "name": "current_time", "parameters": {"type": "object"}}]});
+        let prompt = Prompt::read(&request, ApiShape::Responses);
+        let answer = Answer::generate(
+            &prompt,
+            1,
+            AnswerKnobs {
+                output_tokens: None,
+                reasoning_tokens: 0,
+            },
+        );
+        assert!(answer.calls.is_empty(), "no second round of calls");
+        assert_eq!(
+            answer.text.text,
+            "Using the tool results: current_time returned 2026-12-01T04:00:00Z."
+        );
+        assert_eq!(answer.output_tokens, answer.text.tokens());
     }
 }

@@ -290,7 +290,16 @@ async fn answer(
             );
         }
     };
-    if let Some((param, message)) = refusal(&request, request_shape) {
+    let refused = refusal(&request, request_shape).or_else(|| {
+        let param = match request_shape {
+            ApiShape::Responses => "input",
+            ApiShape::Chat => "messages",
+        };
+        answer::tool_round(&request, request_shape)
+            .err()
+            .map(|message| (param, message))
+    });
+    if let Some((param, message)) = refused {
         let body = json!({"error": {"message": message, "type": "invalid_request_error", "param": param, "code": null}});
         return with_request_id(
             (StatusCode::BAD_REQUEST, axum::Json(body)).into_response(),
