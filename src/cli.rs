@@ -524,9 +524,35 @@ fn parse_start_at(text: &str) -> Result<std::time::SystemTime, String> {
     })
 }
 
+/// How conversation lines (and, with --tool-loop, every line) run: `run` and `bench`.
+#[derive(Debug, Args)]
+pub struct ConversationArgs {
+    /// Answer every answer's function calls and send the results back (function_call_output, or
+    /// Chat tool messages), until an answer makes no call or --max-turns: every line becomes a
+    /// conversation. Lines with "turns" or "tool_outputs" are conversations anyway.
+    #[arg(help_heading = "Conversations", long)]
+    pub tool_loop: bool,
+
+    /// Requests per conversation at most (tool rounds and user turns together).
+    #[arg(help_heading = "Conversations", long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub max_turns: u32,
+
+    /// Pause before each following user turn (not before tool results): 2s, or 1s..3s uniform.
+    #[arg(help_heading = "Conversations", long, value_name = "D|D1..D2", value_parser = crate::conversation::ThinkTime::parse)]
+    pub think_time: Option<crate::conversation::ThinkTime>,
+
+    /// Responses conversations: carry the whole history in each request's input (client), or
+    /// only the new items with previous_response_id (server; the server must store responses).
+    #[arg(help_heading = "Conversations", long, value_enum, default_value_t = crate::conversation::ResponsesState::Client)]
+    pub responses_state: crate::conversation::ResponsesState,
+}
+
 /// What every launch passes, whatever the command: rate limits, ramp-up, the cost budget.
 #[derive(Debug, Args)]
 pub struct GateArgs {
+    #[command(flatten)]
+    pub conversations: ConversationArgs,
+
     /// Send at most this many requests per second, evenly spaced (retries included).
     #[arg(help_heading = "Load", long, value_name = "N")]
     pub rps: Option<f64>,

@@ -90,6 +90,8 @@ pub struct Load {
     pub quiet: bool,
     /// `--start-at`: the wall-clock instant the load starts (every shard of a job together).
     pub start_at: Option<std::time::SystemTime>,
+    /// How conversation lines run.
+    pub conversations: crate::conversation::ConversationSettings,
 }
 
 /// `--shard I/N` or `--shards N` (index from the scheduler's variable); None when not sharded.
@@ -146,6 +148,12 @@ impl Load {
             grace,
             quiet,
             start_at: None,
+            conversations: crate::conversation::ConversationSettings {
+                tool_loop: args.conversations.tool_loop,
+                max_turns: args.conversations.max_turns,
+                think_time: args.conversations.think_time.unwrap_or_default(),
+                responses_state: args.conversations.responses_state,
+            },
         })
     }
 

@@ -31,6 +31,7 @@ pub mod collector;
 pub mod commands;
 pub mod compare;
 pub mod config;
+pub mod conversation;
 pub mod cost;
 pub mod cpu;
 pub mod duration;

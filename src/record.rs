@@ -233,6 +233,14 @@ pub struct Record {
     /// are valid or there are none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tool_call_problems: Vec<ToolCallProblem>,
+    /// A conversation's records: its id (the line's) and the 1-based turn (each request, tool
+    /// results included, is one turn); `conversation_end` on the record of its last turn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn: Option<u32>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub conversation_end: bool,
     /// The request body, carried to the collector only for an answer with function calls (its
     /// tools are what the calls are checked against); never written.
     #[serde(skip)]
@@ -304,6 +312,9 @@ impl Record {
             output_text: None,
             tool_calls: Vec::new(),
             tool_call_problems: Vec::new(),
+            conversation_id: None,
+            turn: None,
+            conversation_end: false,
             request_body: None,
             notes: Vec::new(),
             response: None,

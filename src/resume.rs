@@ -35,6 +35,11 @@ struct IdAndStatus {
     /// record is one of its own, never a duplicate to compact away.
     #[serde(default)]
     seq: Option<u64>,
+    /// A conversation's turn, and whether it was the conversation's last.
+    #[serde(default)]
+    turn: Option<u32>,
+    #[serde(default)]
+    conversation_end: bool,
 }
 
 impl IdAndStatus {
@@ -50,7 +55,13 @@ impl PriorOutcomes {
         for line in BufReader::new(File::open(records)?).split(b'\n') {
             // A torn last line (a crash mid-write) does not parse and is not an outcome.
             if let Ok(record) = serde_json::from_slice::<IdAndStatus>(&line?) {
-                latest.insert(key(&record.id), record.status);
+                // A conversation whose last record is not its end was cut short (a crash between
+                // turns): it is sent again, whole.
+                let status = match record.turn {
+                    Some(_) if !record.conversation_end => Status::Cancelled,
+                    _ => record.status,
+                };
+                latest.insert(key(&record.id), status);
             }
         }
         Ok(PriorOutcomes {
@@ -107,12 +118,16 @@ pub fn cut_torn_tail(path: &Path) -> io::Result<bool> {
     Ok(len > 0)
 }
 
-/// Rewrites `records.jsonl` with only the last record of each id, in file order, through a temporary
-/// file and a rename: a crash leaves either the old file or the new one. Returns the records kept.
+/// Rewrites `records.jsonl` with only the last record of each id (of a conversation, the records
+/// of its last attempt, from its turn 1 on), in file order, through a temporary file and a rename:
+/// a crash leaves either the old file or the new one. Returns the records kept.
 pub fn compact(path: &Path) -> io::Result<usize> {
+    // Where each id's last attempt starts: its last record, or its conversation's last turn 1.
     let mut last_index: HashMap<u128, usize> = HashMap::new();
     for (index, line) in BufReader::new(File::open(path)?).split(b'\n').enumerate() {
-        if let Ok(record) = serde_json::from_slice::<IdAndStatus>(&line?) {
+        if let Ok(record) = serde_json::from_slice::<IdAndStatus>(&line?)
+            && record.turn.is_none_or(|turn| turn == 1)
+        {
             last_index.insert(record.identity(), index);
         }
     }
@@ -121,8 +136,15 @@ pub fn compact(path: &Path) -> io::Result<usize> {
     let mut kept = 0;
     for (index, line) in BufReader::new(File::open(path)?).split(b'\n').enumerate() {
         let line = line?;
+        let keep = |record: &IdAndStatus| {
+            let start = last_index.get(&record.identity());
+            match record.turn {
+                None => start == Some(&index),
+                Some(_) => start.is_some_and(|start| index >= *start),
+            }
+        };
         if let Ok(record) = serde_json::from_slice::<IdAndStatus>(&line)
-            && last_index.get(&record.identity()) == Some(&index)
+            && keep(&record)
         {
             out.write_all(&line)?;
             out.write_all(b"\n")?;
@@ -223,5 +245,35 @@ mod tests {
             fs::read_to_string(&path).unwrap(),
             "{\"id\":\"b\",\"status\":\"ok\"}\n{\"id\":\"a\",\"status\":\"ok\"}\n"
         );
+    }
+
+    #[test]
+    fn a_conversation_is_one_unit_for_resume_and_compaction_keeps_its_last_attempt_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("records.jsonl");
+        let lines = [
+            // c: cut short by a crash after turn 1 (no end); d: ended ok in three turns.
+            r#"{"id":"c","status":"ok","turn":1}"#,
+            r#"{"id":"d","status":"ok","turn":1}"#,
+            r#"{"id":"d","status":"ok","turn":2}"#,
+            r#"{"id":"d","status":"ok","turn":3,"conversation_end":true}"#,
+        ];
+        write(&path, &(lines.join("\n") + "\n"));
+        let prior = PriorOutcomes::read(&path, false).unwrap();
+        assert_eq!(
+            prior.decide("c"),
+            Decision::Send,
+            "an unfinished conversation is sent again"
+        );
+        assert_eq!(prior.decide("d"), Decision::Keep);
+        // The resumed session sends c again from its first turn, and it ends.
+        let mut text = fs::read_to_string(&path).unwrap();
+        text.push_str("{\"id\":\"c\",\"status\":\"ok\",\"turn\":1}\n{\"id\":\"c\",\"status\":\"ok\",\"turn\":2,\"conversation_end\":true}\n");
+        write(&path, &text);
+        assert_eq!(compact(&path).unwrap(), 5);
+        let kept = fs::read_to_string(&path).unwrap();
+        assert_eq!(kept.lines().filter(|l| l.contains("\"c\"")).count(), 2);
+        assert_eq!(kept.lines().filter(|l| l.contains("\"d\"")).count(), 3);
+        assert!(!kept.starts_with(lines[0]), "c's first attempt is gone");
     }
 }

@@ -181,7 +181,8 @@ impl Driver<'_> {
             self.shutdown.abandon.clone(),
             gates.clone(),
             slots,
-        );
+        )
+        .with_conversations(load.conversations, stop.clone());
         let dispatched = match pace {
             Pace::Closed { .. } => {
                 let pacer = TokioPacer { stop: stop.clone() };

@@ -200,6 +200,9 @@ fn render(summary: &Summary) -> String {
     if let Some(tools) = &summary.tool_calls {
         render_tool_calls(&mut out, tools);
     }
+    if let Some(conversations) = &summary.conversations {
+        render_conversations(&mut out, conversations, &summary.turns);
+    }
     if let Some(per_chunk) = summary.tokens_per_chunk {
         let _ = writeln!(
             out,
@@ -389,6 +392,54 @@ fn render_load(out: &mut String, load: &LoadSummary) {
     );
     for warning in &load.client.warnings {
         let _ = writeln!(out, "{:<13}{warning}", "WARNING");
+    }
+}
+
+/// `conversations 20 (20 ok): 2 turns (p50), …`, then the by-turn table.
+fn render_conversations(
+    out: &mut String,
+    c: &crate::stats::ConversationSummary,
+    turns: &[crate::stats::TurnRow],
+) {
+    let turns_line = c.turns.map_or(String::new(), |t| {
+        format!("turns p50 {} max {}; ", t.p50, t.max)
+    });
+    let wall = c.wall_ms.as_ref().map_or(String::new(), |w| {
+        format!("wall p50 {:.1} ms p99 {:.1} ms; ", w.p50, w.p99)
+    });
+    let _ = writeln!(
+        out,
+        "{:<13} {} ended ({} with every turn ok): {turns_line}{wall}each {:.0} input and {:.0} output tokens, ${:.4} on average",
+        "conversations", c.count, c.ok, c.mean_input_tokens, c.mean_output_tokens, c.mean_cost_usd
+    );
+    let _ = writeln!(
+        out,
+        "{:<13}{:>6} {:>9} {:>9} {:>10} {:>10} {:>10} {:>10}",
+        "by turn", "turn", "requests", "input tok", "lat p50", "lat p99", "ttft p50", "ttft p99"
+    );
+    let cell = |d: &Option<crate::stats::Distribution>, p99: bool| {
+        d.as_ref().map_or("-".to_string(), |d| {
+            format!("{:.2}", if p99 { d.p99 } else { d.p50 })
+        })
+    };
+    for row in turns {
+        let turn = if row.and_later {
+            format!("{}+", row.turn)
+        } else {
+            row.turn.to_string()
+        };
+        let _ = writeln!(
+            out,
+            "{:<13}{turn:>6} {:>9} {:>9} {:>10} {:>10} {:>10} {:>10}",
+            "",
+            row.requests,
+            row.input_tokens_mean
+                .map_or("-".to_string(), |m| format!("{m:.0}")),
+            cell(&row.latency_ms, false),
+            cell(&row.latency_ms, true),
+            cell(&row.ttft_ms, false),
+            cell(&row.ttft_ms, true),
+        );
     }
 }
 

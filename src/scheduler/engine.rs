@@ -614,6 +614,7 @@ mod tests {
             max_output_tokens: Some(16),
             metadata: None,
             timestamp: None,
+            conversation: None,
         }
     }
 

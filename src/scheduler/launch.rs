@@ -1,8 +1,10 @@
 //! The launcher every run uses: starts each request on the main runtime and hands its record on.
 
-use super::engine::{Gates, Launch, Launcher};
+use super::engine::{Gates, Launch, Launcher, Planned};
 use super::requester::Requester;
-use crate::record::Record;
+use crate::conversation::{Conversation, ConversationSettings, Next};
+use crate::record::{Record, Status};
+use crate::workload::Request;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
@@ -40,6 +42,9 @@ struct Shared {
     abandon: CancellationToken,
     gates: Gates,
     runtime: tokio::runtime::Handle,
+    conversations: ConversationSettings,
+    /// The load's stop: a conversation sends no further turn once it fires.
+    stop: CancellationToken,
 }
 
 impl RequestLauncher {
@@ -65,12 +70,30 @@ impl RequestLauncher {
                 abandon,
                 gates,
                 runtime: tokio::runtime::Handle::current(),
+                conversations: ConversationSettings::default(),
+                stop: CancellationToken::new(),
             }),
             jobs,
             waiting,
             workers: AtomicUsize::new(0),
             slots,
         }
+    }
+}
+
+impl RequestLauncher {
+    /// Runs conversation lines (and with `--tool-loop` every line) turn after turn as `settings`
+    /// say; `stop` (the load's) ends them between turns. Call before the first launch.
+    pub fn with_conversations(
+        mut self,
+        settings: ConversationSettings,
+        stop: CancellationToken,
+    ) -> Self {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.conversations = settings;
+            shared.stop = stop;
+        }
+        self
     }
 }
 
@@ -89,8 +112,12 @@ impl Shared {
         }
     }
 
-    /// Sends one request and hands its record on; its slot is held until then.
+    /// Sends one request and hands its record on; its slot is held until then. A conversation
+    /// holds it for all its turns.
     async fn run(&self, launch: Launch) {
+        if self.conversations.tool_loop || launch.request.conversation.is_some() {
+            return self.converse(launch).await;
+        }
         let Launch {
             request,
             planned,
@@ -110,6 +137,111 @@ impl Shared {
         record.budget_reserved = reserved;
         // Holding the slot until the collector has the record keeps memory bounded when it lags.
         let _ = self.records.send(record).await;
+    }
+
+    /// Sends a conversation's turns one after the other, each only after the answer before it,
+    /// handing on one record per turn; the last says `conversation_end`. A turn that fails ends
+    /// the conversation; an interrupt between turns ends it with a `cancelled` record for the turn
+    /// not sent (so `--resume` sends the conversation again).
+    async fn converse(&self, launch: Launch) {
+        let Launch {
+            request,
+            planned,
+            scheduled,
+            reserved,
+        } = launch;
+        let settings = self.conversations;
+        let spec = request.conversation.clone().unwrap_or_default();
+        let template = Request {
+            conversation: None,
+            timestamp: None,
+            ..request.clone()
+        };
+        let mut conversation = Conversation::start(
+            &spec,
+            request.route.clone(),
+            settings.responses_state,
+            &request.body,
+        );
+        let (mut current, mut due, mut reserved) = (request, scheduled.into_std(), reserved);
+        let mut turn = 1;
+        loop {
+            let mut record = self.requester.execute(current, due, &self.abandon).await;
+            self.turn_ended(&mut record, planned, &template.id, turn);
+            record.budget_reserved = reserved.take();
+            let next = match &mut conversation {
+                _ if record.status != Status::Ok => Next::Done,
+                Some(_) if turn >= settings.max_turns => {
+                    if !record.tool_calls.is_empty() {
+                        record.notes.push(format!(
+                            "--max-turns {} reached: {} function calls left unanswered",
+                            settings.max_turns,
+                            record.tool_calls.len()
+                        ));
+                    }
+                    Next::Done
+                }
+                Some(conversation) => conversation.next(&record),
+                None => Next::Done,
+            };
+            let (body, think) = match next {
+                Next::Done => {
+                    record.conversation_end = true;
+                    let _ = self.records.send(record).await;
+                    return;
+                }
+                Next::ToolResults(body) => (body, std::time::Duration::ZERO),
+                Next::UserTurn(body) => (body, settings.think_time.before(&template.id, turn + 1)),
+            };
+            let _ = self.records.send(record).await;
+            turn += 1;
+            let stopped = self.stop.is_cancelled()
+                || tokio::select! {
+                    () = tokio::time::sleep(think) => false,
+                    () = self.stop.cancelled() => true,
+                };
+            if stopped {
+                let _ = self
+                    .records
+                    .send(self.unsent_turn(&template, planned, turn))
+                    .await;
+                return;
+            }
+            self.in_flight.fetch_add(1, Ordering::Relaxed);
+            current = Request {
+                body: bytes::Bytes::from(body),
+                ..template.clone()
+            };
+            // A following turn is due when its answer is in: it never queues.
+            due = std::time::Instant::now();
+        }
+    }
+
+    /// What every turn's record gets once its request is over.
+    fn turn_ended(&self, record: &mut Record, planned: Planned, id: &str, turn: u32) {
+        planned.stamp(record);
+        record.conversation_id = Some(id.to_string());
+        record.turn = Some(turn);
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        if let Some(throttle) = &self.gates.throttle {
+            throttle.finished();
+        }
+    }
+
+    /// The record of a turn an interrupt left unsent: it ends the conversation, not ok.
+    fn unsent_turn(&self, template: &Request, planned: Planned, turn: u32) -> Record {
+        let mut record = Record::empty(template.id.clone(), template.line, Status::Cancelled);
+        record.model = template.model.clone();
+        record.fail(
+            Status::Cancelled,
+            "interrupted",
+            format!("not sent: the run was interrupted before turn {turn} of the conversation"),
+        );
+        planned.stamp(&mut record);
+        record.conversation_id = Some(template.id.clone());
+        record.turn = Some(turn);
+        record.conversation_end = true;
+        record
     }
 
     /// Takes one waiting worker for a launch, if any is left unclaimed.

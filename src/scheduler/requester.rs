@@ -71,6 +71,7 @@ impl Requester {
             max_output_tokens,
             metadata,
             timestamp: _,
+            conversation: _,
         } = request;
         let mut attempt_errors = Vec::new();
         let mut attempt = 0;

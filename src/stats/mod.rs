@@ -7,8 +7,9 @@ mod timeseries;
 
 pub use slo::{Slo, SloSummary, SloTally};
 pub use summary::{
-    ClientCheck, CostSummary, Distribution, LoadSummary, SUMMARY_SCHEMA_VERSION, ServerPacing,
-    Summary, TokenLengths, ToolCallSummary, ToolRow, TopError,
+    ClientCheck, ConversationSummary, CostSummary, Distribution, LoadSummary,
+    SUMMARY_SCHEMA_VERSION, ServerPacing, Summary, TokenLengths, ToolCallSummary, ToolRow,
+    TopError, TurnRow,
 };
 pub use timeseries::TimeSeries;
 
@@ -184,6 +185,52 @@ pub struct RunStats {
     /// Ok answers by how many function calls each made (parallel calls per answer).
     #[serde(default)]
     pub calls_per_answer: BTreeMap<u32, u64>,
+    /// Conversation requests by turn (1-based; turns from `LAST_TURN_ROW` on share its row).
+    #[serde(default)]
+    pub by_turn: BTreeMap<u32, TurnTally>,
+    /// Conversations that ended, with their totals.
+    #[serde(default)]
+    pub conversations: ConversationTally,
+    /// Conversations under way (their records so far), by id and schedule place.
+    #[serde(skip)]
+    open_conversations: std::collections::HashMap<(String, Option<u64>), OpenConversation>,
+}
+
+/// The row of the by-turn table that turns beyond it share.
+pub const LAST_TURN_ROW: u32 = 10;
+
+/// One turn index's requests: latency and TTFT of the ok ones, and the input they carried.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TurnTally {
+    pub requests: u64,
+    pub ok: u64,
+    pub latency: ScaledHistogram,
+    pub ttft: ScaledHistogram,
+    pub input_tokens: Known,
+}
+
+/// Conversations that ended: how many, how many with every turn ok, and per conversation its
+/// turns, wall time (first send to last answer), tokens and dollars.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ConversationTally {
+    pub count: u64,
+    pub ok: u64,
+    pub turns: ScaledHistogram,
+    pub wall_ms: ScaledHistogram,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cost_usd: f64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+struct OpenConversation {
+    turns: u32,
+    all_ok: bool,
+    first_sent_ms: Option<f64>,
+    last_done_ms: Option<f64>,
+    input_tokens: u64,
+    output_tokens: u64,
+    cost_usd: f64,
 }
 
 /// One tool's calls and their faults, by fault (`ToolCallFault::ALL` order).
@@ -390,6 +437,9 @@ impl RunStats {
             self.failed_output_tokens += output;
             self.failed_with_output += 1;
         }
+        if let Some(turn) = r.turn {
+            self.add_turn(r, turn);
+        }
         self.retries += u64::from(r.attempts.saturating_sub(1));
         for kind in &r.attempt_errors {
             *self.retried_errors_by_kind.entry(kind.clone()).or_default() += 1;
@@ -517,6 +567,22 @@ impl RunStats {
             }
         }
         add_counts(&mut self.calls_per_answer, &other.calls_per_answer);
+        for (turn, theirs) in &other.by_turn {
+            let mine = self.by_turn.entry(*turn).or_default();
+            mine.requests += theirs.requests;
+            mine.ok += theirs.ok;
+            mine.latency.merge(&theirs.latency)?;
+            mine.ttft.merge(&theirs.ttft)?;
+            mine.input_tokens.merge(theirs.input_tokens);
+        }
+        let (mine, theirs) = (&mut self.conversations, &other.conversations);
+        mine.count += theirs.count;
+        mine.ok += theirs.ok;
+        mine.turns.merge(&theirs.turns)?;
+        mine.wall_ms.merge(&theirs.wall_ms)?;
+        mine.input_tokens += theirs.input_tokens;
+        mine.output_tokens += theirs.output_tokens;
+        mine.cost_usd += theirs.cost_usd;
         match (&mut self.slo, &other.slo) {
             (Some(mine), Some(theirs)) => mine.merge(theirs),
             (None, Some(theirs)) => self.slo = Some(theirs.clone()),
@@ -537,6 +603,58 @@ impl RunStats {
 
     pub fn total(&self) -> u64 {
         self.by_status.iter().sum()
+    }
+
+    /// A conversation's request: its turn's row, and its conversation's totals (folded in when its
+    /// last turn's record comes).
+    fn add_turn(&mut self, r: &Record, turn: u32) {
+        let row = self.by_turn.entry(turn.min(LAST_TURN_ROW)).or_default();
+        row.requests += 1;
+        if r.status == Status::Ok {
+            row.ok += 1;
+            if let Some(latency) = r.latency_ms {
+                row.latency.record(latency);
+            }
+            if let Some(ttft) = r.ttft_ms {
+                row.ttft.record(ttft);
+            }
+            row.input_tokens.add(r.input_tokens);
+        }
+        let key = (r.conversation_id.clone().unwrap_or_default(), r.seq);
+        let open = self
+            .open_conversations
+            .entry(key.clone())
+            .or_insert_with(|| OpenConversation {
+                all_ok: true,
+                ..OpenConversation::default()
+            });
+        open.turns += 1;
+        open.all_ok &= r.status == Status::Ok;
+        let sent = r.first_sent_at.or(r.sent_at);
+        open.first_sent_ms = min_of(open.first_sent_ms, sent);
+        open.last_done_ms = max_of(
+            open.last_done_ms,
+            r.sent_at.zip(r.latency_ms).map(|(s, l)| s + l),
+        );
+        open.input_tokens += r.input_tokens.unwrap_or(0);
+        open.output_tokens += r.output_tokens.unwrap_or(0);
+        open.cost_usd += r.cost_usd.unwrap_or(0.0);
+        if !r.conversation_end {
+            return;
+        }
+        let Some(done) = self.open_conversations.remove(&key) else {
+            return;
+        };
+        let c = &mut self.conversations;
+        c.count += 1;
+        c.ok += u64::from(done.all_ok);
+        c.turns.record(f64::from(done.turns));
+        if let (Some(first), Some(last)) = (done.first_sent_ms, done.last_done_ms) {
+            c.wall_ms.record(last - first);
+        }
+        c.input_tokens += done.input_tokens;
+        c.output_tokens += done.output_tokens;
+        c.cost_usd += done.cost_usd;
     }
 
     /// Saves each histogram as `<dir>/<name>.hdr` (empty ones too, so runs always merge file by file).

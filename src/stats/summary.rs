@@ -72,6 +72,12 @@ pub struct Summary {
     /// Function calls of ok answers and their validity; null when no answer made a call.
     #[serde(default)]
     pub tool_calls: Option<ToolCallSummary>,
+    /// Conversations: requests by turn index (turn 1 against later turns shows what a prefix
+    /// cache does), and per-conversation totals. Empty and null without conversations.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub turns: Vec<TurnRow>,
+    #[serde(default)]
+    pub conversations: Option<ConversationSummary>,
     /// `--fail-on`: each threshold's verdict; any failed one makes the exit code 3.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub thresholds: Vec<super::gate::Verdict>,
@@ -258,6 +264,56 @@ impl Distribution {
             p99: at(0.99),
             p99_9: at(0.999),
             max: ms(h.max()),
+        })
+    }
+}
+
+/// The requests of one turn index of the run's conversations.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TurnRow {
+    /// 1-based; the last row (`and_later`) holds that turn and every later one.
+    pub turn: u32,
+    pub and_later: bool,
+    pub requests: u64,
+    pub ok: u64,
+    /// Input tokens an ok request of this turn carried, on average: the context's growth.
+    pub input_tokens_mean: Option<f64>,
+    pub latency_ms: Option<Distribution>,
+    pub ttft_ms: Option<Distribution>,
+}
+
+/// Conversations that ended, and what one took.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ConversationSummary {
+    pub count: u64,
+    /// Conversations whose every turn was ok.
+    pub ok: u64,
+    /// Turns (requests) per conversation, and wall time from its first send to its last answer.
+    pub turns: Option<TokenLengths>,
+    pub wall_ms: Option<Distribution>,
+    /// Totals over the conversations, and per conversation on average.
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cost_usd: f64,
+    pub mean_input_tokens: f64,
+    pub mean_output_tokens: f64,
+    pub mean_cost_usd: f64,
+}
+
+impl ConversationSummary {
+    fn of(c: &super::ConversationTally) -> Option<Self> {
+        let n = c.count as f64;
+        (c.count > 0).then(|| ConversationSummary {
+            count: c.count,
+            ok: c.ok,
+            turns: TokenLengths::of(&c.turns),
+            wall_ms: Distribution::of(&c.wall_ms),
+            input_tokens: c.input_tokens,
+            output_tokens: c.output_tokens,
+            cost_usd: c.cost_usd,
+            mean_input_tokens: c.input_tokens as f64 / n,
+            mean_output_tokens: c.output_tokens as f64 / n,
+            mean_cost_usd: c.cost_usd / n,
         })
     }
 }
@@ -474,6 +530,23 @@ impl Summary {
             warmup_requests: stats.warmup,
             slo: stats.slo.as_ref().map(|tally| tally.summary(window_s)),
             tool_calls: ToolCallSummary::of(stats),
+            turns: stats
+                .by_turn
+                .iter()
+                .map(|(turn, t)| TurnRow {
+                    turn: *turn,
+                    and_later: *turn == super::LAST_TURN_ROW,
+                    requests: t.requests,
+                    ok: t.ok,
+                    input_tokens_mean: t
+                        .input_tokens
+                        .value()
+                        .map(|sum| sum as f64 / t.input_tokens.requests as f64),
+                    latency_ms: Distribution::of(&t.latency),
+                    ttft_ms: Distribution::of(&t.ttft),
+                })
+                .collect(),
+            conversations: ConversationSummary::of(&stats.conversations),
             thresholds: Vec::new(),
             load: None,
             retry_wait_ms: Distribution::of(&stats.retry_wait),

@@ -39,6 +39,9 @@ pub struct ParsedLine<'a> {
     /// A Batch line's `timestamp` (beside its `body`, not sent): when `bench --profile trace`
     /// sends it, from the trace start (given in milliseconds).
     pub timestamp: Option<std::time::Duration>,
+    /// A conversation line's following user turns and canned tool results (JSON text).
+    pub turns: Option<&'a str>,
+    pub tool_outputs: Option<&'a str>,
 }
 
 #[derive(Deserialize)]
@@ -55,6 +58,10 @@ struct LineFields<'a> {
     metadata: Option<&'a RawValue>,
     #[serde(borrow, default)]
     timestamp: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    turns: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    tool_outputs: Option<&'a RawValue>,
     #[serde(borrow, default)]
     model: Option<&'a RawValue>,
     /// A bare body's answer cap (Responses, then Chat's two names), for `--tpm` estimates.
@@ -106,6 +113,8 @@ pub fn parse_line(text: &str, default_route: Route) -> Result<ParsedLine<'_>, St
             .find_map(|raw| raw.get().parse::<u32>().ok()),
             metadata: None,
             timestamp: None,
+            turns: None,
+            tool_outputs: None,
         });
     }
     let body = fields
@@ -171,6 +180,8 @@ pub fn parse_line(text: &str, default_route: Route) -> Result<ParsedLine<'_>, St
         max_output_tokens: None,
         metadata: fields.metadata.map(RawValue::get).filter(|m| *m != "null"),
         timestamp,
+        turns: fields.turns.map(RawValue::get),
+        tool_outputs: fields.tool_outputs.map(RawValue::get),
     })
 }
 

@@ -26,6 +26,9 @@ pub struct Request {
     pub metadata: Option<Bytes>,
     /// A Batch line's `timestamp`: when a trace replay sends it, from the trace start.
     pub timestamp: Option<std::time::Duration>,
+    /// A conversation line's following user turns and tool results (shared, not copied, when a
+    /// bench cycles it).
+    pub conversation: Option<std::sync::Arc<crate::conversation::ConversationSpec>>,
 }
 
 /// A line that cannot be sent; it still becomes exactly one record. `message` says why, without the line number.
@@ -146,6 +149,15 @@ impl<R: BufRead> WorkloadReader<R> {
             }
             None => line_no.to_string(),
         };
+        let conversation = match (parsed.turns, parsed.tool_outputs) {
+            (None, None) => None,
+            (turns, outputs) => {
+                match crate::conversation::ConversationSpec::parse(turns, outputs) {
+                    Ok(spec) => Some(std::sync::Arc::new(spec)),
+                    Err(message) => return invalid(message),
+                }
+            }
+        };
         let body = if self.force_stream {
             match with_stream(parsed.body, &parsed.route) {
                 Ok(body) => Bytes::from(body),
@@ -165,6 +177,7 @@ impl<R: BufRead> WorkloadReader<R> {
                 .metadata
                 .map(|m| Bytes::copy_from_slice(m.as_bytes())),
             timestamp: parsed.timestamp,
+            conversation,
         }))
     }
 }
