@@ -69,7 +69,7 @@ impl std::fmt::Debug for HfTokenizer {
 
 impl HfTokenizer {
     pub fn load(path: &Path) -> anyhow::Result<HfTokenizer> {
-        let tokenizer = tokenizers::Tokenizer::from_file(path)
+        let mut tokenizer = tokenizers::Tokenizer::from_file(path)
             .map_err(|e| anyhow::anyhow!("{e}"))
             .with_context(|| {
                 format!(
@@ -77,6 +77,10 @@ impl HfTokenizer {
                     path.display()
                 )
             })?;
+        // Counting needs every token: a file set up to truncate (or pad) to a length would
+        // count that length instead.
+        tokenizer.with_padding(None);
+        let _ = tokenizer.with_truncation(None);
         let name = path.file_name().map_or_else(
             || path.display().to_string(),
             |n| n.to_string_lossy().into_owned(),

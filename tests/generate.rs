@@ -215,6 +215,27 @@ fn the_same_seed_writes_the_same_file_and_a_longer_count_only_adds_lines() {
 }
 
 #[test]
+fn out_dash_writes_the_workload_to_stdout_and_the_summary_to_stderr() {
+    let output = llmvolley()
+        .args([
+            "generate",
+            "--model",
+            "gpt-4.1-mini",
+            "--input-tokens",
+            "20",
+            "--count",
+            "3",
+            "--out",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert_eq!(stdout.lines().count(), 3, "{stdout}");
+    assert!(stderr.contains("wrote 3 lines to stdout"), "{stderr}");
+}
+
+#[test]
 fn ignore_eos_answers_run_to_their_cap_and_the_summary_shows_both_lengths() {
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("w.jsonl");
@@ -493,6 +514,42 @@ fn bad_dataset_and_trace_input_is_refused_naming_the_file_and_line() {
         &out,
     );
     assert!(stderr.contains("normal:MEAN,SD"), "{stderr}");
+    // A failed write leaves nothing behind, not even its temporary file.
+    let output = llmvolley()
+        .args([
+            "generate",
+            "--model",
+            "m",
+            "--input-tokens",
+            "5",
+            "--count",
+            "2",
+            "--out",
+        ])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(output_text(&output).1.contains("is a directory"));
+    let empty = tmp.path().join("empty.jsonl");
+    std::fs::write(&empty, "\n").unwrap();
+    let (_, stderr) = generate_fails(
+        &[
+            "--model",
+            "m",
+            "--from",
+            "mooncake",
+            empty.to_str().unwrap(),
+        ],
+        &out,
+    );
+    assert!(stderr.contains("no request"), "{stderr}");
+    let leftovers: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
 #[test]

@@ -89,6 +89,15 @@ fn load_workload(config: &BenchConfig) -> anyhow::Result<Vec<Request>> {
         let item = item.with_context(|| format!("cannot read workload {path}"))?;
         // A bad line stops every shard, whichever shard it belongs to: the workload is one.
         match item {
+            // Every shard checks every line: the trace is one.
+            WorkItem::Send(request)
+                if config.profile == Profile::Trace && request.timestamp.is_none() =>
+            {
+                bail!(
+                    "{path}:{}: --profile trace needs a \"timestamp\" on every line: a number of ms from the trace start, 0 or more, beside \"body\" as in {{\"custom_id\": \"r1\", \"timestamp\": 1200, \"body\": {{...}}}}; `llmvolley generate --from mooncake` writes such lines",
+                    request.line
+                );
+            }
             WorkItem::Send(request) if config.shard.is_none_or(|s| s.owns(&request.id)) => {
                 requests.push(request)
             }
@@ -97,12 +106,6 @@ fn load_workload(config: &BenchConfig) -> anyhow::Result<Vec<Request>> {
         }
     }
     if config.profile == Profile::Trace {
-        if let Some(untimed) = requests.iter().find(|r| r.timestamp.is_none()) {
-            bail!(
-                "{path}:{}: --profile trace needs a \"timestamp\" (ms from the trace start) on every line, beside \"body\" as in {{\"custom_id\": \"r1\", \"timestamp\": 1200, \"body\": {{...}}}}; `llmvolley generate --from mooncake` writes such lines",
-                untimed.line
-            );
-        }
         // Sent in time order; lines with the same timestamp keep their order.
         requests.sort_by_key(|r| r.timestamp);
     }

@@ -12,30 +12,47 @@ pub fn generate(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     let config = GenerateConfig::from_args(args)?;
     let out = &config.out;
     let started = std::time::Instant::now();
-    // Written beside the target and renamed at the end: a failed run leaves no half workload.
-    let partial = out.with_file_name(format!(
-        ".{}.partial",
-        out.file_name()
-            .map_or_else(|| "workload".into(), |n| n.to_string_lossy())
-    ));
-    let file = std::fs::File::create(&partial)
-        .with_context(|| format!("--out {}: cannot write there", out.display()))?;
-    let mut writer = std::io::BufWriter::with_capacity(256 * 1024, file);
-    let generated = generate::generate(&config.recipe, &mut writer)
-        .and_then(|g| writer.flush().map(|()| g).map_err(Into::into));
-    let generated = match generated {
-        Ok(generated) => generated,
-        Err(e) => {
-            let _ = std::fs::remove_file(&partial);
-            return Err(e);
+    let to_stdout = out.as_os_str() == "-";
+    let generated = if to_stdout {
+        let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+        let generated = generate::generate(&config.recipe, &mut stdout)?;
+        stdout.flush()?;
+        generated
+    } else {
+        if out.is_dir() {
+            anyhow::bail!(
+                "--out {}: is a directory; name the workload file",
+                out.display()
+            );
         }
+        // Written to a temporary file beside the target and renamed at the end: a failed run
+        // leaves neither a half workload nor its temporary file.
+        let dir = match out.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => std::path::Path::new("."),
+        };
+        let partial = tempfile::Builder::new()
+            .prefix(".llmvolley-generate-")
+            .tempfile_in(dir)
+            .with_context(|| format!("--out {}: cannot write there", out.display()))?;
+        let mut writer = std::io::BufWriter::with_capacity(256 * 1024, partial);
+        let generated = generate::generate(&config.recipe, &mut writer)?;
+        let partial = writer.into_inner().map_err(|e| e.into_error())?;
+        partial
+            .persist(out)
+            .map_err(|e| e.error)
+            .with_context(|| format!("cannot write {}", out.display()))?;
+        generated
     };
-    std::fs::rename(&partial, out).with_context(|| format!("cannot write {}", out.display()))?;
     let recipe = &config.recipe;
     let mut text = format!(
-        "wrote {} lines to {} in {:.1} s (tokens counted with {})\n",
-        generated.lines,
-        out.display(),
+        "wrote {} to {} in {:.1} s (tokens counted with {})\n",
+        plural(generated.lines, "line"),
+        if to_stdout {
+            "stdout".to_string()
+        } else {
+            out.display().to_string()
+        },
         started.elapsed().as_secs_f64(),
         recipe.counter.label()
     );
@@ -72,14 +89,14 @@ pub fn generate(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     }
     if generated.raised > 0 {
         text.push_str(&format!(
-            "  {} drawn input lengths were raised to the prefix plus one token\n",
-            generated.raised
+            "  {} raised to the prefix plus one token\n",
+            plural(generated.raised, "drawn input length")
         ));
     }
     if generated.skipped > 0 {
         text.push_str(&format!(
-            "  {} records skipped: {}\n",
-            generated.skipped,
+            "  {} skipped: {}\n",
+            plural(generated.skipped, "record"),
             match &recipe.input {
                 Input::Mooncake(_) => "input_length 0",
                 Input::Dataset(d) if d.format == DatasetFormat::Sharegpt => {
@@ -92,10 +109,20 @@ pub fn generate(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     }
     if generated.inexact > 0 {
         text.push_str(&format!(
-            "  {} prompts do not count exactly their input_length with this tokenizer (it merged tokens across a block boundary)\n",
-            generated.inexact
+            "  {} do not count exactly their input_length with this tokenizer (it merged tokens across a block boundary)\n",
+            plural(generated.inexact, "prompt")
         ));
     }
-    crate::export::print_line(text.trim_end())?;
+    // The summary goes to stderr when the workload itself goes to stdout.
+    if to_stdout {
+        eprintln!("{}", text.trim_end());
+    } else {
+        crate::export::print_line(text.trim_end())?;
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `1 line`, `2 lines`.
+fn plural(n: u64, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
 }

@@ -37,6 +37,22 @@ pub struct Prompt {
     pub tool_results: Vec<(String, String)>,
 }
 
+/// The request's input tokens as `llmvolley estimate` counts them: the model's tiktoken encoding,
+/// plus the API's framing.
+pub fn count_input(request: &Value, shape: ApiShape) -> u64 {
+    let route = match shape {
+        ApiShape::Responses => Route::Responses,
+        ApiShape::Chat => Route::Chat,
+    };
+    let model = request.get("model").and_then(Value::as_str);
+    let counter = TokenCounter::Tiktoken(Encoding::for_model(model));
+    crate::cost::estimate::input_tokens(request, &route, &counter)
+}
+
+/// The longest answer the mock writes (tokens): a cap or `min_tokens` above it is held to it, so
+/// one request cannot make it allocate without bound.
+pub const MAX_ANSWER_TOKENS: u64 = 1 << 18;
+
 /// Reads the tool round a request carries, and refuses a history the real API refuses (400):
 /// a function call without its output, or an output without its call (Responses: `function_call`
 /// and `function_call_output` items matched by `call_id`; Chat: an assistant message's
@@ -150,7 +166,14 @@ pub enum ToolChoice {
 }
 
 impl Prompt {
+    #[cfg(test)]
     pub fn read(request: &Value, shape: ApiShape) -> Prompt {
+        Prompt::read_counted(request, shape, count_input(request, shape))
+    }
+
+    /// As `read`, with the input tokens already counted (`count_input`: the mock counts long
+    /// prompts off its thread, and each distinct body once).
+    pub fn read_counted(request: &Value, shape: ApiShape, input_tokens: u64) -> Prompt {
         let tools: Vec<FunctionTool> = request
             .get("tools")
             .and_then(Value::as_array)
@@ -189,14 +212,9 @@ impl Prompt {
             .and_then(Value::as_str)
             .unwrap_or("mock-model")
             .to_string();
-        let route = match shape {
-            ApiShape::Responses => Route::Responses,
-            ApiShape::Chat => Route::Chat,
-        };
-        let counter = TokenCounter::Tiktoken(Encoding::for_model(Some(&model)));
         Prompt {
             tool_results: tool_round(request, shape).unwrap_or_default(),
-            input_tokens: crate::cost::estimate::input_tokens(request, &route, &counter),
+            input_tokens,
             model,
             tools,
             tool_choice,
@@ -431,7 +449,8 @@ impl Answer {
             cap
         } else {
             wanted.max(prompt.min_tokens)
-        };
+        }
+        .min(MAX_ANSWER_TOKENS);
         let words = wanted.min(cap - reasoning_tokens);
         Answer {
             reasoning,

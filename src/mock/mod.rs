@@ -84,7 +84,15 @@ struct MockState {
     config: MockConfig,
     requests: AtomicU64,
     first_request: std::sync::OnceLock<tokio::time::Instant>,
+    /// Input tokens of each distinct body seen (a benchmark cycles its workload): counted once.
+    input_counts: std::sync::Mutex<std::collections::HashMap<u64, u64>>,
 }
+
+/// Bodies longer than this are counted on the blocking pool, not on the mock's one thread, so
+/// other connections' answers keep their timing while a long prompt is tokenized.
+const COUNT_OFF_THREAD_BYTES: usize = 64 * 1024;
+/// Distinct bodies whose counts are kept; beyond, the cache starts over.
+const CACHED_COUNTS: usize = 100_000;
 
 impl MockState {
     /// When an answer due at `due` may go out: at the end of the stall if it falls inside it.
@@ -109,6 +117,7 @@ pub fn router(config: MockConfig) -> Router {
         config,
         requests: AtomicU64::new(0),
         first_request: std::sync::OnceLock::new(),
+        input_counts: std::sync::Mutex::default(),
     });
     Router::new()
         // Under /v1 only, as the real API: a base URL missing /v1 fails against the mock too.
@@ -124,6 +133,11 @@ pub fn router(config: MockConfig) -> Router {
 /// request's input tokens with it.
 fn preload_tokenizer() {
     crate::tokenize::Encoding::O200kBase.count("");
+    // Older models' encoding, in the background: a request that needs it before it is loaded
+    // waits for it (once).
+    let _ = std::thread::Builder::new()
+        .name("llmvolley-cl100k".into())
+        .spawn(|| crate::tokenize::Encoding::Cl100kBase.count(""));
 }
 
 /// The largest request body the mock accepts (64 MiB); larger ones get a 413.
@@ -311,7 +325,39 @@ async fn answer(
     let key = xxhash_rust::xxh3::xxh3_64_with_seed(&body, state.config.seed);
     let config = &state.config;
     let pace = config.pace(key);
-    let prompt = Prompt::read(&request, request_shape);
+    let cached = state
+        .input_counts
+        .lock()
+        .ok()
+        .and_then(|counts| counts.get(&key).copied());
+    let (request, input_tokens) = match cached {
+        Some(n) => (request, n),
+        None => {
+            let (request, n) = if body.len() > COUNT_OFF_THREAD_BYTES {
+                let counting = tokio::task::spawn_blocking(move || {
+                    let n = answer::count_input(&request, request_shape);
+                    (request, n)
+                });
+                match counting.await {
+                    Ok(counted) => counted,
+                    Err(_) => {
+                        return error(StatusCode::INTERNAL_SERVER_ERROR, "counting failed", n);
+                    }
+                }
+            } else {
+                let n = answer::count_input(&request, request_shape);
+                (request, n)
+            };
+            if let Ok(mut counts) = state.input_counts.lock() {
+                if counts.len() >= CACHED_COUNTS {
+                    counts.clear();
+                }
+                counts.insert(key, n);
+            }
+            (request, n)
+        }
+    };
+    let prompt = Prompt::read_counted(&request, request_shape, input_tokens);
     let knobs = AnswerKnobs {
         output_tokens: config.output_tokens,
         reasoning_tokens: config.reasoning_tokens,

@@ -10,7 +10,6 @@ impl Histo {
     fn unit(self) -> Unit {
         match self {
             Histo::OutputTps => Unit::PerSecond,
-            Histo::InputLength | Histo::OutputLength => Unit::Tokens,
             _ => Unit::Millis,
         }
     }
@@ -95,6 +94,8 @@ impl Stat {
 pub enum Metric {
     /// A figure of one of the run's histograms: `ttft.p99`, `latency.p99.9`, `itl.max`.
     Histogram(Histo, Stat),
+    /// A figure of the input or output tokens per ok request (`input_length.p50`), exact.
+    Length(Side, Stat),
     /// Requests not ok / all requests (0–1).
     ErrorRate,
     /// ok requests per second of the throughput window.
@@ -108,6 +109,13 @@ pub enum Metric {
     CostPer1k,
     /// Any other number in `summary.json`, by its dotted path (`tokens.total_per_s`).
     Path(String),
+}
+
+/// Which token lengths: of what was sent, or of what came back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Input,
+    Output,
 }
 
 /// How a metric's values are written and shown.
@@ -134,12 +142,20 @@ impl Metric {
     /// `ttft.p99`, `latency.mean`, `error_rate`, `goodput`, `cost`, or a dotted summary.json path.
     pub fn parse(text: &str) -> Result<Metric, String> {
         let text = text.trim();
-        if let Some((name, stat)) = text.split_once('.')
-            && let Some(histo) = Histo::named(name)
-        {
-            return Ok(Metric::Histogram(histo, Stat::parse(stat)?));
+        let side = |name: &str| match name {
+            "input_length" => Some(Side::Input),
+            "output_length" => Some(Side::Output),
+            _ => None,
+        };
+        if let Some((name, stat)) = text.split_once('.') {
+            if let Some(histo) = Histo::named(name) {
+                return Ok(Metric::Histogram(histo, Stat::parse(stat)?));
+            }
+            if let Some(side) = side(name) {
+                return Ok(Metric::Length(side, Stat::parse(stat)?));
+            }
         }
-        if Histo::named(text).is_some() {
+        if Histo::named(text).is_some() || side(text).is_some() {
             return Err(format!(
                 "{text:?} is a distribution: say which figure, e.g. {text}.p99 or {text}.mean"
             ));
@@ -172,7 +188,8 @@ impl Metric {
 
     pub fn unit(&self) -> Unit {
         match self {
-            Metric::Histogram(_, Stat::Count) => Unit::Number,
+            Metric::Histogram(_, Stat::Count) | Metric::Length(_, Stat::Count) => Unit::Number,
+            Metric::Length(..) => Unit::Tokens,
             Metric::Histogram(h, _) => h.unit(),
             Metric::ErrorRate => Unit::Share,
             Metric::RequestsPerS | Metric::OutputTokensPerS | Metric::Goodput => Unit::PerSecond,
@@ -187,19 +204,22 @@ impl Metric {
     /// rest from `summary`. None when the run has no data for it (no streamed request has a TTFT).
     pub fn value(&self, summary: &Summary, stats: &RunStats) -> Option<f64> {
         match self {
-            // Token lengths in whole tokens, as the summary shows them (a bucket's top, floored).
-            Metric::Histogram(h, stat @ (Stat::Quantile(_) | Stat::Min | Stat::Max))
-                if h.unit() == Unit::Tokens =>
-            {
-                stat.of(h.of(stats)).map(f64::floor)
-            }
-            Metric::Histogram(Histo::InputLength, Stat::Mean) => {
-                summary.input_length.map(|l| l.mean)
-            }
-            Metric::Histogram(Histo::OutputLength, Stat::Mean) => {
-                summary.output_length.map(|l| l.mean)
-            }
             Metric::Histogram(h, stat) => stat.of(h.of(stats)),
+            Metric::Length(side, stat) => {
+                let counts = match side {
+                    Side::Input => &stats.input_length,
+                    Side::Output => &stats.output_length,
+                };
+                let last = |k: Option<(&u64, &u64)>| k.map(|(t, _)| *t as f64);
+                match *stat {
+                    Stat::Count => Some(counts.count() as f64),
+                    Stat::Quantile(q) => counts.quantile(q).map(|t| t as f64),
+                    Stat::Min => last(counts.0.iter().next()),
+                    Stat::Max => last(counts.0.iter().next_back()),
+                    Stat::Mean => counts.mean(),
+                    Stat::Stdev => counts.stdev(),
+                }
+            }
             Metric::ErrorRate => (summary.requests.total > 0)
                 .then(|| summary.requests.failed as f64 / summary.requests.total as f64),
             Metric::RequestsPerS => (summary.window_s > 0.0).then_some(summary.requests_per_s),

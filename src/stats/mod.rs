@@ -132,12 +132,12 @@ pub struct RunStats {
     pub itl: ScaledHistogram,
     /// Output tokens per second of each ok request's latency.
     pub output_tps: ScaledHistogram,
-    /// Input and output tokens of each ok request (values are token counts): what the workload
-    /// really was, as the server counted it.
+    /// Input and output tokens of each ok request: what the workload really was, as the server
+    /// counted it.
     #[serde(default)]
-    pub input_length: ScaledHistogram,
+    pub input_length: LengthCounts,
     #[serde(default)]
-    pub output_length: ScaledHistogram,
+    pub output_length: LengthCounts,
     /// Chunks and server-counted output tokens of ok streamed requests: tokens per chunk.
     pub stream_chunks: u64,
     pub stream_output_tokens: u64,
@@ -215,7 +215,7 @@ pub struct TurnTally {
 pub struct ConversationTally {
     pub count: u64,
     pub ok: u64,
-    pub turns: ScaledHistogram,
+    pub turns: LengthCounts,
     pub wall_ms: ScaledHistogram,
     pub input_tokens: u64,
     pub output_tokens: u64,
@@ -238,6 +238,62 @@ struct OpenConversation {
 pub struct ToolTally {
     pub calls: u64,
     pub faults: [u64; ToolCallFault::ALL.len()],
+}
+
+/// Whole-token lengths (a prompt's or an answer's tokens per request), counted exactly: token
+/// counts are integers with few distinct values, so every figure of them is exact (unlike an
+/// HdrHistogram's, within 0.1% above 2,048), and parts add exactly.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LengthCounts(pub BTreeMap<u64, u64>);
+
+impl LengthCounts {
+    pub fn add(&mut self, tokens: u64) {
+        *self.0.entry(tokens).or_default() += 1;
+    }
+
+    pub fn count(&self) -> u64 {
+        self.0.values().sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The nearest-rank quantile: the smallest length at least a share `q` of the requests have
+    /// at most (q in (0, 1]); None when empty.
+    pub fn quantile(&self, q: f64) -> Option<u64> {
+        let n = self.count();
+        let rank = ((q * n as f64).ceil() as u64).clamp(1, n.max(1));
+        let mut seen = 0;
+        self.0.iter().find_map(|(tokens, k)| {
+            seen += k;
+            (seen >= rank).then_some(*tokens)
+        })
+    }
+
+    pub fn mean(&self) -> Option<f64> {
+        let n = self.count();
+        (n > 0).then(|| {
+            self.0
+                .iter()
+                .map(|(t, k)| *t as f64 * *k as f64)
+                .sum::<f64>()
+                / n as f64
+        })
+    }
+
+    /// The population standard deviation.
+    pub fn stdev(&self) -> Option<f64> {
+        let mean = self.mean()?;
+        let n = self.count() as f64;
+        let var = self
+            .0
+            .iter()
+            .map(|(t, k)| (*t as f64 - mean).powi(2) * *k as f64)
+            .sum::<f64>()
+            / n;
+        Some(var.sqrt())
+    }
 }
 
 /// A token sum and how many requests contributed a known value to it.
@@ -406,7 +462,7 @@ impl RunStats {
                 (&mut self.output_length, r.output_tokens),
             ] {
                 if let Some(tokens) = value {
-                    histogram.record(tokens as f64);
+                    histogram.add(tokens);
                 }
             }
             self.input_tokens.add(r.input_tokens);
@@ -505,8 +561,6 @@ impl RunStats {
             (&mut self.itl, &other.itl),
             (&mut self.output_tps, &other.output_tps),
             (&mut self.retry_wait, &other.retry_wait),
-            (&mut self.input_length, &other.input_length),
-            (&mut self.output_length, &other.output_length),
         ] {
             mine.merge(theirs)?;
         }
@@ -567,6 +621,8 @@ impl RunStats {
             }
         }
         add_counts(&mut self.calls_per_answer, &other.calls_per_answer);
+        add_counts(&mut self.input_length.0, &other.input_length.0);
+        add_counts(&mut self.output_length.0, &other.output_length.0);
         for (turn, theirs) in &other.by_turn {
             let mine = self.by_turn.entry(*turn).or_default();
             mine.requests += theirs.requests;
@@ -578,7 +634,7 @@ impl RunStats {
         let (mine, theirs) = (&mut self.conversations, &other.conversations);
         mine.count += theirs.count;
         mine.ok += theirs.ok;
-        mine.turns.merge(&theirs.turns)?;
+        add_counts(&mut mine.turns.0, &theirs.turns.0);
         mine.wall_ms.merge(&theirs.wall_ms)?;
         mine.input_tokens += theirs.input_tokens;
         mine.output_tokens += theirs.output_tokens;
@@ -648,7 +704,7 @@ impl RunStats {
         let c = &mut self.conversations;
         c.count += 1;
         c.ok += u64::from(done.all_ok);
-        c.turns.record(f64::from(done.turns));
+        c.turns.add(u64::from(done.turns));
         if let (Some(first), Some(last)) = (done.first_sent_ms, done.last_done_ms) {
             c.wall_ms.record(last - first);
         }
@@ -679,13 +735,11 @@ pub enum Histo {
     Itl,
     OutputTps,
     RetryWait,
-    InputLength,
-    OutputLength,
 }
 
 impl Histo {
     /// Every histogram with its name: the file stem in `histograms/` and the `--fail-on` name.
-    pub const NAMED: [(&'static str, Histo); 12] = [
+    pub const NAMED: [(&'static str, Histo); 10] = [
         ("latency", Histo::Latency),
         ("latency_from_schedule", Histo::LatencyFromSchedule),
         ("failed_latency", Histo::FailedLatency),
@@ -696,8 +750,6 @@ impl Histo {
         ("itl", Histo::Itl),
         ("output_tps", Histo::OutputTps),
         ("retry_wait", Histo::RetryWait),
-        ("input_length", Histo::InputLength),
-        ("output_length", Histo::OutputLength),
     ];
 
     pub fn named(name: &str) -> Option<Histo> {
@@ -722,8 +774,6 @@ impl Histo {
             Histo::Itl => &stats.itl,
             Histo::OutputTps => &stats.output_tps,
             Histo::RetryWait => &stats.retry_wait,
-            Histo::InputLength => &stats.input_length,
-            Histo::OutputLength => &stats.output_length,
         }
     }
 
@@ -739,8 +789,6 @@ impl Histo {
             Histo::Itl => &mut stats.itl,
             Histo::OutputTps => &mut stats.output_tps,
             Histo::RetryWait => &mut stats.retry_wait,
-            Histo::InputLength => &mut stats.input_length,
-            Histo::OutputLength => &mut stats.output_length,
         }
     }
 }
@@ -857,6 +905,22 @@ mod tests {
                 r
             })
             .collect()
+    }
+
+    #[test]
+    fn token_lengths_are_exact_at_any_size() {
+        let mut counts = LengthCounts::default();
+        for tokens in [8192, 8192, 8192, 200_000, 1537, 0] {
+            counts.add(tokens);
+        }
+        let l = TokenLengths::of(&counts).unwrap();
+        assert_eq!(
+            (l.count, l.min, l.p50, l.p90, l.max),
+            (6, 0, 8192, 200_000, 200_000)
+        );
+        assert_eq!(counts.quantile(0.2), Some(1537));
+        assert_eq!(l.mean, (3.0 * 8192.0 + 200_000.0 + 1537.0) / 6.0);
+        assert!(TokenLengths::of(&LengthCounts::default()).is_none());
     }
 
     #[test]

@@ -394,36 +394,21 @@ pub struct TokenLengths {
 }
 
 impl TokenLengths {
-    /// From a histogram of token counts recorded as values (`ScaledHistogram::record`). A bucket's
-    /// top value, floored to a whole token: exact up to about 1,000 tokens (the histogram's
-    /// buckets hold one whole token each there), within 0.1% above.
-    pub fn of(h: &ScaledHistogram) -> Option<Self> {
-        if h.is_empty() {
-            return None;
-        }
-        let h = h.inner();
-        let tokens = |thousandths: u64| thousandths / 1000;
+    /// Every figure exact, from the counts of each length.
+    pub fn of(counts: &super::LengthCounts) -> Option<Self> {
+        let at = |q| counts.quantile(q).unwrap_or(0);
         Some(TokenLengths {
-            count: h.len(),
-            min: tokens(h.min()).max(1),
-            mean: h.mean() / 1000.0,
-            stdev: h.stdev() / 1000.0,
-            p50: tokens(h.value_at_quantile(0.50)),
-            p90: tokens(h.value_at_quantile(0.90)),
-            p95: tokens(h.value_at_quantile(0.95)),
-            p99: tokens(h.value_at_quantile(0.99)),
-            p99_9: tokens(h.value_at_quantile(0.999)),
-            max: tokens(h.max()),
+            count: counts.count(),
+            min: *counts.0.keys().next()?,
+            mean: counts.mean()?,
+            stdev: counts.stdev()?,
+            p50: at(0.50),
+            p90: at(0.90),
+            p95: at(0.95),
+            p99: at(0.99),
+            p99_9: at(0.999),
+            max: *counts.0.keys().next_back()?,
         })
-    }
-
-    /// The exact mean, from the token sum over the same requests (the histogram's is a bucket
-    /// average).
-    fn with_mean_of(mut self, sum: super::Known) -> Self {
-        if sum.requests == self.count && sum.requests > 0 {
-            self.mean = sum.sum as f64 / sum.requests as f64;
-        }
-        self
     }
 }
 
@@ -507,10 +492,8 @@ impl Summary {
             tpot_ms: Distribution::of(&stats.tpot),
             itl_ms: Distribution::of(&stats.itl),
             output_tokens_per_s: Distribution::of(&stats.output_tps),
-            input_length: TokenLengths::of(&stats.input_length)
-                .map(|l| l.with_mean_of(stats.input_tokens)),
-            output_length: TokenLengths::of(&stats.output_length)
-                .map(|l| l.with_mean_of(stats.output_tokens)),
+            input_length: TokenLengths::of(&stats.input_length),
+            output_length: TokenLengths::of(&stats.output_length),
             tokens_per_chunk: (stats.stream_chunks > 0)
                 .then(|| stats.stream_output_tokens as f64 / stats.stream_chunks as f64),
             cost: CostSummary {

@@ -157,6 +157,7 @@ fn rows(
     let path = &dataset.path;
     let file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut reader = BufReader::with_capacity(256 * 1024, file);
+    skip_bom(&mut reader)?;
     match dataset.format {
         DatasetFormat::Sharegpt => {
             let starts_array = reader
@@ -170,6 +171,9 @@ fn rows(
                 json_lines(reader, path, &mut |number, value| {
                     each(sharegpt_row(number, &value))
                 })
+                .context(
+                    "a ShareGPT file is a JSON array of conversations, or JSONL with one conversation per line",
+                )
             }
         }
         DatasetFormat::Jsonl => {
@@ -195,6 +199,14 @@ fn rows(
         DatasetFormat::Csv => csv_rows(reader, path, dataset.column.as_deref(), each),
         DatasetFormat::Mooncake => bail!("a Mooncake trace is not a prompt dataset"),
     }
+}
+
+/// Skips a UTF-8 byte-order mark, as the workload reader does.
+pub(super) fn skip_bom(reader: &mut impl BufRead) -> std::io::Result<()> {
+    if reader.fill_buf()?.starts_with(b"\xEF\xBB\xBF") {
+        reader.consume(3);
+    }
+    Ok(())
 }
 
 fn kind(value: &Value) -> &'static str {

@@ -12,7 +12,7 @@ pub use datasets::{Dataset, DatasetFormat};
 pub use lengths::Lengths;
 pub use mooncake::BLOCK_TOKENS;
 
-use crate::stats::ScaledHistogram;
+use crate::stats::LengthCounts;
 use crate::tokenize::TokenCounter;
 use crate::workload::Route;
 use anyhow::{Context, bail};
@@ -124,9 +124,9 @@ pub struct Recipe {
 pub struct Generated {
     pub lines: u64,
     /// Tokens of each prompt's text, by the recipe's tokenizer (the request adds its framing).
-    pub input_tokens: ScaledHistogram,
+    pub input_tokens: LengthCounts,
     /// Each line's answer cap, when it has one.
-    pub output_caps: ScaledHistogram,
+    pub output_caps: LengthCounts,
     /// Drawn input lengths raised to the shared prefix plus one token.
     pub raised: u64,
     /// Dataset records skipped (no prompt, or for ShareGPT no answer), and trace prompts whose
@@ -138,9 +138,9 @@ pub struct Generated {
 impl Generated {
     fn add(&mut self, input_tokens: u32, cap: Option<u32>) {
         self.lines += 1;
-        self.input_tokens.record(f64::from(input_tokens));
+        self.input_tokens.add(u64::from(input_tokens));
         if let Some(cap) = cap {
-            self.output_caps.record(f64::from(cap));
+            self.output_caps.add(u64::from(cap));
         }
     }
 }
@@ -156,12 +156,6 @@ fn line_rng(seed: u64, stream: u64, index: u64) -> Pcg64Mcg {
 
 const LINE_STREAM: u64 = 1;
 const PREFIX_STREAM: u64 = 2;
-
-/// `custom_id`s `{stem}-000001`…, padded to the width of `count`.
-fn id(stem: &str, n: u64, count: u64) -> String {
-    let width = count.max(1).to_string().len();
-    format!("{stem}-{n:0width$}")
-}
 
 /// Writes the recipe's lines to `out`.
 ///
@@ -233,7 +227,7 @@ fn synthetic(recipe: &Recipe, lengths: Lengths, out: &mut impl Write) -> anyhow:
         out.write_all(
             recipe
                 .shape
-                .line(&id("gen", i + 1, count), &prompt, cap, None)
+                .line(&format!("gen-{}", i + 1), &prompt, cap, None)
                 .as_bytes(),
         )?;
         generated.add(total, cap);
@@ -277,7 +271,7 @@ mod tests {
     fn lines_are_batch_lines_the_api_takes_with_caps_and_ignore_eos() {
         let chat = lines(&recipe(Route::Chat, "100", None));
         let body = &chat[0]["body"];
-        assert_eq!(chat[0]["custom_id"], "gen-01");
+        assert_eq!(chat[0]["custom_id"], "gen-1");
         assert_eq!(chat[0]["url"], "/v1/chat/completions");
         assert_eq!(body["messages"][0]["role"], "user");
         assert_eq!(body["max_tokens"], 64);

@@ -42,7 +42,9 @@ pub(super) fn generate(
     };
     let mut generated = Generated::default();
     let mut last_timestamp = 0u64;
-    for (i, line) in BufReader::new(file).lines().enumerate() {
+    let mut reader = BufReader::new(file);
+    super::datasets::skip_bom(&mut reader)?;
+    for (i, line) in reader.lines().enumerate() {
         let number = i as u64 + 1;
         if recipe.count.is_some_and(|count| generated.lines >= count) {
             break;
@@ -75,6 +77,14 @@ pub(super) fn generate(
             generated.skipped += 1;
             continue;
         }
+        if request.input_length > super::lengths::MAX_TOKENS {
+            bail!(
+                "{}:{number}: input_length {} is more than {} tokens",
+                path.display(),
+                request.input_length,
+                super::lengths::MAX_TOKENS
+            );
+        }
         let prompt = blocks.prompt(&request, number)?;
         if recipe.counter.count(&prompt) != u64::from(request.input_length) {
             generated.inexact += 1;
@@ -91,6 +101,12 @@ pub(super) fn generate(
                 .as_bytes(),
         )?;
         generated.add(request.input_length, Some(cap));
+    }
+    if generated.lines == 0 {
+        bail!(
+            "{}: no request with an input_length above 0 (a Mooncake trace is JSONL of {{\"timestamp\", \"input_length\", \"output_length\", \"hash_ids\"}})",
+            path.display()
+        );
     }
     Ok(generated)
 }
