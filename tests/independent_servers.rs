@@ -279,3 +279,58 @@ fn a_generated_trace_replays_on_schedule_against_an_independent_server() {
     }
     assert!(run.summary["output_length"]["count"].as_u64().unwrap() > 0);
 }
+
+#[test]
+fn the_seeds_tool_loop_closes_against_an_independent_server_on_both_apis() {
+    let Some(server) = start_llmock(&[]) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let seed: Value = serde_json::from_str(
+        std::fs::read_to_string(workspace_file("workloads/tools.jsonl"))
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    // The same four tools in Chat's shape.
+    let chat_tools: Vec<Value> = seed["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| serde_json::json!({"type": "function", "function": {"name": t["name"], "description": t["description"], "parameters": t["parameters"]}}))
+        .collect();
+    let chat = serde_json::json!({"custom_id": "chat", "url": "/v1/chat/completions", "body": {
+        "model": "gpt-4o-mini", "messages": seed["input"], "tools": chat_tools}, "tool_outputs": {"current_time": "09:30"}});
+    let responses = serde_json::json!({"custom_id": "responses", "url": "/v1/responses", "body": seed,
+        "tool_outputs": {"current_time": "09:30"}});
+    let workload = tmp.path().join("loops.jsonl");
+    std::fs::write(&workload, format!("{responses}\n{chat}\n")).unwrap();
+    let run = run_against(&server, &workload, &[], &tmp.path().join("out"));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    for id in ["responses", "chat"] {
+        let mut turns: Vec<&Value> = run.records.iter().filter(|r| r["id"] == id).collect();
+        turns.sort_by_key(|r| r["turn"].as_u64());
+        assert!(turns.len() >= 2, "{id}: {turns:?}");
+        assert!(
+            !turns[0]["tool_calls"].as_array().unwrap().is_empty(),
+            "{id}"
+        );
+        // llmock's arguments are valid against the tools' schemas, and its last answer is text.
+        assert!(
+            turns.iter().all(|t| t.get("tool_call_problems").is_none()),
+            "{id}: {turns:?}"
+        );
+        let last = turns.last().unwrap();
+        assert_eq!(last["conversation_end"], true);
+        assert!(
+            last["tool_calls"].as_array().unwrap().is_empty(),
+            "{id}: {last}"
+        );
+        assert!(
+            last["output_text"].as_str().is_some_and(|t| !t.is_empty()),
+            "{id}: {last}"
+        );
+    }
+}

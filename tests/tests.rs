@@ -6,6 +6,7 @@ mod common;
 
 mod bench;
 mod compare;
+mod conversations;
 mod cost;
 mod crash;
 mod gates;

@@ -60,6 +60,9 @@ struct Row<'a> {
     output_text: Option<&'a str>,
     tool_calls: &'a str,
     tool_call_problems: &'a str,
+    conversation_id: Option<&'a str>,
+    turn: Option<u32>,
+    conversation_end: bool,
     /// `notes` joined with "; ".
     notes: &'a str,
     /// A Batch line's `metadata` as JSON text.
@@ -217,6 +220,9 @@ impl RecordSink for CsvSink {
             output_text: r.output_text.as_deref(),
             tool_calls: &self.tool_calls_json,
             tool_call_problems: &self.tool_call_problems_json,
+            conversation_id: r.conversation_id.as_deref(),
+            turn: r.turn,
+            conversation_end: r.conversation_end,
             notes: &self.notes,
             metadata: r.metadata.as_deref().map(RawValue::get),
         };

@@ -22,7 +22,7 @@ const ROWS_PER_GROUP: usize = 16_384;
 
 /// The columns, in order: (name, type). Times are ms from the run's epoch or durations in ms, as in
 /// `records.jsonl`.
-const COLUMNS: [(&str, DataType); 44] = [
+const COLUMNS: [(&str, DataType); 47] = [
     ("id", DataType::Utf8),
     ("line", DataType::UInt64),
     ("seq", DataType::UInt64),
@@ -65,6 +65,9 @@ const COLUMNS: [(&str, DataType); 44] = [
     ("output_text", DataType::Utf8),
     ("tool_calls", DataType::Utf8),
     ("tool_call_problems", DataType::Utf8),
+    ("conversation_id", DataType::Utf8),
+    ("turn", DataType::UInt32),
+    ("conversation_end", DataType::Boolean),
     ("notes", DataType::Utf8),
     ("metadata", DataType::Utf8),
 ];
@@ -189,6 +192,9 @@ impl ParquetFile {
             Cell::Text(r.output_text.as_deref()),
             Cell::Text(tool_calls.as_deref()),
             Cell::Text(tool_call_problems.as_deref()),
+            Cell::Text(r.conversation_id.as_deref()),
+            Cell::U32(r.turn),
+            Cell::Bool(r.conversation_end),
             Cell::Text(notes.as_deref()),
             Cell::Text(r.metadata.as_deref().map(|m| m.get())),
         ];

@@ -162,21 +162,23 @@ pub fn non_blank_lines(workload: &Path) -> usize {
         .count()
 }
 
-/// The contract every run keeps: one record per non-blank line, unique ids, CSV rows equal to the
-/// JSONL rows, and summary counts equal to what the records say.
+/// The contract every run keeps: one final record per non-blank line (a conversation's is its last
+/// turn's), unique ids, CSV rows equal to the JSONL rows, and summary counts equal to what the
+/// records say.
 pub fn assert_run_invariants(run: &Run, workload: &Path) {
     let expected = non_blank_lines(workload);
-    assert_eq!(
-        run.records.len(),
-        expected,
-        "one record per non-blank line\nstderr: {}",
-        run.stderr
-    );
-    let ids: HashSet<&str> = run
+    let finals: Vec<&Value> = run
         .records
         .iter()
-        .map(|r| r["id"].as_str().unwrap())
+        .filter(|r| r.get("turn").is_none() || r["conversation_end"] == true)
         .collect();
+    assert_eq!(
+        finals.len(),
+        expected,
+        "one final record per non-blank line\nstderr: {}",
+        run.stderr
+    );
+    let ids: HashSet<&str> = finals.iter().map(|r| r["id"].as_str().unwrap()).collect();
     assert_eq!(ids.len(), expected, "ids are unique");
     let lines: HashSet<u64> = run
         .records
@@ -220,9 +222,10 @@ pub fn assert_run_invariants(run: &Run, workload: &Path) {
 
     let summary = &run.summary;
     assert_eq!(summary["schema_version"], 2);
+    // Requests: a conversation's turns are one request each.
     assert_eq!(
         summary["requests"]["total"].as_u64().unwrap() as usize,
-        expected
+        run.records.len()
     );
     let mut by_status: BTreeMap<String, u64> = BTreeMap::new();
     for r in &run.records {
@@ -240,7 +243,7 @@ pub fn assert_run_invariants(run: &Run, workload: &Path) {
     assert_eq!(summary["requests"]["ok"].as_u64().unwrap(), ok);
     assert_eq!(
         summary["requests"]["failed"].as_u64().unwrap(),
-        expected as u64 - ok
+        run.records.len() as u64 - ok
     );
     // Token totals count ok requests only (a failed request's tokens are reported apart).
     let ok_output: Vec<u64> = run
@@ -254,7 +257,11 @@ pub fn assert_run_invariants(run: &Run, workload: &Path) {
     if ok > 0 {
         assert_eq!(summary["latency_ms"]["count"].as_u64().unwrap(), ok);
     }
-    let expected_code = if ok as usize == expected { 0 } else { 1 };
+    let expected_code = if ok as usize == run.records.len() {
+        0
+    } else {
+        1
+    };
     assert_eq!(run.code, expected_code, "exit code\nstderr: {}", run.stderr);
 }
 
