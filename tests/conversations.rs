@@ -128,7 +128,7 @@ async fn each_turn_carries_the_history_its_api_expects() {
         "usage": {"input_tokens": 20, "output_tokens": 4, "total_tokens": 24}});
     let line = json!({"custom_id": "c1", "body": {"model": "m", "input": "Time?", "tools": [{"type": "function", "name": "clock"}]},
         "turns": ["And in Tokyo?"], "tool_outputs": {"clock": "12:00"}});
-    let workload = write(tmp.path(), "r.jsonl", &[line.clone()]);
+    let workload = write(tmp.path(), "r.jsonl", std::slice::from_ref(&line));
 
     // Responses, client state: each request carries the whole history in `input`.
     let server = scripted_server(

@@ -2,8 +2,10 @@
 
 pub mod generate;
 mod line;
+mod turns;
 
 pub use line::{ParsedLine, Route, parse_line, request_model, with_stream};
+pub use turns::ConversationSpec;
 
 use bytes::Bytes;
 use std::collections::HashMap;
@@ -28,7 +30,7 @@ pub struct Request {
     pub timestamp: Option<std::time::Duration>,
     /// A conversation line's following user turns and tool results (shared, not copied, when a
     /// bench cycles it).
-    pub conversation: Option<std::sync::Arc<crate::conversation::ConversationSpec>>,
+    pub conversation: Option<std::sync::Arc<ConversationSpec>>,
 }
 
 /// A line that cannot be sent; it still becomes exactly one record. `message` says why, without the line number.
@@ -151,12 +153,10 @@ impl<R: BufRead> WorkloadReader<R> {
         };
         let conversation = match (parsed.turns, parsed.tool_outputs) {
             (None, None) => None,
-            (turns, outputs) => {
-                match crate::conversation::ConversationSpec::parse(turns, outputs) {
-                    Ok(spec) => Some(std::sync::Arc::new(spec)),
-                    Err(message) => return invalid(message),
-                }
-            }
+            (turns, outputs) => match ConversationSpec::parse(turns, outputs) {
+                Ok(spec) => Some(std::sync::Arc::new(spec)),
+                Err(message) => return invalid(message),
+            },
         };
         let body = if self.force_stream {
             match with_stream(parsed.body, &parsed.route) {
