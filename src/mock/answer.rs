@@ -35,6 +35,9 @@ pub struct Prompt {
     /// The tool results this request hands back (after its last user message), as (tool name,
     /// output): the answer is then text that uses them, not more calls.
     pub tool_results: Vec<(String, String)>,
+    /// The history already holds tool results: the tools were used, so a later user turn gets
+    /// text, not another round of calls (as llmock's agent loop and a well-behaved model do).
+    pub tools_used: bool,
 }
 
 /// The request's input tokens as `llmvolley estimate` counts them: the model's tiktoken encoding,
@@ -212,7 +215,19 @@ impl Prompt {
             .and_then(Value::as_str)
             .unwrap_or("mock-model")
             .to_string();
+        let tools_used = match shape {
+            ApiShape::Responses => request.get("input"),
+            ApiShape::Chat => request.get("messages"),
+        }
+        .and_then(Value::as_array)
+        .is_some_and(|items| {
+            items.iter().any(|item| {
+                item.get("type").and_then(Value::as_str) == Some("function_call_output")
+                    || item.get("role").and_then(Value::as_str) == Some("tool")
+            })
+        });
         Prompt {
+            tools_used,
             tool_results: tool_round(request, shape).unwrap_or_default(),
             input_tokens,
             model,
@@ -407,7 +422,7 @@ impl Answer {
             };
         }
         let chosen: Vec<&FunctionTool> = match &prompt.tool_choice {
-            _ if prompt.tools.is_empty() => Vec::new(),
+            _ if prompt.tools.is_empty() || prompt.tools_used => Vec::new(),
             ToolChoice::None => Vec::new(),
             ToolChoice::All => prompt.tools.iter().collect(),
             ToolChoice::First => prompt.tools.iter().take(1).collect(),
