@@ -25,6 +25,8 @@ pub enum Decision {
 pub struct PriorOutcomes {
     latest: HashMap<u128, Status>,
     retry_failed: bool,
+    /// The ok turns so far of each conversation sent again, in order: it goes on after them.
+    turns: HashMap<u128, std::sync::Arc<[Record]>>,
 }
 
 #[derive(serde::Deserialize)]
@@ -64,10 +66,58 @@ impl PriorOutcomes {
                 latest.insert(key(&record.id), status);
             }
         }
-        Ok(PriorOutcomes {
+        let mut prior = PriorOutcomes {
             latest,
             retry_failed,
-        })
+            turns: HashMap::new(),
+        };
+        prior.turns = prior.unfinished_turns(records)?;
+        Ok(prior)
+    }
+
+    /// A second pass for the conversations sent again: the ok turns of each one's last attempt
+    /// that come before its first turn not done (only theirs are held, whatever the file's size).
+    fn unfinished_turns(
+        &self,
+        records: &Path,
+    ) -> io::Result<HashMap<u128, std::sync::Arc<[Record]>>> {
+        let mut turns: HashMap<u128, Vec<Record>> = HashMap::new();
+        for line in BufReader::new(File::open(records)?).split(b'\n') {
+            let line = line?;
+            let Ok(head) = serde_json::from_slice::<IdAndStatus>(&line) else {
+                continue;
+            };
+            let Some(turn) = head.turn else { continue };
+            if self.decide(&head.id) != Decision::Send {
+                continue;
+            }
+            let list = turns.entry(key(&head.id)).or_default();
+            if turn == 1 {
+                list.clear();
+            }
+            // A later record of the same turn (the turn sent again) replaces it and what followed.
+            list.retain(|r| r.turn.is_some_and(|t| t < turn));
+            if let Ok(record) = serde_json::from_slice::<Record>(&line) {
+                list.push(record);
+            }
+        }
+        Ok(turns
+            .into_iter()
+            .filter_map(|(id, mut list)| {
+                // Up to the first turn that did not end ok: the conversation goes on from it.
+                let ok = list
+                    .iter()
+                    .position(|r| r.status != Status::Ok || r.conversation_end)
+                    .unwrap_or(list.len());
+                list.truncate(ok);
+                (!list.is_empty()).then(|| (id, list.into()))
+            })
+            .collect())
+    }
+
+    /// The recorded ok turns a conversation sent again goes on after (None: from its first turn).
+    pub fn prior_turns(&self, id: &str) -> Option<std::sync::Arc<[Record]>> {
+        self.turns.get(&key(id)).cloned()
     }
 
     /// Ok lines are kept; lines never sent (budget, cancelled) or never recorded are sent; failed lines
@@ -118,17 +168,23 @@ pub fn cut_torn_tail(path: &Path) -> io::Result<bool> {
     Ok(len > 0)
 }
 
-/// Rewrites `records.jsonl` with only the last record of each id (of a conversation, the records
-/// of its last attempt, from its turn 1 on), in file order, through a temporary file and a rename:
-/// a crash leaves either the old file or the new one. Returns the records kept.
+/// Rewrites `records.jsonl` with only the last record of each id (of a conversation, the last
+/// record of each turn of its last attempt, from its turn 1 on: a resumed conversation goes on
+/// after its recorded turns), in file order, through a temporary file and a rename: a crash leaves
+/// either the old file or the new one. Returns the records kept.
 pub fn compact(path: &Path) -> io::Result<usize> {
-    // Where each id's last attempt starts: its last record, or its conversation's last turn 1.
+    // Where each id's last attempt starts: its last record, or its conversation's last turn 1;
+    // and the last record of each of a conversation's turns.
     let mut last_index: HashMap<u128, usize> = HashMap::new();
+    let mut last_of_turn: HashMap<(u128, u32), usize> = HashMap::new();
     for (index, line) in BufReader::new(File::open(path)?).split(b'\n').enumerate() {
-        if let Ok(record) = serde_json::from_slice::<IdAndStatus>(&line?)
-            && record.turn.is_none_or(|turn| turn == 1)
-        {
-            last_index.insert(record.identity(), index);
+        if let Ok(record) = serde_json::from_slice::<IdAndStatus>(&line?) {
+            if record.turn.is_none_or(|turn| turn == 1) {
+                last_index.insert(record.identity(), index);
+            }
+            if let Some(turn) = record.turn {
+                last_of_turn.insert((record.identity(), turn), index);
+            }
         }
     }
     let tmp = path.with_extension("jsonl.tmp");
@@ -140,7 +196,10 @@ pub fn compact(path: &Path) -> io::Result<usize> {
             let start = last_index.get(&record.identity());
             match record.turn {
                 None => start == Some(&index),
-                Some(_) => start.is_some_and(|start| index >= *start),
+                Some(turn) => {
+                    start.is_some_and(|start| index >= *start)
+                        && last_of_turn.get(&(record.identity(), turn)) == Some(&index)
+                }
             }
         };
         if let Ok(record) = serde_json::from_slice::<IdAndStatus>(&line)

@@ -257,36 +257,39 @@ fn conversations_run_side_by_side_with_think_time_between_user_turns() {
 }
 
 #[test]
-fn an_unfinished_conversation_is_sent_again_whole_on_resume() {
+fn an_unfinished_conversation_goes_on_from_its_first_turn_not_done_on_resume() {
     let tmp = tempfile::tempdir().unwrap();
     let lines: Vec<Value> = (0..3)
         .map(|i| {
             json!({"custom_id": format!("c{i}"), "body": {"model": "gpt-4.1-mini", "input": format!("Hi {i}")},
-                "turns": ["More."]})
+                "turns": ["More.", "Last."]})
         })
         .collect();
     let workload = write(tmp.path(), "chats.jsonl", &lines);
     let out = tmp.path().join("out");
     let args = [workload.to_str().unwrap(), "--mock", "--resume"];
     let first = run(llmvolley(), &args, &out);
-    assert_eq!(first.records.len(), 6);
-    // As a crash after c1's first turn would leave it: c1's last turn is gone.
+    assert_eq!(first.records.len(), 9);
+    let original: Vec<Value> = turns_of(&first, "c1").into_iter().cloned().collect();
+    // As a crash after c1's second turn would leave it: its last turn is gone.
     let records = std::fs::read_to_string(out.join("records.jsonl")).unwrap();
     let cut: String = records
         .lines()
-        .filter(|l| !(l.contains("\"c1\"") && l.contains("\"turn\":2")))
+        .filter(|l| !(l.contains("\"c1\"") && l.contains("\"turn\":3")))
         .map(|l| format!("{l}\n"))
         .collect();
     std::fs::write(out.join("records.jsonl"), cut).unwrap();
     let again = run(llmvolley(), &args, &out);
     assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(again.records.len(), 9);
     let c1 = turns_of(&again, "c1");
-    assert_eq!(
-        c1.len(),
-        2,
-        "c1 again from its first turn, and only its last attempt kept"
-    );
-    assert_eq!(c1[1]["conversation_end"], true);
-    assert_eq!(again.records.len(), 6);
-    assert_eq!(again.summary["resumed_kept"], 2);
+    assert_eq!(c1.len(), 3);
+    // Turns 1 and 2 are the first session's records; turn 3 was sent with the history rebuilt
+    // from them: the same input as the first time.
+    assert_eq!((c1[0], c1[1]), (&original[0], &original[1]));
+    assert_ne!(c1[2]["sent_at"], original[2]["sent_at"]);
+    assert_eq!(c1[2]["input_tokens"], original[2]["input_tokens"]);
+    assert_eq!(c1[2]["conversation_end"], true);
+    assert_eq!(again.summary["conversations"]["count"], 3);
+    assert_eq!(again.summary["conversations"]["ok"], 3);
 }

@@ -14,7 +14,7 @@ use crate::resume::{self, Decision, PriorOutcomes};
 use crate::run_folder::{self, HISTOGRAMS_DIR, RECORDS_CSV, RECORDS_JSONL};
 use crate::scheduler::{Shutdown, Streamed};
 use crate::sink::{JsonlSink, RecordSink};
-use crate::workload::{self, Fingerprint, WorkloadReader};
+use crate::workload::{self, Fingerprint, WorkItem, WorkloadReader};
 use anyhow::{Context, anyhow, bail};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -104,10 +104,21 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let pace = config.pace();
     // Another shard's lines are not this run's: not sent, not recorded, not counted as kept.
     let shard = config.shard;
-    let lines = reader.filter(move |item| match (item, shard) {
-        (Ok(item), Some(shard)) => shard.owns(item.id()),
-        _ => true,
-    });
+    let prior = prior.map(std::sync::Arc::new);
+    let turns_of = prior.clone();
+    let lines = reader
+        .filter(move |item| match (item, shard) {
+            (Ok(item), Some(shard)) => shard.owns(item.id()),
+            _ => true,
+        })
+        // A conversation sent again goes on after its recorded ok turns.
+        .map(move |item| match (item, &turns_of) {
+            (Ok(WorkItem::Send(mut request)), Some(prior)) => {
+                request.prior_turns = prior.prior_turns(&request.id);
+                Ok(WorkItem::Send(request))
+            }
+            (item, _) => item,
+        });
     let (source, reading) = Streamed::read(lines, pace.slots().max(64) * 2, move |item| {
         prior
             .as_ref()

@@ -615,6 +615,7 @@ mod tests {
             metadata: None,
             timestamp: None,
             conversation: None,
+            prior_turns: None,
         }
     }
 

@@ -155,6 +155,7 @@ impl Shared {
         let template = Request {
             conversation: None,
             timestamp: None,
+            prior_turns: None,
             ..request.clone()
         };
         let mut conversation = Conversation::start(
@@ -163,8 +164,25 @@ impl Shared {
             settings.responses_state,
             &request.body,
         );
-        let (mut current, mut due, mut reserved) = (request, scheduled.into_std(), reserved);
         let mut turn = 1;
+        let mut current = request;
+        // `--resume`: the history is rebuilt from the recorded turns, and the conversation goes
+        // on with the first turn not done (the same body it would have had).
+        if let (Some(prior), Some(c)) = (current.prior_turns.take(), &mut conversation) {
+            for answer in prior.iter() {
+                match c.next(answer) {
+                    Next::ToolResults(body) | Next::UserTurn(body) => {
+                        current = Request {
+                            body: bytes::Bytes::from(body),
+                            ..template.clone()
+                        };
+                        turn += 1;
+                    }
+                    Next::Done => break,
+                }
+            }
+        }
+        let (mut current, mut due, mut reserved) = (current, scheduled.into_std(), reserved);
         loop {
             let mut record = self.requester.execute(current, due, &self.abandon).await;
             self.turn_ended(&mut record, planned, &template.id, turn);

@@ -72,6 +72,7 @@ impl Requester {
             metadata,
             timestamp: _,
             conversation: _,
+            prior_turns: _,
         } = request;
         let mut attempt_errors = Vec::new();
         let mut attempt = 0;

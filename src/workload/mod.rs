@@ -31,6 +31,8 @@ pub struct Request {
     /// A conversation line's following user turns and tool results (shared, not copied, when a
     /// bench cycles it).
     pub conversation: Option<std::sync::Arc<ConversationSpec>>,
+    /// `--resume`: the recorded ok turns of this conversation, which it goes on after.
+    pub prior_turns: Option<std::sync::Arc<[crate::record::Record]>>,
 }
 
 /// A line that cannot be sent; it still becomes exactly one record. `message` says why, without the line number.
@@ -178,6 +180,7 @@ impl<R: BufRead> WorkloadReader<R> {
                 .map(|m| Bytes::copy_from_slice(m.as_bytes())),
             timestamp: parsed.timestamp,
             conversation,
+            prior_turns: None,
         }))
     }
 }
