@@ -325,6 +325,11 @@ mod tests {
             "an unfinished conversation is sent again"
         );
         assert_eq!(prior.decide("d"), Decision::Keep);
+        let c = prior
+            .prior_turns("c")
+            .expect("c goes on after its recorded turn");
+        assert_eq!((c.len(), c[0].turn), (1, Some(1)));
+        assert!(prior.prior_turns("d").is_none());
         // The resumed session sends c again from its first turn, and it ends.
         let mut text = fs::read_to_string(&path).unwrap();
         text.push_str("{\"id\":\"c\",\"status\":\"ok\",\"turn\":1}\n{\"id\":\"c\",\"status\":\"ok\",\"turn\":2,\"conversation_end\":true}\n");
