@@ -306,16 +306,25 @@ mod tests {
         );
     }
 
+    /// A conversation's record as the run writes it.
+    fn turn(id: &str, turn: u32, end: bool) -> String {
+        let mut record = Record::empty(id.into(), 1, Status::Ok);
+        record.conversation_id = Some(id.into());
+        record.turn = Some(turn);
+        record.conversation_end = end;
+        serde_json::to_string(&record).unwrap()
+    }
+
     #[test]
-    fn a_conversation_is_one_unit_for_resume_and_compaction_keeps_its_last_attempt_whole() {
+    fn a_conversation_is_one_unit_for_resume_and_compaction_keeps_the_last_record_of_each_turn() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("records.jsonl");
+        // c: cut short by a crash after turn 1 (no end); d: ended ok in three turns.
         let lines = [
-            // c: cut short by a crash after turn 1 (no end); d: ended ok in three turns.
-            r#"{"id":"c","status":"ok","turn":1}"#,
-            r#"{"id":"d","status":"ok","turn":1}"#,
-            r#"{"id":"d","status":"ok","turn":2}"#,
-            r#"{"id":"d","status":"ok","turn":3,"conversation_end":true}"#,
+            turn("c", 1, false),
+            turn("d", 1, false),
+            turn("d", 2, false),
+            turn("d", 3, true),
         ];
         write(&path, &(lines.join("\n") + "\n"));
         let prior = PriorOutcomes::read(&path, false).unwrap();
@@ -330,14 +339,28 @@ mod tests {
             .expect("c goes on after its recorded turn");
         assert_eq!((c.len(), c[0].turn), (1, Some(1)));
         assert!(prior.prior_turns("d").is_none());
-        // The resumed session sends c again from its first turn, and it ends.
+        // The resumed session goes on with c's turn 2 (after an interrupted try at it).
+        let mut cancelled = Record::empty("c".into(), 1, Status::Cancelled);
+        cancelled.turn = Some(2);
+        cancelled.conversation_end = true;
         let mut text = fs::read_to_string(&path).unwrap();
-        text.push_str("{\"id\":\"c\",\"status\":\"ok\",\"turn\":1}\n{\"id\":\"c\",\"status\":\"ok\",\"turn\":2,\"conversation_end\":true}\n");
+        text.push_str(&format!(
+            "{}\n{}\n",
+            serde_json::to_string(&cancelled).unwrap(),
+            turn("c", 2, true)
+        ));
         write(&path, &text);
         assert_eq!(compact(&path).unwrap(), 5);
         let kept = fs::read_to_string(&path).unwrap();
-        assert_eq!(kept.lines().filter(|l| l.contains("\"c\"")).count(), 2);
-        assert_eq!(kept.lines().filter(|l| l.contains("\"d\"")).count(), 3);
-        assert!(!kept.starts_with(lines[0]), "c's first attempt is gone");
+        let c_turns: Vec<&str> = kept
+            .lines()
+            .filter(|l| l.contains("\"id\":\"c\""))
+            .collect();
+        assert_eq!(c_turns.len(), 2);
+        assert!(c_turns.iter().all(|l| l.contains("\"status\":\"ok\"")));
+        assert_eq!(
+            kept.lines().filter(|l| l.contains("\"id\":\"d\"")).count(),
+            3
+        );
     }
 }
