@@ -293,3 +293,52 @@ fn an_unfinished_conversation_goes_on_from_its_first_turn_not_done_on_resume() {
     assert_eq!(again.summary["conversations"]["count"], 3);
     assert_eq!(again.summary["conversations"]["ok"], 3);
 }
+
+#[test]
+fn shards_split_conversations_whole_and_merge_counts_them_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lines: Vec<Value> = (0..8)
+        .map(|i| {
+            json!({"custom_id": format!("c{i}"), "body": {"model": "gpt-4.1-mini", "input": format!("Hi {i}")},
+                "turns": ["More.", "Last."]})
+        })
+        .collect();
+    let workload = write(tmp.path(), "chats.jsonl", &lines);
+    let mut dirs = Vec::new();
+    for shard in ["0/2", "1/2"] {
+        let dir = tmp.path().join(format!("shard-{}", &shard[..1]));
+        let part = run(
+            llmvolley(),
+            &[workload.to_str().unwrap(), "--mock", "--shard", shard],
+            &dir,
+        );
+        assert_eq!(part.code, 0, "{}", part.stderr);
+        // Every conversation of a shard is whole there: three turns, the last its end.
+        let ids: std::collections::HashSet<&str> = part
+            .records
+            .iter()
+            .map(|r| r["id"].as_str().unwrap())
+            .collect();
+        for id in ids {
+            let turns = turns_of(&part, id);
+            assert_eq!(turns.len(), 3, "{id}");
+            assert_eq!(turns[2]["conversation_end"], true);
+        }
+        dirs.push(dir);
+    }
+    let merged = tmp.path().join("merged");
+    let output = llmvolley()
+        .arg("merge")
+        .args(&dirs)
+        .arg("--out")
+        .arg(&merged)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", output_text(&output).1);
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(merged.join("summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(summary["requests"]["total"], 24);
+    assert_eq!(summary["conversations"]["count"], 8);
+    assert_eq!(summary["turns"][2]["requests"], 8);
+}
