@@ -153,7 +153,10 @@ impl Progress {
             self.cost_usd += cost;
             self.priced = true;
         }
-        self.bar.inc(1);
+        // Done counts workload lines: a conversation's once, at its last turn.
+        if record.turn.is_none() || record.conversation_end {
+            self.bar.inc(1);
+        }
         if self.last_message.elapsed() >= Duration::from_millis(100) {
             self.update_message(stats);
         }

@@ -113,20 +113,32 @@ impl<'a> Conversation<'a> {
         })
     }
 
+    /// User turns not sent yet.
+    pub fn turns_left(&self) -> usize {
+        self.spec.turns.len().saturating_sub(self.next_user_turn)
+    }
+
     /// The request after `answer` (the record of the latest request, ok): its calls answered, or
-    /// the next user turn, or nothing.
+    /// the next user turn, or nothing. With `--responses-state server`, an answer without an id
+    /// (nothing for `previous_response_id` to name) is followed by a request carrying the whole
+    /// history instead.
     pub fn next(&mut self, answer: &Record) -> Next {
         let calls = !answer.tool_calls.is_empty();
         if !calls && self.next_user_turn >= self.spec.turns.len() {
             return Next::Done;
         }
         let mut new_items = Vec::new();
+        // The answer's own items (Responses), which `previous_response_id` stands for.
+        let mut carried = Vec::new();
         let history_key = match self.route {
             Route::Chat => "messages",
             _ => "input",
         };
-        // The answer, as the history carries it: its text and its calls.
-        let server_state = self.route != Route::Chat && self.state == ResponsesState::Server;
+        // The answer, as the history carries it: its text and its calls. The whole history is
+        // kept in either state, for that fallback.
+        let server_state = self.route != Route::Chat
+            && self.state == ResponsesState::Server
+            && answer.response_id.is_some();
         match self.route {
             Route::Chat => {
                 let mut message = json!({"role": "assistant", "content": answer.output_text});
@@ -139,13 +151,12 @@ impl<'a> Conversation<'a> {
                 }
                 new_items.push(message);
             }
-            _ if server_state => {}
             _ => {
                 if let Some(text) = answer.output_text.as_deref().filter(|t| !t.is_empty()) {
-                    new_items.push(json!({"role": "assistant", "content": text}));
+                    carried.push(json!({"role": "assistant", "content": text}));
                 }
                 for c in &answer.tool_calls {
-                    new_items.push(json!({"type": "function_call", "call_id": c.call_id, "name": c.name, "arguments": c.arguments}));
+                    carried.push(json!({"type": "function_call", "call_id": c.call_id, "name": c.name, "arguments": c.arguments}));
                 }
             }
         }
@@ -169,28 +180,29 @@ impl<'a> Conversation<'a> {
             });
             Next::UserTurn
         };
+        let history = self
+            .body
+            .entry(history_key)
+            .or_insert_with(|| Value::Array(Vec::new()));
+        if let Value::String(text) = history {
+            *history = json!([{"role": "user", "content": text}]);
+        }
+        if let Value::Array(items) = history {
+            items.extend(carried);
+            items.extend(new_items.iter().cloned());
+        }
+        let mut body = self.body.clone();
         if server_state {
-            self.body.insert("input".into(), Value::Array(new_items));
-            self.body.insert(
+            body.insert("input".into(), Value::Array(new_items));
+            body.insert(
                 "previous_response_id".into(),
                 answer
                     .response_id
                     .clone()
                     .map_or(Value::Null, Value::String),
             );
-        } else {
-            let history = self
-                .body
-                .entry(history_key)
-                .or_insert_with(|| Value::Array(Vec::new()));
-            if let Value::String(text) = history {
-                *history = json!([{"role": "user", "content": text}]);
-            }
-            if let Value::Array(items) = history {
-                items.extend(new_items);
-            }
         }
-        let body = Value::Object(self.body.clone()).to_string();
+        let body = Value::Object(body).to_string();
         next(body)
     }
 }
@@ -288,6 +300,24 @@ mod tests {
                 .unwrap()
                 .contains("default result")
         );
+    }
+
+    #[test]
+    fn server_state_without_a_response_id_carries_the_whole_history_instead() {
+        let spec = spec();
+        let first = br#"{"model":"m","input":"time?"}"#;
+        let mut c =
+            Conversation::start(&spec, Route::Responses, ResponsesState::Server, first).unwrap();
+        let mut anonymous = answer(Some("Noon."), &[]);
+        anonymous.response_id = None;
+        let next = body(c.next(&anonymous));
+        assert!(next.get("previous_response_id").is_none());
+        assert_eq!(
+            next["input"].as_array().unwrap().len(),
+            3,
+            "question, answer, next turn"
+        );
+        assert_eq!(c.turns_left(), 1);
     }
 
     #[test]

@@ -342,3 +342,80 @@ fn shards_split_conversations_whole_and_merge_counts_them_once() {
     assert_eq!(summary["conversations"]["count"], 8);
     assert_eq!(summary["turns"][2]["requests"], 8);
 }
+
+#[test]
+fn a_bench_duration_ends_conversations_under_way_with_a_limit_record() {
+    let tmp = tempfile::tempdir().unwrap();
+    let line = json!({"custom_id": "long", "body": {"model": "gpt-4.1-mini", "input": "Hi"},
+        "turns": ["One.", "Two.", "Three.", "Four."]});
+    let workload = write(tmp.path(), "long.jsonl", &[line]);
+    let run = bench(
+        &[
+            workload.to_str().unwrap(),
+            "--mock",
+            "-c",
+            "2",
+            "--duration",
+            "300ms",
+            "--think-time",
+            "200ms",
+        ],
+        &tmp.path().join("out"),
+    );
+    // Every conversation ends: ok at its last turn, or cut with a `limit` record for the turn
+    // the duration left unsent (never sent, so not a request of the by-turn table).
+    let ends: Vec<&Value> = run
+        .records
+        .iter()
+        .filter(|r| r["conversation_end"] == true)
+        .collect();
+    assert!(!ends.is_empty());
+    let cut: Vec<&&Value> = ends.iter().filter(|r| r["status"] == "cancelled").collect();
+    assert!(!cut.is_empty(), "{:?}", run.records);
+    assert!(
+        cut.iter()
+            .all(|r| r["error"]["kind"] == "limit" && r["sent_at"].is_null())
+    );
+    let sent_turns: u64 = run.summary["turns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["requests"].as_u64().unwrap())
+        .sum();
+    assert_eq!(sent_turns as usize, run.records.len() - cut.len());
+
+    let sweep = bench(
+        &[workload.to_str().unwrap(), "--mock", "--profile", "sweep"],
+        &tmp.path().join("sweep"),
+    );
+    assert_eq!(sweep.code, 2);
+    assert!(sweep.stderr.contains("--profile sweep"), "{}", sweep.stderr);
+}
+
+#[test]
+fn conversation_fields_in_a_bare_body_are_refused_not_sent() {
+    let tmp = tempfile::tempdir().unwrap();
+    let workload = write(
+        tmp.path(),
+        "bare.jsonl",
+        &[
+            json!({"model": "gpt-4.1-mini", "input": "Hi"}),
+            json!({"model": "gpt-4.1-mini", "input": "Hi", "turns": ["Then?"]}),
+            json!({"model": "gpt-4.1-mini", "input": "Hello"}),
+        ],
+    );
+    let run = run(
+        llmvolley(),
+        &[workload.to_str().unwrap(), "--mock"],
+        &tmp.path().join("out"),
+    );
+    let bad = run.by_id("2");
+    assert_eq!(bad["status"], "invalid_input");
+    assert!(
+        bad["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("\"body\""),
+        "{bad}"
+    );
+}

@@ -105,6 +105,14 @@ fn load_workload(config: &BenchConfig) -> anyhow::Result<Vec<Request>> {
             WorkItem::Invalid(bad) => bail!("{path}:{}: {}", bad.line, bad.message),
         }
     }
+    if config.profile == Profile::Sweep
+        && (config.load.conversations.tool_loop
+            || requests.iter().any(|r| r.conversation.is_some()))
+    {
+        bail!(
+            "--profile sweep spaces its steps by requests per second, but a conversation is several requests started at one rate: bench conversations with --profile constant or poisson (--rate counts conversations started) or concurrent"
+        );
+    }
     if config.profile == Profile::Trace {
         // Sent in time order; lines with the same timestamp keep their order.
         requests.sort_by_key(|r| r.timestamp);

@@ -130,6 +130,9 @@ pub trait Launcher: Sync {
     fn closed(&self) -> bool;
     /// The run's epoch, which record offsets count from.
     fn epoch(&self) -> std::time::Instant;
+    /// The plan's `--duration`/`--requests` ended the load: conversations under way send no
+    /// further turn.
+    fn limit_reached(&self) {}
 }
 
 /// Waits until a request is due, or less once the load's stop token fires.
@@ -293,11 +296,14 @@ pub async fn dispatch(
                     }
                 }
                 // Biased towards the slot: a free one is taken without registering a stop waiter
-                // (the check above sees an interrupt).
+                // (the check above sees an interrupt). The duration ends the load even while every
+                // slot is held (by conversations, say), not only when the next one frees.
+                let ends = plan.ends_at().map(|at| start + at);
                 let slot = tokio::select! {
                     biased;
                     slot = slots.clone().acquire_owned() => slot,
                     () = stop.cancelled() => break gates.stopped(),
+                    () = sleep_until_some(ends) => break Ended::Limit,
                 };
                 let Ok(slot) = slot else {
                     break Ended::RecordsClosed;
@@ -465,6 +471,9 @@ pub async fn dispatch(
         );
         launched += 1;
     };
+    if matches!(ended, Ended::Limit | Ended::Budget) {
+        launcher.limit_reached();
+    }
     if ended != Ended::RecordsClosed && source.owes_records() {
         let verdict = gates.give_up.as_ref().and_then(|g| g.verdict());
         record_unsent(source, pending, ended, verdict, launcher).await;
@@ -473,6 +482,14 @@ pub async fn dispatch(
     Dispatched {
         ended,
         scheduler_lag: lag,
+    }
+}
+
+/// Sleeps until `at`, or forever when there is none.
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -45,6 +45,8 @@ struct Shared {
     conversations: ConversationSettings,
     /// The load's stop: a conversation sends no further turn once it fires.
     stop: CancellationToken,
+    /// Fired when the plan's limit (or the budget) ended the load: the same, recorded as `limit`.
+    limit: CancellationToken,
 }
 
 impl RequestLauncher {
@@ -72,6 +74,7 @@ impl RequestLauncher {
                 runtime: tokio::runtime::Handle::current(),
                 conversations: ConversationSettings::default(),
                 stop: CancellationToken::new(),
+                limit: CancellationToken::new(),
             }),
             jobs,
             waiting,
@@ -189,17 +192,25 @@ impl Shared {
             record.budget_reserved = reserved.take();
             let next = match &mut conversation {
                 _ if record.status != Status::Ok => Next::Done,
-                Some(_) if turn >= settings.max_turns => {
-                    if !record.tool_calls.is_empty() {
+                Some(c) if turn >= settings.max_turns => {
+                    let (calls, turns) = (record.tool_calls.len(), c.turns_left());
+                    if calls + turns > 0 {
                         record.notes.push(format!(
-                            "--max-turns {} reached: {} function calls left unanswered",
-                            settings.max_turns,
-                            record.tool_calls.len()
+                            "--max-turns {} reached: {calls} function calls left unanswered, {turns} user turns left unsent",
+                            settings.max_turns
                         ));
                     }
                     Next::Done
                 }
-                Some(conversation) => conversation.next(&record),
+                Some(c) => {
+                    if settings.responses_state == crate::conversation::ResponsesState::Server
+                        && template.route != crate::workload::Route::Chat
+                        && record.response_id.is_none()
+                    {
+                        record.notes.push("the answer has no id for previous_response_id: the next turn carries the whole history".to_string());
+                    }
+                    c.next(&record)
+                }
                 None => Next::Done,
             };
             let (body, think) = match next {
@@ -211,12 +222,17 @@ impl Shared {
                 Next::ToolResults(body) => (body, std::time::Duration::ZERO),
                 Next::UserTurn(body) => (body, settings.think_time.before(&template.id, turn + 1)),
             };
-            let _ = self.records.send(record).await;
+            // Records can no longer be written (the collector failed): send nothing more.
+            if self.records.send(record).await.is_err() {
+                return;
+            }
             turn += 1;
             let stopped = self.stop.is_cancelled()
+                || self.limit.is_cancelled()
                 || tokio::select! {
                     () = tokio::time::sleep(think) => false,
                     () = self.stop.cancelled() => true,
+                    () = self.limit.cancelled() => true,
                 };
             if stopped {
                 let _ = self
@@ -249,12 +265,23 @@ impl Shared {
     /// The record of a turn an interrupt left unsent: it ends the conversation, not ok.
     fn unsent_turn(&self, template: &Request, planned: Planned, turn: u32) -> Record {
         let mut record = Record::empty(template.id.clone(), template.line, Status::Cancelled);
-        record.model = template.model.clone();
-        record.fail(
-            Status::Cancelled,
-            "interrupted",
-            format!("not sent: the run was interrupted before turn {turn} of the conversation"),
-        );
+        record.model = template
+            .model
+            .clone()
+            .or_else(|| crate::workload::request_model(&template.body));
+        if self.stop.is_cancelled() {
+            record.fail(
+                Status::Cancelled,
+                "interrupted",
+                format!("not sent: the run was interrupted before turn {turn} of the conversation"),
+            );
+        } else {
+            record.fail(
+                Status::Cancelled,
+                "limit",
+                format!("not sent: the load's --duration, --requests or --max-cost ended before turn {turn} of the conversation (--resume sends it)"),
+            );
+        }
         planned.stamp(&mut record);
         record.conversation_id = Some(template.id.clone());
         record.turn = Some(turn);
@@ -306,5 +333,9 @@ impl Launcher for RequestLauncher {
 
     fn epoch(&self) -> std::time::Instant {
         self.shared.requester.epoch()
+    }
+
+    fn limit_reached(&self) {
+        self.shared.limit.cancel();
     }
 }

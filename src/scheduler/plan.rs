@@ -86,6 +86,11 @@ impl Plan {
         Admit::Measure
     }
 
+    /// When the measured part ends by `duration` (from the load's start), once it has begun.
+    pub fn ends_at(&self) -> Option<Duration> {
+        Some(self.measure_start? + self.limit.duration?)
+    }
+
     #[cfg(test)]
     fn warmed(&self) -> u64 {
         self.warmed

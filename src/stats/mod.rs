@@ -664,8 +664,10 @@ impl RunStats {
     /// A conversation's request: its turn's row, and its conversation's totals (folded in when its
     /// last turn's record comes).
     fn add_turn(&mut self, r: &Record, turn: u32) {
+        // A turn an interrupt or a limit left unsent is the conversation's end, not a request.
+        let sent = r.sent_at.is_some() || r.first_sent_at.is_some();
         let row = self.by_turn.entry(turn.min(LAST_TURN_ROW)).or_default();
-        row.requests += 1;
+        row.requests += u64::from(sent);
         if r.status == Status::Ok {
             row.ok += 1;
             if let Some(latency) = r.latency_ms {
@@ -684,7 +686,7 @@ impl RunStats {
                 all_ok: true,
                 ..OpenConversation::default()
             });
-        open.turns += 1;
+        open.turns += u32::from(sent);
         open.all_ok &= r.status == Status::Ok;
         let sent = r.first_sent_at.or(r.sent_at);
         open.first_sent_ms = min_of(open.first_sent_ms, sent);

@@ -98,6 +98,9 @@ pub fn parse_line(text: &str, default_route: Route) -> Result<ParsedLine<'_>, St
         || fields.url.is_some()
         || fields.body.is_some();
     if !is_batch_line {
+        if fields.turns.is_some() || fields.tool_outputs.is_some() {
+            return Err("\"turns\" and \"tool_outputs\" belong to a conversation line, beside the request: put the request in \"body\" ({\"custom_id\": \"c1\", \"body\": {...}, \"turns\": [...]}); in a bare body they would be sent to the server".to_string());
+        }
         return Ok(ParsedLine {
             custom_id: None,
             route: default_route,
