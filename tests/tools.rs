@@ -97,3 +97,15 @@ fn the_mocks_parallel_calls_of_the_seed_request_are_all_valid() {
     assert_eq!(run.summary["tool_calls"]["calls_per_answer"]["4"], 1);
     assert_eq!(run.summary["tool_calls"]["faults"]["schema"], 0);
 }
+
+#[test]
+fn tool_call_faults_gate_every_run_even_one_without_calls() {
+    let (run, _tmp) = run_workload(
+        "workloads/unicorn.jsonl",
+        "--mock --fail-on tool_calls.faults.schema>0,tool_calls.faults.unknown_tool>0",
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.summary["thresholds"][0]["failed"], false);
+    assert_eq!(run.summary["tool_calls"]["calls"], 0);
+    assert!(!run.stdout.contains("tool calls"), "{}", run.stdout);
+}

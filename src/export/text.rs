@@ -197,7 +197,11 @@ fn render(summary: &Summary) -> String {
     if let Some(slo) = &summary.slo {
         render_slo(&mut out, slo);
     }
-    if let Some(tools) = &summary.tool_calls {
+    if let Some(tools) = summary
+        .tool_calls
+        .as_ref()
+        .filter(|t| t.answers_with_calls > 0)
+    {
         render_tool_calls(&mut out, tools);
     }
     if let Some(conversations) = &summary.conversations {

@@ -69,7 +69,8 @@ pub struct Summary {
     /// `bench --slo`: share of measured requests meeting each objective, and goodput.
     #[serde(default)]
     pub slo: Option<super::SloSummary>,
-    /// Function calls of ok answers and their validity; null when no answer made a call.
+    /// Function calls of ok answers and their validity (zeros when no answer made a call, so
+    /// `--fail-on tool_calls.faults.schema>0` judges every run).
     #[serde(default)]
     pub tool_calls: Option<ToolCallSummary>,
     /// Conversations: requests by turn index (turn 1 against later turns shows what a prefix
@@ -343,9 +344,6 @@ pub struct ToolRow {
 
 impl ToolCallSummary {
     fn of(stats: &RunStats) -> Option<ToolCallSummary> {
-        if stats.calls_per_answer.is_empty() {
-            return None;
-        }
         let faults_of = |counts: &[u64]| -> BTreeMap<String, u64> {
             crate::record::ToolCallFault::ALL
                 .iter()
