@@ -241,7 +241,8 @@ pub struct ExportArgs {
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// JSONL workload, cycled to fill --duration or --requests; every line must be valid.
+    /// JSONL workload, cycled to fill --duration or --requests (a trace is sent once, in time
+    /// order); every line must be valid.
     pub workload: PathBuf,
 
     /// Load profile.

@@ -25,14 +25,7 @@ fn the_seeds_tool_loop_runs_to_an_answer_that_uses_the_tool_results() {
     let tmp = tempfile::tempdir().unwrap();
     // The seed's four-tool request as a conversation line with two canned results (the other two
     // get the documented default).
-    let seed: Value = serde_json::from_str(
-        std::fs::read_to_string(workspace_file("workloads/tools.jsonl"))
-            .unwrap()
-            .lines()
-            .next()
-            .unwrap(),
-    )
-    .unwrap();
+    let seed = seed_tools_request();
     let line = json!({"custom_id": "seed", "body": seed,
         "tool_outputs": {"current_time": "2026-12-01T09:30:00Z", "math_calculator": {"result": 580.2}}});
     let workload = write(tmp.path(), "loop.jsonl", &[line]);

@@ -286,14 +286,7 @@ fn the_seeds_tool_loop_closes_against_an_independent_server_on_both_apis() {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
-    let seed: Value = serde_json::from_str(
-        std::fs::read_to_string(workspace_file("workloads/tools.jsonl"))
-            .unwrap()
-            .lines()
-            .next()
-            .unwrap(),
-    )
-    .unwrap();
+    let seed = seed_tools_request();
     // The same four tools in Chat's shape.
     let chat_tools: Vec<Value> = seed["tools"]
         .as_array()

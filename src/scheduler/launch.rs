@@ -131,11 +131,7 @@ impl Shared {
             .requester
             .execute(request, scheduled.into_std(), &self.abandon)
             .await;
-        planned.stamp(&mut record);
-        self.in_flight.fetch_sub(1, Ordering::Relaxed);
-        if let Some(throttle) = &self.gates.throttle {
-            throttle.finished();
-        }
+        self.request_ended(&mut record, planned);
         // Released by the collector once it has spent the request's cost, not before.
         record.budget_reserved = reserved;
         // Holding the slot until the collector has the record keeps memory bounded when it lags.
@@ -251,15 +247,20 @@ impl Shared {
         }
     }
 
-    /// What every turn's record gets once its request is over.
-    fn turn_ended(&self, record: &mut Record, planned: Planned, id: &str, turn: u32) {
+    /// A request is over: its record gets its place in the plan, and the gates learn it.
+    fn request_ended(&self, record: &mut Record, planned: Planned) {
         planned.stamp(record);
-        record.conversation_id = Some(id.to_string());
-        record.turn = Some(turn);
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
         if let Some(throttle) = &self.gates.throttle {
             throttle.finished();
         }
+    }
+
+    /// What every turn's record gets once its request is over.
+    fn turn_ended(&self, record: &mut Record, planned: Planned, id: &str, turn: u32) {
+        self.request_ended(record, planned);
+        record.conversation_id = Some(id.to_string());
+        record.turn = Some(turn);
     }
 
     /// The record of a turn an interrupt left unsent: it ends the conversation, not ok.

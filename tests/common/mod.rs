@@ -288,6 +288,12 @@ pub async fn run_endpoint(endpoint: &str, workload: &Path, args: &[&str], dir: &
 
 pub mod scripted;
 
+/// The seed's four-tool request body (`workloads/tools.jsonl`).
+pub fn seed_tools_request() -> Value {
+    let text = std::fs::read_to_string(workspace_file("workloads/tools.jsonl")).unwrap();
+    serde_json::from_str(text.lines().next().unwrap()).unwrap()
+}
+
 /// A float field of a record, or a panic naming it.
 pub fn ms(record: &Value, field: &str) -> f64 {
     record[field]
