@@ -46,7 +46,7 @@ pub enum Command {
   llmvolley estimate workloads/varied-1000.jsonl
   llmvolley estimate prompts.jsonl --model gpt-4.1-mini --model gpt-5.1 --from-run results/trial")]
     Estimate(EstimateArgs),
-    /// Benchmark a server: a load profile (closed loop, open-loop rates, sweep) over a cycled workload.
+    /// Benchmark a server: a load profile (closed loop, open-loop rates, a timed trace replay, sweep) over a workload.
     #[command(after_help = "Examples:
   llmvolley bench workloads/varied-1000.jsonl --endpoint http://127.0.0.1:8000/v1 --stream --profile constant --rate 20 --duration 60s --warmup 10s --slo ttft=500ms,tpot=50ms
   llmvolley bench workloads/varied-1000.jsonl --endpoint http://127.0.0.1:8000/v1 --stream --profile sweep --steps 5 --duration 30s")]
