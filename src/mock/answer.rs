@@ -61,7 +61,7 @@ pub const MAX_ANSWER_TOKENS: u64 = 1 << 18;
 /// and `function_call_output` items matched by `call_id`; Chat: an assistant message's
 /// `tool_calls` and the `tool` messages answering them by `tool_call_id`). With
 /// `previous_response_id` the calls live on the server, so outputs are taken as they come.
-pub fn tool_round(request: &Value, shape: ApiShape) -> Result<Vec<(String, String)>, String> {
+pub fn tool_round(request: &Value, shape: ApiShape) -> Result<ToolRound, String> {
     let items: &[Value] = match shape {
         ApiShape::Responses => request.get("input"),
         ApiShape::Chat => request.get("messages"),
@@ -79,6 +79,7 @@ pub fn tool_round(request: &Value, shape: ApiShape) -> Result<Vec<(String, Strin
     let mut calls: Vec<(String, String)> = Vec::new(); // (call_id, name) not yet answered
     let mut names: std::collections::HashMap<String, String> = std::collections::HashMap::new();
     let mut round = Vec::new();
+    let mut used = false;
     for item in items {
         let kind = item.get("type").and_then(Value::as_str);
         let role = item.get("role").and_then(Value::as_str);
@@ -101,6 +102,7 @@ pub fn tool_round(request: &Value, shape: ApiShape) -> Result<Vec<(String, Strin
                     }
                 };
                 calls.retain(|(c, _)| *c != id);
+                used = true;
                 round.push((name, text_of(item.get("output"))));
             }
             (ApiShape::Chat, _, Some("assistant")) => {
@@ -126,6 +128,7 @@ pub fn tool_round(request: &Value, shape: ApiShape) -> Result<Vec<(String, Strin
                     return Err("Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'.".to_string());
                 };
                 let (_, name) = calls.remove(at);
+                used = true;
                 round.push((name, text_of(item.get("content"))));
             }
             (_, _, Some("user" | "system" | "developer")) => {
@@ -150,7 +153,19 @@ pub fn tool_round(request: &Value, shape: ApiShape) -> Result<Vec<(String, Strin
             ApiShape::Chat => unanswered_chat(&calls, pending),
         });
     }
-    Ok(round)
+    Ok(ToolRound {
+        results: round,
+        used,
+    })
+}
+
+/// The tool results a request hands back, read once per request (`tool_round`).
+#[derive(Debug, Default, PartialEq)]
+pub struct ToolRound {
+    /// The results after the last user message, as (tool name, output).
+    pub results: Vec<(String, String)>,
+    /// Whether the history holds any tool result at all.
+    pub used: bool,
 }
 
 fn unanswered_chat(calls: &[(String, String)], _first: &(String, String)) -> String {
@@ -171,12 +186,13 @@ pub enum ToolChoice {
 impl Prompt {
     #[cfg(test)]
     pub fn read(request: &Value, shape: ApiShape) -> Prompt {
-        Prompt::read_counted(request, shape, count_input(request, shape))
+        let round = tool_round(request, shape).unwrap_or_default();
+        Prompt::read_counted(request, count_input(request, shape), round)
     }
 
     /// As `read`, with the input tokens already counted (`count_input`: the mock counts long
     /// prompts off its thread, and each distinct body once).
-    pub fn read_counted(request: &Value, shape: ApiShape, input_tokens: u64) -> Prompt {
+    pub fn read_counted(request: &Value, input_tokens: u64, round: ToolRound) -> Prompt {
         let tools: Vec<FunctionTool> = request
             .get("tools")
             .and_then(Value::as_array)
@@ -215,20 +231,9 @@ impl Prompt {
             .and_then(Value::as_str)
             .unwrap_or("mock-model")
             .to_string();
-        let tools_used = match shape {
-            ApiShape::Responses => request.get("input"),
-            ApiShape::Chat => request.get("messages"),
-        }
-        .and_then(Value::as_array)
-        .is_some_and(|items| {
-            items.iter().any(|item| {
-                item.get("type").and_then(Value::as_str) == Some("function_call_output")
-                    || item.get("role").and_then(Value::as_str) == Some("tool")
-            })
-        });
         Prompt {
-            tools_used,
-            tool_results: tool_round(request, shape).unwrap_or_default(),
+            tools_used: round.used,
+            tool_results: round.results,
             input_tokens,
             model,
             tools,
@@ -886,7 +891,7 @@ mod tests {
             ApiShape::Responses,
         );
         assert_eq!(
-            round.unwrap(),
+            round.unwrap().results,
             [
                 ("clock".to_string(), "noon".to_string()),
                 ("dice".to_string(), "4".to_string())
@@ -909,7 +914,13 @@ mod tests {
         assert!(unanswered.unwrap_err().contains("function call b"));
         let mut stateful = responses(vec![output("a", "noon")]);
         stateful["previous_response_id"] = json!("resp_1");
-        assert_eq!(tool_round(&stateful, ApiShape::Responses).unwrap().len(), 1);
+        assert_eq!(
+            tool_round(&stateful, ApiShape::Responses)
+                .unwrap()
+                .results
+                .len(),
+            1
+        );
         // A new user message after the outputs starts a new round: nothing to use.
         let later = responses(vec![
             user.clone(),
@@ -917,7 +928,11 @@ mod tests {
             output("a", "noon"),
             user.clone(),
         ]);
-        assert!(tool_round(&later, ApiShape::Responses).unwrap().is_empty());
+        let later = tool_round(&later, ApiShape::Responses).unwrap();
+        assert!(
+            later.results.is_empty() && later.used,
+            "results were used earlier"
+        );
 
         let chat = |messages: Vec<Value>| json!({"model": "m", "messages": messages});
         let assistant = json!({"role": "assistant", "content": null, "tool_calls": [
@@ -927,7 +942,10 @@ mod tests {
             &chat(vec![user.clone(), assistant.clone(), tool("c1")]),
             ApiShape::Chat,
         );
-        assert_eq!(ok.unwrap(), [("clock".to_string(), "noon".to_string())]);
+        assert_eq!(
+            ok.unwrap().results,
+            [("clock".to_string(), "noon".to_string())]
+        );
         let stray = tool_round(&chat(vec![user.clone(), tool("c9")]), ApiShape::Chat);
         assert!(
             stray

@@ -304,22 +304,26 @@ async fn answer(
             );
         }
     };
-    let refused = refusal(&request, request_shape).or_else(|| {
-        let param = match request_shape {
-            ApiShape::Responses => "input",
-            ApiShape::Chat => "messages",
-        };
-        answer::tool_round(&request, request_shape)
-            .err()
-            .map(|message| (param, message))
-    });
-    if let Some((param, message)) = refused {
-        let body = json!({"error": {"message": message, "type": "invalid_request_error", "param": param, "code": null}});
-        return with_request_id(
-            (StatusCode::BAD_REQUEST, axum::Json(body)).into_response(),
-            n,
-        );
-    }
+    // The tool round is read once: refused here when its history is broken, used below.
+    let round = refusal(&request, request_shape).map_or_else(
+        || {
+            answer::tool_round(&request, request_shape).map_err(|message| match request_shape {
+                ApiShape::Responses => ("input", message),
+                ApiShape::Chat => ("messages", message),
+            })
+        },
+        Err,
+    );
+    let round = match round {
+        Ok(round) => round,
+        Err((param, message)) => {
+            let body = json!({"error": {"message": message, "type": "invalid_request_error", "param": param, "code": null}});
+            return with_request_id(
+                (StatusCode::BAD_REQUEST, axum::Json(body)).into_response(),
+                n,
+            );
+        }
+    };
     let arrived = tokio::time::Instant::now();
     state.first_request.get_or_init(|| arrived);
     let key = xxhash_rust::xxh3::xxh3_64_with_seed(&body, state.config.seed);
@@ -357,7 +361,7 @@ async fn answer(
             (request, n)
         }
     };
-    let prompt = Prompt::read_counted(&request, request_shape, input_tokens);
+    let prompt = Prompt::read_counted(&request, input_tokens, round);
     let knobs = AnswerKnobs {
         output_tokens: config.output_tokens,
         reasoning_tokens: config.reasoning_tokens,

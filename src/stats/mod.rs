@@ -255,10 +255,6 @@ impl LengthCounts {
         self.0.values().sum()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     /// The nearest-rank quantile: the smallest length at least a share `q` of the requests have
     /// at most (q in (0, 1]); None when empty.
     pub fn quantile(&self, q: f64) -> Option<u64> {

@@ -49,10 +49,6 @@ impl Corpus {
         self.sentences.len()
     }
 
-    pub fn counter(&self) -> &TokenCounter {
-        &self.counter
-    }
-
     /// `lead`, then text from sentence `sentence` (modulo the number of sentences), then `tail`,
     /// such that the whole counts exactly `total` tokens; `lead_tokens` is `lead`'s own count.
     /// Tries the following sentences when a tokenizer will not land on `total` from one (a cut

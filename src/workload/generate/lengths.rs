@@ -97,15 +97,6 @@ impl Lengths {
             Lengths::Normal { .. } | Lengths::LogNormal { .. } => None,
         }
     }
-
-    /// The smallest length a draw can take.
-    pub fn min(&self) -> u32 {
-        match *self {
-            Lengths::Fixed(n) => n,
-            Lengths::Uniform { low, .. } => low,
-            Lengths::Normal { .. } | Lengths::LogNormal { .. } => 1,
-        }
-    }
 }
 
 impl std::fmt::Display for Lengths {

@@ -10,7 +10,6 @@ mod mooncake;
 pub use corpus::Corpus;
 pub use datasets::{Dataset, DatasetFormat};
 pub use lengths::Lengths;
-pub use mooncake::BLOCK_TOKENS;
 
 use crate::stats::LengthCounts;
 use crate::tokenize::TokenCounter;
