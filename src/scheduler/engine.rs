@@ -567,9 +567,14 @@ mod tests {
             self.launched.lock().unwrap().len()
         }
 
-        /// When each launched request was scheduled, from the start, in launch order.
-        fn scheduled(&self) -> Vec<Duration> {
+        /// When each launched request was sent, from the start, in launch order.
+        fn sent_times(&self) -> Vec<Duration> {
             self.launched.lock().unwrap().iter().map(|l| l.2).collect()
+        }
+
+        /// When each launched request was due, from the start, in launch order.
+        fn scheduled(&self) -> Vec<Duration> {
+            self.launched.lock().unwrap().iter().map(|l| l.1).collect()
         }
 
         fn recorded(&self, status: Status) -> Vec<Record> {
@@ -733,13 +738,7 @@ mod tests {
             .iter()
             .map(|t| Duration::from_micros(t * 500))
             .collect();
-        let scheduled: Vec<Duration> = launcher
-            .launched
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|l| l.1)
-            .collect();
+        let scheduled = launcher.scheduled();
         assert_eq!(scheduled, halves);
         assert_eq!(done.ended, Ended::Done, "the trace ends; it does not cycle");
     }
@@ -858,7 +857,7 @@ mod tests {
             &CancellationToken::new(),
         )
         .await;
-        let starts = launcher.scheduled();
+        let starts = launcher.sent_times();
         assert_eq!(starts, [ms(0), ms(100), ms(200), ms(300)]);
     }
 
@@ -984,13 +983,7 @@ mod tests {
         )
         .await;
         assert_eq!(done.ended, Ended::Done);
-        let scheduled: Vec<Duration> = launcher
-            .launched
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|l| l.1)
-            .collect();
+        let scheduled = launcher.scheduled();
         // Line 3 is recorded, not scheduled: four arrivals, 10 ms apart.
         assert_eq!(scheduled, [ms(0), ms(10), ms(20), ms(30)]);
     }
@@ -1049,7 +1042,7 @@ mod tests {
             &CancellationToken::new(),
         )
         .await;
-        let sent = launcher.scheduled();
+        let sent = launcher.sent_times();
         assert_eq!(sent, [ms(0), ms(10), ms(95), ms(105), ms(190)]);
         // The fourth and fifth were late because of the third's wait for room: not timer lag.
         assert_eq!(done.scheduler_lag.unwrap().len(), 3);
