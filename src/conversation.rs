@@ -191,18 +191,30 @@ impl<'a> Conversation<'a> {
             items.extend(carried);
             items.extend(new_items.iter().cloned());
         }
-        let mut body = self.body.clone();
-        if server_state {
-            body.insert("input".into(), Value::Array(new_items));
-            body.insert(
+        // The client state sends the kept body as it is; the server state only its new items,
+        // swapped in for the serialization and back.
+        let body = if server_state {
+            let history = self
+                .body
+                .insert("input".into(), Value::Array(new_items))
+                .unwrap_or_default();
+            let pointer = self.body.insert(
                 "previous_response_id".into(),
                 answer
                     .response_id
                     .clone()
                     .map_or(Value::Null, Value::String),
             );
-        }
-        let body = Value::Object(body).to_string();
+            let body = serde_json::to_string(&self.body).unwrap_or_default();
+            match pointer {
+                Some(earlier) => self.body.insert("previous_response_id".into(), earlier),
+                None => self.body.remove("previous_response_id"),
+            };
+            self.body.insert("input".into(), history);
+            body
+        } else {
+            serde_json::to_string(&self.body).unwrap_or_default()
+        };
         next(body)
     }
 }
