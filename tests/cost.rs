@@ -339,6 +339,52 @@ fn max_cost_stops_sending_and_records_the_rest_as_skipped() {
     );
 }
 
+/// `--max-cost` waits for requests in flight to settle when the next launch does not fit, and stops
+/// only when it does not fit with nothing in flight. Before: -c 16 spent $0.0024 of $0.02 (the
+/// first "does not fit" ended dispatch while in-flight requests held worst-case reservations).
+#[test]
+fn the_budget_is_spent_to_within_the_dearest_request_at_any_concurrency_for_run_and_bench() {
+    let workload = workspace_file("workloads/varied-1000.jsonl");
+    let w = workload.to_str().unwrap();
+    let limit = 0.02;
+    for c in ["1", "16", "64"] {
+        for command in ["run", "bench"] {
+            let tmp = tempfile::tempdir().unwrap();
+            let mut args = vec![
+                w,
+                "--mock",
+                "--mock-latency",
+                "20ms",
+                "-c",
+                c,
+                "--max-cost",
+                "0.02",
+            ];
+            let run = if command == "run" {
+                args.push("-q");
+                run(llmvolley(), &args, &tmp.path().join("out"))
+            } else {
+                args.extend(["--duration", "60s"]);
+                bench(&args, &tmp.path().join("out"))
+            };
+            assert_eq!(run.code, 1, "{command} -c {c}: {}", run.stderr);
+            let cost = &run.summary["cost"];
+            assert_eq!(cost["budget_stopped"], true, "{command} -c {c}");
+            let spent = cost["total_usd"].as_f64().unwrap();
+            let dearest = run
+                .records
+                .iter()
+                .filter_map(|r| r["cost_usd"].as_f64())
+                .fold(0.0, f64::max);
+            assert!(spent <= limit, "{command} -c {c}: spent {spent} of {limit}");
+            assert!(
+                limit - spent <= dearest,
+                "{command} -c {c}: spent {spent}, more than the dearest request ({dearest}) short of {limit}"
+            );
+        }
+    }
+}
+
 #[test]
 fn estimate_counts_with_a_hugging_face_tokenizer_when_given() {
     let tmp = tempfile::tempdir().unwrap();

@@ -60,7 +60,7 @@ fn lines(dir: &std::path::Path, n: usize) -> std::path::PathBuf {
 }
 
 #[test]
-fn a_dead_endpoint_stops_the_run_with_one_line_and_resume_sends_the_rest() {
+fn a_dead_endpoint_stops_the_run_with_one_line_and_resume_sends_every_line_that_never_reached_it() {
     let tmp = tempfile::tempdir().unwrap();
     let workload = lines(tmp.path(), 200);
     let (port, endpoint) = refused_endpoint();
@@ -101,12 +101,16 @@ fn a_dead_endpoint_stops_the_run_with_one_line_and_resume_sends_the_rest() {
             .contains("cannot connect")
     );
 
-    let second = run(
-        llmvolley(),
-        &[w, "--mock", "-q", "--resume", "--retry-failed"],
-        &out,
-    );
+    let refused = first
+        .records
+        .iter()
+        .filter(|r| r["status"] == "connect_error")
+        .count();
+    assert!(refused > 0, "the first attempts were refused");
+    // No attempt reached a server, so plain --resume sends every line: no --retry-failed needed.
+    let second = run(llmvolley(), &[w, "--mock", "-q", "--resume"], &out);
     assert_eq!(second.code, 0, "{}", second.stderr);
+    assert_eq!(second.records.len(), 200);
     assert!(second.records.iter().all(|r| r["status"] == "ok"));
 }
 

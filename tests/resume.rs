@@ -95,7 +95,96 @@ fn a_torn_last_line_from_a_crash_is_cut_and_the_rest_resumed() {
     assert_run_invariants(&resumed, &workload);
     assert_eq!(resumed.summary["resumed_kept"], 300);
     assert_eq!(resumed.summary["requests"]["ok"], 1000);
-    assert!(resumed.stderr.contains("torn line"), "{}", resumed.stderr);
+    assert!(
+        resumed.stderr.contains("records.jsonl:301 was a torn line"),
+        "the note names the line: {}",
+        resumed.stderr
+    );
+}
+
+#[test]
+fn a_damaged_record_in_the_middle_stops_resume_with_exit_2_naming_the_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let workload = workspace_file("workloads/varied-1000.jsonl");
+    let out = tmp.path().join("out");
+    let first = run(
+        llmvolley(),
+        &[
+            workload.to_str().unwrap(),
+            "--mock",
+            "-q",
+            "--requests",
+            "20",
+        ],
+        &out,
+    );
+    assert_eq!(first.summary["requests"]["ok"], 20);
+    let path = out.join("records.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    lines[6] = lines[6][..lines[6].len() / 2].to_string();
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let before = std::fs::read(&path).unwrap();
+
+    let output = llmvolley()
+        .args([
+            "run",
+            workload.to_str().unwrap(),
+            "--mock",
+            "-q",
+            "--resume",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let (_, stderr) = output_text(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("records.jsonl:7 is damaged") && stderr.contains("delete it"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        before,
+        "nothing was sent or written"
+    );
+}
+
+#[test]
+fn the_budget_is_the_jobs_so_a_resumed_run_counts_what_earlier_sessions_spent() {
+    let tmp = tempfile::tempdir().unwrap();
+    let workload = workspace_file("workloads/varied-1000.jsonl");
+    let w = workload.to_str().unwrap();
+    let out = tmp.path().join("out");
+    let first = run(
+        llmvolley(),
+        &[w, "--mock", "-q", "-c", "1", "--max-cost", "0.01"],
+        &out,
+    );
+    let first_spent = first.summary["cost"]["total_usd"].as_f64().unwrap();
+    assert!(first_spent <= 0.01, "{first_spent}");
+    let resumed = run(
+        llmvolley(),
+        &[w, "--mock", "-c", "1", "--max-cost", "0.02", "--resume"],
+        &out,
+    );
+    assert_run_invariants(&resumed, &workload);
+    let cost = &resumed.summary["cost"];
+    let job = cost["job_spent_usd"].as_f64().unwrap();
+    let session = cost["session_usd"].as_f64().unwrap();
+    // Before: the second session spent its own $0.02 on top, and the job ended at $0.0296.
+    assert!(job <= 0.02, "the job spent {job} of a $0.02 budget");
+    assert!(job >= 0.019, "the budget is used: {job}");
+    assert!((job - first_spent - session).abs() < 1e-9, "{cost}");
+    assert!((cost["total_usd"].as_f64().unwrap() - job).abs() < 1e-9);
+    assert!(
+        resumed.stdout.contains(&format!(
+            "${session:.4} this session; ${job:.4} spent by the job over all its sessions of the --max-cost $0.02 budget"
+        )),
+        "{}",
+        resumed.stdout
+    );
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@ use crate::client::redacted_url;
 use crate::config::{RunConfig, is_secret_header};
 use crate::cost::Budget;
 use crate::record::Status;
-use crate::resume::{self, Decision, PriorOutcomes};
+use crate::resume::{self, Decision, PriorOutcomes, TornTail};
 use crate::run_folder::{self, HISTOGRAMS_DIR, RECORDS_CSV, RECORDS_JSONL};
 use crate::scheduler::{Shutdown, Streamed};
 use crate::sink::{JsonlSink, RecordSink};
@@ -86,12 +86,25 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }),
         earlier_sessions,
     )?;
+    // The budget is the job's: what earlier sessions spent counts against it (their records'
+    // cost, and what their compactions dropped).
+    let prior_spend = prior.as_ref().map(|prior| {
+        let (in_records, priced, dearest) = prior.spent();
+        let compacted: f64 = run_json
+            .earlier_sessions()
+            .iter()
+            .filter_map(|s| s["compacted_cost_usd"].as_f64())
+            .sum();
+        (in_records + compacted, priced, dearest)
+    });
     let budget = config.load.max_cost.map(|limit| {
-        Arc::new(Budget::new(
+        let budget = Budget::new(
             limit,
             Arc::new(config.conn.prices.clone()),
             config.conn.tier,
-        ))
+        );
+        let (usd, priced, dearest) = prior_spend.unwrap_or_default();
+        Arc::new(budget.with_prior_spend(usd, priced, dearest))
     });
     let driver = Driver {
         conn: &config.conn,
@@ -143,7 +156,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let interrupted = shutdown.stop.is_cancelled();
     let (whole, mut summary) = if resuming {
         let jsonl = dir.join(RECORDS_JSONL);
-        resume::compact(&jsonl).with_context(|| format!("cannot compact {}", jsonl.display()))?;
+        let compacted = resume::compact(&jsonl)
+            .with_context(|| format!("cannot compact {}", jsonl.display()))?;
+        if compacted.dropped_cost_usd > 0.0 {
+            run_json.set(
+                "compacted_cost_usd",
+                serde_json::json!(compacted.dropped_cost_usd),
+            )?;
+        }
         let mut full = resume::rebuild_csv_and_stats(&jsonl, &dir.join(RECORDS_CSV))
             .with_context(|| format!("cannot rebuild {}", dir.join(RECORDS_CSV).display()))?;
         // Gaps between chunks are not kept in records: ITL covers this session's streams.
@@ -155,6 +175,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         summary.tokens.output_per_s = session.tokens.output_per_s;
         summary.tokens.total_per_s = session.tokens.total_per_s;
         summary.resumed_kept = Some(kept);
+        let (prior_usd, ..) = prior_spend.unwrap_or_default();
+        let session_usd = session.cost.total_usd.unwrap_or(0.0);
+        summary.cost.session_usd = Some(session_usd);
+        summary.cost.job_spent_usd = Some(prior_usd + session_usd);
         (Some(full), summary)
     } else {
         (
@@ -292,14 +316,19 @@ fn open_for_resume(config: &RunConfig, workload: &Fingerprint) -> anyhow::Result
             dir.display()
         );
     }
-    if resume::cut_torn_tail(&jsonl)
-        .with_context(|| format!("cannot repair {}", jsonl.display()))?
-        && !config.load.quiet
-    {
-        eprintln!(
-            "note: {} ended with a torn line (an interrupted write); it was cut",
+    let repaired = resume::repair_torn_tail(&jsonl)
+        .with_context(|| format!("cannot repair {}", jsonl.display()))?;
+    // Said even with --quiet: the file was changed.
+    match repaired {
+        TornTail::None => {}
+        TornTail::Completed { line } => eprintln!(
+            "note: {}:{line} was a whole record missing its final newline (an interrupted write); the newline was added",
             jsonl.display()
-        );
+        ),
+        TornTail::Cut { line, start } => eprintln!(
+            "note: {}:{line} was a torn line (an interrupted write; it started {start:?}); it was cut, and its workload line is sent again",
+            jsonl.display()
+        ),
     }
     let earlier_sessions = RunJson::sessions_in(&dir)?;
     let made_from = earlier_sessions.iter().rev().find_map(|s| {
@@ -320,7 +349,7 @@ fn open_for_resume(config: &RunConfig, workload: &Fingerprint) -> anyhow::Result
         );
     }
     let prior = PriorOutcomes::read(&jsonl, config.retry_failed)
-        .with_context(|| format!("cannot read {}", jsonl.display()))?;
+        .with_context(|| format!("--resume cannot read {}", jsonl.display()))?;
     let sink = JsonlSink::append(&jsonl)
         .with_context(|| format!("cannot append to {}", jsonl.display()))?;
     std::fs::create_dir_all(dir.join(HISTOGRAMS_DIR))?;

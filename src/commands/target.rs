@@ -106,6 +106,11 @@ impl RunJson {
         self.write()
     }
 
+    /// The earlier sessions of a resumed folder, in order.
+    pub fn earlier_sessions(&self) -> &[Value] {
+        &self.earlier
+    }
+
     /// Stamps `finished_at`.
     pub fn finish(mut self) -> anyhow::Result<()> {
         self.set("finished_at", Value::String(run_folder::now_rfc3339()))

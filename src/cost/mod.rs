@@ -4,7 +4,7 @@ mod budget;
 pub mod estimate;
 mod prices;
 
-pub use budget::Budget;
+pub use budget::{Budget, Reservation};
 pub use prices::{ModelPrice, PriceTable, Rates, Tier, TokenCounts};
 
 use crate::record::Record;

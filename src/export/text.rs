@@ -147,6 +147,18 @@ fn render(summary: &Summary) -> String {
             summary.cost.unpriced_models.join(", ")
         );
     }
+    if let (Some(session), Some(job)) = (summary.cost.session_usd, summary.cost.job_spent_usd) {
+        let budget = summary
+            .cost
+            .budget_usd
+            .map(|limit| format!(" of the --max-cost ${limit} budget"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{:<13}${session:.4} this session; ${job:.4} spent by the job over all its sessions{budget}",
+            "spent"
+        );
+    }
     if let (true, Some(limit)) = (summary.cost.budget_stopped, summary.cost.budget_usd) {
         let skipped = summary
             .requests

@@ -11,7 +11,7 @@ use super::{
     dropped_record, gave_up_record, interrupted_record, invalid_input_record, limit_record,
     skipped_budget_record,
 };
-use crate::cost::Budget;
+use crate::cost::{Budget, Reservation};
 use crate::record::{Record, millis};
 use crate::stats::ScaledHistogram;
 use crate::workload::Request;
@@ -352,13 +352,33 @@ pub async fn dispatch(
             warmup,
             numbered,
         };
+        // A launch that does not fit waits for requests in flight to settle (their real cost
+        // replaces their reservation) and is decided again; the budget ends dispatch only when it
+        // does not fit with nothing in flight.
         let reserved = match &gates.budget {
             None => None,
-            Some(budget) => match budget.reserve(&request) {
-                Some(reserved) => Some(reserved),
-                None => {
-                    pending = Some((request, planned));
-                    break Ended::Budget;
+            Some(budget) => loop {
+                match budget.reserve(&request) {
+                    Reservation::Reserved(reserved) => break Some(reserved),
+                    Reservation::Exhausted => {
+                        pending = Some((request, planned));
+                        break 'dispatch Ended::Budget;
+                    }
+                    Reservation::Wait => {
+                        let ends = plan.ends_at().map(|at| start + at);
+                        tokio::select! {
+                            biased;
+                            () = stop.cancelled() => {
+                                pending = Some((request, planned));
+                                break 'dispatch gates.stopped();
+                            }
+                            () = sleep_until_some(ends) => {
+                                pending = Some((request, planned));
+                                break 'dispatch Ended::Limit;
+                            }
+                            () = budget.settled() => {}
+                        }
+                    }
                 }
             },
         };

@@ -195,6 +195,14 @@ pub struct CostSummary {
     /// `--max-cost`, and whether it stopped the run (unsent lines are `skipped_budget`).
     pub budget_usd: Option<f64>,
     pub budget_stopped: bool,
+    /// A resumed run: what this session spent (`total_usd` covers the records kept for the whole
+    /// workload).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_usd: Option<f64>,
+    /// A resumed run: what every session of the job spent, records that compaction dropped
+    /// (earlier attempts of lines sent again) included: what `--max-cost` is held to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_spent_usd: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -503,6 +511,8 @@ impl Summary {
                 by_model: stats.by_model.clone(),
                 budget_usd: None,
                 budget_stopped: false,
+                session_usd: None,
+                job_spent_usd: None,
             },
             resumed_kept: None,
             interrupted: false,
