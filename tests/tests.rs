@@ -24,6 +24,7 @@ mod resume;
 mod retries;
 mod run_against_mock;
 mod run_against_wiremock;
+mod servers_differ;
 mod shards;
 mod shutdown;
 mod streaming;

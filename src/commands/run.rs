@@ -168,6 +168,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("cannot rebuild {}", dir.join(RECORDS_CSV).display()))?;
         // Gaps between chunks are not kept in records: ITL covers this session's streams.
         full.itl = driven.stats.itl.clone();
+        full.chunk_gap = driven.stats.chunk_gap.clone();
         let session = driven.summary(&driven.stats, &config.load, interrupted);
         let mut summary = driven.summary(&full, &config.load, interrupted);
         summary.window_s = session.window_s;

@@ -231,6 +231,12 @@ fn render(summary: &Summary) -> String {
     } else {
         &None
     };
+    // The gap between events is its own row when events carry other than one token each (it
+    // then differs from the per-token ITL); else it is the ITL row again.
+    let chunk_gap = match (&summary.chunk_gap_ms, &summary.itl_ms) {
+        (Some(gap), Some(itl)) if (gap.p50 - itl.p50).abs() <= 0.05 * gap.p50 => &None,
+        (gap, _) => gap,
+    };
     let rows = [
         ("latency ms", &summary.latency_ms),
         ("from sched ms", from_schedule),
@@ -241,6 +247,7 @@ fn render(summary: &Summary) -> String {
         ("ttfo ms", &summary.ttfo_ms),
         ("tpot ms", &summary.tpot_ms),
         ("itl ms", &summary.itl_ms),
+        ("chunk gap ms", chunk_gap),
         ("out tok/s", &summary.output_tokens_per_s),
     ];
     if rows.iter().any(|(_, d)| d.is_some()) {

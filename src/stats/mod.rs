@@ -128,8 +128,15 @@ pub struct RunStats {
     pub ttft: ScaledHistogram,
     pub ttfo: ScaledHistogram,
     pub tpot: ScaledHistogram,
-    /// Gaps between text chunks, pooled over ok streamed requests.
+    /// Inter-token latency: each gap between text chunks divided by the tokens a chunk of its
+    /// request carried (output tokens / chunks, server-counted or local), pooled over ok streamed
+    /// requests. Equal to the chunk gap for servers that send one token per event.
     pub itl: ScaledHistogram,
+    /// The gaps between text chunks (SSE events) as they arrived, pooled over ok streamed
+    /// requests: per event, not per token (speculative decoding and batching servers send
+    /// several tokens an event).
+    #[serde(default)]
+    pub chunk_gap: ScaledHistogram,
     /// Output tokens per second of each ok request's latency.
     pub output_tps: ScaledHistogram,
     /// Input and output tokens of each ok request: what the workload really was, as the server
@@ -443,8 +450,19 @@ impl RunStats {
                     histogram.record(value);
                 }
             }
+            // Tokens an event carried, on average over the request's chunks; unknown without
+            // an output count, and then no per-token figure is made up.
+            let per_chunk = match (r.output_tokens, r.chunks) {
+                (Some(tokens), Some(chunks)) if tokens > 0 && chunks > 0 => {
+                    Some(tokens as f64 / f64::from(chunks))
+                }
+                _ => None,
+            };
             for gap in &r.itl_us {
-                self.itl.record_micros(*gap);
+                self.chunk_gap.record_micros(*gap);
+                if let Some(per_chunk) = per_chunk {
+                    self.itl.record(f64::from(*gap) / 1000.0 / per_chunk);
+                }
             }
             // Tokens per chunk from server counts only: a local estimate says little about chunking.
             if let (Some(chunks), Some(output), Some(TokenSource::Server)) =
@@ -555,6 +573,7 @@ impl RunStats {
             (&mut self.ttfo, &other.ttfo),
             (&mut self.tpot, &other.tpot),
             (&mut self.itl, &other.itl),
+            (&mut self.chunk_gap, &other.chunk_gap),
             (&mut self.output_tps, &other.output_tps),
             (&mut self.retry_wait, &other.retry_wait),
         ] {
@@ -731,13 +750,14 @@ pub enum Histo {
     Ttfo,
     Tpot,
     Itl,
+    ChunkGap,
     OutputTps,
     RetryWait,
 }
 
 impl Histo {
     /// Every histogram with its name: the file stem in `histograms/` and the `--fail-on` name.
-    pub const NAMED: [(&'static str, Histo); 10] = [
+    pub const NAMED: [(&'static str, Histo); 11] = [
         ("latency", Histo::Latency),
         ("latency_from_schedule", Histo::LatencyFromSchedule),
         ("failed_latency", Histo::FailedLatency),
@@ -746,6 +766,7 @@ impl Histo {
         ("ttfo", Histo::Ttfo),
         ("tpot", Histo::Tpot),
         ("itl", Histo::Itl),
+        ("chunk_gap", Histo::ChunkGap),
         ("output_tps", Histo::OutputTps),
         ("retry_wait", Histo::RetryWait),
     ];
@@ -770,6 +791,7 @@ impl Histo {
             Histo::Ttfo => &stats.ttfo,
             Histo::Tpot => &stats.tpot,
             Histo::Itl => &stats.itl,
+            Histo::ChunkGap => &stats.chunk_gap,
             Histo::OutputTps => &stats.output_tps,
             Histo::RetryWait => &stats.retry_wait,
         }
@@ -785,6 +807,7 @@ impl Histo {
             Histo::Ttfo => &mut stats.ttfo,
             Histo::Tpot => &mut stats.tpot,
             Histo::Itl => &mut stats.itl,
+            Histo::ChunkGap => &mut stats.chunk_gap,
             Histo::OutputTps => &mut stats.output_tps,
             Histo::RetryWait => &mut stats.retry_wait,
         }

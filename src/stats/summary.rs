@@ -37,8 +37,12 @@ pub struct Summary {
     pub ttft_ms: Option<Distribution>,
     pub ttfo_ms: Option<Distribution>,
     pub tpot_ms: Option<Distribution>,
-    /// Gaps between consecutive text chunks, pooled over streamed ok requests.
+    /// Inter-token latency: gaps between consecutive text chunks, each divided by the tokens its
+    /// request's chunks carried, pooled over streamed ok requests.
     pub itl_ms: Option<Distribution>,
+    /// The gaps between consecutive text chunks (SSE events) as they arrived: per event.
+    #[serde(default)]
+    pub chunk_gap_ms: Option<Distribution>,
     /// Per ok request: output tokens / latency.
     pub output_tokens_per_s: Option<Distribution>,
     /// Output tokens per text chunk over streamed ok requests.
@@ -497,6 +501,7 @@ impl Summary {
             ttfo_ms: Distribution::of(&stats.ttfo),
             tpot_ms: Distribution::of(&stats.tpot),
             itl_ms: Distribution::of(&stats.itl),
+            chunk_gap_ms: Distribution::of(&stats.chunk_gap),
             output_tokens_per_s: Distribution::of(&stats.output_tps),
             input_length: TokenLengths::of(&stats.input_length),
             output_length: TokenLengths::of(&stats.output_length),

@@ -1,0 +1,97 @@
+//! Round 3 of the ways real servers differ from the spec (speculative decoding, compressing and
+//! buffering proxies, strict gateways, reasoning and cache usage conventions, answers that are not
+//! answers), each served byte for byte and gap for gap by a raw local peer, with what must be
+//! recorded asserted. Timing assertions are lower bounds with generous margins, or compare
+//! recorded values with each other.
+
+use crate::common::scripted::*;
+use crate::common::*;
+
+const CHAT: &str = r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":true}"#;
+
+/// Runs `cases` (one Batch line each, posted to `/v1/case/<case>`) against `server`.
+async fn run_cases(
+    server: &Scripted,
+    cases: &[&str],
+    body: &str,
+    args: &[&str],
+) -> (Run, tempfile::TempDir) {
+    let tmp = tempfile::tempdir().unwrap();
+    let workload = case_workload(tmp.path(), cases, body);
+    let run = run_endpoint(&server.endpoint(), &workload, args, &tmp.path().join("out")).await;
+    assert_run_invariants(&run, &workload);
+    (run, tmp)
+}
+
+fn f(value: &serde_json::Value) -> f64 {
+    value
+        .as_f64()
+        .unwrap_or_else(|| panic!("a number: {value}"))
+}
+
+// ---- 5. Several tokens per event ----------------------------------------------------------------
+
+#[tokio::test]
+async fn several_tokens_per_event_give_a_per_token_itl_and_the_event_gap_under_its_own_name() {
+    // Speculative decoding: every event carries 4 tokens, 60 ms apart. Before, ITL p50 was the
+    // 60 ms gap between events; per token it is 15 ms.
+    let server = serve(|_| {
+        let mut steps = vec![chunked_head("text/event-stream", "")];
+        for i in 0..6 {
+            if i > 0 {
+                steps.push(wait_ms(60));
+            }
+            steps.push(chat_chunk(r#"{"content":"one two three four "}"#, "null"));
+        }
+        steps.extend([
+            chat_chunk("{}", r#""stop""#),
+            chat_usage(5, 24),
+            data("[DONE]"),
+            Step::End,
+        ]);
+        steps
+    })
+    .await;
+    let (run, tmp) = run_cases(
+        &server,
+        &["spec_decode"],
+        CHAT,
+        &["--max-retries", "0", "--fail-on", "itl.p50>40ms"],
+    )
+    .await;
+    let r = &run.records[0];
+    assert_eq!(
+        (r["status"].as_str(), r["chunks"].as_u64()),
+        (Some("ok"), Some(6)),
+        "{r}"
+    );
+    let s = &run.summary;
+    assert_eq!(s["tokens_per_chunk"], 4.0);
+    let (gap, itl) = (&s["chunk_gap_ms"], &s["itl_ms"]);
+    assert_eq!(
+        (gap["count"].as_u64(), itl["count"].as_u64()),
+        (Some(5), Some(5))
+    );
+    assert!(f(&gap["min"]) >= 50.0, "the event gap as it arrived: {gap}");
+    let ratio = f(&gap["p50"]) / f(&itl["p50"]);
+    assert!(
+        (ratio - 4.0).abs() < 0.05,
+        "ITL is per token: {itl} vs {gap}"
+    );
+    assert_eq!(
+        run.code, 0,
+        "the per-token ITL passes a 40 ms gate: {}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("chunk gap ms"), "{}", run.stdout);
+    // The gap is gateable under its own name.
+    let gated = run_endpoint(
+        &server.endpoint(),
+        &tmp.path().join("cases.jsonl"),
+        &["--max-retries", "0", "--fail-on", "chunk_gap.p50>40ms"],
+        &tmp.path().join("gated"),
+    )
+    .await;
+    assert_eq!(gated.code, 3, "{}", gated.stdout);
+}
+
