@@ -84,6 +84,46 @@ pub enum TokenSource {
     Estimated,
 }
 
+/// Something about an answer that changes what its figures mean without failing it; each is
+/// counted in the summary's `flags` (gateable: `--fail-on flags.buffered>0`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Flag {
+    /// Every chunk of the stream arrived in one burst at its end (a buffering proxy): TTFT ≈
+    /// latency, and TTFT and ITL describe the proxy, not the model.
+    Buffered,
+    /// `stream: true` was sent but the server answered one whole body: no TTFT, TPOT or ITL.
+    NotStreamed,
+    /// The body was compressed (`Content-Encoding`) although the request asked for no encoding.
+    Compressed,
+    /// The JSON carried `NaN`/`Infinity` (not JSON); they were read as null.
+    NonFiniteNumbers,
+    /// Completed with an empty message and no calls: a 200 that said nothing.
+    EmptyCompleted,
+}
+
+impl Flag {
+    /// Every flag, in the summary's order.
+    pub const ALL: [Flag; 5] = [
+        Flag::Buffered,
+        Flag::NotStreamed,
+        Flag::Compressed,
+        Flag::NonFiniteNumbers,
+        Flag::EmptyCompleted,
+    ];
+
+    /// The name in records and the summary.
+    pub fn name(self) -> &'static str {
+        match self {
+            Flag::Buffered => "buffered",
+            Flag::NotStreamed => "not_streamed",
+            Flag::Compressed => "compressed",
+            Flag::NonFiniteNumbers => "non_finite_numbers",
+            Flag::EmptyCompleted => "empty_completed",
+        }
+    }
+}
+
 /// Why a request failed: a short machine-usable `kind` and a human message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct RecordError {
@@ -245,6 +285,9 @@ pub struct Record {
     /// tools are what the calls are checked against); never written.
     #[serde(skip)]
     pub request_body: Option<bytes::Bytes>,
+    /// What the answer's figures mean differently (see `Flag`), each at most once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<Flag>,
     /// What was odd about the answer without making it fail (e.g. its Content-Type disagreed with
     /// its body).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -268,6 +311,13 @@ pub struct Record {
 }
 
 impl Record {
+    /// Marks the answer with `flag` (once).
+    pub fn flag(&mut self, flag: Flag) {
+        if !self.flags.contains(&flag) {
+            self.flags.push(flag);
+        }
+    }
+
     /// A record with every measured field empty, to be filled in by whoever finishes the line.
     pub fn empty(id: String, line: u64, status: Status) -> Self {
         Record {
@@ -316,6 +366,7 @@ impl Record {
             turn: None,
             conversation_end: false,
             request_body: None,
+            flags: Vec::new(),
             notes: Vec::new(),
             response: None,
             itl_us: Vec::new(),

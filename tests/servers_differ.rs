@@ -95,3 +95,102 @@ async fn several_tokens_per_event_give_a_per_token_itl_and_the_event_gap_under_i
     assert_eq!(gated.code, 3, "{}", gated.stdout);
 }
 
+// ---- 6. A compressed or buffered stream ---------------------------------------------------------
+
+/// `text` gzipped, cut into `parts` pieces of about equal size.
+fn gzipped(text: &str, parts: usize) -> Vec<Vec<u8>> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(text.as_bytes()).unwrap();
+    let gz = encoder.finish().unwrap();
+    gz.chunks(gz.len().div_ceil(parts))
+        .map(<[u8]>::to_vec)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_gzipped_stream_sent_without_accept_encoding_is_decoded_and_flagged() {
+    // Before: "truncated: stream ended without any event".
+    let sse = [
+        r#"{"id":"c","object":"chat.completion.chunk","model":"m","choices":[{"index":0,"delta":{"content":"Hello"},"finish_reason":null}]}"#,
+        r#"{"id":"c","object":"chat.completion.chunk","model":"m","choices":[{"index":0,"delta":{"content":" there"},"finish_reason":"stop"}]}"#,
+        r#"{"id":"c","object":"chat.completion.chunk","model":"m","choices":[],"usage":{"prompt_tokens":5,"completion_tokens":2,"total_tokens":7}}"#,
+        "[DONE]",
+    ]
+    .iter()
+    .map(|e| format!("data: {e}\n\n"))
+    .collect::<String>();
+    let parts = gzipped(&sse, 3);
+    let server = serve(move |_| {
+        let mut steps = vec![chunked_head(
+            "text/event-stream",
+            "content-encoding: gzip\r\n",
+        )];
+        for part in &parts {
+            steps.push(Step::Chunk(part.clone()));
+            steps.push(wait_ms(30));
+        }
+        steps.push(Step::End);
+        steps
+    })
+    .await;
+    let (run, _tmp) = run_cases(&server, &["gzip"], CHAT, &["--max-retries", "0"]).await;
+    let r = &run.records[0];
+    assert_eq!(r["status"], "ok", "{r}");
+    assert_eq!(r["output_text"], "Hello there");
+    assert_eq!(r["output_tokens"], 2);
+    assert_eq!(r["flags"], serde_json::json!(["compressed"]));
+    assert_eq!(run.summary["flags"]["compressed"], 1);
+}
+
+#[tokio::test]
+async fn a_stream_whose_events_all_arrive_in_one_burst_is_flagged_buffered() {
+    // A buffering proxy: nothing for 400 ms, then the whole stream in one write.
+    let server = serve(|seen| {
+        let burst: String = (0..8)
+            .map(|i| {
+                format!(
+                    "data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"w{i} \"}},\"finish_reason\":null}}]}}\n\n"
+                )
+            })
+            .collect::<String>()
+            + "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n";
+        let mut steps = vec![chunked_head("text/event-stream", "")];
+        if case_of(seen) == "buffered" {
+            steps.extend([wait_ms(400), Step::Chunk(burst.into_bytes())]);
+        } else {
+            // The same events as a model streams them: not flagged.
+            for i in 0..8 {
+                steps.push(wait_ms(15));
+                steps.push(chat_chunk(&format!(r#"{{"content":"w{i} "}}"#), "null"));
+            }
+            steps.extend([chat_chunk("{}", r#""stop""#), data("[DONE]")]);
+        }
+        steps.push(Step::End);
+        steps
+    })
+    .await;
+    let (run, _tmp) = run_cases(
+        &server,
+        &["buffered", "streamed"],
+        CHAT,
+        &["--max-retries", "0"],
+    )
+    .await;
+    let buffered = run.by_id("buffered");
+    assert_eq!(buffered["status"], "ok", "{buffered}");
+    assert_eq!(buffered["flags"], serde_json::json!(["buffered"]));
+    assert!(f(&buffered["ttft_ms"]) >= 350.0);
+    assert!(
+        run.by_id("streamed")["flags"].is_null(),
+        "{}",
+        run.by_id("streamed")
+    );
+    assert_eq!(run.summary["flags"]["buffered"], 1);
+    assert!(
+        run.stdout
+            .contains("buffered     1 answers: every chunk arrived in one burst"),
+        "{}",
+        run.stdout
+    );
+}

@@ -1,5 +1,6 @@
 //! How a request is sent and read: one pooled HTTP client, URL joining, timing, and the answer parsers.
 
+mod encoding;
 mod parse;
 
 pub mod retry;
@@ -276,6 +277,12 @@ impl Client {
                 () = deadline.as_mut() => Err(Failed::Timeout),
             };
             let end = Instant::now();
+            // An error page compressed against the request's wishes is read decoded, else as is.
+            let body = body.map(|body| {
+                encoding::Decoder::of(&head.headers)
+                    .and_then(|mut d| d.decode(body.clone()))
+                    .unwrap_or(body)
+            });
             match body {
                 Ok(body) => {
                     read_error_body(http_status.as_u16(), &body, record);
@@ -306,6 +313,16 @@ impl Client {
         record: &mut Record,
     ) -> Instant {
         let labelled_sse = is_event_stream(headers);
+        let mut decoder = match encoding::Decoder::of(headers) {
+            Ok(decoder) => decoder,
+            Err((kind, message)) => {
+                record.fail(Status::InvalidResponse, kind, message);
+                return Instant::now();
+            }
+        };
+        if decoder.name().is_some() {
+            record.flag(crate::record::Flag::Compressed);
+        }
         // Kept (a reference-counted copy) to name it should the body disagree.
         let content_type = headers.get(CONTENT_TYPE).cloned();
         let mut body = Body::Undecided(Vec::new());
@@ -324,6 +341,14 @@ impl Client {
                 Ok(None) => break,
                 Err(e) => {
                     broken = Some(self.transport_error(&e, Some(headers_at)));
+                    break;
+                }
+            };
+            let bytes = match decoder.decode(bytes) {
+                Ok(bytes) if bytes.is_empty() => continue,
+                Ok(bytes) => bytes,
+                Err((kind, message)) => {
+                    broken = Some((Status::InvalidResponse, kind, message));
                     break;
                 }
             };

@@ -7,7 +7,7 @@
 
 use super::parse::{AnyBody, ErrorField, Usage, apply_usage, error_parts, read_any_body, truncate};
 use super::sse::SseEvent;
-use crate::record::{Record, Status, TokenSource, ToolCall};
+use crate::record::{Flag, Record, Status, TokenSource, ToolCall};
 use serde::Deserialize;
 use std::borrow::Cow;
 use std::time::Instant;
@@ -533,6 +533,20 @@ impl StreamAssembler {
         self.last_chunk = Some(at);
     }
 
+    /// Whether every chunk arrived at once after a wait (a proxy that buffers the stream and
+    /// sends it whole): at least 3 chunks, spread over at most 1 ms and at most 2% of the TTFT.
+    /// A model streams over tens of milliseconds; a buffered stream over one read.
+    fn arrived_in_one_burst(&self) -> bool {
+        let (Some(first), Some(last)) = (self.first_chunk, self.last_chunk) else {
+            return false;
+        };
+        let spread = last.saturating_duration_since(first);
+        let ttft = first.saturating_duration_since(self.sent);
+        self.chunks >= 3
+            && spread <= std::time::Duration::from_millis(1)
+            && spread.as_secs_f64() <= 0.02 * ttft.as_secs_f64()
+    }
+
     /// Completes the record and returns when the answer ended: at the event that ended it, else at
     /// `body_end` (when reading stopped). `broken` says why the body broke off, if it did.
     ///
@@ -559,6 +573,9 @@ impl StreamAssembler {
             .first_visible
             .map(|t| super::millis(t.saturating_duration_since(self.sent)));
         record.chunks = Some(self.chunks);
+        if self.arrived_in_one_burst() {
+            record.flag(Flag::Buffered);
+        }
         record.itl_us = std::mem::take(&mut self.itl_us);
         if self.chunks > 0 || record.output_text.is_none() {
             record.output_text = Some(std::mem::take(&mut self.text));

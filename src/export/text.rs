@@ -190,6 +190,14 @@ fn render(summary: &Summary) -> String {
             "reconnects", summary.reconnects
         );
     }
+    for (flag, n) in summary.flags.iter().filter(|(_, n)| **n > 0) {
+        let _ = writeln!(
+            out,
+            "{:<13}{n} answers: {}",
+            flag_label(flag),
+            flag_meaning(flag)
+        );
+    }
     if let Some(pacing) = &summary.server_pacing {
         render_pacing(&mut out, pacing);
     }
@@ -529,4 +537,30 @@ fn render_slo(out: &mut String, slo: &SloSummary) {
         slo.requests,
         slo.goodput_per_s
     );
+}
+
+/// A flag's row label in the text summary.
+fn flag_label(flag: &str) -> &str {
+    match flag {
+        "not_streamed" => "not streamed",
+        "non_finite_numbers" => "NaN/Infinity",
+        "empty_completed" => "empty",
+        other => other,
+    }
+}
+
+/// What a flag means for the figures, for the text summary.
+fn flag_meaning(flag: &str) -> &'static str {
+    match flag {
+        "buffered" => {
+            "every chunk arrived in one burst at the end (a buffering proxy?): TTFT ≈ latency, and TTFT and ITL describe the proxy, not the model"
+        }
+        "not_streamed" => {
+            "the server answered whole bodies although stream: true was sent: TTFT, TPOT and ITL do not apply, and SLOs on them were not judged"
+        }
+        "compressed" => "compressed although the request asked for no encoding (decoded)",
+        "non_finite_numbers" => "the JSON held NaN or Infinity, read as null (kept)",
+        "empty_completed" => "completed with an empty message and no calls",
+        _ => "",
+    }
 }

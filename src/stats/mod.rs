@@ -169,6 +169,10 @@ pub struct RunStats {
     pub retry_wait: ScaledHistogram,
     /// Sends repeated on a new connection after a pooled one was found closed.
     pub reconnects: u64,
+    /// Answers by `Flag` name: figures that mean something else for them (buffered streams,
+    /// whole bodies although streamed, ...).
+    #[serde(default)]
+    pub flags: BTreeMap<String, u64>,
     /// Earliest first send and latest completion, ms from the run start: the throughput window.
     pub first_sent_ms: Option<f64>,
     pub last_done_ms: Option<f64>,
@@ -382,6 +386,9 @@ impl RunStats {
             self.retry_wait.record(wait);
         }
         self.reconnects += u64::from(r.reconnects);
+        for flag in &r.flags {
+            *self.flags.entry(flag.name().to_string()).or_default() += 1;
+        }
         self.by_status[r.status.index()] += 1;
         if let Some(code) = r.http_status {
             *self.by_http_status.entry(code).or_default() += 1;
@@ -611,6 +618,9 @@ impl RunStats {
             *mine += theirs;
         }
         self.tokenizers.extend(other.tokenizers.iter().cloned());
+        for (flag, n) in &other.flags {
+            *self.flags.entry(flag.clone()).or_default() += n;
+        }
         self.cost_usd += other.cost_usd;
         self.first_sent_ms = min_of(self.first_sent_ms, other.first_sent_ms);
         self.last_done_ms = max_of(self.last_done_ms, other.last_done_ms);

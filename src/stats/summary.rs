@@ -95,6 +95,10 @@ pub struct Summary {
     /// Sends repeated at once on a new connection after a pooled one was found closed.
     #[serde(default)]
     pub reconnects: u64,
+    /// Answers by flag (`buffered`, `not_streamed`, `compressed`, `non_finite_numbers`,
+    /// `empty_completed`): every flag is present, 0 when none, so a gate on one judges any run.
+    #[serde(default)]
+    pub flags: BTreeMap<String, u64>,
     /// How the server slowed the client down (pauses, an announced limit, lowered concurrency).
     #[serde(default)]
     pub server_pacing: Option<ServerPacing>,
@@ -547,6 +551,14 @@ impl Summary {
             load: None,
             retry_wait_ms: Distribution::of(&stats.retry_wait),
             reconnects: stats.reconnects,
+            flags: crate::record::Flag::ALL
+                .iter()
+                .map(|f| {
+                    let name = f.name().to_string();
+                    let n = stats.flags.get(&name).copied().unwrap_or(0);
+                    (name, n)
+                })
+                .collect(),
             server_pacing: None,
             warnings: token_warnings(stats, ok),
             epoch_unix_us: None,
