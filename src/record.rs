@@ -154,6 +154,9 @@ pub struct ToolCall {
 pub enum ToolCallFault {
     /// `arguments` is not valid JSON.
     InvalidJson,
+    /// `arguments` ends mid-JSON because the answer was cut by its length limit (Responses
+    /// `incomplete`, Chat `finish_reason: length`): the limit's doing, not the model's.
+    Truncated,
     /// `arguments` does not validate against the tool's `parameters` JSON Schema.
     Schema,
     /// The request offered no function tool of that name.
@@ -163,8 +166,9 @@ pub enum ToolCallFault {
 }
 
 impl ToolCallFault {
-    pub const ALL: [ToolCallFault; 4] = [
+    pub const ALL: [ToolCallFault; 5] = [
         ToolCallFault::InvalidJson,
+        ToolCallFault::Truncated,
         ToolCallFault::Schema,
         ToolCallFault::UnknownTool,
         ToolCallFault::Duplicate,
@@ -173,6 +177,7 @@ impl ToolCallFault {
     pub fn as_str(self) -> &'static str {
         match self {
             ToolCallFault::InvalidJson => "invalid_json",
+            ToolCallFault::Truncated => "truncated",
             ToolCallFault::Schema => "schema",
             ToolCallFault::UnknownTool => "unknown_tool",
             ToolCallFault::Duplicate => "duplicate",
@@ -267,6 +272,10 @@ pub struct Record {
     pub service_tier: Option<String>,
     pub cost_usd: Option<f64>,
     pub output_text: Option<String>,
+    /// The model's refusal text (Responses `refusal` content, Chat `message.refusal`): a refusal
+    /// is an answer, kept apart from `output_text`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<String>,
     #[serde(default)]
     pub tool_calls: Vec<ToolCall>,
     /// The answer's faulty function calls (checked against the request's tools); empty when all
@@ -311,6 +320,41 @@ pub struct Record {
 }
 
 impl Record {
+    /// Why an answer was cut short, if it was: a Responses `incomplete` status's reason (else
+    /// `unknown`), or a Chat `finish_reason` of `length` or `content_filter`.
+    pub fn cut_short(&self) -> Option<&str> {
+        match self.finish.as_deref()? {
+            "incomplete" => Some(self.incomplete_reason.as_deref().unwrap_or("unknown")),
+            reason @ ("length" | "content_filter") => Some(reason),
+            _ => None,
+        }
+    }
+
+    /// An ok answer that carries nothing (no text, no call, no refusal, no reasoning) fails as
+    /// `empty_answer`: a 200 that is not an answer (a stream of only the role chunk and `[DONE]`).
+    /// One that generated tokens but shows none, or reported completion with an empty message, is
+    /// flagged `empty_completed`. An answer cut short by its limit is judged as cut, not empty.
+    pub fn judge_emptiness(&mut self) {
+        let said_something = self.output_text.as_deref().is_some_and(|t| !t.is_empty())
+            || !self.tool_calls.is_empty()
+            || self.refusal.as_deref().is_some_and(|t| !t.is_empty());
+        if self.status != Status::Ok || said_something || self.cut_short().is_some() {
+            return;
+        }
+        let generated = self.output_tokens.is_some_and(|n| n > 0)
+            || self.reasoning_tokens.is_some_and(|n| n > 0)
+            || !self.extra_text.is_empty();
+        if generated {
+            self.flag(Flag::EmptyCompleted);
+        } else {
+            self.fail(
+                Status::InvalidResponse,
+                "empty_answer",
+                "a 2xx answer with no text, no tool call, no refusal and no output tokens",
+            );
+        }
+    }
+
     /// Marks the answer with `flag` (once).
     pub fn flag(&mut self, flag: Flag) {
         if !self.flags.contains(&flag) {
@@ -367,6 +411,7 @@ impl Record {
             conversation_end: false,
             request_body: None,
             flags: Vec::new(),
+            refusal: None,
             notes: Vec::new(),
             response: None,
             itl_us: Vec::new(),

@@ -83,6 +83,7 @@ impl Offered {
 fn problems(offered: &Offered, record: &Record) -> Vec<ToolCallProblem> {
     let mut problems = Vec::new();
     let mut seen: Vec<(&str, Option<Value>, &str)> = Vec::new();
+    let cut_by_limit = matches!(record.finish.as_deref(), Some("incomplete" | "length"));
     for call in &record.tool_calls {
         let mut problem = |fault: ToolCallFault, message: String| {
             problems.push(ToolCallProblem {
@@ -94,6 +95,21 @@ fn problems(offered: &Offered, record: &Record) -> Vec<ToolCallProblem> {
         };
         let arguments: Option<Value> = match serde_json::from_str(&call.arguments) {
             Ok(value) => Some(value),
+            // Arguments that end mid-JSON in an answer its length limit cut are the limit's.
+            Err(e) if e.is_eof() && cut_by_limit => {
+                problem(
+                    ToolCallFault::Truncated,
+                    format!(
+                        "arguments end mid-JSON: the answer was cut by its length limit ({})",
+                        record
+                            .incomplete_reason
+                            .as_deref()
+                            .or(record.finish.as_deref())
+                            .unwrap_or("incomplete")
+                    ),
+                );
+                None
+            }
             Err(e) => {
                 problem(
                     ToolCallFault::InvalidJson,

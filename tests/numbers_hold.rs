@@ -1019,7 +1019,7 @@ async fn a_server_reporting_zero_tokens_gets_a_warning_and_an_announced_limit_is
             200,
             "application/json",
             "x-ratelimit-limit-requests: 6000\r\nx-ratelimit-remaining-requests: 5999\r\n",
-            r#"{"object":"response","status":"completed","output":[],"usage":{"input_tokens":0,"output_tokens":0,"total_tokens":0}}"#,
+            r#"{"object":"response","status":"completed","output":[{"type":"message","content":[{"type":"output_text","text":"Hi"}]}],"usage":{"input_tokens":0,"output_tokens":0,"total_tokens":0}}"#,
         )]
     })
     .await;

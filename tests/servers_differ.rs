@@ -194,3 +194,129 @@ async fn a_stream_whose_events_all_arrive_in_one_burst_is_flagged_buffered() {
         run.stdout
     );
 }
+
+// ---- 7. response.incomplete -----------------------------------------------------------------------
+
+#[tokio::test]
+async fn incomplete_answers_are_counted_by_reason_and_arguments_cut_by_the_limit_are_truncated() {
+    let server = serve(|seen| {
+        let mut steps = vec![chunked_head("text/event-stream", "")];
+        match case_of(seen) {
+            "cut_call" => steps.extend([
+                event(
+                    "response.output_item.added",
+                    r#"{"type":"response.output_item.added","output_index":0,"item":{"type":"function_call","id":"fc_1","call_id":"call_1","name":"get_weather","arguments":""}}"#,
+                ),
+                event(
+                    "response.function_call_arguments.delta",
+                    r#"{"type":"response.function_call_arguments.delta","item_id":"fc_1","output_index":0,"delta":"{\"city\": \"Par"}"#,
+                ),
+                event(
+                    "response.incomplete",
+                    r#"{"type":"response.incomplete","response":{"id":"r","object":"response","model":"m","status":"incomplete","incomplete_details":{"reason":"max_output_tokens"},"output":[],"usage":{"input_tokens":9,"output_tokens":16,"total_tokens":25}}}"#,
+                ),
+            ]),
+            "empty_completed" => steps.extend([
+                event(
+                    "response.completed",
+                    r#"{"type":"response.completed","response":{"id":"r","object":"response","model":"m","status":"completed","output":[{"type":"message","content":[{"type":"output_text","text":""}]}],"usage":{"input_tokens":9,"output_tokens":40,"output_tokens_details":{"reasoning_tokens":40},"total_tokens":49}}}"#,
+                ),
+            ]),
+            _ => steps.extend([text_delta("Fine."), completed(9, 2)]),
+        }
+        steps.push(Step::End);
+        steps
+    })
+    .await;
+    let body = r#"{"model":"m","input":"hi","stream":true,"max_output_tokens":16,"tools":[{"type":"function","name":"get_weather","parameters":{"type":"object","properties":{"city":{"type":"string"}}}}]}"#;
+    let tmp = tempfile::tempdir().unwrap();
+    let workload = case_workload(tmp.path(), &["cut_call", "empty_completed", "fine"], body);
+    let args = [
+        "--max-retries",
+        "0",
+        "--fail-on",
+        "incomplete.max_output_tokens>0",
+    ];
+    let run = run_endpoint(
+        &server.endpoint(),
+        &workload,
+        &args,
+        &tmp.path().join("out"),
+    )
+    .await;
+    let cut = run.by_id("cut_call");
+    assert_eq!(cut["status"], "ok", "{cut}");
+    assert_eq!(cut["incomplete_reason"], "max_output_tokens");
+    assert_eq!(cut["tool_call_problems"][0]["fault"], "truncated", "{cut}");
+    let s = &run.summary;
+    assert_eq!(
+        s["incomplete"]["max_output_tokens"], 1,
+        "{}",
+        s["incomplete"]
+    );
+    assert_eq!(s["incomplete"]["total"], 1);
+    assert_eq!(s["tool_calls"]["faults"]["truncated"], 1);
+    assert_eq!(s["tool_calls"]["faults"]["invalid_json"], 0);
+    let empty = run.by_id("empty_completed");
+    assert_eq!(empty["status"], "ok", "{empty}");
+    assert_eq!(empty["flags"], serde_json::json!(["empty_completed"]));
+    assert_eq!(s["flags"]["empty_completed"], 1);
+    assert!(
+        run.stdout
+            .contains("incomplete   1 ok answers were cut short (max_output_tokens 1)"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(run.code, 3, "the incomplete gate fails the run");
+}
+
+// ---- 11. A 200 that is not an answer --------------------------------------------------------------
+
+#[tokio::test]
+async fn a_stream_of_only_the_role_chunk_is_an_empty_answer_and_a_refusal_is_an_answer() {
+    let server = serve(|seen| match case_of(seen) {
+        "role_only" => vec![
+            chunked_head("text/event-stream", ""),
+            chat_chunk(r#"{"role":"assistant","content":""}"#, "null"),
+            chat_chunk("{}", r#""stop""#),
+            data("[DONE]"),
+            Step::End,
+        ],
+        "refusal_stream" => vec![
+            chunked_head("text/event-stream", ""),
+            chat_chunk(r#"{"role":"assistant","refusal":"I can't help"}"#, "null"),
+            chat_chunk(r#"{"refusal":" with that."}"#, "null"),
+            chat_chunk("{}", r#""stop""#),
+            data("[DONE]"),
+            Step::End,
+        ],
+        _ => vec![whole(
+            200,
+            "application/json",
+            "",
+            r#"{"object":"chat.completion","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":null,"refusal":"No."},"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":2,"total_tokens":7}}"#,
+        )],
+    })
+    .await;
+    let (run, _tmp) = run_cases(
+        &server,
+        &["role_only", "refusal_stream", "refusal_body"],
+        CHAT,
+        &["--max-retries", "0"],
+    )
+    .await;
+    let empty = run.by_id("role_only");
+    assert_eq!(empty["status"], "invalid_response", "{empty}");
+    assert_eq!(empty["error"]["kind"], "empty_answer");
+    let stream = run.by_id("refusal_stream");
+    assert_eq!(stream["status"], "ok", "{stream}");
+    assert_eq!(stream["refusal"], "I can't help with that.");
+    let body = run.by_id("refusal_body");
+    assert_eq!(
+        (body["status"].as_str(), body["refusal"].as_str()),
+        (Some("ok"), Some("No."))
+    );
+    // The empty answer is a failure: not in the latency percentiles of ok answers.
+    assert_eq!(run.summary["latency_ms"]["count"], 2);
+    assert_eq!(run.summary["requests"]["failed"], 1);
+}

@@ -66,7 +66,7 @@ async fn faulty_tool_calls_are_named_on_their_record_and_summed_per_tool() {
     assert_eq!(tools["calls_per_answer"]["5"], 2);
     assert_eq!(
         tools["faults"],
-        json!({"duplicate": 2, "invalid_json": 2, "schema": 2, "unknown_tool": 2})
+        json!({"duplicate": 2, "invalid_json": 2, "schema": 2, "truncated": 0, "unknown_tool": 2})
     );
     let math = tools["by_tool"]
         .as_array()

@@ -261,15 +261,18 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
         let end = if http_status.is_success() {
-            self.read_answer(
-                body,
-                &head.headers,
-                sent,
-                headers_at,
-                deadline.as_mut(),
-                record,
-            )
-            .await
+            let end = self
+                .read_answer(
+                    body,
+                    &head.headers,
+                    sent,
+                    headers_at,
+                    deadline.as_mut(),
+                    record,
+                )
+                .await;
+            record.judge_emptiness();
+            end
         } else {
             let body = tokio::select! {
                 biased;

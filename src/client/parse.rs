@@ -62,6 +62,8 @@ struct ContentPart<'a> {
     kind: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     text: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    refusal: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -76,6 +78,8 @@ struct Choice {
 struct ChatMessage {
     #[serde(default)]
     content: Option<ChatContent>,
+    #[serde(default)]
+    refusal: Option<String>,
     #[serde(default)]
     tool_calls: Option<Vec<ChatToolCall>>,
 }
@@ -329,7 +333,11 @@ fn read_responses(
         match item.kind.as_ref() {
             "message" => {
                 for part in item.content.unwrap_or_default() {
-                    if part.kind.as_deref().is_none_or(|k| k == "output_text")
+                    if part.kind.as_deref() == Some("refusal") {
+                        if let Some(r) = part.refusal.filter(|r| !r.is_empty()) {
+                            record.refusal.get_or_insert_default().push_str(&r);
+                        }
+                    } else if part.kind.as_deref().is_none_or(|k| k == "output_text")
                         && let Some(t) = part.text
                     {
                         text.push_str(&t);
@@ -377,6 +385,7 @@ fn read_chat(choices: Vec<Choice>, record: &mut Record) {
         record.output_text = Some(String::new());
         return;
     };
+    record.refusal = message.refusal.filter(|r| !r.is_empty());
     record.output_text = Some(match message.content {
         None => String::new(),
         Some(ChatContent::Text(text)) => text,

@@ -234,6 +234,8 @@ pub struct StreamAssembler {
     /// Reasoning and refusal text: generated but not in `output_text`, kept to count output tokens
     /// when the server sends no usage.
     extra_text: String,
+    /// Refusal deltas: kept on the record.
+    refusal: String,
     calls: Vec<PartialCall>,
     first_chunk: Option<Instant>,
     first_visible: Option<Instant>,
@@ -259,6 +261,7 @@ impl StreamAssembler {
             shape: None,
             text: String::new(),
             extra_text: String::new(),
+            refusal: String::new(),
             calls: Vec::new(),
             first_chunk: None,
             first_visible: None,
@@ -380,6 +383,7 @@ impl StreamAssembler {
                         self.text.push_str(&delta);
                     } else {
                         self.extra_text.push_str(&delta);
+                        self.refusal.push_str(&delta);
                     }
                     carried.visible = true;
                 }
@@ -476,6 +480,7 @@ impl StreamAssembler {
                 }
                 if let Some(refusal) = delta.refusal.filter(|r| !r.is_empty()) {
                     self.extra_text.push_str(&refusal);
+                    self.refusal.push_str(&refusal);
                     carried.visible = true;
                 }
                 for call in delta.tool_calls.unwrap_or_default() {
@@ -582,6 +587,9 @@ impl StreamAssembler {
         }
         if !self.calls.is_empty() {
             record.tool_calls = self.calls.drain(..).map(|c| c.call).collect();
+        }
+        if !self.refusal.is_empty() {
+            record.refusal = Some(std::mem::take(&mut self.refusal));
         }
         if self.usage_seen {
             record.derive_tpot();

@@ -190,6 +190,20 @@ fn render(summary: &Summary) -> String {
             "reconnects", summary.reconnects
         );
     }
+    if let Some(total) = summary.incomplete.get("total").filter(|n| **n > 0) {
+        let reasons = summary
+            .incomplete
+            .iter()
+            .filter(|(reason, n)| *reason != "total" && **n > 0)
+            .map(|(reason, n)| format!("{reason} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let _ = writeln!(
+            out,
+            "{:<13}{total} ok answers were cut short ({reasons}): counted ok, their text is partial",
+            "incomplete"
+        );
+    }
     for (flag, n) in summary.flags.iter().filter(|(_, n)| **n > 0) {
         let _ = writeln!(
             out,

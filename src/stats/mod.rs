@@ -173,6 +173,9 @@ pub struct RunStats {
     /// whole bodies although streamed, ...).
     #[serde(default)]
     pub flags: BTreeMap<String, u64>,
+    /// Ok answers cut short, by reason (`max_output_tokens`, `content_filter`, Chat `length`).
+    #[serde(default)]
+    pub incomplete: BTreeMap<String, u64>,
     /// Earliest first send and latest completion, ms from the run start: the throughput window.
     pub first_sent_ms: Option<f64>,
     pub last_done_ms: Option<f64>,
@@ -448,6 +451,9 @@ impl RunStats {
                 .or_default() += 1;
         }
         if r.status == Status::Ok {
+            if let Some(reason) = r.cut_short() {
+                *self.incomplete.entry(reason.to_string()).or_default() += 1;
+            }
             for (histogram, value) in [
                 (&mut self.ttft, r.ttft_ms),
                 (&mut self.ttfo, r.ttfo_ms),
@@ -620,6 +626,9 @@ impl RunStats {
         self.tokenizers.extend(other.tokenizers.iter().cloned());
         for (flag, n) in &other.flags {
             *self.flags.entry(flag.clone()).or_default() += n;
+        }
+        for (reason, n) in &other.incomplete {
+            *self.incomplete.entry(reason.clone()).or_default() += n;
         }
         self.cost_usd += other.cost_usd;
         self.first_sent_ms = min_of(self.first_sent_ms, other.first_sent_ms);

@@ -99,6 +99,11 @@ pub struct Summary {
     /// `empty_completed`): every flag is present, 0 when none, so a gate on one judges any run.
     #[serde(default)]
     pub flags: BTreeMap<String, u64>,
+    /// Ok answers cut short: `total`, and by reason (`max_output_tokens`, `content_filter`,
+    /// Chat's `length`, any other the server named); these keys are always present, so a gate
+    /// such as `--fail-on incomplete.total>0` judges any run.
+    #[serde(default)]
+    pub incomplete: BTreeMap<String, u64>,
     /// How the server slowed the client down (pauses, an announced limit, lowered concurrency).
     #[serde(default)]
     pub server_pacing: Option<ServerPacing>,
@@ -559,6 +564,16 @@ impl Summary {
                     (name, n)
                 })
                 .collect(),
+            incomplete: {
+                let mut by_reason: BTreeMap<String, u64> =
+                    ["max_output_tokens", "content_filter", "length"]
+                        .iter()
+                        .map(|r| (r.to_string(), 0))
+                        .collect();
+                by_reason.extend(stats.incomplete.iter().map(|(r, n)| (r.clone(), *n)));
+                by_reason.insert("total".into(), stats.incomplete.values().sum());
+                by_reason
+            },
             server_pacing: None,
             warnings: token_warnings(stats, ok),
             epoch_unix_us: None,
