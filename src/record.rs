@@ -100,16 +100,20 @@ pub enum Flag {
     NonFiniteNumbers,
     /// Completed with an empty message and no calls: a 200 that said nothing.
     EmptyCompleted,
+    /// The server refused the `stream_options` `--stream` adds, so the request went without it
+    /// and its output tokens were counted locally.
+    UsageOptionRefused,
 }
 
 impl Flag {
     /// Every flag, in the summary's order.
-    pub const ALL: [Flag; 5] = [
+    pub const ALL: [Flag; 6] = [
         Flag::Buffered,
         Flag::NotStreamed,
         Flag::Compressed,
         Flag::NonFiniteNumbers,
         Flag::EmptyCompleted,
+        Flag::UsageOptionRefused,
     ];
 
     /// The name in records and the summary.
@@ -120,6 +124,7 @@ impl Flag {
             Flag::Compressed => "compressed",
             Flag::NonFiniteNumbers => "non_finite_numbers",
             Flag::EmptyCompleted => "empty_completed",
+            Flag::UsageOptionRefused => "usage_option_refused",
         }
     }
 }

@@ -23,6 +23,29 @@ async fn run_cases(
     (run, tmp)
 }
 
+/// Runs Batch lines with these ids, each posting `body` to `/v1/chat/completions`.
+async fn run_chat_lines(
+    server: &Scripted,
+    ids: &[&str],
+    body: &str,
+    args: &[&str],
+) -> (Run, tempfile::TempDir) {
+    let tmp = tempfile::tempdir().unwrap();
+    let workload = tmp.path().join("chat.jsonl");
+    let lines: String = ids
+        .iter()
+        .map(|id| {
+            format!(
+                "{{\"custom_id\":\"{id}\",\"method\":\"POST\",\"url\":\"/v1/chat/completions\",\"body\":{body}}}\n"
+            )
+        })
+        .collect();
+    std::fs::write(&workload, lines).unwrap();
+    let run = run_endpoint(&server.endpoint(), &workload, args, &tmp.path().join("out")).await;
+    assert_run_invariants(&run, &workload);
+    (run, tmp)
+}
+
 fn f(value: &serde_json::Value) -> f64 {
     value
         .as_f64()
@@ -319,4 +342,77 @@ async fn a_stream_of_only_the_role_chunk_is_an_empty_answer_and_a_refusal_is_an_
     // The empty answer is a failure: not in the latency percentiles of ok answers.
     assert_eq!(run.summary["latency_ms"]["count"], 2);
     assert_eq!(run.summary["requests"]["failed"], 1);
+}
+
+// ---- 8. A server that refuses stream_options ---------------------------------------------------------
+
+/// A strict gateway (Pydantic `extra="forbid"`): 422 for any body with `stream_options`, else a
+/// stream without usage.
+async fn strict_server() -> Scripted {
+    serve(|seen| {
+        if seen.body.contains("stream_options") {
+            let detail = r#"{"detail":[{"type":"extra_forbidden","loc":["body","stream_options"],"msg":"Extra inputs are not permitted","input":{"include_usage":true}}]}"#;
+            return vec![whole(422, "application/json", "", detail)];
+        }
+        vec![
+            chunked_head("text/event-stream", ""),
+            chat_chunk(r#"{"content":"Hello there"}"#, "null"),
+            chat_chunk("{}", r#""stop""#),
+            data("[DONE]"),
+            Step::End,
+        ]
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_server_refusing_the_stream_options_llmvolley_added_gets_the_body_without_it() {
+    // Before: every request failed with the 422.
+    let server = strict_server().await;
+    let body = r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
+    let (run, _tmp) = run_chat_lines(
+        &server,
+        &["a", "b", "c", "d"],
+        body,
+        &["--max-retries", "0", "--stream", "-c", "1"],
+    )
+    .await;
+    assert_eq!(run.summary["requests"]["ok"], 4, "{}", run.stdout);
+    for r in &run.records {
+        assert_eq!(r["token_source"], "estimated", "{r}");
+        assert_eq!(r["output_tokens"], 2, "{r}");
+        assert_eq!(
+            r["flags"],
+            serde_json::json!(["usage_option_refused"]),
+            "{r}"
+        );
+    }
+    // Sent again once without it; remembered for the endpoint after that.
+    assert_eq!(run.by_id("a")["attempts"], 2);
+    assert_eq!(run.by_id("d")["attempts"], 1);
+    assert_eq!(server.requests(), 5);
+    assert!(
+        run.stdout.contains("the server refused stream_options"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[tokio::test]
+async fn stream_options_the_users_body_carries_are_the_users_and_their_errors_stand() {
+    let server = strict_server().await;
+    let body = r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":true,"stream_options":{"include_usage":true}}"#;
+    let (run, _tmp) = run_chat_lines(
+        &server,
+        &["a", "b"],
+        body,
+        &["--max-retries", "0", "--stream"],
+    )
+    .await;
+    assert_eq!(run.summary["requests"]["ok"], 0);
+    assert!(
+        run.records
+            .iter()
+            .all(|r| r["http_status"] == 422 && r["attempts"] == 1)
+    );
 }

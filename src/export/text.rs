@@ -559,6 +559,7 @@ fn flag_label(flag: &str) -> &str {
         "not_streamed" => "not streamed",
         "non_finite_numbers" => "NaN/Infinity",
         "empty_completed" => "empty",
+        "usage_option_refused" => "no usage",
         other => other,
     }
 }
@@ -575,6 +576,9 @@ fn flag_meaning(flag: &str) -> &'static str {
         "compressed" => "compressed although the request asked for no encoding (decoded)",
         "non_finite_numbers" => "the JSON held NaN or Infinity, read as null (kept)",
         "empty_completed" => "completed with an empty message and no calls",
+        "usage_option_refused" => {
+            "the server refused stream_options (added by --stream), so they went without it; their output tokens are counted locally (estimated)"
+        }
         _ => "",
     }
 }

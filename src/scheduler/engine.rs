@@ -658,6 +658,7 @@ mod tests {
             timestamp: None,
             conversation: None,
             prior_turns: None,
+            usage_option_added: false,
         }
     }
 

@@ -3,9 +3,10 @@
 
 use super::{GiveUp, Throttle};
 use crate::client::{Attempt, Client, retry};
-use crate::record::{Record, Status, millis};
-use crate::workload::{Request, request_model};
+use crate::record::{Flag, Record, Status, millis};
+use crate::workload::{Request, request_model, without_stream_options};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -27,6 +28,9 @@ pub struct Requester {
     throttle: Option<Arc<Throttle>>,
     /// `--give-up-after`: sees every attempt; once it gave up, nothing is retried.
     give_up: Option<Arc<GiveUp>>,
+    /// The endpoint refused the `stream_options` that `--stream` adds to Chat bodies: from then
+    /// on they go without it (their output tokens are counted locally).
+    refuses_usage_option: AtomicBool,
 }
 
 impl Requester {
@@ -36,6 +40,7 @@ impl Requester {
             policy,
             throttle,
             give_up: None,
+            refuses_usage_option: AtomicBool::new(false),
         }
     }
 
@@ -73,7 +78,16 @@ impl Requester {
             timestamp: _,
             conversation: _,
             prior_turns: _,
+            usage_option_added,
         } = request;
+        // Only a refusing endpoint's bodies are rewritten: no copy for any other.
+        let mut dropped_usage_option =
+            usage_option_added && self.refuses_usage_option.load(Ordering::Relaxed);
+        let mut body = if dropped_usage_option {
+            without_stream_options(&body)
+        } else {
+            body
+        };
         let mut attempt_errors = Vec::new();
         let mut attempt = 0;
         let mut first_sent: Option<Instant> = None;
@@ -141,6 +155,29 @@ impl Requester {
                 latency_ms = record.latency_ms,
                 "attempt finished"
             );
+            // A strict server refusing the field llmvolley added (422 `extra_forbidden`, 400
+            // "Unrecognized request argument"): sent again at once without it, once, and
+            // remembered for the endpoint. A field the user's body carries is the user's: its
+            // errors stand.
+            if usage_option_added && !dropped_usage_option && refuses_usage_option(&record) {
+                if !self.refuses_usage_option.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        "the server refused stream_options (added by --stream): Chat requests go without it, and their output tokens are counted locally"
+                    );
+                }
+                dropped_usage_option = true;
+                body = without_stream_options(&body);
+                if let Some(error) = &record.error {
+                    attempt_errors.push(error.kind.clone());
+                }
+                id = record.id;
+                model = record.model;
+                last_end = None;
+                continue;
+            }
+            if dropped_usage_option {
+                record.flag(Flag::UsageOptionRefused);
+            }
             let gave_up = self.give_up.as_ref().is_some_and(|give_up| {
                 give_up.observe(&record);
                 give_up.verdict().is_some()
@@ -220,4 +257,15 @@ fn finished(
         record.request_body = Some(body.clone());
     }
     record
+}
+
+/// Whether an answer is a strict server's refusal of `stream_options`: a 400 or 422 whose error
+/// names the field (Pydantic's `extra_forbidden` lists it in `loc`; OpenAI-style servers say
+/// "Unrecognized request argument supplied: stream_options").
+fn refuses_usage_option(record: &Record) -> bool {
+    matches!(record.http_status, Some(400 | 422))
+        && record
+            .error
+            .as_ref()
+            .is_some_and(|e| e.message.contains("stream_options"))
 }

@@ -229,6 +229,31 @@ pub fn with_stream(body: &str, route: &Route) -> Result<String, String> {
     Ok(out)
 }
 
+/// Whether a body has a `stream_options` field of its own.
+pub fn has_stream_options(body: &str) -> bool {
+    #[derive(Deserialize)]
+    struct Options<'a> {
+        #[serde(borrow, default)]
+        stream_options: Option<&'a RawValue>,
+    }
+    serde_json::from_str::<Options>(body).is_ok_and(|o| o.stream_options.is_some())
+}
+
+/// The body without its `stream_options` field, keys kept in order (for a server that refuses
+/// the field `--stream` added). A body that is not a JSON object is returned as it is.
+pub fn without_stream_options(body: &[u8]) -> bytes::Bytes {
+    let Ok(fields) = serde_json::from_slice::<OrderedFields>(body) else {
+        return bytes::Bytes::copy_from_slice(body);
+    };
+    let mut out = String::with_capacity(body.len());
+    out.push('{');
+    for (key, value) in fields.0.iter().filter(|(key, _)| key != "stream_options") {
+        push_field(&mut out, key, value.get());
+    }
+    out.push('}');
+    bytes::Bytes::from(out)
+}
+
 fn push_field(out: &mut String, key: &str, raw_value: &str) {
     if out.len() > 1 {
         out.push(',');

@@ -4,7 +4,7 @@ pub mod generate;
 mod line;
 mod turns;
 
-pub use line::{ParsedLine, Route, parse_line, request_model, with_stream};
+pub use line::{ParsedLine, Route, parse_line, request_model, with_stream, without_stream_options};
 pub use turns::ConversationSpec;
 
 use bytes::Bytes;
@@ -33,6 +33,9 @@ pub struct Request {
     pub conversation: Option<std::sync::Arc<ConversationSpec>>,
     /// `--resume`: the recorded ok turns of this conversation, which it goes on after.
     pub prior_turns: Option<std::sync::Arc<[crate::record::Record]>>,
+    /// `--stream` added `stream_options.include_usage` to this Chat body (the user's body did not
+    /// ask for it): a server that refuses the field gets the body without it.
+    pub usage_option_added: bool,
 }
 
 /// A line that cannot be sent; it still becomes exactly one record. `message` says why, without the line number.
@@ -160,6 +163,9 @@ impl<R: BufRead> WorkloadReader<R> {
                 Err(message) => return invalid(message),
             },
         };
+        let usage_option_added = self.force_stream
+            && parsed.route == Route::Chat
+            && !line::has_stream_options(parsed.body);
         let body = if self.force_stream {
             match with_stream(parsed.body, &parsed.route) {
                 Ok(body) => Bytes::from(body),
@@ -181,6 +187,7 @@ impl<R: BufRead> WorkloadReader<R> {
             timestamp: parsed.timestamp,
             conversation,
             prior_turns: None,
+            usage_option_added,
         }))
     }
 }

@@ -32,6 +32,8 @@ pub struct Seen {
     pub n: usize,
     /// 0-based index of the request on its connection.
     pub on_connection: usize,
+    /// The request's body, as text.
+    pub body: String,
 }
 
 pub struct Scripted {
@@ -99,7 +101,7 @@ async fn connection(
     let mut buf = Vec::new();
     let mut answered = std::time::Instant::now();
     for on_connection in 0.. {
-        let Some(path) = read_request(&mut socket, &mut buf).await else {
+        let Some((path, body)) = read_request(&mut socket, &mut buf).await else {
             return;
         };
         if on_connection > 0 && idle_close.is_some_and(|idle| answered.elapsed() >= idle) {
@@ -110,6 +112,7 @@ async fn connection(
             path,
             n,
             on_connection,
+            body,
         }) {
             let written = match step {
                 Step::Raw(bytes) => socket.write_all(&bytes).await,
@@ -134,8 +137,9 @@ async fn connection(
     }
 }
 
-/// Reads one request (head and Content-Length body); its path, or None when the peer closed.
-async fn read_request(socket: &mut TcpStream, buf: &mut Vec<u8>) -> Option<String> {
+/// Reads one request (head and Content-Length body); its path and body, or None when the peer
+/// closed.
+async fn read_request(socket: &mut TcpStream, buf: &mut Vec<u8>) -> Option<(String, String)> {
     let mut chunk = [0u8; 16 * 1024];
     let head_end = loop {
         if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
@@ -164,8 +168,9 @@ async fn read_request(socket: &mut TcpStream, buf: &mut Vec<u8>) -> Option<Strin
         }
         buf.extend_from_slice(&chunk[..n]);
     }
+    let body = String::from_utf8_lossy(&buf[head_end..head_end + length]).into_owned();
     buf.drain(..head_end + length);
-    Some(path)
+    Some((path, body))
 }
 
 /// The head of a chunked 200 answer with this Content-Type (and extra header lines).
