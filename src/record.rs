@@ -315,6 +315,10 @@ pub struct Record {
     /// stream without usage, whose output tokens are counted locally.
     #[serde(skip)]
     pub extra_text: String,
+    /// Reasoning text that arrived although the usage reported no reasoning tokens (some open
+    /// servers): counted locally on the collector's thread to set the reasoning and output tokens.
+    #[serde(skip)]
+    pub unreported_reasoning: String,
     /// The `--max-cost` reservation (micro-dollars) the request held, released by the collector only
     /// once the request's cost is spent, so the budget never loses sight of a finished request.
     #[serde(skip)]
@@ -421,6 +425,7 @@ impl Record {
             response: None,
             itl_us: Vec::new(),
             extra_text: String::new(),
+            unreported_reasoning: String::new(),
             budget_reserved: None,
             metadata: None,
         }

@@ -188,6 +188,10 @@ impl Estimator {
     /// its output tokens counted from what arrived (answer, reasoning and refusal text, tool calls):
     /// `output_tokens` (and TPOT) for an ok answer, `partial_output_tokens` for a failed one.
     pub fn fill(&self, record: &mut Record) {
+        if !record.unreported_reasoning.is_empty() {
+            self.fill_reasoning(record);
+            return;
+        }
         if record.token_source != Some(TokenSource::Estimated) || record.output_tokens.is_some() {
             return;
         }
@@ -207,6 +211,41 @@ impl Estimator {
             return;
         }
         record.tokenizer = Some(counter.label().to_string());
+    }
+}
+
+impl Estimator {
+    /// Reasoning text arrived but the usage reported no reasoning tokens (some open servers):
+    /// they are counted here. If the server's output count already covers reasoning and visible
+    /// output (within 10%: another tokenizer counts a little differently), the reasoning was inside
+    /// it and only `reasoning_tokens` is set; otherwise the reasoning is added to the output. Either
+    /// way the counts are marked estimated.
+    fn fill_reasoning(&self, record: &mut Record) {
+        let counter = TokenCounter::choose(record.model.as_deref(), self.hf.as_ref());
+        let reasoning = counter.count(&std::mem::take(&mut record.unreported_reasoning));
+        let mut visible = counter.count(record.output_text.as_deref().unwrap_or(""))
+            + counter.count(record.refusal.as_deref().unwrap_or(""));
+        for call in &record.tool_calls {
+            visible += counter.count(&call.name) + counter.count(&call.arguments);
+        }
+        let reported = record.output_tokens.unwrap_or(0);
+        let included = reported as f64 >= 0.9 * (reasoning + visible) as f64;
+        if !included {
+            record.output_tokens = Some(reported + reasoning);
+            record.total_tokens = record.total_tokens.map(|t| t + reasoning);
+        }
+        record.reasoning_tokens = Some(reasoning);
+        record.token_source = Some(TokenSource::Estimated);
+        record.tokenizer = Some(counter.label().to_string());
+        record.notes.push(format!(
+            "reasoning text arrived but usage reported no reasoning tokens: {reasoning} counted locally, {}",
+            if included {
+                "inside the reported output tokens"
+            } else {
+                "added to the reported output tokens"
+            }
+        ));
+        record.derive_tpot();
     }
 }
 

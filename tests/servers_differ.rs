@@ -416,3 +416,146 @@ async fn stream_options_the_users_body_carries_are_the_users_and_their_errors_st
             .all(|r| r["http_status"] == 422 && r["attempts"] == 1)
     );
 }
+
+// ---- 9. Reasoning tokens counted three ways ----------------------------------------------------------
+
+fn usage_chunk(completion: u64, reasoning: u64, total: u64) -> Step {
+    data(&format!(
+        r#"{{"id":"c","object":"chat.completion.chunk","model":"gpt-4.1-mini","choices":[],"usage":{{"prompt_tokens":10,"completion_tokens":{completion},"total_tokens":{total},"completion_tokens_details":{{"reasoning_tokens":{reasoning}}}}}}}"#
+    ))
+}
+
+const THOUGHT: &str = "Let me think about this step by step before I answer the question.";
+
+#[tokio::test]
+async fn reasoning_tokens_inside_beside_or_missing_from_usage_give_the_same_output_tokens() {
+    let thought_tokens = tiktoken_rs::o200k_base()
+        .unwrap()
+        .encode_ordinary(THOUGHT)
+        .len() as u64;
+    let server = serve(move |seen| {
+        let mut steps = vec![
+            chunked_head("text/event-stream", ""),
+            chat_chunk(&format!(r#"{{"reasoning_content":"{THOUGHT}"}}"#), "null"),
+            chat_chunk(r#"{"content":"Hello there"}"#, "null"),
+            chat_chunk("{}", r#""stop""#),
+        ];
+        let n = thought_tokens;
+        steps.push(match case_of(seen) {
+            // OpenAI: reasoning inside completion_tokens.
+            "inside" => usage_chunk(n + 2, n, 10 + n + 2),
+            // Some providers: reasoning beside completion_tokens, which holds the visible part.
+            "beside" => usage_chunk(2, n, 10 + 2 + n),
+            // Some open servers: reasoning reported as 0 while reasoning_content arrives.
+            "missing" => usage_chunk(2, 0, 12),
+            // ... or 0 reasoning, but a completion count that covers it.
+            _ => usage_chunk(n + 2, 0, 10 + n + 2),
+        });
+        steps.extend([data("[DONE]"), Step::End]);
+        steps
+    })
+    .await;
+    let body =
+        r#"{"model":"gpt-4.1-mini","messages":[{"role":"user","content":"hi"}],"stream":true}"#;
+    let (run, _tmp) = run_cases(
+        &server,
+        &["inside", "beside", "missing", "missing_but_counted"],
+        body,
+        &["--max-retries", "0"],
+    )
+    .await;
+    let want = thought_tokens + 2;
+    let cost = run.by_id("inside")["cost_usd"].as_f64().unwrap();
+    for id in ["inside", "beside", "missing", "missing_but_counted"] {
+        let r = run.by_id(id);
+        assert_eq!(r["output_tokens"], want, "{id}: {r}");
+        assert_eq!(r["reasoning_tokens"], thought_tokens, "{id}: {r}");
+        assert!(
+            (r["cost_usd"].as_f64().unwrap() - cost).abs() < 1e-12,
+            "{id}: {r}"
+        );
+    }
+    assert_eq!(run.by_id("inside")["token_source"], "server");
+    assert_eq!(run.by_id("beside")["token_source"], "server");
+    assert_eq!(run.by_id("missing")["token_source"], "estimated");
+    assert_eq!(
+        run.by_id("missing_but_counted")["token_source"],
+        "estimated"
+    );
+    assert_eq!(run.summary["tokens"]["output"], want * 4);
+}
+
+// ---- 10. Cached prompt tokens reported the additive way ----------------------------------------------
+
+#[tokio::test]
+async fn cache_reads_and_writes_reported_beside_the_input_count_as_input_and_are_priced_as_such() {
+    // Anthropic-style usage passed through a gateway: `input_tokens` after the cache. Before: input
+    // 7 tokens instead of 10,000, and the cache ignored.
+    let server = serve(|seen| {
+        let usage = match case_of(seen) {
+            "read" => r#"{"input_tokens":7,"cache_read_input_tokens":9993,"cache_creation_input_tokens":0,"output_tokens":5}"#,
+            "write" => r#"{"input_tokens":7,"cache_read_input_tokens":0,"cache_creation_input_tokens":9993,"output_tokens":5}"#,
+            // A translating gateway fills both conventions, equal: counted once.
+            _ => r#"{"prompt_tokens":10000,"completion_tokens":5,"total_tokens":10005,"prompt_tokens_details":{"cached_tokens":9993},"cache_read_input_tokens":9993}"#,
+        };
+        let body = format!(
+            r#"{{"object":"response","status":"completed","model":"claude-x","output":[{{"type":"message","content":[{{"type":"output_text","text":"Hi"}}]}}],"usage":{usage}}}"#
+        );
+        vec![whole(200, "application/json", "", &body)]
+    })
+    .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let prices = tmp.path().join("prices.json");
+    std::fs::write(
+        &prices,
+        r#"{"models":{"claude-x":{"input":3.0,"output":15.0,"cached_input":0.3,"cache_write":3.75}}}"#,
+    )
+    .unwrap();
+    let body = r#"{"model":"claude-x","input":"hi"}"#;
+    let (run, _tmp) = run_cases(
+        &server,
+        &["read", "write", "both"],
+        body,
+        &["--max-retries", "0", "--prices", prices.to_str().unwrap()],
+    )
+    .await;
+    let per_m = |tokens: f64, usd: f64| tokens * usd / 1e6;
+    for (id, cached, written, cost) in [
+        (
+            "read",
+            9993,
+            0,
+            per_m(7.0, 3.0) + per_m(9993.0, 0.3) + per_m(5.0, 15.0),
+        ),
+        (
+            "write",
+            0,
+            9993,
+            per_m(7.0, 3.0) + per_m(9993.0, 3.75) + per_m(5.0, 15.0),
+        ),
+        (
+            "both",
+            9993,
+            0,
+            per_m(7.0, 3.0) + per_m(9993.0, 0.3) + per_m(5.0, 15.0),
+        ),
+    ] {
+        let r = run.by_id(id);
+        assert_eq!(r["input_tokens"], 10_000, "{id}: {r}");
+        assert_eq!(
+            r["cached_tokens"].as_u64().unwrap_or(0),
+            cached,
+            "{id}: {r}"
+        );
+        assert_eq!(
+            r["cache_write_tokens"].as_u64().unwrap_or(0),
+            written,
+            "{id}: {r}"
+        );
+        assert_eq!(r["total_tokens"], 10_005, "{id}: {r}");
+        assert!(
+            (f(&r["cost_usd"]) - cost).abs() < 1e-9,
+            "{id}: {r} vs {cost}"
+        );
+    }
+}

@@ -127,6 +127,12 @@ pub(super) struct Usage {
     input_tokens_details: Option<InputDetails>,
     #[serde(default, alias = "completion_tokens_details")]
     output_tokens_details: Option<OutputDetails>,
+    /// Anthropic-style usage (passed through by gateways): cache reads and writes beside an
+    /// `input_tokens` that leaves them out.
+    #[serde(default)]
+    cache_read_input_tokens: Option<u64>,
+    #[serde(default)]
+    cache_creation_input_tokens: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -310,12 +316,46 @@ pub(super) fn apply_usage(usage: &Usage, record: &mut Record) {
         .output_tokens_details
         .as_ref()
         .and_then(|d| d.reasoning_tokens);
-    record.total_tokens = usage
-        .total_tokens
-        .or(match (usage.input_tokens, usage.output_tokens) {
+    // Anthropic-style cache counts sit beside an input count that leaves them out; OpenAI's
+    // `cached_tokens` are inside it. Gateways that translate fill both, equal: then the input
+    // already holds them (it cannot be smaller than what it holds).
+    let read = usage.cache_read_input_tokens.unwrap_or(0);
+    let written = usage.cache_creation_input_tokens.unwrap_or(0);
+    if read + written > 0
+        && let Some(input) = usage.input_tokens
+    {
+        let inclusive = record.cached_tokens == Some(read) && input >= read + written;
+        if !inclusive {
+            record.input_tokens = Some(input + read + written);
+            record.cached_tokens = Some(read);
+            record.cache_write_tokens = Some(written);
+        } else if record.cache_write_tokens.is_none() && written > 0 {
+            record.cache_write_tokens = Some(written);
+        }
+    }
+    let additive_cache = record.input_tokens != usage.input_tokens;
+    record.total_tokens = usage.total_tokens.filter(|_| !additive_cache).or(
+        match (record.input_tokens, usage.output_tokens) {
             (Some(i), Some(o)) => Some(i + o),
             _ => None,
-        });
+        },
+    );
+    // Reasoning tokens are inside the output tokens in OpenAI's usage; some providers report them
+    // beside it (more reasoning than output, or a total that adds them): then output is both.
+    if let (Some(output), Some(reasoning)) = (record.output_tokens, record.reasoning_tokens)
+        && reasoning > 0
+    {
+        let total_adds_them = match (usage.total_tokens, usage.input_tokens) {
+            (Some(total), Some(input)) => total == input + output + reasoning,
+            _ => false,
+        };
+        if reasoning > output || total_adds_them {
+            record.output_tokens = Some(output + reasoning);
+            record.notes.push(format!(
+                "usage reports reasoning tokens beside the completion tokens ({reasoning} reasoning, {output} completion): output counts both"
+            ));
+        }
+    }
     if usage.input_tokens.is_some() || usage.output_tokens.is_some() {
         record.token_source = Some(TokenSource::Server);
     }

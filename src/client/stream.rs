@@ -236,6 +236,8 @@ pub struct StreamAssembler {
     extra_text: String,
     /// Refusal deltas: kept on the record.
     refusal: String,
+    /// Reasoning deltas: counted locally if the usage reports no reasoning tokens.
+    reasoning: String,
     calls: Vec<PartialCall>,
     first_chunk: Option<Instant>,
     first_visible: Option<Instant>,
@@ -262,6 +264,7 @@ impl StreamAssembler {
             text: String::new(),
             extra_text: String::new(),
             refusal: String::new(),
+            reasoning: String::new(),
             calls: Vec::new(),
             first_chunk: None,
             first_visible: None,
@@ -391,6 +394,7 @@ impl StreamAssembler {
             EventKind::ReasoningDelta => {
                 if let Some(delta) = event.delta.filter(|d| !d.is_empty()) {
                     self.extra_text.push_str(&delta);
+                    self.reasoning.push_str(&delta);
                     carried.hidden = true;
                 }
             }
@@ -472,6 +476,7 @@ impl StreamAssembler {
             if let Some(delta) = choice.delta {
                 if let Some(reasoning) = delta.reasoning_content.filter(|r| !r.is_empty()) {
                     self.extra_text.push_str(&reasoning);
+                    self.reasoning.push_str(&reasoning);
                     carried.hidden = true;
                 }
                 if let Some(content) = delta.content.filter(|c| !c.is_empty()) {
@@ -592,7 +597,13 @@ impl StreamAssembler {
             record.refusal = Some(std::mem::take(&mut self.refusal));
         }
         if self.usage_seen {
-            record.derive_tpot();
+            if !self.reasoning.is_empty() && record.reasoning_tokens.unwrap_or(0) == 0 {
+                // Left to count on the collector's thread: it sets reasoning (and, when the
+                // server left them out, output) tokens and TPOT.
+                record.unreported_reasoning = std::mem::take(&mut self.reasoning);
+            } else {
+                record.derive_tpot();
+            }
         } else {
             record.token_source = Some(TokenSource::Estimated);
             record.extra_text = std::mem::take(&mut self.extra_text);
