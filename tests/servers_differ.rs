@@ -559,3 +559,40 @@ async fn cache_reads_and_writes_reported_beside_the_input_count_as_input_and_are
         );
     }
 }
+
+// ---- 12. NaN and Infinity in a JSON answer -----------------------------------------------------------
+
+#[tokio::test]
+async fn nan_and_infinity_in_an_answer_are_read_as_null_and_the_answer_kept() {
+    // Before: the whole answer was invalid_json and lost.
+    let server = serve(|seen| match case_of(seen) {
+        "whole" => vec![whole(
+            200,
+            "application/json",
+            "",
+            r#"{"object":"chat.completion","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"Yes"},"logprobs":{"content":[{"token":"Yes","logprob":-Infinity,"top_logprobs":[{"token":"No","logprob":NaN}]}]},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}"#,
+        )],
+        _ => vec![
+            chunked_head("text/event-stream", ""),
+            data(r#"{"choices":[{"index":0,"delta":{"content":"Yes"},"logprobs":{"content":[{"token":"Yes","logprob":NaN}]},"finish_reason":null}]}"#),
+            chat_chunk("{}", r#""stop""#),
+            chat_usage(3, 1),
+            data("[DONE]"),
+            Step::End,
+        ],
+    })
+    .await;
+    let (run, _tmp) = run_cases(&server, &["whole", "stream"], CHAT, &["--max-retries", "0"]).await;
+    for id in ["whole", "stream"] {
+        let r = run.by_id(id);
+        assert_eq!(r["status"], "ok", "{id}: {r}");
+        assert_eq!(r["output_text"], "Yes");
+        assert_eq!(r["output_tokens"], 1);
+        assert_eq!(
+            r["flags"],
+            serde_json::json!(["non_finite_numbers"]),
+            "{id}: {r}"
+        );
+    }
+    assert_eq!(run.summary["flags"]["non_finite_numbers"], 2);
+}

@@ -221,15 +221,76 @@ const MAX_MESSAGE_CHARS: usize = 300;
 
 /// Fills `record` from a 2xx body: answer, usage and finish, or why the body is unusable.
 pub fn read_success_body(body: &[u8], record: &mut Record) {
+    let sanitized;
     let parsed: AnyBody = match serde_json::from_slice(body) {
         Ok(parsed) => parsed,
-        Err(e) => {
-            let (kind, message) = describe_unparsable(body, &e);
-            record.fail(Status::InvalidResponse, kind, message);
-            return;
-        }
+        Err(e) => match non_finite_as_null(body) {
+            Some(clean) => {
+                sanitized = clean;
+                match serde_json::from_slice(&sanitized) {
+                    Ok(parsed) => {
+                        record.flag(crate::record::Flag::NonFiniteNumbers);
+                        parsed
+                    }
+                    Err(_) => {
+                        let (kind, message) = describe_unparsable(body, &e);
+                        record.fail(Status::InvalidResponse, kind, message);
+                        return;
+                    }
+                }
+            }
+            None => {
+                let (kind, message) = describe_unparsable(body, &e);
+                record.fail(Status::InvalidResponse, kind, message);
+                return;
+            }
+        },
     };
     read_any_body(parsed, record);
+}
+
+/// The JSON text with the bare `NaN`, `Infinity` and `-Infinity` that some servers write (Python's
+/// `json.dumps` default, e.g. in logprobs) replaced by `null`, or None when it has none outside
+/// strings. Only called after a strict parse failed: answers without them pay nothing.
+pub(super) fn non_finite_as_null(json: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(json.len());
+    let (mut in_string, mut escaped, mut replaced) = (false, false, false);
+    let mut i = 0;
+    while i < json.len() {
+        let b = json[i];
+        if in_string {
+            out.push(b);
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            i += 1;
+            continue;
+        }
+        let rest = &json[i..];
+        let token = [&b"-Infinity"[..], b"Infinity", b"NaN"]
+            .into_iter()
+            .find(|t| rest.starts_with(t));
+        match (b, token) {
+            (b'"', _) => {
+                in_string = true;
+                out.push(b);
+                i += 1;
+            }
+            (_, Some(token)) => {
+                out.extend_from_slice(b"null");
+                i += token.len();
+                replaced = true;
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    replaced.then_some(out)
 }
 
 impl AnyBody<'_> {
@@ -625,6 +686,17 @@ mod tests {
         );
         assert_eq!(r.status, Status::ApiError);
         assert_eq!(r.error.unwrap().message, "quota");
+    }
+
+    #[test]
+    fn nan_and_infinity_outside_strings_become_null_and_strings_are_left_alone() {
+        let body = br#"{"a":NaN,"b":[Infinity,-Infinity],"c":"NaN \" Infinity","d":1.5}"#;
+        let clean = non_finite_as_null(body).unwrap();
+        assert_eq!(
+            String::from_utf8(clean).unwrap(),
+            r#"{"a":null,"b":[null,null],"c":"NaN \" Infinity","d":1.5}"#
+        );
+        assert!(non_finite_as_null(br#"{"a":"NaN"}"#).is_none());
     }
 
     #[test]

@@ -5,7 +5,10 @@
 //! / `incomplete` / `failed` / `done`), at an in-band error, or at an event that is not JSON —
 //! nothing after that counts.
 
-use super::parse::{AnyBody, ErrorField, Usage, apply_usage, error_parts, read_any_body, truncate};
+use super::parse::{
+    AnyBody, ErrorField, Usage, apply_usage, error_parts, non_finite_as_null, read_any_body,
+    truncate,
+};
 use super::sse::SseEvent;
 use crate::record::{Flag, Record, Status, TokenSource, ToolCall};
 use serde::Deserialize;
@@ -315,8 +318,32 @@ impl StreamAssembler {
         if data == "[DONE]" {
             return Some(Ended::Terminal);
         }
+        let sanitized;
         let parsed: StreamEvent = match serde_json::from_str(data) {
             Ok(parsed) => parsed,
+            // `NaN`/`Infinity` (logprobs from some servers) are read as null; the answer is kept.
+            Err(e) if e.is_syntax() && non_finite_as_null(data.as_bytes()).is_some() => {
+                sanitized = non_finite_as_null(data.as_bytes()).unwrap_or_default();
+                match serde_json::from_slice(&sanitized) {
+                    Ok(parsed) => {
+                        record.flag(Flag::NonFiniteNumbers);
+                        parsed
+                    }
+                    Err(e) => {
+                        let head: String = data.chars().take(80).collect();
+                        let message = format!(
+                            "stream event {} is not valid JSON ({e}): {head:?}",
+                            self.events
+                        );
+                        self.fail(
+                            Status::InvalidResponse,
+                            "malformed_event".to_string(),
+                            message,
+                        );
+                        return Some(Ended::Failed);
+                    }
+                }
+            }
             Err(_) if name == "error" => {
                 self.fail(Status::ApiError, "stream_error".to_string(), truncate(data));
                 return Some(Ended::Failed);
