@@ -596,3 +596,93 @@ async fn nan_and_infinity_in_an_answer_are_read_as_null_and_the_answer_kept() {
     }
     assert_eq!(run.summary["flags"]["non_finite_numbers"], 2);
 }
+
+// ---- 13. Rate-limit waits in more places -----------------------------------------------------------
+
+#[tokio::test]
+async fn a_429_waits_for_the_longest_applicable_reset_including_one_named_in_the_body() {
+    // Before: a spent token window with requests left waited the 0.5 s back-off, and a wait
+    // named only in the error body was ignored.
+    let serve_case = || {
+        serve(|seen| {
+            let first = seen.n == 0;
+            match (case_of(seen), first) {
+                ("tokens", true) => vec![whole(
+                    429,
+                    "application/json",
+                    "x-ratelimit-remaining-requests: 59\r\nx-ratelimit-reset-requests: 1s\r\nx-ratelimit-remaining-tokens: 0\r\nx-ratelimit-reset-tokens: 2s\r\n",
+                    r#"{"error":{"message":"Rate limit reached for tokens","type":"tokens","code":"rate_limit_exceeded"}}"#,
+                )],
+                ("body", true) => vec![whole(
+                    429,
+                    "application/json",
+                    "",
+                    r#"{"error":{"message":"Rate limit reached for gpt-4o. Please try again in 1.5s. Visit the docs.","code":"rate_limit_exceeded"}}"#,
+                )],
+                _ => vec![ok_whole()],
+            }
+        })
+    };
+    let body = r#"{"model":"m","input":"hi"}"#;
+    for case in ["tokens", "body"] {
+        let server = serve_case().await;
+        let (run, _tmp) = run_cases(&server, &[case], body, &["-c", "1"]).await;
+        let r = &run.records[0];
+        assert_eq!(
+            (r["status"].as_str(), r["attempts"].as_u64()),
+            (Some("ok"), Some(2)),
+            "{r}"
+        );
+        let want = if case == "tokens" { 1950.0 } else { 1450.0 };
+        assert!(ms(r, "retry_wait_ms") >= want, "{case}: {r}");
+    }
+}
+
+#[tokio::test]
+async fn a_rate_limit_that_resets_hours_away_ends_the_run_with_a_clear_message() {
+    let server = serve(|_| {
+        vec![whole(
+            429,
+            "application/json",
+            "x-ratelimit-remaining-tokens: 0\r\nx-ratelimit-reset-tokens: 5h0m0s\r\n",
+            r#"{"error":{"message":"You exceeded your daily token quota","code":"rate_limit_exceeded"}}"#,
+        )]
+    })
+    .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let workload = tmp.path().join("w.jsonl");
+    std::fs::write(&workload, "{\"model\":\"m\",\"input\":\"hi\"}\n".repeat(20)).unwrap();
+    let run = run_endpoint(
+        &server.endpoint(),
+        &workload,
+        &["-c", "1"],
+        &tmp.path().join("out"),
+    )
+    .await;
+    assert_eq!(run.records.len(), 20, "every line ends as one record");
+    assert!(
+        server.requests() <= 2,
+        "not retried line by line: {}",
+        server.requests()
+    );
+    let first = &run.records[0];
+    assert_eq!(first["attempts"], 1, "{first}");
+    assert!(
+        first["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("asks to wait 5h"),
+        "{first}"
+    );
+    let verdict = run.summary["gave_up"].as_str().unwrap();
+    assert!(
+        verdict.contains("x-ratelimit-reset-tokens") && verdict.contains("--resume"),
+        "{verdict}"
+    );
+    assert!(
+        run.stdout.contains("the run gave up: rate limited"),
+        "{}",
+        run.stdout
+    );
+    assert_ne!(run.code, 0);
+}

@@ -250,7 +250,7 @@ impl Client {
             }
         };
         let (head, body) = response.into_parts();
-        let hints = retry::Hints::from_headers(&head.headers);
+        let mut hints = retry::Hints::from_headers(&head.headers);
         let headers_at = sent.elapsed();
         record.ttfb_ms = Some(millis(headers_at));
         let http_status = head.status;
@@ -288,6 +288,9 @@ impl Client {
             });
             match body {
                 Ok(body) => {
+                    if http_status.as_u16() == 429 {
+                        hints.read_body(&body);
+                    }
                     read_error_body(http_status.as_u16(), &body, record);
                     if self.save_responses {
                         record.response = Some(saved_body(&body));

@@ -93,6 +93,101 @@ impl Hints {
         hints.retry_after = retry_after_ms.or(retry_after);
         hints
     }
+
+    /// The longest wait the server asked for that applies: `retry-after`, and the reset of each
+    /// rate-limit window that is exhausted (`remaining` 0), or whose `remaining` is not given. A
+    /// token window that is spent while requests are left waits for the token window's reset,
+    /// not the request window's.
+    pub fn server_wait(&self) -> Option<Asked> {
+        let applies = |remaining: Option<u64>| remaining.is_none_or(|r| r == 0);
+        [
+            self.retry_after,
+            self.reset_requests
+                .filter(|_| applies(self.remaining_requests)),
+            self.reset_tokens.filter(|_| applies(self.remaining_tokens)),
+        ]
+        .into_iter()
+        .flatten()
+        .max_by_key(|asked| asked.wait)
+    }
+
+    /// Takes a wait named in a 429's body (some gateways give none in the headers), when the
+    /// headers asked for none.
+    pub fn read_body(&mut self, body: &[u8]) {
+        if self.retry_after.is_none() {
+            self.retry_after = wait_in_body(body);
+        }
+    }
+}
+
+/// A wait a rate-limit error body names: a `retry_after` (seconds) or `retry_after_ms` field, a
+/// Google-style `retryDelay` ("30s"), anywhere in the JSON, else "try again in 6.5s" (or `1m30s`,
+/// `120ms`) in its message, as OpenAI's 429 messages say.
+pub fn wait_in_body(body: &[u8]) -> Option<Asked> {
+    const HEADER: &str = "error body";
+    let asked = |wait: Option<Duration>| {
+        wait.map(|wait| Asked {
+            wait,
+            header: HEADER,
+        })
+    };
+    let text = std::str::from_utf8(&body[..body.len().min(64 * 1024)]).ok()?;
+    if let Ok(json) = serde_json::from_str::<serde_json::Value>(text)
+        && let Some(found) = find_wait(&json, 0)
+    {
+        return asked(Some(found));
+    }
+    let lower = text.to_ascii_lowercase();
+    let at = lower.find("try again in ")? + "try again in ".len();
+    let rest = &text[at..];
+    let end = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '.'))
+        .unwrap_or(rest.len());
+    let spoken = rest[..end].trim_end_matches('.');
+    asked(humantime::parse_duration(spoken).ok().or_else(|| {
+        spoken
+            .parse::<f64>()
+            .ok()
+            .and_then(|s| Duration::try_from_secs_f64(s).ok())
+    }))
+}
+
+/// A wait field in `json`, searched a few levels deep.
+fn find_wait(json: &serde_json::Value, depth: u32) -> Option<Duration> {
+    use serde_json::Value;
+    if depth > 4 {
+        return None;
+    }
+    match json {
+        Value::Object(map) => {
+            for (key, value) in map {
+                let found = match (key.as_str(), value) {
+                    ("retry_after_ms" | "retryAfterMs", Value::Number(n)) => n
+                        .as_f64()
+                        .and_then(|ms| Duration::try_from_secs_f64(ms / 1000.0).ok()),
+                    ("retry_after" | "retryAfter", Value::Number(n)) => {
+                        n.as_f64().and_then(|s| Duration::try_from_secs_f64(s).ok())
+                    }
+                    ("retry_after" | "retryAfter" | "retryDelay", Value::String(s)) => {
+                        humantime::parse_duration(s.trim()).ok().or_else(|| {
+                            s.trim()
+                                .parse::<f64>()
+                                .ok()
+                                .and_then(|s| Duration::try_from_secs_f64(s).ok())
+                        })
+                    }
+                    (_, Value::Object(_) | Value::Array(_)) => find_wait(value, depth + 1),
+                    _ => None,
+                };
+                if found.is_some() {
+                    return found;
+                }
+            }
+            None
+        }
+        Value::Array(items) => items.iter().find_map(|v| find_wait(v, depth + 1)),
+        _ => None,
+    }
 }
 
 /// A wait before the next send, and where its length came from.
@@ -168,10 +263,11 @@ pub fn should_retry(record: &Record, hints: &Hints) -> bool {
     }
 }
 
-/// The server's ask (`retry-after-ms`, `retry-after`) capped at `cap`, else, as the SDKs do,
+/// The server's ask (`Hints::server_wait`: `retry-after-ms`, `retry-after`, an exhausted window's
+/// reset, a wait named in the error body) capped at `cap`, else, as the SDKs do,
 /// min(0.5 s × 2^(attempt−1), 8 s) less up to 25% at random.
 pub fn wait(hints: &Hints, attempt: u32, cap: Duration) -> Wait {
-    if let Some(asked) = hints.retry_after
+    if let Some(asked) = hints.server_wait()
         && !asked.wait.is_zero()
     {
         return Wait::server(asked, cap);
@@ -188,6 +284,69 @@ pub fn wait(hints: &Hints, attempt: u32, cap: Duration) -> Wait {
 mod tests {
     use super::*;
     use http::header::HeaderValue;
+
+    #[test]
+    fn waits_in_error_bodies_are_read_in_each_form_gateways_use() {
+        for (body, secs) in [
+            (
+                r#"{"error":{"message":"Rate limit reached for gpt-4o. Please try again in 6.5s. Visit ..."}}"#,
+                6.5,
+            ),
+            (
+                r#"{"error":{"message":"Please try again in 1m30s."}}"#,
+                90.0,
+            ),
+            (
+                r#"{"error":{"message":"slow down","retry_after":12}}"#,
+                12.0,
+            ),
+            (r#"{"retry_after_ms":250}"#, 0.25),
+            (
+                r#"{"error":{"details":[{"@type":"RetryInfo","retryDelay":"30s"}]}}"#,
+                30.0,
+            ),
+        ] {
+            let asked = wait_in_body(body.as_bytes()).unwrap_or_else(|| panic!("{body}"));
+            assert_eq!(asked.wait, Duration::from_secs_f64(secs), "{body}");
+        }
+        assert!(wait_in_body(br#"{"error":{"message":"slow down"}}"#).is_none());
+    }
+
+    #[test]
+    fn the_longest_applicable_reset_is_the_servers_wait() {
+        let asked = |secs: u64, header| {
+            Some(Asked {
+                wait: Duration::from_secs(secs),
+                header,
+            })
+        };
+        let hints = Hints {
+            remaining_requests: Some(99),
+            reset_requests: asked(1, "x-ratelimit-reset-requests"),
+            remaining_tokens: Some(0),
+            reset_tokens: asked(6, "x-ratelimit-reset-tokens"),
+            ..Hints::default()
+        };
+        assert_eq!(hints.server_wait(), asked(6, "x-ratelimit-reset-tokens"));
+        let both_unknown = Hints {
+            remaining_requests: None,
+            remaining_tokens: None,
+            ..hints.clone()
+        };
+        assert_eq!(
+            both_unknown.server_wait(),
+            asked(6, "x-ratelimit-reset-tokens")
+        );
+        let tokens_left = Hints {
+            remaining_tokens: Some(5000),
+            remaining_requests: Some(0),
+            ..hints
+        };
+        assert_eq!(
+            tokens_left.server_wait(),
+            asked(1, "x-ratelimit-reset-requests")
+        );
+    }
 
     fn failed(status: Status, http: Option<u16>, kind: &str) -> Record {
         let mut record = Record::empty("1".into(), 1, Status::Ok);

@@ -81,6 +81,13 @@ impl GiveUp {
         }
     }
 
+    /// Stops the load for a reason found elsewhere (a rate limit that resets hours away), unless
+    /// it stopped already.
+    pub fn stop_with(&self, verdict: String) {
+        self.verdict.get_or_init(|| verdict);
+        self.stop.cancel();
+    }
+
     /// Why the load stopped, once it did.
     pub fn verdict(&self) -> Option<&str> {
         self.verdict.get().map(String::as_str)

@@ -10,6 +10,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
+/// A server-requested wait more than this many times `--max-server-wait` ends the line and the
+/// run instead of being capped and retried (a quota that resets in hours).
+const FAR_WAIT_FACTOR: u32 = 10;
+
 /// How many times a request is tried again, and the longest server-requested wait honoured.
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
@@ -190,6 +194,25 @@ impl Requester {
                 return finished(record, attempt_errors, &body, metadata.as_deref());
             }
             let wait = retry::wait(&hints, attempt, self.policy.max_server_wait);
+            // A wait far beyond the cap (a daily quota, a window that resets in hours) is not
+            // waited out line by line: this line ends, and so does the run, saying when to resume.
+            if let Some(asked) = wait.asked
+                && asked.wait > self.policy.max_server_wait * FAR_WAIT_FACTOR
+            {
+                let far = format!(
+                    "the server asks to wait {} ({}), far beyond --max-server-wait {}: not retried; --resume (with --retry-failed for this line) after that, or raise --max-server-wait",
+                    humantime::format_duration(Duration::from_secs(asked.wait.as_secs())),
+                    asked.header,
+                    humantime::format_duration(self.policy.max_server_wait)
+                );
+                if let Some(error) = &mut record.error {
+                    error.message = format!("{}; {far}", error.message);
+                }
+                if let Some(give_up) = &self.give_up {
+                    give_up.stop_with(format!("rate limited: {far}"));
+                }
+                return finished(record, attempt_errors, &body, metadata.as_deref());
+            }
             // A 429's wait is the run-wide pause, which the throttle noted when it observed the answer.
             if let Some(throttle) = &self.throttle
                 && record.http_status != Some(429)

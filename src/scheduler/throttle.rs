@@ -224,12 +224,7 @@ impl Throttle {
             let _ = self.announced.set((per_minute, limiter));
         }
         if http_status == Some(429) {
-            let wait = self.server_wait(
-                hints
-                    .retry_after
-                    .or(hints.reset_requests)
-                    .or(hints.reset_tokens),
-            );
+            let wait = self.server_wait(hints.server_wait());
             // One halving per pause, however many answers of a burst come back 429.
             if self.pause_for(wait) {
                 let _ = self
@@ -242,10 +237,18 @@ impl Throttle {
             }
             return;
         }
-        if hints.remaining_requests == Some(0) {
-            self.pause_for(self.server_wait(hints.reset_requests));
-        } else if hints.remaining_tokens == Some(0) {
-            self.pause_for(self.server_wait(hints.reset_tokens));
+        // An exhausted window (of requests or of tokens; the longer reset when both are).
+        let exhausted = [
+            hints
+                .reset_requests
+                .filter(|_| hints.remaining_requests == Some(0)),
+            hints
+                .reset_tokens
+                .filter(|_| hints.remaining_tokens == Some(0)),
+        ];
+        if hints.remaining_requests == Some(0) || hints.remaining_tokens == Some(0) {
+            let longest = exhausted.into_iter().flatten().max_by_key(|a| a.wait);
+            self.pause_for(self.server_wait(longest));
         }
         if http_status.is_some_and(|s| (200..300).contains(&s)) {
             let limit = self.limit.load(Ordering::Relaxed);
