@@ -246,6 +246,10 @@ pub struct Record {
     /// before any byte of the answer arrived (not retries, not errors).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub reconnects: u32,
+    /// Set-up time (DNS, TCP, proxy tunnel, TLS) of the connection this request opened; absent on
+    /// a reused connection. Inside `ttfb_ms`, `ttft_ms` and `latency_ms`, which count from the send.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_ms: Option<f64>,
     /// Time to the response headers: the server's queueing and prefill-independent overhead.
     pub ttfb_ms: Option<f64>,
     pub ttft_ms: Option<f64>,
@@ -391,6 +395,7 @@ impl Record {
             latency_from_schedule_ms: None,
             retry_wait_ms: None,
             reconnects: 0,
+            connect_ms: None,
             ttfb_ms: None,
             ttft_ms: None,
             ttfo_ms: None,

@@ -528,7 +528,7 @@ async fn redirects_are_not_followed_so_the_key_stays_with_its_host() {
 
 /// A TLS acceptor with a freshly made self-signed certificate for localhost and 127.0.0.1,
 /// offering `alpn` (none: HTTP/1.1 without negotiation), and a listener with its https:// base URL.
-async fn self_signed_tls(
+pub(crate) async fn self_signed_tls(
     alpn: &[&[u8]],
 ) -> (tokio_rustls::TlsAcceptor, tokio::net::TcpListener, String) {
     use std::sync::Arc;

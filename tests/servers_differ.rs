@@ -6,6 +6,7 @@
 
 use crate::common::scripted::*;
 use crate::common::*;
+use std::time::Duration;
 
 const CHAT: &str = r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":true}"#;
 
@@ -685,4 +686,76 @@ async fn a_rate_limit_that_resets_hours_away_ends_the_run_with_a_clear_message()
         run.stdout
     );
     assert_ne!(run.code, 0);
+}
+
+// ---- 14. Connection set-up apart from TTFT -----------------------------------------------------------
+
+#[tokio::test]
+async fn connection_set_up_is_recorded_apart_for_the_request_that_opened_it() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // A TLS server at `localhost` (which resolves to ::1 first; it listens on 127.0.0.1 only)
+    // whose handshake takes 300 ms, closing each connection after its answer.
+    let (acceptor, listener, endpoint) = crate::run_against_wiremock::self_signed_tls(&[]).await;
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let mut request = vec![0u8; 64 * 1024];
+                let _ =
+                    tokio::time::timeout(Duration::from_millis(500), tls.read(&mut request)).await;
+                let body = r#"{"object":"response","status":"completed","output":[{"type":"message","content":[{"type":"output_text","text":"Hi"}]}],"usage":{"input_tokens":1,"output_tokens":1}}"#;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = tls.write_all(head.as_bytes()).await;
+                let _ = tls.write_all(body.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let workload = tmp.path().join("w.jsonl");
+    std::fs::write(&workload, "{\"model\":\"m\",\"input\":\"hi\"}\n".repeat(2)).unwrap();
+    let run = run_endpoint(
+        &endpoint,
+        &workload,
+        &["--insecure", "-c", "1"],
+        &tmp.path().join("tls"),
+    )
+    .await;
+    assert_run_invariants(&run, &workload);
+    for r in &run.records {
+        let connect = f(&r["connect_ms"]);
+        assert!(connect >= 290.0, "the handshake's 300 ms: {r}");
+        // Happy Eyeballs: ::1 refused or slow costs at most 250 ms more, never hyper's 300 ms.
+        assert!(connect < 300.0 + 250.0, "{r}");
+        assert!(
+            f(&r["ttfb_ms"]) >= connect,
+            "inside TTFB, which counts from the send: {r}"
+        );
+    }
+    assert_eq!(run.summary["connect_ms"]["count"], 2);
+    assert!(run.stdout.contains("connect ms"), "{}", run.stdout);
+
+    // A kept-alive connection: only the request that opened it has a set-up time.
+    let server = serve(|_| vec![ok_whole()]).await;
+    let (run, _tmp) = run_cases(
+        &server,
+        &["a", "b", "c"],
+        r#"{"model":"m","input":"hi"}"#,
+        &["-c", "1"],
+    )
+    .await;
+    assert_eq!(server.connections(), 1);
+    let opened: Vec<_> = run
+        .records
+        .iter()
+        .filter(|r| r["connect_ms"].is_number())
+        .collect();
+    assert_eq!(opened.len(), 1, "{:?}", run.records);
 }

@@ -253,6 +253,11 @@ impl Client {
         let mut hints = retry::Hints::from_headers(&head.headers);
         let headers_at = sent.elapsed();
         record.ttfb_ms = Some(millis(headers_at));
+        record.connect_ms = head
+            .extensions
+            .get::<transport::NewConnection>()
+            .and_then(transport::NewConnection::take)
+            .map(millis);
         let http_status = head.status;
         record.http_status = Some(http_status.as_u16());
         record.request_id = head

@@ -60,6 +60,9 @@ impl Transport {
         tcp.enforce_http(false);
         tcp.set_nodelay(true);
         tcp.set_connect_timeout(Some(self.connect_timeout));
+        // RFC 8305's Connection Attempt Delay: `localhost` resolving to ::1 first while the server
+        // listens on 127.0.0.1 only costs a new connection at most this, not hyper's 300 ms.
+        tcp.set_happy_eyeballs_timeout(Some(HAPPY_EYEBALLS_DELAY));
         // As reqwest did: a silent peer (a long answer behind NAT) keeps its connection, a dead
         // one is noticed before `--timeout`.
         tcp.set_keepalive(Some(Duration::from_secs(15)));
@@ -249,15 +252,93 @@ pub struct Timed<C> {
     limit: Duration,
 }
 
+/// RFC 8305 §5: the delay before the next address family is tried in parallel.
+pub const HAPPY_EYEBALLS_DELAY: Duration = Duration::from_millis(250);
+
+/// How long a new connection took to set up (DNS, TCP, the proxy's tunnel, TLS): carried in the
+/// extensions of every response on it, and taken by the first request that reads it, the one
+/// that waited for it (as k6 reports `http_req_connecting` + `http_req_tls_handshaking`).
+#[derive(Clone, Debug)]
+pub struct NewConnection(Arc<SetUp>);
+
+#[derive(Debug)]
+struct SetUp {
+    took: Duration,
+    taken: std::sync::atomic::AtomicBool,
+}
+
+impl NewConnection {
+    /// The set-up time, the first time it is asked for; None after (a reused connection).
+    pub fn take(&self) -> Option<Duration> {
+        (!self
+            .0
+            .taken
+            .swap(true, std::sync::atomic::Ordering::Relaxed))
+        .then_some(self.0.took)
+    }
+}
+
+/// A connection that knows how long it took to set up.
+pub struct TimedIo<T> {
+    io: T,
+    setup: NewConnection,
+}
+
+impl<T: Connection> Connection for TimedIo<T> {
+    fn connected(&self) -> Connected {
+        self.io.connected().extra(self.setup.clone())
+    }
+}
+
+impl<T: Read + Unpin> Read for TimedIo<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl<T: Write + Unpin> Write for TimedIo<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+}
+
 impl<C> Service<Uri> for Timed<C>
 where
     C: Service<Uri>,
     C::Future: Send + 'static,
     C::Error: Into<BoxError>,
 {
-    type Response = C::Response;
+    type Response = TimedIo<C::Response>;
     type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<C::Response, BoxError>> + Send>>;
+    type Future = Pin<Box<dyn Future<Output = Result<TimedIo<C::Response>, BoxError>> + Send>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         self.inner.poll_ready(cx).map_err(Into::into)
@@ -266,9 +347,17 @@ where
     fn call(&mut self, dst: Uri) -> Self::Future {
         let connecting = self.inner.call(dst);
         let limit = self.limit;
+        let started = std::time::Instant::now();
         Box::pin(async move {
             match tokio::time::timeout(limit, connecting).await {
-                Ok(connected) => connected.map_err(Into::into),
+                Ok(Ok(io)) => Ok(TimedIo {
+                    io,
+                    setup: NewConnection(Arc::new(SetUp {
+                        took: started.elapsed(),
+                        taken: std::sync::atomic::AtomicBool::new(false),
+                    })),
+                }),
+                Ok(Err(e)) => Err(e.into()),
                 Err(_) => Err(ConnectTimedOut(limit).into()),
             }
         })

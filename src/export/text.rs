@@ -264,6 +264,7 @@ fn render(summary: &Summary) -> String {
         ("from sched ms", from_schedule),
         ("failed ms", &summary.failed_latency_ms),
         ("queue ms", &summary.queue_ms),
+        ("connect ms", &summary.connect_ms),
         ("retry wait ms", &summary.retry_wait_ms),
         ("ttft ms", &summary.ttft_ms),
         ("ttfo ms", &summary.ttfo_ms),

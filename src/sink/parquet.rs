@@ -22,7 +22,7 @@ const ROWS_PER_GROUP: usize = 16_384;
 
 /// The columns, in order: (name, type). Times are ms from the run's epoch or durations in ms, as in
 /// `records.jsonl`.
-const COLUMNS: [(&str, DataType); 47] = [
+const COLUMNS: [(&str, DataType); 48] = [
     ("id", DataType::Utf8),
     ("line", DataType::UInt64),
     ("seq", DataType::UInt64),
@@ -41,6 +41,7 @@ const COLUMNS: [(&str, DataType); 47] = [
     ("latency_ms", DataType::Float64),
     ("latency_from_schedule_ms", DataType::Float64),
     ("retry_wait_ms", DataType::Float64),
+    ("connect_ms", DataType::Float64),
     ("ttfb_ms", DataType::Float64),
     ("ttft_ms", DataType::Float64),
     ("ttfo_ms", DataType::Float64),
@@ -168,6 +169,7 @@ impl ParquetFile {
             Cell::F64(r.latency_ms),
             Cell::F64(r.latency_from_schedule_ms),
             Cell::F64(r.retry_wait_ms),
+            Cell::F64(r.connect_ms),
             Cell::F64(r.ttfb_ms),
             Cell::F64(r.ttft_ms),
             Cell::F64(r.ttfo_ms),

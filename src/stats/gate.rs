@@ -178,7 +178,7 @@ impl Metric {
                 .unwrap_or(Value::Null);
                 if !path_is_known(&known, path) {
                     return Err(format!(
-                        "{path:?}: not a figure of the summary. Use ttft.p99 (any percentile of latency, latency_from_schedule, queue, ttft, ttfo, tpot, itl, chunk_gap, output_tps, failed_latency, retry_wait, input_length, output_length; or min, max, mean, stdev, count), error_rate, requests_per_s, output_tokens_per_s, goodput, cost, cost_per_1k, or a dotted path of summary.json such as tokens.total_per_s"
+                        "{path:?}: not a figure of the summary. Use ttft.p99 (any percentile of latency, latency_from_schedule, queue, ttft, ttfo, tpot, itl, chunk_gap, connect, output_tps, failed_latency, retry_wait, input_length, output_length; or min, max, mean, stdev, count), error_rate, requests_per_s, output_tokens_per_s, goodput, cost, cost_per_1k, or a dotted path of summary.json such as tokens.total_per_s"
                     ));
                 }
                 Metric::Path(path.to_string())

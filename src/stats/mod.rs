@@ -137,6 +137,9 @@ pub struct RunStats {
     /// several tokens an event).
     #[serde(default)]
     pub chunk_gap: ScaledHistogram,
+    /// Set-up times of the connections requests opened (DNS, TCP, TLS), ok or not.
+    #[serde(default)]
+    pub connect: ScaledHistogram,
     /// Output tokens per second of each ok request's latency.
     pub output_tps: ScaledHistogram,
     /// Input and output tokens of each ok request: what the workload really was, as the server
@@ -389,6 +392,9 @@ impl RunStats {
             self.retry_wait.record(wait);
         }
         self.reconnects += u64::from(r.reconnects);
+        if let Some(connect) = r.connect_ms {
+            self.connect.record(connect);
+        }
         for flag in &r.flags {
             *self.flags.entry(flag.name().to_string()).or_default() += 1;
         }
@@ -587,6 +593,7 @@ impl RunStats {
             (&mut self.tpot, &other.tpot),
             (&mut self.itl, &other.itl),
             (&mut self.chunk_gap, &other.chunk_gap),
+            (&mut self.connect, &other.connect),
             (&mut self.output_tps, &other.output_tps),
             (&mut self.retry_wait, &other.retry_wait),
         ] {
@@ -770,13 +777,14 @@ pub enum Histo {
     Tpot,
     Itl,
     ChunkGap,
+    Connect,
     OutputTps,
     RetryWait,
 }
 
 impl Histo {
     /// Every histogram with its name: the file stem in `histograms/` and the `--fail-on` name.
-    pub const NAMED: [(&'static str, Histo); 11] = [
+    pub const NAMED: [(&'static str, Histo); 12] = [
         ("latency", Histo::Latency),
         ("latency_from_schedule", Histo::LatencyFromSchedule),
         ("failed_latency", Histo::FailedLatency),
@@ -786,6 +794,7 @@ impl Histo {
         ("tpot", Histo::Tpot),
         ("itl", Histo::Itl),
         ("chunk_gap", Histo::ChunkGap),
+        ("connect", Histo::Connect),
         ("output_tps", Histo::OutputTps),
         ("retry_wait", Histo::RetryWait),
     ];
@@ -811,6 +820,7 @@ impl Histo {
             Histo::Tpot => &stats.tpot,
             Histo::Itl => &stats.itl,
             Histo::ChunkGap => &stats.chunk_gap,
+            Histo::Connect => &stats.connect,
             Histo::OutputTps => &stats.output_tps,
             Histo::RetryWait => &stats.retry_wait,
         }
@@ -827,6 +837,7 @@ impl Histo {
             Histo::Tpot => &mut stats.tpot,
             Histo::Itl => &mut stats.itl,
             Histo::ChunkGap => &mut stats.chunk_gap,
+            Histo::Connect => &mut stats.connect,
             Histo::OutputTps => &mut stats.output_tps,
             Histo::RetryWait => &mut stats.retry_wait,
         }

@@ -43,6 +43,10 @@ pub struct Summary {
     /// The gaps between consecutive text chunks (SSE events) as they arrived: per event.
     #[serde(default)]
     pub chunk_gap_ms: Option<Distribution>,
+    /// Set-up times of the connections requests opened (DNS, TCP, proxy tunnel, TLS): apart
+    /// from TTFT, which counts from the send and so holds them for those requests.
+    #[serde(default)]
+    pub connect_ms: Option<Distribution>,
     /// Per ok request: output tokens / latency.
     pub output_tokens_per_s: Option<Distribution>,
     /// Output tokens per text chunk over streamed ok requests.
@@ -511,6 +515,7 @@ impl Summary {
             tpot_ms: Distribution::of(&stats.tpot),
             itl_ms: Distribution::of(&stats.itl),
             chunk_gap_ms: Distribution::of(&stats.chunk_gap),
+            connect_ms: Distribution::of(&stats.connect),
             output_tokens_per_s: Distribution::of(&stats.output_tps),
             input_length: TokenLengths::of(&stats.input_length),
             output_length: TokenLengths::of(&stats.output_length),
