@@ -759,3 +759,64 @@ async fn connection_set_up_is_recorded_apart_for_the_request_that_opened_it() {
         .collect();
     assert_eq!(opened.len(), 1, "{:?}", run.records);
 }
+
+// ---- 15. An endpoint that never streams ----------------------------------------------------------------
+
+#[tokio::test]
+async fn an_endpoint_that_answers_whole_bodies_to_stream_requests_leaves_ttft_slos_unjudged() {
+    // Before: "ttft <= 500 ms 0.0%", goodput 0.00, and a hint to add --stream (it was given).
+    let server = serve(|_| {
+        vec![whole(
+            200,
+            "application/json",
+            "",
+            r#"{"object":"response","status":"completed","output":[{"type":"message","content":[{"type":"output_text","text":"Hi there"}]}],"usage":{"input_tokens":3,"output_tokens":2}}"#,
+        )]
+    })
+    .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let workload = tmp.path().join("w.jsonl");
+    std::fs::write(&workload, "{\"model\":\"m\",\"input\":\"hi\"}\n").unwrap();
+    let (endpoint, dir) = (server.endpoint(), tmp.path().join("out"));
+    let w = workload.to_str().unwrap().to_string();
+    let run = tokio::task::spawn_blocking(move || {
+        bench(
+            &[
+                &w,
+                "--endpoint",
+                &endpoint,
+                "--stream",
+                "--slo",
+                "ttft=500ms",
+                "--requests",
+                "6",
+                "-c",
+                "2",
+            ],
+            &dir,
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(run.records.len(), 6);
+    for r in &run.records {
+        assert_eq!(r["status"], "ok", "{r}");
+        assert!(r["ttft_ms"].is_null(), "TTFT does not apply: {r}");
+        assert_eq!(r["flags"], serde_json::json!(["not_streamed"]), "{r}");
+    }
+    let slo = &run.summary["slo"];
+    assert!(slo["share_ttft"].is_null(), "{slo}");
+    assert_eq!(
+        (slo["whole_answers"].as_u64(), slo["unjudged"].as_u64()),
+        (Some(6), Some(6))
+    );
+    assert_eq!(run.summary["flags"]["not_streamed"], 6);
+    let text = std::fs::read_to_string(run.dir.join("summary.txt")).unwrap_or_default();
+    let shown = if text.is_empty() { &run.stdout } else { &text };
+    assert!(shown.contains("ttft <= 500 ms not judged"), "{shown}");
+    assert!(
+        shown.contains("the server answered whole bodies"),
+        "{shown}"
+    );
+    assert!(!shown.contains("ttft <= 500 ms 0.0%"), "{shown}");
+}

@@ -222,6 +222,8 @@ impl Client {
         // The timeout covers the whole answer, its body too: one timer, registered once.
         let deadline = tokio::time::sleep_until((sent + self.timeout).into());
         tokio::pin!(deadline);
+        // A shared buffer: kept to tell, should the answer come whole, whether it asked to stream.
+        let sent_body = body.clone();
         let mut outcome = self
             .send(&self.http, route, body.clone(), deadline.as_mut())
             .await;
@@ -269,6 +271,7 @@ impl Client {
             let end = self
                 .read_answer(
                     body,
+                    &sent_body,
                     &head.headers,
                     sent,
                     headers_at,
@@ -317,6 +320,7 @@ impl Client {
     async fn read_answer(
         &self,
         mut response: Incoming,
+        request_body: &[u8],
         headers: &HeaderMap,
         sent: Instant,
         headers_at: Duration,
@@ -451,6 +455,9 @@ impl Client {
                 match broken {
                     Some((status, kind, message)) => record.fail(status, kind, message),
                     None => read_success_body(&buf, record),
+                }
+                if asks_to_stream(request_body) {
+                    record.flag(crate::record::Flag::NotStreamed);
                 }
                 last_byte
             }
@@ -607,6 +614,16 @@ fn feed(
         }
     }
     Ok(false)
+}
+
+/// Whether a request body says `"stream": true` (read only for an answer that came whole).
+fn asks_to_stream(body: &[u8]) -> bool {
+    memchr::memmem::find_iter(body, b"\"stream\"").any(|at| {
+        let rest = &body[at + 8..];
+        let rest = rest.trim_ascii_start();
+        rest.strip_prefix(b":")
+            .is_some_and(|v| v.trim_ascii_start().starts_with(b"true"))
+    })
 }
 
 /// After the answer's terminal event: when the body has ended too, the connection goes back to

@@ -538,9 +538,22 @@ fn render_slo(out: &mut String, slo: &SloSummary) {
         ("tpot", slo.tpot_ms, slo.share_tpot),
         ("e2e", slo.e2e_ms, slo.share_e2e),
     ] {
-        if let (Some(limit), Some(share)) = (limit, share) {
-            parts.push(format!("{name} <= {limit} ms {:.1}%", share * 100.0));
+        match (limit, share) {
+            (Some(limit), Some(share)) => {
+                parts.push(format!("{name} <= {limit} ms {:.1}%", share * 100.0))
+            }
+            (Some(limit), None) => parts.push(format!("{name} <= {limit} ms not judged")),
+            _ => {}
         }
+    }
+    if !slo.judged() {
+        let _ = writeln!(
+            out,
+            "{:<13}{}; no request could be judged: no goodput",
+            "slo",
+            parts.join(", ")
+        );
+        return;
     }
     let _ = writeln!(
         out,

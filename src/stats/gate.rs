@@ -224,7 +224,11 @@ impl Metric {
                 .then(|| summary.requests.failed as f64 / summary.requests.total as f64),
             Metric::RequestsPerS => (summary.window_s > 0.0).then_some(summary.requests_per_s),
             Metric::OutputTokensPerS => summary.tokens.output_per_s,
-            Metric::Goodput => summary.slo.as_ref().map(|s| s.goodput_per_s),
+            Metric::Goodput => summary
+                .slo
+                .as_ref()
+                .filter(|s| s.judged())
+                .map(|s| s.goodput_per_s),
             Metric::CostUsd => summary.cost.total_usd,
             Metric::CostPer1k => summary.cost.per_1k_requests_usd,
             Metric::Path(path) => {

@@ -1,6 +1,6 @@
 //! Service-level objectives (`--slo ttft=500ms,tpot=50ms,e2e=10s`): which requests meet them, and goodput.
 
-use crate::record::{Record, Status, millis};
+use crate::record::{Flag, Record, Status, millis};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -55,6 +55,13 @@ pub struct SloTally {
     pub tpot: u64,
     pub e2e: u64,
     pub all: u64,
+    /// Ok requests the server answered whole although they asked to stream: their TTFT and TPOT
+    /// cannot be judged, and are left out of those SLOs' shares.
+    #[serde(default)]
+    pub whole_answers: u64,
+    /// Of those, the ones no SLO could judge (only TTFT/TPOT were set): out of goodput's share.
+    #[serde(default)]
+    pub unjudged: u64,
 }
 
 impl SloTally {
@@ -72,6 +79,8 @@ impl SloTally {
         self.tpot += other.tpot;
         self.e2e += other.e2e;
         self.all += other.all;
+        self.whole_answers += other.whole_answers;
+        self.unjudged += other.unjudged;
     }
 
     /// A failed request meets no SLO. TTFT and TPOT need a streamed answer (an answer read at once
@@ -83,12 +92,29 @@ impl SloTally {
         }
         let within =
             |value: Option<f64>, limit: Duration| value.is_some_and(|v| v <= millis(limit));
-        let ttft = self.slo.ttft.map(|limit| within(r.ttft_ms, limit));
-        let tpot = self.slo.tpot.map(|limit| match r.tpot_ms {
-            Some(_) => within(r.tpot_ms, limit),
-            None => r.ttft_ms.is_some() && r.output_tokens.unwrap_or(0) <= 1,
-        });
+        // Asked to stream, answered whole: no first token exists to judge, for or against.
+        let whole = r.flags.contains(&Flag::NotStreamed);
+        let ttft = self
+            .slo
+            .ttft
+            .filter(|_| !whole)
+            .map(|limit| within(r.ttft_ms, limit));
+        let tpot = self
+            .slo
+            .tpot
+            .filter(|_| !whole)
+            .map(|limit| match r.tpot_ms {
+                Some(_) => within(r.tpot_ms, limit),
+                None => r.ttft_ms.is_some() && r.output_tokens.unwrap_or(0) <= 1,
+            });
         let e2e = self.slo.e2e.map(|limit| within(r.latency_ms, limit));
+        if whole {
+            self.whole_answers += 1;
+            if e2e.is_none() {
+                self.unjudged += 1;
+                return;
+            }
+        }
         let mut all = true;
         for (met, count) in [
             (ttft, &mut self.ttft),
@@ -105,12 +131,13 @@ impl SloTally {
 
     /// Shares and goodput over `window_s`, the same window as the request throughput.
     pub fn summary(&self, window_s: f64) -> SloSummary {
-        let share = |n: u64| {
-            if self.requests == 0 {
-                0.0
-            } else {
-                n as f64 / self.requests as f64
-            }
+        let share = |n: u64, of: u64| {
+            if of == 0 { 0.0 } else { n as f64 / of as f64 }
+        };
+        // TTFT and TPOT shares are over the requests they could judge; none judged: unjudged.
+        let streamed = self.requests - self.whole_answers;
+        let judged = |limit: Option<Duration>, n: u64| {
+            limit.filter(|_| streamed > 0).map(|_| share(n, streamed))
         };
         SloSummary {
             ttft_ms: self.slo.ttft.map(millis),
@@ -118,10 +145,12 @@ impl SloTally {
             e2e_ms: self.slo.e2e.map(millis),
             requests: self.requests,
             meeting_all: self.all,
-            share_ttft: self.slo.ttft.map(|_| share(self.ttft)),
-            share_tpot: self.slo.tpot.map(|_| share(self.tpot)),
-            share_e2e: self.slo.e2e.map(|_| share(self.e2e)),
-            share_all: share(self.all),
+            share_ttft: judged(self.slo.ttft, self.ttft),
+            share_tpot: judged(self.slo.tpot, self.tpot),
+            share_e2e: self.slo.e2e.map(|_| share(self.e2e, self.requests)),
+            share_all: share(self.all, self.requests - self.unjudged),
+            whole_answers: self.whole_answers,
+            unjudged: self.unjudged,
             goodput_per_s: if window_s > 0.0 {
                 self.all as f64 / window_s
             } else {
@@ -148,6 +177,20 @@ pub struct SloSummary {
     pub share_all: f64,
     /// Requests meeting every SLO per second of the throughput window.
     pub goodput_per_s: f64,
+    /// Ok requests answered whole although they asked to stream: TTFT and TPOT SLOs not judged
+    /// for them (`share_ttft`/`share_tpot` are over the rest, null when none is left).
+    #[serde(default)]
+    pub whole_answers: u64,
+    /// Of those, the ones no SLO could judge: out of `share_all` and goodput.
+    #[serde(default)]
+    pub unjudged: u64,
+}
+
+impl SloSummary {
+    /// Whether any request could be judged at all (else goodput means nothing).
+    pub fn judged(&self) -> bool {
+        self.unjudged < self.requests
+    }
 }
 
 #[cfg(test)]
