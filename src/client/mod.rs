@@ -271,7 +271,6 @@ impl Client {
             let end = self
                 .read_answer(
                     body,
-                    &sent_body,
                     &head.headers,
                     sent,
                     headers_at,
@@ -279,6 +278,13 @@ impl Client {
                     record,
                 )
                 .await;
+            // Chunks are counted for streams only: an ok answer without them came whole.
+            if record.status == Status::Ok
+                && record.chunks.is_none()
+                && asks_to_stream(&sent_body)
+            {
+                record.flag(crate::record::Flag::NotStreamed);
+            }
             record.judge_emptiness();
             end
         } else {
@@ -320,7 +326,6 @@ impl Client {
     async fn read_answer(
         &self,
         mut response: Incoming,
-        request_body: &[u8],
         headers: &HeaderMap,
         sent: Instant,
         headers_at: Duration,
@@ -455,9 +460,6 @@ impl Client {
                 match broken {
                     Some((status, kind, message)) => record.fail(status, kind, message),
                     None => read_success_body(&buf, record),
-                }
-                if asks_to_stream(request_body) {
-                    record.flag(crate::record::Flag::NotStreamed);
                 }
                 last_byte
             }
