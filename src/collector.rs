@@ -4,7 +4,7 @@ use crate::cost::Pricer;
 use crate::record::{Record, Status};
 use crate::scheduler::Throttle;
 use crate::sink::RecordSink;
-use crate::stats::{RunStats, TimeSeries};
+use crate::stats::{RunStats, TimeSeries, WindowEnd};
 use crate::tokenize::Estimator;
 use crate::tool_check::ToolChecker;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
@@ -285,6 +285,8 @@ pub struct Collector {
     pricer: Pricer,
     estimator: Estimator,
     tool_checker: ToolChecker,
+    /// A timed load's deadline, published by the dispatcher.
+    window_end: Option<WindowEnd>,
 }
 
 /// What the collector accumulated once every record was in.
@@ -311,7 +313,14 @@ impl Collector {
             pricer,
             estimator,
             tool_checker: ToolChecker::default(),
+            window_end: None,
         }
+    }
+
+    /// Learns the end of a timed load's measured phase from the dispatcher, once it is known.
+    pub fn with_window_end(mut self, end: WindowEnd) -> Self {
+        self.window_end = Some(end);
+        self
     }
 
     /// Starts from these statistics (e.g. with SLOs to judge) instead of empty ones.
@@ -381,6 +390,11 @@ impl Collector {
         self.pricer.price(&mut record);
         for sink in &mut self.sinks {
             sink.write(&record)?;
+        }
+        if self.stats.window_end_ms.is_none()
+            && let Some(end) = &self.window_end
+        {
+            self.stats.window_end_ms = end.get_ms();
         }
         self.stats.add(&record);
         if let Some(series) = &mut self.timeseries {

@@ -103,9 +103,9 @@ async fn one_event_is_one_chunk_whatever_it_carries() {
         "the role-only chunk is no chunk: {r}"
     );
     assert_eq!(r["ttft_ms"], r["ttfo_ms"]);
-    let itl = &run.summary["itl_ms"];
-    assert_eq!(itl["count"], 1);
-    assert!(itl["min"].as_f64().unwrap() >= 150.0, "no 0 ms gap: {itl}");
+    let gap = &run.summary["chunk_gap_ms"];
+    assert_eq!(gap["count"], 1);
+    assert!(gap["min"].as_f64().unwrap() >= 150.0, "no 0 ms gap: {gap}");
 }
 
 #[tokio::test]

@@ -279,9 +279,7 @@ impl Client {
                 )
                 .await;
             // Chunks are counted for streams only: an ok answer without them came whole.
-            if record.status == Status::Ok
-                && record.chunks.is_none()
-                && asks_to_stream(&sent_body)
+            if record.status == Status::Ok && record.chunks.is_none() && asks_to_stream(&sent_body)
             {
                 record.flag(crate::record::Flag::NotStreamed);
             }

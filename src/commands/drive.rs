@@ -20,7 +20,7 @@ use crate::scheduler::{
 use crate::sink::RecordSink;
 use crate::stats::{
     ClientCheck, Distribution, LoadSummary, RunStats, ScaledHistogram, ServerPacing, Summary,
-    TimeSeries,
+    TimeSeries, WindowEnd,
 };
 use crate::tokenize::Estimator;
 use anyhow::Context;
@@ -153,8 +153,10 @@ impl Driver<'_> {
             load.warmup != Warmup::None,
             load.duration.map(|d| d + warmup_time),
         );
+        let window_end = WindowEnd::default();
         let mut collector = Collector::new(folder.sinks, progress, pricer, estimator)
-            .with_stats(RunStats::with_slo(load.slo));
+            .with_stats(RunStats::with_slo(load.slo))
+            .with_window_end(window_end.clone());
         let plan = Plan::new(load.warmup, load.limit(default_requests));
         let cpu_before = self.cpu_times();
         // The epoch as late as setup allows: a trace's first arrivals are due at it.
@@ -182,7 +184,8 @@ impl Driver<'_> {
             gates.clone(),
             slots,
         )
-        .with_conversations(load.conversations, stop.clone());
+        .with_conversations(load.conversations, stop.clone())
+        .with_window_end(window_end);
         let dispatched = match pace {
             Pace::Closed { .. } => {
                 let pacer = TokioPacer { stop: stop.clone() };

@@ -66,11 +66,27 @@ fn render(summary: &Summary) -> String {
     } else {
         ""
     };
+    let until = if summary.steady_state.is_some() {
+        "the --duration deadline"
+    } else {
+        "last answer"
+    };
     let _ = writeln!(
         out,
-        "{:<13}{:.2} s wall; {:.1} ok req/s over {session}{:.2} s from first send to last answer",
+        "{:<13}{:.2} s wall; {:.1} ok req/s over {session}{:.2} s from first send to {until}",
         "time", summary.wall_time_s, summary.requests_per_s, summary.window_s
     );
+    if let Some(steady) = &summary.steady_state {
+        let after = match steady.answers_after_window {
+            0 => String::new(),
+            n => format!("; {n} answers after --duration are in the totals, not the rates"),
+        };
+        let _ = writeln!(
+            out,
+            "{:<13}{:.2} ok req/s, {:.1} output tok/s over the measured {:.2} s (each request counted for the part of its time inside it: no ramp-up or drain bias){after}",
+            "steady", steady.requests_per_s, steady.output_tokens_per_s, steady.window_s
+        );
+    }
     let t = &summary.tokens;
     let _ = writeln!(
         out,

@@ -133,6 +133,8 @@ pub trait Launcher: Sync {
     /// The plan's `--duration`/`--requests` ended the load: conversations under way send no
     /// further turn.
     fn limit_reached(&self) {}
+    /// The measured phase of a timed load ends at `end`: answers after it stay out of its rates.
+    fn measured_until(&self, _end: Instant) {}
 }
 
 /// Waits until a request is due, or less once the load's stop token fires.
@@ -280,6 +282,7 @@ pub async fn dispatch(
     let mut launched = 0usize;
     // A request drawn but not launched when dispatch stopped: it still gets its record.
     let mut pending: Option<(Request, Planned)> = None;
+    let mut window_published = false;
     let ended = 'dispatch: loop {
         if stop.is_cancelled() {
             break gates.stopped();
@@ -347,6 +350,14 @@ pub async fn dispatch(
             }
             admit => admit == Admit::Warmup,
         };
+        // Known from the first measured request on (after any warm-up).
+        if !warmup
+            && !window_published
+            && let Some(end) = plan.ends_at()
+        {
+            launcher.measured_until(start + end);
+            window_published = true;
+        }
         let planned = Planned {
             seq,
             warmup,

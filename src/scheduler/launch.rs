@@ -26,6 +26,8 @@ pub struct RequestLauncher {
     /// Workers started so far (at most `slots`).
     workers: AtomicUsize,
     slots: usize,
+    /// Where a timed load's deadline is published for the collector.
+    window_end: Option<crate::stats::WindowEnd>,
 }
 
 /// A request cleared to go, with the slot it holds until its record is handed on.
@@ -80,6 +82,7 @@ impl RequestLauncher {
             waiting,
             workers: AtomicUsize::new(0),
             slots,
+            window_end: None,
         }
     }
 }
@@ -87,6 +90,12 @@ impl RequestLauncher {
 impl RequestLauncher {
     /// Runs conversation lines (and with `--tool-loop` every line) turn after turn as `settings`
     /// say; `stop` (the load's) ends them between turns. Call before the first launch.
+    /// Publishes a timed load's deadline to `end` (the collector's), once the plan knows it.
+    pub fn with_window_end(mut self, end: crate::stats::WindowEnd) -> Self {
+        self.window_end = Some(end);
+        self
+    }
+
     pub fn with_conversations(
         mut self,
         settings: ConversationSettings,
@@ -338,5 +347,12 @@ impl Launcher for RequestLauncher {
 
     fn limit_reached(&self) {
         self.shared.limit.cancel();
+    }
+
+    fn measured_until(&self, end: tokio::time::Instant) {
+        if let Some(window) = &self.window_end {
+            let from_epoch = end.into_std().saturating_duration_since(self.epoch());
+            window.set(from_epoch.as_micros() as u64);
+        }
     }
 }

@@ -26,6 +26,27 @@ const MAX_MICROS: u64 = 86_400_000_000;
 
 /// One HdrHistogram of values kept to three decimals (milliseconds at microsecond resolution,
 /// rates at 0.001/s), with 3 significant digits. Serialized as its HdrHistogram V2 deflate bytes.
+/// When the measured phase of a timed load (`--duration`) ends, in µs from the run's epoch (0:
+/// not known, or no end): set by the dispatcher once the plan knows it, read by the collector for
+/// each record, so completions after it stay out of the window's rates.
+#[derive(Clone, Default, Debug)]
+pub struct WindowEnd(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl WindowEnd {
+    pub fn set(&self, micros: u64) {
+        self.0
+            .store(micros.max(1), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The end in ms from the epoch, once known.
+    pub fn get_ms(&self) -> Option<f64> {
+        match self.0.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => None,
+            us => Some(us as f64 / 1000.0),
+        }
+    }
+}
+
 #[derive(Clone, PartialEq)]
 pub struct ScaledHistogram(Histogram<u64>);
 
@@ -112,6 +133,22 @@ impl ScaledHistogram {
 /// Everything the summary needs, accumulated one record at a time. Serializable, and mergeable:
 /// `merge` of the stats of two parts of a run equals the stats of the whole (oha's
 /// `ResultData::merge`); percentiles are never averaged, histograms are added.
+/// Ok answers and their tokens (output, total), counted apart.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct WindowCounts {
+    pub ok: u64,
+    pub output_tokens: u64,
+    pub total_tokens: u64,
+}
+
+/// Fractional completions and tokens inside a timed load's window (see `RunStats::steady`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Steady {
+    pub completions: f64,
+    pub output_tokens: f64,
+    pub total_tokens: f64,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RunStats {
     pub by_status: [u64; Status::ALL.len()],
@@ -179,6 +216,17 @@ pub struct RunStats {
     /// Ok answers cut short, by reason (`max_output_tokens`, `content_filter`, Chat `length`).
     #[serde(default)]
     pub incomplete: BTreeMap<String, u64>,
+    /// The end of a timed load's measured phase (ms from the run start): ok answers after it are
+    /// in the totals, not in the window's rates.
+    #[serde(default)]
+    pub window_end_ms: Option<f64>,
+    /// Ok answers that completed after `window_end_ms`, and their output and total tokens.
+    #[serde(default)]
+    pub after_window: WindowCounts,
+    /// The steady state of a timed load: every ok request counted for the share of its own
+    /// lifetime (send to answer) inside [first send, window end], with its tokens likewise.
+    #[serde(default)]
+    pub steady: Steady,
     /// Earliest first send and latest completion, ms from the run start: the throughput window.
     pub first_sent_ms: Option<f64>,
     pub last_done_ms: Option<f64>,
@@ -374,6 +422,26 @@ impl RunStats {
         }
     }
 
+    /// A timed load's ok answer against its window's end: after it, counted apart; and its share
+    /// of the steady state, the part of its lifetime (first send to answer) before the end.
+    fn add_to_window(&mut self, r: &Record, first_sent: f64, done: f64, end: f64) {
+        let (output, total) = (r.output_tokens.unwrap_or(0), r.total_tokens.unwrap_or(0));
+        if done > end {
+            self.after_window.ok += 1;
+            self.after_window.output_tokens += output;
+            self.after_window.total_tokens += total;
+        }
+        let lifetime = done - first_sent;
+        let share = if lifetime <= 0.0 {
+            f64::from(u8::from(done <= end))
+        } else {
+            ((end.min(done) - first_sent) / lifetime).clamp(0.0, 1.0)
+        };
+        self.steady.completions += share;
+        self.steady.output_tokens += share * output as f64;
+        self.steady.total_tokens += share * total as f64;
+    }
+
     pub fn add(&mut self, r: &Record) {
         if r.warmup {
             self.warmup += 1;
@@ -418,6 +486,11 @@ impl RunStats {
         if let (Some(first), Some(sent), Some(latency)) = (first_sent, r.sent_at, r.latency_ms) {
             self.first_sent_ms = Some(self.first_sent_ms.map_or(first, |f| f.min(first)));
             let done = sent + latency;
+            if r.status == Status::Ok
+                && let Some(end) = self.window_end_ms
+            {
+                self.add_to_window(r, first, done, end);
+            }
             self.last_done_ms = Some(self.last_done_ms.map_or(done, |l| l.max(done)));
             if r.status == Status::Ok {
                 self.latency.record(latency);
@@ -639,6 +712,13 @@ impl RunStats {
         }
         self.cost_usd += other.cost_usd;
         self.first_sent_ms = min_of(self.first_sent_ms, other.first_sent_ms);
+        self.window_end_ms = max_of(self.window_end_ms, other.window_end_ms);
+        self.after_window.ok += other.after_window.ok;
+        self.after_window.output_tokens += other.after_window.output_tokens;
+        self.after_window.total_tokens += other.after_window.total_tokens;
+        self.steady.completions += other.steady.completions;
+        self.steady.output_tokens += other.steady.output_tokens;
+        self.steady.total_tokens += other.steady.total_tokens;
         self.last_done_ms = max_of(self.last_done_ms, other.last_done_ms);
         self.last_sent_ms = max_of(self.last_sent_ms, other.last_sent_ms);
         for (model, theirs) in &other.by_model {

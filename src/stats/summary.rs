@@ -24,6 +24,9 @@ pub struct Summary {
     pub wall_time_s: f64,
     /// From the first send to the last completion: the denominator of every rate.
     pub window_s: f64,
+    /// A timed load (`--duration`): its measured phase's steady state.
+    #[serde(default)]
+    pub steady_state: Option<SteadyState>,
     /// ok requests per second of `window_s`.
     pub requests_per_s: f64,
     pub tokens: TokenTotals,
@@ -117,6 +120,20 @@ pub struct Summary {
     /// Unix time (µs) of the instant the records' offsets (`scheduled_at`, `sent_at`, …) count from.
     #[serde(default)]
     pub epoch_unix_us: Option<u64>,
+}
+
+/// The steady state of a timed load's measured phase (first send to its `--duration` deadline):
+/// every ok request counts for the share of its own lifetime (send to answer) inside the window,
+/// so the ramp-up (nothing done yet) and the drain (answers after the deadline) bias nothing. A
+/// closed loop of 5 slots on a server answering in 2 s shows 2.5 req/s whatever the duration.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SteadyState {
+    pub window_s: f64,
+    pub requests_per_s: f64,
+    pub output_tokens_per_s: f64,
+    pub total_tokens_per_s: f64,
+    /// Ok answers that came after the deadline: in the totals, in no rate of the window.
+    pub answers_after_window: u64,
 }
 
 /// How the server made the client slow down: every wait it asked for went through one policy,
@@ -451,10 +468,17 @@ impl Summary {
     pub fn from_stats(stats: &RunStats, wall_time_s: f64, unpriced_models: Vec<String>) -> Self {
         let ok = stats.count(Status::Ok);
         let total = stats.total();
-        let window_s = match (stats.first_sent_ms, stats.last_done_ms) {
+        // A timed load's window ends at its deadline: answers after it are in the totals, not
+        // the rates.
+        let last_done = match (stats.last_done_ms, stats.window_end_ms) {
+            (Some(last), Some(end)) => Some(last.min(end)),
+            (last, _) => last,
+        };
+        let window_s = match (stats.first_sent_ms, last_done) {
             (Some(first), Some(last)) if last > first => (last - first) / 1000.0,
             _ => 0.0,
         };
+        let after = stats.after_window;
         let per_s = |n: u64| {
             if window_s > 0.0 {
                 n as f64 / window_s
@@ -462,7 +486,20 @@ impl Summary {
                 0.0
             }
         };
-        let rate = |n: Option<u64>| n.map(per_s);
+        let rate = |n: Option<u64>, apart: u64| n.map(|n| per_s(n.saturating_sub(apart)));
+        let steady = match (stats.window_end_ms, stats.first_sent_ms) {
+            (Some(end), Some(first)) if end > first => {
+                let span_s = (end - first) / 1000.0;
+                Some(SteadyState {
+                    window_s: span_s,
+                    requests_per_s: stats.steady.completions / span_s,
+                    output_tokens_per_s: stats.steady.output_tokens / span_s,
+                    total_tokens_per_s: stats.steady.total_tokens / span_s,
+                    answers_after_window: after.ok,
+                })
+            }
+            _ => None,
+        };
         Summary {
             schema_version: SUMMARY_SCHEMA_VERSION,
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -487,15 +524,16 @@ impl Summary {
             retried_errors_by_kind: stats.retried_errors_by_kind.clone(),
             wall_time_s,
             window_s,
-            requests_per_s: per_s(ok),
+            requests_per_s: per_s(ok - after.ok),
+            steady_state: steady,
             tokens: TokenTotals {
                 input: stats.input_tokens.value(),
                 cached: stats.cached_tokens.value(),
                 output: stats.output_tokens.value(),
                 reasoning: stats.reasoning_tokens.value(),
                 total: stats.total_tokens.value(),
-                output_per_s: rate(stats.output_tokens.value()),
-                total_per_s: rate(stats.total_tokens.value()),
+                output_per_s: rate(stats.output_tokens.value(), after.output_tokens),
+                total_per_s: rate(stats.total_tokens.value(), after.total_tokens),
                 input_unknown_requests: ok - stats.input_tokens.requests,
                 output_unknown_requests: ok - stats.output_tokens.requests,
                 estimated_output_requests: stats.estimated_output_requests,
