@@ -861,3 +861,35 @@ fn a_timed_bench_rates_its_window_up_to_the_deadline_and_gives_the_steady_state(
         "the server does 5 req/s: {steady}"
     );
 }
+
+// ---- 17. TTFT against a server that does not set TCP_NODELAY ---------------------------------------------
+
+#[tokio::test]
+async fn a_server_without_tcp_nodelay_gets_its_small_events_acknowledged_at_once() {
+    // Every event a small write 5 ms after the one before, with Nagle's algorithm on: a write
+    // waits until the one before is acknowledged, so a client that delays its ACKs (Linux: 40 ms)
+    // delays every event, TTFT included.
+    let server = serve_with_nagle(|_| {
+        let mut steps = vec![chunked_head("text/event-stream", "")];
+        for i in 0..6 {
+            steps.push(wait_ms(5));
+            steps.push(chat_chunk(&format!(r#"{{"content":"w{i} "}}"#), "null"));
+        }
+        steps.extend([
+            chat_chunk("{}", r#""stop""#),
+            chat_usage(3, 6),
+            data("[DONE]"),
+            Step::End,
+        ]);
+        steps
+    })
+    .await;
+    let ids: Vec<String> = (0..8).map(|i| format!("r{i}")).collect();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let (run, _tmp) = run_chat_lines(&server, &ids, CHAT, &["-c", "1", "--max-retries", "0"]).await;
+    let ttft = &run.summary["ttft_ms"];
+    let latency = &run.summary["latency_ms"];
+    // 5 ms to the first event and 30 ms to the last, with margin; 40 ms delayed ACKs would show.
+    assert!(f(&ttft["p50"]) < 25.0, "TTFT {ttft}");
+    assert!(f(&latency["p50"]) < 60.0, "latency {latency}");
+}

@@ -400,9 +400,38 @@ impl Read for Proxied {
         cx: &mut Context<'_>,
         buf: ReadBufCursor<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_read(cx, buf)
+        let read = Pin::new(&mut self.io).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = read {
+            quick_ack(self.io.inner());
+        }
+        read
     }
 }
+
+/// Acknowledges what was just read at once. A server without TCP_NODELAY holds each small write
+/// (an SSE event) until the one before is acknowledged (Nagle's algorithm), and Linux delays
+/// ACKs by up to 40 ms once a connection leaves quickack mode: every event, the first token
+/// included, then waited for the client's delayed ACK (TTFT p50 43 ms instead of 5 ms against a
+/// scripted server writing an event every 5 ms). Quickack mode is not sticky, so it is set
+/// again after every read: one setsockopt, about a microsecond.
+#[cfg(target_os = "linux")]
+fn quick_ack(stream: &TcpStream) {
+    use std::os::fd::AsRawFd;
+    let on: libc::c_int = 1;
+    // SAFETY: a valid socket descriptor owned by `stream`, an int option of the right size.
+    unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_QUICKACK,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn quick_ack(_stream: &TcpStream) {}
 
 impl Write for Proxied {
     fn poll_write(

@@ -67,6 +67,22 @@ pub async fn serve_with(
     idle_close: Option<Duration>,
     script: impl Fn(&Seen) -> Vec<Step> + Send + Sync + 'static,
 ) -> Scripted {
+    serve_opts(idle_close, true, script).await
+}
+
+/// `serve`, on sockets without TCP_NODELAY: Nagle's algorithm holds each small write while an
+/// earlier one is unacknowledged, as in servers that never set it.
+pub async fn serve_with_nagle(
+    script: impl Fn(&Seen) -> Vec<Step> + Send + Sync + 'static,
+) -> Scripted {
+    serve_opts(None, false, script).await
+}
+
+async fn serve_opts(
+    idle_close: Option<Duration>,
+    nodelay: bool,
+    script: impl Fn(&Seen) -> Vec<Step> + Send + Sync + 'static,
+) -> Scripted {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let requests = Arc::new(AtomicUsize::new(0));
@@ -77,6 +93,7 @@ pub async fn serve_with(
         while let Ok((socket, _)) = listener.accept().await {
             accepted.fetch_add(1, Ordering::SeqCst);
             let (script, counted) = (script.clone(), counted.clone());
+            let _ = socket.set_nodelay(nodelay);
             tokio::spawn(connection(socket, script, counted, idle_close));
         }
     });
@@ -97,7 +114,6 @@ async fn connection(
     counted: Arc<AtomicUsize>,
     idle_close: Option<Duration>,
 ) {
-    let _ = socket.set_nodelay(true);
     let mut buf = Vec::new();
     let mut answered = std::time::Instant::now();
     for on_connection in 0.. {
