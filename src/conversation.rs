@@ -93,6 +93,10 @@ pub struct Conversation<'a> {
     state: ResponsesState,
     body: Map<String, Value>,
     next_user_turn: usize,
+    /// The `previous_response_id` the latest request sent (server state), and the input tokens
+    /// the server reported for the answer before it: what shows whether it kept the history.
+    sent_pointer: Option<String>,
+    input_before: Option<u64>,
 }
 
 impl<'a> Conversation<'a> {
@@ -110,12 +114,43 @@ impl<'a> Conversation<'a> {
             state,
             body,
             next_user_turn: 0,
+            sent_pointer: None,
+            input_before: None,
         })
     }
 
     /// User turns not sent yet.
     pub fn turns_left(&self) -> usize {
         self.spec.turns.len().saturating_sub(self.next_user_turn)
+    }
+
+    /// With `--responses-state server`, whether the server dropped the `previous_response_id`
+    /// the latest request sent: it echoed another one, or the input it counted did not grow over
+    /// the answer before (a server that keeps the history counts it as input). Then the
+    /// conversation falls back to carrying the whole history itself, and this says why.
+    pub fn server_state_ignored(&mut self, answer: &Record) -> Option<String> {
+        let sent = self.sent_pointer.as_deref()?;
+        let why = match (
+            &answer.previous_response_id,
+            answer.input_tokens,
+            self.input_before,
+        ) {
+            (Some(echoed), _, _) if echoed != sent => {
+                format!("the server echoed previous_response_id {echoed:?}, not the {sent:?} sent")
+            }
+            (_, Some(input), Some(before))
+                if answer.token_source == Some(crate::record::TokenSource::Server)
+                    && input <= before =>
+            {
+                format!(
+                    "the server counted {input} input tokens, not more than the {before} of the turn before: it did not use previous_response_id {sent:?}"
+                )
+            }
+            _ => return None,
+        };
+        self.state = ResponsesState::Client;
+        self.sent_pointer = None;
+        Some(why)
     }
 
     /// The request after `answer` (the record of the latest request, ok): its calls answered, or
@@ -139,6 +174,10 @@ impl<'a> Conversation<'a> {
         let server_state = self.route != Route::Chat
             && self.state == ResponsesState::Server
             && answer.response_id.is_some();
+        self.sent_pointer = answer.response_id.clone().filter(|_| server_state);
+        self.input_before = answer
+            .input_tokens
+            .filter(|_| answer.token_source == Some(crate::record::TokenSource::Server));
         match self.route {
             Route::Chat => {
                 let mut message = json!({"role": "assistant", "content": answer.output_text});

@@ -103,17 +103,22 @@ pub enum Flag {
     /// The server refused the `stream_options` `--stream` adds, so the request went without it
     /// and its output tokens were counted locally.
     UsageOptionRefused,
+    /// `--responses-state server`, and the server dropped `previous_response_id` (it echoed
+    /// another, or its input did not grow): this answer lost the conversation's context, and the
+    /// conversation goes on with the whole history.
+    ServerStateIgnored,
 }
 
 impl Flag {
     /// Every flag, in the summary's order.
-    pub const ALL: [Flag; 6] = [
+    pub const ALL: [Flag; 7] = [
         Flag::Buffered,
         Flag::NotStreamed,
         Flag::Compressed,
         Flag::NonFiniteNumbers,
         Flag::EmptyCompleted,
         Flag::UsageOptionRefused,
+        Flag::ServerStateIgnored,
     ];
 
     /// The name in records and the summary.
@@ -125,6 +130,7 @@ impl Flag {
             Flag::NonFiniteNumbers => "non_finite_numbers",
             Flag::EmptyCompleted => "empty_completed",
             Flag::UsageOptionRefused => "usage_option_refused",
+            Flag::ServerStateIgnored => "server_state_ignored",
         }
     }
 }
@@ -260,6 +266,9 @@ pub struct Record {
     pub chunks: Option<u32>,
     pub model: Option<String>,
     pub response_id: Option<String>,
+    /// The `previous_response_id` the answer echoes (Responses), when it names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_response_id: Option<String>,
     pub request_id: Option<String>,
     pub finish: Option<String>,
     pub incomplete_reason: Option<String>,
@@ -403,6 +412,7 @@ impl Record {
             chunks: None,
             model: None,
             response_id: None,
+            previous_response_id: None,
             request_id: None,
             finish: None,
             incomplete_reason: None,

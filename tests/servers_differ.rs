@@ -893,3 +893,65 @@ async fn a_server_without_tcp_nodelay_gets_its_small_events_acknowledged_at_once
     assert!(f(&ttft["p50"]) < 25.0, "TTFT {ttft}");
     assert!(f(&latency["p50"]) < 60.0, "latency {latency}");
 }
+
+// ---- 18. Server-side conversation state silently ignored ----------------------------------------------
+
+#[tokio::test]
+async fn a_server_that_drops_previous_response_id_is_caught_and_the_history_carried_whole() {
+    // A gateway that accepts previous_response_id and drops it: 200s whose answers lost their
+    // context, input flat at 37. Before: 15/15 ok, silently wrong. Two ways it shows: an echoed
+    // previous_response_id other than the one sent, or input that does not grow.
+    for echo in [true, false] {
+        let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let seen_bodies = bodies.clone();
+        let server = serve(move |seen| {
+            seen_bodies.lock().unwrap().push(seen.body.clone());
+            let echoed = if echo { r#""previous_response_id":"resp_other","# } else { "" };
+            let body = format!(
+                r#"{{"id":"resp_{}","object":"response","status":"completed",{echoed}"output":[{{"type":"message","content":[{{"type":"output_text","text":"The color of the universe is a mystery."}}]}}],"usage":{{"input_tokens":37,"output_tokens":9}}}}"#,
+                seen.n
+            );
+            vec![whole(200, "application/json", "", &body)]
+        })
+        .await;
+        let tmp = tempfile::tempdir().unwrap();
+        let workload = tmp.path().join("talk.jsonl");
+        std::fs::write(
+            &workload,
+            r#"{"custom_id":"talk","method":"POST","url":"/v1/responses","body":{"model":"m","input":"I see a red ball."},"turns":["What color is it?","Are you sure?"]}"#.to_string() + "\n",
+        )
+        .unwrap();
+        let run = run_endpoint(
+            &server.endpoint(),
+            &workload,
+            &["--responses-state", "server"],
+            &tmp.path().join("out"),
+        )
+        .await;
+        assert_run_invariants(&run, &workload);
+        let mut turns: Vec<&serde_json::Value> = run.records.iter().collect();
+        turns.sort_by_key(|r| r["turn"].as_u64());
+        assert_eq!(turns.len(), 3, "{:?}", run.records);
+        assert_eq!(
+            turns[1]["flags"],
+            serde_json::json!(["server_state_ignored"]),
+            "echo {echo}: {}",
+            turns[1]
+        );
+        assert!(
+            turns[1]["notes"][0]
+                .as_str()
+                .unwrap()
+                .contains("lost the conversation's context")
+        );
+        assert_eq!(run.summary["flags"]["server_state_ignored"], 1);
+        let sent = bodies.lock().unwrap().clone();
+        let third: serde_json::Value = serde_json::from_str(&sent[2]).unwrap();
+        assert!(third.get("previous_response_id").is_none(), "{third}");
+        let history = third["input"].as_array().unwrap();
+        assert!(
+            history.len() >= 5 && sent[2].contains("I see a red ball."),
+            "the third turn carries the whole history: {third}"
+        );
+    }
+}

@@ -34,6 +34,9 @@ pub(super) struct AnyBody<'a> {
     kind: Option<String>,
     #[serde(default)]
     service_tier: Option<String>,
+    /// Echoed by servers that keep conversation state: it should be the one the request sent.
+    #[serde(default)]
+    previous_response_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -320,6 +323,9 @@ pub(super) fn read_any_body(parsed: AnyBody, record: &mut Record) {
         apply_usage(usage, record);
     }
     record.response_id = parsed.id;
+    if parsed.previous_response_id.is_some() {
+        record.previous_response_id = parsed.previous_response_id;
+    }
     if parsed.service_tier.is_some() {
         record.service_tier = parsed.service_tier;
     }

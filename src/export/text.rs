@@ -590,6 +590,7 @@ fn flag_label(flag: &str) -> &str {
         "non_finite_numbers" => "NaN/Infinity",
         "empty_completed" => "empty",
         "usage_option_refused" => "no usage",
+        "server_state_ignored" => "state lost",
         other => other,
     }
 }
@@ -606,6 +607,9 @@ fn flag_meaning(flag: &str) -> &'static str {
         "compressed" => "compressed although the request asked for no encoding (decoded)",
         "non_finite_numbers" => "the JSON held NaN or Infinity, read as null (kept)",
         "empty_completed" => "completed with an empty message and no calls",
+        "server_state_ignored" => {
+            "--responses-state server, but the server dropped previous_response_id: these answers lost their conversation's context, and the conversations went on carrying the whole history"
+        }
         "usage_option_refused" => {
             "the server refused stream_options (added by --stream), so they went without it; their output tokens are counted locally (estimated)"
         }

@@ -214,6 +214,12 @@ impl Shared {
                     {
                         record.notes.push("the answer has no id for previous_response_id: the next turn carries the whole history".to_string());
                     }
+                    if let Some(why) = c.server_state_ignored(&record) {
+                        record.flag(crate::record::Flag::ServerStateIgnored);
+                        record.notes.push(format!(
+                            "{why}: this answer lost the conversation's context; the next turns carry the whole history"
+                        ));
+                    }
                     c.next(&record)
                 }
                 None => Next::Done,
