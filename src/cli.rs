@@ -208,6 +208,11 @@ pub struct CompareArgs {
     /// Seed of the resampling (the same seed gives the same intervals).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+
+    /// Changes smaller than PCT percent (points for the error rate) are "no change", however
+    /// narrow their interval; so are changes below one request's worth of a rate.
+    #[arg(long, default_value_t = 1.0, value_name = "PCT")]
+    pub min_change: f64,
 }
 
 #[derive(Debug, Args)]

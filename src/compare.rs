@@ -414,6 +414,9 @@ pub enum Verdict {
     Better,
     Worse,
     WithinNoise,
+    /// The change is smaller than the figure's resolution (one request's worth of a rate or an
+    /// error rate) or than the practical threshold (`--min-change`): whatever the interval says.
+    NoChange,
     /// A side has no data for the row (e.g. TTFT of runs that did not stream).
     NoData,
 }
@@ -424,6 +427,7 @@ impl Verdict {
             Verdict::Better => "better",
             Verdict::Worse => "worse",
             Verdict::WithinNoise => "within noise",
+            Verdict::NoChange => "no change",
             Verdict::NoData => "no data",
         }
     }
@@ -474,6 +478,8 @@ pub struct Settings {
     pub confidence: f64,
     pub resamples: u32,
     pub seed: u64,
+    /// Changes smaller than this (percent, or points for the error rate) are "no change".
+    pub min_change_pct: f64,
 }
 
 /// Compares each figure of `base` and `new`.
@@ -578,6 +584,31 @@ fn row(
     if relative || points {
         out.interval_pct = Some((low, high));
     }
+    // A change below the figure's resolution or the practical threshold is no change, however
+    // narrow its interval: identical runs whose every second holds 20 completions give a
+    // zero-width interval, and a 3 ms longer window would otherwise read as "worse".
+    let floor = settings
+        .min_change_pct
+        .max(resolution(base, new, figure).unwrap_or(0.0));
+    // No change: the interval lies within the floor (the change is surely that small), or the
+    // change is real but below it. A small change with a wide interval stays "within noise".
+    let excludes_zero = low > 0.0 || high < 0.0;
+    let measurable = relative || points;
+    let surely_small = measurable && low > -floor && high < floor;
+    let small_but_real = excludes_zero && out.change_pct.is_some_and(|c| c.abs() < floor);
+    if surely_small || small_but_real {
+        out.verdict = Verdict::NoChange;
+        out.note = Some(format!(
+            "smaller than {floor:.2}{} ({})",
+            out.change_unit,
+            if floor > settings.min_change_pct {
+                "one request's worth"
+            } else {
+                "--min-change"
+            }
+        ));
+        return out;
+    }
     out.verdict = if low > 0.0 || high < 0.0 {
         let up = low > 0.0;
         if up == figure.higher_is_better() {
@@ -589,6 +620,19 @@ fn row(
         Verdict::WithinNoise
     };
     out
+}
+
+/// The smallest change a figure can show, in its change unit: one request's worth of a rate (in
+/// percent) or of the error rate (in points), over the side with fewer requests. Percentiles are
+/// exact to the µs and costs to the nano-dollar: only the practical threshold applies.
+fn resolution(base: &Side, new: &Side, figure: Figure) -> Option<f64> {
+    let fewest = base.requests().min(new.requests());
+    match figure {
+        Figure::RequestsPerS | Figure::OutputTokensPerS | Figure::ErrorRate if fewest > 0 => {
+            Some(100.0 / fewest as f64)
+        }
+        _ => None,
+    }
 }
 
 impl Comparison {
@@ -633,6 +677,7 @@ mod tests {
             confidence: 0.95,
             resamples: 2000,
             seed: 7,
+            min_change_pct: 1.0,
         };
         let side = |v: &[f64]| Side {
             runs: vec![sample(v)],
@@ -676,6 +721,8 @@ mod tests {
 
     #[test]
     fn identical_and_same_distribution_runs_are_within_noise() {
+        // Each side is resampled on its own: the interval of identical records is as wide as
+        // their noise, so it says "within noise", not "no change".
         let a = latencies(2000, 100.0, 1);
         for q in [0.5, 0.9, 0.99] {
             assert_eq!(

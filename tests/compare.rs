@@ -173,3 +173,55 @@ fn compare_refuses_what_is_not_two_sides_of_run_folders() {
         assert!(stderr.contains(says), "{args:?}: {stderr}");
     }
 }
+
+/// Two identical constant-rate benches: every second holds exactly the same completions, so the
+/// bootstrap interval has zero width and a few ms of window decided. Before: `ok req/s 20.10 20.10
+/// -0.0% [-0.0%, -0.0%] worse`.
+#[test]
+fn a_zero_change_between_identical_runs_is_no_change_whatever_the_interval() {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = crate::common::workspace_file("workloads/varied-1000.jsonl");
+    let bench = |name: &str| {
+        let dir = tmp.path().join(name);
+        let run = crate::common::bench(
+            &[
+                w.to_str().unwrap(),
+                "--mock",
+                "--profile",
+                "constant",
+                "--rate",
+                "20",
+                "--requests",
+                "200",
+            ],
+            &dir,
+        );
+        assert_eq!(run.summary["requests"]["ok"], 200);
+        dir
+    };
+    let (base, new) = (bench("base"), bench("new"));
+    let output = llmvolley()
+        .args(["compare", "--json", "--fail-if-worse", "0"])
+        .arg(&base)
+        .arg(&new)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = output_text(&output);
+    let json: Value = serde_json::from_str(&stdout).unwrap();
+    let rate = json["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["metric"] == "requests_per_s")
+        .unwrap();
+    assert_eq!(rate["verdict"], "no_change", "{rate}");
+    assert!(
+        json["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["verdict"] != "worse"),
+        "{json}"
+    );
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+}

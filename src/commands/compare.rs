@@ -19,6 +19,9 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
     {
         bail!("--fail-if-worse takes a percentage of 0 or more (e.g. 5)");
     }
+    if !(args.min_change.is_finite() && args.min_change >= 0.0) {
+        bail!("--min-change takes a percentage of 0 or more (e.g. 1)");
+    }
     let figures = if args.metric.is_empty() {
         Figure::headline()
     } else {
@@ -28,6 +31,7 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
         confidence: args.confidence,
         resamples: args.resamples,
         seed: args.seed,
+        min_change_pct: args.min_change,
     };
     let comparison = compare_sides(&Side::read(&base)?, &Side::read(&new)?, &figures, settings);
     let exports = if args.json {
