@@ -324,8 +324,8 @@ pub struct Record {
     /// Gaps between consecutive text chunks in microseconds, for the run's pooled ITL histogram.
     #[serde(skip)]
     pub itl_us: Vec<u32>,
-    /// Generated text outside `output_text` and `tool_calls` (reasoning, refusals), kept only for a
-    /// stream without usage, whose output tokens are counted locally.
+    /// Generated text outside `output_text`, `refusal` and `tool_calls` (reasoning), kept only for
+    /// a stream without usage, whose output tokens are counted locally.
     #[serde(skip)]
     pub extra_text: String,
     /// Reasoning text that arrived although the usage reported no reasoning tokens (some open
@@ -365,7 +365,8 @@ impl Record {
         }
         let generated = self.output_tokens.is_some_and(|n| n > 0)
             || self.reasoning_tokens.is_some_and(|n| n > 0)
-            || !self.extra_text.is_empty();
+            || !self.extra_text.is_empty()
+            || !self.unreported_reasoning.is_empty();
         if generated {
             self.flag(Flag::EmptyCompleted);
         } else {

@@ -197,7 +197,8 @@ impl Estimator {
         }
         let counter = TokenCounter::choose(record.model.as_deref(), self.hf.as_ref());
         let mut output = counter.count(record.output_text.as_deref().unwrap_or(""))
-            + counter.count(&std::mem::take(&mut record.extra_text));
+            + counter.count(&std::mem::take(&mut record.extra_text))
+            + counter.count(record.refusal.as_deref().unwrap_or(""));
         for call in &record.tool_calls {
             output += counter.count(&call.name) + counter.count(&call.arguments);
         }

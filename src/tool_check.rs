@@ -83,7 +83,14 @@ impl Offered {
 fn problems(offered: &Offered, record: &Record) -> Vec<ToolCallProblem> {
     let mut problems = Vec::new();
     let mut seen: Vec<(&str, Option<Value>, &str)> = Vec::new();
-    let cut_by_limit = matches!(record.finish.as_deref(), Some("incomplete" | "length"));
+    let cut_by_limit = match record.finish.as_deref() {
+        Some("length") => true,
+        Some("incomplete") => record
+            .incomplete_reason
+            .as_deref()
+            .is_none_or(|reason| reason == "max_output_tokens"),
+        _ => false,
+    };
     for call in &record.tool_calls {
         let mut problem = |fault: ToolCallFault, message: String| {
             problems.push(ToolCallProblem {

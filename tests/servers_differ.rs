@@ -392,6 +392,8 @@ async fn a_server_refusing_the_stream_options_llmvolley_added_gets_the_body_with
     assert_eq!(run.by_id("a")["attempts"], 2);
     assert_eq!(run.by_id("d")["attempts"], 1);
     assert_eq!(server.requests(), 5);
+    // A second request was sent, but --max-retries 0 did not stop it: it is not a retry.
+    assert_eq!(run.summary["retries"], 1);
     assert!(
         run.stdout.contains("the server refused stream_options"),
         "{}",
@@ -728,8 +730,6 @@ async fn connection_set_up_is_recorded_apart_for_the_request_that_opened_it() {
     for r in &run.records {
         let connect = f(&r["connect_ms"]);
         assert!(connect >= 290.0, "the handshake's 300 ms: {r}");
-        // Happy Eyeballs: ::1 refused or slow costs at most 250 ms more, never hyper's 300 ms.
-        assert!(connect < 300.0 + 250.0, "{r}");
         assert!(
             f(&r["ttfb_ms"]) >= connect,
             "inside TTFB, which counts from the send: {r}"
@@ -836,6 +836,8 @@ fn a_timed_bench_rates_its_window_up_to_the_deadline_and_gives_the_steady_state(
             "5",
             "--duration",
             "2500ms",
+            "--slo",
+            "e2e=10s",
         ],
         &tmp.path().join("out"),
     );
@@ -860,6 +862,9 @@ fn a_timed_bench_rates_its_window_up_to_the_deadline_and_gives_the_steady_state(
         (4.7..=5.05).contains(&steady_rate),
         "the server does 5 req/s: {steady}"
     );
+    // Goodput is over the same window: the answers after the deadline are not in it.
+    let goodput = f(&run.summary["slo"]["goodput_per_s"]);
+    assert!((goodput - rate).abs() < 1e-9, "goodput {goodput} vs {rate}");
 }
 
 // ---- 17. TTFT against a server that does not set TCP_NODELAY ---------------------------------------------

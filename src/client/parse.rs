@@ -416,11 +416,15 @@ pub(super) fn apply_usage(usage: &Usage, record: &mut Record) {
             (Some(total), Some(input)) => total == input + output + reasoning,
             _ => false,
         };
+        // Servers that repeat usage in every chunk get the note once.
+        const BESIDE: &str = "usage reports reasoning tokens beside";
         if reasoning > output || total_adds_them {
             record.output_tokens = Some(output + reasoning);
-            record.notes.push(format!(
-                "usage reports reasoning tokens beside the completion tokens ({reasoning} reasoning, {output} completion): output counts both"
-            ));
+            if !record.notes.iter().any(|n| n.starts_with(BESIDE)) {
+                record.notes.push(format!(
+                    "{BESIDE} the completion tokens ({reasoning} reasoning, {output} completion): output counts both"
+                ));
+            }
         }
     }
     if usage.input_tokens.is_some() || usage.output_tokens.is_some() {

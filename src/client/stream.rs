@@ -234,12 +234,10 @@ pub struct StreamAssembler {
     sent: Instant,
     shape: Option<Shape>,
     text: String,
-    /// Reasoning and refusal text: generated but not in `output_text`, kept to count output tokens
-    /// when the server sends no usage.
-    extra_text: String,
     /// Refusal deltas: kept on the record.
     refusal: String,
-    /// Reasoning deltas: counted locally if the usage reports no reasoning tokens.
+    /// Reasoning deltas: counted locally when the stream has no usage, or its usage reports no
+    /// reasoning tokens.
     reasoning: String,
     calls: Vec<PartialCall>,
     first_chunk: Option<Instant>,
@@ -265,7 +263,6 @@ impl StreamAssembler {
             sent,
             shape: None,
             text: String::new(),
-            extra_text: String::new(),
             refusal: String::new(),
             reasoning: String::new(),
             calls: Vec::new(),
@@ -412,7 +409,6 @@ impl StreamAssembler {
                     if kind == EventKind::TextDelta {
                         self.text.push_str(&delta);
                     } else {
-                        self.extra_text.push_str(&delta);
                         self.refusal.push_str(&delta);
                     }
                     carried.visible = true;
@@ -420,7 +416,6 @@ impl StreamAssembler {
             }
             EventKind::ReasoningDelta => {
                 if let Some(delta) = event.delta.filter(|d| !d.is_empty()) {
-                    self.extra_text.push_str(&delta);
                     self.reasoning.push_str(&delta);
                     carried.hidden = true;
                 }
@@ -502,7 +497,6 @@ impl StreamAssembler {
             }
             if let Some(delta) = choice.delta {
                 if let Some(reasoning) = delta.reasoning_content.filter(|r| !r.is_empty()) {
-                    self.extra_text.push_str(&reasoning);
                     self.reasoning.push_str(&reasoning);
                     carried.hidden = true;
                 }
@@ -511,7 +505,6 @@ impl StreamAssembler {
                     carried.visible = true;
                 }
                 if let Some(refusal) = delta.refusal.filter(|r| !r.is_empty()) {
-                    self.extra_text.push_str(&refusal);
                     self.refusal.push_str(&refusal);
                     carried.visible = true;
                 }
@@ -633,7 +626,8 @@ impl StreamAssembler {
             }
         } else {
             record.token_source = Some(TokenSource::Estimated);
-            record.extra_text = std::mem::take(&mut self.extra_text);
+            // Reasoning is generated text outside the answer: counted with it.
+            record.extra_text = std::mem::take(&mut self.reasoning);
         }
         let terminal = matches!(self.ended, Some((Ended::Terminal, _)));
         if let Some((status, kind, message)) = self.error {

@@ -202,11 +202,14 @@ impl Service<Uri> for ProxyConnector {
                 Some(cap) => cap.acquire_owned().await.ok(),
                 None => None,
             };
+            // The set-up starts now: waiting for the cap is not part of it.
+            let set_up_from = std::time::Instant::now();
             Ok(match intercept {
                 None => Proxied {
                     io: tcp.call(dst).await?,
                     proxied: false,
                     _counted: counted,
+                    set_up_from,
                 },
                 Some(proxy) if dst.scheme() == Some(&Scheme::HTTPS) => {
                     let mut tunnel = Tunnel::new(proxy.uri().clone(), tcp);
@@ -217,12 +220,14 @@ impl Service<Uri> for ProxyConnector {
                         io: tunnel.call(dst).await?,
                         proxied: false,
                         _counted: counted,
+                        set_up_from,
                     }
                 }
                 Some(proxy) => Proxied {
                     io: tcp.call(proxy.uri().clone()).await?,
                     proxied: true,
                     _counted: counted,
+                    set_up_from,
                 },
             })
         })
@@ -333,6 +338,7 @@ impl<T: Write + Unpin> Write for TimedIo<T> {
 impl<C> Service<Uri> for Timed<C>
 where
     C: Service<Uri>,
+    C::Response: SetUpFrom,
     C::Future: Send + 'static,
     C::Error: Into<BoxError>,
 {
@@ -347,15 +353,14 @@ where
     fn call(&mut self, dst: Uri) -> Self::Future {
         let connecting = self.inner.call(dst);
         let limit = self.limit;
-        let started = std::time::Instant::now();
         Box::pin(async move {
             match tokio::time::timeout(limit, connecting).await {
                 Ok(Ok(io)) => Ok(TimedIo {
-                    io,
                     setup: NewConnection(Arc::new(SetUp {
-                        took: started.elapsed(),
+                        took: io.set_up_from().elapsed(),
                         taken: std::sync::atomic::AtomicBool::new(false),
                     })),
+                    io,
                 }),
                 Ok(Err(e)) => Err(e.into()),
                 Err(_) => Err(ConnectTimedOut(limit).into()),
@@ -386,6 +391,24 @@ pub struct Proxied {
     proxied: bool,
     /// Released, for a waiting request, when hyper drops the closed connection.
     _counted: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// When its set-up began (after any wait for the connection cap).
+    set_up_from: std::time::Instant,
+}
+
+/// When a connection's set-up began, read through the TLS layer.
+pub trait SetUpFrom {
+    fn set_up_from(&self) -> std::time::Instant;
+}
+
+impl SetUpFrom for hyper_rustls::MaybeHttpsStream<Proxied> {
+    fn set_up_from(&self) -> std::time::Instant {
+        match self {
+            hyper_rustls::MaybeHttpsStream::Http(io) => io.set_up_from,
+            hyper_rustls::MaybeHttpsStream::Https(tls) => {
+                tls.inner().get_ref().0.inner().set_up_from
+            }
+        }
+    }
 }
 
 impl Connection for Proxied {

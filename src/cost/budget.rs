@@ -92,9 +92,11 @@ impl Budget {
         let estimate = self.estimate_micros(request);
         // Holders are read before the amounts: a request that settles in between has already
         // spent (the collector spends, then releases), so an empty flight seen here is real.
+        // Reserved before spent: a request that settles between the two reads (the collector
+        // spends, then releases) is then counted twice, never missed.
         let holders = self.holders.load(Ordering::Acquire);
-        let committed = self.spent_micros.load(Ordering::Acquire)
-            + self.reserved_micros.load(Ordering::Acquire);
+        let reserved = self.reserved_micros.load(Ordering::Acquire);
+        let committed = self.spent_micros.load(Ordering::Acquire) + reserved;
         if committed + estimate > self.limit_micros {
             if holders > 0 {
                 return Reservation::Wait;
@@ -155,5 +157,93 @@ impl Budget {
             ..TokenCounts::default()
         };
         micros(price.rates(self.tier).cost(&tokens))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workload::Route;
+    use bytes::Bytes;
+
+    fn request() -> Request {
+        Request {
+            line: 1,
+            id: "1".into(),
+            route: Route::Responses,
+            body: Bytes::from_static(b"{\"model\":\"gpt-4.1\",\"input\":\"hi\"}"),
+            model: Some("gpt-4.1".into()),
+            max_output_tokens: None,
+            metadata: None,
+            timestamp: None,
+            conversation: None,
+            prior_turns: None,
+            usage_option_added: false,
+        }
+    }
+
+    fn budget(limit_usd: f64) -> Budget {
+        Budget::new(limit_usd, Arc::new(PriceTable::default()), Tier::Standard)
+    }
+
+    #[test]
+    fn a_launch_that_does_not_fit_waits_while_requests_are_in_flight_and_ends_the_budget_when_none_are()
+     {
+        let budget = budget(0.01);
+        // After one answer of $0.004, each launch reserves $0.004.
+        let Reservation::Reserved(first) = budget.reserve(&request()) else {
+            panic!("the first fits")
+        };
+        budget.spend(0.004);
+        budget.release(first);
+        let reserved: Vec<u64> = (0..1)
+            .map(|_| match budget.reserve(&request()) {
+                Reservation::Reserved(r) => r,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(reserved, [4000]);
+        // $0.004 spent + $0.004 held + $0.004 more > $0.01: wait for the one in flight.
+        assert_eq!(budget.reserve(&request()), Reservation::Wait);
+        assert!(!budget.stopped());
+        // It settles cheaper than it held ($0.001): the next one fits after all.
+        budget.spend(0.001);
+        budget.release(reserved[0]);
+        let Reservation::Reserved(next) = budget.reserve(&request()) else {
+            panic!("fits once the flight settled")
+        };
+        budget.spend(0.004);
+        budget.release(next);
+        // $0.009 spent, nothing in flight, $0.004 more does not fit: the budget ends, for good.
+        assert_eq!(budget.reserve(&request()), Reservation::Exhausted);
+        assert!(budget.stopped());
+        assert_eq!(budget.reserve(&request()), Reservation::Exhausted);
+    }
+
+    #[tokio::test]
+    async fn a_release_before_the_wait_begins_still_wakes_it() {
+        let budget = budget(1.0);
+        let Reservation::Reserved(r) = budget.reserve(&request()) else {
+            panic!()
+        };
+        budget.release(r);
+        // The permit was stored: this returns at once instead of waiting for ever.
+        tokio::time::timeout(std::time::Duration::from_secs(1), budget.settled())
+            .await
+            .expect("woken by the earlier release");
+    }
+
+    #[test]
+    fn a_resumed_job_starts_with_what_earlier_sessions_spent() {
+        let budget = budget(0.02).with_prior_spend(0.015, 10, 0.003);
+        // $0.015 spent, the dearest $0.003: one more fits ($0.018), a second would not.
+        let Reservation::Reserved(r) = budget.reserve(&request()) else {
+            panic!()
+        };
+        assert_eq!(r, 3000);
+        budget.spend(0.003);
+        budget.release(r);
+        assert_eq!(budget.reserve(&request()), Reservation::Exhausted);
+        assert!((budget.session_spent_usd() - 0.003).abs() < 1e-9);
     }
 }

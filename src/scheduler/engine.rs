@@ -389,6 +389,8 @@ pub async fn dispatch(
                             }
                             () = budget.settled() => {}
                         }
+                        // Time spent waiting for the budget is not the pacer's lag.
+                        room_wait_ended = Instant::now();
                     }
                 }
             },

@@ -144,7 +144,7 @@ impl Shared {
         // Released by the collector once it has spent the request's cost, not before.
         record.budget_reserved = reserved;
         // Holding the slot until the collector has the record keeps memory bounded when it lags.
-        let _ = self.records.send(record).await;
+        self.hand_on(record).await;
     }
 
     /// Sends a conversation's turns one after the other, each only after the answer before it,
@@ -227,14 +227,14 @@ impl Shared {
             let (body, think) = match next {
                 Next::Done => {
                     record.conversation_end = true;
-                    let _ = self.records.send(record).await;
+                    self.hand_on(record).await;
                     return;
                 }
                 Next::ToolResults(body) => (body, std::time::Duration::ZERO),
                 Next::UserTurn(body) => (body, settings.think_time.before(&template.id, turn + 1)),
             };
             // Records can no longer be written (the collector failed): send nothing more.
-            if self.records.send(record).await.is_err() {
+            if !self.hand_on(record).await {
                 return;
             }
             turn += 1;
@@ -259,6 +259,22 @@ impl Shared {
             };
             // A following turn is due when its answer is in: it never queues.
             due = std::time::Instant::now();
+        }
+    }
+
+    /// Hands a record to the collector; false once it can take no more (it failed). The record's
+    /// budget reservation is then given back here, since no collector will price it: a launch
+    /// waiting for the budget would otherwise wait for ever.
+    async fn hand_on(&self, record: Record) -> bool {
+        match self.records.send(record).await {
+            Ok(()) => true,
+            Err(mpsc::error::SendError(record)) => {
+                if let (Some(budget), Some(reserved)) = (&self.gates.budget, record.budget_reserved)
+                {
+                    budget.release(reserved);
+                }
+                false
+            }
         }
     }
 

@@ -186,31 +186,38 @@ impl Requester {
                 give_up.observe(&record);
                 give_up.verdict().is_some()
             });
-            let retry = record.status != Status::Ok
-                && !gave_up
-                && attempt <= self.policy.max_retries
-                && retry::should_retry(&record, &hints);
-            if !retry {
+            if record.status == Status::Ok {
                 return finished(record, attempt_errors, &body, metadata.as_deref());
             }
-            let wait = retry::wait(&hints, attempt, self.policy.max_server_wait);
-            // A wait far beyond the cap (a daily quota, a window that resets in hours) is not
-            // waited out line by line: this line ends, and so does the run, saying when to resume.
-            if let Some(asked) = wait.asked
-                && asked.wait > self.policy.max_server_wait * FAR_WAIT_FACTOR
-            {
-                let far = format!(
-                    "the server asks to wait {} ({}), far beyond --max-server-wait {}: not retried; --resume (with --retry-failed for this line) after that, or raise --max-server-wait",
-                    humantime::format_duration(Duration::from_secs(asked.wait.as_secs())),
-                    asked.header,
-                    humantime::format_duration(self.policy.max_server_wait)
-                );
-                if let Some(error) = &mut record.error {
-                    error.message = format!("{}; {far}", error.message);
+            // The resend without `stream_options` is not a retry: it uses up none of them.
+            let retries = attempt - u32::from(dropped_usage_option && usage_option_added);
+            let retry = record.status != Status::Ok
+                && !gave_up
+                && retries <= self.policy.max_retries
+                && retry::should_retry(&record, &hints);
+            let wait = retry::wait(&hints, retries, self.policy.max_server_wait);
+            if record.http_status == Some(429) || retry {
+                // A wait far beyond the cap (a daily quota, a window that resets in hours) is not
+                // waited out line by line: this line ends, and so does the run, saying when to resume.
+                if let Some(asked) = wait.asked
+                    && asked.wait > self.policy.max_server_wait * FAR_WAIT_FACTOR
+                {
+                    let far = format!(
+                        "the server asks to wait {} ({}), far beyond --max-server-wait {}: not retried; --resume (with --retry-failed for this line) after that, or raise --max-server-wait",
+                        humantime::format_duration(Duration::from_secs(asked.wait.as_secs())),
+                        asked.header,
+                        humantime::format_duration(self.policy.max_server_wait)
+                    );
+                    if let Some(error) = &mut record.error {
+                        error.message = format!("{}; {far}", error.message);
+                    }
+                    if let Some(give_up) = &self.give_up {
+                        give_up.stop_with(format!("rate limited: {far}"));
+                    }
+                    return finished(record, attempt_errors, &body, metadata.as_deref());
                 }
-                if let Some(give_up) = &self.give_up {
-                    give_up.stop_with(format!("rate limited: {far}"));
-                }
+            }
+            if !retry {
                 return finished(record, attempt_errors, &body, metadata.as_deref());
             }
             // A 429's wait is the run-wide pause, which the throttle noted when it observed the answer.

@@ -448,7 +448,13 @@ impl RunStats {
             return;
         }
         if let Some(slo) = &mut self.slo {
-            slo.add(r);
+            // An answer after a timed load's deadline meets its SLOs outside the window: in the
+            // shares, not in goodput, which is over the window.
+            let after_window = match (self.window_end_ms, r.sent_at, r.latency_ms) {
+                (Some(end), Some(sent), Some(latency)) => sent + latency > end,
+                _ => false,
+            };
+            slo.add(r, after_window);
         }
         // Rates count arrivals: the first attempt's send, whatever retries followed.
         let first_sent = r.first_sent_at.or(r.sent_at);
@@ -464,7 +470,12 @@ impl RunStats {
             self.connect.record(connect);
         }
         for flag in &r.flags {
-            *self.flags.entry(flag.name().to_string()).or_default() += 1;
+            match self.flags.get_mut(flag.name()) {
+                Some(n) => *n += 1,
+                None => {
+                    self.flags.insert(flag.name().to_string(), 1);
+                }
+            }
         }
         self.by_status[r.status.index()] += 1;
         if let Some(code) = r.http_status {
@@ -544,9 +555,15 @@ impl RunStats {
             }
             // Tokens an event carried, on average over the request's chunks; unknown without
             // an output count, and then no per-token figure is made up.
+            // Reasoning tokens no chunk carried (a model that streams no reasoning: its first
+            // chunk is visible) are not in the basis.
+            let unstreamed_reasoning = match (r.reasoning_tokens, r.ttft_ms, r.ttfo_ms) {
+                (Some(reasoning), Some(ttft), Some(ttfo)) if ttft == ttfo => reasoning,
+                _ => 0,
+            };
             let per_chunk = match (r.output_tokens, r.chunks) {
-                (Some(tokens), Some(chunks)) if tokens > 0 && chunks > 0 => {
-                    Some(tokens as f64 / f64::from(chunks))
+                (Some(tokens), Some(chunks)) if tokens > unstreamed_reasoning && chunks > 0 => {
+                    Some((tokens - unstreamed_reasoning) as f64 / f64::from(chunks))
                 }
                 _ => None,
             };

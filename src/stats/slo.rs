@@ -62,6 +62,10 @@ pub struct SloTally {
     /// Of those, the ones no SLO could judge (only TTFT/TPOT were set): out of goodput's share.
     #[serde(default)]
     pub unjudged: u64,
+    /// Requests meeting every SLO whose answer came after a timed load's deadline: in `all` (the
+    /// share), not in goodput (a rate over the window).
+    #[serde(default)]
+    pub all_after_window: u64,
 }
 
 impl SloTally {
@@ -81,11 +85,12 @@ impl SloTally {
         self.all += other.all;
         self.whole_answers += other.whole_answers;
         self.unjudged += other.unjudged;
+        self.all_after_window += other.all_after_window;
     }
 
     /// A failed request meets no SLO. TTFT and TPOT need a streamed answer (an answer read at once
     /// has no first token to time); a streamed answer of one token meets any TPOT limit.
-    pub fn add(&mut self, r: &Record) {
+    pub fn add(&mut self, r: &Record, after_window: bool) {
         self.requests += 1;
         if r.status != Status::Ok {
             return;
@@ -127,6 +132,7 @@ impl SloTally {
             }
         }
         self.all += u64::from(all);
+        self.all_after_window += u64::from(all && after_window);
     }
 
     /// Shares and goodput over `window_s`, the same window as the request throughput.
@@ -152,7 +158,7 @@ impl SloTally {
             whole_answers: self.whole_answers,
             unjudged: self.unjudged,
             goodput_per_s: if window_s > 0.0 {
-                self.all as f64 / window_s
+                (self.all - self.all_after_window) as f64 / window_s
             } else {
                 0.0
             },
@@ -239,11 +245,11 @@ mod tests {
             ok(Some(50.0), None, 60.0, 1),           // one token: TPOT met
             ok(None, None, 300.0, 20),               // not streamed: no TTFT, no TPOT
         ] {
-            tally.add(&r);
+            tally.add(&r, false);
         }
         let mut failed = ok(Some(1.0), Some(1.0), 2.0, 5);
         failed.status = Status::HttpError;
-        tally.add(&failed);
+        tally.add(&failed, false);
         let s = tally.summary(2.0);
         assert_eq!((s.requests, s.meeting_all), (8, 3));
         assert_eq!(s.share_ttft, Some(5.0 / 8.0));
@@ -257,7 +263,7 @@ mod tests {
     #[test]
     fn only_the_configured_slos_are_judged() {
         let mut tally = SloTally::new(Slo::parse("e2e=1s").unwrap());
-        tally.add(&ok(None, None, 300.0, 20));
+        tally.add(&ok(None, None, 300.0, 20), false);
         let s = tally.summary(1.0);
         assert_eq!(
             (s.meeting_all, s.share_ttft, s.share_e2e),

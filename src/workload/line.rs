@@ -189,8 +189,9 @@ pub fn request_model(body: &[u8]) -> Option<String> {
         .and_then(|b| string_value(b.model))
 }
 
-/// The body with `"stream": true` (and for Chat `stream_options.include_usage: true`), keys kept in order.
-pub fn with_stream(body: &str, route: &Route) -> Result<String, String> {
+/// The body with `"stream": true` (and for Chat `stream_options.include_usage: true`), keys kept in
+/// order, and whether `stream_options` was added (a Chat body without one of its own).
+pub fn with_stream(body: &str, route: &Route) -> Result<(String, bool), String> {
     let fields: OrderedFields =
         serde_json::from_str(body).map_err(|e| format!("invalid JSON body: {e}"))?;
     let mut out = String::with_capacity(body.len() + 64);
@@ -208,6 +209,7 @@ pub fn with_stream(body: &str, route: &Route) -> Result<String, String> {
         push_field(&mut out, key, value.get());
     }
     push_field(&mut out, "stream", "true");
+    let added = *route == Route::Chat && options.is_none();
     match (route, options) {
         (Route::Chat, options) => {
             let mut merged = options
@@ -226,17 +228,7 @@ pub fn with_stream(body: &str, route: &Route) -> Result<String, String> {
         (_, None) => {}
     }
     out.push('}');
-    Ok(out)
-}
-
-/// Whether a body has a `stream_options` field of its own.
-pub fn has_stream_options(body: &str) -> bool {
-    #[derive(Deserialize)]
-    struct Options<'a> {
-        #[serde(borrow, default)]
-        stream_options: Option<&'a RawValue>,
-    }
-    serde_json::from_str::<Options>(body).is_ok_and(|o| o.stream_options.is_some())
+    Ok((out, added))
 }
 
 /// The body without its `stream_options` field, keys kept in order (for a server that refuses
@@ -357,16 +349,16 @@ mod tests {
     fn stream_flag_is_set_in_place_keeping_key_order() {
         let body = r#"{"model":"m","stream":false,"input":"hi"}"#;
         assert_eq!(
-            with_stream(body, &Route::Responses).unwrap(),
+            with_stream(body, &Route::Responses).unwrap().0,
             r#"{"model":"m","input":"hi","stream":true}"#
         );
         let chat = r#"{"model":"m","messages":[],"stream_options":{"x":1}}"#;
         assert_eq!(
-            with_stream(chat, &Route::Chat).unwrap(),
+            with_stream(chat, &Route::Chat).unwrap().0,
             r#"{"model":"m","messages":[],"stream":true,"stream_options":{"include_usage":true,"x":1}}"#
         );
         assert_eq!(
-            with_stream(r#"{"a\"b":1}"#, &Route::Responses).unwrap(),
+            with_stream(r#"{"a\"b":1}"#, &Route::Responses).unwrap().0,
             r#"{"a\"b":1,"stream":true}"#
         );
     }

@@ -163,16 +163,13 @@ impl<R: BufRead> WorkloadReader<R> {
                 Err(message) => return invalid(message),
             },
         };
-        let usage_option_added = self.force_stream
-            && parsed.route == Route::Chat
-            && !line::has_stream_options(parsed.body);
-        let body = if self.force_stream {
+        let (body, usage_option_added) = if self.force_stream {
             match with_stream(parsed.body, &parsed.route) {
-                Ok(body) => Bytes::from(body),
+                Ok((body, added)) => (Bytes::from(body), added),
                 Err(message) => return invalid(message),
             }
         } else {
-            Bytes::copy_from_slice(parsed.body.as_bytes())
+            (Bytes::copy_from_slice(parsed.body.as_bytes()), false)
         };
         Some(WorkItem::Send(Request {
             line: line_no,
