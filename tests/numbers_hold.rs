@@ -11,20 +11,6 @@ use std::time::Duration;
 const CHAT: &str = r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":true}"#;
 const RESPONSES: &str = r#"{"model":"m","input":"hi","stream":true}"#;
 
-/// Runs `cases` (one Batch line each, posted to `/v1/case/<case>`) against `server`.
-async fn run_cases(
-    server: &Scripted,
-    cases: &[&str],
-    body: &str,
-    args: &[&str],
-) -> (Run, tempfile::TempDir) {
-    let tmp = tempfile::tempdir().unwrap();
-    let workload = case_workload(tmp.path(), cases, body);
-    let run = run_endpoint(&server.endpoint(), &workload, args, &tmp.path().join("out")).await;
-    assert_run_invariants(&run, &workload);
-    (run, tmp)
-}
-
 fn approx(a: f64, b: f64) -> bool {
     (a - b).abs() < 0.01
 }

@@ -10,20 +10,6 @@ use std::time::Duration;
 
 const CHAT: &str = r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":true}"#;
 
-/// Runs `cases` (one Batch line each, posted to `/v1/case/<case>`) against `server`.
-async fn run_cases(
-    server: &Scripted,
-    cases: &[&str],
-    body: &str,
-    args: &[&str],
-) -> (Run, tempfile::TempDir) {
-    let tmp = tempfile::tempdir().unwrap();
-    let workload = case_workload(tmp.path(), cases, body);
-    let run = run_endpoint(&server.endpoint(), &workload, args, &tmp.path().join("out")).await;
-    assert_run_invariants(&run, &workload);
-    (run, tmp)
-}
-
 /// Runs Batch lines with these ids, each posting `body` to `/v1/chat/completions`.
 async fn run_chat_lines(
     server: &Scripted,

@@ -326,19 +326,7 @@ impl StreamAssembler {
                         record.flag(Flag::NonFiniteNumbers);
                         parsed
                     }
-                    Err(e) => {
-                        let head: String = data.chars().take(80).collect();
-                        let message = format!(
-                            "stream event {} is not valid JSON ({e}): {head:?}",
-                            self.events
-                        );
-                        self.fail(
-                            Status::InvalidResponse,
-                            "malformed_event".to_string(),
-                            message,
-                        );
-                        return Some(Ended::Failed);
-                    }
+                    Err(e) => return self.malformed(data, &e),
                 }
             }
             Err(_) if name == "error" => {
@@ -356,19 +344,7 @@ impl StreamAssembler {
                 }
                 return None;
             }
-            Err(e) => {
-                let head: String = data.chars().take(80).collect();
-                let message = format!(
-                    "stream event {} is not valid JSON ({e}): {head:?}",
-                    self.events
-                );
-                self.fail(
-                    Status::InvalidResponse,
-                    "malformed_event".to_string(),
-                    message,
-                );
-                return Some(Ended::Failed);
-            }
+            Err(e) => return self.malformed(data, &e),
         };
         let kind = parsed
             .kind
@@ -389,6 +365,21 @@ impl StreamAssembler {
         } else {
             None
         }
+    }
+
+    /// An event that is not JSON breaks the answer, naming its first 80 characters.
+    fn malformed(&mut self, data: &str, e: &serde_json::Error) -> Option<Ended> {
+        let head: String = data.chars().take(80).collect();
+        let message = format!(
+            "stream event {} is not valid JSON ({e}): {head:?}",
+            self.events
+        );
+        self.fail(
+            Status::InvalidResponse,
+            "malformed_event".to_string(),
+            message,
+        );
+        Some(Ended::Failed)
     }
 
     fn fail(&mut self, status: Status, kind: String, message: String) {

@@ -296,3 +296,19 @@ pub fn case_workload(dir: &std::path::Path, cases: &[&str], body: &str) -> std::
 pub fn case_of(seen: &Seen) -> &str {
     seen.path.rsplit('/').next().unwrap_or("")
 }
+
+/// Runs `cases` (one Batch line each, posted to `/v1/case/<case>`) against `server`, and checks
+/// that every line ended as one record.
+pub async fn run_cases(
+    server: &Scripted,
+    cases: &[&str],
+    body: &str,
+    args: &[&str],
+) -> (super::Run, tempfile::TempDir) {
+    let tmp = tempfile::tempdir().unwrap();
+    let workload = case_workload(tmp.path(), cases, body);
+    let run =
+        super::run_endpoint(&server.endpoint(), &workload, args, &tmp.path().join("out")).await;
+    super::assert_run_invariants(&run, &workload);
+    (run, tmp)
+}
