@@ -423,6 +423,12 @@ async fn reasoning_tokens_inside_beside_or_missing_from_usage_give_the_same_outp
         .encode_ordinary(THOUGHT)
         .len() as u64;
     let server = serve(move |seen| {
+        if case_of(seen) == "whole_missing" {
+            let body = format!(
+                r#"{{"object":"chat.completion","model":"gpt-4.1-mini","choices":[{{"index":0,"message":{{"role":"assistant","reasoning_content":"{THOUGHT}","content":"Hello there"}},"finish_reason":"stop"}}],"usage":{{"prompt_tokens":10,"completion_tokens":2,"total_tokens":12,"completion_tokens_details":{{"reasoning_tokens":0}}}}}}"#
+            );
+            return vec![whole(200, "application/json", "", &body)];
+        }
         let mut steps = vec![
             chunked_head("text/event-stream", ""),
             chat_chunk(&format!(r#"{{"reasoning_content":"{THOUGHT}"}}"#), "null"),
@@ -448,14 +454,26 @@ async fn reasoning_tokens_inside_beside_or_missing_from_usage_give_the_same_outp
         r#"{"model":"gpt-4.1-mini","messages":[{"role":"user","content":"hi"}],"stream":true}"#;
     let (run, _tmp) = run_cases(
         &server,
-        &["inside", "beside", "missing", "missing_but_counted"],
+        &[
+            "inside",
+            "beside",
+            "missing",
+            "missing_but_counted",
+            "whole_missing",
+        ],
         body,
         &["--max-retries", "0"],
     )
     .await;
     let want = thought_tokens + 2;
     let cost = run.by_id("inside")["cost_usd"].as_f64().unwrap();
-    for id in ["inside", "beside", "missing", "missing_but_counted"] {
+    for id in [
+        "inside",
+        "beside",
+        "missing",
+        "missing_but_counted",
+        "whole_missing",
+    ] {
         let r = run.by_id(id);
         assert_eq!(r["output_tokens"], want, "{id}: {r}");
         assert_eq!(r["reasoning_tokens"], thought_tokens, "{id}: {r}");
@@ -471,7 +489,8 @@ async fn reasoning_tokens_inside_beside_or_missing_from_usage_give_the_same_outp
         run.by_id("missing_but_counted")["token_source"],
         "estimated"
     );
-    assert_eq!(run.summary["tokens"]["output"], want * 4);
+    assert_eq!(run.by_id("whole_missing")["token_source"], "estimated");
+    assert_eq!(run.summary["tokens"]["output"], want * 5);
 }
 
 // ---- 10. Cached prompt tokens reported the additive way ----------------------------------------------

@@ -83,6 +83,9 @@ struct ChatMessage {
     content: Option<ChatContent>,
     #[serde(default)]
     refusal: Option<String>,
+    /// Reasoning text as vLLM, SGLang and DeepSeek return it.
+    #[serde(default, alias = "reasoning")]
+    reasoning_content: Option<String>,
     #[serde(default)]
     tool_calls: Option<Vec<ChatToolCall>>,
 }
@@ -497,6 +500,14 @@ fn read_chat(choices: Vec<Choice>, record: &mut Record) {
         return;
     };
     record.refusal = message.refusal.filter(|r| !r.is_empty());
+    // Reasoning the usage does not count (some open servers report 0): counted on the
+    // collector's thread, as for a stream.
+    if let Some(reasoning) = message.reasoning_content.filter(|r| !r.is_empty())
+        && record.output_tokens.is_some()
+        && record.reasoning_tokens.unwrap_or(0) == 0
+    {
+        record.unreported_reasoning = reasoning;
+    }
     record.output_text = Some(match message.content {
         None => String::new(),
         Some(ChatContent::Text(text)) => text,
