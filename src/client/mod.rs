@@ -300,7 +300,8 @@ impl Client {
             });
             match body {
                 Ok(body) => {
-                    if http_status.as_u16() == 429 {
+                    // Gateways name the wait in the body of a 429, and of a 503 when overloaded.
+                    if matches!(http_status.as_u16(), 429 | 503) {
                         hints.read_body(&body);
                     }
                     read_error_body(http_status.as_u16(), &body, record);
