@@ -644,6 +644,12 @@ pub struct EndpointArgs {
     #[arg(help_heading = "Limits and retries", long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
     pub timeout: Duration,
 
+    /// The most one answer may be, in bytes after decoding (whole body or stream; `64MiB`,
+    /// `512KiB`, `1GiB` or a number of bytes): an answer past it ends as `answer_too_large` and
+    /// its connection is dropped, so a runaway server cannot fill memory or the run folder.
+    #[arg(help_heading = "Limits and retries", long, value_name = "SIZE", default_value = "64MiB", value_parser = parse_size)]
+    pub max_answer_bytes: usize,
+
     /// The longest wait a server may ask for (retry-after, retry-after-ms, x-ratelimit-reset-*)
     /// that is honoured; longer asks are cut to it.
     #[arg(help_heading = "Limits and retries", long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
@@ -809,4 +815,29 @@ mod start_at_tests {
             assert!(parse_start_at(bad).is_err(), "{bad}");
         }
     }
+}
+
+/// A size in bytes: a number, or a number with `KiB`, `MiB` or `GiB` (also `K`, `M`, `G`, `KB`,
+/// `MB`, `GB`, all powers of 1,024).
+fn parse_size(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?}: a size such as 64MiB, 512KiB or 1048576"))?;
+    let scale = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" | "kib" => 1024.0,
+        "m" | "mb" | "mib" => 1024.0 * 1024.0,
+        "g" | "gb" | "gib" => 1024.0 * 1024.0 * 1024.0,
+        other => return Err(format!("{other:?}: a size unit is KiB, MiB or GiB")),
+    };
+    let bytes = number * scale;
+    if !(bytes >= 1024.0 && bytes <= usize::MAX as f64) {
+        return Err(format!("{text:?}: at least 1KiB"));
+    }
+    Ok(bytes as usize)
 }

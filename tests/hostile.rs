@@ -107,3 +107,107 @@ fn every_fault_kind_ends_as_one_record_with_the_right_status() {
     let output = run.summary["tokens"]["output"].as_u64().unwrap();
     assert!(output < 100_000, "output tokens of ok answers: {output}");
 }
+
+/// A raw hostile server (bounded: each answer at most a few MB, each stream at most 1,000 events):
+/// answers past `--max-answer-bytes` end as `answer_too_large`, an error page is read only as far
+/// as its message needs, and a body of whitespace is an empty body.
+#[tokio::test]
+async fn answers_past_the_byte_cap_end_as_answer_too_large_and_hold_nothing_more() {
+    use crate::common::scripted::*;
+    let server = serve(|seen| match case_of(seen) {
+        "big_body" => {
+            let text = "x".repeat(3 << 20);
+            let body = format!(
+                r#"{{"object":"response","status":"completed","output":[{{"type":"message","content":[{{"type":"output_text","text":"{text}"}}]}}]}}"#
+            );
+            vec![whole(200, "application/json", "", &body)]
+        }
+        "endless" => {
+            // 2 KB a delta every ms: a stream that would run for ever, cut at 1 MiB.
+            let delta = format!(r#"{{"content":"{}"}}"#, "y".repeat(2048));
+            let mut steps = vec![chunked_head("text/event-stream", "")];
+            for _ in 0..1000 {
+                steps.push(chat_chunk(&delta, "null"));
+                steps.push(wait_ms(1));
+            }
+            steps
+        }
+        "big_error" => vec![whole(
+            500,
+            "text/plain",
+            "",
+            &format!("Internal error {}", "z".repeat(5 << 20)),
+        )],
+        _ => vec![whole(200, "application/json", "", &" ".repeat(4 << 20))],
+    })
+    .await;
+    let body = r#"{"model":"m","input":"hi","stream":true}"#;
+    let (run, _tmp) = run_cases(
+        &server,
+        &["big_body", "endless", "big_error", "blank"],
+        body,
+        &[
+            "--max-retries",
+            "0",
+            "--max-answer-bytes",
+            "1MiB",
+            "-c",
+            "4",
+        ],
+    )
+    .await;
+    for id in ["big_body", "endless"] {
+        let r = run.by_id(id);
+        assert_eq!(r["status"], "invalid_response", "{id}: {}", r["error"]);
+        assert_eq!(r["error"]["kind"], "answer_too_large", "{id}");
+        assert!(
+            r["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("--max-answer-bytes"),
+            "{id}"
+        );
+        // Only the head of what arrived is kept: the record stays small.
+        assert!(
+            r.to_string().len() < 70_000,
+            "{id}: {} bytes",
+            r.to_string().len()
+        );
+    }
+    let error = run.by_id("big_error");
+    assert_eq!(error["status"], "http_error");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("HTTP 500: Internal error")
+    );
+    assert!(error["error"]["message"].as_str().unwrap().len() < 1024);
+    // Blank bytes are the 4 MiB the cap counts: past 1 MiB it is cut as well.
+    assert_eq!(run.by_id("blank")["error"]["kind"], "answer_too_large");
+    let records = std::fs::metadata(run.dir.join("records.jsonl"))
+        .unwrap()
+        .len();
+    assert!(
+        records < 200 * 1024,
+        "records.jsonl holds no runaway answer: {records} bytes"
+    );
+}
+
+#[tokio::test]
+async fn a_body_of_whitespace_is_an_empty_body() {
+    use crate::common::scripted::*;
+    let server = serve(|_| vec![whole(200, "application/json", "", &" ".repeat(8 << 20))]).await;
+    let (run, _tmp) = run_cases(
+        &server,
+        &["blank"],
+        r#"{"model":"m","input":"hi"}"#,
+        &["--max-retries", "0"],
+    )
+    .await;
+    assert_eq!(
+        run.records[0]["error"]["kind"], "empty_body",
+        "{}",
+        run.records[0]
+    );
+}

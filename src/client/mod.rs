@@ -56,6 +56,8 @@ pub struct ClientConfig {
     /// How long an unused pooled connection is kept (`--pool-idle-timeout`): below the servers'
     /// keep-alive, so the client, not the server, closes idle connections.
     pub pool_idle_timeout: Duration,
+    /// The most one answer may be, in decoded bytes (`--max-answer-bytes`).
+    pub max_answer_bytes: usize,
     pub save_responses: bool,
     /// HTTP/2 without negotiation for http:// (h2c).
     pub http2_prior_knowledge: bool,
@@ -76,6 +78,7 @@ pub struct Client {
     chat_uri: Uri,
     save_responses: bool,
     timeout: Duration,
+    max_answer_bytes: usize,
     epoch: Instant,
 }
 
@@ -167,6 +170,7 @@ impl Client {
             base_url: config.base_url.clone(),
             save_responses: config.save_responses,
             timeout: config.timeout,
+            max_answer_bytes: config.max_answer_bytes,
             epoch,
         })
     }
@@ -286,11 +290,7 @@ impl Client {
             record.judge_emptiness();
             end
         } else {
-            let body = tokio::select! {
-                biased;
-                body = body.collect() => body.map(|b| b.to_bytes()).map_err(Failed::Body),
-                () = deadline.as_mut() => Err(Failed::Timeout),
-            };
+            let body = read_bounded(body, ERROR_BODY_LIMIT, deadline.as_mut()).await;
             let end = Instant::now();
             // An error page compressed against the request's wishes is read decoded, else as is.
             let body = body.map(|body| {
@@ -351,6 +351,8 @@ impl Client {
         let mut broken = None;
         let mut ended = false;
         let mut last_byte;
+        // Decoded bytes so far: past `--max-answer-bytes` the answer ends, and nothing more is held.
+        let mut received = 0usize;
         loop {
             let chunk = next_chunk(&mut response, deadline.as_mut()).await;
             let at = Instant::now();
@@ -371,6 +373,11 @@ impl Client {
                     break;
                 }
             };
+            received += bytes.len();
+            if received > self.max_answer_bytes {
+                broken = Some(too_large(self.max_answer_bytes));
+                break;
+            }
             if let Some(saved) = &mut saved {
                 saved.extend_from_slice(&bytes);
             }
@@ -385,6 +392,14 @@ impl Client {
                     feed(parser, assembler, &bytes, at, record)
                 }
                 Body::Undecided(buf) => {
+                    // Leading blank bytes decide nothing and are not kept: a body of whitespace is
+                    // read in linear time, not sniffed again from its start at every chunk.
+                    if buf.iter().all(u8::is_ascii_whitespace)
+                        && bytes.iter().all(u8::is_ascii_whitespace)
+                    {
+                        buf.clear();
+                        continue;
+                    }
                     // The common case (the first chunk decides) sniffs the chunk without a copy.
                     let sniffed = if buf.is_empty() {
                         sniff(&bytes, labelled_sse)
@@ -463,6 +478,20 @@ impl Client {
                 last_byte
             }
         };
+        // A runaway answer's record keeps only the head of what arrived: records stay small.
+        if record
+            .error
+            .as_ref()
+            .is_some_and(|e| e.kind == "answer_too_large")
+        {
+            for text in [record.output_text.as_mut(), Some(&mut record.extra_text)]
+                .into_iter()
+                .flatten()
+            {
+                cut_at_char(text, KEPT_OF_RUNAWAY);
+            }
+            record.unreported_reasoning.clear();
+        }
         if let Some(note) = mismatch {
             if let Some(error) = &mut record.error {
                 error.message.push_str(&format!(" ({note})"));
@@ -522,6 +551,55 @@ impl Client {
         };
         (status, kind, message)
     }
+}
+
+/// An error answer's body is read up to this much (its message is in the first bytes; nothing
+/// larger is held): the rest is not read, and the connection is dropped.
+const ERROR_BODY_LIMIT: usize = 1 << 20;
+
+/// A body up to `limit` bytes (cut there: the response is dropped, which closes its connection),
+/// at most until `deadline` fires.
+async fn read_bounded(
+    mut body: Incoming,
+    limit: usize,
+    mut deadline: Pin<&mut Sleep>,
+) -> Result<Bytes, Failed> {
+    let mut buf = Vec::new();
+    while let Some(chunk) = next_chunk(&mut body, deadline.as_mut()).await? {
+        let room = limit.saturating_sub(buf.len());
+        buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if chunk.len() >= room {
+            break;
+        }
+    }
+    Ok(Bytes::from(buf))
+}
+
+/// The text a record keeps of an answer cut at `--max-answer-bytes`.
+const KEPT_OF_RUNAWAY: usize = 64 * 1024;
+
+/// Cuts `text` to at most `max` bytes, at a character boundary.
+fn cut_at_char(text: &mut String, max: usize) {
+    if text.len() > max {
+        let mut at = max;
+        while !text.is_char_boundary(at) {
+            at -= 1;
+        }
+        text.truncate(at);
+    }
+}
+
+/// The failure of an answer past `--max-answer-bytes`.
+fn too_large(limit: usize) -> (Status, &'static str, String) {
+    (
+        Status::InvalidResponse,
+        "answer_too_large",
+        format!(
+            "the answer passed --max-answer-bytes ({} bytes, {} MiB): it was cut there and its connection dropped",
+            limit,
+            limit >> 20
+        ),
+    )
 }
 
 /// Why an attempt got no (whole) answer.
