@@ -797,26 +797,6 @@ fn parse_warmup(text: &str) -> Result<crate::scheduler::Warmup, String> {
         })
 }
 
-#[cfg(test)]
-mod start_at_tests {
-    use super::parse_start_at;
-
-    #[test]
-    fn start_at_takes_a_zone_or_an_offset_and_refuses_none() {
-        let utc = parse_start_at("2026-12-01T10:00:00Z").unwrap();
-        assert_eq!(parse_start_at("2026-12-01T11:30:00+01:30").unwrap(), utc);
-        assert_eq!(parse_start_at("2026-12-01T05:00:00-05:00").unwrap(), utc);
-        for bad in [
-            "2026-12-01T10:00:00",
-            "tomorrow",
-            "2026-12-01T10:00:00+1",
-            "",
-        ] {
-            assert!(parse_start_at(bad).is_err(), "{bad}");
-        }
-    }
-}
-
 /// A size in bytes: a number, or a number with `KiB`, `MiB` or `GiB` (also `K`, `M`, `G`, `KB`,
 /// `MB`, `GB`, all powers of 1,024).
 fn parse_size(text: &str) -> Result<usize, String> {
@@ -840,4 +820,24 @@ fn parse_size(text: &str) -> Result<usize, String> {
         return Err(format!("{text:?}: at least 1KiB"));
     }
     Ok(bytes as usize)
+}
+
+#[cfg(test)]
+mod start_at_tests {
+    use super::parse_start_at;
+
+    #[test]
+    fn start_at_takes_a_zone_or_an_offset_and_refuses_none() {
+        let utc = parse_start_at("2026-12-01T10:00:00Z").unwrap();
+        assert_eq!(parse_start_at("2026-12-01T11:30:00+01:30").unwrap(), utc);
+        assert_eq!(parse_start_at("2026-12-01T05:00:00-05:00").unwrap(), utc);
+        for bad in [
+            "2026-12-01T10:00:00",
+            "tomorrow",
+            "2026-12-01T10:00:00+1",
+            "",
+        ] {
+            assert!(parse_start_at(bad).is_err(), "{bad}");
+        }
+    }
 }
