@@ -824,7 +824,18 @@ fn parse_size(text: &str) -> Result<usize, String> {
 
 #[cfg(test)]
 mod start_at_tests {
-    use super::parse_start_at;
+    use super::{parse_size, parse_start_at};
+
+    #[test]
+    fn sizes_take_binary_units_and_refuse_nonsense() {
+        assert_eq!(parse_size("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_size("512 KiB"), Ok(512 << 10));
+        assert_eq!(parse_size("1g"), Ok(1 << 30));
+        assert_eq!(parse_size("1048576"), Ok(1 << 20));
+        for bad in ["", "MiB", "12 parsecs", "100", "-5MiB"] {
+            assert!(parse_size(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn start_at_takes_a_zone_or_an_offset_and_refuses_none() {
