@@ -3,6 +3,7 @@
 use crate::cost::Pricer;
 use crate::record::{Record, Status};
 use crate::scheduler::Throttle;
+use crate::secrets::Secrets;
 use crate::sink::RecordSink;
 use crate::stats::{RunStats, TimeSeries, WindowEnd};
 use crate::tokenize::Estimator;
@@ -179,7 +180,7 @@ impl Progress {
         let latest = self
             .latest_error
             .as_ref()
-            .map(|kind| format!(" (latest {kind})"))
+            .map(|kind| format!(" (latest {})", crate::inert::terminal(kind)))
             .unwrap_or_default();
         let elapsed = self.started.elapsed().as_secs_f64();
         let tokens = match stats.output_tokens.value() {
@@ -287,6 +288,8 @@ pub struct Collector {
     tool_checker: ToolChecker,
     /// A timed load's deadline, published by the dispatcher.
     window_end: Option<WindowEnd>,
+    /// The credentials sent: scrubbed from every record before it is written or counted.
+    secrets: Secrets,
 }
 
 /// What the collector accumulated once every record was in.
@@ -314,7 +317,14 @@ impl Collector {
             estimator,
             tool_checker: ToolChecker::default(),
             window_end: None,
+            secrets: Secrets::default(),
         }
+    }
+
+    /// Scrubs these credentials from every record (a server that echoes the key it got).
+    pub fn with_secrets(mut self, secrets: Secrets) -> Self {
+        self.secrets = secrets;
+        self
     }
 
     /// Learns the end of a timed load's measured phase from the dispatcher, once it is known.
@@ -385,6 +395,7 @@ impl Collector {
     }
 
     fn accept(&mut self, mut record: Record) -> io::Result<()> {
+        self.secrets.scrub_record(&mut record);
         self.estimator.fill(&mut record);
         self.tool_checker.check(&mut record);
         self.pricer.price(&mut record);

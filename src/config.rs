@@ -287,6 +287,7 @@ impl Connection {
 
     pub fn client_config(&self, base_url: Url, max_connections: usize) -> ClientConfig {
         ClientConfig {
+            secrets: self.secrets(&base_url),
             base_url,
             api_key: self.api_key.clone(),
             headers: self.headers.clone(),
@@ -298,6 +299,41 @@ impl Connection {
             http2_prior_knowledge: self.http2,
             insecure: self.insecure,
         }
+    }
+
+    /// Every value sent as a credential to `base_url`: the API key (and its `Bearer` header), the
+    /// URL's user and password (and their `Basic` token), and the values of `-H` headers whose names
+    /// say secret. What a server echoes of them is scrubbed from everything written.
+    pub fn secrets(&self, base_url: &Url) -> crate::secrets::Secrets {
+        let mut values: Vec<Vec<u8>> = Vec::new();
+        if let Some(key) = &self.api_key {
+            values.push(key.expose().as_bytes().to_vec());
+            values.push(format!("Bearer {}", key.expose()).into_bytes());
+        }
+        if let Some(password) = base_url.password() {
+            let decode = |s: &str| {
+                percent_encoding::percent_decode_str(s)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            };
+            let (user, password) = (decode(base_url.username()), decode(password));
+            use base64::Engine as _;
+            let token =
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+            values.push(password.into_bytes());
+            values.push(format!("Basic {token}").into_bytes());
+            values.push(token.into_bytes());
+        }
+        for (name, value) in &self.headers {
+            if is_secret_header(name.as_str()) {
+                values.push(value.as_bytes().to_vec());
+                // `Bearer X` is sent, and X may come back alone.
+                if let Some((_, token)) = value.to_str().ok().and_then(|v| v.split_once(' ')) {
+                    values.push(token.as_bytes().to_vec());
+                }
+            }
+        }
+        crate::secrets::Secrets::new(values)
     }
 
     /// `max_retries` retries, each server-requested wait capped at `--max-server-wait`.

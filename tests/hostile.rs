@@ -211,3 +211,145 @@ async fn a_body_of_whitespace_is_an_empty_body() {
         run.records[0]
     );
 }
+
+/// What a hostile server says reaches no spreadsheet formula, no live Markdown and no terminal
+/// escape: CSV cells are neutralised, Markdown escaped, control characters replaced.
+#[tokio::test]
+async fn server_text_is_inert_in_csv_markdown_and_the_terminal() {
+    use crate::common::scripted::*;
+    let server = serve(|seen| match case_of(seen) {
+        "formula" => vec![whole(
+            200,
+            "application/json",
+            "",
+            r#"{"object":"response","status":"completed","model":"@evil","output":[{"type":"message","content":[{"type":"output_text","text":"=HYPERLINK(\"http://x\",\"click\")"}]}],"usage":{"input_tokens":1,"output_tokens":1}}"#,
+        )],
+        _ => vec![whole(
+            400,
+            "application/json",
+            "",
+            r#"{"error":{"message":"bad \u001b]0;pwned\u0007\u001b[2J request","code":"x` | ![t](http://evil.example/p.png)"}}"#,
+        )],
+    })
+    .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let workload = case_workload(
+        tmp.path(),
+        &["formula", "escape"],
+        r#"{"model":"m","input":"hi"}"#,
+    );
+    let markdown = tmp.path().join("summary.md");
+    let run = run_endpoint(
+        &server.endpoint(),
+        &workload,
+        &[
+            "--max-retries",
+            "0",
+            "--summary-markdown",
+            markdown.to_str().unwrap(),
+        ],
+        &tmp.path().join("out"),
+    )
+    .await;
+    let formula = run.csv_rows.iter().find(|r| r["id"] == "formula").unwrap();
+    assert_eq!(
+        formula["output_text"],
+        "'=HYPERLINK(\"http://x\",\"click\")"
+    );
+    assert_eq!(formula["model"], "'@evil");
+    // JSONL keeps the value as it came.
+    assert_eq!(
+        run.by_id("formula")["output_text"],
+        "=HYPERLINK(\"http://x\",\"click\")"
+    );
+    assert!(
+        !run.stdout.contains('\u{1b}') && !run.stderr.contains('\u{1b}'),
+        "{:?}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("bad \u{FFFD}]0;pwned"),
+        "{}",
+        run.stdout
+    );
+    let page = std::fs::read_to_string(&markdown).unwrap();
+    assert!(!page.contains("![t](http"), "{page}");
+    assert!(page.contains("x\\` \\| \\!\\[t\\]"), "{page}");
+}
+
+/// A server that echoes the credentials it received (in its error body, in its answer) gets them
+/// written nowhere: records, CSV, summary, Batch files and stdout say `<redacted>`.
+#[tokio::test]
+async fn echoed_credentials_are_redacted_everywhere_they_would_be_written() {
+    use crate::common::scripted::*;
+    const KEY: &str = "sk-hostile-test-0123456789abcdef";
+    const HEADER_SECRET: &str = "gateway-secret-value-42";
+    let server = serve(|seen| match case_of(seen) {
+        "error" => vec![whole(
+            401,
+            "application/json",
+            "",
+            &format!(
+                r#"{{"error":{{"message":"Invalid key: Bearer {KEY}; x-api-key {HEADER_SECRET}","code":"invalid_api_key"}}}}"#
+            ),
+        )],
+        _ => vec![whole(
+            200,
+            "application/json",
+            "",
+            &format!(
+                r#"{{"object":"response","status":"completed","model":"{KEY}","output":[{{"type":"message","content":[{{"type":"output_text","text":"You sent {KEY}"}}]}}],"usage":{{"input_tokens":1,"output_tokens":3}}}}"#
+            ),
+        )],
+    })
+    .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let workload = case_workload(
+        tmp.path(),
+        &["error", "answer"],
+        r#"{"model":"m","input":"hi"}"#,
+    );
+    let out = tmp.path().join("out");
+    let mut cmd = llmvolley();
+    cmd.env("OPENAI_API_KEY", KEY);
+    let run = run_async(
+        cmd,
+        &[
+            workload.to_str().unwrap(),
+            "--endpoint",
+            &server.endpoint(),
+            "--max-retries",
+            "0",
+            "--give-up-after",
+            "0",
+            "--batch-output",
+            "--save-responses",
+            "-H",
+            &format!("x-api-key: {HEADER_SECRET}"),
+        ],
+        &out,
+    )
+    .await;
+    assert_eq!(run.records.len(), 2, "{}", run.stderr);
+    let mut written = format!("{}\n{}", run.stdout, run.stderr);
+    for entry in std::fs::read_dir(&out).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            written.push_str(&String::from_utf8_lossy(&std::fs::read(&path).unwrap()));
+        }
+    }
+    assert!(!written.contains(KEY), "the key was written");
+    assert!(
+        !written.contains(HEADER_SECRET),
+        "the header's secret was written"
+    );
+    assert!(
+        run.by_id("error")["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Invalid key: <redacted>; x-api-key <redacted>"),
+        "{}",
+        run.by_id("error")
+    );
+    assert_eq!(run.by_id("answer")["output_text"], "You sent <redacted>");
+}

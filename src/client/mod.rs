@@ -37,6 +37,11 @@ impl ApiKey {
     pub fn new(key: String) -> Self {
         ApiKey(key)
     }
+
+    /// The key itself, for the one place that must know it to scrub it from what is written.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
 }
 
 impl std::fmt::Debug for ApiKey {
@@ -58,6 +63,8 @@ pub struct ClientConfig {
     pub pool_idle_timeout: Duration,
     /// The most one answer may be, in decoded bytes (`--max-answer-bytes`).
     pub max_answer_bytes: usize,
+    /// The credentials sent, scrubbed from a failed attempt's error before anything logs it.
+    pub secrets: crate::secrets::Secrets,
     pub save_responses: bool,
     /// HTTP/2 without negotiation for http:// (h2c).
     pub http2_prior_knowledge: bool,
@@ -79,6 +86,7 @@ pub struct Client {
     save_responses: bool,
     timeout: Duration,
     max_answer_bytes: usize,
+    secrets: crate::secrets::Secrets,
     epoch: Instant,
 }
 
@@ -171,6 +179,7 @@ impl Client {
             save_responses: config.save_responses,
             timeout: config.timeout,
             max_answer_bytes: config.max_answer_bytes,
+            secrets: config.secrets.clone(),
             epoch,
         })
     }
@@ -317,6 +326,12 @@ impl Client {
             end
         };
         record.latency_ms = Some(millis(end.saturating_duration_since(sent)));
+        // An error is logged (`-v`) before the collector scrubs the record: scrub it here. Answers
+        // that succeeded are scrubbed on the collector's thread, off the request path.
+        if let Some(error) = &mut record.error {
+            self.secrets.scrub(&mut error.kind);
+            self.secrets.scrub(&mut error.message);
+        }
         Attempt { hints, sent, end }
     }
 

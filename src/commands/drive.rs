@@ -156,7 +156,8 @@ impl Driver<'_> {
         let window_end = WindowEnd::default();
         let mut collector = Collector::new(folder.sinks, progress, pricer, estimator)
             .with_stats(RunStats::with_slo(load.slo))
-            .with_window_end(window_end.clone());
+            .with_window_end(window_end.clone())
+            .with_secrets(conn.secrets(&self.base_url));
         let plan = Plan::new(load.warmup, load.limit(default_requests));
         let cpu_before = self.cpu_times();
         // The epoch as late as setup allows: a trace's first arrivals are due at it.

@@ -40,7 +40,7 @@ pub async fn dispatch(cli: Cli) -> ExitCode {
         Command::Generate(args) => generate::generate(args),
     };
     result.unwrap_or_else(|e| {
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", crate::inert::terminal(&format!("{e:#}")));
         ExitCode::from(EXIT_SETUP)
     })
 }
@@ -52,7 +52,7 @@ fn exit_code(interrupted: bool, summaries: &[Summary]) -> ExitCode {
     if interrupted {
         ExitCode::from(EXIT_INTERRUPTED)
     } else if let Some(verdict) = summaries.iter().find_map(|s| s.gave_up.as_deref()) {
-        eprintln!("error: {verdict}");
+        eprintln!("error: {}", crate::inert::terminal(verdict));
         ExitCode::from(EXIT_SETUP)
     } else if summaries
         .iter()

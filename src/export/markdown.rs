@@ -51,7 +51,7 @@ impl Exporter<Summary> for SummaryMarkdown {
             row("cost", format!("${total:.4}{per_1k}"));
         }
         for (kind, n) in &s.errors_by_kind {
-            row("error", format!("`{kind}`: {n}"));
+            row("error", format!("{}: {n}", crate::inert::markdown(kind)));
         }
         let rows = [
             ("latency", &s.latency_ms),
@@ -106,7 +106,7 @@ impl Exporter<Summary> for SummaryMarkdown {
             }
         }
         for warning in &s.warnings {
-            let _ = writeln!(out, "\n> warning: {warning}");
+            let _ = writeln!(out, "\n> warning: {}", crate::inert::markdown(warning));
         }
         Ok(out.into_bytes())
     }

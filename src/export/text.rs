@@ -9,7 +9,10 @@ pub struct SummaryText;
 
 impl Exporter<Summary> for SummaryText {
     fn render(&self, summary: &Summary) -> anyhow::Result<Vec<u8>> {
-        Ok(render(summary).into_bytes())
+        // Server text (error messages, kinds, model names) reaches the terminal inert.
+        Ok(crate::inert::terminal(&render(summary))
+            .into_owned()
+            .into_bytes())
     }
 }
 

@@ -18,7 +18,7 @@ pub struct CsvSink {
 /// A flat view of a `Record`, borrowed, so writing a row copies nothing but the tool-call text.
 #[derive(Serialize)]
 struct Row<'a> {
-    id: &'a str,
+    id: Cell<'a>,
     line: u64,
     seq: Option<u64>,
     warmup: bool,
@@ -27,8 +27,8 @@ struct Row<'a> {
     reconnects: u32,
     status: Status,
     http_status: Option<u16>,
-    error_kind: Option<&'a str>,
-    error_message: Option<&'a str>,
+    error_kind: Option<Cell<'a>>,
+    error_message: Option<Cell<'a>>,
     scheduled_at: Plain<3>,
     sent_at: Plain<3>,
     first_sent_at: Plain<3>,
@@ -42,11 +42,11 @@ struct Row<'a> {
     ttfo_ms: Plain<3>,
     tpot_ms: Plain<3>,
     chunks: Option<u32>,
-    model: Option<&'a str>,
-    response_id: Option<&'a str>,
-    request_id: Option<&'a str>,
-    finish: Option<&'a str>,
-    incomplete_reason: Option<&'a str>,
+    model: Option<Cell<'a>>,
+    response_id: Option<Cell<'a>>,
+    request_id: Option<Cell<'a>>,
+    finish: Option<Cell<'a>>,
+    incomplete_reason: Option<Cell<'a>>,
     input_tokens: Option<u64>,
     cached_tokens: Option<u64>,
     cache_write_tokens: Option<u64>,
@@ -55,19 +55,30 @@ struct Row<'a> {
     total_tokens: Option<u64>,
     partial_output_tokens: Option<u64>,
     token_source: Option<TokenSource>,
-    tokenizer: Option<&'a str>,
-    service_tier: Option<&'a str>,
+    tokenizer: Option<Cell<'a>>,
+    service_tier: Option<Cell<'a>>,
     cost_usd: Plain<9>,
-    output_text: Option<&'a str>,
-    tool_calls: &'a str,
-    tool_call_problems: &'a str,
-    conversation_id: Option<&'a str>,
+    output_text: Option<Cell<'a>>,
+    tool_calls: Cell<'a>,
+    tool_call_problems: Cell<'a>,
+    conversation_id: Option<Cell<'a>>,
     turn: Option<u32>,
     conversation_end: bool,
     /// `notes` joined with "; ".
-    notes: &'a str,
+    notes: Cell<'a>,
     /// A Batch line's `metadata` as JSON text.
-    metadata: Option<&'a str>,
+    metadata: Option<Cell<'a>>,
+}
+
+/// Text a spreadsheet must not run as a formula (`inert::csv_cell`): written with a leading `'`
+/// when it starts with `=`, `+`, `-`, `@`, tab or carriage return.
+#[derive(Clone, Copy)]
+struct Cell<'a>(&'a str);
+
+impl Serialize for Cell<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&crate::inert::csv_cell(self.0))
+    }
 }
 
 /// A number written in plain decimal with at most `PLACES` decimals (milliseconds to the µs, dollars
@@ -179,17 +190,17 @@ impl RecordSink for CsvSink {
             self.notes.push_str(note);
         }
         let row = Row {
-            id: &r.id,
+            id: Cell(&r.id),
             line: r.line,
             seq: r.seq,
             warmup: r.warmup,
             attempts: r.attempts,
-            attempt_errors: r.attempt_errors.join(";"),
+            attempt_errors: crate::inert::csv_cell(&r.attempt_errors.join(";")).into_owned(),
             reconnects: r.reconnects,
             status: r.status,
             http_status: r.http_status,
-            error_kind: r.error.as_ref().map(|e| e.kind.as_str()),
-            error_message: r.error.as_ref().map(|e| e.message.as_str()),
+            error_kind: r.error.as_ref().map(|e| Cell(&e.kind)),
+            error_message: r.error.as_ref().map(|e| Cell(&e.message)),
             scheduled_at: Plain(r.scheduled_at),
             sent_at: Plain(r.sent_at),
             first_sent_at: Plain(r.first_sent_at),
@@ -203,11 +214,11 @@ impl RecordSink for CsvSink {
             ttfo_ms: Plain(r.ttfo_ms),
             tpot_ms: Plain(r.tpot_ms),
             chunks: r.chunks,
-            model: r.model.as_deref(),
-            response_id: r.response_id.as_deref(),
-            request_id: r.request_id.as_deref(),
-            finish: r.finish.as_deref(),
-            incomplete_reason: r.incomplete_reason.as_deref(),
+            model: r.model.as_deref().map(Cell),
+            response_id: r.response_id.as_deref().map(Cell),
+            request_id: r.request_id.as_deref().map(Cell),
+            finish: r.finish.as_deref().map(Cell),
+            incomplete_reason: r.incomplete_reason.as_deref().map(Cell),
             input_tokens: r.input_tokens,
             cached_tokens: r.cached_tokens,
             cache_write_tokens: r.cache_write_tokens,
@@ -216,17 +227,17 @@ impl RecordSink for CsvSink {
             total_tokens: r.total_tokens,
             partial_output_tokens: r.partial_output_tokens,
             token_source: r.token_source,
-            tokenizer: r.tokenizer.as_deref(),
-            service_tier: r.service_tier.as_deref(),
+            tokenizer: r.tokenizer.as_deref().map(Cell),
+            service_tier: r.service_tier.as_deref().map(Cell),
             cost_usd: Plain(r.cost_usd),
-            output_text: r.output_text.as_deref(),
-            tool_calls: &self.tool_calls_json,
-            tool_call_problems: &self.tool_call_problems_json,
-            conversation_id: r.conversation_id.as_deref(),
+            output_text: r.output_text.as_deref().map(Cell),
+            tool_calls: Cell(&self.tool_calls_json),
+            tool_call_problems: Cell(&self.tool_call_problems_json),
+            conversation_id: r.conversation_id.as_deref().map(Cell),
             turn: r.turn,
             conversation_end: r.conversation_end,
-            notes: &self.notes,
-            metadata: r.metadata.as_deref().map(RawValue::get),
+            notes: Cell(&self.notes),
+            metadata: r.metadata.as_deref().map(RawValue::get).map(Cell),
         };
         self.out.serialize(row).map_err(io::Error::other)
     }
