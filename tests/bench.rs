@@ -1,6 +1,8 @@
 //! `llmvolley bench` end to end against the embedded mock: profiles, warm-up, drops, SLOs, sweeps.
 
-use crate::common::{Run, bench, llmvolley, output_text, read_folder, workspace_file};
+use crate::common::{
+    Run, assert_sent_on_schedule, bench, llmvolley, output_text, read_folder, workspace_file,
+};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -88,7 +90,8 @@ fn constant_rate_bench_sends_warmup_then_the_measured_requests_on_schedule() {
             "the first 5 are warm-up: {r}"
         );
     }
-    // Arrivals are 10 ms apart on the schedule, whatever the send times were.
+    // Arrivals are 10 ms apart on the schedule, and none was sent before it was due.
+    assert_sent_on_schedule(&run);
     let mut scheduled: Vec<(u64, f64)> = run
         .records
         .iter()

@@ -2,7 +2,7 @@
 //! tokenizers themselves, datasets, Mooncake traces, `bench --profile trace`, and the summary's
 //! token lengths.
 
-use crate::common::{bench, llmvolley, output_text, workspace_file};
+use crate::common::{assert_sent_on_schedule, bench, llmvolley, output_text, workspace_file};
 use serde_json::Value;
 use std::path::Path;
 
@@ -630,6 +630,7 @@ fn a_trace_replay_schedules_every_line_at_its_timestamp_over_the_speed() {
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.records.len(), 200);
+    assert_sent_on_schedule(&run);
     for (i, t) in stamps.iter().enumerate() {
         let record = run.by_id(&format!("r{i}"));
         assert_eq!(record["scheduled_at"].as_f64(), Some(t / 2.0), "r{i}");
@@ -655,6 +656,7 @@ fn a_trace_replay_schedules_every_line_at_its_timestamp_over_the_speed() {
             &tmp.path().join(format!("shard-{}", &shard[..1])),
         );
         assert_eq!(part.code, 0, "{}", part.stderr);
+        assert_sent_on_schedule(&part);
         for record in &part.records {
             let i: usize = record["id"].as_str().unwrap()[1..].parse().unwrap();
             assert_eq!(record["scheduled_at"].as_f64(), Some(stamps[i] / 2.0));

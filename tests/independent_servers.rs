@@ -264,6 +264,7 @@ fn a_generated_trace_replays_on_schedule_against_an_independent_server() {
         })
         .collect();
     assert_eq!(run.records.len(), timestamps.len());
+    assert_sent_on_schedule(&run);
     for (i, t) in timestamps.iter().enumerate() {
         let record = run.by_id(&format!("trace-{}", i + 1));
         // The server took the vLLM sampling fields without complaint, and the schedule held.

@@ -1,7 +1,7 @@
 //! One engine drives `run` and `bench`: every gate (rate limits, ramp-up, budget, duration, open-loop
 //! arrivals) works in both commands, end to end against the embedded mock.
 
-use crate::common::{Run, bench, llmvolley, run, workspace_file};
+use crate::common::{Run, assert_sent_on_schedule, bench, llmvolley, run, workspace_file};
 use serde_json::Value;
 use std::path::Path;
 
@@ -104,6 +104,7 @@ fn bench_ramp_up_spreads_the_first_requests() {
         &tmp.path().join("out"),
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_sent_on_schedule(&run);
     let scheduled = offsets(&run, "scheduled_at");
     let gaps: Vec<f64> = scheduled.windows(2).map(|w| w[1] - w[0]).collect();
     assert!(
@@ -152,7 +153,8 @@ fn run_rate_sends_lines_on_a_constant_schedule() {
         run.records.iter().filter(|r| r["status"] == "ok").count(),
         9
     );
-    // The invalid line is recorded, not scheduled: nine arrivals, 20 ms apart.
+    // The invalid line is recorded, not scheduled: nine arrivals, 20 ms apart, each sent when due.
+    assert_sent_on_schedule(&run);
     let scheduled = offsets(&run, "scheduled_at");
     assert_eq!(scheduled.len(), 9);
     let gaps: Vec<f64> = scheduled.windows(2).map(|w| w[1] - w[0]).collect();

@@ -127,7 +127,23 @@ pub fn read_run(output: Output, dir: &Path) -> Run {
 }
 
 /// What a run folder holds, for a process whose output was not captured.
+///
+/// A run that ended as a run does (exit 0, 1 or 3) must have written its folder (a sweep: its
+/// `sweep.json`, the steps having theirs): a missing
+/// `records.jsonl`, `records.csv` or `summary.json` fails the test here, so no assertion over an
+/// empty folder passes by having nothing to check. A setup error (2) or an interrupt (130) may
+/// leave no folder.
 pub fn read_folder(dir: &Path, code: i32) -> Run {
+    // A sweep's records are in its step folders.
+    if matches!(code, 0 | 1 | 3) && !dir.join("sweep.json").is_file() {
+        for file in ["records.jsonl", "records.csv", "summary.json"] {
+            assert!(
+                dir.join(file).is_file(),
+                "exit {code} but {} is missing",
+                dir.join(file).display()
+            );
+        }
+    }
     let (stdout, stderr) = (String::new(), String::new());
     let records = match std::fs::read_to_string(dir.join("records.jsonl")) {
         Ok(text) => text
@@ -306,4 +322,22 @@ pub fn varied_workload() -> String {
     workspace_file("workloads/varied-1000.jsonl")
         .display()
         .to_string()
+}
+
+/// Every sent record left no earlier than it was due (`first_sent_at` ≥ `scheduled_at`, to the
+/// µs), and at least one was checked: a dispatcher that sent everything at once fails here, not
+/// only one that planned the times wrong (`scheduled_at` is computed before sending).
+pub fn assert_sent_on_schedule(run: &Run) {
+    let mut checked = 0;
+    for r in &run.records {
+        let sent = r["first_sent_at"].as_f64().or(r["sent_at"].as_f64());
+        if let (Some(sent), Some(due)) = (sent, r["scheduled_at"].as_f64()) {
+            assert!(
+                sent >= due - 0.001,
+                "sent at {sent} ms, due at {due} ms: {r}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 0, "no record was sent");
 }
