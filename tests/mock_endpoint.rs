@@ -139,26 +139,37 @@ async fn mock_latency_knobs_delay_answers() {
         ..MockConfig::default()
     };
     let (base, stop, _server) = start(config).await;
-    let started = Instant::now();
-    let _ = post(
-        &base,
-        "/responses",
-        json!({"model": "gpt-4.1", "input": "x"}),
-    )
-    .await;
+    let mut took = Vec::new();
+    for i in 0..8 {
+        let started = Instant::now();
+        let _ = post(
+            &base,
+            "/responses",
+            json!({"model": "gpt-4.1", "input": format!("x{i}")}),
+        )
+        .await;
+        took.push(started.elapsed());
+    }
     assert!(
-        started.elapsed() >= Duration::from_micros(49_500),
-        "at least the fixed latency (to the nearest millisecond tick)"
+        took.iter().all(|t| *t >= Duration::from_micros(49_500)),
+        "at least the fixed latency (to the nearest millisecond tick): {took:?}"
+    );
+    // The jitter draws up to 20 ms more per answer: 8 answers do not all take the same time.
+    let spread = *took.iter().max().unwrap() - *took.iter().min().unwrap();
+    assert!(
+        spread >= Duration::from_millis(2),
+        "jitter spreads the answers: {took:?}"
     );
     stop.send(()).unwrap();
 }
 
 #[tokio::test]
 async fn mock_stall_holds_answers_due_inside_it_until_it_ends() {
-    // Stall from 300 ms to 800 ms after the first request.
+    // Stall from 1 s to 2 s after the first request: wide enough that a loaded machine's delays
+    // cannot move an answer across an edge.
     let (base, stop, _server) = start(MockConfig {
-        stall_at: Duration::from_millis(300),
-        stall_for: Duration::from_millis(500),
+        stall_at: Duration::from_secs(1),
+        stall_for: Duration::from_secs(1),
         ..MockConfig::default()
     })
     .await;
@@ -170,10 +181,10 @@ async fn mock_stall_holds_answers_due_inside_it_until_it_ends() {
     )
     .await;
     assert!(
-        first.elapsed() < Duration::from_millis(300),
+        first.elapsed() < Duration::from_secs(1),
         "answered before the stall"
     );
-    tokio::time::sleep_until((first + Duration::from_millis(400)).into()).await;
+    tokio::time::sleep_until((first + Duration::from_millis(1200)).into()).await;
     let _ = post(
         &base,
         "/responses",
@@ -181,7 +192,7 @@ async fn mock_stall_holds_answers_due_inside_it_until_it_ends() {
     )
     .await;
     assert!(
-        first.elapsed() >= Duration::from_millis(799),
+        first.elapsed() >= Duration::from_millis(1999),
         "held until the stall ends: {:?}",
         first.elapsed()
     );
@@ -193,7 +204,7 @@ async fn mock_stall_holds_answers_due_inside_it_until_it_ends() {
     )
     .await;
     assert!(
-        after.elapsed() < Duration::from_millis(450),
+        after.elapsed() < Duration::from_millis(900),
         "the stall happens once"
     );
     stop.send(()).unwrap();

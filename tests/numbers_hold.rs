@@ -224,7 +224,7 @@ async fn a_chat_answer_cut_after_its_finish_reason_is_complete_and_ends_at_its_l
             wait_ms(200),
             chat_chunk(r#"{"content":" done"}"#, "null"),
             chat_chunk("{}", r#""stop""#),
-            wait_ms(600),
+            wait_ms(3000),
             Step::Close,
         ]
     })
@@ -234,7 +234,7 @@ async fn a_chat_answer_cut_after_its_finish_reason_is_complete_and_ends_at_its_l
     assert_eq!(r["status"], "ok", "{r}");
     assert_eq!(r["attempts"], 1);
     assert!(
-        ms(r, "latency_ms") < 700.0,
+        ms(r, "latency_ms") < 2000.0,
         "the answer ended at its finish chunk, not at the cut: {r}"
     );
     assert!(

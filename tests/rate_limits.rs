@@ -111,4 +111,7 @@ fn rps_paces_requests_evenly() {
         span >= 4.0 * 50.0 * 0.9,
         "5 requests at 20/s are spread over 200 ms, not sent at once: {span} ms"
     );
+    // Evenly: no two sends closer than half the 50 ms spacing.
+    let gaps: Vec<f64> = sent.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(gaps.iter().all(|g| *g >= 25.0), "gaps {gaps:?}");
 }

@@ -290,6 +290,21 @@ fn records_export_to_parquet_with_typed_columns_and_none_lost() {
         30,
         "a bench's records are not duplicates of each other"
     );
+    // The Batch export loses none either: every record is one line of output.jsonl or errors.jsonl.
+    let batch_lines = |name: &str| {
+        std::fs::read_to_string(out.join(name))
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .lines()
+            .inspect(|l| {
+                let line: serde_json::Value = serde_json::from_str(l).unwrap();
+                assert!(line["custom_id"].is_string(), "{l}");
+            })
+            .count()
+    };
+    assert_eq!(
+        batch_lines("output.jsonl") + batch_lines("errors.jsonl"),
+        30
+    );
 
     use arrow_array::Array;
     use arrow_array::cast::AsArray;
