@@ -310,19 +310,27 @@ impl Connection {
             values.push(key.expose().as_bytes().to_vec());
             values.push(format!("Bearer {}", key.expose()).into_bytes());
         }
-        if let Some(password) = base_url.password() {
+        if !base_url.username().is_empty() || base_url.password().is_some() {
             let decode = |s: &str| {
                 percent_encoding::percent_decode_str(s)
                     .decode_utf8_lossy()
                     .into_owned()
             };
-            let (user, password) = (decode(base_url.username()), decode(password));
+            let user = decode(base_url.username());
+            let password = decode(base_url.password().unwrap_or(""));
             use base64::Engine as _;
             let token =
                 base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-            values.push(password.into_bytes());
+            // A user alone (`https://TOKEN@host`) is the secret itself.
+            values.push(if password.is_empty() { user } else { password }.into_bytes());
             values.push(format!("Basic {token}").into_bytes());
             values.push(token.into_bytes());
+        }
+        // A key in the query (`?key=…`, `?api-key=…`) goes with every request.
+        for (name, value) in base_url.query_pairs() {
+            if is_secret_header(&name) {
+                values.push(value.as_bytes().to_vec());
+            }
         }
         for (name, value) in &self.headers {
             if is_secret_header(name.as_str()) {

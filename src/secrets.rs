@@ -92,7 +92,7 @@ impl Secrets {
         }
         match &mut record.response {
             Some(SavedBody::Text(text)) => self.scrub(text),
-            Some(SavedBody::Json(raw)) => {
+            Some(SavedBody::Json(raw)) if self.found_in(raw.get()) => {
                 let mut text = raw.get().to_string();
                 let before = text.len();
                 self.scrub(&mut text);
@@ -102,8 +102,15 @@ impl Secrets {
                     *raw = scrubbed;
                 }
             }
-            None => {}
+            Some(SavedBody::Json(_)) | None => {}
         }
+    }
+
+    /// Whether `text` holds any secret (no copy).
+    fn found_in(&self, text: &str) -> bool {
+        self.0
+            .iter()
+            .any(|secret| memchr::memmem::find(text.as_bytes(), secret).is_some())
     }
 }
 

@@ -151,8 +151,12 @@ impl TokenCounter {
                 cut -= 1;
             }
             // Before the last whitespace in the slice's second half, so words stay whole.
-            if let Some(space) = rest[SLICE / 2..cut].rfind(char::is_whitespace) {
-                cut = SLICE / 2 + space;
+            let mut half = SLICE / 2;
+            while !rest.is_char_boundary(half) {
+                half -= 1;
+            }
+            if let Some(space) = rest[half..cut].rfind(char::is_whitespace) {
+                cut = half + space;
             }
             total += self.count(&rest[..cut]);
             rest = &rest[cut..];
@@ -299,8 +303,12 @@ mod tests {
         let unspaced = "x".repeat(2 << 20);
         let n = counter.count_bounded(&unspaced);
         assert!(n > 2 * 1024 * 1024 / 32, "{n}");
-        let multibyte = "é".repeat(100_000);
-        assert!(counter.count_bounded(&multibyte) > 0);
+        // Slices never cut inside a character, whatever its width.
+        for wide in ["é", "中", "😀"] {
+            assert!(counter.count_bounded(&wide.repeat(40_000)) > 0, "{wide}");
+        }
+        let spaced = "中 ".repeat(30_000);
+        assert!(counter.count_bounded(&spaced) > 0);
     }
 
     #[test]

@@ -49,9 +49,14 @@ fn bench_rps_spaces_sends_evenly_as_run_does() {
     let sent = offsets(&run, "first_sent_at");
     let span = sent[10] - sent[0];
     assert!(span >= 480.0, "11 sends within {span} ms at --rps 20");
-    // Evenly: no two sends closer than half the 50 ms spacing (a burst then a wait would be).
-    let gaps: Vec<f64> = sent.windows(2).map(|w| w[1] - w[0]).collect();
-    assert!(gaps.iter().all(|g| *g >= 25.0), "gaps {gaps:?}");
+    // Evenly: the k-th send is no earlier than k spacings (less 10%) after the first, so no
+    // burst anywhere; a late send (a loaded machine) cannot fail this, an early one does.
+    for (k, at) in sent.iter().enumerate() {
+        assert!(
+            at - sent[0] >= k as f64 * 45.0,
+            "send {k} at {at} ms: {sent:?}"
+        );
+    }
     let info = run_json(&run);
     assert_eq!(info["rps"], 20.0);
     // A benchmark keeps the load it was asked for: 429s do not slow it.

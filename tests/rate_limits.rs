@@ -111,7 +111,12 @@ fn rps_paces_requests_evenly() {
         span >= 4.0 * 50.0 * 0.9,
         "5 requests at 20/s are spread over 200 ms, not sent at once: {span} ms"
     );
-    // Evenly: no two sends closer than half the 50 ms spacing.
-    let gaps: Vec<f64> = sent.windows(2).map(|w| w[1] - w[0]).collect();
-    assert!(gaps.iter().all(|g| *g >= 25.0), "gaps {gaps:?}");
+    // Evenly: the k-th send is no earlier than k spacings (less 10%) after the first, so no
+    // burst anywhere; a late send (a loaded machine) cannot fail this, an early one does.
+    for (k, at) in sent.iter().enumerate() {
+        assert!(
+            at - sent[0] >= k as f64 * 45.0,
+            "send {k} at {at} ms: {sent:?}"
+        );
+    }
 }

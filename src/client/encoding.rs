@@ -6,9 +6,6 @@ use http::HeaderMap;
 use http::header::CONTENT_ENCODING;
 use std::io::Write;
 
-/// Decoded bytes an answer may grow to: past it the answer is refused (a compression bomb).
-const DECODED_LIMIT: usize = 256 << 20;
-
 /// Undoes an answer's `Content-Encoding`, chunk by chunk (flate2's streaming decoders).
 pub(super) enum Decoder {
     Identity,
@@ -50,34 +47,45 @@ impl Decoder {
         }
     }
 
-    /// The decoded bytes of `bytes` (which may end mid-block: the rest comes with the next).
-    pub(super) fn decode(&mut self, bytes: bytes::Bytes) -> Result<bytes::Bytes, DecodeError> {
+    /// The decoded bytes of `bytes` (which may end mid-block: the rest comes with the next), fed
+    /// to the decoder a slice at a time so that no more than `limit` decoded bytes in all are ever
+    /// held: a small compressed chunk can expand a thousandfold.
+    pub(super) fn decode(
+        &mut self,
+        bytes: bytes::Bytes,
+        limit: usize,
+    ) -> Result<bytes::Bytes, DecodeError> {
         fn run<W: Write>(
             decoder: &mut W,
-            out: impl FnOnce(&mut W) -> Vec<u8>,
+            out: impl Fn(&mut W) -> Vec<u8>,
             total: &mut usize,
             bytes: &[u8],
+            limit: usize,
             name: &str,
         ) -> Result<bytes::Bytes, DecodeError> {
-            decoder
-                .write_all(bytes)
-                .and_then(|()| decoder.flush())
-                .map_err(|e| {
-                    (
-                        "bad_encoding",
-                        format!("the {name} body does not decode: {e}"),
-                    )
-                })?;
-            let decoded = out(decoder);
-            *total += decoded.len();
-            if *total > DECODED_LIMIT {
-                return Err((
-                    "decoded_too_large",
-                    format!(
-                        "the {name} body decodes to more than {} MiB",
-                        DECODED_LIMIT >> 20
-                    ),
-                ));
+            const SLICE: usize = 1024;
+            let mut decoded = Vec::new();
+            for slice in bytes.chunks(SLICE) {
+                decoder
+                    .write_all(slice)
+                    .and_then(|()| decoder.flush())
+                    .map_err(|e| {
+                        (
+                            "bad_encoding",
+                            format!("the {name} body does not decode: {e}"),
+                        )
+                    })?;
+                let more = out(decoder);
+                *total += more.len();
+                if *total > limit {
+                    return Err((
+                        "answer_too_large",
+                        format!(
+                            "the {name} answer decodes to more than {limit} bytes (--max-answer-bytes): it was cut there and its connection dropped"
+                        ),
+                    ));
+                }
+                decoded.extend_from_slice(&more);
             }
             Ok(decoded.into())
         }
@@ -88,6 +96,7 @@ impl Decoder {
                 |d| std::mem::take(d.get_mut()),
                 total,
                 &bytes,
+                limit,
                 "gzip",
             ),
             Decoder::Deflate(d, total) => run(
@@ -95,6 +104,7 @@ impl Decoder {
                 |d| std::mem::take(d.get_mut()),
                 total,
                 &bytes,
+                limit,
                 "deflate",
             ),
         }
@@ -120,7 +130,9 @@ mod tests {
             let mut out = Vec::new();
             for part in gz.chunks(split) {
                 out.extend_from_slice(
-                    &decoder.decode(bytes::Bytes::copy_from_slice(part)).unwrap(),
+                    &decoder
+                        .decode(bytes::Bytes::copy_from_slice(part), usize::MAX)
+                        .unwrap(),
                 );
             }
             assert_eq!(out, text, "split {split}");
@@ -136,5 +148,27 @@ mod tests {
         };
         assert_eq!(kind, "content_encoding");
         assert!(message.contains("\"br\""), "{message}");
+    }
+}
+
+#[cfg(test)]
+mod bomb {
+    use super::*;
+    use flate2::Compression;
+    use flate2::write::GzEncoder;
+
+    #[test]
+    fn a_compression_bomb_is_stopped_at_the_limit_not_after_inflating() {
+        let mut encoder = GzEncoder::new(Vec::new(), Compression::best());
+        encoder.write_all(&vec![b' '; 64 << 20]).unwrap();
+        let gz = encoder.finish().unwrap();
+        assert!(gz.len() < 1 << 20, "{} bytes compressed", gz.len());
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_ENCODING, "gzip".parse().unwrap());
+        let mut decoder = Decoder::of(&headers).unwrap();
+        let Err((kind, _)) = decoder.decode(bytes::Bytes::from(gz), 1 << 20) else {
+            panic!("64 MiB decoded past a 1 MiB limit")
+        };
+        assert_eq!(kind, "answer_too_large");
     }
 }

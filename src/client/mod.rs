@@ -299,12 +299,13 @@ impl Client {
             record.judge_emptiness();
             end
         } else {
-            let body = read_bounded(body, ERROR_BODY_LIMIT, deadline.as_mut()).await;
+            let limit = ERROR_BODY_LIMIT.min(self.max_answer_bytes);
+            let body = read_bounded(body, limit, deadline.as_mut()).await;
             let end = Instant::now();
             // An error page compressed against the request's wishes is read decoded, else as is.
             let body = body.map(|body| {
                 encoding::Decoder::of(&head.headers)
-                    .and_then(|mut d| d.decode(body.clone()))
+                    .and_then(|mut d| d.decode(body.clone(), limit))
                     .unwrap_or(body)
             });
             match body {
@@ -380,7 +381,7 @@ impl Client {
                     break;
                 }
             };
-            let bytes = match decoder.decode(bytes) {
+            let bytes = match decoder.decode(bytes, self.max_answer_bytes) {
                 Ok(bytes) if bytes.is_empty() => continue,
                 Ok(bytes) => bytes,
                 Err((kind, message)) => {
@@ -409,10 +410,16 @@ impl Client {
                 Body::Undecided(buf) => {
                     // Leading blank bytes decide nothing and are not kept: a body of whitespace is
                     // read in linear time, not sniffed again from its start at every chunk.
-                    if buf.iter().all(u8::is_ascii_whitespace)
+                    // (A byte-order mark before them is kept: the sniff skips it.)
+                    let bom = if buf.starts_with(b"\xEF\xBB\xBF") {
+                        3
+                    } else {
+                        0
+                    };
+                    if buf[bom..].iter().all(u8::is_ascii_whitespace)
                         && bytes.iter().all(u8::is_ascii_whitespace)
                     {
-                        buf.clear();
+                        buf.truncate(bom);
                         continue;
                     }
                     // The common case (the first chunk decides) sniffs the chunk without a copy.
@@ -506,6 +513,12 @@ impl Client {
                 cut_at_char(text, KEPT_OF_RUNAWAY);
             }
             record.unreported_reasoning.clear();
+            if let Some(refusal) = &mut record.refusal {
+                cut_at_char(refusal, KEPT_OF_RUNAWAY);
+            }
+            for call in &mut record.tool_calls {
+                cut_at_char(&mut call.arguments, KEPT_OF_RUNAWAY);
+            }
         }
         if let Some(note) = mismatch {
             if let Some(error) = &mut record.error {
@@ -513,7 +526,15 @@ impl Client {
             }
             record.notes.push(note);
         }
-        if let Some(saved) = saved {
+        if let Some(mut saved) = saved {
+            // A runaway answer's saved body is cut like its text.
+            if record
+                .error
+                .as_ref()
+                .is_some_and(|e| e.kind == "answer_too_large")
+            {
+                saved.truncate(KEPT_OF_RUNAWAY);
+            }
             record.response = Some(if streamed || labelled_sse {
                 SavedBody::Text(String::from_utf8_lossy(&saved).into_owned())
             } else {
@@ -610,9 +631,7 @@ fn too_large(limit: usize) -> (Status, &'static str, String) {
         Status::InvalidResponse,
         "answer_too_large",
         format!(
-            "the answer passed --max-answer-bytes ({} bytes, {} MiB): it was cut there and its connection dropped",
-            limit,
-            limit >> 20
+            "the answer passed --max-answer-bytes ({limit} bytes): it was cut there and its connection dropped"
         ),
     )
 }
