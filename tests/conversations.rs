@@ -244,17 +244,14 @@ fn conversations_run_side_by_side_with_think_time_between_user_turns() {
     let first_sends: Vec<f64> = (0..3)
         .map(|i| ms(turns_of(&run, &format!("c{i}"))[0], "sent_at"))
         .collect();
-    // Together: each left before the first of them was answered (one at a time, c1 would leave
-    // only after c0's whole conversation).
-    let first_answer = (0..3)
-        .map(|i| {
-            let t = turns_of(&run, &format!("c{i}"))[0];
-            ms(t, "sent_at") + ms(t, "latency_ms")
-        })
+    // Together: each left before any of them sent its second turn (which waits for an answer and
+    // the 100 ms think time); one conversation at a time, c1 would leave after c0's last turn.
+    let second_turn = (0..3)
+        .map(|i| ms(turns_of(&run, &format!("c{i}"))[1], "sent_at"))
         .fold(f64::INFINITY, f64::min);
     assert!(
-        first_sends.iter().all(|s| *s < first_answer),
-        "{first_sends:?} vs the first answer at {first_answer}"
+        first_sends.iter().all(|s| *s < second_turn),
+        "{first_sends:?} vs the first second turn at {second_turn}"
     );
     assert_eq!(run.summary["conversations"]["count"], 6);
     assert_eq!(run.summary["turns"].as_array().unwrap().len(), 3);
