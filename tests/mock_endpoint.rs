@@ -139,6 +139,13 @@ async fn mock_latency_knobs_delay_answers() {
         ..MockConfig::default()
     };
     let (base, stop, _server) = start(config).await;
+    // The first answer also waits for the mock's tokenizer to load: not measured.
+    let _ = post(
+        &base,
+        "/responses",
+        json!({"model": "gpt-4.1", "input": "warm-up"}),
+    )
+    .await;
     let mut took = Vec::new();
     for i in 0..8 {
         let started = Instant::now();
