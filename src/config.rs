@@ -792,6 +792,35 @@ mod tests {
     }
 
     #[test]
+    fn every_credential_sent_is_a_secret_to_scrub() {
+        let c = config(
+            &[
+                "w.jsonl",
+                "-H",
+                "x-api-key: header-secret-42",
+                "-H",
+                "x-trace: public-value-1",
+            ],
+            &[
+                ("OPENAI_API_KEY", "sk-env-key-123456"),
+                ("OPENAI_BASE_URL", "http://127.0.0.1:9/v1"),
+            ],
+        )
+        .unwrap();
+        let url = Url::parse(
+            "https://TOKENUSER123@host.example/v1?api-key=query-secret-9&region=eu-west-1",
+        )
+        .unwrap();
+        let secrets = c.conn.secrets(&url);
+        let mut text = "sk-env-key-123456 Bearer sk-env-key-123456 header-secret-42 TOKENUSER123 query-secret-9 public-value-1 eu-west-1".to_string();
+        secrets.scrub(&mut text);
+        assert_eq!(
+            text,
+            "<redacted> <redacted> <redacted> <redacted> <redacted> public-value-1 eu-west-1"
+        );
+    }
+
+    #[test]
     fn endpoint_falls_back_to_openai_base_url() {
         let c = config(
             &["w.jsonl"],
