@@ -87,6 +87,8 @@ impl Requester {
         // Only a refusing endpoint's bodies are rewritten: no copy for any other.
         let mut dropped_usage_option =
             usage_option_added && self.refuses_usage_option.load(Ordering::Relaxed);
+        // Whether this request was sent again without it: that send is not a retry.
+        let mut resent_without_option = false;
         let mut body = if dropped_usage_option {
             without_stream_options(&body)
         } else {
@@ -170,6 +172,7 @@ impl Requester {
                     );
                 }
                 dropped_usage_option = true;
+                resent_without_option = true;
                 body = without_stream_options(&body);
                 if let Some(error) = &record.error {
                     attempt_errors.push(error.kind.clone());
@@ -190,7 +193,7 @@ impl Requester {
                 return finished(record, attempt_errors, &body, metadata.as_deref());
             }
             // The resend without `stream_options` is not a retry: it uses up none of them.
-            let retries = attempt - u32::from(dropped_usage_option && usage_option_added);
+            let retries = attempt - u32::from(resent_without_option);
             let retry = record.status != Status::Ok
                 && !gave_up
                 && retries <= self.policy.max_retries
