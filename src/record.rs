@@ -324,14 +324,11 @@ pub struct Record {
     /// Gaps between consecutive text chunks in microseconds, for the run's pooled ITL histogram.
     #[serde(skip)]
     pub itl_us: Vec<u32>,
-    /// Generated text outside `output_text`, `refusal` and `tool_calls` (reasoning), kept only for
-    /// a stream without usage, whose output tokens are counted locally.
+    /// Reasoning text whose tokens are counted locally on the collector's thread: that of a
+    /// stream without usage (with the answer's, as its output), or of an answer whose usage
+    /// reported no reasoning tokens (some open servers). Empty otherwise.
     #[serde(skip)]
-    pub extra_text: String,
-    /// Reasoning text that arrived although the usage reported no reasoning tokens (some open
-    /// servers): counted locally on the collector's thread to set the reasoning and output tokens.
-    #[serde(skip)]
-    pub unreported_reasoning: String,
+    pub reasoning_text: String,
     /// The `--max-cost` reservation (micro-dollars) the request held, released by the collector only
     /// once the request's cost is spent, so the budget never loses sight of a finished request.
     #[serde(skip)]
@@ -365,8 +362,7 @@ impl Record {
         }
         let generated = self.output_tokens.is_some_and(|n| n > 0)
             || self.reasoning_tokens.is_some_and(|n| n > 0)
-            || !self.extra_text.is_empty()
-            || !self.unreported_reasoning.is_empty();
+            || !self.reasoning_text.is_empty();
         if generated {
             self.flag(Flag::EmptyCompleted);
         } else {
@@ -440,8 +436,7 @@ impl Record {
             notes: Vec::new(),
             response: None,
             itl_us: Vec::new(),
-            extra_text: String::new(),
-            unreported_reasoning: String::new(),
+            reasoning_text: String::new(),
             budget_reserved: None,
             metadata: None,
         }

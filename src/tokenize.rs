@@ -224,16 +224,15 @@ impl Estimator {
     /// its output tokens counted from what arrived (answer, reasoning and refusal text, tool calls):
     /// `output_tokens` (and TPOT) for an ok answer, `partial_output_tokens` for a failed one.
     pub fn fill(&self, record: &mut Record) {
-        if !record.unreported_reasoning.is_empty() {
-            self.fill_reasoning(record);
-            return;
-        }
         if record.token_source != Some(TokenSource::Estimated) || record.output_tokens.is_some() {
+            if !record.reasoning_text.is_empty() {
+                self.fill_reasoning(record);
+            }
             return;
         }
         let counter = TokenCounter::choose(record.model.as_deref(), self.hf.as_ref());
         let mut output = counter.count_bounded(record.output_text.as_deref().unwrap_or(""))
-            + counter.count_bounded(&std::mem::take(&mut record.extra_text))
+            + counter.count_bounded(&std::mem::take(&mut record.reasoning_text))
             + counter.count_bounded(record.refusal.as_deref().unwrap_or(""));
         for call in &record.tool_calls {
             output += counter.count_bounded(&call.name) + counter.count_bounded(&call.arguments);
@@ -259,7 +258,7 @@ impl Estimator {
     /// way the counts are marked estimated.
     fn fill_reasoning(&self, record: &mut Record) {
         let counter = TokenCounter::choose(record.model.as_deref(), self.hf.as_ref());
-        let reasoning = counter.count_bounded(&std::mem::take(&mut record.unreported_reasoning));
+        let reasoning = counter.count_bounded(&std::mem::take(&mut record.reasoning_text));
         let mut visible = counter.count_bounded(record.output_text.as_deref().unwrap_or(""))
             + counter.count_bounded(record.refusal.as_deref().unwrap_or(""));
         for call in &record.tool_calls {

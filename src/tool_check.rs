@@ -83,14 +83,11 @@ impl Offered {
 fn problems(offered: &Offered, record: &Record) -> Vec<ToolCallProblem> {
     let mut problems = Vec::new();
     let mut seen: Vec<(&str, Option<Value>, &str)> = Vec::new();
-    let cut_by_limit = match record.finish.as_deref() {
-        Some("length") => true,
-        Some("incomplete") => record
-            .incomplete_reason
-            .as_deref()
-            .is_none_or(|reason| reason == "max_output_tokens"),
-        _ => false,
-    };
+    // Cut by a length limit, not a content filter (`Record::cut_short` names why).
+    let cut_by_limit = matches!(
+        record.cut_short(),
+        Some("length" | "max_output_tokens" | "unknown")
+    );
     for call in &record.tool_calls {
         let mut problem = |fault: ToolCallFault, message: String| {
             problems.push(ToolCallProblem {
@@ -108,11 +105,7 @@ fn problems(offered: &Offered, record: &Record) -> Vec<ToolCallProblem> {
                     ToolCallFault::Truncated,
                     format!(
                         "arguments end mid-JSON: the answer was cut by its length limit ({})",
-                        record
-                            .incomplete_reason
-                            .as_deref()
-                            .or(record.finish.as_deref())
-                            .unwrap_or("incomplete")
+                        record.cut_short().unwrap_or("incomplete")
                     ),
                 );
                 None

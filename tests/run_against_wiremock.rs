@@ -528,7 +528,7 @@ async fn redirects_are_not_followed_so_the_key_stays_with_its_host() {
 
 /// A TLS acceptor with a freshly made self-signed certificate for localhost and 127.0.0.1,
 /// offering `alpn` (none: HTTP/1.1 without negotiation), and a listener with its https:// base URL.
-pub(crate) async fn self_signed_tls(
+async fn self_signed_tls(
     alpn: &[&[u8]],
 ) -> (tokio_rustls::TlsAcceptor, tokio::net::TcpListener, String) {
     use std::sync::Arc;
@@ -560,11 +560,20 @@ pub(crate) async fn self_signed_tls(
 
 /// A TLS peer with a freshly made self-signed certificate, answering every request with `body`.
 async fn self_signed_tls_peer(body: &'static str) -> String {
+    self_signed_tls_peer_after(body, Duration::ZERO).await
+}
+
+/// `self_signed_tls_peer` whose every handshake starts `handshake_delay` after the connection.
+pub(crate) async fn self_signed_tls_peer_after(
+    body: &'static str,
+    handshake_delay: Duration,
+) -> String {
     let (acceptor, listener, endpoint) = self_signed_tls(&[]).await;
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
             let acceptor = acceptor.clone();
             tokio::spawn(async move {
+                tokio::time::sleep(handshake_delay).await;
                 let Ok(mut tls) = acceptor.accept(tcp).await else {
                     return;
                 };

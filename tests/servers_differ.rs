@@ -387,6 +387,53 @@ async fn a_server_refusing_the_stream_options_llmvolley_added_gets_the_body_with
     );
 }
 
+/// Once the endpoint is known to refuse the field, later requests go without it from the start:
+/// none of them is a resend, so `--max-retries 0` still means no retry.
+#[tokio::test]
+async fn requests_sent_without_stream_options_from_the_start_get_no_extra_retry() {
+    let server = serve(|seen| {
+        if seen.body.contains("stream_options") {
+            let detail = r#"{"detail":[{"type":"extra_forbidden","loc":["body","stream_options"],"msg":"Extra inputs are not permitted"}]}"#;
+            return vec![whole(422, "application/json", "", detail)];
+        }
+        if seen.n >= 2 {
+            return vec![whole(500, "application/json", "", r#"{"error":{"message":"boom"}}"#)];
+        }
+        vec![
+            chunked_head("text/event-stream", ""),
+            chat_chunk(r#"{"content":"Hello"}"#, "null"),
+            chat_chunk("{}", r#""stop""#),
+            data("[DONE]"),
+            Step::End,
+        ]
+    })
+    .await;
+    let body = r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
+    let (run, _tmp) = run_chat_lines(
+        &server,
+        &["a", "b"],
+        body,
+        &[
+            "--max-retries",
+            "0",
+            "--stream",
+            "-c",
+            "1",
+            "--give-up-after",
+            "0",
+        ],
+    )
+    .await;
+    assert_eq!(run.by_id("a")["status"], "ok");
+    let b = run.by_id("b");
+    assert_eq!(
+        (b["http_status"].as_u64(), b["attempts"].as_u64()),
+        (Some(500), Some(1)),
+        "{b}"
+    );
+    assert_eq!(server.requests(), 3);
+}
+
 #[tokio::test]
 async fn stream_options_the_users_body_carries_are_the_users_and_their_errors_stand() {
     let server = strict_server().await;
@@ -695,32 +742,13 @@ async fn a_rate_limit_that_resets_hours_away_ends_the_run_with_a_clear_message()
 
 #[tokio::test]
 async fn connection_set_up_is_recorded_apart_for_the_request_that_opened_it() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    // A TLS server at `localhost` (which resolves to ::1 first; it listens on 127.0.0.1 only)
-    // whose handshake takes 300 ms, closing each connection after its answer.
-    let (acceptor, listener, endpoint) = crate::run_against_wiremock::self_signed_tls(&[]).await;
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_millis(300)).await;
-                let Ok(mut tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let mut request = vec![0u8; 64 * 1024];
-                let _ =
-                    tokio::time::timeout(Duration::from_millis(500), tls.read(&mut request)).await;
-                let body = r#"{"object":"response","status":"completed","output":[{"type":"message","content":[{"type":"output_text","text":"Hi"}]}],"usage":{"input_tokens":1,"output_tokens":1}}"#;
-                let head = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = tls.write_all(head.as_bytes()).await;
-                let _ = tls.write_all(body.as_bytes()).await;
-                let _ = tls.shutdown().await;
-            });
-        }
-    });
+    // A TLS server at `localhost` (which resolves to ::1 first where ::1 exists; it listens on
+    // 127.0.0.1 only) whose handshake takes 300 ms, closing each connection after its answer.
+    let endpoint = crate::run_against_wiremock::self_signed_tls_peer_after(
+        r#"{"object":"response","status":"completed","output":[{"type":"message","content":[{"type":"output_text","text":"Hi"}]}],"usage":{"input_tokens":1,"output_tokens":1}}"#,
+        Duration::from_millis(300),
+    )
+    .await;
     let tmp = tempfile::tempdir().unwrap();
     let workload = tmp.path().join("w.jsonl");
     std::fs::write(&workload, "{\"model\":\"m\",\"input\":\"hi\"}\n".repeat(2)).unwrap();

@@ -6,108 +6,110 @@ use http::HeaderMap;
 use http::header::CONTENT_ENCODING;
 use std::io::Write;
 
-/// Undoes an answer's `Content-Encoding`, chunk by chunk (flate2's streaming decoders).
-pub(super) enum Decoder {
-    Identity,
-    Gzip(Box<GzDecoder<Vec<u8>>>, usize),
-    Deflate(Box<ZlibDecoder<Vec<u8>>>, usize),
+/// Undoes an answer's `Content-Encoding`, chunk by chunk (flate2's streaming decoders), and holds
+/// the answer to its size cap: every decoded byte, identity included, is counted here.
+pub(super) struct Decoder {
+    /// The encoding's name and its decoder; None for identity.
+    inflate: Option<(&'static str, Box<dyn Inflate>)>,
+    /// Decoded bytes so far.
+    total: usize,
 }
 
-/// Why an answer's body could not be decoded: the record's kind and message.
+/// A streaming decoder that writes into a buffer of its own.
+trait Inflate: Write + Send {
+    /// What was decoded since the last call.
+    fn drain(&mut self) -> Vec<u8>;
+}
+
+impl Inflate for GzDecoder<Vec<u8>> {
+    fn drain(&mut self) -> Vec<u8> {
+        std::mem::take(self.get_mut())
+    }
+}
+
+impl Inflate for ZlibDecoder<Vec<u8>> {
+    fn drain(&mut self) -> Vec<u8> {
+        std::mem::take(self.get_mut())
+    }
+}
+
+/// Why an answer's body could not be decoded, or was too large: the record's kind and message.
 pub(super) type DecodeError = (&'static str, String);
 
 impl Decoder {
     /// The decoder `headers` call for; an encoding llmvolley cannot decode is an error naming it.
     pub(super) fn of(headers: &HeaderMap) -> Result<Decoder, DecodeError> {
-        let Some(value) = headers.get(CONTENT_ENCODING) else {
-            return Ok(Decoder::Identity);
+        let value = headers.get(CONTENT_ENCODING).map(|v| {
+            String::from_utf8_lossy(v.as_bytes())
+                .trim()
+                .to_ascii_lowercase()
+        });
+        let inflate: Option<(&'static str, Box<dyn Inflate>)> = match value.as_deref() {
+            None | Some("" | "identity") => None,
+            Some("gzip" | "x-gzip") => Some(("gzip", Box::new(GzDecoder::new(Vec::new())))),
+            Some("deflate") => Some(("deflate", Box::new(ZlibDecoder::new(Vec::new())))),
+            Some(other) => {
+                return Err((
+                    "content_encoding",
+                    format!(
+                        "the answer is Content-Encoding {other:?}, which llmvolley does not decode (it sends no Accept-Encoding; gzip and deflate are decoded)"
+                    ),
+                ));
+            }
         };
-        let value = String::from_utf8_lossy(value.as_bytes())
-            .trim()
-            .to_ascii_lowercase();
-        match value.as_str() {
-            "" | "identity" => Ok(Decoder::Identity),
-            "gzip" | "x-gzip" => Ok(Decoder::Gzip(Box::new(GzDecoder::new(Vec::new())), 0)),
-            "deflate" => Ok(Decoder::Deflate(Box::new(ZlibDecoder::new(Vec::new())), 0)),
-            other => Err((
-                "content_encoding",
-                format!(
-                    "the answer is Content-Encoding {other:?}, which llmvolley does not decode (it sends no Accept-Encoding; gzip and deflate are decoded)"
-                ),
-            )),
-        }
+        Ok(Decoder { inflate, total: 0 })
     }
 
     /// The encoding's name for a note, or None for identity.
     pub(super) fn name(&self) -> Option<&'static str> {
-        match self {
-            Decoder::Identity => None,
-            Decoder::Gzip(..) => Some("gzip"),
-            Decoder::Deflate(..) => Some("deflate"),
-        }
+        self.inflate.as_ref().map(|(name, _)| *name)
     }
 
-    /// The decoded bytes of `bytes` (which may end mid-block: the rest comes with the next), fed
-    /// to the decoder a slice at a time so that no more than `limit` decoded bytes in all are ever
-    /// held: a small compressed chunk can expand a thousandfold.
+    /// The decoded bytes of `bytes` (which may end mid-block: the rest comes with the next), or
+    /// `answer_too_large` once the answer's decoded bytes pass `limit`. Compressed input is fed a
+    /// KiB at a time, so no more than about `limit` decoded bytes are ever held: a small
+    /// compressed chunk can expand a thousandfold.
     pub(super) fn decode(
         &mut self,
         bytes: bytes::Bytes,
         limit: usize,
     ) -> Result<bytes::Bytes, DecodeError> {
-        fn run<W: Write>(
-            decoder: &mut W,
-            out: impl Fn(&mut W) -> Vec<u8>,
-            total: &mut usize,
-            bytes: &[u8],
-            limit: usize,
-            name: &str,
-        ) -> Result<bytes::Bytes, DecodeError> {
-            const SLICE: usize = 1024;
-            let mut decoded = Vec::new();
-            for slice in bytes.chunks(SLICE) {
-                decoder
-                    .write_all(slice)
-                    .and_then(|()| decoder.flush())
-                    .map_err(|e| {
-                        (
-                            "bad_encoding",
-                            format!("the {name} body does not decode: {e}"),
-                        )
-                    })?;
-                let more = out(decoder);
-                *total += more.len();
-                if *total > limit {
-                    return Err((
-                        "answer_too_large",
-                        format!(
-                            "the {name} answer decodes to more than {limit} bytes (--max-answer-bytes): it was cut there and its connection dropped"
-                        ),
-                    ));
-                }
-                decoded.extend_from_slice(&more);
+        const SLICE: usize = 1024;
+        let too_large = || {
+            (
+                "answer_too_large",
+                format!(
+                    "the answer passed --max-answer-bytes ({limit} bytes, decoded): it was cut there and its connection dropped"
+                ),
+            )
+        };
+        let Some((name, inflate)) = &mut self.inflate else {
+            self.total += bytes.len();
+            return if self.total > limit {
+                Err(too_large())
+            } else {
+                Ok(bytes)
+            };
+        };
+        let mut decoded = Vec::new();
+        for slice in bytes.chunks(SLICE) {
+            inflate
+                .write_all(slice)
+                .and_then(|()| inflate.flush())
+                .map_err(|e| {
+                    (
+                        "bad_encoding",
+                        format!("the {name} body does not decode: {e}"),
+                    )
+                })?;
+            let more = inflate.drain();
+            self.total += more.len();
+            if self.total > limit {
+                return Err(too_large());
             }
-            Ok(decoded.into())
+            decoded.extend_from_slice(&more);
         }
-        match self {
-            Decoder::Identity => Ok(bytes),
-            Decoder::Gzip(d, total) => run(
-                d.as_mut(),
-                |d| std::mem::take(d.get_mut()),
-                total,
-                &bytes,
-                limit,
-                "gzip",
-            ),
-            Decoder::Deflate(d, total) => run(
-                d.as_mut(),
-                |d| std::mem::take(d.get_mut()),
-                total,
-                &bytes,
-                limit,
-                "deflate",
-            ),
-        }
+        Ok(decoded.into())
     }
 }
 

@@ -367,8 +367,6 @@ impl Client {
         let mut broken = None;
         let mut ended = false;
         let mut last_byte;
-        // Decoded bytes so far: past `--max-answer-bytes` the answer ends, and nothing more is held.
-        let mut received = 0usize;
         loop {
             let chunk = next_chunk(&mut response, deadline.as_mut()).await;
             let at = Instant::now();
@@ -381,6 +379,7 @@ impl Client {
                     break;
                 }
             };
+            // Past `--max-answer-bytes` (decoded) the answer ends, and nothing more is held.
             let bytes = match decoder.decode(bytes, self.max_answer_bytes) {
                 Ok(bytes) if bytes.is_empty() => continue,
                 Ok(bytes) => bytes,
@@ -389,11 +388,6 @@ impl Client {
                     break;
                 }
             };
-            received += bytes.len();
-            if received > self.max_answer_bytes {
-                broken = Some(too_large(self.max_answer_bytes));
-                break;
-            }
             if let Some(saved) = &mut saved {
                 saved.extend_from_slice(&bytes);
             }
@@ -501,20 +495,20 @@ impl Client {
             }
         };
         // A runaway answer's record keeps only the head of what arrived: records stay small.
-        if record
+        let runaway = record
             .error
             .as_ref()
-            .is_some_and(|e| e.kind == "answer_too_large")
-        {
-            for text in [record.output_text.as_mut(), Some(&mut record.extra_text)]
-                .into_iter()
-                .flatten()
+            .is_some_and(|e| e.kind == "answer_too_large");
+        if runaway {
+            for text in [
+                record.output_text.as_mut(),
+                record.refusal.as_mut(),
+                Some(&mut record.reasoning_text),
+            ]
+            .into_iter()
+            .flatten()
             {
                 cut_at_char(text, KEPT_OF_RUNAWAY);
-            }
-            record.unreported_reasoning.clear();
-            if let Some(refusal) = &mut record.refusal {
-                cut_at_char(refusal, KEPT_OF_RUNAWAY);
             }
             for call in &mut record.tool_calls {
                 cut_at_char(&mut call.arguments, KEPT_OF_RUNAWAY);
@@ -528,11 +522,7 @@ impl Client {
         }
         if let Some(mut saved) = saved {
             // A runaway answer's saved body is cut like its text.
-            if record
-                .error
-                .as_ref()
-                .is_some_and(|e| e.kind == "answer_too_large")
-            {
+            if runaway {
                 saved.truncate(KEPT_OF_RUNAWAY);
             }
             record.response = Some(if streamed || labelled_sse {
@@ -623,17 +613,6 @@ fn cut_at_char(text: &mut String, max: usize) {
         }
         text.truncate(at);
     }
-}
-
-/// The failure of an answer past `--max-answer-bytes`.
-fn too_large(limit: usize) -> (Status, &'static str, String) {
-    (
-        Status::InvalidResponse,
-        "answer_too_large",
-        format!(
-            "the answer passed --max-answer-bytes ({limit} bytes): it was cut there and its connection dropped"
-        ),
-    )
 }
 
 /// Why an attempt got no (whole) answer.

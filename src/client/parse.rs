@@ -230,27 +230,21 @@ pub fn read_success_body(body: &[u8], record: &mut Record) {
     let sanitized;
     let parsed: AnyBody = match serde_json::from_slice(body) {
         Ok(parsed) => parsed,
-        Err(e) => match non_finite_as_null(body) {
-            Some(clean) => {
-                sanitized = clean;
-                match serde_json::from_slice(&sanitized) {
-                    Ok(parsed) => {
-                        record.flag(crate::record::Flag::NonFiniteNumbers);
-                        parsed
-                    }
-                    Err(_) => {
-                        let (kind, message) = describe_unparsable(body, &e);
-                        record.fail(Status::InvalidResponse, kind, message);
-                        return;
-                    }
+        // `NaN`/`Infinity` are read as null (`non_finite_as_null`): the answer is kept.
+        Err(e) => {
+            sanitized = non_finite_as_null(body);
+            match sanitized.as_deref().map(serde_json::from_slice::<AnyBody>) {
+                Some(Ok(parsed)) => {
+                    record.flag(crate::record::Flag::NonFiniteNumbers);
+                    parsed
+                }
+                _ => {
+                    let (kind, message) = describe_unparsable(body, &e);
+                    record.fail(Status::InvalidResponse, kind, message);
+                    return;
                 }
             }
-            None => {
-                let (kind, message) = describe_unparsable(body, &e);
-                record.fail(Status::InvalidResponse, kind, message);
-                return;
-            }
-        },
+        }
     };
     read_any_body(parsed, record);
 }
@@ -506,7 +500,7 @@ fn read_chat(choices: Vec<Choice>, record: &mut Record) {
         && record.output_tokens.is_some()
         && record.reasoning_tokens.unwrap_or(0) == 0
     {
-        record.unreported_reasoning = reasoning;
+        record.reasoning_text = reasoning;
     }
     record.output_text = Some(match message.content {
         None => String::new(),

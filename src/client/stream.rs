@@ -318,21 +318,24 @@ impl StreamAssembler {
         let sanitized;
         let parsed: StreamEvent = match serde_json::from_str(data) {
             Ok(parsed) => parsed,
-            // `NaN`/`Infinity` (logprobs from some servers) are read as null; the answer is kept.
-            Err(e) if e.is_syntax() && non_finite_as_null(data.as_bytes()).is_some() => {
-                sanitized = non_finite_as_null(data.as_bytes()).unwrap_or_default();
-                match serde_json::from_slice(&sanitized) {
-                    Ok(parsed) => {
-                        record.flag(Flag::NonFiniteNumbers);
-                        parsed
-                    }
-                    Err(e) => return self.malformed(data, &e),
-                }
-            }
             Err(_) if name == "error" => {
                 self.fail(Status::ApiError, "stream_error".to_string(), truncate(data));
                 return Some(Ended::Failed);
             }
+            // `NaN`/`Infinity` (logprobs from some servers) are read as null; the answer is kept.
+            Err(e) if e.is_syntax() => match non_finite_as_null(data.as_bytes()) {
+                Some(clean) => {
+                    sanitized = clean;
+                    match serde_json::from_slice(&sanitized) {
+                        Ok(parsed) => {
+                            record.flag(Flag::NonFiniteNumbers);
+                            parsed
+                        }
+                        Err(e) => return self.malformed(data, &e),
+                    }
+                }
+                None => return self.malformed(data, &e),
+            },
             Err(e) if e.is_data() => {
                 // Valid JSON with a field of another type than the spec's: skipped, not fatal.
                 if !self.skipped_event {
@@ -611,14 +614,14 @@ impl StreamAssembler {
             if !self.reasoning.is_empty() && record.reasoning_tokens.unwrap_or(0) == 0 {
                 // Left to count on the collector's thread: it sets reasoning (and, when the
                 // server left them out, output) tokens and TPOT.
-                record.unreported_reasoning = std::mem::take(&mut self.reasoning);
+                record.reasoning_text = std::mem::take(&mut self.reasoning);
             } else {
                 record.derive_tpot();
             }
         } else {
             record.token_source = Some(TokenSource::Estimated);
             // Reasoning is generated text outside the answer: counted with it.
-            record.extra_text = std::mem::take(&mut self.reasoning);
+            record.reasoning_text = std::mem::take(&mut self.reasoning);
         }
         let terminal = matches!(self.ended, Some((Ended::Terminal, _)));
         if let Some((status, kind, message)) = self.error {

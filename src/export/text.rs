@@ -1,6 +1,7 @@
 //! The summary as the aligned text printed at the end of a run.
 
 use super::Exporter;
+use crate::record::Flag;
 use crate::stats::{LoadSummary, ServerPacing, SloSummary, Summary};
 use std::fmt::Write as _;
 
@@ -223,13 +224,11 @@ fn render(summary: &Summary) -> String {
             "incomplete"
         );
     }
-    for (flag, n) in summary.flags.iter().filter(|(_, n)| **n > 0) {
-        let _ = writeln!(
-            out,
-            "{:<13}{n} answers: {}",
-            flag_label(flag),
-            flag_meaning(flag)
-        );
+    for flag in Flag::ALL {
+        if let Some(n) = summary.flags.get(flag.name()).filter(|n| **n > 0) {
+            let (label, meaning) = flag_text(flag);
+            let _ = writeln!(out, "{label:<13}{n} answers: {meaning}");
+        }
     }
     if let Some(pacing) = &summary.server_pacing {
         render_pacing(&mut out, pacing);
@@ -586,36 +585,33 @@ fn render_slo(out: &mut String, slo: &SloSummary) {
     );
 }
 
-/// A flag's row label in the text summary.
-fn flag_label(flag: &str) -> &str {
+/// A flag's row label in the text summary, and what it means for the figures.
+fn flag_text(flag: Flag) -> (&'static str, &'static str) {
     match flag {
-        "not_streamed" => "not streamed",
-        "non_finite_numbers" => "NaN/Infinity",
-        "empty_completed" => "empty",
-        "usage_option_refused" => "no usage",
-        "server_state_ignored" => "state lost",
-        other => other,
-    }
-}
-
-/// What a flag means for the figures, for the text summary.
-fn flag_meaning(flag: &str) -> &'static str {
-    match flag {
-        "buffered" => {
-            "every chunk arrived in one burst at the end (a buffering proxy?): TTFT ≈ latency, and TTFT and ITL describe the proxy, not the model"
-        }
-        "not_streamed" => {
-            "the server answered whole bodies although stream: true was sent: TTFT, TPOT and ITL do not apply, and SLOs on them were not judged"
-        }
-        "compressed" => "compressed although the request asked for no encoding (decoded)",
-        "non_finite_numbers" => "the JSON held NaN or Infinity, read as null (kept)",
-        "empty_completed" => "completed with an empty message and no calls",
-        "server_state_ignored" => {
-            "--responses-state server, but the server dropped previous_response_id: these answers lost their conversation's context, and the conversations went on carrying the whole history"
-        }
-        "usage_option_refused" => {
-            "the server refused stream_options (added by --stream), so they went without it; their output tokens are counted locally (estimated)"
-        }
-        _ => "",
+        Flag::Buffered => (
+            "buffered",
+            "every chunk arrived in one burst at the end (a buffering proxy?): TTFT ≈ latency, and TTFT and ITL describe the proxy, not the model",
+        ),
+        Flag::NotStreamed => (
+            "not streamed",
+            "the server answered whole bodies although stream: true was sent: TTFT, TPOT and ITL do not apply, and SLOs on them were not judged",
+        ),
+        Flag::Compressed => (
+            "compressed",
+            "compressed although the request asked for no encoding (decoded)",
+        ),
+        Flag::NonFiniteNumbers => (
+            "NaN/Infinity",
+            "the JSON held NaN or Infinity, read as null (kept)",
+        ),
+        Flag::EmptyCompleted => ("empty", "completed with an empty message and no calls"),
+        Flag::UsageOptionRefused => (
+            "no usage",
+            "the server refused stream_options (added by --stream), so they went without it; their output tokens are counted locally (estimated)",
+        ),
+        Flag::ServerStateIgnored => (
+            "state lost",
+            "--responses-state server, but the server dropped previous_response_id: these answers lost their conversation's context, and the conversations went on carrying the whole history",
+        ),
     }
 }
