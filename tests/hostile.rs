@@ -195,6 +195,36 @@ async fn answers_past_the_byte_cap_end_as_answer_too_large_and_hold_nothing_more
 }
 
 #[tokio::test]
+async fn an_error_body_is_read_no_further_than_its_bound() {
+    use crate::common::scripted::*;
+    // 32 MiB: more than loopback socket buffers hold, so the server sees its write fail when the
+    // client drops the connection; a client reading the body to its end lets every write succeed.
+    let server = serve(|_| {
+        vec![whole(
+            500,
+            "text/plain",
+            "",
+            &format!("Internal error {}", "z".repeat(32 << 20)),
+        )]
+    })
+    .await;
+    let (run, _tmp) = run_cases(
+        &server,
+        &["big_error"],
+        r#"{"model":"m","input":"hi"}"#,
+        &["--max-retries", "0"],
+    )
+    .await;
+    let error = &run.records[0];
+    assert_eq!(error["status"], "http_error", "{}", error["error"]);
+    assert_eq!(
+        server.cut_by_client(),
+        1,
+        "the client dropped the connection past the error-body bound instead of reading 32 MiB"
+    );
+}
+
+#[tokio::test]
 async fn a_body_of_whitespace_is_an_empty_body() {
     use crate::common::scripted::*;
     let server = serve(|_| vec![whole(200, "application/json", "", &" ".repeat(8 << 20))]).await;
@@ -326,11 +356,17 @@ async fn echoed_credentials_are_redacted_everywhere_they_would_be_written() {
             "--save-responses",
             "-H",
             &format!("x-api-key: {HEADER_SECRET}"),
+            "-v",
         ],
         &out,
     )
     .await;
     assert_eq!(run.records.len(), 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("attempt finished"),
+        "-v logs each attempt, so its lines are checked too: {}",
+        run.stderr
+    );
     let mut written = format!("{}\n{}", run.stdout, run.stderr);
     for entry in std::fs::read_dir(&out).unwrap() {
         let path = entry.unwrap().path();

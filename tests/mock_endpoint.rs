@@ -245,15 +245,14 @@ async fn mock_chat_shape_knob_answers_responses_in_chat_shape() {
 
 #[tokio::test]
 async fn mock_command_listens_on_the_given_port() {
-    let (mut child, base) = crate::common::mock_process();
+    let (mock, base) = crate::common::mock_process();
     let (status, body) = post(
         &base,
         "/responses",
         json!({"model": "gpt-4.1", "input": "Hi"}),
     )
     .await;
-    child.kill().unwrap();
-    child.wait().unwrap();
+    drop(mock);
     assert_eq!(status, 200);
     assert_eq!(body["status"], "completed");
 }

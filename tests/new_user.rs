@@ -297,7 +297,7 @@ fn the_summary_names_the_top_errors_with_one_message_each() {
 #[test]
 fn the_mock_serves_under_v1_only_and_refuses_bodies_the_route_cannot_take() {
     let tmp = tempfile::tempdir().unwrap();
-    let (mut mock, base) = mock_process();
+    let (mock, base) = mock_process();
     let without_v1 = base.trim_end_matches("/v1").to_string();
     let workload = lines(tmp.path(), 20);
     let missing_v1 = run(
@@ -329,8 +329,7 @@ fn the_mock_serves_under_v1_only_and_refuses_bodies_the_route_cannot_take() {
         ],
         &tmp.path().join("cases"),
     );
-    mock.kill().unwrap();
-    mock.wait().unwrap();
+    drop(mock);
 
     // A base URL without /v1 fails against the mock as it would against the real API.
     assert_eq!(missing_v1.code, 2, "{}", missing_v1.stderr);

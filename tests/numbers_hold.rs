@@ -844,9 +844,10 @@ async fn counting_tokens_of_streams_without_usage_never_stalls_another_stream() 
     assert_eq!(long["token_source"], "estimated");
     assert!(long["output_tokens"].as_u64().unwrap() >= 12, "{long}");
     let itl_max = run.summary["itl_ms"]["max"].as_f64().unwrap();
-    // Gaps are 200 ms; loading tiktoken inside a request stalled them to 0.8–1.9 s.
+    // Gaps are 200 ms; loading tiktoken inside a request stalled them to 0.8–1.9 s. The bound sits
+    // below the stall, with room for a loaded machine.
     assert!(
-        itl_max < 500.0,
+        itl_max < 750.0,
         "no stream stalled for a tokenizer load: ITL max {itl_max}"
     );
 }
@@ -871,7 +872,7 @@ async fn streams_counted_with_a_tokenizer_file_stall_nothing_either() {
     assert_eq!(short["tokenizer"], "hf:tokenizer.json");
     assert_eq!(short["output_tokens"], 4, "{short}");
     let itl_max = run.summary["itl_ms"]["max"].as_f64().unwrap();
-    assert!(itl_max < 500.0, "ITL max {itl_max}");
+    assert!(itl_max < 750.0, "ITL max {itl_max}");
 }
 
 // ---- 11. Retries are inside the rates and apart from the queue ----------------------------------

@@ -73,8 +73,19 @@ pub fn bench(args: &[&str], dir: &Path) -> Run {
     }
 }
 
-/// `llmvolley mock --port 0` in a child process, and the base URL it prints (ending in /v1).
-pub fn mock_process() -> (std::process::Child, String) {
+/// `llmvolley mock --port 0` in a child process, stopped when dropped (a failing test leaves no
+/// server behind).
+pub struct MockProcess(std::process::Child);
+
+impl Drop for MockProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `llmvolley mock --port 0` and returns it with the base URL it prints (ending in /v1).
+pub fn mock_process() -> (MockProcess, String) {
     use std::io::BufRead;
     let mut child = llmvolley()
         .args(["mock", "--port", "0"])
@@ -85,6 +96,7 @@ pub fn mock_process() -> (std::process::Child, String) {
     std::io::BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut first_line)
         .unwrap();
+    let child = MockProcess(child);
     let base = first_line
         .split_whitespace()
         .find(|w| w.starts_with("http://"))

@@ -41,6 +41,8 @@ pub struct Scripted {
     /// Requests read, and connections accepted.
     pub requests: Arc<AtomicUsize>,
     pub connections: Arc<AtomicUsize>,
+    /// Answers the client stopped reading before their last byte (a write failed: the peer closed).
+    pub cut_by_client: Arc<AtomicUsize>,
 }
 
 impl Scripted {
@@ -54,6 +56,10 @@ impl Scripted {
 
     pub fn connections(&self) -> usize {
         self.connections.load(Ordering::SeqCst)
+    }
+
+    pub fn cut_by_client(&self) -> usize {
+        self.cut_by_client.load(Ordering::SeqCst)
     }
 }
 
@@ -87,20 +93,22 @@ async fn serve_opts(
     let addr = listener.local_addr().unwrap();
     let requests = Arc::new(AtomicUsize::new(0));
     let connections = Arc::new(AtomicUsize::new(0));
+    let cut_by_client = Arc::new(AtomicUsize::new(0));
     let script: Arc<Script> = Arc::new(script);
-    let (counted, accepted) = (requests.clone(), connections.clone());
+    let (counted, accepted, cut) = (requests.clone(), connections.clone(), cut_by_client.clone());
     tokio::spawn(async move {
         while let Ok((socket, _)) = listener.accept().await {
             accepted.fetch_add(1, Ordering::SeqCst);
-            let (script, counted) = (script.clone(), counted.clone());
+            let (script, counted, cut) = (script.clone(), counted.clone(), cut.clone());
             let _ = socket.set_nodelay(nodelay);
-            tokio::spawn(connection(socket, script, counted, idle_close));
+            tokio::spawn(connection(socket, script, counted, cut, idle_close));
         }
     });
     Scripted {
         addr,
         requests,
         connections,
+        cut_by_client,
     }
 }
 
@@ -112,6 +120,7 @@ async fn connection(
     mut socket: TcpStream,
     script: Arc<Script>,
     counted: Arc<AtomicUsize>,
+    cut: Arc<AtomicUsize>,
     idle_close: Option<Duration>,
 ) {
     let mut buf = Vec::new();
@@ -146,6 +155,7 @@ async fn connection(
                 Step::Close => return,
             };
             if written.is_err() {
+                cut.fetch_add(1, Ordering::SeqCst);
                 return;
             }
         }
