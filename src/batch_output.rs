@@ -1,6 +1,7 @@
 //! OpenAI Batch output files from a run folder's records: `output.jsonl` (answers) and
-//! `errors.jsonl` (everything else), one line per `custom_id`, so scripts written for the Batch API
-//! read llmvolley's results unchanged.
+//! `errors.jsonl` (requests the server, the network or the input failed), one line per
+//! `custom_id`, so scripts written for the Batch API read llmvolley's results unchanged. Lines not
+//! sent yet are in neither: they are not failures, and `--resume` sends them.
 
 use crate::record::RecordError;
 use serde::{Deserialize, Serialize};
@@ -49,11 +50,28 @@ struct Response<'a> {
     body: Option<&'a RawValue>,
 }
 
-/// Counts written to each file.
+/// Counts written to each file, and the records in neither.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Written {
     pub output: u64,
     pub errors: u64,
+    /// Lines not sent (a limit, an interrupt, the budget): not failures, so in neither file;
+    /// `--resume` sends them.
+    pub not_sent: u64,
+}
+
+/// Whether the ok records carry their answers' bodies (`--save-responses`): the first ok record
+/// decides (a run saves all or none). None when no record is ok.
+pub fn bodies_saved(records: &Path) -> io::Result<Option<bool>> {
+    for text in BufReader::new(File::open(records)?).lines() {
+        let text = text?;
+        if let Ok(record) = serde_json::from_str::<Read>(&text)
+            && record.status == "ok"
+        {
+            return Ok(Some(record.response.is_some()));
+        }
+    }
+    Ok(None)
 }
 
 /// Writes `output.jsonl` (records `ok`) and `errors.jsonl` (every other record) in `dir` from its
@@ -66,6 +84,7 @@ pub fn write(dir: &Path, records: &Path) -> io::Result<Written> {
     let mut written = Written {
         output: 0,
         errors: 0,
+        not_sent: 0,
     };
     for (n, text) in reader.lines().enumerate() {
         let text = text?;
@@ -74,6 +93,10 @@ pub fn write(dir: &Path, records: &Path) -> io::Result<Written> {
         }
         let record: Read = serde_json::from_str(&text)
             .map_err(|e| io::Error::other(format!("{}:{}: {e}", records.display(), n + 1)))?;
+        if matches!(record.status, "not_sent" | "skipped_budget") {
+            written.not_sent += 1;
+            continue;
+        }
         let ok = record.status == "ok";
         let line = Line {
             id: format!("batch_req_{:08}", n + 1),

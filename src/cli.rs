@@ -343,9 +343,10 @@ pub struct EstimateArgs {
     /// JSONL workload: one request body or OpenAI Batch line per line.
     pub workload: PathBuf,
 
-    /// API for bare request bodies (decides how messages are read and framed).
-    #[arg(long, value_enum, default_value_t = Api::Responses)]
-    pub api: Api,
+    /// API for bare request bodies (decides how messages are read and framed) [default: each
+    /// body's shape: "messages" is chat, else responses].
+    #[arg(long, value_enum)]
+    pub api: Option<Api>,
 
     /// Price the workload on this model instead of the ones its bodies name; repeat to compare.
     #[arg(long = "model", value_name = "MODEL")]
@@ -383,6 +384,23 @@ pub enum Api {
     Responses,
     /// POST {base}/chat/completions
     Chat,
+}
+
+impl Api {
+    pub fn route(self) -> crate::workload::Route {
+        match self {
+            Api::Responses => crate::workload::Route::Responses,
+            Api::Chat => crate::workload::Route::Chat,
+        }
+    }
+
+    /// Where lines without a route of their own go: the named API's, else each body's shape's.
+    pub fn default_route(api: Option<Api>) -> crate::workload::DefaultRoute {
+        match api {
+            Some(api) => crate::workload::DefaultRoute::Forced(api.route()),
+            None => crate::workload::DefaultRoute::ByShape,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -567,9 +585,9 @@ pub struct GateArgs {
     #[arg(help_heading = "Load", long, value_name = "N")]
     pub rpm: Option<f64>,
 
-    /// Send at most this many tokens per minute (estimated: body bytes / 4 plus the body's
-    /// max_output_tokens, else 256; tokens an answer used beyond its estimate are charged before
-    /// its slot is freed).
+    /// Send at most this many tokens per minute, spread evenly (a bucket refilled continuously
+    /// that holds 100 ms of them; estimated: body bytes / 4 plus the body's max_output_tokens,
+    /// else 256; tokens an answer used beyond its estimate are charged before its slot is freed).
     #[arg(help_heading = "Load", long, value_name = "N")]
     pub tpm: Option<u32>,
 
@@ -606,9 +624,10 @@ pub struct EndpointArgs {
     #[arg(display_order = 2, long)]
     pub mock: bool,
 
-    /// API for bare request bodies.
-    #[arg(help_heading = "Endpoint and API key", long, value_enum, default_value_t = Api::Responses)]
-    pub api: Api,
+    /// API for bare request bodies and Batch lines without a url; a body of the other API's
+    /// shape is refused [default: each body's shape: "messages" is chat, else responses].
+    #[arg(help_heading = "Endpoint and API key", long, value_enum)]
+    pub api: Option<Api>,
 
     /// Environment variable holding the API key.
     #[arg(
@@ -769,7 +788,12 @@ pub struct MockKnobs {
 
 #[derive(Debug, Args)]
 pub struct MockArgs {
-    /// Port on 127.0.0.1 (0 picks a free one and prints it).
+    /// Address to listen on: 127.0.0.1 keeps it to this machine; 0.0.0.0 (or ::) lets a client in
+    /// a container or on another machine reach it.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: std::net::IpAddr,
+
+    /// Port (0 picks a free one and prints it).
     #[arg(long, default_value_t = 18555)]
     pub port: u16,
 

@@ -142,6 +142,11 @@ impl Progress {
         if self.phase.warmup && !record.warmup {
             self.phase.warmup = false;
         }
+        // A line this session did not send is neither done nor an error (the total counts only
+        // the lines it sends).
+        if record.status.not_sent() {
+            return;
+        }
         if record.status != Status::Ok {
             self.errors += 1;
             if let Some(error) = &record.error

@@ -156,6 +156,28 @@ pub struct RunSample {
     /// ok requests, and the sum and sum of squares of their output tokens (for short runs' noise).
     ok: u64,
     tokens: (f64, f64),
+    /// How the run was made (`run.json`, and the models its records name), by `SETTINGS` name.
+    settings: BTreeMap<&'static str, String>,
+}
+
+/// The settings that change what a run measures: sides that differ in one compare its effect
+/// mixed with the change under test, so the comparison says so.
+const SETTINGS: [&str; 7] = [
+    "endpoint",
+    "api",
+    "profile",
+    "concurrency",
+    "rate_per_s",
+    "stream",
+    "command",
+];
+
+/// A setting whose values differ between the sides (each side's distinct values, joined by `|`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SettingDifference {
+    pub setting: String,
+    pub base: String,
+    pub new: String,
 }
 
 /// The fields of a record a comparison reads.
@@ -164,6 +186,8 @@ struct Row {
     #[serde(default)]
     warmup: bool,
     status: String,
+    #[serde(default)]
+    model: Option<String>,
     sent_at: Option<f64>,
     latency_ms: Option<f64>,
     latency_from_schedule_ms: Option<f64>,
@@ -200,6 +224,7 @@ impl RunSample {
             ..RunSample::default()
         };
         let mut times: BTreeMap<&'static str, Vec<f64>> = BTreeMap::new();
+        let mut models = std::collections::BTreeSet::new();
         let mut seconds: BTreeMap<u64, (f64, f64)> = BTreeMap::new();
         for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
             let line = line.with_context(|| format!("cannot read {}", path.display()))?;
@@ -209,8 +234,12 @@ impl RunSample {
             let row: Row = serde_json::from_str(&line).with_context(|| {
                 format!("{}:{}: not a record of llmvolley", path.display(), i + 1)
             })?;
-            if row.warmup {
+            // Warm-up, and lines not sent (a limit, an interrupt): not measured requests.
+            if row.warmup || matches!(row.status.as_str(), "not_sent" | "skipped_budget") {
                 continue;
+            }
+            if let Some(model) = &row.model {
+                models.insert(model.clone());
             }
             sample.requests += 1;
             if row.status != "ok" {
@@ -251,6 +280,12 @@ impl RunSample {
             values.sort_by(f64::total_cmp);
         }
         sample.times = times;
+        sample.settings = run_settings(dir);
+        if !models.is_empty() {
+            sample
+                .settings
+                .insert("model", models.into_iter().collect::<Vec<_>>().join(", "));
+        }
         // Every second between the first and the last (a second with no completion is a zero).
         if let (Some(first), Some(last)) = (
             seconds.keys().next().copied(),
@@ -453,6 +488,60 @@ pub struct ComparedRow {
     pub note: Option<String>,
 }
 
+/// The `SETTINGS` of `dir/run.json` (none when it is missing or unreadable: nothing to compare).
+fn run_settings(dir: &Path) -> BTreeMap<&'static str, String> {
+    let Ok(text) = std::fs::read_to_string(dir.join(crate::run_folder::RUN_JSON)) else {
+        return BTreeMap::new();
+    };
+    let Ok(run) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return BTreeMap::new();
+    };
+    SETTINGS
+        .iter()
+        .filter_map(|&name| {
+            let value = match &run[name] {
+                serde_json::Value::Null => return None,
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            // The mock is started on a new port each run: one endpoint.
+            let value = if name == "endpoint" && run["mock"].is_object() {
+                "the embedded mock".to_string()
+            } else {
+                value
+            };
+            Some((name, value))
+        })
+        .collect()
+}
+
+impl Side {
+    /// This side's values of a setting: the distinct values of its runs, joined by `|`.
+    fn setting(&self, name: &str) -> String {
+        let values: std::collections::BTreeSet<&str> = self
+            .runs
+            .iter()
+            .map(|r| r.settings.get(name).map_or("-", String::as_str))
+            .collect();
+        values.into_iter().collect::<Vec<_>>().join("|")
+    }
+}
+
+/// The settings whose values differ between the sides (a setting neither side recorded is left out).
+pub fn differences(base: &Side, new: &Side) -> Vec<SettingDifference> {
+    std::iter::once("model")
+        .chain(SETTINGS)
+        .filter_map(|name| {
+            let (b, n) = (base.setting(name), new.setting(name));
+            (b != n).then(|| SettingDifference {
+                setting: name.to_string(),
+                base: b,
+                new: n,
+            })
+        })
+        .collect()
+}
+
 /// Requests a run needs beyond a percentile for it to be judged: with fewer, no resample can say
 /// where the tail is (the bootstrap of a sample maximum is notoriously too narrow), so p99 needs
 /// 1,000 requests per run and p90 100.
@@ -468,6 +557,8 @@ pub struct Comparison {
     pub new: Vec<PathBuf>,
     pub base_requests: u64,
     pub new_requests: u64,
+    /// Settings that differ between the sides: each row then mixes their effect in.
+    pub differences: Vec<SettingDifference>,
     pub rows: Vec<ComparedRow>,
 }
 
@@ -504,6 +595,7 @@ pub fn compare(base: &Side, new: &Side, figures: &[Figure], settings: Settings) 
         new: new.runs.iter().map(|r| r.dir.clone()).collect(),
         base_requests: base.requests(),
         new_requests: new.requests(),
+        differences: differences(base, new),
         rows,
     }
 }

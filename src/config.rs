@@ -11,7 +11,7 @@ use crate::scheduler::{Arrivals, Limit, Pace, RetryPolicy, Warmup, WhenFull};
 use crate::shard::Shard;
 use crate::stats::Slo;
 use crate::tokenize::{HfTokenizer, TokenCounter};
-use crate::workload::Route;
+use crate::workload::DefaultRoute;
 use crate::workload::generate::{Dataset, DatasetFormat, Input, Prefix, Recipe, Shape};
 use anyhow::{Context, bail};
 use http::header::{HeaderName, HeaderValue};
@@ -48,7 +48,8 @@ impl std::fmt::Display for KeySource {
 #[derive(Debug, Clone)]
 pub struct Connection {
     pub target: Target,
-    pub api: Api,
+    /// `--api`, when given; else each body's shape decides.
+    pub api: Option<Api>,
     pub api_key: Option<ApiKey>,
     pub key_source: KeySource,
     pub headers: Vec<(HeaderName, HeaderValue)>,
@@ -278,16 +279,14 @@ impl Connection {
         })
     }
 
-    pub fn default_route(&self) -> Route {
-        match self.api {
-            Api::Responses => Route::Responses,
-            Api::Chat => Route::Chat,
-        }
+    pub fn default_route(&self) -> DefaultRoute {
+        Api::default_route(self.api)
     }
 
     pub fn client_config(&self, base_url: Url, max_connections: usize) -> ClientConfig {
         ClientConfig {
             secrets: self.secrets(&base_url),
+            no_credential: self.sends_no_credential(&base_url),
             base_url,
             api_key: self.api_key.clone(),
             headers: self.headers.clone(),
@@ -304,6 +303,21 @@ impl Connection {
     /// Every value sent as a credential to `base_url`: the API key (and its `Bearer` header), the
     /// URL's user and password (and their `Basic` token), and the values of `-H` headers whose names
     /// say secret. What a server echoes of them is scrubbed from everything written.
+    /// Nothing sent could be a credential: no API key, no user in the URL, no credential-named
+    /// header or query value (a 401 then says so, instead of blaming the key).
+    pub fn sends_no_credential(&self, base_url: &Url) -> bool {
+        self.api_key.is_none()
+            && base_url.username().is_empty()
+            && base_url.password().is_none()
+            && !base_url
+                .query_pairs()
+                .any(|(name, _)| is_secret_header(&name))
+            && !self
+                .headers
+                .iter()
+                .any(|(name, _)| is_secret_header(name.as_str()))
+    }
+
     pub fn secrets(&self, base_url: &Url) -> crate::secrets::Secrets {
         let mut values: Vec<Vec<u8>> = Vec::new();
         if let Some(key) = &self.api_key {
@@ -669,10 +683,7 @@ impl GenerateConfig {
             out: args.out,
             recipe: Recipe {
                 shape: Shape {
-                    route: match args.api {
-                        Api::Responses => Route::Responses,
-                        Api::Chat => Route::Chat,
-                    },
+                    route: args.api.route(),
                     model: args.model,
                     stream: args.stream,
                     ignore_eos: args.ignore_eos,
@@ -726,8 +737,32 @@ fn parse_base_url(raw: &str) -> anyhow::Result<Url> {
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
         bail!("endpoint {raw:?} must be an http:// or https:// URL with a host");
     }
+    // A URL pasted whole from a curl example: the route is each line's (its body's shape, --api,
+    // a Batch line's url), so the base URL is what is left without it.
+    let path = url.path().trim_end_matches('/');
+    if let Some(route) = ROUTES.iter().find(|route| path.ends_with(*route)) {
+        let mut base = crate::client::redacted_url(&url);
+        base.set_query(None);
+        let shown = base.to_string();
+        base.set_path(&path[..path.len() - route.len()]);
+        bail!(
+            "--endpoint {shown} ends with the route {route}: use the base URL {} (the route comes from each line: its body's shape, --api, or a Batch line's url)",
+            base.as_str().trim_end_matches('/')
+        );
+    }
     Ok(url)
 }
+
+/// The API routes a base URL must not end with (they are appended to it).
+const ROUTES: [&str; 7] = [
+    "/responses",
+    "/chat/completions",
+    "/completions",
+    "/embeddings",
+    "/moderations",
+    "/batches",
+    "/files",
+];
 
 /// Parses `Name: value`; the value may be empty, the name may not.
 fn parse_header(raw: &str) -> anyhow::Result<(HeaderName, HeaderValue)> {
@@ -818,6 +853,20 @@ mod tests {
             text,
             "<redacted> <redacted> <redacted> <redacted> <redacted> public-value-1 eu-west-1"
         );
+    }
+
+    #[test]
+    fn a_pasted_full_url_names_the_base_url_to_use() {
+        let err = parse_base_url("http://user:pw@host:8000/v1/chat/completions?key=s")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("use the base URL http://host:8000/v1 "),
+            "{err}"
+        );
+        assert!(!err.contains("pw") && !err.contains("key=s"), "{err}");
+        assert!(parse_base_url("https://host/v1/").is_ok());
+        assert!(parse_base_url("https://host/openai/v1/responses/").is_err());
     }
 
     #[test]

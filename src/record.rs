@@ -30,16 +30,19 @@ pub enum Status {
     InvalidResponse,
     /// The workload line itself was unusable; nothing was sent.
     InvalidInput,
-    /// The run stopped before this line finished.
+    /// Sent, and the run stopped before its answer ended (an interrupt's grace ran out).
     Cancelled,
     /// Not sent: `--max-cost` would have been exceeded.
     SkippedBudget,
     /// Not sent: `bench --drop-when-full` and `--max-inflight` requests were already in flight.
     Dropped,
+    /// Not sent in this session: a limit (`--requests`, `--duration`) or an interrupt came first,
+    /// or the run gave up on a dead endpoint. Not a failure: `--resume` sends it.
+    NotSent,
 }
 
 impl Status {
-    pub const ALL: [Status; 11] = [
+    pub const ALL: [Status; 12] = [
         Status::Ok,
         Status::HttpError,
         Status::ApiError,
@@ -51,6 +54,7 @@ impl Status {
         Status::Cancelled,
         Status::SkippedBudget,
         Status::Dropped,
+        Status::NotSent,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -66,7 +70,13 @@ impl Status {
             Status::Cancelled => "cancelled",
             Status::SkippedBudget => "skipped_budget",
             Status::Dropped => "dropped",
+            Status::NotSent => "not_sent",
         }
+    }
+
+    /// The line was not sent in this session and no one failed it: a later `--resume` sends it.
+    pub fn not_sent(self) -> bool {
+        matches!(self, Status::NotSent | Status::SkippedBudget)
     }
 
     pub fn index(self) -> usize {

@@ -104,8 +104,8 @@ impl PriorOutcomes {
             // A conversation whose last record is not its end was cut short (a crash between
             // turns): it is sent again, whole. A failure that sent nothing is as good as unsent.
             let status = match record.turn {
-                Some(_) if !record.conversation_end => Status::Cancelled,
-                _ if record.sent_nothing() => Status::Cancelled,
+                Some(_) if !record.conversation_end => Status::NotSent,
+                _ if record.sent_nothing() => Status::NotSent,
                 _ => record.status,
             };
             latest.insert(key(&record.id), status);
@@ -171,7 +171,9 @@ impl PriorOutcomes {
     /// are sent again only with `--retry-failed`.
     pub fn decide(&self, id: &str) -> Decision {
         match self.latest.get(&key(id)) {
-            None | Some(Status::SkippedBudget | Status::Cancelled) => Decision::Send,
+            None | Some(Status::SkippedBudget | Status::Cancelled | Status::NotSent) => {
+                Decision::Send
+            }
             Some(Status::Ok) => Decision::Keep,
             Some(_) if self.retry_failed => Decision::Send,
             Some(_) => Decision::Keep,

@@ -371,7 +371,7 @@ fn a_bench_duration_ends_conversations_under_way_with_a_limit_record() {
         .filter(|r| r["conversation_end"] == true)
         .collect();
     assert!(!ends.is_empty());
-    let cut: Vec<&&Value> = ends.iter().filter(|r| r["status"] == "cancelled").collect();
+    let cut: Vec<&&Value> = ends.iter().filter(|r| r["status"] == "not_sent").collect();
     assert!(!cut.is_empty(), "{:?}", run.records);
     assert!(
         cut.iter()

@@ -281,3 +281,53 @@ async fn mock_accepts_long_context_bodies_of_several_megabytes() {
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn the_mock_lists_its_models_as_the_api_does_and_listens_on_the_given_host() {
+    let mut child = crate::common::llmvolley()
+        .args(["mock", "--host", "127.0.0.1", "--port", "0"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first_line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut first_line,
+    )
+    .unwrap();
+    let base = first_line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://127.0.0.1:"))
+        .expect("prints its URL on the given host")
+        .to_string();
+    let get = |path: &str| {
+        let url = format!("{base}{path}");
+        async move {
+            let response = reqwest::get(url).await.unwrap();
+            (
+                response.status().as_u16(),
+                response.json::<Value>().await.unwrap(),
+            )
+        }
+    };
+    let (status, list) = get("/models").await;
+    let (one_status, one) = get("/models/gpt-4.1-mini").await;
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(status, 200);
+    assert_eq!(list["object"], "list");
+    let ids: Vec<&str> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            assert_eq!(m["object"], "model");
+            assert!(m["created"].is_u64() && m["owned_by"].is_string());
+            m["id"].as_str().unwrap()
+        })
+        .collect();
+    assert!(ids.contains(&"gpt-4.1-mini"), "{ids:?}");
+    assert_eq!(one_status, 200);
+    assert_eq!(one["id"], "gpt-4.1-mini");
+    assert_eq!(one["object"], "model");
+}

@@ -3,7 +3,7 @@
 
 use llmvolley::client::{read_error_body, read_success_body};
 use llmvolley::record::{Record, Status};
-use llmvolley::workload::{Route, WorkItem, WorkloadReader};
+use llmvolley::workload::{DefaultRoute, Route, WorkItem, WorkloadReader};
 use proptest::prelude::*;
 
 fn record() -> Record {
@@ -41,7 +41,7 @@ fn jsonish() -> impl Strategy<Value = String> {
 proptest! {
     #[test]
     fn workload_reader_never_panics_and_keeps_one_item_per_non_blank_line(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
-        let items: Vec<WorkItem> = WorkloadReader::new(&bytes[..], Route::Responses).map(|r| r.unwrap()).collect();
+        let items: Vec<WorkItem> = WorkloadReader::new(&bytes[..], DefaultRoute::ByShape).map(|r| r.unwrap()).collect();
         let non_blank = bytes
             .split(|b| *b == b'\n')
             .enumerate()
@@ -56,7 +56,7 @@ proptest! {
     #[test]
     fn workload_reader_never_panics_on_json_like_lines(lines in proptest::collection::vec(jsonish(), 0..20)) {
         let text = lines.join("\n");
-        let items: Vec<WorkItem> = WorkloadReader::new(text.as_bytes(), Route::Chat).map(|r| r.unwrap()).collect();
+        let items: Vec<WorkItem> = WorkloadReader::new(text.as_bytes(), DefaultRoute::Forced(Route::Chat)).map(|r| r.unwrap()).collect();
         prop_assert!(items.len() <= lines.len());
     }
 

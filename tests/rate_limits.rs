@@ -120,3 +120,65 @@ fn rps_paces_requests_evenly() {
         );
     }
 }
+
+#[tokio::test]
+async fn tpm_spreads_its_tokens_evenly_over_the_minute() {
+    use crate::common::scripted::*;
+    // Each request is estimated at its input plus its max_output_tokens (100): --tpm 60000 is
+    // 1,000 tokens a second, about nine requests. Before, the whole minute's budget went at once.
+    let arrivals: Arc<Mutex<Vec<Instant>>> = Arc::default();
+    let seen = arrivals.clone();
+    let server = serve(move |_| {
+        seen.lock().unwrap().push(Instant::now());
+        vec![whole(200, "application/json", "", OK)]
+    })
+    .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let w = tmp.path().join("w.jsonl");
+    std::fs::write(
+        &w,
+        r#"{"model":"gpt-4.1-mini","input":"hi","max_output_tokens":100}
+"#
+        .repeat(20),
+    )
+    .unwrap();
+    let run = run_async(
+        llmvolley(),
+        &[
+            w.to_str().unwrap(),
+            "--endpoint",
+            &server.endpoint(),
+            "-q",
+            "-c",
+            "20",
+            "--tpm",
+            "60000",
+        ],
+        &tmp.path().join("out"),
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let arrivals = arrivals.lock().unwrap().clone();
+    assert_eq!(arrivals.len(), 20);
+    let first = arrivals[0];
+    let offsets: Vec<f64> = arrivals
+        .iter()
+        .map(|a| a.duration_since(first).as_secs_f64())
+        .collect();
+    assert!(
+        offsets.iter().filter(|o| **o < 0.3).count() <= 5,
+        "no burst of a minute's tokens at the start: {offsets:?}"
+    );
+    // Tokens per second: no sliding second holds more than its 1,000 tokens (and the bucket's
+    // 100), about 10 requests of ~101 tokens.
+    for start in &offsets {
+        let in_second = offsets
+            .iter()
+            .filter(|o| (*start..*start + 1.0).contains(*o))
+            .count();
+        assert!(
+            in_second <= 11,
+            "{in_second} requests in a second: {offsets:?}"
+        );
+    }
+}

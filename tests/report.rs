@@ -267,6 +267,7 @@ fn records_export_to_parquet_with_typed_columns_and_none_lost() {
             "0.2",
             "--mock-faults",
             "server_error",
+            "--save-responses",
         ],
         &out,
     );

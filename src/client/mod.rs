@@ -68,6 +68,8 @@ pub struct ClientConfig {
     pub save_responses: bool,
     /// HTTP/2 without negotiation for http:// (h2c).
     pub http2_prior_knowledge: bool,
+    /// No credential goes with the requests: a 401's error says so.
+    pub no_credential: bool,
 
     /// Skip TLS certificate verification (`--insecure`, never the default).
     pub insecure: bool,
@@ -87,8 +89,18 @@ pub struct Client {
     timeout: Duration,
     max_answer_bytes: usize,
     secrets: crate::secrets::Secrets,
+    /// See `ClientConfig::no_credential`.
+    no_credential: bool,
+    /// h2c (`--http2` to http://): a server answering in HTTP/1.1 is told apart.
+    http2_prior_knowledge: bool,
+    /// An HTTP/2 answer has arrived: a connection failing later is not the protocol's fault.
+    spoke_http2: std::sync::atomic::AtomicBool,
     epoch: Instant,
 }
+
+/// What a 401 adds when no credential went with the request.
+pub const NO_KEY_SENT: &str =
+    "no key was sent: OPENAI_API_KEY is unset (or give --api-key-env NAME or --api-key-file PATH)";
 
 /// How long, after the terminal event, the end of the body may take to arrive (off the request's
 /// path) so an HTTP/1.1 connection can be reused; past it the response is dropped.
@@ -180,6 +192,9 @@ impl Client {
             timeout: config.timeout,
             max_answer_bytes: config.max_answer_bytes,
             secrets: config.secrets.clone(),
+            no_credential: config.no_credential,
+            http2_prior_knowledge: config.http2_prior_knowledge,
+            spoke_http2: std::sync::atomic::AtomicBool::new(false),
             epoch,
         })
     }
@@ -209,7 +224,15 @@ impl Client {
         *request.headers_mut() = self.headers.clone();
         tokio::select! {
             biased;
-            answer = http.request(request) => answer.map_err(Failed::Send),
+            answer = http.request(request) => {
+                if self.http2_prior_knowledge
+                    && answer.is_ok()
+                    && !self.spoke_http2.load(std::sync::atomic::Ordering::Relaxed)
+                {
+                    self.spoke_http2.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                answer.map_err(Failed::Send)
+            }
             () = deadline => Err(Failed::Timeout),
         }
     }
@@ -315,6 +338,12 @@ impl Client {
                         hints.read_body(&body);
                     }
                     read_error_body(http_status.as_u16(), &body, record);
+                    if http_status == http::StatusCode::UNAUTHORIZED
+                        && self.no_credential
+                        && let Some(error) = &mut record.error
+                    {
+                        error.message = format!("{}; {NO_KEY_SENT}", error.message);
+                    }
                     if self.save_responses {
                         record.response = Some(saved_body(&body));
                     }
@@ -561,6 +590,13 @@ impl Client {
             Failed::Send(e) if connect_timed_out(e) => {
                 return (Status::Timeout, "timeout", describe(e));
             }
+            Failed::Send(e) if let Some(mismatch) = self.protocol_mismatch(e) => {
+                return (
+                    Status::ConnectError,
+                    mismatch.kind(),
+                    format!("{}: {}", describe(e), mismatch.fix()),
+                );
+            }
             Failed::Send(e) if e.is_connect() => (Status::ConnectError, "connect"),
             Failed::Send(_) => (Status::ConnectError, "transport"),
             Failed::Body(_) => (Status::Truncated, "body_read"),
@@ -576,6 +612,86 @@ impl Client {
             Failed::Timeout | Failed::Url(_) => unreachable!("returned above"),
         };
         (status, kind, message)
+    }
+}
+
+impl Client {
+    /// A failure that names a setting to change, not a server to wait for.
+    fn protocol_mismatch(&self, e: &legacy::Error) -> Option<ProtocolMismatch> {
+        // rustls read a plain-HTTP answer ("HTTP/1.1 400 ...") as a TLS record.
+        if let Some(rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType)) =
+            find_cause::<rustls::Error>(e)
+        {
+            return Some(ProtocolMismatch::PlainHttp);
+        }
+        // h2 read an HTTP/1.1 answer to its preface as a frame header ("HTT" is a length far past
+        // any frame's), or the server closed before the handshake ended ("connection was not
+        // ready"), before any HTTP/2 answer ever came. h2 does not expose its error types
+        // through hyper: its text is read.
+        let text = describe(e);
+        (self.http2_prior_knowledge
+            && !self.spoke_http2.load(std::sync::atomic::Ordering::Relaxed)
+            && (text.contains("frame with invalid size")
+                || text.contains("connection was not ready")))
+        .then_some(ProtocolMismatch::NoHttp2)
+    }
+}
+
+/// The first error of type `T` among `e`'s causes, looking inside `io::Error`s too (their
+/// `source` skips the error they wrap, and connectors wrap them in one another).
+fn find_cause<'a, T: std::error::Error + 'static>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
+    let mut next = Some(e);
+    while let Some(cause) = next {
+        if let Some(found) = cause.downcast_ref::<T>() {
+            return Some(found);
+        }
+        next = match cause.downcast_ref::<std::io::Error>() {
+            Some(io) => io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => cause.source(),
+        };
+    }
+    None
+}
+
+/// A connection that failed because the two sides speak different protocols: never retried,
+/// and the run gives up at once (`GiveUp`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProtocolMismatch {
+    /// `https://` to a server that speaks plain HTTP.
+    PlainHttp,
+    /// `--http2` (prior knowledge) to a server that speaks only HTTP/1.1.
+    NoHttp2,
+}
+
+impl ProtocolMismatch {
+    /// The record's `error.kind`.
+    pub fn kind(self) -> &'static str {
+        match self {
+            ProtocolMismatch::PlainHttp => "tls_to_plain_http",
+            ProtocolMismatch::NoHttp2 => "http2_not_spoken",
+        }
+    }
+
+    pub fn from_kind(kind: &str) -> Option<ProtocolMismatch> {
+        [ProtocolMismatch::PlainHttp, ProtocolMismatch::NoHttp2]
+            .into_iter()
+            .find(|m| m.kind() == kind)
+    }
+
+    /// What to change.
+    pub fn fix(self) -> &'static str {
+        match self {
+            ProtocolMismatch::PlainHttp => {
+                "the server speaks plain HTTP: use http:// in --endpoint"
+            }
+            ProtocolMismatch::NoHttp2 => {
+                "no HTTP/2 answer came: the server does not speak HTTP/2 without negotiation (prior knowledge): drop --http2"
+            }
+        }
     }
 }
 

@@ -245,6 +245,14 @@ pub fn should_retry(record: &Record, hints: &Hints) -> bool {
     if let Some(decided) = hints.should_retry {
         return decided;
     }
+    // Speaking the wrong protocol is a setting to change: trying again changes nothing.
+    if record
+        .error
+        .as_ref()
+        .is_some_and(|e| super::ProtocolMismatch::from_kind(&e.kind).is_some())
+    {
+        return false;
+    }
     match record.status {
         Status::Timeout | Status::ConnectError | Status::Truncated => true,
         Status::HttpError => {

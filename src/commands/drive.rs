@@ -35,8 +35,13 @@ use url::Url;
 
 /// The client's CPU use (share of one core) above which its timing may be off.
 const CPU_WARNING_CORES: f64 = 0.9;
-/// Scheduler lag p99 above which arrivals were not sent on time.
+/// Scheduler lag p99 above which arrivals were not sent on time, when it is also more than
+/// `LAG_WARNING_SHARE` of the median latency (a lag of 2 ms skews a 40 ms answer, not a 2 s one).
 const LAG_WARNING_MS: f64 = 1.0;
+const LAG_WARNING_SHARE: f64 = 0.05;
+/// A run shorter than this is too short for its CPU share to say anything (start-up, the
+/// tokenizer's load and the last answers' drain weigh more than the load itself).
+const SELF_CHECK_MIN_WALL: Duration = Duration::from_secs(2);
 /// Share of CPU time stolen by a hypervisor above which timings include its stalls.
 const STEAL_WARNING: f64 = 0.05;
 
@@ -112,6 +117,7 @@ impl Driver<'_> {
                 load.give_up_after,
                 &self.base_url,
                 stop.clone(),
+                conn.sends_no_credential(&self.base_url),
             ))
         });
         let gates = Gates {
@@ -206,7 +212,8 @@ impl Driver<'_> {
         let wall = epoch.elapsed();
         let cpu_after = self.cpu_times();
         let lag = dispatched.scheduler_lag.as_ref().and_then(Distribution::of);
-        let client = self_check(cpu_before, cpu_after, wall, lag.as_ref());
+        let latency_p50 = Distribution::of(&stats.latency).map(|d| d.p50);
+        let client = self_check(cpu_before, cpu_after, wall, lag.as_ref(), latency_p50);
         Ok(Driven {
             load: load_summary(profile, pace, &stats, lag, client),
             stats,
@@ -383,6 +390,7 @@ fn self_check(
     after: CpuSample,
     wall: Duration,
     lag: Option<&Distribution>,
+    latency_p50_ms: Option<f64>,
 ) -> ClientCheck {
     let cores_available = std::thread::available_parallelism().map_or(1, |n| n.get());
     let steal_share = before
@@ -395,21 +403,29 @@ fn self_check(
                 (Some(start), Some(end)) => end.saturating_sub(start),
                 _ => Duration::ZERO,
             };
-            Some(end.saturating_sub(start).saturating_sub(mock).as_secs_f64() / wall.as_secs_f64())
+            // CPU time counted before the clock started (threads already at work) can exceed
+            // what the cores could give over a short wall time: never more than there are.
+            let used =
+                end.saturating_sub(start).saturating_sub(mock).as_secs_f64() / wall.as_secs_f64();
+            Some(used.min(cores_available as f64))
         }
         _ => None,
     };
+    let judged = wall >= SELF_CHECK_MIN_WALL;
     let mut warnings = Vec::new();
-    if let Some(cores) = cpu_cores_used.filter(|c| *c > CPU_WARNING_CORES) {
+    if let Some(cores) = cpu_cores_used.filter(|c| judged && *c > CPU_WARNING_CORES) {
         warnings.push(format!(
             "the client used {:.0}% of a core: it may be the bottleneck (latencies include its own delays)",
             cores * 100.0
         ));
     }
-    if let Some(lag) = lag.filter(|l| l.p99 > LAG_WARNING_MS) {
+    if let Some(lag) = lag.filter(|l| {
+        l.p99 > LAG_WARNING_MS && latency_p50_ms.is_none_or(|p50| l.p99 > LAG_WARNING_SHARE * p50)
+    }) {
         warnings.push(format!(
-            "scheduler lag p99 {:.2} ms > {LAG_WARNING_MS} ms: arrivals left late; the achieved rate may fall short",
-            lag.p99
+            "scheduler lag p99 {:.2} ms (> {LAG_WARNING_MS} ms and > {:.0}% of the median latency): arrivals left late; the achieved rate may fall short",
+            lag.p99,
+            LAG_WARNING_SHARE * 100.0
         ));
     }
     if let Some(steal) = steal_share.filter(|s| *s > STEAL_WARNING) {

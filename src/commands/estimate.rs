@@ -5,7 +5,6 @@ use crate::cost::PriceTable;
 use crate::cost::estimate::{EstimateOptions, OutputSource, estimate as estimate_workload};
 use crate::export::{Destination, EstimateTable, Exports, Json};
 use crate::tokenize::HfTokenizer;
-use crate::workload::Route;
 use std::process::ExitCode;
 
 pub fn estimate(args: EstimateArgs) -> anyhow::Result<ExitCode> {
@@ -18,11 +17,11 @@ pub fn estimate(args: EstimateArgs) -> anyhow::Result<ExitCode> {
         (None, Some(dir)) => OutputSource::FromRun(dir),
         (None, None) => OutputSource::BodyCaps,
     };
-    crate::workload::check_format(&args.workload, route(args.api))
+    crate::workload::check_format(&args.workload, Api::default_route(args.api))
         .map_err(|e| anyhow::anyhow!(e))?;
     let options = EstimateOptions {
         workload: args.workload,
-        default_route: route(args.api),
+        default_route: Api::default_route(args.api),
         models: args.models,
         output,
         tier: args.tier,
@@ -44,11 +43,4 @@ pub fn estimate(args: EstimateArgs) -> anyhow::Result<ExitCode> {
             .write(&result)?;
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn route(api: Api) -> Route {
-    match api {
-        Api::Responses => Route::Responses,
-        Api::Chat => Route::Chat,
-    }
 }

@@ -41,14 +41,23 @@ pub fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
         // One line per custom_id: a resumed run stopped before its compaction may hold two records.
         crate::resume::compact(&records)
             .with_context(|| format!("cannot compact {}", records.display()))?;
+        let saved = batch_output::bodies_saved(&records)
+            .with_context(|| format!("cannot read {}", records.display()))?;
+        if saved == Some(false) {
+            anyhow::bail!(
+                "{} holds no answer bodies (the run had no --save-responses), so every line of {OUTPUT_JSONL} would say \"body\": null: run it again with --save-responses (or --batch-output, which saves them and writes these files)",
+                records.display()
+            );
+        }
         let written = batch_output::write(&args.dir, &records)
             .with_context(|| format!("cannot write the Batch output in {}", args.dir.display()))?;
         eprintln!(
-            "{}: {} answers, {}: {} errors",
+            "{}: {} answers, {}: {} errors{}",
             args.dir.join(OUTPUT_JSONL).display(),
             written.output,
             args.dir.join(ERRORS_JSONL).display(),
-            written.errors
+            written.errors,
+            not_sent_note(written.not_sent)
         );
     }
     if args.ordered {
@@ -135,4 +144,13 @@ fn ordered(records: &Path, mut out: impl Write) -> std::io::Result<()> {
         out.write_all(b"\n")?;
     }
     out.flush()
+}
+
+/// What the Batch files leave out, when anything.
+pub fn not_sent_note(not_sent: u64) -> String {
+    if not_sent == 0 {
+        String::new()
+    } else {
+        format!("; {not_sent} lines not sent are in neither (--resume sends them)")
+    }
 }

@@ -87,6 +87,13 @@ pub fn generate(args: GenerateArgs) -> anyhow::Result<ExitCode> {
             prefix.groups
         ));
     }
+    if generated.clamped > 0 {
+        text.push_str(&format!(
+            "  {} outside 1..={} tokens, clamped to it (a wide spread: narrow it, or use lognormal)\n",
+            plural(generated.clamped, "draw"),
+            crate::workload::generate::MAX_TOKENS
+        ));
+    }
     if generated.raised > 0 {
         text.push_str(&format!(
             "  {} raised to the prefix plus one token\n",

@@ -6,8 +6,8 @@ use anyhow::Context;
 use std::process::ExitCode;
 
 pub async fn mock(args: MockArgs) -> anyhow::Result<ExitCode> {
-    let listener = crate::mock::bind_loopback(args.port)
-        .with_context(|| format!("cannot listen on 127.0.0.1:{}", args.port))?;
+    let addr = std::net::SocketAddr::new(args.host, args.port);
+    let listener = crate::mock::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
     let addr = listener.local_addr()?;
     crate::export::print_line(&format!(
         "llmvolley mock listening on http://{addr}/v1 (Ctrl-C stops it)"

@@ -26,11 +26,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let shutdown = Shutdown::default();
     let signals = watch_signals(shutdown.clone(), config.load.grace, config.load.quiet);
     let workload_path = config.workload.display().to_string();
+    workload::check_format(&config.workload, config.conn.default_route())
+        .map_err(|e| anyhow!(e))?;
     let reader = WorkloadReader::open(&config.workload, config.conn.default_route())
         .with_context(|| format!("cannot read workload {workload_path}"))?
         .force_stream(config.conn.stream);
-    workload::check_format(&config.workload, config.conn.default_route())
-        .map_err(|e| anyhow!(e))?;
     if config.strict {
         workload::validate_strict(&config.workload, config.conn.default_route())
             .map_err(|e| anyhow!(e))?;
@@ -63,9 +63,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             earlier_sessions: Vec::new(),
         }
     };
-    // A resumed run, or a shard, sends an unknown share of the lines: no total, no ETA.
-    let total =
-        (show_progress && prior.is_none() && config.shard.is_none()).then_some(fingerprint.lines);
+    // A resumed run, or a shard, sends an unknown share of the lines: no total, no ETA. A
+    // `--requests` cap is this session's total.
+    let total = (show_progress && prior.is_none() && config.shard.is_none()).then(|| {
+        config
+            .load
+            .requests
+            .map_or(fingerprint.lines, |cap| cap.min(fingerprint.lines))
+    });
 
     let (base_url, mock) = start_target(&config.conn.target)?;
     let mut run_json = RunJson::start(
@@ -188,7 +193,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         )
     };
     let stats = whole.as_ref().unwrap_or(&driven.stats);
-    if stats.count(Status::Cancelled) + stats.count(Status::SkippedBudget) > 0 {
+    if stats.count(Status::Cancelled)
+        + stats.count(Status::SkippedBudget)
+        + stats.count(Status::NotSent)
+        > 0
+    {
         summary.resume_command = Some(resume_command(&dir));
     }
     summary.thresholds = config.verdicts.fail_on.judge(&summary, stats);
@@ -206,8 +215,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     crate::export::print_line(&format!("run folder   {}", dir.display()))?;
     if let Some(batch) = batch {
         crate::export::print_line(&format!(
-            "batch output {OUTPUT_JSONL}: {} answers, {ERRORS_JSONL}: {} errors (OpenAI Batch output format)",
-            batch.output, batch.errors
+            "batch output {OUTPUT_JSONL}: {} answers, {ERRORS_JSONL}: {} errors (OpenAI Batch output format){}",
+            batch.output,
+            batch.errors,
+            super::export::not_sent_note(batch.not_sent)
         ))?;
     }
     print_summary(&summary, &config.verdicts)?;

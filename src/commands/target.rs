@@ -225,7 +225,7 @@ fn endpoint_info(conn: &Connection, base_url: &Url) -> Value {
     json!({
         "endpoint": endpoint.as_str(),
         "mock": mock,
-        "api": conn.api,
+        "api": conn.api.map_or(json!("by_shape"), |api| json!(api)),
         "timeout_s": conn.timeout.as_secs_f64(),
         "insecure": conn.insecure,
         "api_key": conn.key_source.to_string(),

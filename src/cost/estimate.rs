@@ -34,7 +34,7 @@ pub enum OutputSource {
 
 pub struct EstimateOptions {
     pub workload: PathBuf,
-    pub default_route: Route,
+    pub default_route: crate::workload::DefaultRoute,
     /// Price the workload on these models instead of the ones its bodies name.
     pub models: Vec<String>,
     pub output: OutputSource,

@@ -227,6 +227,11 @@ impl PriceTable {
     /// The price of a model: by exact name, without a provider prefix (`openai/`), or as a dated
     /// snapshot of a priced family (`gpt-4.1-2025-04-14` → `gpt-4.1`). Nothing looser: an unknown
     /// model has no price rather than a wrong one.
+    /// The names of the models priced, in no order.
+    pub fn models(&self) -> impl Iterator<Item = &str> {
+        self.models.keys().map(String::as_str)
+    }
+
     pub fn lookup(&self, model: &str) -> Option<&ModelPrice> {
         if let Some(price) = self.models.get(model) {
             return Some(price);

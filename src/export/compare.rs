@@ -21,6 +21,18 @@ impl Exporter<Comparison> for CompareTable {
         let mut out = String::new();
         let _ = writeln!(out, "base  {}", side(&c.base, c.base_requests));
         let _ = writeln!(out, "new   {}", side(&c.new, c.new_requests));
+        if !c.differences.is_empty() {
+            let listed: Vec<String> = c
+                .differences
+                .iter()
+                .map(|d| format!("{} ({} vs {})", d.setting, d.base, d.new))
+                .collect();
+            let _ = writeln!(
+                out,
+                "WARNING the sides differ in {}: each row mixes that in with the change under test",
+                listed.join(", ")
+            );
+        }
         let _ = writeln!(out, "method: {}\n", c.method);
         let _ = writeln!(
             out,

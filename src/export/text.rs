@@ -30,10 +30,11 @@ fn known_rate(n: Option<f64>) -> String {
 fn render(summary: &Summary) -> String {
     let mut out = String::new();
     let r = &summary.requests;
+    let unsent = ["not_sent", "skipped_budget"];
     let statuses = r
         .by_status
         .iter()
-        .filter(|(s, _)| s.as_str() != "ok")
+        .filter(|(s, _)| s.as_str() != "ok" && !unsent.contains(&s.as_str()))
         .map(|(s, n)| format!("{s} {n}"))
         .collect::<Vec<_>>()
         .join(", ");
@@ -44,6 +45,9 @@ fn render(summary: &Summary) -> String {
     );
     if !statuses.is_empty() {
         let _ = write!(out, " ({statuses})");
+    }
+    if r.not_sent > 0 {
+        let _ = write!(out, ", {} not sent (not failures)", r.not_sent);
     }
     out.push('\n');
     for (label, counts) in [
@@ -342,7 +346,7 @@ fn render_unsent(out: &mut String, summary: &Summary) {
         ),
         ("gave_up", "gave up", "sends them"),
     ] {
-        let Some(n) = summary.errors_by_kind.get(kind) else {
+        let Some(n) = summary.not_sent_by_reason.get(kind) else {
             continue;
         };
         match &summary.resume_command {
@@ -350,11 +354,11 @@ fn render_unsent(out: &mut String, summary: &Summary) {
                 let _ = writeln!(
                     out,
                     "{:<13}not done ({why}): {n} — `{command}` {then}",
-                    "unsent"
+                    "not sent"
                 );
             }
             None => {
-                let _ = writeln!(out, "{:<13}not done ({why}): {n}", "unsent");
+                let _ = writeln!(out, "{:<13}not done ({why}): {n}", "not sent");
             }
         }
     }

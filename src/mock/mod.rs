@@ -123,6 +123,9 @@ pub fn router(config: MockConfig) -> Router {
         // Under /v1 only, as the real API: a base URL missing /v1 fails against the mock too.
         .route("/v1/responses", post(responses))
         .route("/v1/chat/completions", post(chat))
+        // Many clients list the models first (the SDKs' `models.list()`, health checks).
+        .route("/v1/models", axum::routing::get(models))
+        .route("/v1/models/{id}", axum::routing::get(model))
         .fallback(not_found)
         // Long-context prompts of several MB are normal; axum's default cap is 2 MB.
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -146,9 +149,18 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 /// Binds 127.0.0.1:`port` (0 picks a free port) with a deep accept queue, so a client opening
 /// thousands of connections at once is not left waiting on SYN retransmits.
 pub fn bind_loopback(port: u16) -> std::io::Result<TcpListener> {
-    let socket = tokio::net::TcpSocket::new_v4()?;
+    bind(std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+}
+
+/// Listens on `addr` (IPv4 or IPv6) with a deep backlog, for `llmvolley mock --host`.
+pub fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
     socket.set_reuseaddr(true)?;
-    socket.bind(std::net::SocketAddr::from(([127, 0, 0, 1], port)))?;
+    socket.bind(addr)?;
     socket.listen(4096)
 }
 
@@ -493,12 +505,37 @@ fn sse_response(stream: AnswerStream, arrived: tokio::time::Instant, split: bool
     response
 }
 
+/// When the mock's models were "created" (Unix seconds): a fixed date, so answers are stable.
+const MODELS_CREATED: u64 = 1_735_689_600;
+
+/// A model object as `GET /v1/models` gives it (OpenAI API reference, "The model object").
+fn model_object(id: &str) -> Value {
+    json!({"id": id, "object": "model", "created": MODELS_CREATED, "owned_by": "llmvolley-mock"})
+}
+
+/// `GET /v1/models`: the models llmvolley has prices for (the mock answers any model name).
+async fn models() -> Response {
+    let mut ids: Vec<String> = crate::cost::PriceTable::default()
+        .models()
+        .filter(|id| !id.starts_with('_') && !id.starts_with("ft:"))
+        .map(str::to_string)
+        .collect();
+    ids.sort();
+    let data: Vec<Value> = ids.iter().map(|id| model_object(id)).collect();
+    axum::Json(json!({"object": "list", "data": data})).into_response()
+}
+
+/// `GET /v1/models/{id}`: any id, since the mock answers requests for any model.
+async fn model(axum::extract::Path(id): axum::extract::Path<String>) -> Response {
+    axum::Json(model_object(&id)).into_response()
+}
+
 async fn not_found(method: axum::http::Method, uri: axum::http::Uri) -> Response {
     let path = uri.path();
     let hint = if matches!(path, "/responses" | "/chat/completions") {
         " (the API lives under /v1: the base URL should end in /v1)"
     } else {
-        " (the mock serves POST /v1/responses and /v1/chat/completions)"
+        " (the mock serves POST /v1/responses and /v1/chat/completions, GET /v1/models)"
     };
     error(
         StatusCode::NOT_FOUND,

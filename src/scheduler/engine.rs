@@ -931,6 +931,7 @@ mod tests {
                         line,
                         id: line.to_string(),
                         message: "not JSON".into(),
+                        forced_route: false,
                     })
                 } else {
                     Next::Send(request(line))
@@ -967,7 +968,7 @@ mod tests {
         assert_eq!(done.ended, Ended::Limit);
         assert_eq!(launcher.sent(), 6);
         assert_eq!(launcher.recorded(Status::InvalidInput).len(), 1);
-        let unsent = launcher.recorded(Status::Cancelled);
+        let unsent = launcher.recorded(Status::NotSent);
         assert_eq!(unsent.len(), 13);
         assert!(
             unsent

@@ -21,11 +21,14 @@ pub struct GiveUp {
     failures: AtomicU32,
     verdict: OnceLock<String>,
     stop: CancellationToken,
+    /// No credential goes with the requests: a 401 says that, not "check the key".
+    no_credential: bool,
 }
 
 impl GiveUp {
-    /// Stops the load through `stop` after `after` identical dead-endpoint failures (after ≥ 1).
-    pub fn new(after: u32, endpoint: &Url, stop: CancellationToken) -> GiveUp {
+    /// Stops the load through `stop` after `after` identical dead-endpoint failures (after ≥ 1),
+    /// and at the first connection that speaks the wrong protocol.
+    pub fn new(after: u32, endpoint: &Url, stop: CancellationToken, no_credential: bool) -> GiveUp {
         // The message may be printed and kept: no credentials from the URL; and no query, so that
         // "try …/v1" reads as a URL.
         let mut endpoint = crate::client::redacted_url(endpoint);
@@ -38,11 +41,19 @@ impl GiveUp {
             failures: AtomicU32::new(0),
             verdict: OnceLock::new(),
             stop,
+            no_credential,
         }
     }
 
     /// Learns from one attempt's record.
     pub fn observe(&self, record: &Record) {
+        // Every request would fail the same way, and the message names the setting to change.
+        if let Some(error) = &record.error
+            && crate::client::ProtocolMismatch::from_kind(&error.kind).is_some()
+        {
+            self.stop_with(error.message.clone());
+            return;
+        }
         if !self.armed.load(Ordering::Relaxed) {
             return;
         }
@@ -110,6 +121,10 @@ impl GiveUp {
                     "cannot connect to {host}:{port}: {cause} (the first {n} attempts) — is the server running, and is --endpoint right?"
                 )
             }
+            401 if self.no_credential => format!(
+                "{endpoint} answered 401 Unauthorized to the first {n} attempts — {}",
+                crate::client::NO_KEY_SENT
+            ),
             401 => format!(
                 "{endpoint} answered 401 Unauthorized to the first {n} attempts — check the API key (--api-key-env, --api-key-file)"
             ),
@@ -145,7 +160,7 @@ mod tests {
 
     fn give_up(after: u32) -> GiveUp {
         let url = Url::parse("http://user:secret@127.0.0.1:9/v1?key=secret").unwrap();
-        GiveUp::new(after, &url, CancellationToken::new())
+        GiveUp::new(after, &url, CancellationToken::new(), false)
     }
 
     #[test]

@@ -296,20 +296,20 @@ impl Shared {
 
     /// The record of a turn an interrupt left unsent: it ends the conversation, not ok.
     fn unsent_turn(&self, template: &Request, planned: Planned, turn: u32) -> Record {
-        let mut record = Record::empty(template.id.clone(), template.line, Status::Cancelled);
+        let mut record = Record::empty(template.id.clone(), template.line, Status::NotSent);
         record.model = template
             .model
             .clone()
             .or_else(|| crate::workload::request_model(&template.body));
         if self.stop.is_cancelled() {
             record.fail(
-                Status::Cancelled,
+                Status::NotSent,
                 "interrupted",
                 format!("not sent: the run was interrupted before turn {turn} of the conversation"),
             );
         } else {
             record.fail(
-                Status::Cancelled,
+                Status::NotSent,
                 "limit",
                 format!("not sent: the load's --duration, --requests or --max-cost ended before turn {turn} of the conversation (--resume sends it)"),
             );

@@ -81,7 +81,7 @@ pub fn dropped_record(request: crate::workload::Request, max_in_flight: usize) -
 pub fn limit_record(request: crate::workload::Request) -> Record {
     unsent_record(
         request,
-        Status::Cancelled,
+        Status::NotSent,
         "limit",
         "not sent: the load's --duration or --requests limit came first (--resume sends it)",
     )
@@ -91,7 +91,7 @@ pub fn limit_record(request: crate::workload::Request) -> Record {
 pub fn gave_up_record(request: crate::workload::Request, verdict: &str) -> Record {
     unsent_record(
         request,
-        Status::Cancelled,
+        Status::NotSent,
         "gave_up",
         &format!("not sent: the run gave up: {verdict}"),
     )
@@ -101,7 +101,7 @@ pub fn gave_up_record(request: crate::workload::Request, verdict: &str) -> Recor
 pub fn interrupted_record(request: crate::workload::Request) -> Record {
     unsent_record(
         request,
-        Status::Cancelled,
+        Status::NotSent,
         "interrupted",
         "not sent: the run was interrupted",
     )

@@ -115,7 +115,9 @@ impl Requester {
                     () = throttle.before_send(estimated_tokens) => {}
                     () = abandon.cancelled() => {
                         self.stamp(&mut record, scheduled, first_sent, None, retry_wait);
-                        record.fail(Status::Cancelled, "interrupted", "not sent: the run was interrupted while it waited for the rate limit");
+                        // A retry's earlier attempts were sent; a first attempt was not.
+                        let status = if attempt == 1 { Status::NotSent } else { Status::Cancelled };
+                        record.fail(status, "interrupted", "not sent: the run was interrupted while it waited for the rate limit");
                         return finished(record, attempt_errors, &body, metadata.as_deref());
                     }
                 }

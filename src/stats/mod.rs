@@ -153,7 +153,12 @@ pub struct Steady {
 pub struct RunStats {
     pub by_status: [u64; Status::ALL.len()],
     pub by_http_status: BTreeMap<u16, u64>,
+    /// Failed records by `error.kind` (lines not sent are apart, in `not_sent_by_reason`).
     pub errors_by_kind: BTreeMap<String, u64>,
+    /// Records of lines not sent (`Status::not_sent`) by `error.kind`: `limit`, `interrupted`,
+    /// `gave_up`, `budget`.
+    #[serde(default)]
+    pub not_sent_by_reason: BTreeMap<String, u64>,
     /// The first message seen of each error kind, for the summary's top errors.
     #[serde(default)]
     pub error_examples: BTreeMap<String, String>,
@@ -481,7 +486,14 @@ impl RunStats {
         if let Some(code) = r.http_status {
             *self.by_http_status.entry(code).or_default() += 1;
         }
-        if let Some(error) = &r.error {
+        if let Some(error) = &r.error
+            && r.status.not_sent()
+        {
+            *self
+                .not_sent_by_reason
+                .entry(error.kind.clone())
+                .or_default() += 1;
+        } else if let Some(error) = &r.error {
             match self.errors_by_kind.get_mut(&error.kind) {
                 Some(n) => *n += 1,
                 None => {
@@ -661,6 +673,7 @@ impl RunStats {
         }
         add_counts(&mut self.by_http_status, &other.by_http_status);
         add_counts(&mut self.errors_by_kind, &other.errors_by_kind);
+        add_counts(&mut self.not_sent_by_reason, &other.not_sent_by_reason);
         for (kind, message) in &other.error_examples {
             self.error_examples
                 .entry(kind.clone())

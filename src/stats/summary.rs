@@ -13,7 +13,11 @@ pub struct Summary {
     pub schema_version: u32,
     pub tool_version: String,
     pub requests: RequestCounts,
+    /// Failed requests by `error.kind`.
     pub errors_by_kind: BTreeMap<String, u64>,
+    /// Lines not sent by why (`limit`, `interrupted`, `gave_up`, `budget`): not failures.
+    #[serde(default)]
+    pub not_sent_by_reason: BTreeMap<String, u64>,
     /// The most frequent error kinds (at most five, most frequent first), each with one message.
     #[serde(default)]
     pub top_errors: Vec<TopError>,
@@ -243,7 +247,12 @@ pub struct CostSummary {
 pub struct RequestCounts {
     pub total: u64,
     pub ok: u64,
+    /// Sent (or unusable) and not ok: what the server, the network or the input failed.
     pub failed: u64,
+    /// Lines this session did not send, which no one failed (`not_sent`, `skipped_budget`):
+    /// `--resume` sends them.
+    #[serde(default)]
+    pub not_sent: u64,
     pub by_status: BTreeMap<String, u64>,
     pub by_http_status: BTreeMap<String, u64>,
 }
@@ -468,6 +477,11 @@ impl Summary {
     pub fn from_stats(stats: &RunStats, wall_time_s: f64, unpriced_models: Vec<String>) -> Self {
         let ok = stats.count(Status::Ok);
         let total = stats.total();
+        let not_sent = Status::ALL
+            .iter()
+            .filter(|s| s.not_sent())
+            .map(|s| stats.count(*s))
+            .sum::<u64>();
         // A timed load's window ends at its deadline: answers after it are in the totals, not
         // the rates.
         let last_done = match (stats.last_done_ms, stats.window_end_ms) {
@@ -506,7 +520,8 @@ impl Summary {
             requests: RequestCounts {
                 total,
                 ok,
-                failed: total - ok,
+                failed: total - ok - not_sent,
+                not_sent,
                 by_status: Status::ALL
                     .iter()
                     .filter(|s| stats.count(**s) > 0)
@@ -519,6 +534,7 @@ impl Summary {
                     .collect(),
             },
             errors_by_kind: stats.errors_by_kind.clone(),
+            not_sent_by_reason: stats.not_sent_by_reason.clone(),
             top_errors: TopError::of(stats),
             retries: stats.retries,
             retried_errors_by_kind: stats.retried_errors_by_kind.clone(),

@@ -26,6 +26,87 @@ impl Route {
     }
 }
 
+/// Where a line without a route of its own goes: a bare body, or a Batch line without `url`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DefaultRoute {
+    /// By the body's shape: `messages` goes to Chat Completions, anything else to Responses.
+    ByShape,
+    /// `--api` named the route: a body of the other API's shape is refused, not sent.
+    Forced(Route),
+}
+
+/// Which API a body is shaped for, by its top-level fields (`messages`: Chat; `input`: Responses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodyShape {
+    Chat,
+    Responses,
+    Unknown,
+}
+
+impl BodyShape {
+    fn of(messages: bool, input: bool) -> BodyShape {
+        match (messages, input) {
+            (true, false) => BodyShape::Chat,
+            (false, true) => BodyShape::Responses,
+            _ => BodyShape::Unknown,
+        }
+    }
+}
+
+impl DefaultRoute {
+    /// The route of a body of this shape; Err when `--api` forced a route of the other shape.
+    fn resolve(&self, shape: BodyShape) -> Result<Route, LineError> {
+        match (self, shape) {
+            (DefaultRoute::ByShape, BodyShape::Chat) => Ok(Route::Chat),
+            (DefaultRoute::ByShape, _) => Ok(Route::Responses),
+            (DefaultRoute::Forced(Route::Responses), BodyShape::Chat) => Err(LineError::forced(
+                "a Chat Completions body (\"messages\", no \"input\") that --api responses would send to /responses: drop --api (each body goes where its shape says) or use --api chat",
+            )),
+            (DefaultRoute::Forced(Route::Chat), BodyShape::Responses) => Err(LineError::forced(
+                "a Responses body (\"input\", no \"messages\") that --api chat would send to /chat/completions: drop --api (each body goes where its shape says) or use --api responses",
+            )),
+            (DefaultRoute::Forced(route), _) => Ok(route.clone()),
+        }
+    }
+}
+
+/// Why a line cannot be sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineError {
+    /// What is wrong, without the line number.
+    pub message: String,
+    /// The line's `custom_id`, when it could be read: its record keeps it.
+    pub custom_id: Option<String>,
+    /// The body's shape contradicts the `--api` the user gave: the run is refused before sending.
+    pub forced_route: bool,
+}
+
+impl LineError {
+    fn forced(message: &str) -> LineError {
+        LineError {
+            message: message.to_string(),
+            custom_id: None,
+            forced_route: true,
+        }
+    }
+}
+
+impl From<String> for LineError {
+    fn from(message: String) -> LineError {
+        LineError {
+            message,
+            custom_id: None,
+            forced_route: false,
+        }
+    }
+}
+
+impl From<&str> for LineError {
+    fn from(message: &str) -> LineError {
+        message.to_string().into()
+    }
+}
+
 /// A line that can be sent, borrowing its body from the line text. `model` is set for bare bodies only.
 #[derive(Debug)]
 pub struct ParsedLine<'a> {
@@ -71,6 +152,20 @@ struct LineFields<'a> {
     max_completion_tokens: Option<&'a RawValue>,
     #[serde(borrow, default)]
     max_tokens: Option<&'a RawValue>,
+    /// Present or not: a bare body's shape (which API it is written for).
+    #[serde(borrow, default)]
+    messages: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    input: Option<&'a RawValue>,
+}
+
+/// The top-level fields that give a Batch body's shape, when its line has no `url`.
+#[derive(Deserialize)]
+struct ShapeFields<'a> {
+    #[serde(borrow, default)]
+    messages: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    input: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -80,7 +175,10 @@ struct BodyFields<'a> {
 }
 
 /// Parses one non-blank line (already UTF-8 and stripped of its line ending).
-pub fn parse_line(text: &str, default_route: Route) -> Result<ParsedLine<'_>, String> {
+pub fn parse_line<'a>(
+    text: &'a str,
+    default_route: &DefaultRoute,
+) -> Result<ParsedLine<'a>, LineError> {
     let trimmed = text.trim();
     if !trimmed.starts_with('{') {
         return Err(match serde_json::from_str::<IgnoredAny>(trimmed) {
@@ -89,7 +187,8 @@ pub fn parse_line(text: &str, default_route: Route) -> Result<ParsedLine<'_>, St
                 json_kind(trimmed)
             ),
             Err(e) => format!("invalid JSON: {e}"),
-        });
+        }
+        .into());
     }
     let fields: LineFields =
         serde_json::from_str(trimmed).map_err(|e| format!("invalid JSON: {e}"))?;
@@ -99,11 +198,12 @@ pub fn parse_line(text: &str, default_route: Route) -> Result<ParsedLine<'_>, St
         || fields.body.is_some();
     if !is_batch_line {
         if fields.turns.is_some() || fields.tool_outputs.is_some() {
-            return Err("\"turns\" and \"tool_outputs\" belong to a conversation line, beside the request: put the request in \"body\" ({\"custom_id\": \"c1\", \"body\": {...}, \"turns\": [...]}); in a bare body they would be sent to the server".to_string());
+            return Err("\"turns\" and \"tool_outputs\" belong to a conversation line, beside the request: put the request in \"body\" ({\"custom_id\": \"c1\", \"body\": {...}, \"turns\": [...]}); in a bare body they would be sent to the server".into());
         }
+        let shape = BodyShape::of(fields.messages.is_some(), fields.input.is_some());
         return Ok(ParsedLine {
             custom_id: None,
-            route: default_route,
+            route: default_route.resolve(shape)?,
             body: trimmed,
             model: string_value(fields.model),
             max_output_tokens: [
@@ -120,46 +220,61 @@ pub fn parse_line(text: &str, default_route: Route) -> Result<ParsedLine<'_>, St
             tool_outputs: None,
         });
     }
+    let custom_id = match fields.custom_id {
+        None => None,
+        Some(raw) => match serde_json::from_str::<String>(raw.get()) {
+            Ok(id) if !id.is_empty() => Some(id),
+            Ok(_) => return Err("Batch line custom_id is empty".into()),
+            Err(_) => {
+                return Err(
+                    format!("Batch line custom_id must be a string, found {}", raw.get()).into(),
+                );
+            }
+        },
+    };
+    // From here on the line's custom_id is known: a line refused now keeps it in its record.
+    let with_id = |error: LineError| LineError {
+        custom_id: custom_id.clone(),
+        ..error
+    };
     let body = fields
         .body
-        .ok_or(
-            "Batch line has no \"body\" (expected {\"custom_id\", \"method\", \"url\", \"body\"})",
-        )?
+        .ok_or_else(|| {
+            with_id(
+                "Batch line has no \"body\" (expected {\"custom_id\", \"method\", \"url\", \"body\"})"
+                    .into(),
+            )
+        })?
         .get();
     if !body.starts_with('{') {
-        return Err(format!(
-            "Batch line \"body\" must be a JSON object, found {}",
-            json_kind(body)
+        return Err(with_id(
+            format!(
+                "Batch line \"body\" must be a JSON object, found {}",
+                json_kind(body)
+            )
+            .into(),
         ));
     }
     if let Some(method) = &fields.method
         && !method.eq_ignore_ascii_case("POST")
     {
-        return Err(format!(
-            "Batch line method {method:?} is not supported (only POST)"
+        return Err(with_id(
+            format!("Batch line method {method:?} is not supported (only POST)").into(),
         ));
     }
     let route = match &fields.url {
         Some(url) if url.starts_with('/') => Route::from_batch_url(url),
         Some(url) => {
-            return Err(format!(
-                "Batch line url {url:?} must be a path starting with '/'"
+            return Err(with_id(
+                format!("Batch line url {url:?} must be a path starting with '/'").into(),
             ));
         }
-        None => default_route,
-    };
-    let custom_id = match fields.custom_id {
-        None => None,
-        Some(raw) => match serde_json::from_str::<String>(raw.get()) {
-            Ok(id) if !id.is_empty() => Some(id),
-            Ok(_) => return Err("Batch line custom_id is empty".to_string()),
-            Err(_) => {
-                return Err(format!(
-                    "Batch line custom_id must be a string, found {}",
-                    raw.get()
-                ));
-            }
-        },
+        None => {
+            let shape = serde_json::from_str::<ShapeFields>(body)
+                .map(|f| BodyShape::of(f.messages.is_some(), f.input.is_some()))
+                .unwrap_or(BodyShape::Unknown);
+            default_route.resolve(shape).map_err(with_id)?
+        }
     };
     // Read only as a number of ms from the trace start; anything else is ignored here, as unknown
     // fields are (`bench --profile trace` then says which line has no usable timestamp).
@@ -302,11 +417,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn bare_body_is_sent_as_is_to_the_default_route() {
+    fn bare_body_is_sent_as_is_to_the_route_its_shape_names() {
         let line = r#" {"model": "gpt-5.1", "input": "hi"} "#;
-        let parsed = parse_line(line, Route::Chat).unwrap();
+        let parsed = parse_line(line, &DefaultRoute::ByShape).unwrap();
         assert_eq!(parsed.body, line.trim());
-        assert_eq!(parsed.route, Route::Chat);
+        assert_eq!(parsed.route, Route::Responses);
+        let chat = r#"{"model": "m", "messages": []}"#;
+        assert_eq!(
+            parse_line(chat, &DefaultRoute::ByShape).unwrap().route,
+            Route::Chat
+        );
+        let batch = r#"{"custom_id": "a", "body": {"model": "m", "messages": []}}"#;
+        assert_eq!(
+            parse_line(batch, &DefaultRoute::ByShape).unwrap().route,
+            Route::Chat
+        );
         assert_eq!(parsed.model.as_deref(), Some("gpt-5.1"));
         assert_eq!(parsed.custom_id, None);
     }
@@ -315,12 +440,16 @@ mod tests {
     fn bare_body_answer_caps_are_read_in_the_same_pass() {
         let chat = r#"{"messages":[],"max_tokens":50,"max_completion_tokens":64}"#;
         assert_eq!(
-            parse_line(chat, Route::Chat).unwrap().max_output_tokens,
+            parse_line(chat, &DefaultRoute::ByShape)
+                .unwrap()
+                .max_output_tokens,
             Some(64)
         );
         let odd = r#"{"input":"x","max_output_tokens":null}"#;
         assert_eq!(
-            parse_line(odd, Route::Responses).unwrap().max_output_tokens,
+            parse_line(odd, &DefaultRoute::ByShape)
+                .unwrap()
+                .max_output_tokens,
             None
         );
     }
@@ -328,7 +457,7 @@ mod tests {
     #[test]
     fn batch_line_takes_body_url_and_custom_id() {
         let line = r#"{"custom_id":"req-1","method":"POST","url":"/v1/chat/completions","body":{"model":"m","messages":[]}}"#;
-        let parsed = parse_line(line, Route::Responses).unwrap();
+        let parsed = parse_line(line, &DefaultRoute::Forced(Route::Responses)).unwrap();
         assert_eq!(parsed.body, r#"{"model":"m","messages":[]}"#);
         assert_eq!(parsed.route, Route::Chat);
         assert_eq!(parsed.custom_id.as_deref(), Some("req-1"));
@@ -365,7 +494,11 @@ mod tests {
 
     #[test]
     fn bad_lines_say_what_is_wrong() {
-        let err = |line: &str| parse_line(line, Route::Responses).unwrap_err();
+        let err = |line: &str| {
+            parse_line(line, &DefaultRoute::ByShape)
+                .unwrap_err()
+                .message
+        };
         assert!(err("{\"model\": ").starts_with("invalid JSON"));
         assert!(err("[1,2]").contains("found an array"));
         assert!(err("42").contains("found a number"));
@@ -373,5 +506,41 @@ mod tests {
         assert!(err(r#"{"custom_id":"a","body":[1]}"#).contains("must be a JSON object"));
         assert!(err(r#"{"custom_id":7,"body":{}}"#).contains("custom_id must be a string"));
         assert!(err(r#"{"custom_id":"a","method":"GET","body":{}}"#).contains("only POST"));
+    }
+
+    #[test]
+    fn a_refused_batch_line_keeps_its_readable_custom_id() {
+        let refused = parse_line(
+            r#"{"custom_id":"req-7","method":"GET","body":{}}"#,
+            &DefaultRoute::ByShape,
+        )
+        .unwrap_err();
+        assert_eq!(refused.custom_id.as_deref(), Some("req-7"));
+        assert!(!refused.forced_route);
+    }
+
+    #[test]
+    fn a_body_of_the_other_shape_than_the_forced_api_is_refused() {
+        let forced = |route, line| parse_line(line, &DefaultRoute::Forced(route)).unwrap_err();
+        let chat_body = forced(Route::Responses, r#"{"model":"m","messages":[]}"#);
+        assert!(chat_body.forced_route);
+        assert!(
+            chat_body.message.contains("use --api chat"),
+            "{chat_body:?}"
+        );
+        let responses_body = forced(
+            Route::Chat,
+            r#"{"custom_id":"x","body":{"model":"m","input":"hi"}}"#,
+        );
+        assert!(responses_body.message.contains("use --api responses"));
+        assert_eq!(responses_body.custom_id.as_deref(), Some("x"));
+        // A Batch line's url is the line's own choice, whatever --api says.
+        let url = r#"{"custom_id":"y","url":"/v1/responses","body":{"model":"m","messages":[]}}"#;
+        assert_eq!(
+            parse_line(url, &DefaultRoute::Forced(Route::Chat))
+                .unwrap()
+                .route,
+            Route::Responses
+        );
     }
 }

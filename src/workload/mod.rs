@@ -4,7 +4,10 @@ pub mod generate;
 mod line;
 mod turns;
 
-pub use line::{ParsedLine, Route, parse_line, request_model, with_stream, without_stream_options};
+pub use line::{
+    DefaultRoute, LineError, ParsedLine, Route, parse_line, request_model, with_stream,
+    without_stream_options,
+};
 pub use turns::ConversationSpec;
 
 use bytes::Bytes;
@@ -44,6 +47,8 @@ pub struct InvalidLine {
     pub line: u64,
     pub id: String,
     pub message: String,
+    /// The body's shape contradicts the `--api` the user gave (see `DefaultRoute::Forced`).
+    pub forced_route: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -72,7 +77,7 @@ impl WorkItem {
 /// Streams a workload: one `WorkItem` per non-blank line, never holding more than one line.
 pub struct WorkloadReader<R> {
     source: R,
-    default_route: Route,
+    default_route: DefaultRoute,
     /// `--stream`: every body is sent with `"stream": true`.
     force_stream: bool,
     line_no: u64,
@@ -84,7 +89,7 @@ pub struct WorkloadReader<R> {
 
 impl WorkloadReader<BufReader<File>> {
     /// Opens a workload file; fails (before anything is sent) when it cannot be read.
-    pub fn open(path: &Path, default_route: Route) -> io::Result<Self> {
+    pub fn open(path: &Path, default_route: DefaultRoute) -> io::Result<Self> {
         let file = File::open(path)?;
         if file.metadata()?.is_dir() {
             return Err(io::Error::new(
@@ -100,7 +105,7 @@ impl WorkloadReader<BufReader<File>> {
 }
 
 impl<R: BufRead> WorkloadReader<R> {
-    pub fn new(source: R, default_route: Route) -> Self {
+    pub fn new(source: R, default_route: DefaultRoute) -> Self {
         WorkloadReader {
             source,
             default_route,
@@ -131,6 +136,7 @@ impl<R: BufRead> WorkloadReader<R> {
                 line: line_no,
                 id: line_no.to_string(),
                 message,
+                forced_route: false,
             }))
         };
         let text = match std::str::from_utf8(bytes) {
@@ -139,9 +145,25 @@ impl<R: BufRead> WorkloadReader<R> {
                 return invalid(format!("invalid UTF-8 at byte {}", e.valid_up_to() + 1));
             }
         };
-        let parsed = match parse_line(text, self.default_route.clone()) {
+        let parsed = match parse_line(text, &self.default_route) {
             Ok(parsed) => parsed,
-            Err(message) => return invalid(message),
+            Err(error) => {
+                // A readable custom_id names the record, unless an earlier line holds it.
+                let id = error
+                    .custom_id
+                    .filter(|id| {
+                        let key = xxhash_rust::xxh3::xxh3_128(id.as_bytes());
+                        !self.seen_custom_ids.contains_key(&key)
+                            && self.seen_custom_ids.insert(key, line_no).is_none()
+                    })
+                    .unwrap_or_else(|| line_no.to_string());
+                return Some(WorkItem::Invalid(InvalidLine {
+                    line: line_no,
+                    id,
+                    message: error.message,
+                    forced_route: error.forced_route,
+                }));
+            }
         };
         let id = match parsed.custom_id {
             Some(custom_id) => {
@@ -273,8 +295,13 @@ const FORMAT_SAMPLE: usize = 100;
 /// — or that is not a regular file (it is read more than once). The error names the file and the first bad line, says what the
 /// file looks like and how to convert it. A workload with a few bad lines passes (each becomes an
 /// `invalid_input` record).
-pub fn check_format(path: &Path, default_route: Route) -> Result<(), String> {
+pub fn check_format(path: &Path, default_route: DefaultRoute) -> Result<(), String> {
     let shown = path.display();
+    if path.as_os_str() == "-" {
+        return Err(
+            "workload - (standard input) is a pipe, not a regular file: llmvolley reads it more than once (format check, progress total, resume fingerprint); write it to a file first".to_string(),
+        );
+    }
     let meta = std::fs::metadata(path).map_err(|e| format!("cannot read workload {shown}: {e}"))?;
     if !meta.is_file() {
         return Err(format!(
@@ -288,12 +315,20 @@ pub fn check_format(path: &Path, default_route: Route) -> Result<(), String> {
     for item in reader.take(FORMAT_SAMPLE) {
         match item.map_err(|e| format!("{shown}: read error: {e}"))? {
             WorkItem::Send(_) => seen += 1,
+            WorkItem::Invalid(invalid) if invalid.forced_route => {
+                return Err(format!("{shown}:{}: {}", invalid.line, invalid.message));
+            }
             WorkItem::Invalid(invalid) => {
                 seen += 1;
                 bad += 1;
                 first_bad.get_or_insert(invalid);
             }
         }
+    }
+    if seen == 0 {
+        return Err(format!(
+            "{shown} has no requests: it is empty or holds only blank lines (one JSON request body or OpenAI Batch line per line)"
+        ));
     }
     let Some(first_bad) = first_bad else {
         return Ok(());
@@ -373,7 +408,7 @@ fn first_line(path: &Path) -> Option<(u64, String)> {
     }
 }
 
-pub fn validate_strict(path: &Path, default_route: Route) -> Result<u64, String> {
+pub fn validate_strict(path: &Path, default_route: DefaultRoute) -> Result<u64, String> {
     let reader = WorkloadReader::open(path, default_route)
         .map_err(|e| format!("{}: cannot read workload: {e}", path.display()))?;
     let mut lines = 0;
@@ -394,7 +429,7 @@ mod tests {
     use super::*;
 
     fn items(text: &[u8]) -> Vec<WorkItem> {
-        WorkloadReader::new(text, Route::Responses)
+        WorkloadReader::new(text, DefaultRoute::ByShape)
             .map(|r| r.unwrap())
             .collect()
     }

@@ -269,9 +269,15 @@ pub fn assert_run_invariants(run: &Run, workload: &Path) {
     );
     let ok = by_status.get("ok").copied().unwrap_or(0);
     assert_eq!(summary["requests"]["ok"].as_u64().unwrap(), ok);
+    // Lines not sent (a limit, an interrupt, the budget) are neither ok nor failed.
+    let not_sent = ["not_sent", "skipped_budget"]
+        .iter()
+        .map(|s| by_status.get(*s).copied().unwrap_or(0))
+        .sum::<u64>();
+    assert_eq!(summary["requests"]["not_sent"].as_u64().unwrap(), not_sent);
     assert_eq!(
         summary["requests"]["failed"].as_u64().unwrap(),
-        run.records.len() as u64 - ok
+        run.records.len() as u64 - ok - not_sent
     );
     // Token totals count ok requests only (a failed request's tokens are reported apart).
     let ok_output: Vec<u64> = run

@@ -70,9 +70,15 @@ impl Lengths {
 
     /// One draw.
     pub fn draw(&self, rng: &mut impl Rng) -> u32 {
+        self.draw_clamped(rng).0
+    }
+
+    /// One draw, and whether it fell outside 1..=MAX_TOKENS and was clamped to it (a normal
+    /// with a large deviation draws many lengths below one token).
+    pub fn draw_clamped(&self, rng: &mut impl Rng) -> (u32, bool) {
         let real = match *self {
-            Lengths::Fixed(n) => return n,
-            Lengths::Uniform { low, high } => return rng.random_range(low..=high),
+            Lengths::Fixed(n) => return (n, false),
+            Lengths::Uniform { low, high } => return (rng.random_range(low..=high), false),
             Lengths::Normal { mean, sd } => match Normal::new(mean, sd) {
                 Ok(normal) => normal.sample(rng),
                 Err(_) => mean,
@@ -86,7 +92,9 @@ impl Lengths {
                 }
             }
         };
-        real.round().clamp(1.0, f64::from(MAX_TOKENS)) as u32
+        let rounded = real.round();
+        let clamped = rounded.clamp(1.0, f64::from(MAX_TOKENS));
+        (clamped as u32, clamped != rounded)
     }
 
     /// The largest length a draw can take, when bounded.

@@ -9,7 +9,7 @@ mod mooncake;
 
 pub use corpus::Corpus;
 pub use datasets::{Dataset, DatasetFormat};
-pub use lengths::Lengths;
+pub use lengths::{Lengths, MAX_TOKENS};
 
 use crate::stats::LengthCounts;
 use crate::tokenize::TokenCounter;
@@ -128,6 +128,8 @@ pub struct Generated {
     pub output_caps: LengthCounts,
     /// Drawn input lengths raised to the shared prefix plus one token.
     pub raised: u64,
+    /// Draws (input lengths and output caps) outside 1..=MAX_TOKENS, clamped to it.
+    pub clamped: u64,
     /// Dataset records skipped (no prompt, or for ShareGPT no answer), and trace prompts whose
     /// count missed their `input_length` (a tokenizer merging across a block boundary).
     pub skipped: u64,
@@ -193,9 +195,10 @@ fn synthetic(recipe: &Recipe, lengths: Lengths, out: &mut impl Write) -> anyhow:
     let floor = recipe.prefix.map_or(1, |p| p.tokens + 1);
     let draw = |i: u64| {
         let mut rng = line_rng(recipe.seed, LINE_STREAM, i);
-        let input = lengths.draw(&mut rng);
-        let output = recipe.output.map(|o| o.draw(&mut rng));
-        (input, output, rng)
+        let input = lengths.draw_clamped(&mut rng);
+        let output = recipe.output.map(|o| o.draw_clamped(&mut rng));
+        let clamped = u64::from(input.1) + u64::from(output.is_some_and(|o| o.1));
+        (input.0, output.map(|o| o.0), rng, clamped)
     };
     // The longest prompt sets how much corpus to tokenize: known for bounded specs, else drawn.
     let longest = match lengths.max() {
@@ -207,7 +210,8 @@ fn synthetic(recipe: &Recipe, lengths: Lengths, out: &mut impl Write) -> anyhow:
     let prefix_tokens = recipe.prefix.map_or(0, |p| p.tokens);
     let mut generated = Generated::default();
     for i in 0..count {
-        let (drawn, cap, mut rng) = draw(i);
+        let (drawn, cap, mut rng, clamped) = draw(i);
+        generated.clamped += clamped;
         let total = drawn.max(floor);
         generated.raised += u64::from(total != drawn);
         let sentence = rng.random_range(0..corpus.sentences());
