@@ -352,3 +352,58 @@ fn every_command_block_in_the_readme_and_guide_runs_against_the_mock() {
     );
     assert!(!ran.is_empty(), "no command was run");
 }
+
+/// GitHub's anchor for a heading: lower case, punctuation dropped, spaces as hyphens.
+fn anchor_of(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || *c == ' ' || *c == '-' || *c == '_')
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
+
+#[test]
+fn every_link_in_the_readme_and_guide_points_to_a_file_or_heading_in_the_repository() {
+    let root = workspace_file("").canonicalize().unwrap();
+    let mut broken = Vec::new();
+    for path in documents() {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let name = path.strip_prefix(&root).unwrap().display().to_string();
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find("](") {
+            rest = &rest[at + 2..];
+            let Some(end) = rest.find(')') else { break };
+            let target = &rest[..end];
+            if target.starts_with("http://") || target.starts_with("https://") {
+                continue;
+            }
+            let (file, anchor) = target.split_once('#').unwrap_or((target, ""));
+            let linked = if file.is_empty() {
+                path.clone()
+            } else {
+                path.parent().unwrap().join(file)
+            };
+            let Ok(resolved) = linked.canonicalize() else {
+                broken.push(format!("{name}: {target}: no such file"));
+                continue;
+            };
+            if !resolved.starts_with(&root) {
+                broken.push(format!("{name}: {target}: outside the repository"));
+                continue;
+            }
+            if !anchor.is_empty() {
+                let headings = std::fs::read_to_string(&resolved).unwrap_or_default();
+                let found = headings
+                    .lines()
+                    .filter(|l| l.starts_with('#'))
+                    .any(|l| anchor_of(l.trim_start_matches('#')) == anchor);
+                if !found {
+                    broken.push(format!("{name}: {target}: no such heading"));
+                }
+            }
+        }
+    }
+    assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
+}
