@@ -458,7 +458,7 @@ impl Record {
     }
 
     /// TPOT = (latency − TTFT) / (output_tokens − 1), once all three are known and output_tokens > 1
-    /// (the README's metric definitions).
+    /// (the metric definitions in `docs/metrics.md`).
     pub fn derive_tpot(&mut self) {
         self.tpot_ms = match (self.latency_ms, self.ttft_ms, self.output_tokens) {
             (Some(latency), Some(ttft), Some(output)) if output > 1 => {

@@ -715,12 +715,12 @@ fn help_puts_the_first_options_first_then_headed_groups_then_two_examples() {
         // Every option taking a value states its default, or says why there is none.
         assert!(help.contains("[default: 10s]") && help.contains("[default: 10]"));
     }
-    let readme = std::fs::read_to_string(workspace_file("README.md")).unwrap();
+    let guide = std::fs::read_to_string(workspace_file("docs/run.md")).unwrap();
     let help = output_text(&llmvolley().args(["run", "--help"]).output().unwrap()).0;
     for tpm in ["else 256", "beyond its estimate"] {
         assert!(
-            readme.contains(tpm) && help.contains(tpm),
-            "--tpm: README and --help agree on {tpm:?}"
+            guide.contains(tpm) && help.contains(tpm),
+            "--tpm: docs/run.md and --help agree on {tpm:?}"
         );
     }
 }

@@ -9,6 +9,7 @@ mod compare;
 mod conversations;
 mod cost;
 mod crash;
+mod docs;
 mod gates;
 mod generate;
 mod hints;

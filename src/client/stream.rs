@@ -1,6 +1,7 @@
 //! Streamed answers: assembles text, tool calls, usage and chunk timings from Responses or Chat SSE events.
 //!
-//! The rules (README, "Streaming"): an event is at most one chunk, and only when it carries
+//! The rules (`docs/reliability.md`, "Streaming", and `docs/metrics.md`, "What counts"): an
+//! event is at most one chunk, and only when it carries
 //! non-empty generated text; the answer ends at its terminal event (`[DONE]`, `response.completed`
 //! / `incomplete` / `failed` / `done`), at an in-band error, or at an event that is not JSON —
 //! nothing after that counts.

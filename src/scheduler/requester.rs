@@ -61,7 +61,8 @@ impl Requester {
 
     /// Sends one request (scheduled at `scheduled`) and reads the whole answer into a record,
     /// retrying what the retry policy allows; the record is the last attempt's, timed as the
-    /// README's metric definitions say (queue delay from the first send, retry waits apart).
+    /// metric definitions in `docs/metrics.md` say (queue delay from the first send, retry waits
+    /// apart).
     ///
     /// When `abandon` fires (the grace period after an interrupt ran out), the request is dropped and
     /// its record says `cancelled`.
