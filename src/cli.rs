@@ -23,10 +23,46 @@ const PRICES_HELP: &str = concat!(
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+}
 
-    /// Debug log on stderr: every attempt, retry, pause and the effective settings (never secrets).
-    #[arg(display_order = 6, short, long, global = true)]
-    pub verbose: bool,
+/// The heading of the embedded mock's knobs in `run` and `bench`, which `-h` folds away.
+pub const MOCK_HEADING: &str = "Mock (with --mock; listed by --help)";
+
+impl Cli {
+    /// Parses the process's arguments (exits with clap's message on bad ones).
+    pub fn parse_args() -> Cli {
+        use clap::FromArgMatches;
+        Cli::from_arg_matches(&command().get_matches()).unwrap_or_else(|e| e.exit())
+    }
+
+    /// Whether the command logs its debug lines (`-v`, which only `run` and `bench` take).
+    pub fn verbose(&self) -> bool {
+        match &self.command {
+            Command::Run(args) => args.verbose,
+            Command::Bench(args) => args.verbose,
+            _ => false,
+        }
+    }
+}
+
+/// The command line: `run` and `bench` fold the mock's knobs out of `-h` (a third of it), and
+/// `--help` lists them.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    Cli::command()
+        .mut_subcommand("run", fold_mock_knobs)
+        .mut_subcommand("bench", fold_mock_knobs)
+}
+
+fn fold_mock_knobs(command: clap::Command) -> clap::Command {
+    let knobs: Vec<clap::Id> = command
+        .get_arguments()
+        .filter(|a| a.get_help_heading() == Some(MOCK_HEADING))
+        .map(|a| a.get_id().clone())
+        .collect();
+    knobs.into_iter().fold(command, |command, id| {
+        command.mut_arg(id, |a| a.hide_short_help(true))
+    })
 }
 
 #[derive(Debug, Subcommand)]
@@ -153,6 +189,25 @@ pub struct GenerateArgs {
     /// --from csv: the prompt's column.
     #[arg(long, value_name = "NAME", default_value = "prompt")]
     pub column: String,
+
+    /// --from jsonl: the field (a dotted path) holding each record's id, used as its custom_id
+    /// [default: jsonl-LINE].
+    #[arg(long, value_name = "PATH")]
+    pub id_field: Option<String>,
+
+    /// --from csv: the column holding each row's id, used as its custom_id [default: csv-ROW].
+    #[arg(long, value_name = "NAME")]
+    pub id_column: Option<String>,
+
+    /// --from jsonl: fields (dotted paths, comma-separated) carried into each line's `metadata`
+    /// (not sent; copied into its record).
+    #[arg(long, value_name = "PATH,...", value_delimiter = ',')]
+    pub metadata_fields: Vec<String>,
+
+    /// --from csv: columns (comma-separated) carried into each line's `metadata` (not sent;
+    /// copied into its record).
+    #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
+    pub metadata_columns: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -250,6 +305,9 @@ pub struct BenchArgs {
     /// order); every line must be valid.
     pub workload: PathBuf,
 
+    #[command(flatten)]
+    pub target: EndpointArgs,
+
     /// Load profile.
     #[arg(help_heading = "Load", long, value_enum, default_value_t = Profile::Concurrent)]
     pub profile: Profile,
@@ -300,10 +358,6 @@ pub struct BenchArgs {
     #[arg(help_heading = "Limits and retries", long, value_name = "N|DURATION", value_parser = parse_warmup)]
     pub warmup: Option<crate::scheduler::Warmup>,
 
-    /// Service-level objectives for goodput: ttft=500ms,tpot=50ms,e2e=10s (any subset).
-    #[arg(help_heading = "Output", long, value_name = "NAME=DURATION,...", value_parser = crate::stats::Slo::parse)]
-    pub slo: Option<crate::stats::Slo>,
-
     /// Retries after a retryable failure. Off by default: a retried request measures two.
     #[arg(
         help_heading = "Limits and retries",
@@ -326,6 +380,13 @@ pub struct BenchArgs {
     pub quiet: bool,
 
     #[command(flatten)]
+    pub request: RequestArgs,
+
+    /// Service-level objectives for goodput: ttft=500ms,tpot=50ms,e2e=10s (any subset).
+    #[arg(help_heading = "Gates", long, value_name = "NAME=DURATION,...", value_parser = crate::stats::Slo::parse)]
+    pub slo: Option<crate::stats::Slo>,
+
+    #[command(flatten)]
     pub gates: GateArgs,
 
     #[command(flatten)]
@@ -334,8 +395,13 @@ pub struct BenchArgs {
     #[command(flatten)]
     pub sharding: ShardArgs,
 
-    #[command(flatten)]
-    pub target: EndpointArgs,
+    /// Debug log on stderr: the effective settings, then each attempt's status and error kind,
+    /// each retry and each pause the server asked for (never secrets).
+    #[arg(display_order = 6, short, long)]
+    pub verbose: bool,
+
+    #[command(flatten, next_help_heading = MOCK_HEADING)]
+    pub mock_knobs: MockKnobs,
 }
 
 #[derive(Debug, Args)]
@@ -408,6 +474,9 @@ pub struct RunArgs {
     /// JSONL workload: one request body or OpenAI Batch line per line.
     pub workload: PathBuf,
 
+    #[command(flatten)]
+    pub target: EndpointArgs,
+
     /// Requests in flight at most: the closed loop's concurrency, or with --rate the cap.
     #[arg(display_order = 3, short = 'c', long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub concurrency: u32,
@@ -444,15 +513,6 @@ pub struct RunArgs {
     #[arg(display_order = 4, long, value_name = "DIR")]
     pub out: Option<PathBuf>,
 
-    /// Continue the run in --out DIR (lines whose latest record is ok are not sent again), or start
-    /// it there when the folder is missing or empty: the same command line starts and continues.
-    #[arg(help_heading = "Output", long, requires = "out")]
-    pub resume: bool,
-
-    /// With --resume, also send again the lines whose latest record failed.
-    #[arg(help_heading = "Output", long, requires = "resume")]
-    pub retry_failed: bool,
-
     /// Also write the results in the OpenAI Batch output format: output.jsonl (answers) and
     /// errors.jsonl (the rest), one line per custom_id with the full response body (implies
     /// --save-responses).
@@ -460,12 +520,24 @@ pub struct RunArgs {
     pub batch_output: bool,
 
     /// Check every line before sending anything; refuse to start on the first bad line.
-    #[arg(help_heading = "Output", long)]
+    #[arg(help_heading = "Limits and retries", long)]
     pub strict: bool,
 
     /// No progress bar (nor the plain progress lines written when stderr is not a terminal).
     #[arg(display_order = 7, short, long)]
     pub quiet: bool,
+
+    #[command(flatten)]
+    pub request: RequestArgs,
+
+    /// Continue the run in --out DIR (lines whose latest record is ok are not sent again), or start
+    /// it there when the folder is missing or empty: the same command line starts and continues.
+    #[arg(help_heading = "Resume", long, requires = "out")]
+    pub resume: bool,
+
+    /// With --resume, also send again the lines whose latest record failed.
+    #[arg(help_heading = "Resume", long, requires = "resume")]
+    pub retry_failed: bool,
 
     #[command(flatten)]
     pub gates: GateArgs,
@@ -476,8 +548,13 @@ pub struct RunArgs {
     #[command(flatten)]
     pub sharding: ShardArgs,
 
-    #[command(flatten)]
-    pub target: EndpointArgs,
+    /// Debug log on stderr: the effective settings, then each attempt's status and error kind,
+    /// each retry and each pause the server asked for (never secrets).
+    #[arg(display_order = 6, short, long)]
+    pub verbose: bool,
+
+    #[command(flatten, next_help_heading = MOCK_HEADING)]
+    pub mock_knobs: MockKnobs,
 }
 
 /// What a finished run is judged on and how its summary is handed to CI: `run` and `bench`.
@@ -485,13 +562,13 @@ pub struct RunArgs {
 pub struct VerdictArgs {
     /// Fail (exit 3) when one of these holds at the end: any percentile of latency, ttft, tpot,
     /// itl, queue... (ttft.p99>500ms) or of the token lengths input_length and output_length
-    /// (output_length.p50<128), error_rate>1%, requests_per_s<10, goodput<10/s, cost>$5, or any
+    /// (output_length.p50<128), error_rate>1%, requests_per_s<10, goodput<10/s (bench with --slo), cost>$5, or any
     /// number of summary.json by its dotted path; comma-separated.
-    #[arg(help_heading = "Output", long, value_name = "EXPR,...", value_parser = crate::stats::gate::Thresholds::parse)]
+    #[arg(help_heading = "Gates", long, value_name = "EXPR,...", value_parser = crate::stats::gate::Thresholds::parse)]
     pub fail_on: Option<crate::stats::gate::Thresholds>,
 
     /// Also write the summary as a Markdown table to FILE (e.g. $GITHUB_STEP_SUMMARY).
-    #[arg(help_heading = "Output", long, value_name = "FILE")]
+    #[arg(help_heading = "Gates", long, value_name = "FILE")]
     pub summary_markdown: Option<PathBuf>,
 }
 
@@ -642,10 +719,6 @@ pub struct EndpointArgs {
     #[arg(help_heading = "Endpoint and API key", long, value_name = "PATH")]
     pub api_key_file: Option<PathBuf>,
 
-    /// When stderr is not a terminal (CI logs, nohup), print a plain progress line this often.
-    #[arg(help_heading = "Output", long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
-    pub progress_every: Duration,
-
     /// Extra request header, repeatable: -H 'Name: value'.
     #[arg(
         help_heading = "Endpoint and API key",
@@ -658,21 +731,6 @@ pub struct EndpointArgs {
     /// Accept any TLS certificate (self-signed test servers). Certificates are verified otherwise.
     #[arg(help_heading = "Endpoint and API key", long)]
     pub insecure: bool,
-
-    /// Per-request timeout, e.g. 30s, 10m (a bare number is seconds).
-    #[arg(help_heading = "Limits and retries", long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
-    pub timeout: Duration,
-
-    /// The most one answer may be, in bytes after decoding (whole body or stream; `64MiB`,
-    /// `512KiB`, `1GiB` or a number of bytes): an answer past it ends as `answer_too_large` and
-    /// its connection is dropped, so a runaway server cannot fill memory or the run folder.
-    #[arg(help_heading = "Limits and retries", long, value_name = "SIZE", default_value = "64MiB", value_parser = parse_size)]
-    pub max_answer_bytes: usize,
-
-    /// The longest wait a server may ask for (retry-after, retry-after-ms, x-ratelimit-reset-*)
-    /// that is honoured; longer asks are cut to it.
-    #[arg(help_heading = "Limits and retries", long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
-    pub max_server_wait: Duration,
 
     /// Close pooled connections unused for this long: below the servers' keep-alive timeouts
     /// (uvicorn 5 s), so a request never goes out on a connection the server is closing.
@@ -688,6 +746,34 @@ pub struct EndpointArgs {
     /// `stream_options.include_usage: true`). Bodies that already ask for streaming stream anyway.
     #[arg(display_order = 5, long)]
     pub stream: bool,
+}
+
+/// How each request is bounded, and what is kept and priced of it: `run` and `bench`, listed
+/// after the load so that `--help` reads endpoint, load, limits, output, cost.
+#[derive(Debug, Args)]
+pub struct RequestArgs {
+    /// Per-request timeout, e.g. 30s, 10m (a bare number is seconds).
+    #[arg(help_heading = "Limits and retries", long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    /// The most one answer may be, in bytes after decoding (whole body or stream; `64MiB`,
+    /// `512KiB`, `1GiB` or a number of bytes): an answer past it ends as `answer_too_large` and
+    /// its connection is dropped, so a runaway server cannot fill memory or the run folder.
+    #[arg(help_heading = "Limits and retries", long, value_name = "SIZE", default_value = "64MiB", value_parser = parse_size)]
+    pub max_answer_bytes: usize,
+
+    /// The longest wait a server may ask for (retry-after, retry-after-ms, x-ratelimit-reset-*)
+    /// that is honoured; longer asks are cut to it.
+    #[arg(help_heading = "Limits and retries", long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub max_server_wait: Duration,
+
+    /// When stderr is not a terminal (CI logs, nohup), print a plain progress line this often.
+    #[arg(help_heading = "Output", long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub progress_every: Duration,
+
+    /// Keep each full response body in records.jsonl (`response` field).
+    #[arg(help_heading = "Output", long)]
+    pub save_responses: bool,
 
     #[arg(help_heading = "Cost", long, value_name = "FILE", help = PRICES_HELP)]
     pub prices: Option<PathBuf>,
@@ -699,90 +785,67 @@ pub struct EndpointArgs {
     /// Count tokens of streams without usage with this Hugging Face tokenizer.json instead of tiktoken.
     #[arg(help_heading = "Cost", long, value_name = "PATH")]
     pub tokenizer: Option<PathBuf>,
-
-    /// Keep each full response body in records.jsonl (`response` field).
-    #[arg(help_heading = "Output", long)]
-    pub save_responses: bool,
-
-    #[command(flatten)]
-    pub mock_knobs: MockKnobs,
 }
 
 /// Knobs of the embedded mock, shared by `run --mock` and `mock`.
 #[derive(Debug, Args, Clone)]
 pub struct MockKnobs {
     /// Mock: fixed delay before each answer, e.g. 20ms.
-    #[arg(help_heading = "Mock (with --mock)", long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
     pub mock_latency: Duration,
 
     /// Mock: extra random delay, uniform in [0, DURATION), seeded per request body.
-    #[arg(help_heading = "Mock (with --mock)", long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
     pub mock_jitter: Duration,
 
     /// Mock: seed for delays and generated answers.
-    #[arg(
-        help_heading = "Mock (with --mock)",
-        long,
-        value_name = "N",
-        default_value_t = 0
-    )]
+    #[arg(long, value_name = "N", default_value_t = 0)]
     pub mock_seed: u64,
 
     /// Mock: answer /v1/responses with Chat Completions bodies (as some gateways do).
-    #[arg(help_heading = "Mock (with --mock)", long)]
+    #[arg(long)]
     pub mock_chat_shape: bool,
 
     /// Mock: time to first token, after --mock-latency and jitter.
-    #[arg(help_heading = "Mock (with --mock)", long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
     pub mock_ttft: Duration,
 
     /// Mock: time between generated tokens (inter-token latency).
-    #[arg(help_heading = "Mock (with --mock)", long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
     pub mock_itl: Duration,
 
     /// Mock: tokens per streamed chunk.
-    #[arg(help_heading = "Mock (with --mock)", long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub mock_tokens_per_chunk: u32,
 
     /// Mock: reasoning tokens streamed before the answer.
-    #[arg(
-        help_heading = "Mock (with --mock)",
-        long,
-        value_name = "N",
-        default_value_t = 0
-    )]
+    #[arg(long, value_name = "N", default_value_t = 0)]
     pub mock_reasoning_tokens: u32,
 
     /// Mock: fixed answer length in tokens [default: 8-64, depending on the prompt].
-    #[arg(help_heading = "Mock (with --mock)", long, value_name = "N")]
+    #[arg(long, value_name = "N")]
     pub mock_output_tokens: Option<u32>,
 
     /// Mock: share of requests (0 to 1) answered with a fault from --mock-faults.
-    #[arg(help_heading = "Mock (with --mock)", long, value_name = "RATE", default_value_t = 0.0, value_parser = parse_rate)]
+    #[arg(long, value_name = "RATE", default_value_t = 0.0, value_parser = parse_rate)]
     pub mock_fault_rate: f64,
 
     /// Mock: the faults to draw from, comma-separated [default: all but stall, which holds a request
     /// until just past --timeout].
-    #[arg(
-        help_heading = "Mock (with --mock)",
-        long,
-        value_name = "KINDS",
-        value_enum,
-        value_delimiter = ','
-    )]
+    #[arg(long, value_name = "KINDS", value_enum, value_delimiter = ',')]
     pub mock_faults: Vec<crate::mock::Fault>,
 
     /// Mock: once, this long after the first request, stop answering for --mock-stall-for.
-    #[arg(help_heading = "Mock (with --mock)", long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
     pub mock_stall_at: Duration,
 
-    /// Mock: how long the one stall lasts; answers due during it go out when it ends [default: none].
-    #[arg(help_heading = "Mock (with --mock)", long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
+    /// Mock: how long the one stall lasts (0s: no stall); answers due during it go out when it ends.
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
     pub mock_stall_for: Duration,
 
     /// Mock: make every streamed write end in the middle of an event (each event completes with the
     /// next write), as arbitrary TCP segmentation does; for parser robustness and memory, not timing.
-    #[arg(help_heading = "Mock (with --mock)", long)]
+    #[arg(long)]
     pub mock_split_events: bool,
 }
 
@@ -797,7 +860,7 @@ pub struct MockArgs {
     #[arg(long, default_value_t = 18555)]
     pub port: u16,
 
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Answers and faults")]
     pub knobs: MockKnobs,
 }
 

@@ -1,8 +1,8 @@
 //! Validated run settings built from raw arguments and the environment: every setup error is found here.
 
 use crate::cli::{
-    Api, BenchArgs, EndpointArgs, GateArgs, GenerateArgs, MockKnobs, Profile, RunArgs, ShardArgs,
-    SweepArrivals, VerdictArgs,
+    Api, BenchArgs, EndpointArgs, GateArgs, GenerateArgs, MockKnobs, Profile, RequestArgs, RunArgs,
+    ShardArgs, SweepArrivals, VerdictArgs,
 };
 use crate::client::{ApiKey, ClientConfig};
 use crate::cost::{PriceTable, Tier};
@@ -200,12 +200,14 @@ pub struct RunConfig {
 impl Connection {
     pub fn from_args(
         args: EndpointArgs,
+        request: RequestArgs,
+        mock_knobs: &MockKnobs,
         env: impl Fn(&str) -> Option<String>,
     ) -> anyhow::Result<Self> {
         let target = if args.mock {
-            let mut mock = mock_config(&args.mock_knobs);
+            let mut mock = mock_config(mock_knobs);
             // A stall ends just after the client's timeout, which is what it is there to test.
-            mock.fault_stall = args.timeout + Duration::from_secs(1);
+            mock.fault_stall = request.timeout + Duration::from_secs(1);
             Target::Mock(mock)
         } else {
             let raw = args.endpoint.or_else(|| env("OPENAI_BASE_URL")).context(
@@ -243,7 +245,7 @@ impl Connection {
             .iter()
             .map(|h| parse_header(h))
             .collect::<anyhow::Result<Vec<_>>>()?;
-        if args.timeout.is_zero() {
+        if request.timeout.is_zero() {
             bail!("--timeout must be more than zero");
         }
         Ok(Connection {
@@ -252,29 +254,29 @@ impl Connection {
             api_key,
             key_source,
             headers,
-            timeout: args.timeout,
-            max_server_wait: args.max_server_wait,
+            timeout: request.timeout,
+            max_server_wait: request.max_server_wait,
             pool_idle_timeout: args.pool_idle_timeout,
-            max_answer_bytes: args.max_answer_bytes,
+            max_answer_bytes: request.max_answer_bytes,
             insecure: args.insecure,
-            save_responses: args.save_responses,
+            save_responses: request.save_responses,
             stream: args.stream,
             http2: args.http2,
-            prices: match &args.prices {
+            prices: match &request.prices {
                 Some(path) => PriceTable::with_file(path)?,
                 None => PriceTable::default(),
             },
-            prices_file: args.prices.clone(),
-            tier: args.tier,
-            tokenizer: args
+            prices_file: request.prices.clone(),
+            tier: request.tier,
+            tokenizer: request
                 .tokenizer
                 .as_deref()
                 .map(HfTokenizer::load)
                 .transpose()?,
-            progress_every: if args.progress_every.is_zero() {
+            progress_every: if request.progress_every.is_zero() {
                 bail!("--progress-every must be more than zero")
             } else {
-                args.progress_every
+                request.progress_every
             },
         })
     }
@@ -382,7 +384,7 @@ impl RunConfig {
         load.requests = args.requests;
         load.start_at = args.sharding.start_at;
         load.share(shard);
-        let mut conn = Connection::from_args(args.target, env)?;
+        let mut conn = Connection::from_args(args.target, args.request, &args.mock_knobs, env)?;
         // The Batch output format carries each answer's body.
         conn.save_responses |= args.batch_output;
         Ok(RunConfig {
@@ -547,7 +549,7 @@ impl BenchConfig {
             shard,
             verdicts: Verdicts::from_args(args.verdicts, args.slo)?,
             workload: args.workload,
-            conn: Connection::from_args(args.target, env)?,
+            conn: Connection::from_args(args.target, args.request, &args.mock_knobs, env)?,
             profile: args.profile,
             concurrency: whole(args.concurrency.unwrap_or(8)),
             rate: rate.map(|r| shard.map_or(r, |s| s.share(r))),
@@ -646,6 +648,16 @@ impl GenerateConfig {
                         path,
                         field: Some(args.field.clone()),
                         column: Some(args.column.clone()),
+                        id: match format {
+                            DatasetFormat::Jsonl => args.id_field.clone(),
+                            DatasetFormat::Csv => args.id_column.clone(),
+                            _ => None,
+                        },
+                        metadata: match format {
+                            DatasetFormat::Jsonl => args.metadata_fields.clone(),
+                            DatasetFormat::Csv => args.metadata_columns.clone(),
+                            _ => Vec::new(),
+                        },
                     }),
                 }
             }
@@ -809,6 +821,42 @@ mod tests {
     use super::*;
     use crate::cli::{Cli, Command};
     use clap::Parser;
+
+    #[test]
+    fn every_example_in_the_help_is_valid_for_its_command() {
+        let key = |name: &str| (name == "OPENAI_API_KEY").then(|| "sk-example".to_string());
+        let mut checked = 0;
+        for sub in crate::cli::command().get_subcommands() {
+            let help = sub
+                .get_after_help()
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            for line in help
+                .lines()
+                .map(str::trim)
+                .filter(|l| l.starts_with("llmvolley "))
+            {
+                // A shell redirection is the shell's, not the command's.
+                let line = line.split(" > ").next().unwrap_or(line);
+                let words = shlex::split(line).unwrap();
+                let cli = crate::cli::command()
+                    .try_get_matches_from(&words)
+                    .and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m))
+                    .unwrap_or_else(|e| panic!("{line}: {e}"));
+                // What clap cannot check: the settings run and bench build from it.
+                let built = match cli.command {
+                    Command::Run(args) => RunConfig::from_args(*args, key).map(|_| ()),
+                    Command::Bench(args) => BenchConfig::from_args(*args, key).map(|_| ()),
+                    _ => Ok(()),
+                };
+                if let Err(e) = built {
+                    panic!("{line}: {e:#}");
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked >= 18, "{checked} examples");
+    }
 
     fn config(args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<RunConfig> {
         let Command::Run(run) = Cli::try_parse_from(["llmvolley", "run"].iter().chain(args))

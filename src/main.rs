@@ -1,6 +1,5 @@
 //! The `llmvolley` binary: parse arguments, start the runtime, run the command, exit with its code.
 
-use clap::Parser;
 use llmvolley::cli::Cli;
 use llmvolley::commands::{EXIT_SETUP, dispatch};
 use std::io::IsTerminal;
@@ -10,8 +9,8 @@ use tracing_subscriber::filter::Targets;
 use tracing_subscriber::prelude::*;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    if cli.verbose {
+    let cli = Cli::parse_args();
+    if cli.verbose() {
         // Our own debug lines only; libraries speak up from warnings on.
         let filter = Targets::new()
             .with_target("llmvolley", Level::DEBUG)

@@ -677,3 +677,115 @@ fn a_trace_replay_schedules_every_line_at_its_timestamp_over_the_speed() {
         run.stderr
     );
 }
+
+#[test]
+fn clamped_draws_are_counted_and_a_closed_pipe_ends_quietly() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A normal of mean 10 and deviation 50 draws most lengths below one token.
+    let (lines, stdout) = generate(
+        &[
+            "--model",
+            "gpt-4.1-mini",
+            "--input-tokens",
+            "normal:10,50",
+            "--count",
+            "200",
+        ],
+        &tmp.path().join("w.jsonl"),
+    );
+    assert_eq!(lines.len(), 200);
+    let clamped: u64 = stdout
+        .lines()
+        .find(|l| l.contains("clamped to it"))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.replace(',', "").parse().ok())
+        .unwrap_or_else(|| panic!("no clamped line: {stdout}"));
+    assert!((60..=140).contains(&clamped), "{stdout}");
+
+    // `generate --out - | head`: the reader closes the pipe; generate ends at once, exit 0, silent.
+    let mut child = llmvolley()
+        .args([
+            "generate",
+            "--model",
+            "gpt-4.1-mini",
+            "--input-tokens",
+            "50",
+            "--count",
+            "200000",
+            "--out",
+            "-",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 100];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", output_text(&output).1);
+    assert_eq!(output_text(&output).1, "", "nothing said about the pipe");
+}
+
+#[test]
+fn a_datasets_own_ids_and_columns_become_custom_ids_and_metadata() {
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = tmp.path().join("d.csv");
+    std::fs::write(
+        &csv,
+        "ticket,question,team\nT-1,How do I reset my password?,support\nT-2,Where is my invoice?,billing\n",
+    )
+    .unwrap();
+    let (lines, _) = generate(
+        &[
+            "--model",
+            "gpt-4.1-mini",
+            "--from",
+            "csv",
+            csv.to_str().unwrap(),
+            "--column",
+            "question",
+            "--id-column",
+            "ticket",
+            "--metadata-columns",
+            "team",
+        ],
+        &tmp.path().join("w.jsonl"),
+    );
+    assert_eq!(lines[0]["custom_id"], "T-1");
+    assert_eq!(lines[1]["metadata"], serde_json::json!({"team": "billing"}));
+    // The metadata reaches the records, the ids name them.
+    let out = tmp.path().join("out");
+    let run = crate::common::run(
+        llmvolley(),
+        &[tmp.path().join("w.jsonl").to_str().unwrap(), "--mock", "-q"],
+        &out,
+    );
+    assert_eq!(run.by_id("T-2")["metadata"]["team"], "billing");
+
+    let jsonl = tmp.path().join("d.jsonl");
+    std::fs::write(
+        &jsonl,
+        "{\"id\":7,\"prompt\":\"hi\",\"meta\":{\"lang\":\"en\"}}\n{\"id\":7,\"prompt\":\"again\"}\n",
+    )
+    .unwrap();
+    let (code, stderr) = generate_fails(
+        &[
+            "--model",
+            "gpt-4.1-mini",
+            "--from",
+            "jsonl",
+            jsonl.to_str().unwrap(),
+            "--id-field",
+            "id",
+            "--metadata-fields",
+            "meta.lang",
+        ],
+        &tmp.path().join("dup.jsonl"),
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("records 1 and 2 have the same id \"7\""),
+        "{stderr}"
+    );
+}

@@ -48,7 +48,7 @@ fn https_to_a_plain_http_server_says_use_http_and_is_not_retried() {
     );
     drop(mock);
     assert_eq!(run.records.len(), 2, "{}", run.stderr);
-    let r = &run.records[0];
+    let r = run.by_id("1");
     assert_eq!(
         r["error"]["kind"], "tls_to_plain_http",
         "{r}\n{}",
@@ -94,7 +94,7 @@ async fn http2_to_an_http1_server_says_drop_http2_and_gives_up_at_once() {
     )
     .await;
     assert_eq!(run.records.len(), 10, "{}", run.stderr);
-    let r = &run.records[0];
+    let r = run.by_id("1");
     assert_eq!(r["error"]["kind"], "http2_not_spoken", "{r}");
     assert_eq!(r["attempts"], 1, "not retried: {r}\n{}", run.stderr);
     assert_eq!(run.code, 2, "{}", run.stderr);

@@ -673,38 +673,38 @@ fn batch_output_writes_the_openai_batch_output_and_error_files() {
 }
 
 #[test]
-fn help_puts_the_first_options_first_then_headed_groups_then_two_examples() {
+fn help_reads_in_the_order_a_user_needs_and_folds_the_mock_knobs_out_of_short_help() {
+    let help = |args: &[&str]| output_text(&llmvolley().args(args).output().unwrap()).0;
     for command in ["run", "bench"] {
-        let output = llmvolley().args([command, "--help"]).output().unwrap();
-        let (help, _) = output_text(&output);
+        let long = help(&[command, "--help"]);
         let at = |needle: &str| {
-            help.find(needle)
-                .unwrap_or_else(|| panic!("{command} --help has no {needle:?}:\n{help}"))
+            long.find(needle)
+                .unwrap_or_else(|| panic!("{command} --help has no {needle:?}:\n{long}"))
         };
-        let first = [
+        // First the options every run needs, then the groups in the order they are needed.
+        let order = [
             "--endpoint <URL>",
             "--mock\n",
             "--concurrency",
             "--out <DIR>",
             "--stream\n",
-            "\nLoad:",
-        ];
-        let places: Vec<usize> = first.iter().map(|n| at(n)).collect();
-        assert!(
-            places.windows(2).all(|w| w[0] < w[1]),
-            "{command}: {first:?} at {places:?}"
-        );
-        for heading in [
+            "--verbose",
+            "\nEndpoint and API key:",
             "\nLoad:",
             "\nLimits and retries:",
             "\nOutput:",
             "\nCost:",
-            "\nEndpoint and API key:",
-            "\nMock (with --mock):",
-        ] {
-            at(heading);
-        }
-        let examples = &help[at("\nExamples:\n") + "\nExamples:\n".len()..];
+            "\nGates:",
+            "\nShards:",
+            "\nMock (with --mock; listed by --help):",
+            "\nExamples:\n",
+        ];
+        let places: Vec<usize> = order.iter().map(|n| at(n)).collect();
+        assert!(
+            places.windows(2).all(|w| w[0] < w[1]),
+            "{command}: {order:?} at {places:?}"
+        );
+        let examples = &long[at("\nExamples:\n") + "\nExamples:\n".len()..];
         let lines: Vec<&str> = examples.lines().filter(|l| !l.trim().is_empty()).collect();
         assert_eq!(lines.len(), 2, "{examples}");
         assert!(
@@ -712,8 +712,40 @@ fn help_puts_the_first_options_first_then_headed_groups_then_two_examples() {
                 .iter()
                 .all(|l| l.starts_with(&format!("  llmvolley {command} ")))
         );
-        // Every option taking a value states its default, or says why there is none.
-        assert!(help.contains("[default: 10s]") && help.contains("[default: 10]"));
+        // Every option taking a value states its default once, or says why there is none.
+        assert!(long.contains("[default: 10s]") && long.contains("[default: 10]"));
+        assert!(
+            long.lines().all(|l| l.matches("[default:").count() <= 1),
+            "{command}: an option with two defaults"
+        );
+        // -h leaves the mock's knobs (a third of the options) to --help.
+        let short = help(&[command, "-h"]);
+        assert!(!short.contains("--mock-latency"), "{short}");
+        assert!(
+            short.contains("--mock ") && short.contains("listed by --help")
+                || short.contains("--mock")
+        );
+    }
+    // The mock command's knobs are its answers, not "with --mock".
+    let mock = help(&["mock", "--help"]);
+    assert!(
+        mock.contains("\nAnswers and faults:") && !mock.contains("with --mock"),
+        "{mock}"
+    );
+    assert!(mock.contains("--host <HOST>"), "{mock}");
+    // -v is offered only where it logs something.
+    for (command, has) in [
+        ("run", true),
+        ("bench", true),
+        ("estimate", false),
+        ("report", false),
+        ("generate", false),
+    ] {
+        assert_eq!(
+            help(&[command, "-h"]).contains("--verbose"),
+            has,
+            "{command}"
+        );
     }
     let guide = std::fs::read_to_string(workspace_file("docs/run.md")).unwrap();
     let help = output_text(&llmvolley().args(["run", "--help"]).output().unwrap()).0;

@@ -716,7 +716,7 @@ async fn a_rate_limit_that_resets_hours_away_ends_the_run_with_a_clear_message()
         "not retried line by line: {}",
         server.requests()
     );
-    let first = &run.records[0];
+    let first = run.by_id("1");
     assert_eq!(first["attempts"], 1, "{first}");
     assert!(
         first["error"]["message"]

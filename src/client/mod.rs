@@ -625,14 +625,15 @@ impl Client {
             return Some(ProtocolMismatch::PlainHttp);
         }
         // h2 read an HTTP/1.1 answer to its preface as a frame header ("HTT" is a length far past
-        // any frame's), or the server closed before the handshake ended ("connection was not
-        // ready"), before any HTTP/2 answer ever came. h2 does not expose its error types
-        // through hyper: its text is read.
+        // any frame's), and the requests waiting for that connection were cancelled with it
+        // ("connection was not ready", "connection closed"), before any HTTP/2 answer ever came.
+        // h2 does not expose its error types through hyper: its text is read.
         let text = describe(e);
         (self.http2_prior_knowledge
             && !self.spoke_http2.load(std::sync::atomic::Ordering::Relaxed)
             && (text.contains("frame with invalid size")
-                || text.contains("connection was not ready")))
+                || text.contains("connection was not ready")
+                || text.contains("operation was canceled: connection closed")))
         .then_some(ProtocolMismatch::NoHttp2)
     }
 }

@@ -15,9 +15,14 @@ pub fn generate(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     let to_stdout = out.as_os_str() == "-";
     let generated = if to_stdout {
         let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
-        let generated = generate::generate(&config.recipe, &mut stdout)?;
-        stdout.flush()?;
-        generated
+        let written = generate::generate(&config.recipe, &mut stdout)
+            .and_then(|generated| Ok(stdout.flush().map(|()| generated)?));
+        match written {
+            Ok(generated) => generated,
+            // `generate --out - | head`: the reader has what it wanted, as with any Unix filter.
+            Err(e) if closed_pipe(&e) => return Ok(ExitCode::SUCCESS),
+            Err(e) => return Err(e),
+        }
     } else {
         if out.is_dir() {
             anyhow::bail!(
@@ -132,4 +137,13 @@ pub fn generate(args: GenerateArgs) -> anyhow::Result<ExitCode> {
 /// `1 line`, `2 lines`.
 fn plural(n: u64, noun: &str) -> String {
     format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
+}
+
+/// Whether `e` is a write to a pipe whose reader has gone.
+fn closed_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }

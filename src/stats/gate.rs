@@ -122,7 +122,7 @@ pub enum Side {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Unit {
-    /// Milliseconds; limits may be written `500ms`, `2s`, `250us`, or a bare number of ms.
+    /// Milliseconds; limits are written with their unit: `500ms`, `2s`, `250us`.
     #[serde(rename = "ms")]
     Millis,
     /// Per second; limits may be written `10`, `10/s` or `600/min`.
@@ -414,7 +414,7 @@ impl Threshold {
     }
 }
 
-/// Parses a limit in `unit`: `500ms`/`2s`/`250us`/bare ms; `10/s`/`600/min`; `1%`/`0.01`; `$5`.
+/// Parses a limit in `unit`: `500ms`/`2s`/`250us`; `10/s`/`600/min`; `1%`/`0.01`; `$5`.
 fn parse_limit(text: &str, unit: Unit) -> Result<f64, String> {
     let number = |t: &str| {
         t.trim()
@@ -424,9 +424,13 @@ fn parse_limit(text: &str, unit: Unit) -> Result<f64, String> {
             .ok_or_else(|| format!("{text:?} is not a number"))
     };
     match unit {
+        // A bare number is refused, as in --slo: `--timeout 5` means seconds, so `ttft.p99>500`
+        // could be read either way.
         Unit::Millis => match text.parse::<f64>() {
-            Ok(ms) if ms.is_finite() => Ok(ms),
-            _ => humantime::parse_duration(text)
+            Ok(_) => Err(format!(
+                "{text:?}: give a time its unit, e.g. {text}ms or {text}s"
+            )),
+            Err(_) => humantime::parse_duration(text)
                 .map(|d| d.as_secs_f64() * 1000.0)
                 .map_err(|_| format!("{text:?}: expected a time such as 500ms, 2s or 250us")),
         },
@@ -589,9 +593,10 @@ mod tests {
             "ttft.p99>fast",
             "",
             "requests.nope>1",
-            "latency.p0>1",
-            "latency.p1000>1",
-            "latency.p9x>1",
+            "latency.p0>1ms",
+            "latency.p1000>1ms",
+            "latency.p9x>1ms",
+            "ttft.p99>500",
             "error_rate>5",
             "error_rate>150%",
         ] {
@@ -604,7 +609,7 @@ mod tests {
         let latencies: Vec<f64> = (1..=100).map(f64::from).collect();
         let (summary, stats) = run(&latencies, 0);
         let verdicts =
-            Thresholds::parse("latency.p50>60ms,latency.p99>90ms,latency.p75>=75,error_rate>0%")
+            Thresholds::parse("latency.p50>60ms,latency.p99>90ms,latency.p75>=75ms,error_rate>0%")
                 .unwrap()
                 .judge(&summary, &stats);
         let failed: Vec<bool> = verdicts.iter().map(|v| v.failed).collect();

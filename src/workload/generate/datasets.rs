@@ -45,6 +45,10 @@ pub struct Dataset {
     pub field: Option<String>,
     /// CSV: the prompt's column name.
     pub column: Option<String>,
+    /// The field (JSONL, a dotted path) or column (CSV) holding each record's id: its custom_id.
+    pub id: Option<String>,
+    /// Fields (JSONL) or columns (CSV) carried into each line's `metadata`.
+    pub metadata: Vec<String>,
 }
 
 /// One usable record of a dataset.
@@ -54,6 +58,10 @@ struct Row {
     prompt: String,
     /// ShareGPT: the recorded answer, whose token count caps the output.
     answer: Option<String>,
+    /// The dataset's own id (`Dataset::id`), when asked for.
+    id: Option<String>,
+    /// The `Dataset::metadata` values, by name (JSON object text), when asked for.
+    metadata: Option<String>,
 }
 
 pub(super) fn generate(
@@ -74,6 +82,7 @@ pub(super) fn generate(
         None => Vec::new(),
     };
     let mut written = 0u64;
+    let mut ids: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
     let mut write = |row: Row, generated: &mut Generated| -> anyhow::Result<()> {
         let prompt = match corpus_prefixes.len() {
             0 => row.prompt,
@@ -91,8 +100,29 @@ pub(super) fn generate(
             (None, None) => None,
         };
         let tokens = recipe.counter.count(&prompt) as u32;
-        let id = format!("{}-{}", dataset.format.stem(), row.number);
-        out.write_all(recipe.shape.line(&id, &prompt, cap, None).as_bytes())?;
+        let id = match row.id {
+            Some(id) => {
+                // The workload reader refuses a repeated custom_id: say so here, at its source.
+                if let Some(first) = ids.insert(id.clone(), row.number) {
+                    bail!(
+                        "{}: records {first} and {} have the same id {id:?} (--id-field/--id-column): a custom_id names one request",
+                        path.display(),
+                        row.number
+                    );
+                }
+                id
+            }
+            None => format!("{}-{}", dataset.format.stem(), row.number),
+        };
+        let mut line = recipe.shape.line(&id, &prompt, cap, None);
+        if let Some(metadata) = &row.metadata {
+            // Beside the body, before the closing brace: `{"custom_id",...,"body":{...},"metadata":{...}}`.
+            line.truncate(line.trim_end().len() - 1);
+            line.push_str(",\"metadata\":");
+            line.push_str(metadata);
+            line.push_str("}\n");
+        }
+        out.write_all(line.as_bytes())?;
         generated.add(tokens, cap);
         written += 1;
         Ok(())
@@ -186,6 +216,8 @@ fn rows(
                         number,
                         prompt: prompt.clone(),
                         answer: None,
+                        id: json_id(&value, dataset.id.as_deref(), path, number)?,
+                        metadata: json_metadata(&value, &dataset.metadata),
                     })),
                     Some(Value::String(_)) | None | Some(Value::Null) => each(None),
                     Some(other) => bail!(
@@ -196,7 +228,7 @@ fn rows(
                 },
             )
         }
-        DatasetFormat::Csv => csv_rows(reader, path, dataset.column.as_deref(), each),
+        DatasetFormat::Csv => csv_rows(reader, dataset, each),
         DatasetFormat::Mooncake => bail!("a Mooncake trace is not a prompt dataset"),
     }
 }
@@ -287,6 +319,8 @@ fn sharegpt_row(number: u64, entry: &Value) -> Option<Row> {
         number,
         prompt,
         answer: Some(text(answer)?),
+        id: None,
+        metadata: None,
     })
 }
 
@@ -343,41 +377,111 @@ fn sharegpt_array(
 
 fn csv_rows(
     reader: impl Read,
-    path: &Path,
-    column: Option<&str>,
+    dataset: &Dataset,
     each: &mut dyn FnMut(Option<Row>) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    let column = column.unwrap_or("prompt");
+    let path = &dataset.path;
     let mut csv = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
     let headers = csv
         .headers()
         .with_context(|| format!("{}: cannot read the header row", path.display()))?
         .clone();
-    let Some(index) = headers.iter().position(|h| h.trim() == column) else {
-        bail!(
-            "{}: no column {column:?} (the header row has {}); name the prompt's column with --column",
-            path.display(),
-            headers
-                .iter()
-                .map(|h| format!("{h:?}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+    let find = |column: &str, flag: &str| {
+        headers
+            .iter()
+            .position(|h| h.trim() == column)
+            .with_context(|| {
+                format!(
+                    "{}: no column {column:?} (the header row has {}); name it with {flag}",
+                    path.display(),
+                    headers
+                        .iter()
+                        .map(|h| format!("{h:?}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })
     };
+    let index = find(dataset.column.as_deref().unwrap_or("prompt"), "--column")?;
+    let id_index = dataset
+        .id
+        .as_deref()
+        .map(|c| find(c, "--id-column"))
+        .transpose()?;
+    let metadata: Vec<(&str, usize)> = dataset
+        .metadata
+        .iter()
+        .map(|c| Ok((c.as_str(), find(c, "--metadata-columns")?)))
+        .collect::<anyhow::Result<_>>()?;
     for (i, record) in csv.records().enumerate() {
-        let record = record
-            .with_context(|| format!("{}: row {}: not valid CSV", path.display(), i as u64 + 1))?;
+        let number = i as u64 + 1;
+        let record =
+            record.with_context(|| format!("{}: row {number}: not valid CSV", path.display()))?;
+        let id = match id_index {
+            Some(at) => match record.get(at).map(str::trim).filter(|id| !id.is_empty()) {
+                Some(id) => Some(id.to_string()),
+                None => bail!(
+                    "{}: row {number}: the --id-column is empty: every line needs its id",
+                    path.display()
+                ),
+            },
+            None => None,
+        };
+        let metadata = (!metadata.is_empty()).then(|| {
+            let object: serde_json::Map<String, Value> = metadata
+                .iter()
+                .map(|(name, at)| {
+                    let value = record.get(*at).unwrap_or("");
+                    (name.to_string(), Value::String(value.to_string()))
+                })
+                .collect();
+            Value::Object(object).to_string()
+        });
         let row = record
             .get(index)
             .filter(|p| !p.trim().is_empty())
             .map(|prompt| Row {
-                number: i as u64 + 1,
+                number,
                 prompt: prompt.to_string(),
                 answer: None,
+                id,
+                metadata,
             });
         each(row)?;
     }
     Ok(())
+}
+
+/// A JSONL record's id at `field` (a string, or a number written as its digits).
+fn json_id(
+    value: &Value,
+    field: Option<&str>,
+    path: &Path,
+    number: u64,
+) -> anyhow::Result<Option<String>> {
+    let Some(field) = field else {
+        return Ok(None);
+    };
+    match lookup(value, field) {
+        Some(Value::String(id)) if !id.is_empty() => Ok(Some(id.clone())),
+        Some(Value::Number(n)) => Ok(Some(n.to_string())),
+        other => bail!(
+            "{}:{number}: --id-field {field} is {}, not a string or number: every line needs its id",
+            path.display(),
+            other.map_or("missing", kind)
+        ),
+    }
+}
+
+/// A JSONL record's `fields`, as a JSON object by field name (a missing field is null).
+fn json_metadata(value: &Value, fields: &[String]) -> Option<String> {
+    (!fields.is_empty()).then(|| {
+        let object: serde_json::Map<String, Value> = fields
+            .iter()
+            .map(|f| (f.clone(), lookup(value, f).cloned().unwrap_or(Value::Null)))
+            .collect();
+        Value::Object(object).to_string()
+    })
 }
 
 #[cfg(test)]
