@@ -450,6 +450,12 @@ pub enum Api {
     Responses,
     /// POST {base}/chat/completions
     Chat,
+    /// POST {base}/completions (legacy text completions: `prompt`)
+    Completions,
+    /// POST {base}/embeddings
+    Embeddings,
+    /// POST {base}/moderations
+    Moderations,
 }
 
 impl Api {
@@ -457,6 +463,9 @@ impl Api {
         match self {
             Api::Responses => crate::workload::Route::Responses,
             Api::Chat => crate::workload::Route::Chat,
+            Api::Completions => crate::workload::Route::Completions,
+            Api::Embeddings => crate::workload::Route::Embeddings,
+            Api::Moderations => crate::workload::Route::Moderations,
         }
     }
 

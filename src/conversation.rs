@@ -107,6 +107,10 @@ impl<'a> Conversation<'a> {
         state: ResponsesState,
         first_body: &[u8],
     ) -> Option<Self> {
+        // A conversation carries a history: only the Responses and Chat APIs have one.
+        if !matches!(route, Route::Responses | Route::Chat) {
+            return None;
+        }
         let body = serde_json::from_slice::<Map<String, Value>>(first_body).ok()?;
         Some(Conversation {
             spec,

@@ -117,11 +117,14 @@ pub enum Flag {
     /// another, or its input did not grow): this answer lost the conversation's context, and the
     /// conversation goes on with the whole history.
     ServerStateIgnored,
+    /// The answer holds several choices (`n` > 1): `output_text` is the first's, while the output
+    /// tokens (and so TPOT and tok/s) count every choice.
+    SeveralChoices,
 }
 
 impl Flag {
     /// Every flag, in the summary's order.
-    pub const ALL: [Flag; 7] = [
+    pub const ALL: [Flag; 8] = [
         Flag::Buffered,
         Flag::NotStreamed,
         Flag::Compressed,
@@ -129,6 +132,7 @@ impl Flag {
         Flag::EmptyCompleted,
         Flag::UsageOptionRefused,
         Flag::ServerStateIgnored,
+        Flag::SeveralChoices,
     ];
 
     /// The name in records and the summary.
@@ -139,6 +143,7 @@ impl Flag {
             Flag::Compressed => "compressed",
             Flag::NonFiniteNumbers => "non_finite_numbers",
             Flag::EmptyCompleted => "empty_completed",
+            Flag::SeveralChoices => "several_choices",
             Flag::UsageOptionRefused => "usage_option_refused",
             Flag::ServerStateIgnored => "server_state_ignored",
         }
@@ -306,6 +311,16 @@ pub struct Record {
     pub refusal: Option<String>,
     #[serde(default)]
     pub tool_calls: Vec<ToolCall>,
+    /// Embeddings: the inputs embedded (`data` entries); moderations: the inputs classified
+    /// (`results`). Absent for the APIs that generate text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items: Option<u64>,
+    /// Embeddings: the length of the first vector (a base64 vector's bytes / 4: float32).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dimensions: Option<u64>,
+    /// Moderations: the categories any result flagged, sorted, each once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flagged_categories: Vec<String>,
     /// The answer's faulty function calls (checked against the request's tools); empty when all
     /// are valid or there are none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -364,9 +379,11 @@ impl Record {
     /// One that generated tokens but shows none, or reported completion with an empty message, is
     /// flagged `empty_completed`. An answer cut short by its limit is judged as cut, not empty.
     pub fn judge_emptiness(&mut self) {
+        // Embeddings and moderations answer with items, not text: an empty list is empty.
         let said_something = self.output_text.as_deref().is_some_and(|t| !t.is_empty())
             || !self.tool_calls.is_empty()
-            || self.refusal.as_deref().is_some_and(|t| !t.is_empty());
+            || self.refusal.as_deref().is_some_and(|t| !t.is_empty())
+            || self.items.is_some_and(|n| n > 0);
         if self.status != Status::Ok || said_something || self.cut_short().is_some() {
             return;
         }
@@ -436,6 +453,9 @@ impl Record {
             cost_usd: None,
             output_text: None,
             tool_calls: Vec::new(),
+            items: None,
+            dimensions: None,
+            flagged_categories: Vec::new(),
             tool_call_problems: Vec::new(),
             conversation_id: None,
             turn: None,

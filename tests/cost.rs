@@ -52,17 +52,21 @@ async fn service_tier_and_cached_tokens_decide_the_price_and_unknown_models_get_
     let unknown = r#"{"object":"response","status":"completed","model":"gpt-4.1-data","output":[],"usage":{"input_tokens":62,"output_tokens":18,"total_tokens":80}}"#;
     let no_tier = r#"{"object":"response","status":"completed","model":"gpt-4.1","output":[],"usage":{"input_tokens":1000,"output_tokens":500,"total_tokens":1500}}"#;
     Mock::given(method("POST"))
-        .and(wiremock::matchers::path("/v1/case/no_tier"))
+        .and(wiremock::matchers::body_string_contains(
+            r#""case":"no_tier""#,
+        ))
         .respond_with(ResponseTemplate::new(200).set_body_raw(no_tier, "application/json"))
         .mount(&server)
         .await;
     Mock::given(method("POST"))
-        .and(wiremock::matchers::path("/v1/case/flex"))
+        .and(wiremock::matchers::body_string_contains(r#""case":"flex""#))
         .respond_with(ResponseTemplate::new(200).set_body_raw(flex, "application/json"))
         .mount(&server)
         .await;
     Mock::given(method("POST"))
-        .and(wiremock::matchers::path("/v1/case/unknown"))
+        .and(wiremock::matchers::body_string_contains(
+            r#""case":"unknown""#,
+        ))
         .respond_with(ResponseTemplate::new(200).set_body_raw(unknown, "application/json"))
         .mount(&server)
         .await;
@@ -70,7 +74,7 @@ async fn service_tier_and_cached_tokens_decide_the_price_and_unknown_models_get_
     let workload = tmp.path().join("w.jsonl");
     std::fs::write(
         &workload,
-        "{\"custom_id\":\"flex\",\"url\":\"/v1/case/flex\",\"body\":{\"input\":\"a\"}}\n{\"custom_id\":\"unknown\",\"url\":\"/v1/case/unknown\",\"body\":{\"input\":\"b\"}}\n{\"custom_id\":\"unknown2\",\"url\":\"/v1/case/unknown\",\"body\":{\"input\":\"c\"}}\n{\"custom_id\":\"no_tier\",\"url\":\"/v1/case/no_tier\",\"body\":{\"input\":\"d\"}}\n",
+        "{\"custom_id\":\"flex\",\"url\":\"/v1/responses\",\"body\":{\"case\":\"flex\",\"input\":\"a\"}}\n{\"custom_id\":\"unknown\",\"url\":\"/v1/responses\",\"body\":{\"case\":\"unknown\",\"input\":\"b\"}}\n{\"custom_id\":\"unknown2\",\"url\":\"/v1/responses\",\"body\":{\"case\":\"unknown\",\"input\":\"c\"}}\n{\"custom_id\":\"no_tier\",\"url\":\"/v1/responses\",\"body\":{\"case\":\"no_tier\",\"input\":\"d\"}}\n",
     )
     .unwrap();
     let endpoint = format!("{}/v1", server.uri());

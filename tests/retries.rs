@@ -2,7 +2,7 @@
 //! records and summary say about it.
 
 use crate::common::*;
-use wiremock::matchers::{method, path};
+use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const OK: &str = r#"{"object":"response","status":"completed","model":"gpt-4.1","output":[{"type":"message","content":[{"type":"output_text","text":"fine"}]}],"usage":{"input_tokens":5,"output_tokens":1,"total_tokens":6}}"#;
@@ -17,14 +17,18 @@ fn fails(status: u16, body: &str) -> ResponseTemplate {
 /// `case` answers `failures` times with `first`, then OK.
 async fn flaky(server: &MockServer, case: &str, first: ResponseTemplate, failures: u64) {
     Mock::given(method("POST"))
-        .and(path(format!("/v1/case/{case}")))
+        .and(wiremock::matchers::body_string_contains(format!(
+            r#""case":"{case}""#
+        )))
         .respond_with(first)
         .up_to_n_times(failures)
         .with_priority(1)
         .mount(server)
         .await;
     Mock::given(method("POST"))
-        .and(path(format!("/v1/case/{case}")))
+        .and(wiremock::matchers::body_string_contains(format!(
+            r#""case":"{case}""#
+        )))
         .respond_with(ResponseTemplate::new(200).set_body_raw(OK, "application/json"))
         .with_priority(2)
         .mount(server)
@@ -70,7 +74,7 @@ async fn retryable_failures_are_retried_and_others_are_not() {
     let workload = tmp.path().join("w.jsonl");
     let lines: Vec<String> = cases
         .iter()
-        .map(|c| format!(r#"{{"custom_id":"{c}","url":"/v1/case/{c}","body":{{"model":"gpt-4.1","input":"hi"}}}}"#))
+        .map(|c| format!(r#"{{"custom_id":"{c}","url":"/v1/responses","body":{{"case":"{c}","model":"gpt-4.1","input":"hi"}}}}"#))
         .collect();
     std::fs::write(&workload, lines.join("\n")).unwrap();
     let endpoint = format!("{}/v1", server.uri());
@@ -137,7 +141,7 @@ async fn broken_streams_and_timeouts_are_retried() {
     let workload = tmp.path().join("w.jsonl");
     std::fs::write(
         &workload,
-        "{\"custom_id\":\"stream\",\"url\":\"/v1/case/stream\",\"body\":{\"input\":\"hi\",\"stream\":true}}\n{\"custom_id\":\"slow\",\"url\":\"/v1/case/slow\",\"body\":{\"input\":\"hi\"}}\n",
+        "{\"custom_id\":\"stream\",\"url\":\"/v1/responses\",\"body\":{\"case\":\"stream\",\"input\":\"hi\",\"stream\":true}}\n{\"custom_id\":\"slow\",\"url\":\"/v1/responses\",\"body\":{\"case\":\"slow\",\"input\":\"hi\"}}\n",
     )
     .unwrap();
     let endpoint = format!("{}/v1", server.uri());

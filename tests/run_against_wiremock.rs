@@ -18,21 +18,27 @@ async fn mount_json(server: &MockServer, route: &str, status: u16, body: &str) {
     mount(server, route, canned(status, body, "application/json")).await;
 }
 
+/// Serves `response` at `route`; a `/v1/case/NAME` route is the requests whose body names that
+/// case (`with_case`), whatever their path.
 async fn mount(server: &MockServer, route: &str, response: ResponseTemplate) {
-    Mock::given(method("POST"))
-        .and(path(route))
-        .respond_with(response)
-        .mount(server)
-        .await;
+    let given = Mock::given(method("POST"));
+    let given = match route.strip_prefix("/v1/case/") {
+        Some(case) => given.and(wiremock::matchers::body_string_contains(format!(
+            r#""case":"{case}""#
+        ))),
+        None => given.and(path(route)),
+    };
+    given.respond_with(response).mount(server).await;
 }
 
-/// A Batch workload with one line per case; each case's `url` routes it to its own canned answer.
+/// A Batch workload with one line per case; each case's body names it, which routes it to its own
+/// canned answer.
 fn batch_workload(dir: &std::path::Path, cases: &[&str]) -> std::path::PathBuf {
     let workload = dir.join("cases.jsonl");
     let lines: Vec<String> = cases
         .iter()
         .map(|case| {
-            format!(r#"{{"custom_id":"{case}","method":"POST","url":"/v1/case/{case}","body":{{"model":"gpt-4.1","input":"hi"}}}}"#)
+            format!(r#"{{"custom_id":"{case}","method":"POST","url":"/v1/responses","body":{{"case":"{case}","model":"gpt-4.1","input":"hi"}}}}"#)
         })
         .collect();
     std::fs::write(&workload, lines.join("\n") + "\n").unwrap();

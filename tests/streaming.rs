@@ -4,7 +4,7 @@
 use crate::common::*;
 use serde_json::Value;
 use std::path::Path;
-use wiremock::matchers::{method, path};
+use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const CASES: [&str; 14] = [
@@ -24,14 +24,17 @@ const CASES: [&str; 14] = [
     "chat_truncated",
 ];
 
-/// Serves every transcript at `/v1/case/<name>` and runs one streamed request per transcript.
+/// Serves every transcript to the requests whose body names it and runs one streamed request per
+/// transcript.
 async fn run_transcripts() -> (Run, tempfile::TempDir) {
     let server = MockServer::start().await;
     for case in CASES {
         let transcript =
             std::fs::read(workspace_file(&format!("tests/transcripts/{case}.sse"))).unwrap();
         Mock::given(method("POST"))
-            .and(path(format!("/v1/case/{case}")))
+            .and(wiremock::matchers::body_string_contains(format!(
+                r#""case":"{case}""#
+            )))
             .respond_with(ResponseTemplate::new(200).set_body_raw(transcript, "text/event-stream"))
             .mount(&server)
             .await;
@@ -40,7 +43,7 @@ async fn run_transcripts() -> (Run, tempfile::TempDir) {
     let workload = tmp.path().join("cases.jsonl");
     let lines: Vec<String> = CASES
         .iter()
-        .map(|case| format!(r#"{{"custom_id":"{case}","url":"/v1/case/{case}","body":{{"model":"gpt-4o-mini","input":"hi","stream":true}}}}"#))
+        .map(|case| format!(r#"{{"custom_id":"{case}","url":"/v1/responses","body":{{"case":"{case}","model":"gpt-4o-mini","input":"hi","stream":true}}}}"#))
         .collect();
     std::fs::write(&workload, lines.join("\n")).unwrap();
     let endpoint = format!("{}/v1", server.uri());

@@ -10,6 +10,7 @@ mod conversations;
 mod cost;
 mod crash;
 mod docs;
+mod endpoints;
 mod gates;
 mod generate;
 mod hints;

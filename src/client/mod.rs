@@ -82,9 +82,8 @@ pub struct Client {
     fresh: Http,
     /// Sent with every request: content type, accept, user agent, the API key, `-H` headers.
     headers: HeaderMap,
-    base_url: Url,
-    responses_uri: Uri,
-    chat_uri: Uri,
+    /// Each route's URI, by `Route as usize`: built once, cloned per request (a refcount).
+    uris: Vec<Uri>,
     save_responses: bool,
     timeout: Duration,
     max_answer_bytes: usize,
@@ -185,9 +184,10 @@ impl Client {
             http: transport(config.max_connections).build()?,
             fresh: transport(0).build()?,
             headers,
-            responses_uri: uri(&endpoint_url(&config.base_url, &Route::Responses))?,
-            chat_uri: uri(&endpoint_url(&config.base_url, &Route::Chat))?,
-            base_url: config.base_url.clone(),
+            uris: Route::ALL
+                .iter()
+                .map(|route| uri(&endpoint_url(&config.base_url, route)))
+                .collect::<anyhow::Result<_>>()?,
             save_responses: config.save_responses,
             timeout: config.timeout,
             max_answer_bytes: config.max_answer_bytes,
@@ -200,13 +200,10 @@ impl Client {
     }
 
     fn uri_for(&self, route: &Route) -> Result<Uri, Failed> {
-        match route {
-            Route::Responses => Ok(self.responses_uri.clone()),
-            Route::Chat => Ok(self.chat_uri.clone()),
-            other => {
-                uri(&endpoint_url(&self.base_url, other)).map_err(|e| Failed::Url(e.to_string()))
-            }
-        }
+        self.uris
+            .get(*route as usize)
+            .cloned()
+            .ok_or_else(|| Failed::Url(format!("no URI for {}", route.path())))
     }
 
     /// Sends one request on `http` and waits for its answer's headers, at most until `deadline`
@@ -958,18 +955,8 @@ pub fn redacted_url(url: &Url) -> Url {
 /// `/v1` when the base already ends with one.
 pub fn endpoint_url(base: &Url, route: &Route) -> Url {
     let base_path = base.path().trim_end_matches('/');
-    let suffix: &str = match route {
-        Route::Responses => "/responses",
-        Route::Chat => "/chat/completions",
-        Route::Other(path) if base_path.ends_with("/v1") => {
-            path.strip_prefix("/v1").unwrap_or(path)
-        }
-        Route::Other(path) => path,
-    };
     let mut url = base.clone();
-    let (path, query) = suffix.split_once('?').unwrap_or((suffix, ""));
-    url.set_path(&format!("{base_path}{path}"));
-    url.set_query((!query.is_empty()).then_some(query));
+    url.set_path(&format!("{base_path}{}", route.path()));
     url
 }
 
@@ -1019,23 +1006,14 @@ mod tests {
 
     #[test]
     fn batch_urls_do_not_double_v1() {
+        let route = Route::from_batch_url("/v1/embeddings").unwrap();
         assert_eq!(
-            url(
-                "https://gw.example/v1",
-                Route::Other("/v1/embeddings".into())
-            ),
+            url("https://gw.example/v1", route),
             "https://gw.example/v1/embeddings"
         );
         assert_eq!(
-            url(
-                "https://gw.example/api",
-                Route::Other("/v1/embeddings".into())
-            ),
-            "https://gw.example/api/v1/embeddings"
-        );
-        assert_eq!(
-            url("https://gw.example/v1", Route::Other("/v1/x?a=b".into())),
-            "https://gw.example/v1/x?a=b"
+            url("https://gw.example/openai/v1/", Route::Completions),
+            "https://gw.example/openai/v1/completions"
         );
     }
 

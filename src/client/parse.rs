@@ -1,4 +1,5 @@
-//! Reads a final (non-streamed) body in the Responses or the Chat Completions shape, or an error body.
+//! Reads a final (non-streamed) body in any shape the Batch API's endpoints answer in — Responses,
+//! Chat Completions, Completions, Embeddings, Moderations — or an error body.
 
 use crate::record::{Record, Status, TokenSource, ToolCall};
 use serde::Deserialize;
@@ -37,6 +38,57 @@ pub(super) struct AnyBody<'a> {
     /// Echoed by servers that keep conversation state: it should be the one the request sent.
     #[serde(default)]
     previous_response_id: Option<String>,
+    /// Embeddings: one entry per input, each vector measured, never held.
+    #[serde(default)]
+    data: Option<Vec<Embedding>>,
+    /// Moderations: one result per input.
+    #[serde(default)]
+    results: Option<Vec<ModerationResult>>,
+}
+
+#[derive(Deserialize)]
+struct Embedding {
+    #[serde(default)]
+    embedding: Option<VectorLength>,
+}
+
+/// A vector's length, read without keeping its numbers: an array of floats, or base64 of
+/// little-endian float32s (`encoding_format: base64`, Embeddings API reference).
+struct VectorLength(u64);
+
+impl<'de> Deserialize<'de> for VectorLength {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = VectorLength;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an array of numbers or a base64 string")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut n = 0;
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
+                    n += 1;
+                }
+                Ok(VectorLength(n))
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
+                let text = text.trim_end_matches('=');
+                let bytes = text.len() as u64 * 3 / 4;
+                Ok(VectorLength(bytes / 4))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+#[derive(Deserialize)]
+struct ModerationResult {
+    /// Category name → flagged (a provider may write null for a category it does not judge).
+    #[serde(default)]
+    categories: std::collections::BTreeMap<String, Option<bool>>,
 }
 
 #[derive(Deserialize)]
@@ -73,6 +125,9 @@ struct ContentPart<'a> {
 struct Choice {
     #[serde(default)]
     message: Option<ChatMessage>,
+    /// Completions: the generated text (Completions API reference, `choices[].text`).
+    #[serde(default)]
+    text: Option<String>,
     #[serde(default)]
     finish_reason: Option<String>,
 }
@@ -310,11 +365,12 @@ pub(super) fn read_any_body(parsed: AnyBody, record: &mut Record) {
         record.fail(Status::ApiError, kind, message);
         return;
     }
+    // Chat and Completions answers share `choices`: a choice holds a `message` or a `text`.
     let is_chat = parsed.choices.is_some()
         || parsed
             .object
             .as_deref()
-            .is_some_and(|o| o.starts_with("chat.completion"));
+            .is_some_and(|o| o.starts_with("chat.completion") || o == "text_completion");
     let is_responses = parsed.output.is_some() || parsed.object.as_deref() == Some("response");
     if let Some(usage) = &parsed.usage {
         apply_usage(usage, record);
@@ -331,6 +387,10 @@ pub(super) fn read_any_body(parsed: AnyBody, record: &mut Record) {
     }
     if is_chat {
         read_chat(parsed.choices.unwrap_or_default(), record);
+    } else if let Some(data) = parsed.data {
+        read_embeddings(data, record);
+    } else if let Some(results) = parsed.results {
+        read_moderations(results, record);
     } else if is_responses {
         read_responses(
             parsed.status.as_deref(),
@@ -343,7 +403,7 @@ pub(super) fn read_any_body(parsed: AnyBody, record: &mut Record) {
         record.fail(
             Status::InvalidResponse,
             "unknown_shape",
-            "2xx body is neither a Responses object nor a Chat completion",
+            "2xx body is not a Responses object, a Chat or text completion, an embeddings list or a moderation",
         );
     }
 }
@@ -480,6 +540,9 @@ fn read_responses(
 }
 
 fn read_chat(choices: Vec<Choice>, record: &mut Record) {
+    if choices.len() > 1 {
+        record.flag(crate::record::Flag::SeveralChoices);
+    }
     let Some(choice) = choices.into_iter().next() else {
         record.fail(
             Status::InvalidResponse,
@@ -490,7 +553,7 @@ fn read_chat(choices: Vec<Choice>, record: &mut Record) {
     };
     record.finish = choice.finish_reason;
     let Some(message) = choice.message else {
-        record.output_text = Some(String::new());
+        record.output_text = Some(choice.text.unwrap_or_default());
         return;
     };
     record.refusal = message.refusal.filter(|r| !r.is_empty());
@@ -518,6 +581,29 @@ fn read_chat(choices: Vec<Choice>, record: &mut Record) {
             arguments: function.arguments.unwrap_or_default(),
         });
     }
+}
+
+/// Embeddings: how many inputs were embedded, and the first vector's length. No output tokens:
+/// an embedding generates none (null, not 0, so they stay out of every output figure).
+fn read_embeddings(data: Vec<Embedding>, record: &mut Record) {
+    record.items = Some(data.len() as u64);
+    record.dimensions = data.first().and_then(|e| e.embedding.as_ref()).map(|v| v.0);
+    record.output_tokens = None;
+}
+
+/// Moderations: how many inputs were classified, and the categories any result flagged.
+fn read_moderations(results: Vec<ModerationResult>, record: &mut Record) {
+    record.items = Some(results.len() as u64);
+    let mut flagged: Vec<String> = results
+        .into_iter()
+        .flat_map(|r| r.categories.into_iter())
+        .filter(|(_, on)| *on == Some(true))
+        .map(|(name, _)| name)
+        .collect();
+    flagged.sort();
+    flagged.dedup();
+    record.flagged_categories = flagged;
+    record.output_tokens = None;
 }
 
 #[derive(Deserialize)]

@@ -99,6 +99,9 @@ struct ChunkChoice<'a> {
     index: u64,
     #[serde(borrow, default)]
     delta: Option<ChunkDelta<'a>>,
+    /// Completions streams carry the text on the choice itself (`choices[].text`).
+    #[serde(borrow, default)]
+    text: Option<Cow<'a, str>>,
     #[serde(default)]
     finish_reason: Option<String>,
 }
@@ -489,6 +492,10 @@ impl StreamAssembler {
             if let Some(finish) = choice.finish_reason {
                 self.chat_finished = true;
                 record.finish = Some(finish);
+            }
+            if let Some(text) = choice.text.filter(|t| !t.is_empty()) {
+                self.text.push_str(&text);
+                carried.visible = true;
             }
             if let Some(delta) = choice.delta {
                 if let Some(reasoning) = delta.reasoning_content.filter(|r| !r.is_empty()) {

@@ -190,6 +190,16 @@ fn run_outputs(dir: &Path) -> anyhow::Result<RunOutputs> {
 
 /// Input tokens of one request body.
 pub fn input_tokens(body: &Value, route: &Route, counter: &TokenCounter) -> u64 {
+    // Prompts and inputs counted as they are: these APIs add no framing (Completions, Embeddings
+    // and Moderations API references: `usage.prompt_tokens` is the text's own tokens).
+    let bare = match route {
+        Route::Completions => Some("prompt"),
+        Route::Embeddings | Route::Moderations => Some("input"),
+        Route::Responses | Route::Chat => None,
+    };
+    if let Some(key) = bare {
+        return bare_tokens(body.get(key), counter);
+    }
     let mut messages = 0u64;
     let mut tokens = 0u64;
     let mut text = |s: &str| tokens += counter.count(s);
@@ -239,6 +249,22 @@ pub fn input_tokens(body: &Value, route: &Route, counter: &TokenCounter) -> u64 
     tokens + base + TOKENS_PER_MESSAGE * messages
 }
 
+/// Tokens of a `prompt`/`input` that is a string, an array of strings, a token array or an array
+/// of token arrays (the forms the Completions and Embeddings APIs take).
+fn bare_tokens(value: Option<&Value>, counter: &TokenCounter) -> u64 {
+    match value {
+        Some(Value::String(s)) => counter.count(s),
+        Some(Value::Array(items)) if items.iter().all(Value::is_number) => items.len() as u64,
+        Some(Value::Array(items)) => items.iter().map(|i| bare_tokens(Some(i), counter)).sum(),
+        // Moderations: `[{"type": "text", "text": ...}]`.
+        Some(Value::Object(part)) => part
+            .get("text")
+            .and_then(Value::as_str)
+            .map_or(0, |s| counter.count(s)),
+        _ => 0,
+    }
+}
+
 fn body_cap(body: &Value) -> Option<u64> {
     ["max_output_tokens", "max_completion_tokens", "max_tokens"]
         .iter()
@@ -281,6 +307,8 @@ pub fn estimate(options: &EstimateOptions) -> anyhow::Result<Estimate> {
         let own_model = body
             .get("model")
             .and_then(Value::as_str)
+            // The moderations API's default model (Moderations API reference).
+            .or((request.route == Route::Moderations).then_some("omni-moderation-latest"))
             .unwrap_or("(no model)")
             .to_string();
         let models = if options.models.is_empty() {
@@ -300,6 +328,8 @@ pub fn estimate(options: &EstimateOptions) -> anyhow::Result<Estimate> {
                 }
             };
             let guess: OutputGuess = match (&options.output, &run) {
+                // Embeddings and moderations generate nothing: no output tokens to guess.
+                _ if !request.route.generates() => Some((0.0, 0.0, 0.0)),
                 (OutputSource::Assume(n), _) => Some((*n as f64, *n as f64, *n as f64)),
                 (OutputSource::FromRun(_), Some(run)) => {
                     Some(*run.by_model.get(&model).unwrap_or(&run.overall))

@@ -51,9 +51,17 @@ impl Pricer {
     }
 
     fn price_only(&mut self, record: &mut Record) {
-        let (Some(model), Some(input), Some(output)) =
-            (&record.model, record.input_tokens, record.output_tokens)
-        else {
+        // Embeddings and moderations (answers with items) generate nothing: no output to price.
+        let output = record.output_tokens.or(record.items.map(|_| 0));
+        // Moderations report no usage: a free model needs none to price at zero.
+        let input = record.input_tokens.or(record.items.map(|_| 0).filter(|_| {
+            record
+                .model
+                .as_deref()
+                .and_then(|m| self.table.lookup(m))
+                .is_some_and(|p| p.is_free())
+        }));
+        let (Some(model), Some(input), Some(output)) = (&record.model, input, output) else {
             return;
         };
         let Some(price) = self.table.lookup(model) else {

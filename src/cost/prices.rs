@@ -82,6 +82,17 @@ pub struct ModelPrice {
 }
 
 impl ModelPrice {
+    /// Every rate of both tiers is zero (moderations).
+    pub fn is_free(&self) -> bool {
+        let zero = TokenCounts {
+            input: 1_000_000,
+            cached: 1_000_000,
+            cache_write: 1_000_000,
+            output: 1_000_000,
+        };
+        self.standard.cost(&zero) == 0.0 && self.batch.cost(&zero) == 0.0
+    }
+
     pub fn rates(&self, tier: Tier) -> &Rates {
         match tier {
             Tier::Standard => &self.standard,
@@ -107,9 +118,24 @@ impl Default for PriceTable {
         };
         // The file is part of the binary and checked by a test: it always parses.
         let _ = table.merge_json(BUILT_IN);
+        let _ = table.merge_json(BUILT_IN_NON_CHAT);
         table
     }
 }
+
+/// The embedding, moderation and legacy completions models, which the LiteLLM snapshot (chat
+/// models) leaves out: USD per 1M tokens from OpenAI's pricing page (2026-11: embeddings input
+/// only, Batch API at half; moderations free).
+const BUILT_IN_NON_CHAT: &str = r#"{"models": {
+    "text-embedding-3-small": {"input": 0.02, "output": 0, "batch_input": 0.01, "batch_output": 0},
+    "text-embedding-3-large": {"input": 0.13, "output": 0, "batch_input": 0.065, "batch_output": 0},
+    "text-embedding-ada-002": {"input": 0.10, "output": 0, "batch_input": 0.05, "batch_output": 0},
+    "gpt-3.5-turbo-instruct": {"input": 1.50, "output": 2.00},
+    "omni-moderation-latest": {"input": 0, "output": 0},
+    "omni-moderation-2024-09-26": {"input": 0, "output": 0},
+    "text-moderation-latest": {"input": 0, "output": 0},
+    "text-moderation-stable": {"input": 0, "output": 0}
+}}"#;
 
 /// One model in LiteLLM's `model_prices_and_context_window.json` (per-token USD).
 #[derive(Deserialize)]
@@ -298,6 +324,22 @@ mod tests {
         // `--help` shows where they come from.
         let snapshot = include_str!("prices_snapshot.txt");
         assert!(snapshot.starts_with("LiteLLM ") && snapshot.contains(&count.to_string()));
+    }
+
+    #[test]
+    fn embeddings_are_priced_by_input_and_moderations_are_free() {
+        let table = PriceTable::default();
+        let tokens = TokenCounts {
+            input: 1_000_000,
+            cached: 0,
+            cache_write: 0,
+            output: 0,
+        };
+        let small = table.lookup("text-embedding-3-small").unwrap();
+        assert!(close(small.rates(Tier::Standard).cost(&tokens), 0.02));
+        assert!(close(small.rates(Tier::Batch).cost(&tokens), 0.01));
+        let moderation = table.lookup("omni-moderation-latest").unwrap();
+        assert!(close(moderation.rates(Tier::Standard).cost(&tokens), 0.0));
     }
 
     fn close(a: f64, b: f64) -> bool {

@@ -95,6 +95,26 @@ fn render(summary: &Summary) -> String {
             "steady", steady.requests_per_s, steady.output_tokens_per_s, steady.window_s
         );
     }
+    if let Some(items) = &summary.items {
+        let flagged = if items.flagged_by_category.is_empty() {
+            String::new()
+        } else {
+            let listed: Vec<String> = items
+                .flagged_by_category
+                .iter()
+                .map(|(category, n)| format!("{category} {n}"))
+                .collect();
+            format!("; answers flagging {}", listed.join(", "))
+        };
+        let _ = writeln!(
+            out,
+            "{:<13}{} inputs in {} embeddings/moderations answers, {} items/s (no output tokens: their tok/s is input){flagged}",
+            "items",
+            items.items,
+            items.requests,
+            known_rate(items.items_per_s)
+        );
+    }
     let t = &summary.tokens;
     let _ = writeln!(
         out,
@@ -609,6 +629,10 @@ fn flag_text(flag: Flag) -> (&'static str, &'static str) {
             "the JSON held NaN or Infinity, read as null (kept)",
         ),
         Flag::EmptyCompleted => ("empty", "completed with an empty message and no calls"),
+        Flag::SeveralChoices => (
+            "n > 1",
+            "several choices per answer: output_text is the first's, output tokens (and TPOT, tok/s) count them all",
+        ),
         Flag::UsageOptionRefused => (
             "no usage",
             "the server refused stream_options (added by --stream), so they went without it; their output tokens are counted locally (estimated)",

@@ -11,6 +11,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub enum ApiShape {
     Responses,
     Chat,
+    /// Legacy text completions: a `prompt`, answered as `choices[].text`.
+    Completions,
 }
 
 /// A function tool the request offers.
@@ -46,6 +48,7 @@ pub fn count_input(request: &Value, shape: ApiShape) -> u64 {
     let route = match shape {
         ApiShape::Responses => Route::Responses,
         ApiShape::Chat => Route::Chat,
+        ApiShape::Completions => Route::Completions,
     };
     let model = request.get("model").and_then(Value::as_str);
     let counter = TokenCounter::Tiktoken(Encoding::for_model(model));
@@ -65,6 +68,8 @@ pub fn tool_round(request: &Value, shape: ApiShape) -> Result<ToolRound, String>
     let items: &[Value] = match shape {
         ApiShape::Responses => request.get("input"),
         ApiShape::Chat => request.get("messages"),
+        // A prompt has no history and no tools.
+        ApiShape::Completions => None,
     }
     .and_then(Value::as_array)
     .map_or(&[], Vec::as_slice);
@@ -137,7 +142,7 @@ pub fn tool_round(request: &Value, shape: ApiShape) -> Result<ToolRound, String>
                         ApiShape::Responses => {
                             format!("No tool output found for function call {}.", pending.0)
                         }
-                        ApiShape::Chat => unanswered_chat(&calls, pending),
+                        ApiShape::Chat | ApiShape::Completions => unanswered_chat(&calls, pending),
                     });
                 }
                 round.clear();
@@ -150,7 +155,7 @@ pub fn tool_round(request: &Value, shape: ApiShape) -> Result<ToolRound, String>
     {
         return Err(match shape {
             ApiShape::Responses => format!("No tool output found for function call {}.", pending.0),
-            ApiShape::Chat => unanswered_chat(&calls, pending),
+            ApiShape::Chat | ApiShape::Completions => unanswered_chat(&calls, pending),
         });
     }
     Ok(ToolRound {
@@ -613,6 +618,24 @@ impl Answer {
             "total_tokens": input_tokens + self.output_tokens,
             "prompt_tokens_details": {"cached_tokens": 0},
             "completion_tokens_details": {"reasoning_tokens": self.reasoning_tokens},
+        })
+    }
+
+    /// A Completions answer (Completions API reference, "The completion object").
+    pub fn completion_body(&self, prompt: &Prompt, key: u64) -> Value {
+        json!({
+            "id": format!("cmpl-{key:016x}"),
+            "object": "text_completion",
+            "created": unix_now(),
+            "model": prompt.model,
+            "choices": [{"text": self.text.text, "index": 0, "logprobs": null,
+                         "finish_reason": if self.truncated { "length" } else { "stop" }}],
+            "usage": {
+                "prompt_tokens": prompt.input_tokens(),
+                "completion_tokens": self.output_tokens,
+                "total_tokens": prompt.input_tokens() + self.output_tokens,
+            },
+            "system_fingerprint": "fp_llmvolley_mock",
         })
     }
 

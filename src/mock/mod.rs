@@ -3,6 +3,7 @@
 mod answer;
 mod faults;
 mod stream;
+mod vectors;
 
 pub use faults::Fault;
 
@@ -123,6 +124,9 @@ pub fn router(config: MockConfig) -> Router {
         // Under /v1 only, as the real API: a base URL missing /v1 fails against the mock too.
         .route("/v1/responses", post(responses))
         .route("/v1/chat/completions", post(chat))
+        .route("/v1/completions", post(completions))
+        .route("/v1/embeddings", post(embeddings))
+        .route("/v1/moderations", post(moderations))
         // Many clients list the models first (the SDKs' `models.list()`, health checks).
         .route("/v1/models", axum::routing::get(models))
         .route("/v1/models/{id}", axum::routing::get(model))
@@ -292,6 +296,65 @@ async fn chat(State(state): State<Arc<MockState>>, body: Bytes) -> Response {
     answer(&state, body, ApiShape::Chat, ApiShape::Chat).await
 }
 
+async fn completions(State(state): State<Arc<MockState>>, body: Bytes) -> Response {
+    answer(&state, body, ApiShape::Completions, ApiShape::Completions).await
+}
+
+async fn embeddings(State(state): State<Arc<MockState>>, body: Bytes) -> Response {
+    classified(&state, body, vectors::Kind::Embeddings).await
+}
+
+async fn moderations(State(state): State<Arc<MockState>>, body: Bytes) -> Response {
+    classified(&state, body, vectors::Kind::Moderations).await
+}
+
+/// Embeddings and moderations: one answer per input, after the configured latency, through the
+/// same faults as the other routes.
+async fn classified(state: &MockState, body: Bytes, kind: vectors::Kind) -> Response {
+    let n = state.requests.fetch_add(1, Ordering::Relaxed);
+    let request: Value = match serde_json::from_slice(&body) {
+        Ok(value @ Value::Object(_)) => value,
+        _ => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "the request body must be a JSON object",
+                n,
+            );
+        }
+    };
+    let answer = match vectors::answer(&request, kind) {
+        Ok(answer) => answer,
+        Err((param, message)) => {
+            let body = json!({"error": {"message": message, "type": "invalid_request_error", "param": param, "code": null}});
+            return with_request_id(
+                (StatusCode::BAD_REQUEST, axum::Json(body)).into_response(),
+                n,
+            );
+        }
+    };
+    let arrived = tokio::time::Instant::now();
+    state.first_request.get_or_init(|| arrived);
+    let config = &state.config;
+    let key = xxhash_rust::xxh3::xxh3_64_with_seed(&body, config.seed);
+    let bytes = serde_json::to_vec(&answer).unwrap_or_default();
+    if let Some(fault) = faults::draw(config.fault_rate, &config.faults, config.seed, n) {
+        let good = move || (bytes, "application/json");
+        return with_request_id(faults::respond(fault, config.fault_stall, good).await, n);
+    }
+    let due = state.after_stall(arrived + config.pace(key).first);
+    if due > arrived {
+        tokio::time::sleep_until(tick_nearest(due)).await;
+    }
+    with_request_id(
+        (
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            bytes,
+        )
+            .into_response(),
+        n,
+    )
+}
+
 async fn answer(
     state: &MockState,
     body: Bytes,
@@ -322,6 +385,7 @@ async fn answer(
             answer::tool_round(&request, request_shape).map_err(|message| match request_shape {
                 ApiShape::Responses => ("input", message),
                 ApiShape::Chat => ("messages", message),
+                ApiShape::Completions => ("prompt", message),
             })
         },
         Err,
@@ -388,6 +452,12 @@ async fn answer(
                 .and_then(Value::as_bool)
                 == Some(true),
         },
+        ApiShape::Completions => Wire::Completions {
+            include_usage: request
+                .pointer("/stream_options/include_usage")
+                .and_then(Value::as_bool)
+                == Some(true),
+        },
     };
     if let Some(fault) = faults::draw(config.fault_rate, &config.faults, config.seed, n) {
         let good_answer = move || {
@@ -404,6 +474,7 @@ async fn answer(
                 let body = match answer_shape {
                     ApiShape::Responses => answer.responses_body(&request, &prompt, key),
                     ApiShape::Chat => answer.chat_body(&prompt, key),
+                    ApiShape::Completions => answer.completion_body(&prompt, key),
                 };
                 (
                     serde_json::to_vec(&body).unwrap_or_default(),
@@ -435,6 +506,9 @@ async fn answer(
             serde_json::to_writer(&mut body, &answer.responses_answer(&request, &prompt, key))
         }
         ApiShape::Chat => serde_json::to_writer(&mut body, &answer.chat_body(&prompt, key)),
+        ApiShape::Completions => {
+            serde_json::to_writer(&mut body, &answer.completion_body(&prompt, key))
+        }
     };
     let response = match written {
         Ok(()) => (
@@ -535,7 +609,7 @@ async fn not_found(method: axum::http::Method, uri: axum::http::Uri) -> Response
     let hint = if matches!(path, "/responses" | "/chat/completions") {
         " (the API lives under /v1: the base URL should end in /v1)"
     } else {
-        " (the mock serves POST /v1/responses and /v1/chat/completions, GET /v1/models)"
+        " (the mock serves POST /v1/responses, /v1/chat/completions, /v1/completions, /v1/embeddings and /v1/moderations, GET /v1/models)"
     };
     error(
         StatusCode::NOT_FOUND,
@@ -555,6 +629,10 @@ fn refusal(request: &Value, route: ApiShape) -> Option<(&'static str, String)> {
         ApiShape::Responses if has("messages") && !has("input") => Some((
             "messages",
             "Unsupported parameter: 'messages'. In the Responses API, this parameter has moved to 'input'. (a Chat Completions body: send it to /v1/chat/completions, or --api chat)".to_string(),
+        )),
+        ApiShape::Completions if !has("prompt") => Some((
+            "prompt",
+            "Missing required parameter: 'prompt'.".to_string(),
         )),
         ApiShape::Chat if !has("messages") => Some((
             "messages",

@@ -55,7 +55,13 @@ impl Step {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Wire {
     Responses,
-    Chat { include_usage: bool },
+    Chat {
+        include_usage: bool,
+    },
+    /// Completions chunks: `choices[].text`, usage in a last chunk with no choices when asked.
+    Completions {
+        include_usage: bool,
+    },
 }
 
 /// A streamed answer, handing out its frames in order.
@@ -125,6 +131,11 @@ impl AnswerStream {
         let answer_calls = answer.calls.len();
         let chat_head = match wire {
             Wire::Responses => String::new(),
+            Wire::Completions { .. } => format!(
+                "{{\"id\":\"cmpl-{key:016x}\",\"object\":\"text_completion\",\"created\":{},\"model\":{},\"system_fingerprint\":\"fp_llmvolley_mock\",\"choices\":[",
+                unix_now(),
+                serde_json::to_string(&prompt.model).unwrap_or_default()
+            ),
             Wire::Chat { .. } => format!(
                 "{{\"id\":\"chatcmpl-{key:016x}\",\"object\":\"chat.completion.chunk\",\"created\":{},\"model\":{},\"system_fingerprint\":\"fp_llmvolley_mock\",\"choices\":[",
                 unix_now(),
@@ -192,6 +203,45 @@ impl AnswerStream {
         match self.wire {
             Wire::Responses => self.render_responses(step, out),
             Wire::Chat { include_usage } => self.render_chat(step, include_usage, out),
+            Wire::Completions { include_usage } => {
+                self.render_completions(step, include_usage, out)
+            }
+        }
+    }
+
+    /// Completions chunks: only the answer's text (a prompt has no tools, and the API streams
+    /// no reasoning).
+    fn render_completions(&mut self, step: Step, include_usage: bool, out: &mut BytesMut) {
+        match step {
+            Step::TextDelta(from, to) => {
+                let _ = write!(Writer(out), "data: {}{{\"text\":", self.chat_head);
+                write_json_string(out, self.answer.text.slice(from, to));
+                out.put_slice(b",\"index\":0,\"logprobs\":null,\"finish_reason\":null}]}\n\n");
+            }
+            Step::Closing => {
+                let finish = if self.answer.truncated {
+                    "length"
+                } else {
+                    "stop"
+                };
+                let _ = write!(
+                    Writer(out),
+                    "data: {}{{\"text\":\"\",\"index\":0,\"logprobs\":null,\"finish_reason\":\"{finish}\"}}]}}\n\n",
+                    self.chat_head
+                );
+                if include_usage {
+                    let input = self.prompt.input_tokens();
+                    let usage = json!({
+                        "id": format!("cmpl-{:016x}", self.key), "object": "text_completion", "created": unix_now(),
+                        "model": self.prompt.model, "choices": [],
+                        "usage": {"prompt_tokens": input, "completion_tokens": self.answer.output_tokens,
+                                  "total_tokens": input + self.answer.output_tokens},
+                    });
+                    let _ = write!(Writer(out), "data: {usage}\n\n");
+                }
+                out.put_slice(b"data: [DONE]\n\n");
+            }
+            _ => {}
         }
     }
 

@@ -931,7 +931,7 @@ mod tests {
                         line,
                         id: line.to_string(),
                         message: "not JSON".into(),
-                        forced_route: false,
+                        refuses_run: false,
                     })
                 } else {
                     Next::Send(request(line))

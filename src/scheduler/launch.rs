@@ -168,7 +168,7 @@ impl Shared {
         };
         let mut conversation = Conversation::start(
             &spec,
-            request.route.clone(),
+            request.route,
             settings.responses_state,
             &request.body,
         );

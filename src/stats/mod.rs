@@ -152,6 +152,14 @@ pub struct Steady {
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RunStats {
     pub by_status: [u64; Status::ALL.len()],
+    /// Ok embeddings and moderations answers (`Record::items`), the inputs they held, and the
+    /// moderation categories flagged (answers flagging each).
+    #[serde(default)]
+    pub item_requests: u64,
+    #[serde(default)]
+    pub items: u64,
+    #[serde(default)]
+    pub flagged: BTreeMap<String, u64>,
     pub by_http_status: BTreeMap<u16, u64>,
     /// Failed records by `error.kind` (lines not sent are apart, in `not_sent_by_reason`).
     pub errors_by_kind: BTreeMap<String, u64>,
@@ -552,6 +560,15 @@ impl RunStats {
                 .entry(u32::try_from(r.tool_calls.len()).unwrap_or(u32::MAX))
                 .or_default() += 1;
         }
+        if r.status == Status::Ok
+            && let Some(items) = r.items
+        {
+            self.item_requests += 1;
+            self.items += items;
+            for category in &r.flagged_categories {
+                *self.flagged.entry(category.clone()).or_default() += 1;
+            }
+        }
         if r.status == Status::Ok {
             if let Some(reason) = r.cut_short() {
                 *self.incomplete.entry(reason.to_string()).or_default() += 1;
@@ -674,6 +691,9 @@ impl RunStats {
         add_counts(&mut self.by_http_status, &other.by_http_status);
         add_counts(&mut self.errors_by_kind, &other.errors_by_kind);
         add_counts(&mut self.not_sent_by_reason, &other.not_sent_by_reason);
+        self.item_requests += other.item_requests;
+        self.items += other.items;
+        add_counts(&mut self.flagged, &other.flagged);
         for (kind, message) in &other.error_examples {
             self.error_examples
                 .entry(kind.clone())

@@ -15,6 +15,10 @@ pub struct Summary {
     pub requests: RequestCounts,
     /// Failed requests by `error.kind`.
     pub errors_by_kind: BTreeMap<String, u64>,
+    /// Embeddings and moderations: the inputs their ok answers held, per second of the window,
+    /// and the moderation categories flagged. Absent when no answer held items.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items: Option<ItemTotals>,
     /// Lines not sent by why (`limit`, `interrupted`, `gave_up`, `budget`): not failures.
     #[serde(default)]
     pub not_sent_by_reason: BTreeMap<String, u64>,
@@ -241,6 +245,18 @@ pub struct CostSummary {
     /// (earlier attempts of lines sent again) included: what `--max-cost` is held to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_spent_usd: Option<f64>,
+}
+
+/// What embeddings and moderations answers held (they generate no text: no output tokens).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ItemTotals {
+    /// Ok answers with items, and the inputs they held.
+    pub requests: u64,
+    pub items: u64,
+    pub items_per_s: Option<f64>,
+    /// Moderations: answers flagging each category.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub flagged_by_category: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -534,6 +550,12 @@ impl Summary {
                     .collect(),
             },
             errors_by_kind: stats.errors_by_kind.clone(),
+            items: (stats.item_requests > 0).then(|| ItemTotals {
+                requests: stats.item_requests,
+                items: stats.items,
+                items_per_s: (window_s > 0.0).then(|| per_s(stats.items)),
+                flagged_by_category: stats.flagged.clone(),
+            }),
             not_sent_by_reason: stats.not_sent_by_reason.clone(),
             top_errors: TopError::of(stats),
             retries: stats.retries,
@@ -551,7 +573,9 @@ impl Summary {
                 output_per_s: rate(stats.output_tokens.value(), after.output_tokens),
                 total_per_s: rate(stats.total_tokens.value(), after.total_tokens),
                 input_unknown_requests: ok - stats.input_tokens.requests,
-                output_unknown_requests: ok - stats.output_tokens.requests,
+                // Embeddings and moderations have no output tokens to know.
+                output_unknown_requests: (ok - stats.output_tokens.requests)
+                    .saturating_sub(stats.item_requests),
                 estimated_output_requests: stats.estimated_output_requests,
                 estimated_output: stats.estimated_output_tokens,
                 estimated_share: (ok > 0 && stats.estimated_output_requests > 0)

@@ -5,25 +5,64 @@ use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 
-/// Which endpoint a line goes to, relative to the base URL.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Which endpoint a line goes to, relative to the base URL: every url the OpenAI Batch API takes
+/// (Batch API reference, `endpoint`), each of whose answers llmvolley reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Route {
     Responses,
     Chat,
-    /// Any other path a Batch line's `url` names, kept as given (e.g. `/v1/embeddings`).
-    Other(Box<str>),
+    /// Legacy text completions: what `vllm bench serve` and SGLang's benchmark send by default.
+    Completions,
+    Embeddings,
+    Moderations,
 }
 
 impl Route {
-    /// Maps a Batch line's `url` onto a route.
-    pub fn from_batch_url(url: &str) -> Route {
-        let path = url.split('?').next().unwrap_or(url).trim_end_matches('/');
-        match path.strip_prefix("/v1").unwrap_or(path) {
-            "/responses" => Route::Responses,
-            "/chat/completions" => Route::Chat,
-            _ => Route::Other(url.into()),
+    pub const ALL: [Route; 5] = [
+        Route::Responses,
+        Route::Chat,
+        Route::Completions,
+        Route::Embeddings,
+        Route::Moderations,
+    ];
+
+    /// The route's path below the base URL (`/v1`).
+    pub fn path(self) -> &'static str {
+        match self {
+            Route::Responses => "/responses",
+            Route::Chat => "/chat/completions",
+            Route::Completions => "/completions",
+            Route::Embeddings => "/embeddings",
+            Route::Moderations => "/moderations",
         }
     }
+
+    /// Maps a Batch line's `url` onto a route; None for a url whose answers llmvolley cannot read.
+    pub fn from_batch_url(url: &str) -> Option<Route> {
+        let path = url.trim_end_matches('/');
+        let path = path.strip_prefix("/v1").unwrap_or(path);
+        Route::ALL.into_iter().find(|route| route.path() == path)
+    }
+
+    /// Whether answers carry generated text (and so TTFT, TPOT and output tokens).
+    pub fn generates(self) -> bool {
+        matches!(self, Route::Responses | Route::Chat | Route::Completions)
+    }
+
+    /// Chat-like streams (`choices[].delta` or `choices[].text` chunks) take
+    /// `stream_options.include_usage` to report usage (Chat and Completions API references).
+    pub fn takes_stream_options(self) -> bool {
+        matches!(self, Route::Chat | Route::Completions)
+    }
+}
+
+/// The urls a Batch line may name, for messages.
+pub fn supported_urls() -> String {
+    Route::ALL
+        .iter()
+        .map(|r| format!("/v1{}", r.path()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Where a line without a route of its own goes: a bare body, or a Batch line without `url`.
@@ -35,20 +74,42 @@ pub enum DefaultRoute {
     Forced(Route),
 }
 
-/// Which API a body is shaped for, by its top-level fields (`messages`: Chat; `input`: Responses).
+/// Which API a body is shaped for, by its top-level fields (`messages`: Chat; `prompt`:
+/// Completions; `input`: Responses, or an embeddings/moderations body, which only `--api` or a
+/// Batch url can tell apart).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum BodyShape {
     Chat,
+    Completions,
     Responses,
     Unknown,
 }
 
 impl BodyShape {
-    fn of(messages: bool, input: bool) -> BodyShape {
-        match (messages, input) {
-            (true, false) => BodyShape::Chat,
-            (false, true) => BodyShape::Responses,
+    fn of(messages: bool, prompt: bool, input: bool) -> BodyShape {
+        match (messages, prompt, input) {
+            (true, false, false) => BodyShape::Chat,
+            (false, true, false) => BodyShape::Completions,
+            (false, false, true) => BodyShape::Responses,
             _ => BodyShape::Unknown,
+        }
+    }
+
+    fn route(self) -> Route {
+        match self {
+            BodyShape::Chat => Route::Chat,
+            BodyShape::Completions => Route::Completions,
+            BodyShape::Responses | BodyShape::Unknown => Route::Responses,
+        }
+    }
+
+    /// What the body looks like, for a refusal.
+    fn described(self) -> &'static str {
+        match self {
+            BodyShape::Chat => "a Chat Completions body (\"messages\")",
+            BodyShape::Completions => "a Completions body (\"prompt\")",
+            BodyShape::Responses => "a body with \"input\"",
+            BodyShape::Unknown => "a body",
         }
     }
 }
@@ -56,17 +117,43 @@ impl BodyShape {
 impl DefaultRoute {
     /// The route of a body of this shape; Err when `--api` forced a route of the other shape.
     fn resolve(&self, shape: BodyShape) -> Result<Route, LineError> {
-        match (self, shape) {
-            (DefaultRoute::ByShape, BodyShape::Chat) => Ok(Route::Chat),
-            (DefaultRoute::ByShape, _) => Ok(Route::Responses),
-            (DefaultRoute::Forced(Route::Responses), BodyShape::Chat) => Err(LineError::forced(
-                "a Chat Completions body (\"messages\", no \"input\") that --api responses would send to /responses: drop --api (each body goes where its shape says) or use --api chat",
-            )),
-            (DefaultRoute::Forced(Route::Chat), BodyShape::Responses) => Err(LineError::forced(
-                "a Responses body (\"input\", no \"messages\") that --api chat would send to /chat/completions: drop --api (each body goes where its shape says) or use --api responses",
-            )),
-            (DefaultRoute::Forced(route), _) => Ok(route.clone()),
+        let route = match self {
+            DefaultRoute::ByShape => return Ok(shape.route()),
+            DefaultRoute::Forced(route) => *route,
+        };
+        // `input` is what Responses, embeddings and moderations bodies share.
+        let fits = match shape {
+            BodyShape::Unknown => true,
+            BodyShape::Responses => {
+                matches!(
+                    route,
+                    Route::Responses | Route::Embeddings | Route::Moderations
+                )
+            }
+            BodyShape::Chat => route == Route::Chat,
+            BodyShape::Completions => route == Route::Completions,
+        };
+        if fits {
+            return Ok(route);
         }
+        let api = |route: Route| match route {
+            Route::Responses => "responses",
+            Route::Chat => "chat",
+            Route::Completions => "completions",
+            Route::Embeddings => "embeddings",
+            Route::Moderations => "moderations",
+        };
+        Err(LineError {
+            message: format!(
+                "{} that --api {} would send to {}: drop --api (each body goes where its shape says) or use --api {}",
+                shape.described(),
+                api(route),
+                route.path(),
+                api(shape.route())
+            ),
+            custom_id: None,
+            refuses_run: true,
+        })
     }
 }
 
@@ -77,18 +164,9 @@ pub struct LineError {
     pub message: String,
     /// The line's `custom_id`, when it could be read: its record keeps it.
     pub custom_id: Option<String>,
-    /// The body's shape contradicts the `--api` the user gave: the run is refused before sending.
-    pub forced_route: bool,
-}
-
-impl LineError {
-    fn forced(message: &str) -> LineError {
-        LineError {
-            message: message.to_string(),
-            custom_id: None,
-            forced_route: true,
-        }
-    }
+    /// Sending it would be money for nothing (a body whose shape contradicts the `--api` given,
+    /// a url whose answers llmvolley cannot read): the run is refused before anything is sent.
+    pub refuses_run: bool,
 }
 
 impl From<String> for LineError {
@@ -96,7 +174,7 @@ impl From<String> for LineError {
         LineError {
             message,
             custom_id: None,
-            forced_route: false,
+            refuses_run: false,
         }
     }
 }
@@ -156,6 +234,8 @@ struct LineFields<'a> {
     #[serde(borrow, default)]
     messages: Option<&'a RawValue>,
     #[serde(borrow, default)]
+    prompt: Option<&'a RawValue>,
+    #[serde(borrow, default)]
     input: Option<&'a RawValue>,
 }
 
@@ -164,6 +244,8 @@ struct LineFields<'a> {
 struct ShapeFields<'a> {
     #[serde(borrow, default)]
     messages: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    prompt: Option<&'a RawValue>,
     #[serde(borrow, default)]
     input: Option<&'a RawValue>,
 }
@@ -200,7 +282,11 @@ pub fn parse_line<'a>(
         if fields.turns.is_some() || fields.tool_outputs.is_some() {
             return Err("\"turns\" and \"tool_outputs\" belong to a conversation line, beside the request: put the request in \"body\" ({\"custom_id\": \"c1\", \"body\": {...}, \"turns\": [...]}); in a bare body they would be sent to the server".into());
         }
-        let shape = BodyShape::of(fields.messages.is_some(), fields.input.is_some());
+        let shape = BodyShape::of(
+            fields.messages.is_some(),
+            fields.prompt.is_some(),
+            fields.input.is_some(),
+        );
         return Ok(ParsedLine {
             custom_id: None,
             route: default_route.resolve(shape)?,
@@ -263,7 +349,21 @@ pub fn parse_line<'a>(
         ));
     }
     let route = match &fields.url {
-        Some(url) if url.starts_with('/') => Route::from_batch_url(url),
+        Some(url) if url.starts_with('/') => match Route::from_batch_url(url) {
+            Some(route) => route,
+            None => {
+                return Err(LineError {
+                    refuses_run: true,
+                    ..with_id(
+                        format!(
+                            "Batch line url {url:?} is not one llmvolley reads the answers of (sending it would cost money for answers it would discard): supported: {}",
+                            supported_urls()
+                        )
+                        .into(),
+                    )
+                });
+            }
+        },
         Some(url) => {
             return Err(with_id(
                 format!("Batch line url {url:?} must be a path starting with '/'").into(),
@@ -271,7 +371,7 @@ pub fn parse_line<'a>(
         }
         None => {
             let shape = serde_json::from_str::<ShapeFields>(body)
-                .map(|f| BodyShape::of(f.messages.is_some(), f.input.is_some()))
+                .map(|f| BodyShape::of(f.messages.is_some(), f.prompt.is_some(), f.input.is_some()))
                 .unwrap_or(BodyShape::Unknown);
             default_route.resolve(shape).map_err(with_id)?
         }
@@ -324,9 +424,9 @@ pub fn with_stream(body: &str, route: &Route) -> Result<(String, bool), String> 
         push_field(&mut out, key, value.get());
     }
     push_field(&mut out, "stream", "true");
-    let added = *route == Route::Chat && options.is_none();
-    match (route, options) {
-        (Route::Chat, options) => {
+    let added = route.takes_stream_options() && options.is_none();
+    match (route.takes_stream_options(), options) {
+        (true, options) => {
             let mut merged = options
                 .and_then(|o| {
                     serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(o.get()).ok()
@@ -339,8 +439,8 @@ pub fn with_stream(body: &str, route: &Route) -> Result<(String, bool), String> 
                 &serde_json::Value::Object(merged).to_string(),
             );
         }
-        (_, Some(options)) => push_field(&mut out, "stream_options", options.get()),
-        (_, None) => {}
+        (false, Some(options)) => push_field(&mut out, "stream_options", options.get()),
+        (false, None) => {}
     }
     out.push('}');
     Ok((out, added))
@@ -465,13 +565,25 @@ mod tests {
     }
 
     #[test]
-    fn batch_url_other_paths_are_kept() {
-        assert_eq!(Route::from_batch_url("/v1/responses"), Route::Responses);
-        assert_eq!(Route::from_batch_url("/chat/completions"), Route::Chat);
+    fn batch_urls_name_every_route_the_batch_api_takes_and_nothing_else() {
+        assert_eq!(
+            Route::from_batch_url("/v1/responses"),
+            Some(Route::Responses)
+        );
+        assert_eq!(
+            Route::from_batch_url("/chat/completions"),
+            Some(Route::Chat)
+        );
         assert_eq!(
             Route::from_batch_url("/v1/embeddings"),
-            Route::Other("/v1/embeddings".into())
+            Some(Route::Embeddings)
         );
+        assert_eq!(
+            Route::from_batch_url("/v1/completions/"),
+            Some(Route::Completions)
+        );
+        assert_eq!(Route::from_batch_url("/v1/images/generations"), None);
+        assert_eq!(Route::from_batch_url("/v1/responses?x=1"), None);
     }
 
     #[test]
@@ -516,14 +628,14 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(refused.custom_id.as_deref(), Some("req-7"));
-        assert!(!refused.forced_route);
+        assert!(!refused.refuses_run);
     }
 
     #[test]
     fn a_body_of_the_other_shape_than_the_forced_api_is_refused() {
         let forced = |route, line| parse_line(line, &DefaultRoute::Forced(route)).unwrap_err();
         let chat_body = forced(Route::Responses, r#"{"model":"m","messages":[]}"#);
-        assert!(chat_body.forced_route);
+        assert!(chat_body.refuses_run);
         assert!(
             chat_body.message.contains("use --api chat"),
             "{chat_body:?}"

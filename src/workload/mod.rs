@@ -5,8 +5,8 @@ mod line;
 mod turns;
 
 pub use line::{
-    DefaultRoute, LineError, ParsedLine, Route, parse_line, request_model, with_stream,
-    without_stream_options,
+    DefaultRoute, LineError, ParsedLine, Route, parse_line, request_model, supported_urls,
+    with_stream, without_stream_options,
 };
 pub use turns::ConversationSpec;
 
@@ -47,8 +47,9 @@ pub struct InvalidLine {
     pub line: u64,
     pub id: String,
     pub message: String,
-    /// The body's shape contradicts the `--api` the user gave (see `DefaultRoute::Forced`).
-    pub forced_route: bool,
+    /// Sending it would be money for nothing: the run is refused before anything is sent (see
+    /// `LineError::refuses_run`).
+    pub refuses_run: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -136,7 +137,7 @@ impl<R: BufRead> WorkloadReader<R> {
                 line: line_no,
                 id: line_no.to_string(),
                 message,
-                forced_route: false,
+                refuses_run: false,
             }))
         };
         let text = match std::str::from_utf8(bytes) {
@@ -161,7 +162,7 @@ impl<R: BufRead> WorkloadReader<R> {
                     line: line_no,
                     id,
                     message: error.message,
-                    forced_route: error.forced_route,
+                    refuses_run: error.refuses_run,
                 }));
             }
         };
@@ -180,12 +181,19 @@ impl<R: BufRead> WorkloadReader<R> {
         };
         let conversation = match (parsed.turns, parsed.tool_outputs) {
             (None, None) => None,
+            _ if !matches!(parsed.route, Route::Responses | Route::Chat) => {
+                return invalid(format!(
+                    "\"turns\" and \"tool_outputs\" need a history to carry: /v1/responses or /v1/chat/completions, not {}",
+                    parsed.route.path()
+                ));
+            }
             (turns, outputs) => match ConversationSpec::parse(turns, outputs) {
                 Ok(spec) => Some(std::sync::Arc::new(spec)),
                 Err(message) => return invalid(message),
             },
         };
-        let (body, usage_option_added) = if self.force_stream {
+        // Embeddings and moderations have no stream: `--stream` leaves them as they are.
+        let (body, usage_option_added) = if self.force_stream && parsed.route.generates() {
             match with_stream(parsed.body, &parsed.route) {
                 Ok((body, added)) => (Bytes::from(body), added),
                 Err(message) => return invalid(message),
@@ -315,7 +323,7 @@ pub fn check_format(path: &Path, default_route: DefaultRoute) -> Result<(), Stri
     for item in reader.take(FORMAT_SAMPLE) {
         match item.map_err(|e| format!("{shown}: read error: {e}"))? {
             WorkItem::Send(_) => seen += 1,
-            WorkItem::Invalid(invalid) if invalid.forced_route => {
+            WorkItem::Invalid(invalid) if invalid.refuses_run => {
                 return Err(format!("{shown}:{}: {}", invalid.line, invalid.message));
             }
             WorkItem::Invalid(invalid) => {

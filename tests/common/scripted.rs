@@ -26,7 +26,7 @@ pub enum Step {
 
 /// What the script sees of a request.
 pub struct Seen {
-    /// The request's path, e.g. `/v1/case/plain`.
+    /// The request's path, e.g. `/v1/responses`.
     pub path: String,
     /// 0-based index of the request among all this server received.
     pub n: usize,
@@ -287,14 +287,15 @@ pub fn created() -> Step {
     )
 }
 
-/// A workload of Batch lines, one per case, each posted to `/v1/case/<case>` with `body`.
+/// A workload of Batch lines, one per case, each with `body` naming its case (`with_case`).
 pub fn case_workload(dir: &std::path::Path, cases: &[&str], body: &str) -> std::path::PathBuf {
     let path = dir.join("cases.jsonl");
     let lines: Vec<String> = cases
         .iter()
         .map(|case| {
             format!(
-                r#"{{"custom_id":"{case}","method":"POST","url":"/v1/case/{case}","body":{body}}}"#
+                r#"{{"custom_id":"{case}","method":"POST","body":{}}}"#,
+                with_case(body, case)
             )
         })
         .collect();
@@ -302,12 +303,28 @@ pub fn case_workload(dir: &std::path::Path, cases: &[&str], body: &str) -> std::
     path
 }
 
-/// The case name of a request to `/v1/case/<case>`.
-pub fn case_of(seen: &Seen) -> &str {
-    seen.path.rsplit('/').next().unwrap_or("")
+/// `body` (a JSON object's text) with `"case": CASE` as its first field: the test servers answer
+/// by it (a line's `url` must be one of the API's).
+pub fn with_case(body: &str, case: &str) -> String {
+    let rest = body.trim_start().strip_prefix('{').unwrap_or(body);
+    let sep = if rest.trim_start().starts_with('}') {
+        ""
+    } else {
+        ","
+    };
+    format!(r#"{{"case":"{case}"{sep}{rest}"#)
 }
 
-/// Runs `cases` (one Batch line each, posted to `/v1/case/<case>`) against `server`, and checks
+/// The case a request's body names (`with_case`).
+pub fn case_of(seen: &Seen) -> &str {
+    let Some(at) = seen.body.find(r#""case":""#) else {
+        return "";
+    };
+    let rest = &seen.body[at + 8..];
+    &rest[..rest.find('"').unwrap_or(0)]
+}
+
+/// Runs `cases` (one Batch line each, its body naming its case) against `server`, and checks
 /// that every line ended as one record.
 pub async fn run_cases(
     server: &Scripted,

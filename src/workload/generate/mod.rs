@@ -49,6 +49,25 @@ impl Shape {
         let quote = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_string());
         let mut body = format!("{{\"model\":{}", quote(&self.model));
         let url = match self.route {
+            Route::Completions => {
+                body.push_str(&format!(",\"prompt\":{}", quote(prompt)));
+                if let Some(cap) = max_output {
+                    body.push_str(&format!(",\"max_tokens\":{cap}"));
+                }
+                "/v1/completions"
+            }
+            // Embeddings and moderations: an input, nothing to cap or stream.
+            Route::Embeddings | Route::Moderations => {
+                body.push_str(&format!(",\"input\":{}", quote(prompt)));
+                body.push('}');
+                let timestamp =
+                    timestamp_ms.map_or(String::new(), |t| format!(",\"timestamp\":{t}"));
+                return format!(
+                    "{{\"custom_id\":{}{timestamp},\"method\":\"POST\",\"url\":\"/v1{}\",\"body\":{body}}}\n",
+                    quote(id),
+                    self.route.path()
+                );
+            }
             Route::Chat => {
                 body.push_str(&format!(
                     ",\"messages\":[{{\"role\":\"user\",\"content\":{}}}]",
@@ -72,7 +91,7 @@ impl Shape {
         }
         if self.stream {
             body.push_str(",\"stream\":true");
-            if self.route == Route::Chat {
+            if self.route.takes_stream_options() {
                 body.push_str(",\"stream_options\":{\"include_usage\":true}");
             }
         }
