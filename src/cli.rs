@@ -840,7 +840,8 @@ pub struct MockKnobs {
     pub mock_fault_rate: f64,
 
     /// Mock: the faults to draw from, comma-separated [default: all but stall, which holds a request
-    /// until just past --timeout].
+    /// until just past --timeout, and bad_json and schema_violation, which break the JSON of answers
+    /// that asked for structured output].
     #[arg(long, value_name = "KINDS", value_enum, value_delimiter = ',')]
     pub mock_faults: Vec<crate::mock::Fault>,
 

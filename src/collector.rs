@@ -1,6 +1,7 @@
 //! The collector: the single owner of the output files, the statistics and the progress bar.
 
 use crate::cost::Pricer;
+use crate::output_check::OutputChecker;
 use crate::record::{Record, Status};
 use crate::scheduler::Throttle;
 use crate::secrets::Secrets;
@@ -291,6 +292,7 @@ pub struct Collector {
     pricer: Pricer,
     estimator: Estimator,
     tool_checker: ToolChecker,
+    output_checker: OutputChecker,
     /// A timed load's deadline, published by the dispatcher.
     window_end: Option<WindowEnd>,
     /// The credentials sent: scrubbed from every record before it is written or counted.
@@ -321,6 +323,7 @@ impl Collector {
             pricer,
             estimator,
             tool_checker: ToolChecker::default(),
+            output_checker: OutputChecker::default(),
             window_end: None,
             secrets: Secrets::default(),
         }
@@ -402,6 +405,8 @@ impl Collector {
     fn accept(&mut self, mut record: Record) -> io::Result<()> {
         self.secrets.scrub_record(&mut record);
         self.estimator.fill(&mut record);
+        // Before the tool check, which takes the request body off the record.
+        self.output_checker.check(&mut record);
         self.tool_checker.check(&mut record);
         self.pricer.price(&mut record);
         for sink in &mut self.sinks {

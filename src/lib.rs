@@ -39,6 +39,7 @@ pub mod export;
 pub mod inert;
 pub mod mock;
 pub mod modes;
+pub mod output_check;
 pub mod record;
 pub mod report;
 pub mod resume;

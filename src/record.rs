@@ -220,6 +220,45 @@ pub struct ToolCallProblem {
     pub message: String,
 }
 
+/// What is wrong with a structured answer (`Record::output_problems`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputFault {
+    /// The text is not JSON (for `json_object`, not a JSON object).
+    InvalidJson,
+    /// Valid JSON that breaks the requested JSON Schema.
+    Schema,
+    /// The model refused instead of answering (the API's `refusal`).
+    Refusal,
+    /// The answer was cut by its length limit (finish reason `length`, Responses `incomplete`).
+    Truncated,
+}
+
+impl OutputFault {
+    pub const ALL: [OutputFault; 4] = [
+        OutputFault::InvalidJson,
+        OutputFault::Schema,
+        OutputFault::Refusal,
+        OutputFault::Truncated,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            OutputFault::InvalidJson => "invalid_json",
+            OutputFault::Schema => "schema",
+            OutputFault::Refusal => "refusal",
+            OutputFault::Truncated => "truncated",
+        }
+    }
+}
+
+/// One problem of a structured answer, with where and why (`schema`: the failing path).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct OutputProblem {
+    pub fault: OutputFault,
+    pub message: String,
+}
+
 /// The full response body, kept only with `--save-responses`.
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
@@ -321,6 +360,13 @@ pub struct Record {
     /// Moderations: the categories any result flagged, sorted, each once.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub flagged_categories: Vec<String>,
+    /// The structured output the request asked for (`json_schema` or `json_object`, from Chat's
+    /// `response_format` or Responses' `text.format`); its ok answer was checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub structured_output: Option<String>,
+    /// What is wrong with a checked structured answer; empty when it is valid.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub output_problems: Vec<OutputProblem>,
     /// The answer's faulty function calls (checked against the request's tools); empty when all
     /// are valid or there are none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -456,6 +502,8 @@ impl Record {
             items: None,
             dimensions: None,
             flagged_categories: Vec::new(),
+            structured_output: None,
+            output_problems: Vec::new(),
             tool_call_problems: Vec::new(),
             conversation_id: None,
             turn: None,

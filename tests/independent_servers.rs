@@ -320,3 +320,32 @@ fn the_seeds_tool_loop_closes_against_an_independent_server_on_both_apis() {
         );
     }
 }
+
+#[test]
+#[ignore = "needs llmock: bash .ci/interop-setup, then cargo test -- --include-ignored"]
+fn an_independent_servers_embeddings_are_read_as_items_and_dimensions() {
+    // llmock 0.2.2 serves /v1/embeddings (1536-dimension vectors, usage with completion_tokens
+    // 0), but neither /v1/completions nor /v1/moderations.
+    let server = start_llmock(&[]);
+    let tmp = tempfile::tempdir().unwrap();
+    let workload = tmp.path().join("embed.jsonl");
+    std::fs::write(
+        &workload,
+        r#"{"custom_id":"docs","url":"/v1/embeddings","body":{"model":"text-embedding-3-small","input":["first document","second document","third"]}}
+"#,
+    )
+    .unwrap();
+    let run = run_against(&server, &workload, &["-q"], &tmp.path().join("out"));
+    let r = run.by_id("docs");
+    assert_eq!(r["status"], "ok", "{r}");
+    assert_eq!(
+        (r["items"].as_u64(), r["dimensions"].as_u64()),
+        (Some(3), Some(1536))
+    );
+    assert!(r["input_tokens"].as_u64().unwrap() > 0, "{r}");
+    assert!(
+        r["output_tokens"].is_null(),
+        "its completion_tokens 0 is not an output: {r}"
+    );
+    assert!(r["cost_usd"].as_f64().is_some());
+}

@@ -31,5 +31,6 @@ mod servers_differ;
 mod shards;
 mod shutdown;
 mod streaming;
+mod structured;
 mod tools;
 mod what_happened;

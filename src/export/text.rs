@@ -95,6 +95,26 @@ fn render(summary: &Summary) -> String {
             "steady", steady.requests_per_s, steady.output_tokens_per_s, steady.window_s
         );
     }
+    if let Some(s) = &summary.structured_output {
+        let problems = if s.by_problem.is_empty() {
+            String::new()
+        } else {
+            let listed: Vec<String> = s
+                .by_problem
+                .iter()
+                .map(|(p, n)| format!("{p} {n}"))
+                .collect();
+            format!("; problems: {}", listed.join(", "))
+        };
+        let _ = writeln!(
+            out,
+            "{:<13}{} of {} answers valid ({:.1}%) against the JSON format they asked for{problems}",
+            "structured",
+            s.valid_answers,
+            s.checked,
+            s.valid * 100.0
+        );
+    }
     if let Some(items) = &summary.items {
         let flagged = if items.flagged_by_category.is_empty() {
             String::new()

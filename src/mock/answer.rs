@@ -40,6 +40,35 @@ pub struct Prompt {
     /// The history already holds tool results: the tools were used, so a later user turn gets
     /// text, not another round of calls (as llmock's agent loop and a well-behaved model do).
     pub tools_used: bool,
+    /// Structured output asked for (`response_format`, or Responses' `text.format`): Some(schema)
+    /// for `json_schema`, Some(None) for `json_object`; the answer is JSON that satisfies it.
+    pub structured: Option<Option<Value>>,
+}
+
+/// The structured output a request asks for (see `Prompt::structured`).
+fn structured(request: &Value) -> Option<Option<Value>> {
+    let format = request
+        .get("response_format")
+        .or_else(|| request.pointer("/text/format"))?;
+    match format.get("type").and_then(Value::as_str)? {
+        "json_object" => Some(None),
+        "json_schema" => Some(
+            format
+                .pointer("/json_schema/schema")
+                .or_else(|| format.get("schema"))
+                .cloned(),
+        ),
+        _ => None,
+    }
+}
+
+/// How a fault breaks a structured answer (`--mock-faults bad_json,schema_violation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Breakage {
+    /// The JSON loses its last character.
+    BadJson,
+    /// A required field is left out, or (with none required) a field gets the wrong type.
+    SchemaViolation,
 }
 
 /// The request's input tokens as `llmvolley estimate` counts them: the model's tiktoken encoding,
@@ -244,6 +273,7 @@ impl Prompt {
             tools,
             tool_choice,
             max_output_tokens,
+            structured: structured(request),
             ignore_eos: request.get("ignore_eos").and_then(Value::as_bool) == Some(true),
             min_tokens: request
                 .get("min_tokens")
@@ -468,6 +498,28 @@ impl Answer {
                 truncated: false,
             };
         }
+        if let Some(format) = &prompt.structured {
+            let json = match format {
+                Some(schema) => example_arguments(schema),
+                None => json!({"answer": TokenText::words(8, key).text}),
+            };
+            let mut text = TokenText::pieces_of(json.to_string());
+            let room = (cap - reasoning_tokens).min(text.tokens()) as usize;
+            let truncated = room < text.ends.len();
+            if truncated {
+                text.text
+                    .truncate(if room == 0 { 0 } else { text.ends[room - 1] });
+                text.ends.truncate(room);
+            }
+            return Answer {
+                reasoning,
+                output_tokens: reasoning_tokens + text.tokens(),
+                text,
+                calls: Vec::new(),
+                reasoning_tokens,
+                truncated,
+            };
+        }
         let wanted = knobs.output_tokens.map_or(8 + key % 57, u64::from);
         // As vLLM does: ignore_eos runs to the cap; min_tokens holds off the end of the answer.
         let wanted = if prompt.ignore_eos && cap < u64::MAX {
@@ -487,6 +539,50 @@ impl Answer {
             // "incomplete"), as vLLM reports an ignore_eos answer.
             truncated: words < wanted || reasoning_tokens + words == cap,
         }
+    }
+
+    /// Breaks a structured answer's JSON as `how` says (a fault knob, to test the check both ways).
+    pub fn break_structured(&mut self, prompt: &Prompt, how: Breakage) {
+        let Some(format) = &prompt.structured else {
+            return;
+        };
+        let broken = match how {
+            Breakage::BadJson => {
+                let mut text = self.text.text.clone();
+                text.pop();
+                text
+            }
+            Breakage::SchemaViolation => {
+                let Ok(Value::Object(mut object)) = serde_json::from_str::<Value>(&self.text.text)
+                else {
+                    return;
+                };
+                let required = format
+                    .as_ref()
+                    .and_then(|s| s.get("required"))
+                    .and_then(Value::as_array)
+                    .and_then(|r| r.first())
+                    .and_then(Value::as_str);
+                match required {
+                    Some(name) => {
+                        object.remove(name);
+                    }
+                    None => {
+                        if let Some((_, value)) = object.iter_mut().next() {
+                            *value = if value.is_string() {
+                                json!(42)
+                            } else {
+                                json!("wrong type")
+                            };
+                        }
+                    }
+                }
+                Value::Object(object).to_string()
+            }
+        };
+        let tokens_before = self.text.tokens();
+        self.text = TokenText::pieces_of(broken);
+        self.output_tokens = self.output_tokens - tokens_before + self.text.tokens();
     }
 
     /// Token-sized pieces in the order they are generated: reasoning, then text or call arguments.

@@ -35,10 +35,16 @@ pub enum Fault {
     /// 200 with an answer of about 4 MB that reports `status: failed`: the client must read it whole,
     /// and its 800,000 tokens count as a failure's, not in the throughput figures.
     Huge,
+    /// A structured answer (`json_schema`/`json_object` asked for) whose JSON is cut by a
+    /// character; other answers are untouched. Only when named.
+    BadJson,
+    /// A structured answer that breaks its schema: a required field left out, or a wrong type.
+    /// Only when named.
+    SchemaViolation,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 10] = [
+    pub const ALL: [Fault; 12] = [
         Fault::RateLimit,
         Fault::ServerError,
         Fault::Unavailable,
@@ -49,14 +55,27 @@ impl Fault {
         Fault::Malformed,
         Fault::ErrorBody,
         Fault::Huge,
+        Fault::BadJson,
+        Fault::SchemaViolation,
     ];
 
-    /// The faults drawn when `--mock-faults` names none: all but `stall`.
+    /// The faults drawn when `--mock-faults` names none: the transport's and the body's, not
+    /// `stall` (it holds a slot for the whole timeout) nor the structured-output breakages (they
+    /// test one check, and leave every other answer alone).
     pub fn defaults() -> Vec<Fault> {
         Fault::ALL
             .into_iter()
-            .filter(|f| *f != Fault::Stall)
+            .filter(|f| !matches!(f, Fault::Stall) && f.breakage().is_none())
             .collect()
+    }
+
+    /// A fault that breaks the answer's JSON rather than its transport.
+    pub fn breakage(self) -> Option<super::answer::Breakage> {
+        match self {
+            Fault::BadJson => Some(super::answer::Breakage::BadJson),
+            Fault::SchemaViolation => Some(super::answer::Breakage::SchemaViolation),
+            _ => None,
+        }
     }
 
     /// Whether the SDK retry policy retries this fault (and a client should end ok after it).
@@ -164,6 +183,16 @@ pub async fn respond(
             response
                 .headers_mut()
                 .insert("content-type", HeaderValue::from_static("application/json"));
+            response
+        }
+        // Breakages are applied to the answer itself (`Answer::break_structured`) before any
+        // transport fault: here the answer goes out as it is.
+        Fault::BadJson | Fault::SchemaViolation => {
+            let (body, content_type) = answer();
+            let mut response = (StatusCode::OK, body).into_response();
+            response
+                .headers_mut()
+                .insert("content-type", HeaderValue::from_static(content_type));
             response
         }
     }

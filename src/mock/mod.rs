@@ -442,7 +442,13 @@ async fn answer(
         output_tokens: config.output_tokens,
         reasoning_tokens: config.reasoning_tokens,
     };
-    let answer = Answer::generate(&prompt, key, knobs);
+    let mut answer = Answer::generate(&prompt, key, knobs);
+    let mut fault = faults::draw(config.fault_rate, &config.faults, config.seed, n);
+    // A breakage of the answer's JSON is the answer's, not the transport's.
+    if let Some(how) = fault.and_then(faults::Fault::breakage) {
+        answer.break_structured(&prompt, how);
+        fault = None;
+    }
     let streamed = request.get("stream").and_then(Value::as_bool) == Some(true);
     let wire = match answer_shape {
         ApiShape::Responses => Wire::Responses,
@@ -459,7 +465,7 @@ async fn answer(
                 == Some(true),
         },
     };
-    if let Some(fault) = faults::draw(config.fault_rate, &config.faults, config.seed, n) {
+    if let Some(fault) = fault {
         let good_answer = move || {
             if streamed {
                 let mut stream = AnswerStream::new(wire, answer, request, prompt, key, pace);

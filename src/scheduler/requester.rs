@@ -287,9 +287,11 @@ fn finished(
     if record.model.is_none() {
         record.model = request_model(body);
     }
-    // The calls are checked against the request's tools on the collector's thread (a shared
-    // buffer, not a copy).
-    if !record.tool_calls.is_empty() {
+    // The calls are checked against the request's tools, and a structured answer against the
+    // format it asked for, on the collector's thread (a shared buffer, not a copy).
+    if !record.tool_calls.is_empty()
+        || (record.status == crate::record::Status::Ok && crate::output_check::asks_for_json(body))
+    {
         record.request_body = Some(body.clone());
     }
     record

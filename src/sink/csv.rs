@@ -12,6 +12,8 @@ pub struct CsvSink {
     out: csv::Writer<File>,
     tool_calls_json: String,
     tool_call_problems_json: String,
+    output_problems_json: String,
+    flagged: String,
     notes: String,
 }
 
@@ -61,6 +63,13 @@ struct Row<'a> {
     output_text: Option<Cell<'a>>,
     tool_calls: Cell<'a>,
     tool_call_problems: Cell<'a>,
+    items: Option<u64>,
+    dimensions: Option<u64>,
+    /// `flagged_categories` joined with ";".
+    flagged_categories: Cell<'a>,
+    structured_output: Option<Cell<'a>>,
+    /// `output_problems` as JSON (empty when valid or unchecked).
+    output_problems: Cell<'a>,
     conversation_id: Option<Cell<'a>>,
     turn: Option<u32>,
     conversation_end: bool,
@@ -166,6 +175,8 @@ impl CsvSink {
                 .from_writer(file),
             tool_calls_json: String::new(),
             tool_call_problems_json: String::new(),
+            output_problems_json: String::new(),
+            flagged: String::new(),
             notes: String::new(),
         })
     }
@@ -182,6 +193,12 @@ impl RecordSink for CsvSink {
         if !r.tool_call_problems.is_empty() {
             self.tool_call_problems_json = serde_json::to_string(&r.tool_call_problems)?;
         }
+        self.output_problems_json.clear();
+        if !r.output_problems.is_empty() {
+            self.output_problems_json = serde_json::to_string(&r.output_problems)?;
+        }
+        self.flagged.clear();
+        self.flagged.push_str(&r.flagged_categories.join(";"));
         self.notes.clear();
         for (i, note) in r.notes.iter().enumerate() {
             if i > 0 {
@@ -233,6 +250,11 @@ impl RecordSink for CsvSink {
             output_text: r.output_text.as_deref().map(Cell),
             tool_calls: Cell(&self.tool_calls_json),
             tool_call_problems: Cell(&self.tool_call_problems_json),
+            items: r.items,
+            dimensions: r.dimensions,
+            flagged_categories: Cell(&self.flagged),
+            structured_output: r.structured_output.as_deref().map(Cell),
+            output_problems: Cell(&self.output_problems_json),
             conversation_id: r.conversation_id.as_deref().map(Cell),
             turn: r.turn,
             conversation_end: r.conversation_end,

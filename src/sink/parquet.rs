@@ -22,7 +22,7 @@ const ROWS_PER_GROUP: usize = 16_384;
 
 /// The columns, in order: (name, type). Times are ms from the run's epoch or durations in ms, as in
 /// `records.jsonl`.
-const COLUMNS: [(&str, DataType); 48] = [
+const COLUMNS: [(&str, DataType); 53] = [
     ("id", DataType::Utf8),
     ("line", DataType::UInt64),
     ("seq", DataType::UInt64),
@@ -66,6 +66,11 @@ const COLUMNS: [(&str, DataType); 48] = [
     ("output_text", DataType::Utf8),
     ("tool_calls", DataType::Utf8),
     ("tool_call_problems", DataType::Utf8),
+    ("items", DataType::UInt64),
+    ("dimensions", DataType::UInt64),
+    ("flagged_categories", DataType::Utf8),
+    ("structured_output", DataType::Utf8),
+    ("output_problems", DataType::Utf8),
     ("conversation_id", DataType::Utf8),
     ("turn", DataType::UInt32),
     ("conversation_end", DataType::Boolean),
@@ -144,6 +149,12 @@ impl ParquetFile {
         } else {
             Some(serde_json::to_string(&r.tool_call_problems)?)
         };
+        let output_problems = if r.output_problems.is_empty() {
+            None
+        } else {
+            Some(serde_json::to_string(&r.output_problems)?)
+        };
+        let flagged = (!r.flagged_categories.is_empty()).then(|| r.flagged_categories.join(";"));
         let attempt_errors = (!r.attempt_errors.is_empty()).then(|| r.attempt_errors.join(";"));
         let notes = (!r.notes.is_empty()).then(|| r.notes.join("; "));
         let token_source = r.token_source.map(|s| match s {
@@ -194,6 +205,11 @@ impl ParquetFile {
             Cell::Text(r.output_text.as_deref()),
             Cell::Text(tool_calls.as_deref()),
             Cell::Text(tool_call_problems.as_deref()),
+            Cell::U64(r.items),
+            Cell::U64(r.dimensions),
+            Cell::Text(flagged.as_deref()),
+            Cell::Text(r.structured_output.as_deref()),
+            Cell::Text(output_problems.as_deref()),
             Cell::Text(r.conversation_id.as_deref()),
             Cell::U32(r.turn),
             Cell::Bool(r.conversation_end),

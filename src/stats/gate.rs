@@ -107,6 +107,8 @@ pub enum Metric {
     /// Dollars for the whole run, and per 1,000 priced requests.
     CostUsd,
     CostPer1k,
+    /// Checked structured answers that are valid (0–1): `structured_output.valid`.
+    StructuredValid,
     /// Any other number in `summary.json`, by its dotted path (`tokens.total_per_s`).
     Path(String),
 }
@@ -169,6 +171,7 @@ impl Metric {
             "goodput" | "goodput_per_s" | "slo.goodput_per_s" => Metric::Goodput,
             "cost" | "cost_usd" | "cost.total_usd" => Metric::CostUsd,
             "cost_per_1k" | "cost.per_1k_requests_usd" => Metric::CostPer1k,
+            "structured_output.valid" | "structured_output" => Metric::StructuredValid,
             path => {
                 let known = serde_json::to_value(Summary::from_stats(
                     &RunStats::default(),
@@ -191,7 +194,7 @@ impl Metric {
             Metric::Histogram(_, Stat::Count) | Metric::Length(_, Stat::Count) => Unit::Number,
             Metric::Length(..) => Unit::Tokens,
             Metric::Histogram(h, _) => h.unit(),
-            Metric::ErrorRate => Unit::Share,
+            Metric::ErrorRate | Metric::StructuredValid => Unit::Share,
             Metric::RequestsPerS | Metric::OutputTokensPerS | Metric::Goodput => Unit::PerSecond,
             Metric::CostUsd | Metric::CostPer1k => Unit::Usd,
             Metric::Path(path) if path.ends_with("_ms") || path.contains("_ms.") => Unit::Millis,
@@ -234,6 +237,7 @@ impl Metric {
                 .map(|s| s.goodput_per_s),
             Metric::CostUsd => summary.cost.total_usd,
             Metric::CostPer1k => summary.cost.per_1k_requests_usd,
+            Metric::StructuredValid => summary.structured_output.as_ref().map(|s| s.valid),
             Metric::Path(path) => {
                 let value = serde_json::to_value(summary).ok()?;
                 let (parent, last) = match path.rsplit_once('.') {
@@ -270,6 +274,9 @@ impl Metric {
                 " (streamed ok requests only: add --stream)"
             }
             Metric::Goodput => " (goodput needs bench --slo)",
+            Metric::StructuredValid => {
+                " (no ok answer to a body asking for json_schema or json_object)"
+            }
             Metric::CostUsd | Metric::CostPer1k => " (no record could be priced)",
             _ => "",
         }

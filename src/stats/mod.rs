@@ -160,6 +160,9 @@ pub struct RunStats {
     pub items: u64,
     #[serde(default)]
     pub flagged: BTreeMap<String, u64>,
+    /// Checked structured answers by model (`output_check`).
+    #[serde(default)]
+    pub structured: BTreeMap<String, StructuredCounts>,
     pub by_http_status: BTreeMap<u16, u64>,
     /// Failed records by `error.kind` (lines not sent are apart, in `not_sent_by_reason`).
     pub errors_by_kind: BTreeMap<String, u64>,
@@ -416,6 +419,22 @@ fn max_of(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     }
 }
 
+/// Checked structured answers: how many, how many valid, and the answers with each problem.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct StructuredCounts {
+    pub checked: u64,
+    pub valid: u64,
+    pub by_problem: BTreeMap<String, u64>,
+}
+
+impl StructuredCounts {
+    fn add(&mut self, other: &StructuredCounts) {
+        self.checked += other.checked;
+        self.valid += other.valid;
+        add_counts(&mut self.by_problem, &other.by_problem);
+    }
+}
+
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq)]
 pub struct ModelTotals {
     /// Priced requests (the cost's denominator).
@@ -560,6 +579,17 @@ impl RunStats {
                 .entry(u32::try_from(r.tool_calls.len()).unwrap_or(u32::MAX))
                 .or_default() += 1;
         }
+        if r.status == Status::Ok && r.structured_output.is_some() {
+            let model = r.model.clone().unwrap_or_else(|| "(no model)".to_string());
+            let counts = self.structured.entry(model).or_default();
+            counts.checked += 1;
+            counts.valid += u64::from(r.output_problems.is_empty());
+            let mut faults: Vec<&str> = r.output_problems.iter().map(|p| p.fault.name()).collect();
+            faults.dedup();
+            for fault in faults {
+                *counts.by_problem.entry(fault.to_string()).or_default() += 1;
+            }
+        }
         if r.status == Status::Ok
             && let Some(items) = r.items
         {
@@ -694,6 +724,12 @@ impl RunStats {
         self.item_requests += other.item_requests;
         self.items += other.items;
         add_counts(&mut self.flagged, &other.flagged);
+        for (model, counts) in &other.structured {
+            self.structured
+                .entry(model.clone())
+                .or_default()
+                .add(counts);
+        }
         for (kind, message) in &other.error_examples {
             self.error_examples
                 .entry(kind.clone())

@@ -19,6 +19,10 @@ pub struct Summary {
     /// and the moderation categories flagged. Absent when no answer held items.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub items: Option<ItemTotals>,
+    /// Answers to bodies that asked for `json_schema` or `json_object`, checked: `valid` is the
+    /// share without a problem (gate: `--fail-on 'structured_output.valid<99%'`). Absent when none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub structured_output: Option<StructuredSummary>,
     /// Lines not sent by why (`limit`, `interrupted`, `gave_up`, `budget`): not failures.
     #[serde(default)]
     pub not_sent_by_reason: BTreeMap<String, u64>,
@@ -245,6 +249,38 @@ pub struct CostSummary {
     /// (earlier attempts of lines sent again) included: what `--max-cost` is held to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_spent_usd: Option<f64>,
+}
+
+/// Checked structured answers, in all and per model.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StructuredSummary {
+    pub checked: u64,
+    pub valid_answers: u64,
+    /// valid_answers / checked (0–1).
+    pub valid: f64,
+    /// Answers with each problem (`invalid_json`, `schema`, `refusal`, `truncated`).
+    pub by_problem: BTreeMap<String, u64>,
+    pub by_model: BTreeMap<String, crate::stats::StructuredCounts>,
+}
+
+impl StructuredSummary {
+    fn of(stats: &RunStats) -> Option<StructuredSummary> {
+        let mut all = crate::stats::StructuredCounts::default();
+        for counts in stats.structured.values() {
+            all.checked += counts.checked;
+            all.valid += counts.valid;
+            for (problem, n) in &counts.by_problem {
+                *all.by_problem.entry(problem.clone()).or_default() += n;
+            }
+        }
+        (all.checked > 0).then(|| StructuredSummary {
+            checked: all.checked,
+            valid_answers: all.valid,
+            valid: all.valid as f64 / all.checked as f64,
+            by_problem: all.by_problem,
+            by_model: stats.structured.clone(),
+        })
+    }
 }
 
 /// What embeddings and moderations answers held (they generate no text: no output tokens).
@@ -550,6 +586,7 @@ impl Summary {
                     .collect(),
             },
             errors_by_kind: stats.errors_by_kind.clone(),
+            structured_output: StructuredSummary::of(stats),
             items: (stats.item_requests > 0).then(|| ItemTotals {
                 requests: stats.item_requests,
                 items: stats.items,
