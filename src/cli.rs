@@ -337,9 +337,15 @@ pub struct BenchArgs {
     #[arg(help_heading = "Load", long, value_name = "X")]
     pub trace_speed: Option<f64>,
 
-    /// Sweep: rate steps between the synchronous and throughput rates [default: 5].
-    #[arg(help_heading = "Load", long, value_name = "K", value_parser = clap::value_parser!(u32).range(1..=100))]
+    /// Sweep: rate steps from the synchronous rate up to 1.1× the throughput step's, so the
+    /// knee is inside the range [default: 5].
+    #[arg(help_heading = "Load", long, value_name = "K", value_parser = clap::value_parser!(u32).range(1..=100), conflicts_with = "rates")]
     pub steps: Option<u32>,
+
+    /// Sweep: these rates (requests per second, comma-separated), in this order, instead of the
+    /// synchronous and throughput steps and the rates between them.
+    #[arg(help_heading = "Load", long, value_name = "R,...", value_delimiter = ',', value_parser = parse_rate_step)]
+    pub rates: Vec<f64>,
 
     /// Sweep: arrivals of the rate steps.
     #[arg(help_heading = "Load", long, value_enum, default_value_t = SweepArrivals::Constant)]
@@ -857,6 +863,12 @@ pub struct MockKnobs {
     /// next write), as arbitrary TCP segmentation does; for parser robustness and memory, not timing.
     #[arg(long)]
     pub mock_split_events: bool,
+
+    /// Mock: generate at most N answers at once; the rest queue first come, first served, and the
+    /// wait shows in their TTFT (a server's capacity: about N / service time requests per second);
+    /// 0: no limit.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub mock_slots: usize,
 }
 
 #[derive(Debug, Args)]
@@ -872,6 +884,15 @@ pub struct MockArgs {
 
     #[command(flatten, next_help_heading = "Answers and faults")]
     pub knobs: MockKnobs,
+}
+
+fn parse_rate_step(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        _ => Err(format!(
+            "{text:?}: a rate in requests per second above 0, e.g. 12.5"
+        )),
+    }
 }
 
 fn parse_rate(text: &str) -> Result<f64, String> {

@@ -473,6 +473,8 @@ pub struct BenchConfig {
     pub max_inflight: usize,
     pub when_full: WhenFull,
     pub steps: u32,
+    /// `--rates`: the sweep's steps given explicitly (empty: synchronous, throughput, then `steps`).
+    pub rates: Vec<f64>,
     pub sweep_arrivals: SweepArrivals,
     /// `--profile trace`: timestamps are divided by this.
     pub trace_speed: f64,
@@ -515,8 +517,8 @@ impl BenchConfig {
                 "-c applies to --profile concurrent; open-loop and throughput profiles take --max-inflight"
             );
         }
-        if args.steps.is_some() && args.profile != Profile::Sweep {
-            bail!("--steps applies to --profile sweep");
+        if (args.steps.is_some() || !args.rates.is_empty()) && args.profile != Profile::Sweep {
+            bail!("--steps and --rates apply to --profile sweep");
         }
         if args.drop_when_full && !open_loop {
             bail!(
@@ -561,6 +563,7 @@ impl BenchConfig {
                 WhenFull::Wait
             },
             steps: args.steps.unwrap_or(5),
+            rates: args.rates.clone(),
             sweep_arrivals: args.sweep_arrivals,
             trace_speed: trace_speed.unwrap_or(1.0),
             load,
@@ -733,6 +736,7 @@ pub fn mock_config(knobs: &MockKnobs) -> MockConfig {
         stall_at: knobs.mock_stall_at,
         stall_for: knobs.mock_stall_for,
         split_events: knobs.mock_split_events,
+        slots: knobs.mock_slots,
         faults: if knobs.mock_faults.is_empty() {
             crate::mock::Fault::defaults()
         } else {

@@ -154,6 +154,13 @@ async fn answers_copied_from_the_api_reference_are_read_for_each_endpoint() {
             "",
             r#"{"id":"cmpl-uqkvlQyYK7bGYrRHQ0eXlWi7","object":"text_completion","created":1589478378,"model":"gpt-3.5-turbo-instruct","system_fingerprint":"fp_44709d6fcb","choices":[{"text":"\n\nThis is indeed a test","index":0,"logprobs":null,"finish_reason":"length"}],"usage":{"prompt_tokens":5,"completion_tokens":7,"total_tokens":12}}"#,
         )],
+        "completion_n2" => vec![whole(
+            200,
+            "application/json",
+            "",
+            // Two choices (`n: 2`), and logprobs as Python's json.dumps writes them (-Infinity).
+            r#"{"id":"cmpl-n2","object":"text_completion","created":1,"model":"gpt-3.5-turbo-instruct","choices":[{"text":" first","index":0,"logprobs":{"tokens":[" first"],"token_logprobs":[-Infinity]},"finish_reason":"stop"},{"text":" second","index":1,"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":4,"total_tokens":9}}"#,
+        )],
         "embedding" => vec![whole(
             200,
             "application/json",
@@ -179,6 +186,7 @@ async fn answers_copied_from_the_api_reference_are_read_for_each_endpoint() {
     let lines = [
         r#"{"custom_id":"completion_stream","url":"/v1/completions","body":{"case":"completion_stream","model":"gpt-3.5-turbo-instruct","prompt":"Say this is a test","stream":true}}"#,
         r#"{"custom_id":"completion","url":"/v1/completions","body":{"case":"completion","model":"gpt-3.5-turbo-instruct","prompt":"Say this is a test"}}"#,
+        r#"{"custom_id":"completion_n2","url":"/v1/completions","body":{"case":"completion_n2","model":"gpt-3.5-turbo-instruct","prompt":"Say","n":2,"logprobs":1}}"#,
         r#"{"custom_id":"embedding","url":"/v1/embeddings","body":{"case":"embedding","model":"text-embedding-ada-002","input":"The food was delicious"}}"#,
         r#"{"custom_id":"embedding_base64","url":"/v1/embeddings","body":{"case":"embedding_base64","model":"text-embedding-3-small","input":"x","encoding_format":"base64"}}"#,
         r#"{"custom_id":"moderation","url":"/v1/moderations","body":{"case":"moderation","input":"I want to hurt them."}}"#,
@@ -212,6 +220,14 @@ async fn answers_copied_from_the_api_reference_are_read_for_each_endpoint() {
     let whole_answer = run.by_id("completion");
     assert_eq!(whole_answer["output_text"], "\n\nThis is indeed a test");
     assert_eq!(whole_answer["finish"], "length");
+    let several = run.by_id("completion_n2");
+    assert_eq!(several["status"], "ok", "{several}");
+    assert_eq!(several["output_text"], " first", "the first choice's text");
+    assert_eq!(
+        several["flags"],
+        serde_json::json!(["non_finite_numbers", "several_choices"]),
+        "{several}"
+    );
     let embedding = run.by_id("embedding");
     assert_eq!(
         (

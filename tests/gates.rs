@@ -204,13 +204,16 @@ fn a_sweep_names_the_steps_that_failed_a_gate() {
     assert_eq!(run.code, 3, "{}", run.stderr);
     let csv = std::fs::read_to_string(out.join("sweep.csv")).unwrap();
     assert!(
-        csv.lines().next().unwrap().ends_with(",failed_gates"),
+        csv.lines()
+            .next()
+            .unwrap()
+            .ends_with(",failed_gates,interrupted"),
         "{csv}"
     );
     assert_eq!(
         csv.lines()
             .skip(1)
-            .filter(|l| l.ends_with(",latency.p50>1ms"))
+            .filter(|l| l.ends_with(",latency.p50>1ms,false"))
             .count(),
         3,
         "{csv}"

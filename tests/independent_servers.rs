@@ -349,3 +349,83 @@ fn an_independent_servers_embeddings_are_read_as_items_and_dimensions() {
     );
     assert!(r["cost_usd"].as_f64().is_some());
 }
+
+/// aimock (npm `@copilotkit/aimock` 1.43.0, its `llmock` server) on a free port with no fixtures:
+/// it answers embeddings and moderations by itself. Stopped when dropped.
+fn start_aimock(fixtures: &std::path::Path) -> Llmock {
+    let bin = workspace_file("target/interop-node/node_modules/.bin/llmock");
+    assert!(
+        bin.is_file(),
+        "aimock is not at {}: run `bash .ci/interop-setup`",
+        bin.display()
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(bin)
+        .args([
+            "-p",
+            &port.to_string(),
+            "-h",
+            "127.0.0.1",
+            "--log-level",
+            "warn",
+            "-f",
+        ])
+        .arg(fixtures)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("aimock starts");
+    let server = Llmock {
+        child,
+        endpoint: format!("http://127.0.0.1:{port}/v1"),
+    };
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "aimock did not start"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    server
+}
+
+#[test]
+#[ignore = "needs aimock: bash .ci/interop-setup, then cargo test -- --include-ignored"]
+fn another_independent_servers_embeddings_and_moderations_are_read() {
+    // aimock 1.43.0 serves /v1/embeddings and /v1/moderations without fixtures; /v1/completions
+    // is not one of its routes (404).
+    let tmp = tempfile::tempdir().unwrap();
+    let fixtures = tmp.path().join("fixtures");
+    std::fs::create_dir(&fixtures).unwrap();
+    let server = start_aimock(&fixtures);
+    let workload = tmp.path().join("w.jsonl");
+    std::fs::write(
+        &workload,
+        [
+            r#"{"custom_id":"embed","url":"/v1/embeddings","body":{"model":"text-embedding-3-small","input":["one","two"]}}"#,
+            r#"{"custom_id":"moderate","url":"/v1/moderations","body":{"model":"omni-moderation-latest","input":"hello"}}"#,
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let run = run_against(
+        &server,
+        &workload,
+        &["-q", "--max-retries", "0"],
+        &tmp.path().join("out"),
+    );
+    let embed = run.by_id("embed");
+    assert_eq!(embed["status"], "ok", "{embed}");
+    assert_eq!(embed["items"], 2);
+    assert!(embed["dimensions"].as_u64().unwrap() > 0, "{embed}");
+    assert!(embed["output_tokens"].is_null(), "{embed}");
+    let moderate = run.by_id("moderate");
+    assert_eq!(moderate["status"], "ok", "{moderate}");
+    assert_eq!(moderate["items"], 1);
+    assert_eq!(moderate["cost_usd"], 0.0);
+}

@@ -267,3 +267,36 @@ fn an_interrupted_bench_records_every_scheduled_request_and_exits_130() {
     );
     assert!(out.join("timeseries.csv").is_file());
 }
+
+#[test]
+fn an_interrupted_sweep_step_is_marked_as_partial() {
+    let tmp = tempfile::tempdir().unwrap();
+    let workload = workspace_file("workloads/varied-1000.jsonl");
+    let out = tmp.path().join("out");
+    // Explicit rates of 4 s each: the interrupt lands inside the first step.
+    let mut child = llmvolley()
+        .args(["bench", workload.to_str().unwrap(), "--mock", "-q"])
+        .args([
+            "--profile",
+            "sweep",
+            "--rates",
+            "20,40",
+            "--duration",
+            "4s",
+            "--out",
+        ])
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_first_record(&out.join("steps/01-rate-20.00"));
+    signal(&child, "-INT");
+    let code = wait_bounded(&mut child, Duration::from_secs(20));
+    assert_eq!(code, 130);
+    let sweep: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("sweep.json")).unwrap()).unwrap();
+    let steps = sweep["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 1, "no step after the interrupt: {sweep}");
+    assert_eq!(steps[0]["interrupted"], true, "{sweep}");
+}

@@ -5,6 +5,7 @@
 mod common;
 
 mod bench;
+mod capacity;
 mod compare;
 mod conversations;
 mod cost;

@@ -15,12 +15,21 @@ pub const SWEEP_JSON: &str = "sweep.json";
 pub const SWEEP_CSV: &str = "sweep.csv";
 pub const STEPS_DIR: &str = "steps";
 
-/// Synchronous, then throughput, then `--steps` rates evenly spaced strictly between the two
-/// measured ok-request rates; each step is a full run folder under `steps/`.
+/// How far past the throughput step's rate the rate steps go: a knee at the measured throughput
+/// (where a closed loop of `--max-inflight` settles) is then inside the range, not its edge.
+const PAST_THROUGHPUT: f64 = 1.1;
+
+/// Synchronous, then throughput, then `--steps` rates evenly spaced above the synchronous rate up
+/// to 1.1× the throughput step's (or the `--rates` given, alone); each step is a full run folder
+/// under `steps/`.
 pub(super) async fn sweep(bench: &Bench<'_>, dir: &Path) -> anyhow::Result<Vec<Summary>> {
     let config = bench.config;
     let steps = config.steps as usize;
-    let total = steps + 2;
+    let total = if config.rates.is_empty() {
+        steps + 2
+    } else {
+        config.rates.len()
+    };
     let mut done = SweepSteps {
         bench,
         dir,
@@ -28,33 +37,52 @@ pub(super) async fn sweep(bench: &Bench<'_>, dir: &Path) -> anyhow::Result<Vec<S
         rows: Vec::new(),
         summaries: Vec::new(),
     };
-    done.run("synchronous".into(), Profile::Synchronous, Pace::closed(1))
-        .await?;
-    if !done.stopped() {
-        done.run(
-            "throughput".into(),
-            Profile::Throughput,
-            config.closed(config.max_inflight),
-        )
-        .await?;
-    }
-    let (low, high) = match &done.summaries[..] {
-        [sync, throughput] => (sync.requests_per_s, throughput.requests_per_s),
-        _ => (0.0, 0.0),
-    };
-    if !done.stopped() && (low <= 0.0 || high <= 0.0) {
-        eprintln!(
-            "warning: no rate steps: the synchronous or throughput step completed no request ok"
-        );
-    } else {
-        for i in 1..=steps {
+    let profile = config.sweep_arrivals.profile();
+    if !config.rates.is_empty() {
+        for &rate in &config.rates {
             if done.stopped() {
                 break;
             }
-            let rate = low + (high - low) * i as f64 / (steps + 1) as f64;
-            let profile = config.sweep_arrivals.profile();
             done.run(format!("rate-{rate:.2}"), profile, config.sweep_step(rate))
                 .await?;
+        }
+    } else {
+        done.run("synchronous".into(), Profile::Synchronous, Pace::closed(1))
+            .await?;
+        if !done.stopped() {
+            done.run(
+                "throughput".into(),
+                Profile::Throughput,
+                config.closed(config.max_inflight),
+            )
+            .await?;
+        }
+        let (low, high) = match &done.summaries[..] {
+            [sync, throughput] => (sync.requests_per_s, throughput.requests_per_s),
+            _ => (0.0, 0.0),
+        };
+        if !done.stopped() && (low <= 0.0 || high <= 0.0) {
+            eprintln!(
+                "warning: no rate steps: the synchronous or throughput step completed no request ok"
+            );
+        } else {
+            // Within 5%: the noise of two short closed-loop steps.
+            if !done.stopped() && high <= low * 1.05 {
+                eprintln!(
+                    "warning: the throughput step ({high:.2} ok req/s at --max-inflight {}) came out at or about the synchronous one ({low:.2}): the server takes about one request at a time (a connection limit, a small listen backlog, or a proxy in front that serialises); the rate steps go from {low:.2} to {:.2} req/s — give --rates to probe others",
+                    config.max_inflight,
+                    PAST_THROUGHPUT * low
+                );
+            }
+            let top = PAST_THROUGHPUT * high.max(low);
+            for i in 1..=steps {
+                if done.stopped() {
+                    break;
+                }
+                let rate = low + (top - low) * i as f64 / steps as f64;
+                done.run(format!("rate-{rate:.2}"), profile, config.sweep_step(rate))
+                    .await?;
+            }
         }
     }
     let SweepSteps {

@@ -40,6 +40,9 @@ pub struct SweepRow {
     pub slo_share: Option<f64>,
     /// `--fail-on` thresholds this step failed, `; `-separated (empty: none failed, or none given).
     pub failed_gates: String,
+    /// An interrupt stopped the step before its end: its figures cover only part of it.
+    #[serde(default)]
+    pub interrupted: bool,
 }
 
 impl SweepRow {
@@ -67,11 +70,13 @@ impl SweepRow {
             latency_p50_ms: s.latency_ms.as_ref().map(|d| d.p50),
             latency_p99_ms: s.latency_ms.as_ref().map(|d| d.p99),
             latency_from_schedule_p99_ms: s.latency_from_schedule_ms.as_ref().map(|d| d.p99),
-            error_rate: if s.requests.total == 0 {
+            // Over the requests judged: lines not sent are neither failures nor successes.
+            error_rate: if s.requests.ok + s.requests.failed == 0 {
                 0.0
             } else {
-                s.requests.failed as f64 / s.requests.total as f64
+                s.requests.failed as f64 / (s.requests.ok + s.requests.failed) as f64
             },
+            interrupted: s.interrupted,
             goodput_per_s: s.slo.as_ref().map(|g| g.goodput_per_s),
             slo_ttft_share: s.slo.as_ref().and_then(|g| g.share_ttft),
             slo_tpot_share: s.slo.as_ref().and_then(|g| g.share_tpot),
@@ -168,6 +173,9 @@ fn render_sweep(rows: &[SweepRow]) -> String {
                 percent(r.slo_share),
                 cell(r.goodput_per_s)
             );
+        }
+        if r.interrupted {
+            out.push_str("  (interrupted: a partial step)");
         }
         out.push('\n');
     }

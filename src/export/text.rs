@@ -128,11 +128,12 @@ fn render(summary: &Summary) -> String {
         };
         let _ = writeln!(
             out,
-            "{:<13}{} inputs in {} embeddings/moderations answers, {} items/s (no output tokens: their tok/s is input){flagged}",
+            "{:<13}{} inputs in {} embeddings/moderations answers, {} items/s, {} input tok/s (they generate no output tokens){flagged}",
             "items",
             items.items,
             items.requests,
-            known_rate(items.items_per_s)
+            known_rate(items.items_per_s),
+            known_rate(summary.tokens.input_per_s)
         );
     }
     let t = &summary.tokens;

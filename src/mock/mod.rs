@@ -63,6 +63,9 @@ pub struct MockConfig {
     /// Make every streamed write end in the middle of an event (each event completes with the
     /// next write), as arbitrary TCP segmentation does: for parser robustness and memory, not timing.
     pub split_events: bool,
+    /// At most this many answers generated at once (0: no limit): the rest wait in a first-come
+    /// queue, as in a real server's scheduler with a fixed batch, and the wait shows in their TTFT.
+    pub slots: usize,
 }
 
 impl MockConfig {
@@ -83,6 +86,8 @@ impl MockConfig {
 
 struct MockState {
     config: MockConfig,
+    /// `MockConfig::slots`: a generation holds a permit from its first token to its last.
+    slots: Option<Arc<tokio::sync::Semaphore>>,
     requests: AtomicU64,
     first_request: std::sync::OnceLock<tokio::time::Instant>,
     /// Input tokens of each distinct body seen (a benchmark cycles its workload): counted once.
@@ -114,7 +119,9 @@ impl MockState {
 
 /// The mock's routes, for embedding in another server or driving with `tower::ServiceExt`.
 pub fn router(config: MockConfig) -> Router {
+    let slots = (config.slots > 0).then(|| Arc::new(tokio::sync::Semaphore::new(config.slots)));
     let state = Arc::new(MockState {
+        slots,
         config,
         requests: AtomicU64::new(0),
         first_request: std::sync::OnceLock::new(),
@@ -496,15 +503,30 @@ async fn answer(
     if streamed {
         let stream = AnswerStream::new(wire, answer, request, prompt, key, pace);
         let split = state.config.split_events;
-        return with_request_id(sse_response(stream, state.after_stall(arrived), split), n);
+        return with_request_id(
+            sse_response(
+                stream,
+                state.after_stall(arrived),
+                split,
+                state.slots.clone(),
+            ),
+            n,
+        );
     }
-    // A whole answer arrives when its last token would have been streamed.
+    // A whole answer arrives when its last token would have been streamed, counted from when it
+    // got a generation slot.
+    let slot = match &state.slots {
+        Some(slots) => slots.clone().acquire_owned().await.ok(),
+        None => None,
+    };
+    let started = arrived.max(tokio::time::Instant::now());
     let chunks = answer.chunk_count(pace.tokens_per_chunk as u64);
     let done_at = pace.first + pace.step * (chunks.saturating_sub(1) as u32);
-    let due = state.after_stall(arrived + done_at);
+    let due = state.after_stall(started + done_at);
     if due > arrived {
         tokio::time::sleep_until(tick_nearest(due)).await;
     }
+    drop(slot);
     // One buffer sized for a typical answer, not axum::Json's small writes into a growing one.
     let mut body = Vec::with_capacity(2048);
     let written = match answer_shape {
@@ -540,41 +562,69 @@ fn tick_nearest(deadline: tokio::time::Instant) -> tokio::time::Instant {
 /// Streams an answer, each frame written when its time (counted from the request's arrival) comes.
 /// With `split`, every write ends in the middle of an event: the second half of each frame goes out
 /// with the first half of the next one (and the last half on its own, right after).
-fn sse_response(stream: AnswerStream, arrived: tokio::time::Instant, split: bool) -> Response {
-    let timer = Box::pin(tokio::time::sleep_until(arrived));
-    let state = (stream, timer, None::<Bytes>, false);
-    let events = futures_util::stream::unfold(
-        state,
-        move |(mut stream, mut timer, carried, done)| async move {
-            if done {
-                return None;
+/// One stream's progress: its frames, their timer, the half frame carried over (`split`), and the
+/// generation slot it holds (`MockConfig::slots`) until its last frame.
+struct Streaming {
+    stream: AnswerStream,
+    timer: std::pin::Pin<Box<tokio::time::Sleep>>,
+    /// When the answer's clock starts: its arrival, or the moment it got a slot.
+    start: tokio::time::Instant,
+    slots: Option<Arc<tokio::sync::Semaphore>>,
+    slot: Option<tokio::sync::OwnedSemaphorePermit>,
+    carried: Option<Bytes>,
+    done: bool,
+}
+
+fn sse_response(
+    stream: AnswerStream,
+    arrived: tokio::time::Instant,
+    split: bool,
+    slots: Option<Arc<tokio::sync::Semaphore>>,
+) -> Response {
+    let state = Streaming {
+        stream,
+        timer: Box::pin(tokio::time::sleep_until(arrived)),
+        start: arrived,
+        slots,
+        slot: None,
+        carried: None,
+        done: false,
+    };
+    let events = futures_util::stream::unfold(state, move |mut s| async move {
+        if s.done {
+            return None;
+        }
+        // The headers went out at once; the first frame waits for a slot, as a queued request
+        // in a real server's scheduler does.
+        if let Some(slots) = s.slots.take() {
+            s.slot = slots.acquire_owned().await.ok();
+            s.start = s.start.max(tokio::time::Instant::now());
+        }
+        let Some((at, frame)) = s.stream.next_frame() else {
+            // The last half, if any, right after the last frame.
+            s.done = true;
+            s.slot = None;
+            return s.carried.take().map(|rest| (Ok(rest), s));
+        };
+        s.timer.as_mut().reset(tick_nearest(s.start + at));
+        s.timer.as_mut().await;
+        if !split {
+            return Some((Ok::<_, std::convert::Infallible>(frame), s));
+        }
+        let mut frame = BytesMut::from(&frame[..]);
+        let second = frame.split_off(frame.len() / 2).freeze();
+        let write = match s.carried.take() {
+            Some(rest) => {
+                let mut joined = BytesMut::with_capacity(rest.len() + frame.len());
+                joined.extend_from_slice(&rest);
+                joined.extend_from_slice(&frame);
+                joined.freeze()
             }
-            let Some((at, frame)) = stream.next_frame() else {
-                // The last half, if any, right after the last frame.
-                return carried.map(|rest| (Ok(rest), (stream, timer, None, true)));
-            };
-            timer.as_mut().reset(tick_nearest(arrived + at));
-            timer.as_mut().await;
-            if !split {
-                return Some((
-                    Ok::<_, std::convert::Infallible>(frame),
-                    (stream, timer, None, false),
-                ));
-            }
-            let mut frame = BytesMut::from(&frame[..]);
-            let second = frame.split_off(frame.len() / 2).freeze();
-            let write = match carried {
-                Some(rest) => {
-                    let mut joined = BytesMut::with_capacity(rest.len() + frame.len());
-                    joined.extend_from_slice(&rest);
-                    joined.extend_from_slice(&frame);
-                    joined.freeze()
-                }
-                None => frame.freeze(),
-            };
-            Some((Ok(write), (stream, timer, Some(second), false)))
-        },
-    );
+            None => frame.freeze(),
+        };
+        s.carried = Some(second);
+        Some((Ok(write), s))
+    });
     let mut response = Response::new(Body::from_stream(events));
     let headers = response.headers_mut();
     headers.insert(

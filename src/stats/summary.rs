@@ -319,6 +319,9 @@ pub struct TokenTotals {
     pub total: Option<u64>,
     pub output_per_s: Option<f64>,
     pub total_per_s: Option<f64>,
+    /// Input tokens of ok requests per second of the window: an embeddings run's throughput.
+    #[serde(default)]
+    pub input_per_s: Option<f64>,
     /// ok requests whose input / output token count is unknown (no usage, nothing counted).
     pub input_unknown_requests: u64,
     pub output_unknown_requests: u64,
@@ -609,6 +612,10 @@ impl Summary {
                 total: stats.total_tokens.value(),
                 output_per_s: rate(stats.output_tokens.value(), after.output_tokens),
                 total_per_s: rate(stats.total_tokens.value(), after.total_tokens),
+                input_per_s: rate(
+                    stats.input_tokens.value(),
+                    after.total_tokens.saturating_sub(after.output_tokens),
+                ),
                 input_unknown_requests: ok - stats.input_tokens.requests,
                 // Embeddings and moderations have no output tokens to know.
                 output_unknown_requests: (ok - stats.output_tokens.requests)

@@ -237,6 +237,28 @@ struct LineFields<'a> {
     prompt: Option<&'a RawValue>,
     #[serde(borrow, default)]
     input: Option<&'a RawValue>,
+    /// Completions: `echo: true` puts the prompt in the answer's text (refused, `refuse_echo`).
+    #[serde(borrow, default)]
+    echo: Option<&'a RawValue>,
+}
+
+/// A Completions body's `echo`, read from a Batch line's body.
+#[derive(Deserialize)]
+struct EchoField<'a> {
+    #[serde(borrow, default)]
+    echo: Option<&'a RawValue>,
+}
+
+/// `echo: true` makes a Completions answer begin with the prompt: its text, first chunk (TTFT) and
+/// length would then be the prompt's as much as the model's, so such a line is not sent.
+fn refuse_echo(echo: Option<&RawValue>) -> Result<(), LineError> {
+    if echo.is_some_and(|e| e.get() == "true") {
+        return Err(
+            "a Completions body with \"echo\": true: the answer would begin with the prompt, which would count as output text and set TTFT; drop echo (usage's prompt_tokens already counts the prompt)"
+                .into(),
+        );
+    }
+    Ok(())
 }
 
 /// The top-level fields that give a Batch body's shape, when its line has no `url`.
@@ -287,9 +309,13 @@ pub fn parse_line<'a>(
             fields.prompt.is_some(),
             fields.input.is_some(),
         );
+        let route = default_route.resolve(shape)?;
+        if route == Route::Completions {
+            refuse_echo(fields.echo)?;
+        }
         return Ok(ParsedLine {
             custom_id: None,
-            route: default_route.resolve(shape)?,
+            route,
             body: trimmed,
             model: string_value(fields.model),
             max_output_tokens: [
@@ -376,6 +402,12 @@ pub fn parse_line<'a>(
             default_route.resolve(shape).map_err(with_id)?
         }
     };
+    if route == Route::Completions {
+        let echo = serde_json::from_str::<EchoField>(body)
+            .ok()
+            .and_then(|f| f.echo);
+        refuse_echo(echo).map_err(with_id)?;
+    }
     // Read only as a number of ms from the trace start; anything else is ignored here, as unknown
     // fields are (`bench --profile trace` then says which line has no usable timestamp).
     let timestamp = fields
@@ -618,6 +650,24 @@ mod tests {
         assert!(err(r#"{"custom_id":"a","body":[1]}"#).contains("must be a JSON object"));
         assert!(err(r#"{"custom_id":7,"body":{}}"#).contains("custom_id must be a string"));
         assert!(err(r#"{"custom_id":"a","method":"GET","body":{}}"#).contains("only POST"));
+    }
+
+    #[test]
+    fn a_completions_body_with_echo_is_refused_naming_it() {
+        for line in [
+            r#"{"model":"m","prompt":"hi","echo":true}"#,
+            r#"{"custom_id":"e","url":"/v1/completions","body":{"model":"m","prompt":"hi","echo":true}}"#,
+        ] {
+            let refused = parse_line(line, &DefaultRoute::ByShape).unwrap_err();
+            assert!(refused.message.contains("drop echo"), "{refused:?}");
+        }
+        assert!(
+            parse_line(
+                r#"{"model":"m","prompt":"hi","echo":false}"#,
+                &DefaultRoute::ByShape
+            )
+            .is_ok()
+        );
     }
 
     #[test]
