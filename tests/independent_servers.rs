@@ -38,11 +38,7 @@ fn llmock_bin() -> PathBuf {
 /// Starts llmock with `args`; waits (at most 30 s) until it accepts connections.
 fn start_llmock(args: &[&str]) -> Llmock {
     let bin = llmock_bin();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let child = Command::new(bin)
         .args(["serve", "--host", "127.0.0.1", "--port", &port.to_string()])
         .args(["--log-level", "warning"])
@@ -51,6 +47,11 @@ fn start_llmock(args: &[&str]) -> Llmock {
         .stderr(Stdio::null())
         .spawn()
         .expect("llmock starts");
+    listening(child, port, "llmock")
+}
+
+/// The server `child` once it accepts connections on `port` (at most 30 s).
+fn listening(child: Child, port: u16, name: &str) -> Llmock {
     let server = Llmock {
         child,
         endpoint: format!("http://127.0.0.1:{port}/v1"),
@@ -59,11 +60,20 @@ fn start_llmock(args: &[&str]) -> Llmock {
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(
             start.elapsed() < Duration::from_secs(30),
-            "llmock did not start"
+            "{name} did not start"
         );
         std::thread::sleep(Duration::from_millis(100));
     }
     server
+}
+
+/// A free port on 127.0.0.1.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A streamed and a whole request on each API.
@@ -359,11 +369,7 @@ fn start_aimock(fixtures: &std::path::Path) -> Llmock {
         "aimock is not at {}: run `bash .ci/interop-setup`",
         bin.display()
     );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let child = Command::new(bin)
         .args([
             "-p",
@@ -379,19 +385,7 @@ fn start_aimock(fixtures: &std::path::Path) -> Llmock {
         .stderr(Stdio::null())
         .spawn()
         .expect("aimock starts");
-    let server = Llmock {
-        child,
-        endpoint: format!("http://127.0.0.1:{port}/v1"),
-    };
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "aimock did not start"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    server
+    listening(child, port, "aimock")
 }
 
 #[test]
