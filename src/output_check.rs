@@ -12,8 +12,11 @@ use std::sync::Arc;
 /// Whether a request body may ask for structured output: a byte scan, cheaper than a parse, so
 /// only such bodies travel to the collector to be read.
 pub fn asks_for_json(body: &[u8]) -> bool {
-    let needle = |n: &[u8]| body.windows(n.len()).any(|w| w == n);
-    needle(b"\"json_schema\"") || needle(b"\"json_object\"")
+    // One SIMD scan (memchr) for the shared prefix, then a look at what follows each hit.
+    memchr::memmem::find_iter(body, b"\"json_").any(|at| {
+        let rest = &body[at + 6..];
+        rest.starts_with(b"schema\"") || rest.starts_with(b"object\"")
+    })
 }
 
 /// The format a request asked for, compiled.
@@ -211,6 +214,18 @@ mod tests {
         );
         checker.check(&mut r);
         assert!(r.structured_output.is_none() && r.output_problems.is_empty());
+    }
+
+    #[test]
+    fn only_bodies_naming_a_json_format_are_carried_to_the_check() {
+        assert!(asks_for_json(
+            br#"{"response_format":{"type":"json_schema"}}"#
+        ));
+        assert!(asks_for_json(
+            br#"{"text":{"format":{"type":"json_object"}}}"#
+        ));
+        assert!(!asks_for_json(br#"{"input":"json_ is not "json_other""}"#));
+        assert!(!asks_for_json(b"\"json_"));
     }
 
     #[test]
