@@ -19,11 +19,8 @@ impl Exporter<Summary> for SummaryMarkdown {
             "requests",
             format!("{} total, {} ok, {} failed", r.total, r.ok, r.failed),
         );
-        if r.total > 0 {
-            row(
-                "error rate",
-                show(r.failed as f64 / r.total as f64, Unit::Share),
-            );
+        if let Some(rate) = r.error_rate() {
+            row("error rate", show(rate, Unit::Share));
         }
         row(
             "ok requests/s",

@@ -70,12 +70,7 @@ impl SweepRow {
             latency_p50_ms: s.latency_ms.as_ref().map(|d| d.p50),
             latency_p99_ms: s.latency_ms.as_ref().map(|d| d.p99),
             latency_from_schedule_p99_ms: s.latency_from_schedule_ms.as_ref().map(|d| d.p99),
-            // Over the requests judged: lines not sent are neither failures nor successes.
-            error_rate: if s.requests.ok + s.requests.failed == 0 {
-                0.0
-            } else {
-                s.requests.failed as f64 / (s.requests.ok + s.requests.failed) as f64
-            },
+            error_rate: s.requests.error_rate().unwrap_or(0.0),
             interrupted: s.interrupted,
             goodput_per_s: s.slo.as_ref().map(|g| g.goodput_per_s),
             slo_ttft_share: s.slo.as_ref().and_then(|g| g.share_ttft),

@@ -431,6 +431,27 @@ pub struct Answer {
 }
 
 impl Answer {
+    /// A fixed text (tool results used, a structured answer) after `reasoning`, cut at the
+    /// request's cap (`truncated` then).
+    fn of_text(text: String, reasoning: TokenText, reasoning_tokens: u64, cap: u64) -> Answer {
+        let mut text = TokenText::pieces_of(text);
+        let room = (cap - reasoning_tokens).min(text.tokens()) as usize;
+        let truncated = room < text.ends.len();
+        if truncated {
+            text.text
+                .truncate(if room == 0 { 0 } else { text.ends[room - 1] });
+            text.ends.truncate(room);
+        }
+        Answer {
+            reasoning,
+            output_tokens: reasoning_tokens + text.tokens(),
+            text,
+            calls: Vec::new(),
+            reasoning_tokens,
+            truncated,
+        }
+    }
+
     /// Deterministic for a given `key`: text of 8 to 64 tokens, or one call per chosen tool.
     pub fn generate(prompt: &Prompt, key: u64, knobs: AnswerKnobs) -> Answer {
         let cap = prompt.max_output_tokens.unwrap_or(u64::MAX);
@@ -444,22 +465,7 @@ impl Answer {
                 text.push_str(&format!("{sep}{name} returned {output}"));
             }
             text.push('.');
-            let mut text = TokenText::pieces_of(text);
-            let room = (cap - reasoning_tokens).min(text.tokens()) as usize;
-            let truncated = room < text.ends.len();
-            if truncated {
-                text.text
-                    .truncate(if room == 0 { 0 } else { text.ends[room - 1] });
-                text.ends.truncate(room);
-            }
-            return Answer {
-                reasoning,
-                output_tokens: reasoning_tokens + text.tokens(),
-                text,
-                calls: Vec::new(),
-                reasoning_tokens,
-                truncated,
-            };
+            return Answer::of_text(text, reasoning, reasoning_tokens, cap);
         }
         let chosen: Vec<&FunctionTool> = match &prompt.tool_choice {
             _ if prompt.tools.is_empty() || prompt.tools_used => Vec::new(),
@@ -503,22 +509,7 @@ impl Answer {
                 Some(schema) => example_arguments(schema),
                 None => json!({"answer": TokenText::words(8, key).text}),
             };
-            let mut text = TokenText::pieces_of(json.to_string());
-            let room = (cap - reasoning_tokens).min(text.tokens()) as usize;
-            let truncated = room < text.ends.len();
-            if truncated {
-                text.text
-                    .truncate(if room == 0 { 0 } else { text.ends[room - 1] });
-                text.ends.truncate(room);
-            }
-            return Answer {
-                reasoning,
-                output_tokens: reasoning_tokens + text.tokens(),
-                text,
-                calls: Vec::new(),
-                reasoning_tokens,
-                truncated,
-            };
+            return Answer::of_text(json.to_string(), reasoning, reasoning_tokens, cap);
         }
         let wanted = knobs.output_tokens.map_or(8 + key % 57, u64::from);
         // As vLLM does: ignore_eos runs to the cap; min_tokens holds off the end of the answer.

@@ -332,11 +332,7 @@ async fn classified(state: &MockState, body: Bytes, kind: vectors::Kind) -> Resp
     let answer = match vectors::answer(&request, kind) {
         Ok(answer) => answer,
         Err((param, message)) => {
-            let body = json!({"error": {"message": message, "type": "invalid_request_error", "param": param, "code": null}});
-            return with_request_id(
-                (StatusCode::BAD_REQUEST, axum::Json(body)).into_response(),
-                n,
-            );
+            return refused(param, &message, n);
         }
     };
     let arrived = tokio::time::Instant::now();
@@ -400,11 +396,7 @@ async fn answer(
     let round = match round {
         Ok(round) => round,
         Err((param, message)) => {
-            let body = json!({"error": {"message": message, "type": "invalid_request_error", "param": param, "code": null}});
-            return with_request_id(
-                (StatusCode::BAD_REQUEST, axum::Json(body)).into_response(),
-                n,
-            );
+            return refused(param, &message, n);
         }
     };
     let arrived = tokio::time::Instant::now();
@@ -700,6 +692,15 @@ fn refusal(request: &Value, route: ApiShape) -> Option<(&'static str, String)> {
         )),
         _ => None,
     }
+}
+
+/// A 400 `invalid_request_error` naming the parameter at fault, as the API answers it.
+fn refused(param: &str, message: &str, n: u64) -> Response {
+    let body = json!({"error": {"message": message, "type": "invalid_request_error", "param": param, "code": null}});
+    with_request_id(
+        (StatusCode::BAD_REQUEST, axum::Json(body)).into_response(),
+        n,
+    )
 }
 
 fn error(status: StatusCode, message: &str, n: u64) -> Response {

@@ -223,11 +223,7 @@ impl Metric {
                     Stat::Stdev => counts.stdev(),
                 }
             }
-            // Over the requests judged: lines not sent are neither failures nor successes.
-            Metric::ErrorRate => {
-                let judged = summary.requests.ok + summary.requests.failed;
-                (judged > 0).then(|| summary.requests.failed as f64 / judged as f64)
-            }
+            Metric::ErrorRate => summary.requests.error_rate(),
             Metric::RequestsPerS => (summary.window_s > 0.0).then_some(summary.requests_per_s),
             Metric::OutputTokensPerS => summary.tokens.output_per_s,
             Metric::Goodput => summary

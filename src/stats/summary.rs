@@ -295,6 +295,15 @@ pub struct ItemTotals {
     pub flagged_by_category: BTreeMap<String, u64>,
 }
 
+impl RequestCounts {
+    /// Failed requests among those judged (ok + failed; lines not sent are neither), 0–1; None
+    /// when none was judged.
+    pub fn error_rate(&self) -> Option<f64> {
+        let judged = self.ok + self.failed;
+        (judged > 0).then(|| self.failed as f64 / judged as f64)
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RequestCounts {
     pub total: u64,

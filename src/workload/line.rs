@@ -242,13 +242,6 @@ struct LineFields<'a> {
     echo: Option<&'a RawValue>,
 }
 
-/// A Completions body's `echo`, read from a Batch line's body.
-#[derive(Deserialize)]
-struct EchoField<'a> {
-    #[serde(borrow, default)]
-    echo: Option<&'a RawValue>,
-}
-
 /// `echo: true` makes a Completions answer begin with the prompt: its text, first chunk (TTFT) and
 /// length would then be the prompt's as much as the model's, so such a line is not sent.
 fn refuse_echo(echo: Option<&RawValue>) -> Result<(), LineError> {
@@ -261,8 +254,9 @@ fn refuse_echo(echo: Option<&RawValue>) -> Result<(), LineError> {
     Ok(())
 }
 
-/// The top-level fields that give a Batch body's shape, when its line has no `url`.
-#[derive(Deserialize)]
+/// What a Batch body is read for, in one parse and only when needed: its shape (a line without
+/// `url`) and a Completions body's `echo`.
+#[derive(Deserialize, Default)]
 struct ShapeFields<'a> {
     #[serde(borrow, default)]
     messages: Option<&'a RawValue>,
@@ -270,6 +264,8 @@ struct ShapeFields<'a> {
     prompt: Option<&'a RawValue>,
     #[serde(borrow, default)]
     input: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    echo: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -374,9 +370,9 @@ pub fn parse_line<'a>(
             format!("Batch line method {method:?} is not supported (only POST)").into(),
         ));
     }
-    let route = match &fields.url {
+    let url_route = match &fields.url {
         Some(url) if url.starts_with('/') => match Route::from_batch_url(url) {
-            Some(route) => route,
+            Some(route) => Some(route),
             None => {
                 return Err(LineError {
                     refuses_run: true,
@@ -395,18 +391,27 @@ pub fn parse_line<'a>(
                 format!("Batch line url {url:?} must be a path starting with '/'").into(),
             ));
         }
+        None => None,
+    };
+    // The body is parsed (once) only when its shape decides the route or it may ask for echo.
+    let body_fields = if url_route.is_none_or(|r| r == Route::Completions) {
+        serde_json::from_str::<ShapeFields>(body).unwrap_or_default()
+    } else {
+        ShapeFields::default()
+    };
+    let route = match url_route {
+        Some(route) => route,
         None => {
-            let shape = serde_json::from_str::<ShapeFields>(body)
-                .map(|f| BodyShape::of(f.messages.is_some(), f.prompt.is_some(), f.input.is_some()))
-                .unwrap_or(BodyShape::Unknown);
+            let shape = BodyShape::of(
+                body_fields.messages.is_some(),
+                body_fields.prompt.is_some(),
+                body_fields.input.is_some(),
+            );
             default_route.resolve(shape).map_err(with_id)?
         }
     };
     if route == Route::Completions {
-        let echo = serde_json::from_str::<EchoField>(body)
-            .ok()
-            .and_then(|f| f.echo);
-        refuse_echo(echo).map_err(with_id)?;
+        refuse_echo(body_fields.echo).map_err(with_id)?;
     }
     // Read only as a number of ms from the trace start; anything else is ignored here, as unknown
     // fields are (`bench --profile trace` then says which line has no usable timestamp).
