@@ -316,7 +316,8 @@ pub struct BenchArgs {
     #[arg(display_order = 3, short = 'c', long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub concurrency: Option<u32>,
 
-    /// Arrivals per second for --profile constant and poisson.
+    /// Arrivals per second for --profile constant and poisson; a rate search's first probe
+    /// [default: the synchronous probe's rate].
     #[arg(help_heading = "Load", long, value_name = "R")]
     pub rate: Option<f64>,
 
@@ -351,7 +352,30 @@ pub struct BenchArgs {
     #[arg(help_heading = "Load", long, value_enum, default_value_t = SweepArrivals::Constant)]
     pub sweep_arrivals: SweepArrivals,
 
-    /// Measure for this long (each sweep step), after the warm-up.
+    /// Search: what is searched, the open loop's rate or the closed loop's -c.
+    #[arg(help_heading = "Search", long = "search", value_enum, value_name = "OVER", default_value_t = crate::modes::SearchOver::Rate)]
+    pub search_over: crate::modes::SearchOver,
+
+    /// Search: stop bisecting once the lowest failing load is within this of the highest passing
+    /// one (5%, or 0.05).
+    #[arg(help_heading = "Search", long, value_name = "SHARE", default_value = "5%", value_parser = parse_percent)]
+    pub precision: f64,
+
+    /// Search: the share of requests that must meet every per-request --slo (ttft=500ms) for a
+    /// probe to pass.
+    #[arg(help_heading = "Search", long, value_name = "SHARE", default_value = "99%", value_parser = parse_percent)]
+    pub attainment: f64,
+
+    /// Search: how many more --duration spans a probe whose objectives are still inconclusive
+    /// (an interval across its limit) runs for before it is judged on its figures.
+    #[arg(help_heading = "Search", long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(0..=20))]
+    pub max_extensions: u32,
+
+    /// Search: stop starting probes after this long, and say what is known so far.
+    #[arg(help_heading = "Search", long, value_name = "DURATION", value_parser = parse_duration)]
+    pub max_duration: Option<Duration>,
+
+    /// Measure for this long (each sweep step, each search probe), after the warm-up.
     #[arg(help_heading = "Limits and retries", long, value_name = "DURATION", value_parser = parse_duration)]
     pub duration: Option<Duration>,
 
@@ -388,9 +412,10 @@ pub struct BenchArgs {
     #[command(flatten)]
     pub request: RequestArgs,
 
-    /// Service-level objectives for goodput: ttft=500ms,tpot=50ms,e2e=10s (any subset).
-    #[arg(help_heading = "Gates", long, value_name = "NAME=DURATION,...", value_parser = crate::stats::Slo::parse)]
-    pub slo: Option<crate::stats::Slo>,
+    /// Service-level objectives: per request for goodput (ttft=500ms,tpot=50ms,e2e=10s, any
+    /// subset) and, for a search, on percentiles (ttft.p99=500ms).
+    #[arg(help_heading = "Gates", long, value_name = "NAME=DURATION,...", value_parser = crate::stats::Objectives::parse)]
+    pub slo: Option<crate::stats::Objectives>,
 
     #[command(flatten)]
     pub gates: GateArgs,
@@ -891,6 +916,21 @@ fn parse_rate_step(text: &str) -> Result<f64, String> {
         Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
         _ => Err(format!(
             "{text:?}: a rate in requests per second above 0, e.g. 12.5"
+        )),
+    }
+}
+
+/// `5%` or `0.05`: a share above 0 and at most 1.
+fn parse_percent(text: &str) -> Result<f64, String> {
+    let text = text.trim();
+    let share = match text.strip_suffix('%') {
+        Some(n) => n.trim().parse::<f64>().map(|v| v / 100.0),
+        None => text.parse::<f64>(),
+    };
+    match share {
+        Ok(v) if v > 0.0 && v <= 1.0 => Ok(v),
+        _ => Err(format!(
+            "{text:?}: a share above 0 and at most 100%, e.g. 5% or 0.05"
         )),
     }
 }

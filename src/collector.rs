@@ -1,5 +1,6 @@
 //! The collector: the single owner of the output files, the statistics and the progress bar.
 
+use crate::capacity::{Criteria, Cut, Outcome, StoppedEarly};
 use crate::cost::Pricer;
 use crate::output_check::OutputChecker;
 use crate::record::{Record, Status};
@@ -297,6 +298,8 @@ pub struct Collector {
     window_end: Option<WindowEnd>,
     /// The credentials sent: scrubbed from every record before it is written or counted.
     secrets: Secrets,
+    /// A search probe's judgements along the way.
+    checkpoints: Option<Checkpoints>,
 }
 
 /// What the collector accumulated once every record was in.
@@ -326,6 +329,7 @@ impl Collector {
             output_checker: OutputChecker::default(),
             window_end: None,
             secrets: Secrets::default(),
+            checkpoints: None,
         }
     }
 
@@ -344,6 +348,12 @@ impl Collector {
     /// Starts from these statistics (e.g. with SLOs to judge) instead of empty ones.
     pub fn with_stats(mut self, stats: RunStats) -> Self {
         self.stats = stats;
+        self
+    }
+
+    /// Judges a search probe at its checkpoints, and cuts it once decided.
+    pub fn with_checkpoints(mut self, checkpoints: Checkpoints) -> Self {
+        self.checkpoints = Some(checkpoints);
         self
     }
 
@@ -398,6 +408,9 @@ impl Collector {
             for sink in &mut self.sinks {
                 sink.flush()?;
             }
+            if let Some(checkpoints) = &mut self.checkpoints {
+                checkpoints.after_batch(&self.stats);
+            }
         }
         Ok(())
     }
@@ -412,10 +425,9 @@ impl Collector {
         for sink in &mut self.sinks {
             sink.write(&record)?;
         }
-        if self.stats.window_end_ms.is_none()
-            && let Some(end) = &self.window_end
-        {
-            self.stats.window_end_ms = end.get_ms();
+        // Read again for every record: a cut moves the end earlier.
+        if let Some(end) = self.window_end.as_ref().and_then(WindowEnd::get_ms) {
+            self.stats.window_end_ms = Some(end);
         }
         self.stats.add(&record);
         if let Some(series) = &mut self.timeseries {
@@ -423,5 +435,57 @@ impl Collector {
         }
         self.progress.record_done(&record, &self.stats);
         Ok(())
+    }
+}
+
+/// A search probe judged every `every` of its run (after warm-up time) until it is decided or has
+/// had its last extension: decided, it is cut; undecided, it runs on.
+pub struct Checkpoints {
+    criteria: Arc<Criteria>,
+    cut: Arc<Cut>,
+    next: Instant,
+    every: Duration,
+    left: u32,
+}
+
+impl Checkpoints {
+    /// `extensions` checkpoints after the first `start + every`; the run's plan ends one `every`
+    /// after the last.
+    pub fn new(
+        criteria: Arc<Criteria>,
+        cut: Arc<Cut>,
+        start: Instant,
+        every: Duration,
+        extensions: u32,
+    ) -> Self {
+        Checkpoints {
+            criteria,
+            cut,
+            next: start + every,
+            every,
+            left: extensions,
+        }
+    }
+
+    fn after_batch(&mut self, stats: &RunStats) {
+        if self.left == 0 || Instant::now() < self.next {
+            return;
+        }
+        self.left -= 1;
+        self.next += self.every;
+        let elapsed = self.cut.elapsed_s();
+        let judged = self.criteria.judge(stats, || {
+            crate::stats::Summary::from_stats(stats, elapsed, Vec::new())
+        });
+        // A pass of an open loop whose in-flight count may still be growing is not yet a pass:
+        // a queue growing slowly takes time to break a latency objective.
+        let decided = match judged.outcome {
+            Outcome::Fail => true,
+            Outcome::Pass => self.cut.flat(),
+            Outcome::Inconclusive => false,
+        };
+        if decided {
+            self.cut.stop(StoppedEarly::Decided { after_s: elapsed });
+        }
     }
 }

@@ -17,9 +17,11 @@
 //! With several runs per side, each resample first draws that many runs with replacement, then
 //! resamples each drawn run: the interval then holds the run-to-run spread too.
 
+use crate::stats::bootstrap::{self, rank};
+use crate::stats::gate::percent_label;
 use anyhow::{Context, bail};
 use rand::{RngExt, SeedableRng};
-use rand_distr::{Beta, Binomial, Distribution, StandardNormal};
+use rand_distr::{Binomial, Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::BufRead;
@@ -129,12 +131,6 @@ impl Figure {
     fn higher_is_better(self) -> bool {
         matches!(self, Figure::RequestsPerS | Figure::OutputTokensPerS)
     }
-}
-
-/// `0.999` → `99.9`.
-fn percent_label(q: f64) -> String {
-    let text = format!("{:.4}", q * 100.0);
-    text.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 /// What one run folder holds for a comparison.
@@ -364,12 +360,7 @@ impl RunSample {
             }
             Figure::Percentile(time, q) => {
                 let v = self.times(time);
-                let n = v.len();
-                let k = rank(q, n);
-                let u: f64 = Beta::new(k as f64, (n - k + 1) as f64)
-                    .map(|beta| beta.sample(rng))
-                    .unwrap_or(q);
-                v[((u * n as f64) as usize).min(n - 1)]
+                v[bootstrap::percentile_index(q, v.len(), rng)]
             }
             Figure::ErrorRate => {
                 let p = self.failed as f64 / self.requests as f64;
@@ -387,13 +378,6 @@ impl RunSample {
             }
         })
     }
-}
-
-/// The 1-based rank of quantile `q` among `n` sorted values (HdrHistogram's and numpy's
-/// "inverted CDF" percentile: the smallest value with at least q·n values at or below it).
-fn rank(q: f64, n: usize) -> usize {
-    // Less a hair: 0.9 × 100 is 90.00000000000001 in binary, whose ceiling would be 91.
-    ((q * n as f64 - 1e-9).ceil() as usize).clamp(1, n)
 }
 
 /// One side of a comparison: one run folder, or several repeats of the same set-up.

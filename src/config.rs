@@ -7,9 +7,10 @@ use crate::cli::{
 use crate::client::{ApiKey, ClientConfig};
 use crate::cost::{PriceTable, Tier};
 use crate::mock::MockConfig;
+use crate::modes::SearchOver;
 use crate::scheduler::{Arrivals, Limit, Pace, RetryPolicy, Warmup, WhenFull};
 use crate::shard::Shard;
-use crate::stats::Slo;
+use crate::stats::{PercentileSlo, Slo};
 use crate::tokenize::{HfTokenizer, TokenCounter};
 use crate::workload::DefaultRoute;
 use crate::workload::generate::{Dataset, DatasetFormat, Input, Prefix, Recipe, Shape};
@@ -483,6 +484,81 @@ pub struct BenchConfig {
     pub verdicts: Verdicts,
     /// `--shard`/`--shards`: this copy's lines; concurrency, rates, seed and gates are its share.
     pub shard: Option<Shard>,
+    /// `--profile search`: what it searches and how it judges.
+    pub search: Option<SearchSettings>,
+}
+
+/// Validated `--profile search` settings.
+#[derive(Debug, Clone)]
+pub struct SearchSettings {
+    pub over: SearchOver,
+    /// Relative: 0.05.
+    pub precision: f64,
+    /// `--slo` percentile objectives.
+    pub percentiles: Vec<PercentileSlo>,
+    /// With per-request `--slo`: the share that must meet them all.
+    pub attainment: Option<f64>,
+    /// Each probe's first span (`--duration`) and the spans an inconclusive probe runs on for.
+    pub probe: Duration,
+    pub extensions: u32,
+    pub max_duration: Option<Duration>,
+}
+
+/// A probe runs this long when `--duration` is not given.
+const DEFAULT_PROBE: Duration = Duration::from_secs(10);
+
+fn search_settings(
+    args: &BenchArgs,
+    objectives: &crate::stats::Objectives,
+) -> anyhow::Result<Option<SearchSettings>> {
+    if args.profile != Profile::Search {
+        if !objectives.percentiles.is_empty() {
+            bail!(
+                "--slo {}=...: a percentile objective judges a search's probes (--profile search); for one run, gate on it with --fail-on '{}>LIMIT'",
+                objectives.percentiles[0].name(),
+                objectives.percentiles[0].name()
+            );
+        }
+        if args.max_duration.is_some() {
+            bail!("--max-duration applies to --profile search (a time budget for all its probes)");
+        }
+        if let Some(gate) = args
+            .verdicts
+            .fail_on
+            .as_ref()
+            .and_then(|t| t.0.iter().find(|g| g.metric.judges_a_search()))
+        {
+            bail!(
+                "--fail-on '{}' judges a search's answer: it applies to --profile search",
+                gate.text
+            );
+        }
+        return Ok(None);
+    }
+    let gates = args
+        .verdicts
+        .fail_on
+        .as_ref()
+        .is_some_and(|t| t.0.iter().any(|g| !g.metric.judges_a_search()));
+    if objectives.percentiles.is_empty() && objectives.per_request.is_none() && !gates {
+        bail!(
+            "--profile search needs objectives to search against: --slo ttft.p99=500ms (a percentile), --slo ttft=500ms (per request, met by --attainment of them), and/or --fail-on 'error_rate>1%'"
+        );
+    }
+    if args.requests.is_some() {
+        bail!(
+            "a search's probes are timed (over-saturation shows over time): give --duration per probe, not --requests"
+        );
+    }
+    Ok(Some(SearchSettings {
+        over: args.search_over,
+        precision: args.precision,
+        percentiles: objectives.percentiles.clone(),
+        attainment: objectives.per_request.map(|_| args.attainment),
+        probe: args.duration.unwrap_or(DEFAULT_PROBE),
+        extensions: args.max_extensions,
+        max_duration: args.max_duration,
+    }))
 }
 
 impl BenchConfig {
@@ -492,7 +568,11 @@ impl BenchConfig {
     ) -> anyhow::Result<Self> {
         let open_loop = matches!(
             args.profile,
-            Profile::Constant | Profile::Poisson | Profile::Sweep | Profile::Trace
+            Profile::Constant
+                | Profile::Poisson
+                | Profile::Sweep
+                | Profile::Search
+                | Profile::Trace
         );
         let trace_speed = positive(args.trace_speed, "--trace-speed")?;
         if trace_speed.is_some() && args.profile != Profile::Trace {
@@ -507,6 +587,8 @@ impl BenchConfig {
                 )
             }
             (Profile::Constant | Profile::Poisson, Some(_)) | (_, None) => {}
+            // A rate search's first open-loop rate.
+            (Profile::Search, Some(_)) if args.search_over == SearchOver::Rate => {}
             (other, Some(_)) => bail!(
                 "--rate applies to --profile constant and poisson, not {}",
                 other.as_str()
@@ -539,17 +621,20 @@ impl BenchConfig {
             );
         }
         let shard = shard_of(&args.sharding, &env)?;
+        let objectives = args.slo.clone().unwrap_or_default();
+        let search = search_settings(&args, &objectives)?;
         let mut load = Load::gates(args.gates, false, args.max_retries, args.grace, args.quiet)?;
         load.warmup = args.warmup.unwrap_or_default();
         load.requests = args.requests;
         load.duration = args.duration;
-        load.slo = args.slo;
+        load.slo = objectives.per_request;
         load.start_at = args.sharding.start_at;
         load.share(shard);
         let whole = |n: u32| shard.map_or(n as usize, |s| s.share_of(n as usize));
         Ok(BenchConfig {
             shard,
-            verdicts: Verdicts::from_args(args.verdicts, args.slo)?,
+            verdicts: Verdicts::from_args(args.verdicts, objectives.per_request)?,
+            search,
             workload: args.workload,
             conn: Connection::from_args(args.target, args.request, &args.mock_knobs, env)?,
             profile: args.profile,
@@ -591,7 +676,7 @@ impl BenchConfig {
             Profile::Trace => open(Arrivals::Trace {
                 speed: self.trace_speed,
             }),
-            Profile::Sweep => return None,
+            Profile::Sweep | Profile::Search => return None,
         })
     }
 

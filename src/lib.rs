@@ -14,6 +14,8 @@
 //! - `sink`: output formats behind one trait
 //! - `stats`: counters, histograms and the summary's data, mergeable; no formatting
 //! - `export`: the summary and the sweep rendered (text, JSON, CSV), one exporter per format
+//! - `capacity`: a probe's judgement with its uncertainty, over-saturation, the cut that ends a
+//!   step early, and the search's bracket-and-bisect
 //! - `compare`: two sides' runs compared figure by figure, with a bootstrap verdict against the noise
 //! - `cost`: prices, dollars per record and run, the `--max-cost` budget, estimates before a run
 //! - `run_folder`: the run folder's layout
@@ -25,6 +27,7 @@
 //! No module depends on another that depends back on it: `scripts/module-cycles src` checks (CI runs it).
 
 pub mod batch_output;
+pub mod capacity;
 pub mod cli;
 pub mod client;
 pub mod collector;

@@ -19,6 +19,10 @@ pub enum Profile {
     Poisson,
     /// Synchronous, then throughput, then --steps rates spaced between the two measured rates.
     Sweep,
+    /// The highest rate (or -c, with --search concurrency) meeting every --slo and --fail-on
+    /// objective: probes doubling from the synchronous rate until one fails, then bisected to
+    /// --precision.
+    Search,
     /// Each line at its own `timestamp` (ms from the trace start) ÷ --trace-speed, once through
     /// (open loop).
     Trace,
@@ -33,6 +37,7 @@ impl Profile {
             Profile::Constant => "constant",
             Profile::Poisson => "poisson",
             Profile::Sweep => "sweep",
+            Profile::Search => "search",
             Profile::Trace => "trace",
         }
     }
@@ -54,4 +59,14 @@ impl SweepArrivals {
             SweepArrivals::Poisson => Profile::Poisson,
         }
     }
+}
+
+/// What `bench --profile search` searches over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SearchOver {
+    /// The open loop's arrival rate (requests per second), paced as --sweep-arrivals says.
+    Rate,
+    /// The closed loop's -c (requests in flight).
+    Concurrency,
 }

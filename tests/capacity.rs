@@ -127,3 +127,192 @@ fn a_throughput_step_no_faster_than_the_synchronous_one_is_warned_about() {
         "{stderr}"
     );
 }
+
+/// `bench --profile search` against the mock answering in 100 ms (first token at 20 ms, 16 more
+/// 5 ms apart), from 10 req/s; with `--mock-slots 4` a true capacity of 40 requests per second.
+/// Returns search.json and stdout.
+fn search(dir: &std::path::Path, extra: &[&str]) -> (serde_json::Value, String) {
+    let w = workload(dir, 12);
+    let out = dir.join("search");
+    let mut args = vec![
+        "bench",
+        w.to_str().unwrap(),
+        "--mock",
+        "--stream",
+        "--mock-ttft",
+        "20ms",
+        "--mock-itl",
+        "5ms",
+        "--mock-output-tokens",
+        "17",
+        "--profile",
+        "search",
+        "--rate",
+        "10",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    let output = llmvolley().args(&args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
+    let json = std::fs::read_to_string(out.join("search.json")).unwrap();
+    (serde_json::from_str(&json).unwrap(), stdout)
+}
+
+/// The answer and the lowest failing load of a search.
+fn bracket(search: &serde_json::Value) -> (f64, f64) {
+    let answer = &search["answer"];
+    (
+        answer["max"].as_f64().expect("an answer"),
+        answer["fails_at"].as_f64().expect("a failing probe"),
+    )
+}
+
+#[test]
+fn a_search_finds_the_capacity_within_its_precision_for_a_ttft_p99_slo() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (found, stdout) = search(
+        tmp.path(),
+        &[
+            "--mock-slots",
+            "4",
+            "--slo",
+            "ttft.p99=300ms",
+            "--duration",
+            "2s",
+            "--precision",
+            "10%",
+            "-q",
+        ],
+    );
+    let (max, fails_at) = bracket(&found);
+    assert!(
+        (max - 40.0).abs() <= 0.1 * 40.0 && fails_at > max && fails_at <= max * 1.1 + 1e-9,
+        "true capacity 40/s: passes at {max}, fails at {fails_at}\n{stdout}"
+    );
+    assert!(
+        stdout.starts_with("run folder") && stdout.contains("max rate meeting ttft.p99 ≤ 300 ms:"),
+        "the answer comes first: {stdout}"
+    );
+    let probes = found["probes"].as_array().unwrap();
+    assert!(
+        tmp.path()
+            .join("search")
+            .join(probes[1]["folder"].as_str().unwrap())
+            .join("summary.json")
+            .exists()
+    );
+    assert!(tmp.path().join("search/search.csv").exists());
+}
+
+#[test]
+fn a_search_finds_the_capacity_within_its_precision_for_a_goodput_slo() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (found, stdout) = search(
+        tmp.path(),
+        &[
+            "--mock-slots",
+            "4",
+            "--slo",
+            "ttft=300ms",
+            "--attainment",
+            "95%",
+            "--duration",
+            "2s",
+            "--precision",
+            "10%",
+            "-q",
+        ],
+    );
+    let (max, _) = bracket(&found);
+    assert!(
+        (max - 40.0).abs() <= 0.1 * 40.0,
+        "true capacity 40/s: {max}\n{stdout}"
+    );
+    let goodput = found["goodput_per_s"].as_f64().unwrap();
+    assert!(goodput > 0.8 * 40.0 && goodput <= max * 1.05, "{goodput}");
+}
+
+#[test]
+fn a_short_noisy_probe_is_extended_rather_than_judged() {
+    let tmp = tempfile::tempdir().unwrap();
+    // TTFT uniform in 20–220 ms: its p99 is near 218 ms, so a limit of 215 ms is within any
+    // short probe's interval. The first open-loop probe runs on past its first second.
+    let (found, _) = search(
+        tmp.path(),
+        &[
+            "--slo",
+            "ttft.p99=215ms",
+            "--mock-jitter",
+            "200ms",
+            "--duration",
+            "1s",
+            "--max-extensions",
+            "2",
+            "--max-duration",
+            "3s",
+            "-q",
+        ],
+    );
+    let probe = &found["probes"][1];
+    assert!(
+        probe["extensions"].as_u64().unwrap() >= 1,
+        "an interval across the limit is not a verdict: {probe}"
+    );
+    assert!(
+        found["stopped"]
+            .as_str()
+            .unwrap()
+            .contains("--max-duration"),
+        "{found}"
+    );
+}
+
+#[test]
+fn a_saturated_sweep_step_is_stopped_early_with_its_evidence() {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = workload(tmp.path(), 12);
+    // 2 slots of 100 ms: 20 answers a second; 60 offered for 20 s would be 1,200 requests.
+    let out = tmp.path().join("sweep");
+    let output = llmvolley()
+        .args([
+            "bench",
+            w.to_str().unwrap(),
+            "--mock",
+            "--stream",
+            "--mock-ttft",
+            "20ms",
+            "--mock-itl",
+            "5ms",
+            "--mock-output-tokens",
+            "17",
+            "--mock-slots",
+            "2",
+            "--profile",
+            "sweep",
+            "--rates",
+            "60",
+            "--duration",
+            "20s",
+            "-q",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("(saturated: stopped after"), "{stdout}");
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("steps/01-rate-60.00/summary.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(summary["stopped_early"]["reason"], "saturated", "{summary}");
+    assert!(summary["saturation"]["growth_per_s"].as_f64().unwrap() > 20.0);
+    assert!(
+        summary["requests"]["total"].as_u64().unwrap() < 600,
+        "stopped well before its 1,200 requests: {}",
+        summary["requests"]
+    );
+}

@@ -207,13 +207,13 @@ fn a_sweep_names_the_steps_that_failed_a_gate() {
         csv.lines()
             .next()
             .unwrap()
-            .ends_with(",failed_gates,interrupted"),
+            .ends_with(",failed_gates,interrupted,saturated,stopped_after_s"),
         "{csv}"
     );
     assert_eq!(
         csv.lines()
             .skip(1)
-            .filter(|l| l.ends_with(",latency.p50>1ms,false"))
+            .filter(|l| l.ends_with(",latency.p50>1ms,false,,"))
             .count(),
         3,
         "{csv}"

@@ -4,6 +4,7 @@ use super::drive::Driver;
 use super::exit_code;
 use super::measure::Bench;
 use super::target::{RunJson, print_summary, start_target, watch_signals};
+use crate::capacity::Watch;
 use crate::cli::Profile;
 use crate::config::BenchConfig;
 use crate::cost::Budget;
@@ -57,11 +58,37 @@ pub async fn bench(args: crate::cli::BenchArgs) -> anyhow::Result<ExitCode> {
     let summaries = match config.pace() {
         Some(pace) => {
             let summary = bench
-                .measure(&dir, config.profile, pace, Some(&mut run_json), None)
-                .await?;
+                .measure(
+                    &dir,
+                    config.profile,
+                    pace,
+                    Some(&mut run_json),
+                    None,
+                    Watch::marking_saturation(),
+                )
+                .await?
+                .summary;
             crate::export::print_line(&format!("run folder   {}", dir.display()))?;
             print_summary(&summary, &config.verdicts)?;
             vec![summary]
+        }
+        None if config.profile == Profile::Search => {
+            let _ = std::fs::remove_dir(dir.join(HISTOGRAMS_DIR));
+            let searched = super::search::search(&bench, &dir).await?;
+            signals.abort();
+            drop(mock);
+            run_json.finish()?;
+            // Probes fail by design (that is how the answer is found): the answer's gates and
+            // how the search ended decide the exit code, not the probes' failed requests.
+            return Ok(if shutdown.stop.is_cancelled() {
+                exit_code(true, &[])
+            } else if searched.summaries.iter().any(|s| s.gave_up.is_some()) {
+                exit_code(false, &searched.summaries)
+            } else if searched.gate_failed {
+                ExitCode::from(super::EXIT_THRESHOLD)
+            } else {
+                ExitCode::SUCCESS
+            });
         }
         None => {
             // A sweep's histograms are in its step folders.
@@ -105,12 +132,12 @@ fn load_workload(config: &BenchConfig) -> anyhow::Result<Vec<Request>> {
             WorkItem::Invalid(bad) => bail!("{path}:{}: {}", bad.line, bad.message),
         }
     }
-    if config.profile == Profile::Sweep
+    if matches!(config.profile, Profile::Sweep | Profile::Search)
         && (config.load.conversations.tool_loop
             || requests.iter().any(|r| r.conversation.is_some()))
     {
         bail!(
-            "--profile sweep spaces its steps by requests per second, but a conversation is several requests started at one rate: bench conversations with --profile constant or poisson (--rate counts conversations started) or concurrent"
+            "--profile sweep and search space their steps by requests per second, but a conversation is several requests started at one rate: bench conversations with --profile constant or poisson (--rate counts conversations started) or concurrent"
         );
     }
     if config.profile == Profile::Trace {
@@ -126,8 +153,16 @@ fn load_workload(config: &BenchConfig) -> anyhow::Result<Vec<Request>> {
             None => bail!("workload {path} has no requests"),
         }
     }
-    if let Some(slo) = config.load.slo
-        && (slo.ttft.is_some() || slo.tpot.is_some())
+    let percentile_needs_stream = config.search.as_ref().is_some_and(|s| {
+        s.percentiles
+            .iter()
+            .any(|p| p.time != crate::stats::SloTime::E2e)
+    });
+    if (percentile_needs_stream
+        || config
+            .load
+            .slo
+            .is_some_and(|slo| slo.ttft.is_some() || slo.tpot.is_some()))
         && !requests.iter().any(streams)
     {
         bail!(
@@ -155,7 +190,16 @@ fn bench_settings(config: &BenchConfig, workload_lines: usize) -> Value {
         "drop_when_full": config.when_full == WhenFull::Drop,
         "steps": (config.profile == Profile::Sweep && config.rates.is_empty()).then_some(config.steps),
         "rates": (!config.rates.is_empty()).then_some(&config.rates),
-        "sweep_arrivals": (config.profile == Profile::Sweep).then_some(config.sweep_arrivals),
+        "sweep_arrivals": matches!(config.profile, Profile::Sweep | Profile::Search).then_some(config.sweep_arrivals),
+        "search": config.search.as_ref().map(|s| json!({
+            "over": s.over,
+            "precision": s.precision,
+            "objectives": s.percentiles.iter().map(|p| format!("{}<={}ms", p.name(), p.limit_ms)).collect::<Vec<_>>(),
+            "attainment": s.attainment,
+            "probe_s": s.probe.as_secs_f64(),
+            "max_extensions": s.extensions,
+            "max_duration_s": s.max_duration.map(|d| d.as_secs_f64()),
+        })),
         "trace_speed": (config.profile == Profile::Trace).then_some(config.trace_speed),
         "shard": config.shard,
         "workload_fingerprint": crate::workload::Fingerprint::of(&config.workload).ok(),

@@ -3,8 +3,9 @@
 //! self-check, and the run's figures. `run` drives once, `bench` once per step.
 
 use super::target::{RunJson, new_timeseries};
+use crate::capacity::{Cut, Saturation, SaturationSettings, SaturationWatch, StoppedEarly, Watch};
 use crate::client::Client;
-use crate::collector::{Collected, Collector, Progress, ProgressMode};
+use crate::collector::{Checkpoints, Collected, Collector, Progress, ProgressMode};
 use crate::config::{Connection, Load};
 use crate::cost::{Budget, Pricer};
 use crate::cpu;
@@ -69,6 +70,8 @@ pub(super) struct Folder<'a> {
     pub run_json: Option<&'a mut RunJson>,
     /// What the progress line calls this load (a sweep's "step 2/7 throughput").
     pub label: Option<String>,
+    /// Over-saturation, and a search probe's judgements, watched along the way.
+    pub watch: Watch,
 }
 
 /// What one drive did, beyond its records.
@@ -84,6 +87,12 @@ pub(super) struct Driven {
     pub server_pacing: Option<ServerPacing>,
     /// Why the load gave up on a dead endpoint (`--give-up-after`), if it did.
     pub gave_up: Option<String>,
+    /// Why the step ended before its plan did, if it did.
+    pub stopped_early: Option<StoppedEarly>,
+    /// An open loop's over-saturation, with its evidence.
+    pub saturation: Option<Saturation>,
+    /// A watched open loop's offered rate and saturation tolerance, for the check at its end.
+    pub open_loop_watch: Option<(f64, f64)>,
 }
 
 impl Driver<'_> {
@@ -120,10 +129,11 @@ impl Driver<'_> {
                 conn.sends_no_credential(&self.base_url),
             ))
         });
-        let gates = Gates {
+        let mut gates = Gates {
             throttle: throttle.clone(),
             budget: self.budget.clone(),
             give_up: give_up.clone(),
+            cut: None,
         };
         if let Some(at) = load.start_at
             && let Ok(wait) = at.duration_since(std::time::SystemTime::now())
@@ -164,7 +174,15 @@ impl Driver<'_> {
             .with_stats(RunStats::with_slo(load.slo))
             .with_window_end(window_end.clone())
             .with_secrets(conn.secrets(&self.base_url));
-        let plan = Plan::new(load.warmup, load.limit(default_requests));
+        // A probe runs until decided, or for its span and every extension.
+        let limit = match &folder.watch.probe {
+            Some(probe) => crate::scheduler::Limit {
+                requests: None,
+                duration: Some(probe.every * (probe.extensions + 1)),
+            },
+            None => load.limit(default_requests),
+        };
+        let plan = Plan::new(load.warmup, limit);
         let cpu_before = self.cpu_times();
         // The epoch as late as setup allows: a trace's first arrivals are due at it.
         let epoch = std::time::Instant::now();
@@ -178,6 +196,31 @@ impl Driver<'_> {
         if folder.timeseries {
             collector = collector.with_timeseries(new_timeseries(dir, epoch_unix_us)?);
         }
+        let cut = Arc::new(Cut::new(stop.clone(), epoch, window_end.clone()));
+        gates.cut = Some(cut.clone());
+        if let Some(probe) = &folder.watch.probe {
+            collector = collector.with_checkpoints(Checkpoints::new(
+                probe.criteria.clone(),
+                cut.clone(),
+                epoch + warmup_time,
+                probe.every,
+                probe.extensions,
+            ));
+        }
+        let folder_watch_saturation = folder.watch.saturation;
+        let saturation = match (folder.watch.saturation, pace) {
+            (
+                Some(settings),
+                Pace::Open {
+                    arrivals,
+                    max_inflight,
+                    ..
+                },
+            ) => arrivals.rate().map(|rate| {
+                watch_saturation(rate, max_inflight, settings, in_flight.clone(), cut.clone())
+            }),
+            _ => None,
+        };
         let collecting = tokio::task::spawn_blocking(move || collector.run(records_rx));
         if let Some(run_json) = folder.run_json {
             run_json.set("epoch_unix_us", Value::from(epoch_unix_us))?;
@@ -202,6 +245,13 @@ impl Driver<'_> {
                 dispatch_on_pacer_thread(source, plan, pace, gates, launcher, stop).await?
             }
         };
+        let saturation = match saturation {
+            Some((task, found)) => {
+                task.abort();
+                found.lock().map(|mut f| f.take()).unwrap_or(None)
+            }
+            None => None,
+        };
         let Collected {
             stats,
             timeseries,
@@ -225,6 +275,14 @@ impl Driver<'_> {
             scheduler_lag: dispatched.scheduler_lag,
             server_pacing: throttle.and_then(|t| t.report()),
             gave_up: give_up.and_then(|g| g.verdict().map(str::to_string)),
+            stopped_early: cut.reason(),
+            saturation,
+            open_loop_watch: match (folder_watch_saturation, pace) {
+                (Some(settings), Pace::Open { arrivals, .. }) => {
+                    arrivals.rate().map(|rate| (rate, settings.tolerance))
+                }
+                _ => None,
+            },
         })
     }
 
@@ -251,6 +309,19 @@ impl Driven {
         summary.cost.budget_usd = load.max_cost;
         summary.cost.budget_stopped = self.ended == Ended::Budget;
         summary.gave_up = self.gave_up.clone();
+        summary.stopped_early = self.stopped_early;
+        summary.saturation = self.saturation.clone();
+        if summary.saturation.is_none()
+            && let Some((offered, tolerance)) = self.open_loop_watch
+        {
+            summary.saturation = crate::capacity::saturation_at_end(
+                offered,
+                summary.load.as_ref().and_then(|l| l.achieved_rate_per_s),
+                summary.steady_state.as_ref().map(|s| s.requests_per_s),
+                tolerance,
+                self.wall_time_s,
+            );
+        }
         summary
     }
 
@@ -308,6 +379,47 @@ fn load_summary(
         scheduler_lag_ms,
         client,
     }
+}
+
+/// Samples the requests in flight of an open loop offered `rate` until aborted; the evidence of
+/// over-saturation once seen (the step cut then, when the settings say so).
+#[allow(clippy::type_complexity)]
+fn watch_saturation(
+    rate: f64,
+    max_inflight: usize,
+    settings: SaturationSettings,
+    in_flight: Arc<AtomicUsize>,
+    cut: Arc<Cut>,
+) -> (
+    tokio::task::JoinHandle<()>,
+    Arc<std::sync::Mutex<Option<Saturation>>>,
+) {
+    let found = Arc::new(std::sync::Mutex::new(None));
+    let slot = found.clone();
+    let task = tokio::spawn(async move {
+        let mut watch = SaturationWatch::new(rate, max_inflight, settings.tolerance);
+        cut.set_flat(false);
+        let mut every =
+            tokio::time::interval(Duration::from_secs_f64(crate::capacity::SAMPLE_EVERY_S));
+        loop {
+            every.tick().await;
+            let now = cut.elapsed_s();
+            let found = watch.observe(now, in_flight.load(std::sync::atomic::Ordering::Relaxed));
+            cut.set_flat(watch.flat());
+            let Some(mut saturation) = found else {
+                continue;
+            };
+            saturation.stopped = settings.stop;
+            if let Ok(mut slot) = slot.lock() {
+                *slot = Some(saturation);
+            }
+            if settings.stop {
+                cut.stop(StoppedEarly::Saturated { after_s: now });
+            }
+            return;
+        }
+    });
+    (task, found)
 }
 
 /// The whole dispatch, then the launcher dropped: it holds the last records sender, so the

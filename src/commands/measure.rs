@@ -3,6 +3,7 @@
 
 use super::drive::{Driver, Folder};
 use super::target::{RunJson, create_record_files};
+use crate::capacity::{Judgement, Watch};
 use crate::config::BenchConfig;
 use crate::modes::Profile;
 use crate::scheduler::{Cycled, Pace, Warmup};
@@ -10,6 +11,12 @@ use crate::stats::Summary;
 use crate::workload::Request;
 use std::path::Path;
 use std::sync::Arc;
+
+/// One measurement's summary, and a search probe's judgement of its final figures.
+pub(super) struct Measured {
+    pub summary: Summary,
+    pub judgement: Option<Judgement>,
+}
 
 /// What every step of a bench shares.
 pub(super) struct Bench<'a> {
@@ -28,7 +35,8 @@ impl Bench<'_> {
         pace: Pace,
         run_json: Option<&mut RunJson>,
         label: Option<String>,
-    ) -> anyhow::Result<Summary> {
+        watch: Watch,
+    ) -> anyhow::Result<Measured> {
         let load = &self.config.load;
         let lines = self.workload.len() as u64;
         let limit = load.limit(Some(lines));
@@ -44,6 +52,7 @@ impl Bench<'_> {
             timeseries: true,
             run_json,
             label,
+            watch: watch.clone(),
         };
         let source = match profile {
             Profile::Trace => Cycled::once(self.workload.clone()),
@@ -55,8 +64,20 @@ impl Bench<'_> {
             .await?;
         let interrupted = self.driver.shutdown.stop.is_cancelled();
         let mut summary = driven.summary(&driven.stats, load, interrupted);
-        summary.thresholds = self.config.verdicts.fail_on.judge(&summary, &driven.stats);
+        // A search's gates on its answer are judged on the answer, not on each probe.
+        summary.thresholds = self
+            .config
+            .verdicts
+            .fail_on
+            .0
+            .iter()
+            .filter(|t| !t.metric.judges_a_search())
+            .map(|t| t.judge(&summary, &driven.stats))
+            .collect();
+        let judgement = watch
+            .probe
+            .map(|probe| probe.criteria.judge(&driven.stats, || summary.clone()));
         driven.write(dir, None, &summary)?;
-        Ok(summary)
+        Ok(Measured { summary, judgement })
     }
 }

@@ -149,6 +149,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         timeseries: !resuming,
         label: None,
         run_json: Some(&mut run_json),
+        watch: crate::capacity::Watch::default(),
     };
     let driven = driver
         .drive(folder, source, config.profile(), pace, None)

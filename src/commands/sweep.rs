@@ -1,6 +1,7 @@
 //! `bench --profile sweep`: synchronous, throughput, then rates between them; the sweep table.
 
 use super::measure::Bench;
+use crate::capacity::Watch;
 use crate::cli::Profile;
 use crate::export::{
     Destination, Exports, Json, Sweep, SweepCsv, SweepMarkdown, SweepRow, SweepTable,
@@ -139,8 +140,16 @@ impl SweepSteps<'_, '_> {
         let label = format!("step {step}/{} {name}", self.total);
         let summary = self
             .bench
-            .measure(&step_dir, profile, pace, None, Some(label))
-            .await?;
+            .measure(
+                &step_dir,
+                profile,
+                pace,
+                None,
+                Some(label),
+                Watch::stopping_saturation(),
+            )
+            .await?
+            .summary;
         let row = SweepRow::new(step, &folder, &summary);
         if !self.bench.config.load.quiet {
             eprintln!(

@@ -6,6 +6,7 @@ mod compare;
 mod estimate;
 mod html;
 mod markdown;
+mod search;
 mod sweep;
 mod text;
 
@@ -13,6 +14,7 @@ pub use compare::CompareTable;
 pub use estimate::EstimateTable;
 pub use html::HtmlReport;
 pub use markdown::{SummaryMarkdown, SweepMarkdown};
+pub use search::{Probe, SearchCsv, SearchResult, SearchTable};
 pub use sweep::{Sweep, SweepCsv, SweepRow, SweepTable};
 pub use text::SummaryText;
 

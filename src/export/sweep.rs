@@ -43,6 +43,12 @@ pub struct SweepRow {
     /// An interrupt stopped the step before its end: its figures cover only part of it.
     #[serde(default)]
     pub interrupted: bool,
+    /// The server fell behind the offered rate: the evidence, and whether the step was stopped
+    /// early for it (after how many seconds).
+    #[serde(default)]
+    pub saturated: Option<String>,
+    #[serde(default)]
+    pub stopped_after_s: Option<f64>,
 }
 
 impl SweepRow {
@@ -72,6 +78,11 @@ impl SweepRow {
             latency_from_schedule_p99_ms: s.latency_from_schedule_ms.as_ref().map(|d| d.p99),
             error_rate: s.requests.error_rate().unwrap_or(0.0),
             interrupted: s.interrupted,
+            saturated: s.saturation.as_ref().map(|sat| sat.evidence.clone()),
+            stopped_after_s: s.stopped_early.map(|stop| match stop {
+                crate::capacity::StoppedEarly::Saturated { after_s }
+                | crate::capacity::StoppedEarly::Decided { after_s } => after_s,
+            }),
             goodput_per_s: s.slo.as_ref().map(|g| g.goodput_per_s),
             slo_ttft_share: s.slo.as_ref().and_then(|g| g.share_ttft),
             slo_tpot_share: s.slo.as_ref().and_then(|g| g.share_tpot),
@@ -172,9 +183,21 @@ fn render_sweep(rows: &[SweepRow]) -> String {
         if r.interrupted {
             out.push_str("  (interrupted: a partial step)");
         }
+        match (&r.saturated, r.stopped_after_s) {
+            (Some(_), Some(after)) => {
+                let _ = write!(out, "  (saturated: stopped after {after:.1} s)");
+            }
+            (Some(_), None) => out.push_str("  (saturated)"),
+            _ => {}
+        }
         out.push('\n');
     }
     out.push_str("(latency and TTFT in ms; each step's full summary is in its folder)\n");
+    for r in rows.iter() {
+        if let Some(evidence) = &r.saturated {
+            let _ = writeln!(out, "{:<13}step {}: {evidence}", "saturated", r.step);
+        }
+    }
     for r in rows.iter().filter(|r| !r.failed_gates.is_empty()) {
         let _ = writeln!(
             out,

@@ -76,13 +76,16 @@ pub struct Gates {
     pub throttle: Option<Arc<Throttle>>,
     pub budget: Option<Arc<Budget>>,
     pub give_up: Option<Arc<GiveUp>>,
+    /// A step's watchers: it is over-saturated, or a search probe is decided.
+    pub cut: Option<Arc<crate::capacity::Cut>>,
 }
 
 impl Gates {
-    /// Why `stop` fired: the endpoint is dead, or an interrupt.
+    /// Why `stop` fired: the endpoint is dead, the step was cut, or an interrupt.
     fn stopped(&self) -> Ended {
-        match &self.give_up {
-            Some(give_up) if give_up.verdict().is_some() => Ended::GaveUp,
+        match (&self.give_up, &self.cut) {
+            (Some(give_up), _) if give_up.verdict().is_some() => Ended::GaveUp,
+            (_, Some(cut)) if cut.reason().is_some() => Ended::Cut,
             _ => Ended::Interrupted,
         }
     }
@@ -226,6 +229,8 @@ pub enum Ended {
     Budget,
     /// An interrupt (or a caller's stop).
     Interrupted,
+    /// The step's watchers ended it before its plan did (`capacity::Cut`).
+    Cut,
     /// The first attempts all failed the same way (`--give-up-after`): the endpoint is dead.
     GaveUp,
     /// Records can no longer be written (the collector failed).
@@ -504,7 +509,7 @@ pub async fn dispatch(
         );
         launched += 1;
     };
-    if matches!(ended, Ended::Limit | Ended::Budget) {
+    if matches!(ended, Ended::Limit | Ended::Budget | Ended::Cut) {
         launcher.limit_reached();
     }
     if ended != Ended::RecordsClosed && source.owes_records() {
@@ -536,7 +541,7 @@ async fn record_unsent(
 ) {
     let unsent = |request| match (ended, verdict) {
         (Ended::Budget, _) => skipped_budget_record(request),
-        (Ended::Limit, _) => limit_record(request),
+        (Ended::Limit | Ended::Cut, _) => limit_record(request),
         (Ended::GaveUp, Some(verdict)) => gave_up_record(request, verdict),
         _ => interrupted_record(request),
     };

@@ -27,8 +27,15 @@ pub enum Stat {
     Count,
 }
 
+/// `0.999` → `99.9`.
+pub fn percent_label(q: f64) -> String {
+    let text = format!("{:.4}", q * 100.0);
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
 impl Stat {
-    fn parse(text: &str) -> Result<Stat, String> {
+    /// `p99`, `p99.9`, `min`, `max`, `mean`, `stdev`, `count`.
+    pub fn parse(text: &str) -> Result<Stat, String> {
         Ok(match text {
             "min" => Stat::Min,
             "max" => Stat::Max,
@@ -109,6 +116,10 @@ pub enum Metric {
     CostPer1k,
     /// Checked structured answers that are valid (0–1): `structured_output.valid`.
     StructuredValid,
+    /// `bench --profile search`: the answer, the highest rate (or concurrency) meeting every
+    /// objective (`search.max_rate<30/s` fails a capacity regression).
+    SearchMaxRate,
+    SearchMaxConcurrency,
     /// Any other number in `summary.json`, by its dotted path (`tokens.total_per_s`).
     Path(String),
 }
@@ -172,6 +183,8 @@ impl Metric {
             "cost" | "cost_usd" | "cost.total_usd" => Metric::CostUsd,
             "cost_per_1k" | "cost.per_1k_requests_usd" => Metric::CostPer1k,
             "structured_output.valid" | "structured_output" => Metric::StructuredValid,
+            "search.max_rate" => Metric::SearchMaxRate,
+            "search.max_concurrency" => Metric::SearchMaxConcurrency,
             path => {
                 let known = serde_json::to_value(Summary::from_stats(
                     &RunStats::default(),
@@ -195,7 +208,11 @@ impl Metric {
             Metric::Length(..) => Unit::Tokens,
             Metric::Histogram(h, _) => h.unit(),
             Metric::ErrorRate | Metric::StructuredValid => Unit::Share,
-            Metric::RequestsPerS | Metric::OutputTokensPerS | Metric::Goodput => Unit::PerSecond,
+            Metric::RequestsPerS
+            | Metric::OutputTokensPerS
+            | Metric::Goodput
+            | Metric::SearchMaxRate => Unit::PerSecond,
+            Metric::SearchMaxConcurrency => Unit::Number,
             Metric::CostUsd | Metric::CostPer1k => Unit::Usd,
             Metric::Path(path) if path.ends_with("_ms") || path.contains("_ms.") => Unit::Millis,
             Metric::Path(path) if path.ends_with("_per_s") => Unit::PerSecond,
@@ -234,6 +251,8 @@ impl Metric {
             Metric::CostUsd => summary.cost.total_usd,
             Metric::CostPer1k => summary.cost.per_1k_requests_usd,
             Metric::StructuredValid => summary.structured_output.as_ref().map(|s| s.valid),
+            // A search's answer is in search.json, judged there.
+            Metric::SearchMaxRate | Metric::SearchMaxConcurrency => None,
             Metric::Path(path) => {
                 let value = serde_json::to_value(summary).ok()?;
                 let (parent, last) = match path.rsplit_once('.') {
@@ -274,6 +293,9 @@ impl Metric {
                 " (no ok answer to a body asking for json_schema or json_object)"
             }
             Metric::CostUsd | Metric::CostPer1k => " (no record could be priced)",
+            Metric::SearchMaxRate | Metric::SearchMaxConcurrency => {
+                " (a search's answer: bench --profile search)"
+            }
             _ => "",
         }
     }
@@ -384,7 +406,11 @@ impl Threshold {
 
     /// Judges a finished run.
     pub fn judge(&self, summary: &Summary, stats: &RunStats) -> Verdict {
-        let value = self.metric.value(summary, stats);
+        self.judge_value(self.metric.value(summary, stats))
+    }
+
+    /// Judges a value measured elsewhere (a search's answer); None is no data.
+    pub fn judge_value(&self, value: Option<f64>) -> Verdict {
         let (failed, note) = match value {
             Some(v) => (self.op.holds(v, self.limit), None),
             // Retries and failures leave these empty on a healthy run: nothing recorded is

@@ -1,11 +1,14 @@
 //! Run statistics: counts, token sums and HdrHistograms, folded record by record, and the summary.
 
+pub mod bootstrap;
 pub mod gate;
 mod slo;
+mod stopped;
 mod summary;
 mod timeseries;
 
-pub use slo::{Slo, SloSummary, SloTally};
+pub use slo::{Objectives, PercentileSlo, Slo, SloSummary, SloTally, SloTime};
+pub use stopped::{Saturation, StoppedEarly};
 pub use summary::{
     ClientCheck, ConversationSummary, CostSummary, Distribution, LoadSummary,
     SUMMARY_SCHEMA_VERSION, ServerPacing, Summary, TokenLengths, ToolCallSummary, ToolRow,

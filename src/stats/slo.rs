@@ -13,36 +13,149 @@ pub struct Slo {
 }
 
 impl Slo {
-    /// Parses `ttft=500ms,tpot=50ms,e2e=10s` (any subset, any order; a bare number is seconds).
+    /// Parses `ttft=500ms,tpot=50ms,e2e=10s` (any subset, any order; a bare number is refused).
     pub fn parse(text: &str) -> Result<Slo, String> {
+        match Objectives::parse(text)? {
+            Objectives {
+                per_request: Some(slo),
+                percentiles,
+            } if percentiles.is_empty() => Ok(slo),
+            _ => Err(format!(
+                "{text:?}: expected per-request limits only, e.g. ttft=500ms,e2e=10s"
+            )),
+        }
+    }
+}
+
+/// A per-request time an objective limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SloTime {
+    Ttft,
+    Tpot,
+    /// End-to-end: the request's latency.
+    E2e,
+}
+
+impl SloTime {
+    fn parse(name: &str) -> Option<SloTime> {
+        Some(match name {
+            "ttft" => SloTime::Ttft,
+            "tpot" => SloTime::Tpot,
+            "e2e" => SloTime::E2e,
+            _ => None?,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SloTime::Ttft => "ttft",
+            SloTime::Tpot => "tpot",
+            SloTime::E2e => "e2e",
+        }
+    }
+}
+
+/// A limit on a percentile of a per-request time (`ttft.p99=500ms`): the q-quantile of the time
+/// over every measured request, a failed request counted as slower than any limit (so 2% failed
+/// requests fail a p99 objective whatever the others did).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PercentileSlo {
+    pub time: SloTime,
+    /// In (0, 1]: 0.99 for p99.
+    pub quantile: f64,
+    pub limit_ms: f64,
+}
+
+impl PercentileSlo {
+    /// `ttft.p99`.
+    pub fn name(&self) -> String {
+        format!(
+            "{}.p{}",
+            self.time.as_str(),
+            crate::stats::gate::percent_label(self.quantile)
+        )
+    }
+}
+
+/// Everything `--slo` gives: per-request limits (goodput's) and percentile objectives.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Objectives {
+    pub per_request: Option<Slo>,
+    pub percentiles: Vec<PercentileSlo>,
+}
+
+impl Objectives {
+    /// Parses `ttft=500ms,e2e=10s` (per request) and `ttft.p99=500ms,e2e.p90=2s` (percentiles),
+    /// mixed in any order; a bare number (no unit) is refused.
+    pub fn parse(text: &str) -> Result<Objectives, String> {
         let mut slo = Slo::default();
+        let mut percentiles: Vec<PercentileSlo> = Vec::new();
         for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (key, value) = part
                 .split_once('=')
                 .ok_or_else(|| format!("{part:?}: expected NAME=DURATION, e.g. ttft=500ms"))?;
-            let value = value.trim();
+            let (key, value) = (key.trim(), value.trim());
             // A bare number would be seconds for other flags; for an SLO that is almost never meant.
             if value.parse::<f64>().is_ok() {
                 return Err(format!(
-                    "{part}: {value} what? give a unit, e.g. {}={value}ms",
-                    key.trim()
+                    "{part}: {value} what? give a unit, e.g. {key}={value}ms"
                 ));
             }
             let limit = crate::duration::parse_duration(value)?;
-            let slot = match key.trim() {
-                "ttft" => &mut slo.ttft,
-                "tpot" => &mut slo.tpot,
-                "e2e" => &mut slo.e2e,
-                other => return Err(format!("{other:?}: SLOs are ttft, tpot and e2e")),
+            let (name, stat) = match key.split_once('.') {
+                Some((name, stat)) => (name, Some(stat)),
+                None => (key, None),
             };
-            if slot.replace(limit).is_some() {
-                return Err(format!("{:?} is given twice", key.trim()));
+            let time = SloTime::parse(name).ok_or_else(|| {
+                format!("{name:?}: SLOs are ttft, tpot and e2e (each alone, or with a percentile: ttft.p99)")
+            })?;
+            let twice = || format!("{key:?} is given twice");
+            match stat {
+                None => {
+                    let slot = match time {
+                        SloTime::Ttft => &mut slo.ttft,
+                        SloTime::Tpot => &mut slo.tpot,
+                        SloTime::E2e => &mut slo.e2e,
+                    };
+                    if slot.replace(limit).is_some() {
+                        return Err(twice());
+                    }
+                }
+                Some(stat) => {
+                    let quantile = match crate::stats::gate::Stat::parse(stat)? {
+                        crate::stats::gate::Stat::Quantile(q) => q,
+                        _ => {
+                            return Err(format!(
+                                "{key:?}: an SLO is on a percentile (p50, p99, p99.9), not {stat}"
+                            ));
+                        }
+                    };
+                    if percentiles
+                        .iter()
+                        .any(|p| p.time == time && p.quantile == quantile)
+                    {
+                        return Err(twice());
+                    }
+                    percentiles.push(PercentileSlo {
+                        time,
+                        quantile,
+                        limit_ms: millis(limit),
+                    });
+                }
             }
         }
-        if slo == Slo::default() {
-            return Err("no SLO given: e.g. --slo ttft=500ms,tpot=50ms,e2e=10s".to_string());
+        let per_request = (slo != Slo::default()).then_some(slo);
+        if per_request.is_none() && percentiles.is_empty() {
+            return Err(
+                "no SLO given: e.g. --slo ttft=500ms,tpot=50ms (per request) or --slo ttft.p99=500ms"
+                    .to_string(),
+            );
         }
-        Ok(slo)
+        Ok(Objectives {
+            per_request,
+            percentiles,
+        })
     }
 }
 
@@ -219,6 +332,30 @@ mod tests {
         assert_eq!(slo.tpot, Some(Duration::from_millis(50)));
         assert_eq!(slo.e2e, Some(Duration::from_secs(10)));
         // A bare number has no unit: refused, not read as seconds.
+        let both = Objectives::parse("ttft.p99=500ms,e2e=2s,tpot.p99.9=40ms").unwrap();
+        assert_eq!(both.per_request.unwrap().e2e, Some(Duration::from_secs(2)));
+        assert_eq!(
+            both.percentiles
+                .iter()
+                .map(|p| (p.name(), p.limit_ms))
+                .collect::<Vec<_>>(),
+            [
+                ("ttft.p99".to_string(), 500.0),
+                ("tpot.p99.9".to_string(), 40.0)
+            ]
+        );
+        for bad in [
+            "ttft.max=1s",
+            "ttft.p99=1s,ttft.p99=2s",
+            "ttft.p99=500",
+            "itl.p99=5ms",
+            "ttft.p99=500ms",
+        ] {
+            assert!(
+                Slo::parse(bad).is_err(),
+                "{bad:?} accepted as per-request limits"
+            );
+        }
         for bad in [
             "",
             "ttft",

@@ -82,6 +82,12 @@ pub struct Summary {
     /// what to check. Unsent lines are `cancelled` (`error.kind` `gave_up`).
     #[serde(default)]
     pub gave_up: Option<String>,
+    /// Why the step ended before its planned end (over-saturated, or a search probe decided).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_early: Option<super::StoppedEarly>,
+    /// An open loop offered more than the server completed, with the evidence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saturation: Option<super::Saturation>,
     /// `run`: the command line that sends the lines not sent (this one, with `--out DIR --resume`;
     /// secret header values redacted). Null when every line was sent.
     #[serde(default)]
@@ -579,6 +585,8 @@ impl Summary {
             _ => None,
         };
         Summary {
+            stopped_early: None,
+            saturation: None,
             schema_version: SUMMARY_SCHEMA_VERSION,
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
             requests: RequestCounts {

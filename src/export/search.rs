@@ -1,0 +1,266 @@
+//! A capacity search: `search.json` (this data), `search.csv` (one line per probe) and its table
+//! printed answer first.
+
+use super::Exporter;
+use crate::capacity::{Answer, Judged, Outcome, SearchOver};
+use crate::stats::gate::Verdict;
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+
+/// `search.json`: the answer, then every probe in the order run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SearchResult {
+    pub over: SearchOver,
+    /// The objectives every probe was judged against, as one line.
+    pub objectives: String,
+    pub precision: f64,
+    /// Of each objective's bootstrap interval.
+    pub confidence: f64,
+    pub answer: Answer,
+    /// Goodput (requests meeting every per-request SLO per second) at the answer, when `--slo`
+    /// gave per-request limits; else the answer's ok requests per second.
+    pub goodput_per_s: Option<f64>,
+    /// Why the search ended before its answer was resolved (`--max-duration`, `--max-cost`, an
+    /// interrupt, a dead endpoint).
+    pub stopped: Option<String>,
+    /// The answer in one line, as printed first.
+    pub line: String,
+    pub wall_time_s: f64,
+    pub probes: Vec<Probe>,
+    /// `--fail-on` gates on the answer (`search.max_rate<30/s`).
+    pub thresholds: Vec<Verdict>,
+}
+
+/// One probe: a step folder, its load and its judgement.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Probe {
+    pub step: usize,
+    pub folder: String,
+    /// The rate offered (req/s), or the concurrency.
+    pub load: f64,
+    pub requests_per_s: f64,
+    pub requests: u64,
+    /// How long the probe ran (its spans, extensions included), in seconds.
+    pub duration_s: f64,
+    pub outcome: Outcome,
+    /// Still inconclusive after its last extension: judged on its figures alone.
+    pub inconclusive: bool,
+    /// Extensions run (0: decided after its first span).
+    pub extensions: u32,
+    /// Over-saturated (the evidence is in the step's summary).
+    pub saturated: bool,
+    pub goodput_per_s: Option<f64>,
+    pub objectives: Vec<Judged>,
+}
+
+impl SearchResult {
+    /// The unit of the load searched.
+    pub fn unit(&self) -> &'static str {
+        match self.over {
+            SearchOver::Rate => "req/s",
+            SearchOver::Concurrency => "in flight",
+        }
+    }
+
+    /// "max rate meeting ttft.p99 ≤ 500 ms: 32.5 req/s (passes at 32.5, fails at 34.0; goodput
+    /// 32.1/s)", or what is known when that is not.
+    pub fn answer_line(&self) -> String {
+        let what = match self.over {
+            SearchOver::Rate => "max rate",
+            SearchOver::Concurrency => "max concurrency",
+        };
+        let unit = self.unit();
+        let n = |v: f64| match self.over {
+            SearchOver::Rate => format!("{v:.2}"),
+            SearchOver::Concurrency => format!("{v:.0}"),
+        };
+        let goodput = self
+            .goodput_per_s
+            .map(|g| format!("; goodput {g:.2}/s"))
+            .unwrap_or_default();
+        let head = format!("{what} meeting {}", self.objectives);
+        match (self.answer.max, self.answer.fails_at, self.answer.resolved) {
+            (Some(max), Some(fail), true) => format!(
+                "{head}: {} {unit} (passes at {}, fails at {}{goodput})",
+                n(max),
+                n(max),
+                n(fail)
+            ),
+            (Some(max), None, true) => format!(
+                "{head}: at least {} {unit}, the highest probed (no probe failed{goodput})",
+                n(max)
+            ),
+            (Some(max), None, false) => format!(
+                "{head}: at least {} {unit}; not yet shown to fail ({}{goodput})",
+                n(max),
+                self.stopped.as_deref().unwrap_or("stopped")
+            ),
+            (Some(max), Some(fail), false) => format!(
+                "{head}: between {} and {} {unit}, not yet within {:.0}% ({}{goodput})",
+                n(max),
+                n(fail),
+                self.precision * 100.0,
+                self.stopped.as_deref().unwrap_or("stopped")
+            ),
+            (None, Some(fail), _) => format!(
+                "{head}: none; every load probed failed, the lowest {} {unit}",
+                n(fail)
+            ),
+            (None, None, _) => format!(
+                "{head}: unknown; no probe was judged ({})",
+                self.stopped.as_deref().unwrap_or("stopped")
+            ),
+        }
+    }
+}
+
+/// `SearchResult` → the answer, then the probes' table, as printed.
+pub struct SearchTable;
+
+impl Exporter<SearchResult> for SearchTable {
+    fn render(&self, s: &SearchResult) -> anyhow::Result<Vec<u8>> {
+        let mut out = String::new();
+        let _ = writeln!(out, "{}", s.line);
+        let names: Vec<&str> = s
+            .probes
+            .first()
+            .map(|p| p.objectives.iter().map(|o| o.name.as_str()).collect())
+            .unwrap_or_default();
+        let load = match s.over {
+            SearchOver::Rate => "rate/s",
+            SearchOver::Concurrency => "conc.",
+        };
+        let _ = write!(out, "probe {load:>9} {:>9} {:>6}", "ok req/s", "time s");
+        for name in &names {
+            let _ = write!(out, " {:>28}", name);
+        }
+        let _ = writeln!(out, "  outcome");
+        for p in &s.probes {
+            // The first probe is the synchronous one: one request at a time.
+            let load = if p.step == 1 {
+                "sync".to_string()
+            } else {
+                match s.over {
+                    SearchOver::Rate => format!("{:.2}", p.load),
+                    SearchOver::Concurrency => format!("{:.0}", p.load),
+                }
+            };
+            let _ = write!(
+                out,
+                "{:>5} {load:>9} {:>9.2} {:>6.1}",
+                p.step, p.requests_per_s, p.duration_s
+            );
+            for o in &p.objectives {
+                let _ = write!(out, " {:>28}", figure(o));
+            }
+            let mut notes = Vec::new();
+            if p.saturated {
+                notes.push("saturated".to_string());
+            }
+            if p.extensions > 0 {
+                notes.push(format!("extended ×{}", p.extensions));
+            }
+            if p.inconclusive {
+                notes.push("inconclusive: judged on its figures".to_string());
+            }
+            let notes = if notes.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", notes.join(", "))
+            };
+            let outcome = match p.outcome {
+                Outcome::Pass => "pass",
+                Outcome::Fail => "FAIL",
+                Outcome::Inconclusive => "inconclusive",
+            };
+            let _ = writeln!(out, "  {outcome}{notes}");
+        }
+        let _ = writeln!(
+            out,
+            "(each figure with its {:.0}% bootstrap interval; each probe's summary is in its folder; {:.0} s in all)",
+            s.confidence * 100.0,
+            s.wall_time_s
+        );
+        for t in &s.thresholds {
+            let _ = writeln!(out, "{:<13}{}", "fail-on", t.line());
+        }
+        Ok(out.into_bytes())
+    }
+}
+
+/// `412.0 [398.1, 431.7] ≤ 500`, units by the objective.
+fn figure(o: &Judged) -> String {
+    let v = |x: Option<f64>| match (x, o.unit.as_str()) {
+        (None, _) => "∞".to_string(),
+        (Some(x), "share") => format!("{:.1}%", x * 100.0),
+        (Some(x), _) => format!("{x:.1}"),
+    };
+    if o.low.is_none() && o.high.is_none() && o.value.is_some() {
+        return v(o.value);
+    }
+    format!("{} [{}, {}]", v(o.value), v(o.low), v(o.high))
+}
+
+/// `SearchResult` → `search.csv`: one line per probe, each objective's figure and interval.
+pub struct SearchCsv;
+
+impl Exporter<SearchResult> for SearchCsv {
+    fn render(&self, s: &SearchResult) -> anyhow::Result<Vec<u8>> {
+        let mut csv = csv::Writer::from_writer(Vec::new());
+        let mut header: Vec<String> = [
+            "step",
+            "folder",
+            "load",
+            "requests_per_s",
+            "requests",
+            "duration_s",
+            "outcome",
+            "inconclusive",
+            "extensions",
+            "saturated",
+            "goodput_per_s",
+        ]
+        .map(String::from)
+        .to_vec();
+        let names: Vec<String> = s
+            .probes
+            .first()
+            .map(|p| p.objectives.iter().map(|o| o.name.clone()).collect())
+            .unwrap_or_default();
+        for name in &names {
+            header.extend([
+                name.clone(),
+                format!("{name}_low"),
+                format!("{name}_high"),
+                format!("{name}_outcome"),
+            ]);
+        }
+        csv.write_record(&header)?;
+        let cell = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
+        for p in &s.probes {
+            let mut row = vec![
+                p.step.to_string(),
+                p.folder.clone(),
+                p.load.to_string(),
+                p.requests_per_s.to_string(),
+                p.requests.to_string(),
+                p.duration_s.to_string(),
+                format!("{:?}", p.outcome).to_lowercase(),
+                p.inconclusive.to_string(),
+                p.extensions.to_string(),
+                p.saturated.to_string(),
+                cell(p.goodput_per_s),
+            ];
+            for o in &p.objectives {
+                row.extend([
+                    cell(o.value),
+                    cell(o.low),
+                    cell(o.high),
+                    format!("{:?}", o.outcome).to_lowercase(),
+                ]);
+            }
+            csv.write_record(&row)?;
+        }
+        csv.into_inner().map_err(|e| anyhow::anyhow!("{e}"))
+    }
+}
