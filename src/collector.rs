@@ -446,6 +446,8 @@ pub struct Checkpoints {
     next: Instant,
     every: Duration,
     left: u32,
+    /// Spans judged inconclusive so far: the extensions run.
+    extended: u32,
 }
 
 impl Checkpoints {
@@ -464,6 +466,7 @@ impl Checkpoints {
             next: start + every,
             every,
             left: extensions,
+            extended: 0,
         }
     }
 
@@ -485,7 +488,12 @@ impl Checkpoints {
             Outcome::Inconclusive => false,
         };
         if decided {
-            self.cut.stop(StoppedEarly::Decided { after_s: elapsed });
+            self.cut.stop(StoppedEarly::Decided {
+                after_s: elapsed,
+                extensions: self.extended,
+            });
+        } else {
+            self.extended += 1;
         }
     }
 }

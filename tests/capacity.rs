@@ -128,30 +128,34 @@ fn a_throughput_step_no_faster_than_the_synchronous_one_is_warned_about() {
     );
 }
 
+/// The mock answering in 100 ms, streamed: first token at 20 ms, 16 more 5 ms apart.
+const ANSWERS_IN_100MS: [&str; 8] = [
+    "--mock",
+    "--stream",
+    "--mock-ttft",
+    "20ms",
+    "--mock-itl",
+    "5ms",
+    "--mock-output-tokens",
+    "17",
+];
+
 /// `bench --profile search` against the mock answering in 100 ms (first token at 20 ms, 16 more
 /// 5 ms apart), from 10 req/s; with `--mock-slots 4` a true capacity of 40 requests per second.
 /// Returns search.json and stdout.
 fn search(dir: &std::path::Path, extra: &[&str]) -> (serde_json::Value, String) {
     let w = workload(dir, 12);
     let out = dir.join("search");
-    let mut args = vec![
-        "bench",
-        w.to_str().unwrap(),
-        "--mock",
-        "--stream",
-        "--mock-ttft",
-        "20ms",
-        "--mock-itl",
-        "5ms",
-        "--mock-output-tokens",
-        "17",
+    let mut args = vec!["bench", w.to_str().unwrap()];
+    args.extend(ANSWERS_IN_100MS);
+    args.extend([
         "--profile",
         "search",
         "--rate",
         "10",
         "--out",
         out.to_str().unwrap(),
-    ];
+    ]);
     args.extend(extra);
     let output = llmvolley().args(&args).output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr).to_string();
@@ -277,17 +281,9 @@ fn a_saturated_sweep_step_is_stopped_early_with_its_evidence() {
     // 2 slots of 100 ms: 20 answers a second; 60 offered for 20 s would be 1,200 requests.
     let out = tmp.path().join("sweep");
     let output = llmvolley()
+        .args(["bench", w.to_str().unwrap()])
+        .args(ANSWERS_IN_100MS)
         .args([
-            "bench",
-            w.to_str().unwrap(),
-            "--mock",
-            "--stream",
-            "--mock-ttft",
-            "20ms",
-            "--mock-itl",
-            "5ms",
-            "--mock-output-tokens",
-            "17",
             "--mock-slots",
             "2",
             "--profile",

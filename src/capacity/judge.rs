@@ -3,7 +3,7 @@
 //! bootstrap interval of the share meeting them, `--fail-on` gates by their value. An interval on
 //! both sides of its limit is *inconclusive*: the probe runs on before it is judged.
 
-use crate::stats::gate::{Metric, Thresholds};
+use crate::stats::gate::{Thresholds, Unit};
 use crate::stats::{PercentileSlo, RunStats, ScaledHistogram, SloTime, Summary, bootstrap};
 use serde::{Deserialize, Serialize};
 
@@ -15,6 +15,16 @@ pub enum Outcome {
     Fail,
     /// The interval straddles the limit: more requests are needed to tell.
     Inconclusive,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Pass => "pass",
+            Outcome::Fail => "fail",
+            Outcome::Inconclusive => "inconclusive",
+        }
+    }
 }
 
 /// What a probe must meet.
@@ -37,8 +47,8 @@ pub struct Criteria {
 pub struct Judged {
     /// `ttft.p99`, `slo_attainment`, or a gate's metric.
     pub name: String,
-    /// `ms`, `share`, or the gate's unit.
-    pub unit: String,
+    /// `ms` for a percentile, `share` for the attainment, or the gate's unit.
+    pub unit: Unit,
     pub limit: f64,
     /// The figure; null when nothing was measured, or when it lies past every answer (the
     /// percentile fell among failed requests).
@@ -63,9 +73,9 @@ impl Judgement {
         self.objectives.iter().all(|o| match o.outcome {
             Outcome::Pass => true,
             Outcome::Fail => false,
-            Outcome::Inconclusive => match (o.value, o.unit.as_str()) {
+            Outcome::Inconclusive => match (o.value, o.unit) {
                 (None, _) => false,
-                (Some(v), "share") => v >= o.limit,
+                (Some(v), Unit::Share) => v >= o.limit,
                 (Some(v), _) => v <= o.limit,
             },
         })
@@ -73,10 +83,6 @@ impl Judgement {
 }
 
 impl Criteria {
-    pub fn is_empty(&self) -> bool {
-        self.percentiles.is_empty() && self.attainment.is_none() && self.gates.0.is_empty()
-    }
-
     /// `ttft.p99 ≤ 500 ms, slo attainment ≥ 99%`: the objectives as the answer names them.
     pub fn describe(&self) -> String {
         let mut parts: Vec<String> = self
@@ -112,7 +118,7 @@ impl Criteria {
             };
             objectives.push(Judged {
                 name: "slo_attainment".into(),
-                unit: "share".into(),
+                unit: Unit::Share,
                 limit: target,
                 value,
                 low,
@@ -124,30 +130,26 @@ impl Criteria {
                 },
             });
         }
-        let gates: Vec<_> = self
-            .gates
-            .0
-            .iter()
-            .filter(|g| !g.metric.judges_a_search())
-            .collect();
-        if !gates.is_empty() {
+        if self.gates.0.iter().any(|g| !g.metric.judges_a_search()) {
             let summary = summary();
-            for gate in gates {
-                let verdict = gate.judge(&summary, stats);
-                objectives.push(Judged {
-                    name: gate.text.clone(),
-                    unit: format!("{:?}", verdict.unit).to_lowercase(),
-                    limit: verdict.limit,
-                    value: verdict.value,
-                    low: None,
-                    high: None,
-                    outcome: if verdict.failed {
-                        Outcome::Fail
-                    } else {
-                        Outcome::Pass
-                    },
-                });
-            }
+            objectives.extend(
+                self.gates
+                    .judge(&summary, stats)
+                    .into_iter()
+                    .map(|verdict| Judged {
+                        name: verdict.expression,
+                        unit: verdict.unit,
+                        limit: verdict.limit,
+                        value: verdict.value,
+                        low: None,
+                        high: None,
+                        outcome: if verdict.failed {
+                            Outcome::Fail
+                        } else {
+                            Outcome::Pass
+                        },
+                    }),
+            );
         }
         Judgement {
             outcome: worst(objectives.iter().map(|o| o.outcome)),
@@ -192,7 +194,7 @@ impl Criteria {
         };
         Judged {
             name: p.name(),
-            unit: "ms".into(),
+            unit: Unit::Millis,
             limit: p.limit_ms,
             value,
             low,
@@ -228,13 +230,6 @@ fn worst(outcomes: impl Iterator<Item = Outcome>) -> Outcome {
 fn trim(v: f64) -> String {
     let text = format!("{v:.3}");
     text.trim_end_matches('0').trim_end_matches('.').to_string()
-}
-
-impl Metric {
-    /// Whether the gate judges a search's answer (`search.max_rate<30/s`), not a probe.
-    pub fn judges_a_search(&self) -> bool {
-        matches!(self, Metric::SearchMaxRate | Metric::SearchMaxConcurrency)
-    }
 }
 
 #[cfg(test)]

@@ -29,24 +29,14 @@ pub struct Watch {
 pub const SATURATION_TOLERANCE: f64 = 0.1;
 
 impl Watch {
-    /// A single open-loop run: saturation is marked in its summary, the run goes on (its length
+    /// Saturation watched (a tenth of the offered rate): a sweep's step is stopped when it is
+    /// (`stop`; the rest of its time would say nothing new), a single run only marked (its length
     /// is what the user asked for).
-    pub fn marking_saturation() -> Watch {
+    pub fn saturation(stop: bool) -> Watch {
         Watch {
             saturation: Some(SaturationSettings {
                 tolerance: SATURATION_TOLERANCE,
-                stop: false,
-            }),
-            probe: None,
-        }
-    }
-
-    /// A sweep's step: a saturated step is stopped (the rest of its time would say nothing new).
-    pub fn stopping_saturation() -> Watch {
-        Watch {
-            saturation: Some(SaturationSettings {
-                tolerance: SATURATION_TOLERANCE,
-                stop: true,
+                stop,
             }),
             probe: None,
         }

@@ -64,7 +64,7 @@ pub async fn bench(args: crate::cli::BenchArgs) -> anyhow::Result<ExitCode> {
                     pace,
                     Some(&mut run_json),
                     None,
-                    Watch::marking_saturation(),
+                    Watch::saturation(false),
                 )
                 .await?
                 .summary;

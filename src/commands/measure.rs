@@ -64,16 +64,7 @@ impl Bench<'_> {
             .await?;
         let interrupted = self.driver.shutdown.stop.is_cancelled();
         let mut summary = driven.summary(&driven.stats, load, interrupted);
-        // A search's gates on its answer are judged on the answer, not on each probe.
-        summary.thresholds = self
-            .config
-            .verdicts
-            .fail_on
-            .0
-            .iter()
-            .filter(|t| !t.metric.judges_a_search())
-            .map(|t| t.judge(&summary, &driven.stats))
-            .collect();
+        summary.thresholds = self.config.verdicts.fail_on.judge(&summary, &driven.stats);
         let judgement = watch
             .probe
             .map(|probe| probe.criteria.judge(&driven.stats, || summary.clone()));

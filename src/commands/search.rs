@@ -10,7 +10,6 @@ use crate::capacity::{
 use crate::config::SearchSettings;
 use crate::export::{Destination, Exports, Json, Probe, SearchCsv, SearchResult, SearchTable};
 use crate::modes::Profile;
-use crate::run_folder::HISTOGRAMS_DIR;
 use crate::scheduler::Pace;
 use crate::stats::Summary;
 use crate::stats::gate::Metric;
@@ -21,7 +20,6 @@ use std::time::Instant;
 
 pub const SEARCH_JSON: &str = "search.json";
 pub const SEARCH_CSV: &str = "search.csv";
-const STEPS_DIR: &str = super::sweep::STEPS_DIR;
 /// Each objective's interval: two-sided 95%.
 const CONFIDENCE: f64 = 0.95;
 /// The smallest in-flight growth a search takes as saturation, as a share of the offered rate,
@@ -215,10 +213,7 @@ impl Probes<'_, '_> {
         pace: Pace,
     ) -> anyhow::Result<Probed> {
         let step = self.rows.len() + 1;
-        let folder = format!("{STEPS_DIR}/{step:02}-{name}");
-        let step_dir = self.dir.join(&folder);
-        std::fs::create_dir_all(step_dir.join(HISTOGRAMS_DIR))
-            .with_context(|| format!("cannot create {}", step_dir.display()))?;
+        let (folder, step_dir) = super::sweep::step_folder(self.dir, step, name)?;
         let open = matches!(pace, Pace::Open { .. });
         let watch = Watch {
             saturation: open.then_some(SaturationSettings {
@@ -251,11 +246,16 @@ impl Probes<'_, '_> {
         let cut_short =
             summary.interrupted || summary.cost.budget_stopped || summary.gave_up.is_some();
         let every = self.settings.probe.as_secs_f64();
+        let warmup_s = match self.bench.config.load.warmup {
+            crate::scheduler::Warmup::Time(t) => t.as_secs_f64(),
+            _ => 0.0,
+        };
         let extensions = match summary.stopped_early {
-            Some(StoppedEarly::Decided { after_s }) => {
-                ((after_s / every).round() as u32).saturating_sub(1)
+            Some(StoppedEarly::Decided { extensions, .. }) => extensions,
+            // The spans the probe had run whole when the watch stopped it.
+            Some(StoppedEarly::Saturated { after_s }) => {
+                ((after_s - warmup_s).max(0.0) / every).floor() as u32
             }
-            Some(StoppedEarly::Saturated { after_s }) => (after_s / every).floor() as u32,
             None if cut_short => 0,
             None => self.settings.extensions,
         };

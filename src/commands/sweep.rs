@@ -112,6 +112,20 @@ pub(super) async fn sweep(bench: &Bench<'_>, dir: &Path) -> anyhow::Result<Vec<S
     Ok(summaries)
 }
 
+/// Step `step`'s folder `steps/NN-name` (relative, and under `dir`), created with its histograms
+/// folder: a sweep's steps and a search's probes alike.
+pub(super) fn step_folder(
+    dir: &Path,
+    step: usize,
+    name: &str,
+) -> anyhow::Result<(String, std::path::PathBuf)> {
+    let folder = format!("{STEPS_DIR}/{step:02}-{name}");
+    let step_dir = dir.join(&folder);
+    std::fs::create_dir_all(step_dir.join(HISTOGRAMS_DIR))
+        .with_context(|| format!("cannot create {}", step_dir.display()))?;
+    Ok((folder, step_dir))
+}
+
 /// The sweep's steps so far.
 struct SweepSteps<'a, 'b> {
     bench: &'a Bench<'b>,
@@ -133,10 +147,7 @@ impl SweepSteps<'_, '_> {
 
     async fn run(&mut self, name: String, profile: Profile, pace: Pace) -> anyhow::Result<()> {
         let step = self.rows.len() + 1;
-        let folder = format!("{STEPS_DIR}/{step:02}-{name}");
-        let step_dir = self.dir.join(&folder);
-        std::fs::create_dir_all(step_dir.join(HISTOGRAMS_DIR))
-            .with_context(|| format!("cannot create {}", step_dir.display()))?;
+        let (folder, step_dir) = step_folder(self.dir, step, &name)?;
         let label = format!("step {step}/{} {name}", self.total);
         let summary = self
             .bench
@@ -146,7 +157,7 @@ impl SweepSteps<'_, '_> {
                 pace,
                 None,
                 Some(label),
-                Watch::stopping_saturation(),
+                Watch::saturation(true),
             )
             .await?
             .summary;

@@ -3,7 +3,7 @@
 
 use super::Exporter;
 use crate::capacity::{Answer, Judged, Outcome, SearchOver};
-use crate::stats::gate::Verdict;
+use crate::stats::gate::{Unit, Verdict};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 
@@ -168,10 +168,10 @@ impl Exporter<SearchResult> for SearchTable {
             } else {
                 format!(" ({})", notes.join(", "))
             };
+            // A failure stands out in the column.
             let outcome = match p.outcome {
-                Outcome::Pass => "pass",
                 Outcome::Fail => "FAIL",
-                Outcome::Inconclusive => "inconclusive",
+                other => other.as_str(),
             };
             let _ = writeln!(out, "  {outcome}{notes}");
         }
@@ -190,9 +190,9 @@ impl Exporter<SearchResult> for SearchTable {
 
 /// `412.0 [398.1, 431.7] ≤ 500`, units by the objective.
 fn figure(o: &Judged) -> String {
-    let v = |x: Option<f64>| match (x, o.unit.as_str()) {
+    let v = |x: Option<f64>| match (x, o.unit) {
         (None, _) => "∞".to_string(),
-        (Some(x), "share") => format!("{:.1}%", x * 100.0),
+        (Some(x), Unit::Share) => format!("{:.1}%", x * 100.0),
         (Some(x), _) => format!("{x:.1}"),
     };
     if o.low.is_none() && o.high.is_none() && o.value.is_some() {
@@ -245,7 +245,7 @@ impl Exporter<SearchResult> for SearchCsv {
                 p.requests_per_s.to_string(),
                 p.requests.to_string(),
                 p.duration_s.to_string(),
-                format!("{:?}", p.outcome).to_lowercase(),
+                p.outcome.as_str().to_string(),
                 p.inconclusive.to_string(),
                 p.extensions.to_string(),
                 p.saturated.to_string(),
@@ -256,7 +256,7 @@ impl Exporter<SearchResult> for SearchCsv {
                     cell(o.value),
                     cell(o.low),
                     cell(o.high),
-                    format!("{:?}", o.outcome).to_lowercase(),
+                    o.outcome.as_str().to_string(),
                 ]);
             }
             csv.write_record(&row)?;

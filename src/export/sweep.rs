@@ -81,7 +81,7 @@ impl SweepRow {
             saturated: s.saturation.as_ref().map(|sat| sat.evidence.clone()),
             stopped_after_s: s.stopped_early.map(|stop| match stop {
                 crate::capacity::StoppedEarly::Saturated { after_s }
-                | crate::capacity::StoppedEarly::Decided { after_s } => after_s,
+                | crate::capacity::StoppedEarly::Decided { after_s, .. } => after_s,
             }),
             goodput_per_s: s.slo.as_ref().map(|g| g.goodput_per_s),
             slo_ttft_share: s.slo.as_ref().and_then(|g| g.share_ttft),

@@ -274,6 +274,11 @@ impl Metric {
         }
     }
 
+    /// Whether the gate judges a search's answer (`search.max_rate<30/s`), not a run or a probe.
+    pub fn judges_a_search(&self) -> bool {
+        matches!(self, Metric::SearchMaxRate | Metric::SearchMaxConcurrency)
+    }
+
     /// Whether a run with nothing wrong leaves this metric empty (no retry waited, none failed).
     fn empty_when_healthy(&self) -> bool {
         matches!(
@@ -520,8 +525,14 @@ impl Thresholds {
         self.0.iter().any(|t| t.metric == Metric::Goodput)
     }
 
+    /// Judges a finished run (or a search's probe) on every gate but those on a search's answer,
+    /// which the search judges itself.
     pub fn judge(&self, summary: &Summary, stats: &RunStats) -> Vec<Verdict> {
-        self.0.iter().map(|t| t.judge(summary, stats)).collect()
+        self.0
+            .iter()
+            .filter(|t| !t.metric.judges_a_search())
+            .map(|t| t.judge(summary, stats))
+            .collect()
     }
 }
 

@@ -10,8 +10,9 @@ pub enum StoppedEarly {
     /// The server could not keep up with the offered load (the evidence is the summary's
     /// `saturation`).
     Saturated { after_s: f64 },
-    /// A search probe's objectives were decided (pass or fail) before its longest run.
-    Decided { after_s: f64 },
+    /// A search probe's objectives were decided (pass or fail) before its longest run, after
+    /// its first `--duration` and `extensions` more.
+    Decided { after_s: f64, extensions: u32 },
 }
 
 /// The evidence that a step was over-saturated, in its `summary.json`.
