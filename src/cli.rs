@@ -371,7 +371,8 @@ pub struct BenchArgs {
     #[arg(help_heading = "Search", long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(0..=20))]
     pub max_extensions: u32,
 
-    /// Search: stop starting probes after this long, and say what is known so far.
+    /// Search: a time budget; no probe starts that could not end within it (its --duration and
+    /// every extension), and the search says what is known so far.
     #[arg(help_heading = "Search", long, value_name = "DURATION", value_parser = parse_duration)]
     pub max_duration: Option<Duration>,
 

@@ -140,29 +140,46 @@ const ANSWERS_IN_100MS: [&str; 8] = [
     "17",
 ];
 
-/// `bench --profile search` against the mock answering in 100 ms (first token at 20 ms, 16 more
-/// 5 ms apart), from 10 req/s; with `--mock-slots 4` a true capacity of 40 requests per second.
-/// Returns search.json and stdout.
-fn search(dir: &std::path::Path, extra: &[&str]) -> (serde_json::Value, String) {
+/// A search run: `bench --profile search` against the mock answering in 100 ms, with `args`.
+struct Searched {
+    code: Option<i32>,
+    stdout: String,
+    /// search.json.
+    json: serde_json::Value,
+}
+
+fn run_search(dir: &std::path::Path, args: &[&str]) -> Searched {
     let w = workload(dir, 12);
     let out = dir.join("search");
-    let mut args = vec!["bench", w.to_str().unwrap()];
-    args.extend(ANSWERS_IN_100MS);
-    args.extend([
-        "--profile",
-        "search",
-        "--rate",
-        "10",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    args.extend(extra);
-    let output = llmvolley().args(&args).output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    let output = llmvolley()
+        .args(["bench", w.to_str().unwrap()])
+        .args(ANSWERS_IN_100MS)
+        .args(["--profile", "search", "--out", out.to_str().unwrap()])
+        .args(args)
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout).to_string();
-    assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
-    let json = std::fs::read_to_string(out.join("search.json")).unwrap();
-    (serde_json::from_str(&json).unwrap(), stdout)
+    let json = std::fs::read_to_string(out.join("search.json")).unwrap_or_else(|e| {
+        panic!(
+            "no search.json ({e}): {stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    Searched {
+        code: output.status.code(),
+        stdout,
+        json: serde_json::from_str(&json).unwrap(),
+    }
+}
+
+/// A rate search from 10 req/s that must succeed; with `--mock-slots 4` a true capacity of 40
+/// requests per second. Returns search.json and stdout.
+fn search(dir: &std::path::Path, extra: &[&str]) -> (serde_json::Value, String) {
+    let mut args = vec!["--rate", "10"];
+    args.extend(extra);
+    let run = run_search(dir, &args);
+    assert_eq!(run.code, Some(0), "{}", run.stdout);
+    (run.json, run.stdout)
 }
 
 /// The answer and the lowest failing load of a search.
@@ -243,7 +260,8 @@ fn a_search_finds_the_capacity_within_its_precision_for_a_goodput_slo() {
 fn a_short_noisy_probe_is_extended_rather_than_judged() {
     let tmp = tempfile::tempdir().unwrap();
     // TTFT uniform in 20–220 ms: its p99 is near 218 ms, so a limit of 215 ms is within any
-    // short probe's interval. The first open-loop probe runs on past its first second.
+    // short probe's interval. The first open-loop probe runs on past its first second; the time
+    // budget then fits no other probe of up to 3 s.
     let (found, _) = search(
         tmp.path(),
         &[
@@ -256,7 +274,7 @@ fn a_short_noisy_probe_is_extended_rather_than_judged() {
             "--max-extensions",
             "2",
             "--max-duration",
-            "3s",
+            "5s",
             "-q",
         ],
     );
@@ -311,4 +329,69 @@ fn a_saturated_sweep_step_is_stopped_early_with_its_evidence() {
         "stopped well before its 1,200 requests: {}",
         summary["requests"]
     );
+}
+
+#[test]
+fn a_concurrency_search_answers_in_requests_in_flight() {
+    let tmp = tempfile::tempdir().unwrap();
+    // 2 slots of 100 ms: -c 2 waits for nothing, -c 16 waits for seven answers ahead of it.
+    let run = run_search(
+        tmp.path(),
+        &[
+            "--mock-slots",
+            "2",
+            "--search",
+            "concurrency",
+            "--slo",
+            "ttft.p99=250ms",
+            "--duration",
+            "1s",
+            "--max-extensions",
+            "1",
+            "-q",
+        ],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("max concurrency meeting ttft.p99 ≤ 250 ms:"),
+        "{}",
+        run.stdout
+    );
+    let (max, fails_at) = bracket(&run.json);
+    assert!(
+        max >= 2.0 && fails_at <= 16.0 && fails_at > max,
+        "{max}..{fails_at}"
+    );
+    for probe in run.json["probes"].as_array().unwrap() {
+        assert_eq!(probe["load"].as_f64().unwrap().fract(), 0.0, "{probe}");
+    }
+}
+
+#[test]
+fn a_gate_on_the_searchs_answer_decides_the_exit_code() {
+    let tmp = tempfile::tempdir().unwrap();
+    // No rate this short search reaches is 100,000/s: the gate fails, whatever the probes did.
+    let run = run_search(
+        tmp.path(),
+        &[
+            "--slo",
+            "e2e.p99=5s",
+            "--duration",
+            "1s",
+            // The synchronous probe, then one open-loop probe of up to 4 s, then no time left.
+            "--max-duration",
+            "6s",
+            "--fail-on",
+            "search.max_rate<100000/s",
+            "-q",
+        ],
+    );
+    assert_eq!(run.code, Some(3), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("not yet shown to fail"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(run.json["thresholds"][0]["failed"], true, "{}", run.json);
 }

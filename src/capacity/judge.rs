@@ -93,7 +93,13 @@ impl Criteria {
         if let Some(share) = self.attainment {
             parts.push(format!("{}% meeting --slo", trim(share * 100.0)));
         }
-        parts.extend(self.gates.0.iter().map(|g| format!("not {}", g.text)));
+        parts.extend(
+            self.gates
+                .0
+                .iter()
+                .filter(|g| !g.metric.judges_a_search())
+                .map(|g| format!("not {}", g.text)),
+        );
         parts.join(", ")
     }
 

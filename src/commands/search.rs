@@ -91,8 +91,9 @@ pub(super) async fn search(bench: &Bench<'_>, dir: &Path) -> anyhow::Result<Sear
             break;
         }
         let Some(at) = search.next() else { break };
+        // A probe may run its every extension: one starts only if it could end in time.
         if let Some(budget) = settings.max_duration
-            && started.elapsed() + settings.probe > budget
+            && started.elapsed() + settings.probe * (settings.extensions + 1) > budget
         {
             stopped = Some(format!(
                 "--max-duration {}: no time left for another probe",
