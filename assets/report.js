@@ -61,17 +61,20 @@
       return;
     }
     box.dataset.inked = "pending";
+    // A chart's own draw hooks (marks over the plot) run first, so their pixels are counted too.
+    const own = (opts.hooks && opts.hooks.draw) || [];
     new uPlot(Object.assign({
       title, width: WIDTH, height: 300,
       legend: { live: true },
       cursor: { drag: { x: true, y: false } },
+    }, opts, {
       // uPlot draws after construction (batched): count the pixels once it has.
-      hooks: { draw: [(u) => {
+      hooks: Object.assign({}, opts.hooks, { draw: [...own, (u) => {
         box.dataset.inked = String(inked(u));
         // Milliseconds from the start of the page's load until the latest chart drew.
         document.body.dataset.drawnMs = performance.now().toFixed(1);
-      }] },
-    }, opts), data, box);
+      }] }),
+    }), data, box);
   }
 
   // The percentile "nines" axis: x = 1 / (1 - p) on a log scale, labelled as percentiles.
@@ -180,10 +183,80 @@
         scales.rps = { auto: true };
       }
       chart(s, "sweep-" + sweep.name, "Latency against throughput", { scales, axes, series }, data);
-      table(s, ["step", "profile", "rate/s", "ok req/s", "output tok/s", "TTFT p50", "TTFT p99", "latency p50", "latency p99", "errors", "goodput/s", "failed gates"],
+      table(s, ["step", "profile", "rate/s", "ok req/s", "output tok/s", "TTFT p50", "TTFT p99", "latency p50", "latency p99", "errors", "goodput/s", "failed gates", "ended"],
         (sweep.steps || []).map((st) => [st.step, st.profile || "-", fmt(st.rate_per_s), fmt(st.requests_per_s), fmt(st.output_tokens_per_s, 1),
           fmt(st.ttft_p50_ms), fmt(st.ttft_p99_ms), fmt(st.latency_p50_ms), fmt(st.latency_p99_ms),
-          fmt(100 * st.error_rate, 1) + "%", fmt(st.goodput_per_s), st.failed_gates || "-"]));
+          fmt(100 * st.error_rate, 1) + "%", fmt(st.goodput_per_s), st.failed_gates || "-", stepEnding(st)]));
+      for (const st of (sweep.steps || []).filter((st) => st.saturated)) {
+        s.append(el("p", { class: "note" }, `Step ${st.step} saturated: ${st.saturated}`));
+      }
+    }
+  }
+
+  // How a sweep step ended: in full, interrupted (a partial step), or stopped early as saturated.
+  function stepEnding(st) {
+    const notes = [];
+    if (st.interrupted) notes.push("interrupted: a partial step");
+    if (st.saturated) notes.push(st.stopped_after_s != null ? `saturated: stopped after ${fmt(st.stopped_after_s, 1)} s` : "saturated");
+    return notes.join("; ") || "in full";
+  }
+
+  // A capacity search: per objective, each probe's figure with its bootstrap interval against the
+  // load, the objective's limit, and the answer (highest passing load, lowest failing one) marked.
+  function searchSection() {
+    for (const search of DATA.searches) {
+      const r = search.search || {};
+      const s = section("Capacity search: " + search.name, r.line || "");
+      const probes = (r.probes || []).slice().sort((a, b) => a.load - b.load);
+      const unit = r.over === "concurrency" ? "in flight" : "req/s";
+      const names = ((probes[0] || {}).objectives || []).map((o) => o.name);
+      const answer = r.answer || {};
+      names.forEach((name, k) => {
+        const of = (p) => (p.objectives || []).find((o) => o.name === name) || {};
+        const first = of(probes[0]);
+        const share = first.unit === "share";
+        const scale = (v) => (v == null ? v : (share ? 100 * v : v));
+        const finite = probes.flatMap((p) => [of(p).value, of(p).low, of(p).high]).filter((v) => v != null).map(scale);
+        // A figure past every answer (a percentile among failed requests) is drawn at the top.
+        const ceiling = 1.2 * Math.max(scale(first.limit) || 0, ...finite);
+        const y = (v) => (v == null ? ceiling : scale(v));
+        const xs = probes.map((p) => p.load);
+        const data = [xs, probes.map((p) => y(of(p).value)), probes.map((p) => y(of(p).low)),
+          probes.map((p) => y(of(p).high)), probes.map(() => scale(first.limit))];
+        const series = [{ label: unit },
+          { label: name + (share ? " %" : " ms"), stroke: color(k), width: 2, points: { show: true, size: 7 } },
+          { label: "interval low", stroke: color(k), width: 1, dash: [3, 3] },
+          { label: "interval high", stroke: color(k), width: 1, dash: [3, 3] },
+          { label: "limit", stroke: "#d62728", width: 2, dash: [8, 4], points: { show: false } }];
+        // The answer: a solid line at the highest passing load, a dotted one at the lowest failing.
+        const mark = (u) => {
+          const ctx = u.ctx;
+          ctx.save();
+          for (const [at, dash, ink] of [[answer.max, [], "#2ca02c"], [answer.fails_at, [4, 4], "#ff7f0e"]]) {
+            if (at == null) continue;
+            const x = u.valToPos(at, "x", true);
+            ctx.strokeStyle = ink;
+            ctx.lineWidth = 2;
+            ctx.setLineDash(dash);
+            ctx.beginPath();
+            ctx.moveTo(x, u.bbox.top);
+            ctx.lineTo(x, u.bbox.top + u.bbox.height);
+            ctx.stroke();
+          }
+          ctx.restore();
+        };
+        chart(s, "search-" + search.name + "-" + name, `${name} against the load (answer: green; first failing load: orange)`,
+          { scales: { x: { time: false } }, axes: [{ label: unit }, { label: share ? "%" : "ms" }], series, hooks: { draw: [mark] } }, data);
+      });
+      const objectiveCell = (o) => {
+        const v = (x) => (x == null ? "∞" : (o.unit === "share" ? fmt(100 * x, 1) + "%" : fmt(x, 1)));
+        return `${v(o.value)} [${v(o.low)}, ${v(o.high)}] ${o.outcome}`;
+      };
+      table(s, ["probe", "load", "ok req/s", "time s", ...names, "outcome", "notes"],
+        (r.probes || []).map((p) => [p.step, p.step === 1 ? "sync" : fmt(p.load), fmt(p.requests_per_s), fmt(p.duration_s, 1),
+          ...names.map((n) => objectiveCell((p.objectives || []).find((o) => o.name === n) || {})), p.outcome,
+          [p.cut_short ? "cut short, not judged" : "", p.saturated ? "saturated" : "", p.extensions ? `extended ×${p.extensions}` : "", p.inconclusive ? "inconclusive: judged on its figures" : ""].filter(Boolean).join(", ") || "-"]));
+      for (const t of r.thresholds || []) s.append(el("p", { class: "note" }, `fail-on ${t.expression}: ${t.failed ? "FAILED" : "passed"}`));
     }
   }
 
@@ -225,7 +298,7 @@
   }
 
   function settingsSection() {
-    const all = [...DATA.runs, ...DATA.sweeps].filter((r) => r.settings && typeof r.settings === "object");
+    const all = [...DATA.runs, ...DATA.sweeps, ...DATA.searches].filter((r) => r.settings && typeof r.settings === "object");
     if (!all.length) return;
     const s = section("Settings", "From each folder's run.json. API keys are never written there, only where they came from; a header's value is redacted when its name looks like a secret's (auth, key, token, secret, cookie, signature, password, credential), so other headers appear as given.");
     for (const r of all) {
@@ -238,8 +311,8 @@
 
   app.append(el("h1", {}, "llmvolley report"));
   app.append(el("p", { class: "note" }, `llmvolley ${DATA.tool_version}; ` +
-    [...DATA.runs.map((r) => r.dir), ...DATA.sweeps.map((r) => r.dir)].join(", ")));
-  for (const part of [summarySection, distributionSection, timeSeriesSection, sweepSection, costSection, settingsSection]) {
+    [...DATA.runs, ...DATA.sweeps, ...DATA.searches].map((r) => r.dir).join(", ")));
+  for (const part of [summarySection, distributionSection, timeSeriesSection, searchSection, sweepSection, costSection, settingsSection]) {
     try { part(); } catch (e) { window.__reportError(String(e && e.stack || e)); }
   }
   document.body.dataset.ready = "1";

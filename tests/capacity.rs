@@ -331,15 +331,13 @@ fn a_saturated_sweep_step_is_stopped_early_with_its_evidence() {
     );
 }
 
-#[test]
-fn a_concurrency_search_answers_in_requests_in_flight() {
-    let tmp = tempfile::tempdir().unwrap();
-    // 2 slots of 100 ms: -c 2 waits for nothing, -c 16 waits for seven answers ahead of it.
+/// A concurrency search on `slots` slots of 100 ms for ttft.p99 ≤ 250 ms, in 1 s probes.
+fn concurrency_search(dir: &std::path::Path, slots: &str) -> Searched {
     let run = run_search(
-        tmp.path(),
+        dir,
         &[
             "--mock-slots",
-            "2",
+            slots,
             "--search",
             "concurrency",
             "--slo",
@@ -352,6 +350,14 @@ fn a_concurrency_search_answers_in_requests_in_flight() {
         ],
     );
     assert_eq!(run.code, Some(0), "{}", run.stdout);
+    run
+}
+
+#[test]
+fn a_concurrency_search_answers_in_requests_in_flight() {
+    let tmp = tempfile::tempdir().unwrap();
+    // 2 slots of 100 ms: -c 2 waits for nothing, -c 16 waits for seven answers ahead of it.
+    let run = concurrency_search(tmp.path(), "2");
     assert!(
         run.stdout
             .contains("max concurrency meeting ttft.p99 ≤ 250 ms:"),
@@ -394,4 +400,116 @@ fn a_gate_on_the_searchs_answer_decides_the_exit_code() {
         run.stdout
     );
     assert_eq!(run.json["thresholds"][0]["failed"], true, "{}", run.json);
+}
+
+#[test]
+fn compare_says_whether_two_searches_answers_differ_beyond_their_precision() {
+    let tmp = tempfile::tempdir().unwrap();
+    let searched = |slots: &str| {
+        let dir = tmp.path().join(format!("slots-{slots}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        concurrency_search(&dir, slots);
+        dir.join("search")
+    };
+    // Twice the slots, twice the capacity: the brackets cannot overlap.
+    let (two, four) = (searched("2"), searched("4"));
+    let compare = |base: &std::path::Path, new: &std::path::Path, extra: &[&str]| {
+        let output = llmvolley()
+            .arg("compare")
+            .args([base, new])
+            .args(extra)
+            .output()
+            .unwrap();
+        let (stdout, stderr) = output_text(&output);
+        (output.status.code(), stdout, stderr)
+    };
+    let (code, stdout, stderr) = compare(&two, &four, &["--fail-if-worse", "5"]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("max concurrency meeting ttft.p99 ≤ 250 ms")
+            && stdout
+                .lines()
+                .any(|l| l.starts_with("max concurrency") && l.ends_with("better")),
+        "{stdout}"
+    );
+    let (code, stdout, stderr) = compare(&four, &two, &["--fail-if-worse", "5", "--json"]);
+    assert_eq!(code, Some(3), "{stdout}{stderr}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(json["verdict"], "worse", "{json}");
+    assert!(json["change_pct"].as_f64().unwrap() < -25.0, "{json}");
+    assert!(
+        stderr.contains("worse beyond the searches' precision"),
+        "{stderr}"
+    );
+    // The same search against itself: no change.
+    let (code, stdout, _) = compare(&two, &two, &[]);
+    assert_eq!(code, Some(0));
+    assert!(stdout.contains("within precision"), "{stdout}");
+    // A search against a run is refused, with what to do.
+    let probe = two
+        .join("steps")
+        .read_dir()
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let (code, _, stderr) = compare(&two, &probe, &[]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("one search's folder per side"), "{stderr}");
+}
+
+#[test]
+fn a_spent_budget_stops_the_search_which_says_what_it_knows() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A --fail-on expression as the only objective; about $0.001 a second at 10 req/s.
+    let run = run_search(
+        tmp.path(),
+        &[
+            "--mock-slots",
+            "4",
+            "--rate",
+            "10",
+            "--fail-on",
+            "ttft.p99>300ms",
+            "--duration",
+            "1s",
+            "--max-cost",
+            "0.003",
+            "-q",
+        ],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("max rate meeting ttft.p99 ≤ 300ms: at least")
+            && run
+                .stdout
+                .contains("not yet shown to fail (the --max-cost budget is spent"),
+        "{}",
+        run.stdout
+    );
+    let probes = run.json["probes"].as_array().unwrap();
+    let last = probes.last().unwrap();
+    assert_eq!(last["cut_short"], true, "{last}");
+    assert_eq!(last["outcome"], "inconclusive", "{last}");
+    assert_eq!(
+        last["saturated"], false,
+        "a budget stop is not saturation: {last}"
+    );
+    assert_eq!(run.json["answer"]["resolved"], false);
+    let spent: f64 = probes
+        .iter()
+        .map(|p| {
+            let summary = tmp
+                .path()
+                .join("search")
+                .join(p["folder"].as_str().unwrap())
+                .join("summary.json");
+            let summary: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(summary).unwrap()).unwrap();
+            summary["cost"]["total_usd"].as_f64().unwrap()
+        })
+        .sum();
+    assert!(spent > 0.0 && spent <= 0.003, "the probes spent ${spent}");
 }

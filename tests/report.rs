@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// The charts the report of two streamed runs with errors and one sweep must draw.
-const CHARTS: [&str; 11] = [
+/// The charts the report of two streamed runs with errors, one sweep and one search must draw.
+const CHARTS: [&str; 12] = [
     "dist-latency",
     "dist-ttft",
     "dist-tpot",
@@ -19,6 +19,7 @@ const CHARTS: [&str; 11] = [
     "ts-latency",
     "ts-ttft",
     "sweep-sweep",
+    "search-search-ttft.p99",
 ];
 
 fn streamed_bench(out: &Path, extra: &[&str]) {
@@ -153,8 +154,48 @@ fn the_html_report_draws_every_chart_in_a_real_browser() {
         &sweep,
     );
     assert!(run.code == 0 || run.code == 1, "{}", run.stderr);
+    // The shutdown and saturation tests show these reach sweep.json; here, that the report shows
+    // them.
+    let sweep_json = sweep.join("sweep.json");
+    let mut steps: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&sweep_json).unwrap()).unwrap();
+    steps["steps"][1]["interrupted"] = true.into();
+    steps["steps"][2]["saturated"] = "in flight grew 9.9/s".into();
+    steps["steps"][2]["stopped_after_s"] = 1.5.into();
+    std::fs::write(&sweep_json, steps.to_string()).unwrap();
+    // A short concurrency search on 2 slots of about 45 ms: it brackets within its 10 s.
+    let search = tmp.path().join("search");
+    let run = bench(
+        &[
+            w.to_str().unwrap(),
+            "--mock",
+            "--stream",
+            "--mock-slots",
+            "2",
+            "--mock-ttft",
+            "20ms",
+            "--mock-itl",
+            "5ms",
+            "--mock-output-tokens",
+            "6",
+            "--profile",
+            "search",
+            "--search",
+            "concurrency",
+            "--slo",
+            "ttft.p99=120ms",
+            "--duration",
+            "1s",
+            "--max-extensions",
+            "1",
+            "--max-duration",
+            "10s",
+        ],
+        &search,
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
     let page = tmp.path().join("report.html");
-    report(&[&a, &b, &sweep], &page);
+    report(&[&a, &b, &sweep, &search], &page);
     let dom = rendered_dom(&chromium, &page, &tmp.path().join("profile"));
     assert!(
         dom.contains("data-ready=\"1\""),
@@ -180,6 +221,18 @@ fn the_html_report_draws_every_chart_in_a_real_browser() {
     assert!(
         dom.contains("throughput") && dom.contains("synchronous"),
         "sweep steps missing"
+    );
+    assert!(
+        dom.contains("interrupted: a partial step")
+            && dom.contains("saturated: stopped after 1.5 s")
+            && dom.contains("in flight grew 9.9/s"),
+        "how the sweep's steps ended is not shown"
+    );
+    assert!(
+        dom.contains("Capacity search: search")
+            && dom.contains("max concurrency meeting ttft.p99 ≤ 120 ms")
+            && dom.contains(">sync<"),
+        "the search's answer and probes are missing"
     );
 }
 
@@ -213,7 +266,7 @@ fn a_report_of_a_folder_that_is_not_a_run_is_refused() {
     let (_, stderr) = output_text(&out);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        stderr.contains("no summary.json nor sweep.json"),
+        stderr.contains("no summary.json, sweep.json nor search.json"),
         "{stderr}"
     );
 }

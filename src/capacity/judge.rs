@@ -3,7 +3,7 @@
 //! bootstrap interval of the share meeting them, `--fail-on` gates by their value. An interval on
 //! both sides of its limit is *inconclusive*: the probe runs on before it is judged.
 
-use crate::stats::gate::{Thresholds, Unit};
+use crate::stats::gate::{Op, Thresholds, Unit};
 use crate::stats::{PercentileSlo, RunStats, ScaledHistogram, SloTime, Summary, bootstrap};
 use serde::{Deserialize, Serialize};
 
@@ -98,7 +98,17 @@ impl Criteria {
                 .0
                 .iter()
                 .filter(|g| !g.metric.judges_a_search())
-                .map(|g| format!("not {}", g.text)),
+                .map(|g| {
+                    // The gate fails on its expression; the objective is what passes.
+                    let holds = match g.op {
+                        Op::Above => "≤",
+                        Op::AtLeast => "<",
+                        Op::Below => "≥",
+                        Op::AtMost => ">",
+                    };
+                    let limit = g.text[g.metric_text.len()..].trim_start_matches(['<', '>', '=']);
+                    format!("{} {holds} {}", g.metric_text.trim(), limit.trim())
+                }),
         );
         parts.join(", ")
     }

@@ -4,11 +4,13 @@
 
 mod cut;
 mod judge;
+mod result;
 mod saturation;
 mod search;
 
 pub use cut::{Cut, StoppedEarly};
 pub use judge::{Criteria, Judged, Judgement, Outcome};
+pub use result::{Probe, SearchResult};
 pub use saturation::{SAMPLE_EVERY_S, Saturation, SaturationWatch, at_end as saturation_at_end};
 pub use search::{Answer, Search, SearchOver};
 
@@ -25,7 +27,7 @@ pub struct Watch {
 }
 
 /// In-flight growth taken as saturation in a sweep's steps and single runs: a tenth of the offered
-/// rate (a search uses its precision).
+/// rate (a search uses half its precision).
 pub const SATURATION_TOLERANCE: f64 = 0.1;
 
 impl Watch {

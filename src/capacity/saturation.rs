@@ -21,8 +21,9 @@ const FULL_FOR_S: f64 = 1.0;
 pub struct SaturationWatch {
     offered_per_s: f64,
     max_inflight: usize,
-    /// Growth, as a share of the offered rate, taken as saturation (the search's precision: a
-    /// shortfall smaller than that is within what it resolves).
+    /// Growth, as a share of the offered rate, taken as saturation (half a search's precision: a
+    /// probe a few percent over capacity fills its queue too slowly for its SLO to notice in
+    /// seconds, so the watch must see it).
     tolerance: f64,
     samples: Vec<(f64, f64)>,
     full_since: Option<f64>,

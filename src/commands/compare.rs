@@ -1,9 +1,11 @@
-//! `llmvolley compare`: two sides of run folders read, compared row by row, printed or as JSON.
+//! `llmvolley compare`: two sides of run folders read, compared row by row (or two searches'
+//! answers), printed or as JSON.
 
 use super::EXIT_THRESHOLD;
+use super::search::SEARCH_JSON;
 use crate::cli::CompareArgs;
-use crate::compare::{Figure, Settings, Side, compare as compare_sides};
-use crate::export::{CompareTable, Destination, Exports, Json};
+use crate::compare::{Figure, Settings, Side, compare as compare_sides, search};
+use crate::export::{CompareTable, Destination, Exports, Json, SearchCompareTable};
 use anyhow::bail;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,6 +23,12 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
     }
     if !(args.min_change.is_finite() && args.min_change >= 0.0) {
         bail!("--min-change takes a percentage of 0 or more (e.g. 1)");
+    }
+    if let Some(searches) = searches(&base, &new)? {
+        if !args.metric.is_empty() {
+            bail!("--metric names a run's figures; two searches compare their answers");
+        }
+        return compare_searches(searches, args.json, args.fail_if_worse);
     }
     let figures = if args.metric.is_empty() {
         Figure::headline()
@@ -50,6 +58,48 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
             );
             return Ok(ExitCode::from(EXIT_THRESHOLD));
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Both sides' folders when each side is one search's folder; None when neither side holds a
+/// search; an error when only one does, or a side has several.
+fn searches(base: &[PathBuf], new: &[PathBuf]) -> anyhow::Result<Option<(PathBuf, PathBuf)>> {
+    let is_search = |dir: &PathBuf| dir.join(SEARCH_JSON).is_file();
+    let (b, n) = (
+        base.iter().filter(|d| is_search(d)).count(),
+        new.iter().filter(|d| is_search(d)).count(),
+    );
+    match (b, n) {
+        (0, 0) => Ok(None),
+        (1, 1) if base.len() == 1 && new.len() == 1 => Ok(Some((base[0].clone(), new[0].clone()))),
+        _ => bail!(
+            "compare takes run folders, or one search's folder per side (its search.json): pass a probe's folder (steps/NN-...) to compare one probe as a run"
+        ),
+    }
+}
+
+/// Two searches' answers, printed or as JSON; exit 3 when `--fail-if-worse` says so.
+fn compare_searches(
+    (base_dir, new_dir): (PathBuf, PathBuf),
+    json: bool,
+    fail_if_worse: Option<f64>,
+) -> anyhow::Result<ExitCode> {
+    let (base, new) = (search::read(&base_dir)?, search::read(&new_dir)?);
+    let comparison = search::compare(&base_dir, &base, &new_dir, &new)?;
+    let exports = if json {
+        Exports::new().to(Json, Destination::Stdout)
+    } else {
+        Exports::new().to(SearchCompareTable, Destination::Stdout)
+    };
+    exports.write(&comparison)?;
+    if let Some(pct) = fail_if_worse
+        && comparison.worse_beyond(pct)
+    {
+        eprintln!(
+            "error: the answer is worse beyond the searches' precision and by more than {pct}%"
+        );
+        return Ok(ExitCode::from(EXIT_THRESHOLD));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -311,7 +311,10 @@ impl Driven {
         summary.gave_up = self.gave_up.clone();
         summary.stopped_early = self.stopped_early;
         summary.saturation = self.saturation.clone();
+        // Only a step that ran its plan: a budget or an interrupt stops sending early while the
+        // window still counts its planned end, so completions would look short of the arrivals.
         if summary.saturation.is_none()
+            && matches!(self.ended, Ended::Limit | Ended::Cut)
             && let Some((offered, tolerance)) = self.open_loop_watch
         {
             summary.saturation = crate::capacity::saturation_at_end(

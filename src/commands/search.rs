@@ -4,11 +4,11 @@
 
 use super::measure::Bench;
 use crate::capacity::{
-    Answer, Criteria, Judgement, Outcome, ProbeSettings, SaturationSettings, Search, SearchOver,
-    StoppedEarly, Watch,
+    Answer, Criteria, Judgement, Outcome, Probe, ProbeSettings, SaturationSettings, Search,
+    SearchOver, SearchResult, StoppedEarly, Watch,
 };
 use crate::config::SearchSettings;
-use crate::export::{Destination, Exports, Json, Probe, SearchCsv, SearchResult, SearchTable};
+use crate::export::{Destination, Exports, Json, SearchCsv, SearchTable};
 use crate::modes::Profile;
 use crate::scheduler::Pace;
 use crate::stats::Summary;
@@ -24,7 +24,7 @@ pub const SEARCH_CSV: &str = "search.csv";
 const CONFIDENCE: f64 = 0.95;
 /// The smallest in-flight growth a search takes as saturation, as a share of the offered rate,
 /// whatever its precision: below it a server's own noise would stop probes that pass.
-const MIN_SATURATION_TOLERANCE: f64 = 0.03;
+const MIN_SATURATION_TOLERANCE: f64 = 0.02;
 
 /// What a search leaves: every probe's summary, and whether a `--fail-on` gate on its answer
 /// failed.
@@ -218,7 +218,7 @@ impl Probes<'_, '_> {
         let open = matches!(pace, Pace::Open { .. });
         let watch = Watch {
             saturation: open.then_some(SaturationSettings {
-                tolerance: self.settings.precision.max(MIN_SATURATION_TOLERANCE),
+                tolerance: (self.settings.precision / 2.0).max(MIN_SATURATION_TOLERANCE),
                 stop: true,
             }),
             probe: Some(ProbeSettings {
@@ -307,6 +307,7 @@ impl Probes<'_, '_> {
                 outcome
             },
             inconclusive: inconclusive && !cut_short,
+            cut_short,
             extensions,
             saturated,
             goodput_per_s: summary

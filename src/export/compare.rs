@@ -1,7 +1,9 @@
-//! The comparison as the table `llmvolley compare` prints.
+//! The comparison as the table `llmvolley compare` prints, of runs or of two searches' answers.
 
 use super::Exporter;
+use crate::capacity::SearchOver;
 use crate::compare::Comparison;
+use crate::compare::search::{SearchComparison, SearchSide};
 use std::fmt::Write as _;
 
 /// `Comparison` → one row per figure: both sides, the change, its interval and the verdict.
@@ -75,6 +77,77 @@ impl Exporter<Comparison> for CompareTable {
                 r.verdict.as_str()
             );
         }
+        Ok(out.into_bytes())
+    }
+}
+
+/// `SearchComparison` → both answers, the change and the verdict against the searches' precision.
+pub struct SearchCompareTable;
+
+impl Exporter<SearchComparison> for SearchCompareTable {
+    fn render(&self, c: &SearchComparison) -> anyhow::Result<Vec<u8>> {
+        let (what, unit, places) = match c.over {
+            SearchOver::Rate => ("max rate", "req/s", 2),
+            SearchOver::Concurrency => ("max concurrency", "in flight", 0),
+        };
+        let n = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.places$}"));
+        let bracket = |s: &SearchSide| {
+            format!(
+                "[{}, {})",
+                n(s.max.or(Some(0.0))),
+                s.fails_at
+                    .map_or("∞".to_string(), |f| format!("{f:.places$}"))
+            )
+        };
+        let mut out = String::new();
+        let _ = writeln!(out, "base  {}: {}", c.base.dir.display(), c.base.line);
+        let _ = writeln!(out, "new   {}: {}", c.new.dir.display(), c.new.line);
+        if c.objectives_differ {
+            let _ = writeln!(
+                out,
+                "WARNING the searches were judged against different objectives ({} vs {}): the change mixes that in",
+                c.base.objectives, c.new.objectives
+            );
+        }
+        for s in [&c.base, &c.new] {
+            if !s.resolved {
+                let _ = writeln!(
+                    out,
+                    "WARNING {} stopped before its answer was within {:.0}%: its bracket is wider",
+                    s.dir.display(),
+                    s.precision * 100.0
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "method: each search brackets its capacity between its highest passing and lowest failing load; the answers differ beyond the searches' precision only when the brackets do not overlap\n"
+        );
+        let _ = writeln!(
+            out,
+            "{:<26} {:>16} {:>16} {:>9}  verdict",
+            "", "base", "new", "change"
+        );
+        let _ = writeln!(
+            out,
+            "{:<26} {:>16} {:>16} {:>9}  {}",
+            format!("{what} {unit}"),
+            n(c.base.max),
+            n(c.new.max),
+            c.change_pct
+                .map_or("-".to_string(), |p| format!("{p:+.1}%")),
+            match c.verdict {
+                crate::compare::Verdict::WithinNoise => "within precision",
+                other => other.as_str(),
+            }
+        );
+        let _ = writeln!(
+            out,
+            "{:<26} {:>16} {:>16}",
+            "bracket",
+            bracket(&c.base),
+            bracket(&c.new)
+        );
         Ok(out.into_bytes())
     }
 }

@@ -10,11 +10,11 @@ mod search;
 mod sweep;
 mod text;
 
-pub use compare::CompareTable;
+pub use compare::{CompareTable, SearchCompareTable};
 pub use estimate::EstimateTable;
 pub use html::HtmlReport;
 pub use markdown::{SummaryMarkdown, SweepMarkdown};
-pub use search::{Probe, SearchCsv, SearchResult, SearchTable};
+pub use search::{SearchCsv, SearchTable};
 pub use sweep::{Sweep, SweepCsv, SweepRow, SweepTable};
 pub use text::SummaryText;
 

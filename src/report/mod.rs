@@ -1,7 +1,7 @@
 //! What the HTML report shows, read from run folders: percentile distributions from the saved
-//! HdrHistograms, the per-second time series, errors per second by kind, sweep steps, tokens and
-//! cost per model, the run's settings and the client self-check. Reading only; `export::HtmlReport`
-//! renders it.
+//! HdrHistograms, the per-second time series, errors per second by kind, sweep steps, search
+//! probes, tokens and cost per model, the run's settings and the client self-check. Reading only;
+//! `export::HtmlReport` renders it.
 
 pub mod hgrm;
 
@@ -22,6 +22,7 @@ pub struct ReportData {
     pub tool_version: String,
     pub runs: Vec<RunData>,
     pub sweeps: Vec<SweepData>,
+    pub searches: Vec<SearchData>,
 }
 
 /// One run folder.
@@ -50,17 +51,35 @@ pub struct SweepData {
     pub settings: Value,
 }
 
+/// A capacity search's top folder: `search.json` as written (the answer, every probe with its
+/// objectives' figures and intervals).
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchData {
+    pub name: String,
+    pub dir: PathBuf,
+    pub search: Value,
+    pub settings: Value,
+}
+
 impl ReportData {
-    /// Reads each folder: a run folder, or a sweep's top folder (its curve; pass a step's folder to
-    /// see that step's distributions). Errors name the folder and what it lacks.
+    /// Reads each folder: a run folder, or a sweep's or search's top folder (its curve or probes;
+    /// pass a step's folder to see that step's distributions). Errors name the folder and what it lacks.
     pub fn read(dirs: &[PathBuf]) -> anyhow::Result<ReportData> {
         let mut data = ReportData {
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
             runs: Vec::new(),
             sweeps: Vec::new(),
+            searches: Vec::new(),
         };
         for dir in dirs {
-            if dir.join("sweep.json").is_file() {
+            if dir.join("search.json").is_file() {
+                data.searches.push(SearchData {
+                    name: name_of(dir),
+                    dir: dir.clone(),
+                    search: read_json(&dir.join("search.json"))?,
+                    settings: settings(dir),
+                });
+            } else if dir.join("sweep.json").is_file() {
                 data.sweeps.push(SweepData {
                     name: name_of(dir),
                     dir: dir.clone(),
@@ -73,7 +92,7 @@ impl ReportData {
                 bail!("{} does not exist", dir.display());
             } else {
                 bail!(
-                    "{} has no summary.json nor sweep.json: is it a finished run folder?",
+                    "{} has no summary.json, sweep.json nor search.json: is it a finished run folder?",
                     dir.display()
                 );
             }

@@ -146,8 +146,9 @@ pub fn read_run(output: Output, dir: &Path) -> Run {
 /// empty folder passes by having nothing to check. A setup error (2) or an interrupt (130) may
 /// leave no folder.
 pub fn read_folder(dir: &Path, code: i32) -> Run {
-    // A sweep's records are in its step folders.
-    if matches!(code, 0 | 1 | 3) && !dir.join("sweep.json").is_file() {
+    // A sweep's or search's records are in its step folders.
+    let steps = dir.join("sweep.json").is_file() || dir.join("search.json").is_file();
+    if matches!(code, 0 | 1 | 3) && !steps {
         for file in ["records.jsonl", "records.csv", "summary.json"] {
             assert!(
                 dir.join(file).is_file(),

@@ -17,6 +17,8 @@
 //! With several runs per side, each resample first draws that many runs with replacement, then
 //! resamples each drawn run: the interval then holds the run-to-run spread too.
 
+pub mod search;
+
 use crate::stats::bootstrap::{self, rank};
 use crate::stats::gate::percent_label;
 use anyhow::{Context, bail};
