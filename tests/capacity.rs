@@ -331,6 +331,37 @@ fn a_saturated_sweep_step_is_stopped_early_with_its_evidence() {
     );
 }
 
+#[test]
+fn a_saturated_single_run_is_marked_but_runs_its_whole_duration() {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = workload(tmp.path(), 12);
+    // 2 slots of 100 ms against 40 offered a second: saturated, but its length is the user's.
+    let mut args = vec![
+        w.to_str().unwrap(),
+        "--mock-slots",
+        "2",
+        "--profile",
+        "constant",
+    ];
+    args.extend(["--rate", "40"]);
+    args.extend(["--duration", "3s"]);
+    args.extend(&ANSWERS_IN_100MS);
+    let run = bench(&args, &tmp.path().join("run"));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let saturation = &run.summary["saturation"];
+    assert!(
+        saturation["evidence"].as_str().unwrap().contains("40.00/s"),
+        "{saturation}"
+    );
+    assert_eq!(saturation["stopped"], false, "{saturation}");
+    assert!(run.summary["stopped_early"].is_null(), "{}", run.summary);
+    assert!(
+        run.summary["load"]["sent"].as_u64().unwrap() >= 110,
+        "the whole 3 s was offered: {}",
+        run.summary["load"]
+    );
+}
+
 /// A concurrency search on `slots` slots of 100 ms for ttft.p99 ≤ 250 ms, in 1 s probes.
 fn concurrency_search(dir: &std::path::Path, slots: &str) -> Searched {
     let run = run_search(
