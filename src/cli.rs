@@ -787,6 +787,17 @@ pub struct EndpointArgs {
     /// `stream_options.include_usage: true`). Bodies that already ask for streaming stream anyway.
     #[arg(display_order = 5, long)]
     pub stream: bool,
+
+    /// Scrape Prometheus metrics from URL beside the load, repeatable (the inference server's
+    /// /metrics, a DCGM exporter, a node exporter); `auto` tries the endpoint's own origin
+    /// /metrics and says what it found. Written to server_metrics.csv and summary.json's `server`.
+    #[arg(help_heading = "Server metrics", long, value_name = "URL|auto")]
+    pub scrape: Vec<String>,
+
+    /// How often --scrape reads its targets; a scrape slower than this is abandoned and retried at
+    /// the next tick.
+    #[arg(help_heading = "Server metrics", long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    pub scrape_every: Duration,
 }
 
 /// How each request is bounded, and what is kept and priced of it: `run` and `bench`, listed

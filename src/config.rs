@@ -69,6 +69,36 @@ pub struct Connection {
     pub tokenizer: Option<HfTokenizer>,
     /// `--progress-every`: the plain progress line's period when stderr is not a terminal.
     pub progress_every: Duration,
+    /// `--scrape`: metrics pages read beside the load (none: no scrape).
+    pub scrape: Vec<ScrapeTarget>,
+    pub scrape_every: Duration,
+}
+
+/// One `--scrape` target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScrapeTarget {
+    Url(http::Uri),
+    /// The endpoint's origin + `/metrics` (the mock's too), kept only when it answers.
+    Auto,
+}
+
+impl ScrapeTarget {
+    fn parse(text: &str) -> anyhow::Result<ScrapeTarget> {
+        if text == "auto" {
+            return Ok(ScrapeTarget::Auto);
+        }
+        let uri: http::Uri = text.parse().map_err(|e| {
+            anyhow::anyhow!(
+                "--scrape {text:?}: not a URL ({e}); give http://host:port/metrics or auto"
+            )
+        })?;
+        match uri.scheme_str() {
+            Some("http" | "https") if uri.host().is_some() => Ok(ScrapeTarget::Url(uri)),
+            _ => bail!(
+                "--scrape {text:?}: give an http:// or https:// URL, e.g. http://127.0.0.1:8000/metrics, or auto"
+            ),
+        }
+    }
 }
 
 /// How a load is run, whatever the command: the plan's limits, the gates, retries, interrupts.
@@ -278,6 +308,16 @@ impl Connection {
                 bail!("--progress-every must be more than zero")
             } else {
                 request.progress_every
+            },
+            scrape: args
+                .scrape
+                .iter()
+                .map(|t| ScrapeTarget::parse(t))
+                .collect::<anyhow::Result<_>>()?,
+            scrape_every: if args.scrape_every < Duration::from_millis(100) {
+                bail!("--scrape-every must be at least 100ms")
+            } else {
+                args.scrape_every
             },
         })
     }

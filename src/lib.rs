@@ -23,6 +23,7 @@
 //! - `resume`: continuing a run folder, one final record per id
 //! - `tokenize`: client-side token counts (tiktoken, Hugging Face tokenizer.json)
 //! - `mock`: the embedded OpenAI-compatible mock endpoint
+//! - `scrape`: the server's own Prometheus metrics, read beside the load (`--scrape`)
 //!
 //! No module depends on another that depends back on it: `scripts/module-cycles src` checks (CI runs it).
 
@@ -48,6 +49,7 @@ pub mod report;
 pub mod resume;
 pub mod run_folder;
 pub mod scheduler;
+pub mod scrape;
 pub mod secrets;
 pub mod shard;
 pub mod sink;

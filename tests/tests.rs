@@ -28,6 +28,7 @@ mod resume;
 mod retries;
 mod run_against_mock;
 mod run_against_wiremock;
+mod server_metrics;
 mod servers_differ;
 mod shards;
 mod shutdown;

@@ -26,7 +26,8 @@ use std::error::Error as _;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 use tokio::time::Sleep;
-use transport::{Http, Transport};
+pub use transport::Http;
+use transport::Transport;
 use url::Url;
 
 /// An API key that never prints itself.
@@ -116,6 +117,21 @@ pub struct Attempt {
     pub hints: retry::Hints,
     pub sent: Instant,
     pub end: Instant,
+}
+
+/// A small pool of its own for side requests (metrics scrapes): never the load's connections, so
+/// a slow `/metrics` takes no slot a request could use. The environment's proxies apply as to
+/// the load.
+pub fn side_http(insecure: bool) -> anyhow::Result<Http> {
+    Transport {
+        connect_timeout: Duration::from_secs(5),
+        max_idle: 4,
+        idle_timeout: Duration::from_secs(30),
+        http2_only: false,
+        insecure,
+        proxies: std::sync::Arc::new(transport::Matcher::from_env()),
+    }
+    .build()
 }
 
 impl Client {
@@ -969,7 +985,7 @@ fn saved_body(body: &[u8]) -> SavedBody {
 
 /// The error and its causes on one line. hyper's errors carry no URL (it may carry query
 /// credentials).
-fn describe(e: &dyn std::error::Error) -> String {
+pub fn describe(e: &dyn std::error::Error) -> String {
     let mut message = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {

@@ -37,6 +37,7 @@ pub async fn bench(args: crate::cli::BenchArgs) -> anyhow::Result<ExitCode> {
     )?;
     let shutdown = Shutdown::default();
     let signals = watch_signals(shutdown.clone(), config.load.grace, config.load.quiet);
+    let scrape = super::drive::scrape_setup(&config.conn, &base_url).await?;
     let bench = Bench {
         config: &config,
         workload,
@@ -53,6 +54,7 @@ pub async fn bench(args: crate::cli::BenchArgs) -> anyhow::Result<ExitCode> {
                     config.conn.tier,
                 ))
             }),
+            scrape,
         },
     };
     let summaries = match config.pace() {

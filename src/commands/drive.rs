@@ -6,7 +6,7 @@ use super::target::{RunJson, new_timeseries};
 use crate::capacity::{Cut, Saturation, SaturationSettings, SaturationWatch, StoppedEarly, Watch};
 use crate::client::Client;
 use crate::collector::{Checkpoints, Collected, Collector, Progress, ProgressMode};
-use crate::config::{Connection, Load};
+use crate::config::{Connection, Load, ScrapeTarget};
 use crate::cost::{Budget, Pricer};
 use crate::cpu;
 use crate::export::{Destination, Exports, Json};
@@ -55,6 +55,62 @@ pub(super) struct Driver<'a> {
     pub shutdown: &'a Shutdown,
     /// `--max-cost`: one budget for the whole command, every sweep step included.
     pub budget: Option<Arc<Budget>>,
+    /// `--scrape`, its targets resolved once for every step.
+    pub scrape: Option<ScrapeSetup>,
+}
+
+/// The `--scrape` targets (an `auto` one kept only when it answered) and the side pool that
+/// reads them.
+pub(super) struct ScrapeSetup {
+    http: crate::client::Http,
+    targets: Vec<http::Uri>,
+    every: Duration,
+}
+
+/// Resolves `--scrape`: `auto` becomes the endpoint's origin + `/metrics` when a page is there,
+/// and says what it found (stderr); explicit URLs are kept whatever their first answer, as a
+/// scrape that fails is retried every tick.
+pub(super) async fn scrape_setup(
+    conn: &Connection,
+    base_url: &Url,
+) -> anyhow::Result<Option<ScrapeSetup>> {
+    if conn.scrape.is_empty() {
+        return Ok(None);
+    }
+    let http = crate::client::side_http(conn.insecure)?;
+    let mut targets = Vec::new();
+    for target in &conn.scrape {
+        match target {
+            ScrapeTarget::Url(uri) => targets.push(uri.clone()),
+            ScrapeTarget::Auto => {
+                let origin = base_url.origin().ascii_serialization();
+                let uri: http::Uri = format!("{origin}/metrics").parse()?;
+                match super::scraper::probe(
+                    &http,
+                    uri.clone(),
+                    conn.scrape_every.max(Duration::from_secs(2)),
+                )
+                .await
+                {
+                    Ok(families) => {
+                        eprintln!(
+                            "--scrape auto: {origin}/metrics answers with {families} metric families; scraping it every {}",
+                            humantime::format_duration(conn.scrape_every)
+                        );
+                        targets.push(uri);
+                    }
+                    Err(e) => eprintln!(
+                        "--scrape auto: nothing usable at {origin}/metrics ({e}); not scraping it (give --scrape URL for a metrics port of its own)"
+                    ),
+                }
+            }
+        }
+    }
+    Ok((!targets.is_empty()).then_some(ScrapeSetup {
+        http,
+        targets,
+        every: conn.scrape_every,
+    }))
 }
 
 /// Where one drive writes.
@@ -93,6 +149,8 @@ pub(super) struct Driven {
     pub saturation: Option<Saturation>,
     /// A watched open loop's offered rate and saturation tolerance, for the check at its end.
     pub open_loop_watch: Option<(f64, f64)>,
+    /// `--scrape`: the server's figures over this drive.
+    pub server: Option<crate::scrape::ServerSummary>,
 }
 
 impl Driver<'_> {
@@ -196,6 +254,19 @@ impl Driver<'_> {
         if folder.timeseries {
             collector = collector.with_timeseries(new_timeseries(dir, epoch_unix_us)?);
         }
+        // On the epoch, as timeseries.csv; a resumed folder keeps its first session's, as that.
+        let scrape_stop = CancellationToken::new();
+        let scraping = match &self.scrape {
+            Some(setup) if folder.timeseries => Some(super::scraper::start(
+                setup.targets.clone(),
+                setup.every,
+                setup.http.clone(),
+                epoch,
+                dir,
+                scrape_stop.clone(),
+            )?),
+            _ => None,
+        };
         let cut = Arc::new(Cut::new(stop.clone(), epoch, window_end.clone()));
         gates.cut = Some(cut.clone());
         if let Some(probe) = &folder.watch.probe {
@@ -261,6 +332,11 @@ impl Driver<'_> {
             .with_context(|| format!("cannot write records in {}", dir.display()))?;
         let wall = epoch.elapsed();
         let cpu_after = self.cpu_times();
+        scrape_stop.cancel();
+        let server = match scraping {
+            Some(task) => Some(task.await??),
+            None => None,
+        };
         let lag = dispatched.scheduler_lag.as_ref().and_then(Distribution::of);
         let latency_p50 = Distribution::of(&stats.latency).map(|d| d.p50);
         let client = self_check(cpu_before, cpu_after, wall, lag.as_ref(), latency_p50);
@@ -277,6 +353,7 @@ impl Driver<'_> {
             gave_up: give_up.and_then(|g| g.verdict().map(str::to_string)),
             stopped_early: cut.reason(),
             saturation,
+            server,
             open_loop_watch: match (folder_watch_saturation, pace) {
                 (Some(settings), Pace::Open { arrivals, .. }) => {
                     arrivals.rate().map(|rate| (rate, settings.tolerance))
@@ -311,6 +388,23 @@ impl Driven {
         summary.gave_up = self.gave_up.clone();
         summary.stopped_early = self.stopped_early;
         summary.saturation = self.saturation.clone();
+        summary.server = self.server.clone().map(|mut server| {
+            let p =
+                |d: &Option<crate::stats::Distribution>,
+                 q: fn(&crate::stats::Distribution) -> f64| { d.as_ref().map(q) };
+            server.against(&crate::scrape::ClientFigures {
+                ttft_mean_ms: p(&summary.ttft_ms, |d| d.mean),
+                ttft_p50_ms: p(&summary.ttft_ms, |d| d.p50),
+                ttft_p99_ms: p(&summary.ttft_ms, |d| d.p99),
+                e2e_mean_ms: p(&summary.latency_ms, |d| d.mean),
+                e2e_p50_ms: p(&summary.latency_ms, |d| d.p50),
+                e2e_p99_ms: p(&summary.latency_ms, |d| d.p99),
+                output_tokens_per_s: summary.tokens.output_per_s,
+                input_tokens_per_s: summary.tokens.input_per_s,
+                output_tokens: summary.tokens.output.map(|t| t as f64),
+            });
+            server
+        });
         // Only a step that ran its plan: a budget or an interrupt stops sending early while the
         // window still counts its planned end, so completions would look short of the arrivals.
         if summary.saturation.is_none()

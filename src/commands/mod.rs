@@ -11,6 +11,7 @@ mod merge;
 mod mock;
 mod report;
 mod run;
+mod scraper;
 mod search;
 mod sweep;
 mod target;

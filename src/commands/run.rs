@@ -111,6 +111,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         let (usd, priced, dearest) = prior_spend.unwrap_or_default();
         Arc::new(budget.with_prior_spend(usd, priced, dearest))
     });
+    let scrape = super::drive::scrape_setup(&config.conn, &base_url).await?;
     let driver = Driver {
         conn: &config.conn,
         load: &config.load,
@@ -118,6 +119,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         mock: mock.as_ref(),
         shutdown: &shutdown,
         budget,
+        scrape,
     };
     let pace = config.pace();
     // Another shard's lines are not this run's: not sent, not recorded, not counted as kept.

@@ -304,6 +304,9 @@ fn render(summary: &Summary) -> String {
     if let Some(conversations) = &summary.conversations {
         render_conversations(&mut out, conversations, &summary.turns);
     }
+    if let Some(server) = &summary.server {
+        render_server(&mut out, server);
+    }
     if let Some(per_chunk) = summary.tokens_per_chunk {
         let _ = writeln!(
             out,
@@ -374,6 +377,81 @@ fn render(summary: &Summary) -> String {
         }
     }
     out
+}
+
+/// `--scrape`: how the scrapes went, then the server's own figures beside the client's.
+fn render_server(out: &mut String, server: &crate::scrape::ServerSummary) {
+    use crate::scrape::figures::Stats;
+    for t in &server.targets {
+        let failed = match (&t.last_error, t.failed) {
+            (Some(e), n) if n > 0 => format!(", {n} failed (last: {e})"),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "{:<13}{}: {} scrapes every {}s, {} metric families{failed}",
+            "server", t.url, t.scrapes, server.every_s, t.families
+        );
+    }
+    let gauge = |name: &str| match server.figures.get(name) {
+        Some(Some(Stats::Gauge(g))) => Some(g),
+        _ => None,
+    };
+    let mut parts = Vec::new();
+    for (name, label) in [("running", "running"), ("waiting", "waiting")] {
+        if let Some(g) = gauge(name) {
+            parts.push(format!("{label} {:.1} mean, {:.0} max", g.mean, g.max));
+        }
+    }
+    if let Some(g) = gauge("kv_cache_usage") {
+        parts.push(format!("KV cache {:.1}% max", g.max * 100.0));
+    }
+    if let Some(rate) = server.prefix_cache_hit_rate {
+        parts.push(format!("prefix cache hits {:.1}%", rate * 100.0));
+    }
+    if let Some(Some(Stats::Counter(p))) = server.figures.get("preemptions") {
+        parts.push(format!("{:.0} preemptions", p.total));
+    }
+    if !parts.is_empty() {
+        let _ = writeln!(out, "{:<13}{}", "", parts.join("; "));
+    }
+    if !server.against_client.is_empty() {
+        let _ = writeln!(
+            out,
+            "{:<13}{:<22}{:>9} {:>9}  (a time's difference is network plus client)",
+            "", "", "server", "client"
+        );
+        let n = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
+        for (name, a) in &server.against_client {
+            let within = a
+                .server_within
+                .map(|[lo, hi]| format!("  server's within its {lo:.0}–{hi:.0} ms bucket"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "{:<13}{name:<22}{:>9} {:>9}{within}",
+                "",
+                n(a.server),
+                n(a.client)
+            );
+        }
+    }
+    let mut gpu = Vec::new();
+    if let Some(g) = gauge("gpu_util") {
+        gpu.push(format!("utilisation {:.0}% mean", g.mean * 100.0));
+    }
+    if let Some(g) = gauge("gpu_power_w") {
+        gpu.push(format!("power {:.0} W mean, {:.0} max", g.mean, g.max));
+    }
+    if let Some(g) = gauge("gpu_memory_used_mib") {
+        gpu.push(format!("memory {:.0} MiB max", g.max));
+    }
+    if let Some(j) = server.energy_per_output_token_j {
+        gpu.push(format!("{j:.3} J per output token"));
+    }
+    if !gpu.is_empty() {
+        let _ = writeln!(out, "{:<13}GPU {}", "", gpu.join("; "));
+    }
 }
 
 /// Lines not sent (interrupted, a limit, a dead endpoint), and the command that sends them.

@@ -2,6 +2,7 @@
 
 mod answer;
 mod faults;
+pub mod metrics;
 mod stream;
 mod vectors;
 
@@ -92,6 +93,8 @@ struct MockState {
     first_request: std::sync::OnceLock<tokio::time::Instant>,
     /// Input tokens of each distinct body seen (a benchmark cycles its workload): counted once.
     input_counts: std::sync::Mutex<std::collections::HashMap<u64, u64>>,
+    /// What `GET /metrics` shows.
+    metrics: Arc<metrics::Metrics>,
 }
 
 /// Bodies longer than this are counted on the blocking pool, not on the mock's one thread, so
@@ -126,6 +129,7 @@ pub fn router(config: MockConfig) -> Router {
         requests: AtomicU64::new(0),
         first_request: std::sync::OnceLock::new(),
         input_counts: std::sync::Mutex::default(),
+        metrics: Arc::default(),
     });
     Router::new()
         // Under /v1 only, as the real API: a base URL missing /v1 fails against the mock too.
@@ -137,6 +141,8 @@ pub fn router(config: MockConfig) -> Router {
         // Many clients list the models first (the SDKs' `models.list()`, health checks).
         .route("/v1/models", axum::routing::get(models))
         .route("/v1/models/{id}", axum::routing::get(model))
+        // At the root, as vLLM serves it.
+        .route("/metrics", axum::routing::get(prometheus))
         .fallback(not_found)
         // Long-context prompts of several MB are normal; axum's default cap is 2 MB.
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -492,6 +498,12 @@ async fn answer(
             n,
         );
     }
+    let mut generation = metrics::Generation::new(
+        state.metrics.clone(),
+        arrived,
+        prompt.input_tokens(),
+        answer.output_tokens,
+    );
     if streamed {
         let stream = AnswerStream::new(wire, answer, request, prompt, key, pace);
         let split = state.config.split_events;
@@ -501,6 +513,7 @@ async fn answer(
                 state.after_stall(arrived),
                 split,
                 state.slots.clone(),
+                generation,
             ),
             n,
         );
@@ -511,13 +524,16 @@ async fn answer(
         Some(slots) => slots.clone().acquire_owned().await.ok(),
         None => None,
     };
+    generation.start();
     let started = arrived.max(tokio::time::Instant::now());
     let chunks = answer.chunk_count(pace.tokens_per_chunk as u64);
     let done_at = pace.first + pace.step * (chunks.saturating_sub(1) as u32);
+    generation.first_token(state.after_stall(started + pace.first));
     let due = state.after_stall(started + done_at);
     if due > arrived {
         tokio::time::sleep_until(tick_nearest(due)).await;
     }
+    generation.finish();
     drop(slot);
     // One buffer sized for a typical answer, not axum::Json's small writes into a growing one.
     let mut body = Vec::with_capacity(2048);
@@ -565,6 +581,8 @@ struct Streaming {
     slot: Option<tokio::sync::OwnedSemaphorePermit>,
     carried: Option<Bytes>,
     done: bool,
+    /// For `/metrics`: finished with the last frame; dropped with the stream when the client goes.
+    generation: Option<metrics::Generation>,
 }
 
 fn sse_response(
@@ -572,6 +590,7 @@ fn sse_response(
     arrived: tokio::time::Instant,
     split: bool,
     slots: Option<Arc<tokio::sync::Semaphore>>,
+    generation: metrics::Generation,
 ) -> Response {
     let state = Streaming {
         stream,
@@ -581,6 +600,7 @@ fn sse_response(
         slot: None,
         carried: None,
         done: false,
+        generation: Some(generation),
     };
     let events = futures_util::stream::unfold(state, move |mut s| async move {
         if s.done {
@@ -592,14 +612,23 @@ fn sse_response(
             s.slot = slots.acquire_owned().await.ok();
             s.start = s.start.max(tokio::time::Instant::now());
         }
+        if let Some(g) = s.generation.as_mut() {
+            g.start();
+        }
         let Some((at, frame)) = s.stream.next_frame() else {
             // The last half, if any, right after the last frame.
             s.done = true;
+            if let Some(g) = s.generation.take() {
+                g.finish();
+            }
             s.slot = None;
             return s.carried.take().map(|rest| (Ok(rest), s));
         };
         s.timer.as_mut().reset(tick_nearest(s.start + at));
         s.timer.as_mut().await;
+        if let Some(g) = s.generation.as_mut().filter(|_| s.stream.tokens_sent()) {
+            g.first_token(tokio::time::Instant::now());
+        }
         if !split {
             return Some((Ok::<_, std::convert::Infallible>(frame), s));
         }
@@ -625,6 +654,18 @@ fn sse_response(
     );
     headers.insert("cache-control", HeaderValue::from_static("no-cache"));
     response
+}
+
+/// `GET /metrics`: the mock's state in vLLM's Prometheus text format.
+async fn prometheus(State(state): State<Arc<MockState>>) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
 }
 
 /// When the mock's models were "created" (Unix seconds): a fixed date, so answers are stable.

@@ -168,6 +168,11 @@ impl AnswerStream {
     ///
     /// The first write holds the opening events; each later one holds one chunk and the bookkeeping
     /// events up to the next chunk. An answer with no chunk still ends at its first-token time.
+    /// Whether a frame with answer tokens has been taken (the first one is events before them).
+    pub fn tokens_sent(&self) -> bool {
+        self.chunks_sent > 0
+    }
+
     pub fn next_frame(&mut self) -> Option<(Duration, Bytes)> {
         let step = *self.steps.get(self.next)?;
         let mut out = BytesMut::with_capacity(512);

@@ -185,6 +185,10 @@ impl Metric {
             "structured_output.valid" | "structured_output" => Metric::StructuredValid,
             "search.max_rate" => Metric::SearchMaxRate,
             "search.max_concurrency" => Metric::SearchMaxConcurrency,
+            path if path.starts_with("server.") => {
+                crate::scrape::check_path(&path["server.".len()..])?;
+                Metric::Path(path.to_string())
+            }
             path => {
                 let known = serde_json::to_value(Summary::from_stats(
                     &RunStats::default(),

@@ -88,6 +88,9 @@ pub struct Summary {
     /// An open loop offered more than the server completed, with the evidence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub saturation: Option<super::Saturation>,
+    /// `--scrape`: the server's own figures over the run, beside the client's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<crate::scrape::ServerSummary>,
     /// `run`: the command line that sends the lines not sent (this one, with `--out DIR --resume`;
     /// secret header values redacted). Null when every line was sent.
     #[serde(default)]
@@ -587,6 +590,7 @@ impl Summary {
         Summary {
             stopped_early: None,
             saturation: None,
+            server: None,
             schema_version: SUMMARY_SCHEMA_VERSION,
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
             requests: RequestCounts {

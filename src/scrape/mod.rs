@@ -1,0 +1,494 @@
+//! `--scrape`: the server's own Prometheus metrics (an inference server's `/metrics`, a DCGM or
+//! node exporter) as they are read: per interval to `server_metrics.csv` on the run's epoch, and
+//! summed up as `summary.json`'s `server`. The reading itself (HTTP, the ticks) is
+//! `commands::scraper`'s.
+
+pub mod figures;
+pub mod parse;
+pub mod series;
+
+use figures::{Accumulated, FIGURES, Stats, TargetScrape, Value};
+use parse::{Kind, Part};
+use serde::{Deserialize, Serialize};
+use series::{Cumulative, Reading};
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+/// The scrape's own file beside `timeseries.csv`.
+pub const SERVER_METRICS_CSV: &str = "server_metrics.csv";
+
+/// One target as the summary reports it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TargetReport {
+    /// Without credentials or query.
+    pub url: String,
+    pub scrapes: u64,
+    pub failed: u64,
+    /// Of the failed: no answer within `--scrape-every` (abandoned; the next tick tries again).
+    pub slow: u64,
+    pub last_error: Option<String>,
+    /// Lines of its pages that could not be read (skipped).
+    pub skipped_lines: u64,
+    /// Families its last good page held.
+    pub families: usize,
+}
+
+/// A family kept raw, over the run: label sets summed (a per-GPU or per-model family's total).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SeriesStats {
+    pub kind: String,
+    /// Gauges (and untyped): the per-scrape sum over label sets, its mean, max and last.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub mean: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub max: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub last: Option<f64>,
+    /// Counters: the increase over the run; histograms and summaries: their count's and sum's.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub increase: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub count: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sum: Option<f64>,
+}
+
+/// A client figure beside the server's own.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Against {
+    pub client: Option<f64>,
+    pub server: Option<f64>,
+    /// client − server: the network, the client and (for TTFT) the HTTP framing.
+    pub difference: Option<f64>,
+    /// A server percentile is only known within its histogram bucket: these bounds. A difference
+    /// smaller than the bucket says nothing; the means (exact on both sides) do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_within: Option<[f64; 2]>,
+}
+
+/// `summary.json`'s `server`: named figures (null when no target exposes them), every family by
+/// name, the client's figures beside the server's, and how each target's scrapes went.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ServerSummary {
+    pub every_s: f64,
+    pub targets: Vec<TargetReport>,
+    /// `running`, `waiting`, `kv_cache_usage`, `ttft_ms` ... (`figures::FIGURES`).
+    #[serde(flatten)]
+    pub figures: BTreeMap<String, Option<Stats>>,
+    /// Prefix-cache hits ÷ queries over the run (vLLM's counters), or SGLang's hit-rate gauge.
+    pub prefix_cache_hit_rate: Option<f64>,
+    /// GPU energy over the run ÷ output tokens (the server's count, else the client's), in J.
+    pub energy_per_output_token_j: Option<f64>,
+    /// Client against server: `ttft_p50_ms`, `ttft_p99_ms`, `e2e_p50_ms`, `e2e_p99_ms`,
+    /// `output_tokens_per_s`, `input_tokens_per_s`. The time differences are network plus client.
+    pub against_client: BTreeMap<String, Against>,
+    /// Every family by name (a counter's without `_total`).
+    pub series: BTreeMap<String, SeriesStats>,
+}
+
+/// The client's figures `ServerSummary::against` puts beside the server's.
+#[derive(Debug, Clone, Default)]
+pub struct ClientFigures {
+    pub ttft_mean_ms: Option<f64>,
+    pub ttft_p50_ms: Option<f64>,
+    pub ttft_p99_ms: Option<f64>,
+    pub e2e_mean_ms: Option<f64>,
+    pub e2e_p50_ms: Option<f64>,
+    pub e2e_p99_ms: Option<f64>,
+    pub output_tokens_per_s: Option<f64>,
+    pub input_tokens_per_s: Option<f64>,
+    pub output_tokens: Option<f64>,
+}
+
+impl ServerSummary {
+    fn figure(&self, name: &str) -> Option<&Stats> {
+        self.figures.get(name).and_then(Option::as_ref)
+    }
+
+    /// Puts the client's figures beside the server's; energy per token needs the token count.
+    pub fn against(&mut self, client: &ClientFigures) {
+        type Read = fn(&figures::HistogramStats) -> (Option<f64>, Option<[f64; 2]>);
+        let histogram = |name: &str, read: Read| match self.figure(name) {
+            Some(Stats::Histogram(h)) => read(h),
+            _ => (None, None),
+        };
+        let rate = |name: &str| match self.figure(name) {
+            Some(Stats::Counter(c)) => (Some(c.per_s), None),
+            _ => (None, None),
+        };
+        let mean: Read = |h| (h.mean, None);
+        let p50: Read = |h| (h.p50, h.p50_within);
+        let p99: Read = |h| (h.p99, h.p99_within);
+        let rows = [
+            (
+                "ttft_mean_ms",
+                client.ttft_mean_ms,
+                histogram("ttft_ms", mean),
+            ),
+            ("ttft_p50_ms", client.ttft_p50_ms, histogram("ttft_ms", p50)),
+            ("ttft_p99_ms", client.ttft_p99_ms, histogram("ttft_ms", p99)),
+            ("e2e_mean_ms", client.e2e_mean_ms, histogram("e2e_ms", mean)),
+            ("e2e_p50_ms", client.e2e_p50_ms, histogram("e2e_ms", p50)),
+            ("e2e_p99_ms", client.e2e_p99_ms, histogram("e2e_ms", p99)),
+            (
+                "output_tokens_per_s",
+                client.output_tokens_per_s,
+                rate("generation_tokens"),
+            ),
+            (
+                "input_tokens_per_s",
+                client.input_tokens_per_s,
+                rate("prompt_tokens"),
+            ),
+        ];
+        self.against_client = rows
+            .into_iter()
+            .filter(|(_, _, (server, _))| server.is_some())
+            .map(|(name, client, (server, server_within))| {
+                let difference = client.zip(server).map(|(c, s)| c - s);
+                (
+                    name.to_string(),
+                    Against {
+                        client,
+                        server,
+                        difference,
+                        server_within,
+                    },
+                )
+            })
+            .collect();
+        let tokens = match self.figure("generation_tokens") {
+            Some(Stats::Counter(c)) if c.total > 0.0 => Some(c.total),
+            _ => client.output_tokens.filter(|t| *t > 0.0),
+        };
+        self.energy_per_output_token_j = match self.figure("gpu_energy_j") {
+            Some(Stats::Counter(e)) => tokens.map(|t| e.total / t),
+            _ => None,
+        };
+    }
+}
+
+/// Whether `path` (after `server.`) names a figure of `ServerSummary`, for `--fail-on`: a named
+/// figure's statistic (`kv_cache_usage.max`, `ttft_ms.p99`, `generation_tokens.per_s`), a
+/// derived one (`prefix_cache_hit_rate`), a client comparison (`against_client.ttft_p50_ms.
+/// difference`), or any scraped family's (`series.vllm:num_preemptions.increase`: the page
+/// decides which exist, so any name is taken).
+///
+/// Errors: what the path should have been.
+pub fn check_path(path: &str) -> Result<(), String> {
+    let keys: Vec<&str> = path.split('.').collect();
+    let ok = match keys.as_slice() {
+        ["prefix_cache_hit_rate" | "energy_per_output_token_j"] => true,
+        ["series", family, stat] => {
+            !family.is_empty() && ["mean", "max", "last", "increase", "count", "sum"].contains(stat)
+        }
+        ["against_client", _, "client" | "server" | "difference"] => true,
+        [name, stat] => FIGURES.iter().any(|f| {
+            f.name == *name
+                && match f.shape {
+                    figures::Shape::Gauge(_) => ["mean", "max", "last"].contains(stat),
+                    figures::Shape::Counter => ["total", "per_s"].contains(stat),
+                    figures::Shape::Histogram => {
+                        ["count", "mean", "p50", "p90", "p99"].contains(stat)
+                    }
+                }
+        }),
+        _ => false,
+    };
+    if ok {
+        return Ok(());
+    }
+    let names: Vec<&str> = FIGURES.iter().map(|f| f.name).collect();
+    Err(format!(
+        "\"server.{path}\": not a server figure. Use server.FIGURE.STAT with FIGURE one of {} (gauges: mean, max, last; counters: total, per_s; times: count, mean, p50, p90, p99), server.prefix_cache_hit_rate, server.energy_per_output_token_j, or server.series.FAMILY.STAT for any scraped family (mean, max, last, increase, count, sum)",
+        names.join(", ")
+    ))
+}
+
+/// One target's state between ticks.
+struct Target {
+    report: TargetReport,
+    cumulative: Cumulative,
+    last_good_s: Option<f64>,
+}
+
+/// A family's intervals, accumulated raw.
+#[derive(Default)]
+struct FamilyAcc {
+    kind: Option<Kind>,
+    gauge: Option<(u64, f64, f64, f64)>,
+    increase: f64,
+    count: f64,
+    sum: f64,
+}
+
+/// The running scrape: its targets, the CSV, the accumulated figures.
+pub struct Scrape {
+    every: Duration,
+    targets: Vec<Target>,
+    csv: std::io::BufWriter<std::fs::File>,
+    figures: Vec<Accumulated>,
+    families: BTreeMap<String, FamilyAcc>,
+    first_s: Option<f64>,
+    last_s: f64,
+}
+
+impl Scrape {
+    /// A scrape of `targets` every `every`, writing `dir/server_metrics.csv`.
+    ///
+    /// Errors: the CSV cannot be created.
+    pub fn new(targets: &[http::Uri], every: Duration, dir: &Path) -> anyhow::Result<Scrape> {
+        let path = dir.join(SERVER_METRICS_CSV);
+        let file = std::fs::File::create(&path)
+            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?;
+        let mut csv = std::io::BufWriter::new(file);
+        let mut header = String::from("second,t_s,targets_ok");
+        for f in FIGURES {
+            match f.shape {
+                figures::Shape::Histogram => {
+                    let stem = f.name.trim_end_matches("_ms");
+                    header.push_str(&format!(",{stem}_p50_ms,{stem}_p99_ms,{stem}_count"));
+                }
+                figures::Shape::Counter => header.push_str(&format!(",{}_per_s", f.name)),
+                figures::Shape::Gauge(_) => header.push_str(&format!(",{}", f.name)),
+            }
+        }
+        writeln!(csv, "{header}")?;
+        Ok(Scrape {
+            every,
+            targets: targets
+                .iter()
+                .map(|uri| Target {
+                    report: TargetReport {
+                        url: shown(uri),
+                        scrapes: 0,
+                        failed: 0,
+                        slow: 0,
+                        last_error: None,
+                        skipped_lines: 0,
+                        families: 0,
+                    },
+                    cumulative: Cumulative::default(),
+                    last_good_s: None,
+                })
+                .collect(),
+            csv,
+            figures: vec![Accumulated::default(); FIGURES.len()],
+            families: BTreeMap::new(),
+            first_s: None,
+            last_s: 0.0,
+        })
+    }
+}
+
+/// `http://user:pw@host:port/metrics?x` → `http://host:port/metrics`.
+fn shown(uri: &http::Uri) -> String {
+    let authority = uri.authority().map_or("", |a| a.as_str());
+    let host = authority.rsplit('@').next().unwrap_or(authority);
+    format!(
+        "{}://{host}{}",
+        uri.scheme_str().unwrap_or("http"),
+        uri.path()
+    )
+}
+
+impl Scrape {
+    /// One tick's pages, one per target in order, taken at `t_s` seconds from the run's epoch:
+    /// readings, a CSV row, the run's figures.
+    ///
+    /// Errors: the CSV cannot be written.
+    pub fn record(&mut self, t_s: f64, pages: Vec<Result<String, Failure>>) -> anyhow::Result<()> {
+        let mut good: Vec<(Vec<Reading>, Option<f64>)> = Vec::new();
+        for (target, page) in self.targets.iter_mut().zip(pages) {
+            target.report.scrapes += 1;
+            match page {
+                Ok(text) => {
+                    let exposition = parse::parse(&text);
+                    target.report.skipped_lines += exposition.skipped_lines as u64;
+                    let readings = target.cumulative.read(exposition);
+                    let mut names: Vec<&str> = readings.iter().map(|r| r.family.as_str()).collect();
+                    names.sort_unstable();
+                    names.dedup();
+                    target.report.families = names.len();
+                    let interval = target.last_good_s.map(|p| t_s - p);
+                    target.last_good_s = Some(t_s);
+                    good.push((readings, interval));
+                }
+                Err(failure) => {
+                    target.report.failed += 1;
+                    if matches!(failure, Failure::Slow) {
+                        target.report.slow += 1;
+                    }
+                    target.report.last_error = Some(failure.to_string());
+                }
+            }
+        }
+        let scrapes: Vec<TargetScrape> = good
+            .iter()
+            .map(|(readings, interval_s)| TargetScrape {
+                readings,
+                interval_s: *interval_s,
+            })
+            .collect();
+        if !scrapes.is_empty() {
+            self.first_s.get_or_insert(t_s);
+            self.last_s = t_s;
+        }
+        // A row covers the interval before its scrape, so it is named by that interval's start
+        // second, as timeseries.csv names its rows. The first good scrape is the baseline: no
+        // interval, no row.
+        let second = (t_s - self.every.as_secs_f64()).round();
+        let baseline = scrapes.iter().all(|s| s.interval_s.is_none());
+        let mut row = format!("{second},{t_s:.3},{}", scrapes.len());
+        for (figure, acc) in FIGURES.iter().zip(self.figures.iter_mut()) {
+            let value = figures::value(figure, &scrapes);
+            if let Some((v, buckets, sum)) = &value {
+                acc.add(v, buckets, *sum);
+            }
+            let cell = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v}"));
+            match (figure.shape, value.map(|v| v.0)) {
+                (figures::Shape::Histogram, Some(Value::Histogram { p50, p99, count })) => {
+                    row.push_str(&format!(",{},{},{count}", cell(p50), cell(p99)))
+                }
+                (figures::Shape::Histogram, _) => row.push_str(",,,"),
+                (_, Some(Value::Counter { per_s, .. })) => row.push_str(&format!(",{per_s}")),
+                (_, Some(Value::Gauge(v))) => row.push_str(&format!(",{v}")),
+                _ => row.push(','),
+            }
+        }
+        if !baseline || scrapes.is_empty() {
+            writeln!(self.csv, "{row}")?;
+            self.csv.flush()?;
+        }
+        self.accumulate_families(&scrapes);
+        Ok(())
+    }
+
+    fn accumulate_families(&mut self, scrapes: &[TargetScrape]) {
+        let mut gauges: BTreeMap<&str, f64> = BTreeMap::new();
+        for t in scrapes {
+            for r in t.readings {
+                let acc = self.families.entry(r.family.clone()).or_default();
+                acc.kind = Some(r.kind);
+                let Some(v) = r.value else { continue };
+                match (r.kind, r.part) {
+                    (Kind::Counter, _) => acc.increase += v,
+                    (Kind::Histogram | Kind::Summary, Part::Count) => acc.count += v,
+                    (Kind::Histogram | Kind::Summary, Part::Sum) => acc.sum += v,
+                    (Kind::Gauge | Kind::Untyped, Part::Value) => {
+                        *gauges.entry(r.family.as_str()).or_default() += v
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for (family, v) in gauges {
+            if let Some(acc) = self.families.get_mut(family) {
+                let (n, sum, max, _) = acc.gauge.unwrap_or((0, 0.0, v, v));
+                acc.gauge = Some((n + 1, sum + v, max.max(v), v));
+            }
+        }
+    }
+
+    /// The run's server view; the CSV flushed.
+    ///
+    /// Errors: the CSV cannot be written.
+    pub fn finish(mut self) -> anyhow::Result<ServerSummary> {
+        self.csv.flush()?;
+        Ok(self.summary())
+    }
+
+    fn summary(self) -> ServerSummary {
+        let span = self.first_s.map_or(0.0, |first| self.last_s - first);
+        let mut figures: BTreeMap<String, Option<Stats>> = FIGURES
+            .iter()
+            .zip(&self.figures)
+            .map(|(f, acc)| (f.name.to_string(), acc.stats(f.shape, span)))
+            .collect();
+        let counter =
+            |figures: &BTreeMap<String, Option<Stats>>, name: &str| match figures.get(name) {
+                Some(Some(Stats::Counter(c))) => Some(c.total),
+                _ => None,
+            };
+        let prefix_cache_hit_rate = match (
+            counter(&figures, "prefix_cache_hits"),
+            counter(&figures, "prefix_cache_queries"),
+        ) {
+            (Some(hits), Some(queries)) if queries > 0.0 => Some(hits / queries),
+            _ => match figures.get("cache_hit_rate") {
+                Some(Some(Stats::Gauge(g))) => Some(g.mean),
+                _ => None,
+            },
+        };
+        figures.retain(|_, _| true);
+        let series = self
+            .families
+            .into_iter()
+            .map(|(name, acc)| {
+                let kind = acc.kind.unwrap_or(Kind::Untyped);
+                let gauge = acc
+                    .gauge
+                    .map(|(n, sum, max, last)| (sum / n as f64, max, last));
+                let cumulative = matches!(kind, Kind::Histogram | Kind::Summary);
+                (
+                    name,
+                    SeriesStats {
+                        kind: serde_json::to_value(kind)
+                            .ok()
+                            .and_then(|v| v.as_str().map(String::from))
+                            .unwrap_or_default(),
+                        mean: gauge.map(|g| g.0),
+                        max: gauge.map(|g| g.1),
+                        last: gauge.map(|g| g.2),
+                        increase: (kind == Kind::Counter).then_some(acc.increase),
+                        count: cumulative.then_some(acc.count),
+                        sum: cumulative.then_some(acc.sum),
+                    },
+                )
+            })
+            .collect();
+        ServerSummary {
+            every_s: self.every.as_secs_f64(),
+            targets: self.targets.into_iter().map(|t| t.report).collect(),
+            figures,
+            prefix_cache_hit_rate,
+            energy_per_output_token_j: None,
+            against_client: BTreeMap::new(),
+            series,
+        }
+    }
+}
+
+/// The metric families a page holds (None: none, not a metrics page).
+pub fn families_in(text: &str) -> Option<usize> {
+    let exposition = parse::parse(text);
+    let mut families: Vec<&str> = exposition
+        .samples
+        .iter()
+        .map(|s| s.family.as_str())
+        .collect();
+    families.sort_unstable();
+    families.dedup();
+    (!families.is_empty()).then_some(families.len())
+}
+
+/// Why a scrape gave nothing.
+#[derive(Debug)]
+pub enum Failure {
+    /// No whole page within `--scrape-every`: abandoned, tried again at the next tick.
+    Slow,
+    Status(u16),
+    Other(String),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Slow => write!(f, "no answer within --scrape-every"),
+            Failure::Status(code) => write!(f, "HTTP {code}"),
+            Failure::Other(e) => write!(f, "{e}"),
+        }
+    }
+}
