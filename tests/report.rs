@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// The charts the report of two streamed runs with errors, one sweep and one search must draw.
-const CHARTS: [&str; 12] = [
+const CHARTS: [&str; 16] = [
     "dist-latency",
     "dist-ttft",
     "dist-tpot",
@@ -20,6 +20,10 @@ const CHARTS: [&str; 12] = [
     "ts-ttft",
     "sweep-sweep",
     "search-search-ttft.p99",
+    "server-running",
+    "server-ttft",
+    "server-tokens",
+    "server-kv",
 ];
 
 fn streamed_bench(out: &Path, extra: &[&str]) {
@@ -133,7 +137,11 @@ fn the_html_report_draws_every_chart_in_a_real_browser() {
         &a,
         &["--mock-fault-rate", "0.05", "--mock-faults", "server_error"],
     );
-    streamed_bench(&b, &["-c", "16"]);
+    // b scrapes the mock's /metrics: the server view's charts.
+    streamed_bench(
+        &b,
+        &["-c", "16", "--scrape", "auto", "--scrape-every", "500ms"],
+    );
     let w = workspace_file("workloads/varied-1000.jsonl");
     let run = bench(
         &[
@@ -233,6 +241,13 @@ fn the_html_report_draws_every_chart_in_a_real_browser() {
             && dom.contains("max concurrency meeting ttft.p99 ≤ 120 ms")
             && dom.contains(">sync<"),
         "the search's answer and probes are missing"
+    );
+    assert!(
+        dom.contains("Server view")
+            && dom.contains("server running")
+            && dom.contains("llmvolley-mock")
+            && dom.contains("client machine"),
+        "the server view and what the run ran on are missing"
     );
 }
 

@@ -96,6 +96,25 @@ fn the_mocks_server_view_agrees_with_the_client_and_gates_read_it() {
         stdout.contains("server       http://127.0.0.1:") && stdout.contains("running"),
         "{stdout}"
     );
+    // What it ran on: the server's identity (asked because --scrape was given), the client's
+    // machine and the path between them.
+    let run_json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
+    let identity = &run_json["server_identity"];
+    assert!(
+        identity["version"]["version"]
+            .as_str()
+            .unwrap()
+            .starts_with("llmvolley-mock"),
+        "{identity}"
+    );
+    assert!(
+        identity["models"]["count"].as_u64().unwrap() > 0,
+        "{identity}"
+    );
+    assert!(run_json["client_machine"]["cores"].as_u64().unwrap() >= 1);
+    assert!(run_json["client_machine"]["kernel"].is_string());
+    assert_eq!(run_json["network"]["via"], "direct");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -119,6 +119,17 @@ pub struct Attempt {
     pub end: Instant,
 }
 
+/// The proxy the environment names for `url` (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, minus
+/// `NO_PROXY`), without its credentials; None: direct.
+pub fn proxy_for(url: &Url) -> Option<String> {
+    let uri = uri(url).ok()?;
+    let proxy = transport::Matcher::from_env().intercept(&uri)?;
+    let shown = proxy.uri();
+    let authority = shown.authority().map_or("", |a| a.as_str());
+    let host = authority.rsplit('@').next().unwrap_or(authority);
+    Some(format!("{}://{host}", shown.scheme_str().unwrap_or("http")))
+}
+
 /// A small pool of its own for side requests (metrics scrapes): never the load's connections, so
 /// a slow `/metrics` takes no slot a request could use. The environment's proxies apply as to
 /// the load.
@@ -247,6 +258,44 @@ impl Client {
                 answer.map_err(Failed::Send)
             }
             () = deadline => Err(Failed::Timeout),
+        }
+    }
+
+    /// A GET beside the load (the server's identity): with the client's headers (the key, `-H`),
+    /// on a connection of its own, within `limit`, its body cut at 1 MiB. Errors name what went
+    /// wrong, scrubbed of credentials.
+    pub async fn side_get(
+        &self,
+        uri: Uri,
+        limit: Duration,
+    ) -> Result<(http::StatusCode, HeaderMap, Bytes), String> {
+        let mut request = http::Request::new(Full::new(Bytes::new()));
+        *request.uri_mut() = uri;
+        *request.headers_mut() = self.headers.clone();
+        request.headers_mut().remove(CONTENT_TYPE);
+        let work = async {
+            let response = self
+                .fresh
+                .request(request)
+                .await
+                .map_err(|e| describe(&e))?;
+            let (parts, body) = response.into_parts();
+            let body = http_body_util::Limited::new(body, 1 << 20)
+                .collect()
+                .await
+                .map_err(|e| format!("reading the answer: {e}"))?
+                .to_bytes();
+            Ok((parts.status, parts.headers, body))
+        };
+        match tokio::time::timeout(limit, work).await {
+            Ok(result) => result.map_err(|mut e: String| {
+                self.secrets.scrub(&mut e);
+                e
+            }),
+            Err(_) => Err(format!(
+                "no answer within {}",
+                humantime::format_duration(limit)
+            )),
         }
     }
 

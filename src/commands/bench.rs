@@ -38,6 +38,7 @@ pub async fn bench(args: crate::cli::BenchArgs) -> anyhow::Result<ExitCode> {
     let shutdown = Shutdown::default();
     let signals = watch_signals(shutdown.clone(), config.load.grace, config.load.quiet);
     let scrape = super::drive::scrape_setup(&config.conn, &base_url).await?;
+    super::identity::record(&mut run_json, &config.conn, &base_url).await?;
     let bench = Bench {
         config: &config,
         workload,

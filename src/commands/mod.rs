@@ -6,6 +6,7 @@ mod drive;
 mod estimate;
 mod export;
 mod generate;
+mod identity;
 mod measure;
 mod merge;
 mod mock;

@@ -112,6 +112,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Arc::new(budget.with_prior_spend(usd, priced, dearest))
     });
     let scrape = super::drive::scrape_setup(&config.conn, &base_url).await?;
+    super::identity::record(&mut run_json, &config.conn, &base_url).await?;
     let driver = Driver {
         conn: &config.conn,
         load: &config.load,

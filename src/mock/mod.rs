@@ -143,6 +143,7 @@ pub fn router(config: MockConfig) -> Router {
         .route("/v1/models/{id}", axum::routing::get(model))
         // At the root, as vLLM serves it.
         .route("/metrics", axum::routing::get(prometheus))
+        .route("/version", axum::routing::get(version))
         .fallback(not_found)
         // Long-context prompts of several MB are normal; axum's default cap is 2 MB.
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -654,6 +655,12 @@ fn sse_response(
     );
     headers.insert("cache-control", HeaderValue::from_static("no-cache"));
     response
+}
+
+/// `GET /version`, as vLLM serves it: `{"version": ...}`.
+async fn version() -> Response {
+    axum::Json(json!({"version": concat!("llmvolley-mock ", env!("CARGO_PKG_VERSION"))}))
+        .into_response()
 }
 
 /// `GET /metrics`: the mock's state in vLLM's Prometheus text format.

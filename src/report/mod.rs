@@ -40,6 +40,8 @@ pub struct RunData {
     pub timeseries: BTreeMap<String, Vec<Option<f64>>>,
     /// Failed requests per second of completion, by error kind.
     pub errors_per_second: BTreeMap<String, Vec<u64>>,
+    /// `server_metrics.csv` as columns (`--scrape`; empty without it), on the same seconds.
+    pub server_metrics: BTreeMap<String, Vec<Option<f64>>>,
 }
 
 /// A sweep's top folder: its steps (`sweep.json`).
@@ -121,6 +123,7 @@ impl RunData {
             distributions,
             timeseries: read_timeseries(&dir.join(TIMESERIES_CSV))?,
             errors_per_second: errors_per_second(&dir.join(RECORDS_JSONL))?,
+            server_metrics: read_timeseries(&dir.join(crate::scrape::SERVER_METRICS_CSV))?,
         })
     }
 }
