@@ -332,14 +332,20 @@ impl Scrape {
                 interval_s: *interval_s,
             })
             .collect();
+        // A row covers the interval since the previous good scrape, so it is named by that
+        // interval's start second, as timeseries.csv names its rows (the last row's interval is
+        // shorter: the load ended inside it). The first good scrape is the baseline: no interval,
+        // no row.
+        let since = if self.first_s.is_some() {
+            self.last_s
+        } else {
+            t_s - self.every.as_secs_f64()
+        };
+        let second = since.round();
         if !scrapes.is_empty() {
             self.first_s.get_or_insert(t_s);
             self.last_s = t_s;
         }
-        // A row covers the interval before its scrape, so it is named by that interval's start
-        // second, as timeseries.csv names its rows. The first good scrape is the baseline: no
-        // interval, no row.
-        let second = (t_s - self.every.as_secs_f64()).round();
         let baseline = scrapes.iter().all(|s| s.interval_s.is_none());
         let mut row = format!("{second},{t_s:.3},{}", scrapes.len());
         for (figure, acc) in FIGURES.iter().zip(self.figures.iter_mut()) {
