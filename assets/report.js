@@ -174,11 +174,14 @@
       // One colour per series; the client's dashed where the server's is solid, to pair them.
       runs.forEach((r) => {
         const who = runs.length > 1 ? r.name + ": " : "";
+        // Sub-second scrapes share a second: drawn at their intervals' starts instead.
+        const fine = (get(r.summary, "server.every_s") || 1) < 1;
+        const xs = fine ? r.server_metrics.from_s : r.server_metrics.second;
         for (const [c, label, dash] of serverCols) {
           const ys = r.server_metrics[c];
           if (!ys || !ys.some((v) => v != null)) continue;
-          tables.push([r.server_metrics.second, ys]);
-          series.push({ label: who + "server " + label, stroke: color(series.length - 1), width: 2, dash: dash ? [6, 4] : undefined });
+          tables.push([xs, ys]);
+          series.push({ label: who + "server " + label, stroke: color(series.length - 1), width: 2, dash: dash ? [6, 4] : undefined, spanGaps: true });
         }
         for (const [c, label, dash] of clientCols) {
           const ys = r.timeseries[c];
@@ -332,7 +335,7 @@
     const ranOn = [
       ["client machine", (r) => { const m = r.settings.client_machine; return m ? `${m.cpu_model || "?"}, ${m.cores} cores, ${fmt(m.memory_mib / 1024, 1)} GiB, ${m.os} ${m.kernel || ""}; llmvolley ${m.tool_version}` : "-"; }],
       ["reached the server", (r) => { const n = r.settings.network; return n ? (n.via === "proxy" ? "via proxy " + n.proxy : "directly") : "-"; }],
-      ["server identity", (r) => { const i = r.settings.server_identity; if (!i) return "-"; const v = i.version && (i.version.version || JSON.stringify(i.version)); const ids = (i.models && i.models.ids) || []; return [v ? "version " + v : "", ids.length ? `${i.models.count} models (${ids.slice(0, 3).join(", ")}${ids.length > 3 ? ", ..." : ""})` : (i.models && i.models.error ? "models: " + i.models.error : ""), Object.entries(i.headers || {}).map(([k, v]) => k + ": " + v).join(", ")].filter(Boolean).join("; ") || "-"; }],
+      ["server identity", (r) => { const i = r.settings.server_identity; if (!i) return "-"; const v = i.version; const ids = (i.models && i.models.ids) || []; return [v ? "version " + v : "", ids.length ? `${i.models.count} models (${ids.slice(0, 3).join(", ")}${ids.length > 3 ? ", ..." : ""})` : (i.models && i.models.error ? "models: " + i.models.error : ""), Object.entries(i.headers || {}).map(([k, v]) => k + ": " + v).join(", ")].filter(Boolean).join("; ") || "-"; }],
     ];
     const all = [...rows, ...(runs.some((r) => server(r.summary)) ? serverRows : [])];
     const body = all.map(([label, f]) => [label, ...runs.map((r) => f(r.summary))]);

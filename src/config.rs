@@ -87,15 +87,27 @@ impl ScrapeTarget {
         if text == "auto" {
             return Ok(ScrapeTarget::Auto);
         }
+        // Said without what lies between `://` and `@`: it may be a password.
+        let shown = match (text.find("://"), text.rfind('@')) {
+            (Some(at), Some(end)) if end > at => {
+                format!("{}://…@{}", &text[..at], &text[end + 1..])
+            }
+            _ => text.to_string(),
+        };
         let uri: http::Uri = text.parse().map_err(|e| {
             anyhow::anyhow!(
-                "--scrape {text:?}: not a URL ({e}); give http://host:port/metrics or auto"
+                "--scrape {shown:?}: not a URL ({e}); give http://host:port/metrics or auto"
             )
         })?;
+        if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+            bail!(
+                "--scrape {shown:?}: credentials in a metrics URL are not sent; give a URL without user:password@ (a token in its query is sent)"
+            );
+        }
         match uri.scheme_str() {
             Some("http" | "https") if uri.host().is_some() => Ok(ScrapeTarget::Url(uri)),
             _ => bail!(
-                "--scrape {text:?}: give an http:// or https:// URL, e.g. http://127.0.0.1:8000/metrics, or auto"
+                "--scrape {shown:?}: give an http:// or https:// URL, e.g. http://127.0.0.1:8000/metrics, or auto"
             ),
         }
     }
@@ -314,8 +326,11 @@ impl Connection {
                 .iter()
                 .map(|t| ScrapeTarget::parse(t))
                 .collect::<anyhow::Result<_>>()?,
-            scrape_every: if args.scrape_every < Duration::from_millis(100) {
-                bail!("--scrape-every must be at least 100ms")
+            // At most a minute: the last scrape waits up to one tick after the load.
+            scrape_every: if args.scrape_every < Duration::from_millis(100)
+                || args.scrape_every > Duration::from_secs(60)
+            {
+                bail!("--scrape-every must be between 100ms and 60s")
             } else {
                 args.scrape_every
             },

@@ -256,8 +256,16 @@ impl Driver<'_> {
         }
         // On the epoch, as timeseries.csv; a resumed folder keeps its first session's, as that.
         let scrape_stop = CancellationToken::new();
+        // Any early return below stops the scrape too.
+        let _scrape_stopped = scrape_stop.clone().drop_guard();
         let scraping = match &self.scrape {
-            Some(setup) if folder.timeseries => Some(super::scraper::start(
+            Some(_) if !folder.timeseries => {
+                eprintln!(
+                    "--scrape: a resumed run keeps its first session's server_metrics.csv, as its timeseries.csv; this session is not scraped"
+                );
+                None
+            }
+            Some(setup) => Some(super::scraper::start(
                 setup.targets.clone(),
                 setup.every,
                 setup.http.clone(),
@@ -333,8 +341,17 @@ impl Driver<'_> {
         let wall = epoch.elapsed();
         let cpu_after = self.cpu_times();
         scrape_stop.cancel();
+        // A scrape that failed (its CSV unwritable) costs the server view, never the run's.
         let server = match scraping {
-            Some(task) => Some(task.await??),
+            Some(task) => match task.await.map_err(anyhow::Error::from).and_then(|r| r) {
+                Ok(server) => Some(server),
+                Err(e) => {
+                    eprintln!(
+                        "warning: --scrape stopped: {e:#}; summary.json has no server section"
+                    );
+                    None
+                }
+            },
             None => None,
         };
         let lag = dispatched.scheduler_lag.as_ref().and_then(Distribution::of);

@@ -260,9 +260,13 @@ fn resume_command(dir: &Path) -> String {
                 next_is = Some("header");
                 arg
             }
-            (None, "--endpoint") => {
+            // A metrics URL may carry a token in its query, as an endpoint may.
+            (None, "--endpoint" | "--scrape") => {
                 next_is = Some("endpoint");
                 arg
+            }
+            (None, flag) if flag.starts_with("--scrape=") => {
+                format!("--scrape={}", redact_url(&flag["--scrape=".len()..]))
             }
             (None, flag) if flag.starts_with("--header=") => {
                 format!("--header={}", redact_header(&flag["--header=".len()..]))

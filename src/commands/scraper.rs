@@ -1,5 +1,6 @@
 //! The `--scrape` task: every `--scrape-every`, on a task of its own and a connection pool of its
-//! own, each target's page fetched (at most until the next tick) and handed to `scrape::Scrape`.
+//! own, each target's page fetched (at most until the next tick) and read by `scrape::Scrape` on
+//! the blocking pool.
 
 use crate::client::Http;
 use crate::scrape::{Failure, Scrape, ServerSummary};
@@ -30,16 +31,21 @@ pub fn start(
         let mut ticker = tokio::time::interval(every);
         // A slow tick is not made up for with a burst.
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        loop {
+        let mut last = false;
+        while !last {
             tokio::select! {
                 _ = ticker.tick() => {}
-                _ = stop.cancelled() => break,
+                _ = stop.cancelled() => last = true,
             }
+            // Stamped as asked: every target's interval the same, whatever each took to answer.
+            let t_s = epoch.elapsed().as_secs_f64();
             let pages = fetch_all(&http, &targets, every).await;
-            scrape.record(epoch.elapsed().as_secs_f64(), pages)?;
+            // Reading a page is CPU work: off the runtime the load's requests run on.
+            scrape = tokio::task::spawn_blocking(move || {
+                scrape.record(t_s, pages, last).map(|()| scrape)
+            })
+            .await??;
         }
-        let pages = fetch_all(&http, &targets, every).await;
-        scrape.record(epoch.elapsed().as_secs_f64(), pages)?;
         scrape.finish()
     }))
 }

@@ -423,9 +423,16 @@ fn render_server(out: &mut String, server: &crate::scrape::ServerSummary) {
         );
         let n = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
         for (name, a) in &server.against_client {
+            // A bucket written [x, x] is the open one above the highest bound.
             let within = a
                 .server_within
-                .map(|[lo, hi]| format!("  server's within its {lo:.0}–{hi:.0} ms bucket"))
+                .map(|[lo, hi]| {
+                    if hi > lo {
+                        format!("  server's within its {lo:.0}–{hi:.0} ms bucket")
+                    } else {
+                        format!("  server's above its highest bucket, {lo:.0} ms")
+                    }
+                })
                 .unwrap_or_default();
             let _ = writeln!(
                 out,

@@ -529,9 +529,14 @@ async fn answer(
     let started = arrived.max(tokio::time::Instant::now());
     let chunks = answer.chunk_count(pace.tokens_per_chunk as u64);
     let done_at = pace.first + pace.step * (chunks.saturating_sub(1) as u32);
-    generation.first_token(state.after_stall(started + pace.first));
+    // Its first token when it would have been streamed: a client gone before then counts none.
+    let first = state.after_stall(started + pace.first);
+    if first > arrived {
+        tokio::time::sleep_until(tick_nearest(first)).await;
+    }
+    generation.first_token(tokio::time::Instant::now());
     let due = state.after_stall(started + done_at);
-    if due > arrived {
+    if due > first {
         tokio::time::sleep_until(tick_nearest(due)).await;
     }
     generation.finish();

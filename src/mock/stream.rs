@@ -164,15 +164,15 @@ impl AnswerStream {
         }
     }
 
-    /// The next write and when it is due (after the request's arrival), or `None` at the end.
-    ///
-    /// The first write holds the opening events; each later one holds one chunk and the bookkeeping
-    /// events up to the next chunk. An answer with no chunk still ends at its first-token time.
     /// Whether a frame with answer tokens has been taken (the first one is events before them).
     pub fn tokens_sent(&self) -> bool {
         self.chunks_sent > 0
     }
 
+    /// The next write and when it is due (after the request's arrival), or `None` at the end.
+    ///
+    /// The first write holds the opening events; each later one holds one chunk and the bookkeeping
+    /// events up to the next chunk. An answer with no chunk still ends at its first-token time.
     pub fn next_frame(&mut self) -> Option<(Duration, Bytes)> {
         let step = *self.steps.get(self.next)?;
         let mut out = BytesMut::with_capacity(512);

@@ -244,7 +244,7 @@ impl Scrape {
         let file = std::fs::File::create(&path)
             .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?;
         let mut csv = std::io::BufWriter::new(file);
-        let mut header = String::from("second,t_s,targets_ok");
+        let mut header = String::from("second,from_s,t_s,targets_ok");
         for f in FIGURES {
             match f.shape {
                 figures::Shape::Histogram => {
@@ -295,17 +295,30 @@ fn shown(uri: &http::Uri) -> String {
 }
 
 impl Scrape {
-    /// One tick's pages, one per target in order, taken at `t_s` seconds from the run's epoch:
-    /// readings, a CSV row, the run's figures.
+    /// One tick's pages, one per target in order, asked for at `t_s` seconds from the run's
+    /// epoch: readings, a CSV row, the run's figures. `last`: the scrape after the load ended.
     ///
     /// Errors: the CSV cannot be written.
-    pub fn record(&mut self, t_s: f64, pages: Vec<Result<String, Failure>>) -> anyhow::Result<()> {
+    pub fn record(
+        &mut self,
+        t_s: f64,
+        pages: Vec<Result<String, Failure>>,
+        last: bool,
+    ) -> anyhow::Result<()> {
         let mut good: Vec<(Vec<Reading>, Option<f64>)> = Vec::new();
         for (target, page) in self.targets.iter_mut().zip(pages) {
             target.report.scrapes += 1;
-            match page {
-                Ok(text) => {
-                    let exposition = parse::parse(&text);
+            let exposition = page.map(|text| parse::parse(&text)).and_then(|e| {
+                // A page with no sample (a gateway's HTML, a server still starting) is no
+                // baseline: every counter would then count from 0 at the next page.
+                if e.samples.is_empty() {
+                    Err(Failure::Other("the page holds no metrics".into()))
+                } else {
+                    Ok(e)
+                }
+            });
+            match exposition {
+                Ok(exposition) => {
                     target.report.skipped_lines += exposition.skipped_lines as u64;
                     let readings = target.cumulative.read(exposition);
                     let mut names: Vec<&str> = readings.iter().map(|r| r.family.as_str()).collect();
@@ -325,6 +338,11 @@ impl Scrape {
                 }
             }
         }
+        if good.is_empty() {
+            // Every target failed: said per target; no row, and the next row's interval
+            // covers this one.
+            return Ok(());
+        }
         let scrapes: Vec<TargetScrape> = good
             .iter()
             .map(|(readings, interval_s)| TargetScrape {
@@ -332,47 +350,55 @@ impl Scrape {
                 interval_s: *interval_s,
             })
             .collect();
-        // A row covers the interval since the previous good scrape, so it is named by that
-        // interval's start second, as timeseries.csv names its rows (the last row's interval is
-        // shorter: the load ended inside it). The first good scrape is the baseline: no interval,
-        // no row.
-        let since = if self.first_s.is_some() {
-            self.last_s
-        } else {
-            t_s - self.every.as_secs_f64()
-        };
-        let second = since.round();
-        if !scrapes.is_empty() {
-            self.first_s.get_or_insert(t_s);
-            self.last_s = t_s;
-        }
-        let baseline = scrapes.iter().all(|s| s.interval_s.is_none());
-        let mut row = format!("{second},{t_s:.3},{}", scrapes.len());
+        // A row covers the interval since the previous good scrape, so it is named by the second
+        // that interval starts in, as timeseries.csv names its rows. The first good scrape is the
+        // baseline: no interval, no row.
+        let since = self.first_s.map(|_| self.last_s);
+        let baseline = since.is_none();
+        self.first_s.get_or_insert(t_s);
+        self.last_s = t_s;
+        // Gauges are the load's only while it runs: not the baseline's idle server nor the one
+        // after the last answer.
+        let gauges = !baseline && !last;
+        // A last interval much shorter than a tick would make its rates spikes: its increases go
+        // into the totals, without a row.
+        let short_last =
+            last && since.is_some_and(|from| t_s - from < self.every.as_secs_f64() / 2.0);
+        let row_due = !baseline && !short_last;
+        let from = since.unwrap_or(t_s);
+        let mut row = format!("{},{from:.3},{t_s:.3},{}", from.round(), scrapes.len());
         for (figure, acc) in FIGURES.iter().zip(self.figures.iter_mut()) {
             let value = figures::value(figure, &scrapes);
-            if let Some((v, buckets, sum)) = &value {
+            if let Some((v, buckets, sum)) = &value
+                && (gauges || !matches!(v, Value::Gauge(_)))
+            {
                 acc.add(v, buckets, *sum);
             }
-            let cell = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v}"));
+            let cell = |v: Option<f64>| {
+                v.filter(|v| v.is_finite())
+                    .map_or(String::new(), |v| format!("{v}"))
+            };
             match (figure.shape, value.map(|v| v.0)) {
                 (figures::Shape::Histogram, Some(Value::Histogram { p50, p99, count })) => {
                     row.push_str(&format!(",{},{},{count}", cell(p50), cell(p99)))
                 }
                 (figures::Shape::Histogram, _) => row.push_str(",,,"),
-                (_, Some(Value::Counter { per_s, .. })) => row.push_str(&format!(",{per_s}")),
-                (_, Some(Value::Gauge(v))) => row.push_str(&format!(",{v}")),
+                (_, Some(Value::Counter { per_s, .. })) => {
+                    row.push_str(&format!(",{}", cell(Some(per_s))))
+                }
+                (_, Some(Value::Gauge(v))) => row.push_str(&format!(",{}", cell(Some(v)))),
                 _ => row.push(','),
             }
         }
-        if !baseline || scrapes.is_empty() {
+        if row_due {
             writeln!(self.csv, "{row}")?;
             self.csv.flush()?;
         }
-        self.accumulate_families(&scrapes);
+        self.accumulate_families(&scrapes, gauges);
         Ok(())
     }
 
-    fn accumulate_families(&mut self, scrapes: &[TargetScrape]) {
+    fn accumulate_families(&mut self, scrapes: &[TargetScrape], with_gauges: bool) {
         let mut gauges: BTreeMap<&str, f64> = BTreeMap::new();
         for t in scrapes {
             for r in t.readings {
@@ -390,7 +416,7 @@ impl Scrape {
                 }
             }
         }
-        for (family, v) in gauges {
+        for (family, v) in gauges.into_iter().filter(|_| with_gauges) {
             if let Some(acc) = self.families.get_mut(family) {
                 let (n, sum, max, _) = acc.gauge.unwrap_or((0, 0.0, v, v));
                 acc.gauge = Some((n + 1, sum + v, max.max(v), v));
@@ -495,6 +521,82 @@ impl std::fmt::Display for Failure {
             Failure::Slow => write!(f, "no answer within --scrape-every"),
             Failure::Status(code) => write!(f, "HTTP {code}"),
             Failure::Other(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(tokens: u32, running: u32) -> Result<String, Failure> {
+        Ok(format!(
+            "# TYPE vllm:generation_tokens_total counter\nvllm:generation_tokens_total {tokens}\n# TYPE vllm:num_requests_running gauge\nvllm:num_requests_running {running}\n"
+        ))
+    }
+
+    fn scrape(pages: Vec<(f64, Result<String, Failure>, bool)>) -> (ServerSummary, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let uri: http::Uri = "http://127.0.0.1:9/metrics".parse().unwrap();
+        let mut s = Scrape::new(&[uri], Duration::from_secs(1), dir.path()).unwrap();
+        for (t, p, last) in pages {
+            s.record(t, vec![p], last).unwrap();
+        }
+        let summary = s.finish().unwrap();
+        let csv = std::fs::read_to_string(dir.path().join(SERVER_METRICS_CSV)).unwrap();
+        (summary, csv)
+    }
+
+    #[test]
+    fn an_empty_page_is_no_baseline_and_counts_as_a_failed_scrape() {
+        let (summary, _) = scrape(vec![
+            (0.0, Ok(String::new()), false),
+            (1.0, page(1_000_000, 0), false),
+            (2.0, page(1_000_030, 2), true),
+        ]);
+        assert_eq!(summary.targets[0].failed, 1);
+        assert_eq!(
+            summary.targets[0].last_error.as_deref(),
+            Some("the page holds no metrics")
+        );
+        match &summary.figures["generation_tokens"] {
+            Some(Stats::Counter(c)) => assert_eq!(c.total, 30.0, "not the million before"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn gauges_cover_the_load_not_the_idle_server_before_and_after_it() {
+        let (summary, csv) = scrape(vec![
+            (0.0, page(0, 0), false),
+            (1.0, page(10, 4), false),
+            (2.0, page(20, 4), false),
+            (3.0, page(30, 0), true),
+        ]);
+        match &summary.figures["running"] {
+            Some(Stats::Gauge(g)) => assert_eq!((g.mean, g.max), (4.0, 4.0)),
+            other => panic!("{other:?}"),
+        }
+        // Rows are named by the second their interval starts in; no row for the baseline.
+        let seconds: Vec<&str> = csv
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').next().unwrap())
+            .collect();
+        assert_eq!(seconds, ["0", "1", "2"]);
+    }
+
+    #[test]
+    fn a_last_interval_much_shorter_than_a_tick_goes_into_the_totals_without_a_row() {
+        let (summary, csv) = scrape(vec![
+            (0.0, page(0, 0), false),
+            (1.0, page(100, 4), false),
+            (1.05, page(110, 0), true),
+        ]);
+        assert_eq!(csv.lines().count(), 2, "{csv}");
+        match &summary.figures["generation_tokens"] {
+            Some(Stats::Counter(c)) => assert_eq!(c.total, 110.0),
+            other => panic!("{other:?}"),
         }
     }
 }

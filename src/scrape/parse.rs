@@ -107,6 +107,21 @@ fn resolve(
     value: f64,
 ) -> Option<Sample> {
     let declared = |family: &str| types.get(family).copied();
+    // prometheus_client declares a counter as `x_total` (or a histogram as `x`) and writes
+    // `x_created` beside it, even as a family of its own (`# TYPE x_created gauge`): a creation
+    // time, never a reading.
+    if let Some(family) = name.strip_suffix("_created")
+        && [family.to_string(), format!("{family}_total")]
+            .iter()
+            .any(|f| {
+                matches!(
+                    declared(f),
+                    Some(Kind::Counter | Kind::Histogram | Kind::Summary)
+                )
+            })
+    {
+        return None;
+    }
     if let Some(kind) = declared(name) {
         return Some(Sample {
             family: canonical(name, kind),
@@ -127,10 +142,6 @@ fn resolve(
             continue;
         };
         if suffix == "_created" {
-            // prometheus_client declares a counter as `x_total` and writes its `x_created` beside.
-            if declared(family).is_some() || declared(&format!("{family}_total")).is_some() {
-                return None;
-            }
             continue;
         }
         let Some(kind) = declared(family) else {
@@ -317,10 +328,12 @@ escaped{path="C:\\DIR",msg="a \"quoted\", comma"} 1.5e3 1395066363000
 
     #[test]
     fn a_prometheus_client_counter_and_its_created_sample_read_as_one_counter() {
-        let page = "# TYPE t_total counter\nt_total 3.0\nt_created 1.7e9\n";
+        // prometheus_client 0.0.4 output: the `_created` samples may be declared as gauges.
+        let page = "# TYPE t_total counter\nt_total 3.0\n# TYPE t_created gauge\nt_created 1.7e9\n# TYPE h histogram\nh_bucket{le=\"+Inf\"} 1\nh_count 1\nh_sum 2\nh_created 1.7e9\n";
         let e = parse(page);
-        assert_eq!(e.samples.len(), 1, "{:?}", e.samples);
+        assert_eq!(e.samples.len(), 4, "{:?}", e.samples);
         assert_eq!(e.samples[0].family, "t");
+        assert!(e.samples.iter().all(|s| !s.family.ends_with("_created")));
     }
 
     #[test]

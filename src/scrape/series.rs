@@ -53,10 +53,16 @@ impl From<Part> for PartKey {
 /// A target's cumulative values as of its last good scrape.
 #[derive(Debug, Default)]
 pub struct Cumulative {
-    last: HashMap<Key, f64>,
+    /// Each series' last value and the scrape that read it.
+    last: HashMap<Key, (f64, u64)>,
     /// A good scrape happened: a series first seen later was created during the run (from 0).
     baselined: bool,
+    scrapes: u64,
 }
+
+/// A series unseen for this many scrapes is forgotten (label sets that churn cannot grow memory
+/// for the whole run); one missing now and then (a blank reading) keeps its last value.
+const FORGET_AFTER: u64 = 16;
 
 impl Cumulative {
     /// The scrape's readings. A cumulative value below the previous one is a reset (the server
@@ -68,13 +74,18 @@ impl Cumulative {
                 (s.kind, s.part),
                 (Kind::Counter | Kind::Histogram, _) | (Kind::Summary, Part::Sum | Part::Count)
             );
+            // NaN and DCGM's blanks are no reading, and never a counter's last value (the next
+            // real one would look like a reset and count from 0).
+            if s.value.is_nan() || s.value.abs() >= BLANK {
+                continue;
+            }
             let value = if cumulative {
                 let key = Key {
                     family: s.family.clone(),
                     part: s.part.into(),
                     labels: s.labels.clone(),
                 };
-                let previous = self.last.insert(key, s.value);
+                let previous = self.last.insert(key, (s.value, self.scrapes)).map(|p| p.0);
                 match previous {
                     Some(p) if s.value >= p => Some(s.value - p),
                     Some(_) => Some(s.value),
@@ -89,11 +100,15 @@ impl Cumulative {
                 kind: s.kind,
                 part: s.part,
                 labels: s.labels,
-                // DCGM writes ~i64::MAX for a field the GPU does not support: not a value.
-                value: value.filter(|v| !v.is_nan() && v.abs() < BLANK),
+                value,
             });
         }
         self.baselined = true;
+        self.scrapes += 1;
+        if self.scrapes.is_multiple_of(FORGET_AFTER) {
+            let now = self.scrapes;
+            self.last.retain(|_, (_, seen)| now - *seen <= FORGET_AFTER);
+        }
         readings
     }
 }

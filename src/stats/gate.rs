@@ -218,6 +218,7 @@ impl Metric {
             | Metric::SearchMaxRate => Unit::PerSecond,
             Metric::SearchMaxConcurrency => Unit::Number,
             Metric::CostUsd | Metric::CostPer1k => Unit::Usd,
+            Metric::Path(path) if path.starts_with("server.") => server_unit(path),
             Metric::Path(path) if path.ends_with("_ms") || path.contains("_ms.") => Unit::Millis,
             Metric::Path(path) if path.ends_with("_per_s") => Unit::PerSecond,
             Metric::Path(_) => Unit::Number,
@@ -326,6 +327,31 @@ fn parent_is_struct(path: &str) -> bool {
 }
 
 /// Whether `path` names a field of `summary.json` (a null on the way is an optional section).
+/// A `server.` path's unit, from its figure and statistic: times in ms (not their count), rates
+/// per second, shares (KV cache, GPU utilisation, hit rates) as shares, the rest as numbers.
+fn server_unit(path: &str) -> Unit {
+    let last = path.rsplit('.').next().unwrap_or("");
+    if last == "count" || last == "increase" || last == "total" || last == "sum" {
+        Unit::Number
+    } else if last == "per_s" || path.ends_with("_per_s") {
+        Unit::PerSecond
+    } else if path.contains("_ms.") || path.ends_with("_ms") {
+        Unit::Millis
+    } else if [
+        "kv_cache_usage",
+        "gpu_util",
+        "cache_hit_rate",
+        "prefix_cache_hit_rate",
+    ]
+    .iter()
+    .any(|share| path["server.".len()..].starts_with(share))
+    {
+        Unit::Share
+    } else {
+        Unit::Number
+    }
+}
+
 fn path_is_known(known: &Value, path: &str) -> bool {
     let mut at = known;
     let keys: Vec<&str> = path.split('.').collect();
@@ -643,6 +669,28 @@ mod tests {
             "ttft.p99>500",
             "error_rate>5",
             "error_rate>150%",
+        ] {
+            assert!(Thresholds::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn server_paths_take_their_figures_unit() {
+        for good in [
+            "server.kv_cache_usage.max>95%",
+            "server.ttft_ms.p99>500ms",
+            "server.ttft_ms.count<10",
+            "server.generation_tokens.per_s<100/s",
+            "server.waiting.mean>10",
+            "server.series.vllm:num_preemptions.increase>0",
+            "server.prefix_cache_hit_rate<20%",
+        ] {
+            assert!(Thresholds::parse(good).is_ok(), "{good:?} refused");
+        }
+        for bad in [
+            "server.running.p99>1",
+            "server.nope.max>1",
+            "server.series.x.p50>1",
         ] {
             assert!(Thresholds::parse(bad).is_err(), "{bad:?} accepted");
         }
