@@ -99,10 +99,13 @@ async fn http2_to_an_http1_server_says_drop_http2_and_gives_up_at_once() {
     assert_eq!(r["attempts"], 1, "not retried: {r}\n{}", run.stderr);
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("drop --http2"), "{}", run.stderr);
-    assert_eq!(
-        server.connections(),
-        1,
-        "given up at the first answer, not retried line after line"
+    // The first answer ends the run: at most its connection and, when hyper reports the
+    // unreadable answer as a connection closed before any byte, the one re-send on a new
+    // connection that a closed pooled connection gets (by design) — never one per line.
+    assert!(
+        server.connections() <= 2,
+        "given up at the first answer, not retried line after line: {} connections",
+        server.connections()
     );
 }
 
