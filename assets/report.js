@@ -174,11 +174,15 @@
       // One colour per series; the client's dashed where the server's is solid, to pair them.
       runs.forEach((r) => {
         const who = runs.length > 1 ? r.name + ": " : "";
+        // A merged job's file holds every shard's rows side by side: shard 0's are drawn.
+        const shard = r.server_metrics.shard;
+        const keep = (col) => (shard ? (col || []).filter((_, k) => shard[k] === 0) : col);
+        const m = Object.fromEntries(Object.entries(r.server_metrics).map(([k, v]) => [k, keep(v)]));
         // Sub-second scrapes share a second: drawn at their intervals' starts instead.
-        const fine = (get(r.summary, "server.every_s") || 1) < 1;
-        const xs = fine ? r.server_metrics.from_s : r.server_metrics.second;
+        const fine = (get(r.summary, "server.every_s") || 1) < 1 || Boolean(shard);
+        const xs = fine ? m.from_s : m.second;
         for (const [c, label, dash] of serverCols) {
-          const ys = r.server_metrics[c];
+          const ys = m[c];
           if (!ys || !ys.some((v) => v != null)) continue;
           tables.push([xs, ys]);
           series.push({ label: who + "server " + label, stroke: color(series.length - 1), width: 2, dash: dash ? [6, 4] : undefined, spanGaps: true });

@@ -399,3 +399,55 @@ fn shards_take_their_share_of_the_jobs_totals() {
     let summary = read_folder(&out, 0).summary;
     assert_eq!(summary["load"]["rate_per_s"], 100.0);
 }
+
+#[test]
+fn merged_shards_keep_each_shards_server_metrics_on_the_jobs_epoch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = varied_workload();
+    let dirs: Vec<PathBuf> = (0..2).map(|i| tmp.path().join(format!("s{i}"))).collect();
+    // Each shard scrapes its own mock, as shards of one job on N machines scrape their server.
+    let children: Vec<Child> = dirs
+        .iter()
+        .enumerate()
+        .map(|(i, dir)| {
+            shard_run(
+                &w,
+                &format!("{i}/2"),
+                dir,
+                &[
+                    "--mock-latency",
+                    "20ms",
+                    "--scrape",
+                    "auto",
+                    "--scrape-every",
+                    "300ms",
+                ],
+            )
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    for child in children {
+        assert_eq!(finish(child), 0);
+    }
+    let merged = tmp.path().join("merged");
+    let (code, stderr) = merge(&dirs, &merged);
+    assert_eq!(code, 0, "{stderr}");
+    let mut reader = csv::Reader::from_path(merged.join("server_metrics.csv")).unwrap();
+    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    assert_eq!(&header[..4], ["shard", "second", "from_s", "t_s"]);
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let shards: BTreeSet<&str> = rows.iter().map(|r| &r[0]).collect();
+    assert_eq!(shards, BTreeSet::from(["0", "1"]), "{rows:?}");
+    let starts: Vec<f64> = rows.iter().map(|r| r[2].parse().unwrap()).collect();
+    assert!(
+        starts.windows(2).all(|w| w[0] <= w[1]) && starts[0] >= 0.0,
+        "in time order on the job's epoch: {starts:?}"
+    );
+    let running = header.iter().position(|h| h == "running").unwrap();
+    assert!(
+        rows.iter()
+            .any(|r| r[running].parse::<f64>().unwrap_or(0.0) > 0.0),
+        "{rows:?}"
+    );
+}

@@ -348,6 +348,7 @@ pub fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
     series
         .write_csv(&out.join(TIMESERIES_CSV))
         .with_context(|| format!("cannot write {}", out.join(TIMESERIES_CSV).display()))?;
+    merge_server_metrics(&shards, epoch, &out)?;
 
     let unpriced: Vec<String> = {
         let mut models: Vec<String> = shards
@@ -402,6 +403,65 @@ pub fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
     ))?;
     super::target::print_summary(&summary, &Default::default())?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Every shard's `server_metrics.csv` (`--scrape`) on the job's epoch, a `shard` column first:
+/// shards scrape the same servers, so their rows are kept side by side, never added. Each shard's
+/// `server` summary stays in its own folder.
+///
+/// Errors: a shard's file cannot be read, or the merged one written.
+fn merge_server_metrics(shards: &[ShardFolder], epoch: u64, out: &Path) -> anyhow::Result<()> {
+    use crate::scrape::SERVER_METRICS_CSV;
+    let mut header: Option<Vec<String>> = None;
+    let mut rows: Vec<(f64, u32, Vec<String>)> = Vec::new();
+    for s in shards {
+        let path = s.dir.join(SERVER_METRICS_CSV);
+        if !path.is_file() {
+            continue;
+        }
+        let mut reader = csv::Reader::from_path(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let names: Vec<String> = reader.headers()?.iter().map(str::to_string).collect();
+        let at = |name: &str| names.iter().position(|n| n == name);
+        let (Some(second), Some(from), Some(to)) = (at("second"), at("from_s"), at("t_s")) else {
+            anyhow::bail!("{}: no second, from_s and t_s columns", path.display());
+        };
+        if header.as_ref().is_some_and(|h| *h != names) {
+            anyhow::bail!(
+                "{}: its columns differ from another shard's (another llmvolley version?)",
+                path.display()
+            );
+        }
+        header.get_or_insert_with(|| names.clone());
+        let shift_s = (s.epoch_unix_us - epoch) as f64 / 1e6;
+        for (i, row) in reader.records().enumerate() {
+            let row = row.with_context(|| format!("{}:{}", path.display(), i + 2))?;
+            let mut cells: Vec<String> = row.iter().map(str::to_string).collect();
+            let shifted = |cell: &str| {
+                cell.parse::<f64>()
+                    .map(|v| v + shift_s)
+                    .with_context(|| format!("{}:{}: {cell:?} is no time", path.display(), i + 2))
+            };
+            let (start, end) = (shifted(&cells[from])?, shifted(&cells[to])?);
+            cells[second] = format!("{}", start.round());
+            cells[from] = format!("{start:.3}");
+            cells[to] = format!("{end:.3}");
+            rows.push((start, s.shard.index, cells));
+        }
+    }
+    let Some(header) = header else {
+        return Ok(());
+    };
+    rows.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let path = out.join(SERVER_METRICS_CSV);
+    let mut writer = csv::Writer::from_path(&path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    writer.write_record(std::iter::once("shard").chain(header.iter().map(String::as_str)))?;
+    for (_, shard, cells) in rows {
+        writer.write_record(std::iter::once(shard.to_string()).chain(cells))?;
+    }
+    writer.flush()?;
+    Ok(())
 }
 
 /// `histograms/<name>.hdr` of every shard added value for value; None when no shard has one.

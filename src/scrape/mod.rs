@@ -53,7 +53,17 @@ pub struct SeriesStats {
     pub count: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub sum: Option<f64>,
+    /// A family with several label sets (one per GPU, per model, per engine): each one's figures,
+    /// keyed `name="value",...`. At most `MAX_LABEL_SETS`; `label_sets` counts them all.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
+    pub by_labels: BTreeMap<String, SeriesStats>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub label_sets: Option<usize>,
 }
+
+/// Label sets kept apart per family in the summary (a DCGM node has 8 GPUs; a page whose label
+/// sets churn by the thousand gets its first ones and a count).
+pub const MAX_LABEL_SETS: usize = 64;
 
 /// A client figure beside the server's own.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -214,14 +224,59 @@ struct Target {
     last_good_s: Option<f64>,
 }
 
-/// A family's intervals, accumulated raw.
+/// A family's intervals, accumulated raw: over its label sets summed, and per label set.
 #[derive(Default)]
 struct FamilyAcc {
     kind: Option<Kind>,
+    total: Acc,
+    by_labels: BTreeMap<String, Acc>,
+    label_sets: std::collections::HashSet<String>,
+}
+
+/// One series' (or a family's summed) intervals.
+#[derive(Default, Clone)]
+struct Acc {
     gauge: Option<(u64, f64, f64, f64)>,
     increase: f64,
     count: f64,
     sum: f64,
+}
+
+impl Acc {
+    fn gauge(&mut self, v: f64) {
+        let (n, sum, max, _) = self.gauge.unwrap_or((0, 0.0, v, v));
+        self.gauge = Some((n + 1, sum + v, max.max(v), v));
+    }
+
+    fn stats(&self, kind: Kind) -> SeriesStats {
+        let gauge = self
+            .gauge
+            .map(|(n, sum, max, last)| (sum / n as f64, max, last));
+        let cumulative = matches!(kind, Kind::Histogram | Kind::Summary);
+        SeriesStats {
+            kind: serde_json::to_value(kind)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default(),
+            mean: gauge.map(|g| g.0),
+            max: gauge.map(|g| g.1),
+            last: gauge.map(|g| g.2),
+            increase: (kind == Kind::Counter).then_some(self.increase),
+            count: cumulative.then_some(self.count),
+            sum: cumulative.then_some(self.sum),
+            by_labels: BTreeMap::new(),
+            label_sets: None,
+        }
+    }
+}
+
+/// `name="value",...`, as Prometheus writes a label set.
+fn label_key(labels: &[(String, String)]) -> String {
+    labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v:?}"))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// The running scrape: its targets, the CSV, the accumulated figures.
@@ -399,27 +454,52 @@ impl Scrape {
     }
 
     fn accumulate_families(&mut self, scrapes: &[TargetScrape], with_gauges: bool) {
-        let mut gauges: BTreeMap<&str, f64> = BTreeMap::new();
+        // This scrape's gauges, summed over label sets and per label set, before they count.
+        let mut gauges: BTreeMap<(&str, String), f64> = BTreeMap::new();
         for t in scrapes {
             for r in t.readings {
                 let acc = self.families.entry(r.family.clone()).or_default();
                 acc.kind = Some(r.kind);
+                let key = label_key(&r.labels);
+                if acc.label_sets.len() < 100 * MAX_LABEL_SETS || acc.label_sets.contains(&key) {
+                    acc.label_sets.insert(key.clone());
+                }
                 let Some(v) = r.value else { continue };
+                let kept = acc.by_labels.len() < MAX_LABEL_SETS || acc.by_labels.contains_key(&key);
                 match (r.kind, r.part) {
-                    (Kind::Counter, _) => acc.increase += v,
-                    (Kind::Histogram | Kind::Summary, Part::Count) => acc.count += v,
-                    (Kind::Histogram | Kind::Summary, Part::Sum) => acc.sum += v,
                     (Kind::Gauge | Kind::Untyped, Part::Value) => {
-                        *gauges.entry(r.family.as_str()).or_default() += v
+                        *gauges
+                            .entry((r.family.as_str(), String::new()))
+                            .or_default() += v;
+                        if kept {
+                            *gauges.entry((r.family.as_str(), key)).or_default() += v;
+                        }
                     }
-                    _ => {}
+                    (kind, part) => {
+                        let add = |a: &mut Acc| match (kind, part) {
+                            (Kind::Counter, _) => a.increase += v,
+                            (Kind::Histogram | Kind::Summary, Part::Count) => a.count += v,
+                            (Kind::Histogram | Kind::Summary, Part::Sum) => a.sum += v,
+                            _ => {}
+                        };
+                        add(&mut acc.total);
+                        if kept && !matches!(part, Part::Bucket { .. }) {
+                            add(acc.by_labels.entry(key).or_default());
+                        }
+                    }
                 }
             }
         }
-        for (family, v) in gauges.into_iter().filter(|_| with_gauges) {
+        if !with_gauges {
+            return;
+        }
+        for ((family, key), v) in gauges {
             if let Some(acc) = self.families.get_mut(family) {
-                let (n, sum, max, _) = acc.gauge.unwrap_or((0, 0.0, v, v));
-                acc.gauge = Some((n + 1, sum + v, max.max(v), v));
+                if key.is_empty() {
+                    acc.total.gauge(v);
+                } else {
+                    acc.by_labels.entry(key).or_default().gauge(v);
+                }
             }
         }
     }
@@ -460,25 +540,17 @@ impl Scrape {
             .into_iter()
             .map(|(name, acc)| {
                 let kind = acc.kind.unwrap_or(Kind::Untyped);
-                let gauge = acc
-                    .gauge
-                    .map(|(n, sum, max, last)| (sum / n as f64, max, last));
-                let cumulative = matches!(kind, Kind::Histogram | Kind::Summary);
-                (
-                    name,
-                    SeriesStats {
-                        kind: serde_json::to_value(kind)
-                            .ok()
-                            .and_then(|v| v.as_str().map(String::from))
-                            .unwrap_or_default(),
-                        mean: gauge.map(|g| g.0),
-                        max: gauge.map(|g| g.1),
-                        last: gauge.map(|g| g.2),
-                        increase: (kind == Kind::Counter).then_some(acc.increase),
-                        count: cumulative.then_some(acc.count),
-                        sum: cumulative.then_some(acc.sum),
-                    },
-                )
+                let mut stats = acc.total.stats(kind);
+                // One label set is the family itself: nothing to keep apart.
+                if acc.label_sets.len() > 1 {
+                    stats.by_labels = acc
+                        .by_labels
+                        .iter()
+                        .map(|(key, a)| (key.clone(), a.stats(kind)))
+                        .collect();
+                    stats.label_sets = Some(acc.label_sets.len());
+                }
+                (name, stats)
             })
             .collect();
         ServerSummary {
@@ -584,6 +656,32 @@ mod tests {
             .map(|l| l.split(',').next().unwrap())
             .collect();
         assert_eq!(seconds, ["0", "1", "2"]);
+    }
+
+    #[test]
+    fn a_familys_label_sets_are_kept_apart_one_per_gpu() {
+        let dcgm = || Ok(include_str!("../../tests/fixtures/metrics/dcgm.prom").to_string());
+        let (summary, _) = scrape(vec![
+            (0.0, dcgm(), false),
+            (1.0, dcgm(), false),
+            (2.0, dcgm(), true),
+        ]);
+        let util = &summary.series["DCGM_FI_DEV_GPU_UTIL"];
+        assert_eq!(util.label_sets, Some(2));
+        assert_eq!(util.mean, Some(178.0), "the family: the GPUs summed");
+        let per_gpu: Vec<f64> = util.by_labels.values().filter_map(|s| s.mean).collect();
+        assert_eq!(per_gpu, [87.0, 91.0]);
+        assert!(
+            util.by_labels.keys().all(|k| k.contains("gpu=")),
+            "{:?}",
+            util.by_labels.keys()
+        );
+        match &summary.figures["gpu_util"] {
+            Some(Stats::Gauge(g)) => {
+                assert!((g.mean - 0.89).abs() < 1e-9, "the figure: their mean")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
