@@ -906,6 +906,15 @@ pub struct MockKnobs {
     /// 0: no limit.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub mock_slots: usize,
+
+    /// Mock: how long a Batch API batch takes from in_progress to its end (the real API: up to 24 h).
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
+    pub mock_batch_time: Duration,
+
+    /// Mock: what goes wrong with batches, comma-separated: failed_lines (every seventh line
+    /// fails), expire (the batch expires half-done), invalid (the input file fails validation).
+    #[arg(long, value_name = "KINDS", value_enum, value_delimiter = ',')]
+    pub mock_batch_faults: Vec<crate::mock::batch::BatchFault>,
 }
 
 #[derive(Debug, Args)]

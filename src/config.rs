@@ -877,6 +877,8 @@ pub fn mock_config(knobs: &MockKnobs) -> MockConfig {
         stall_for: knobs.mock_stall_for,
         split_events: knobs.mock_split_events,
         slots: knobs.mock_slots,
+        batch_time: knobs.mock_batch_time,
+        batch_faults: knobs.mock_batch_faults.clone(),
         faults: if knobs.mock_faults.is_empty() {
             crate::mock::Fault::defaults()
         } else {

@@ -4,6 +4,7 @@
 
 mod common;
 
+mod batch;
 mod bench;
 mod capacity;
 mod compare;

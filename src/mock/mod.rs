@@ -1,6 +1,7 @@
 //! The embedded OpenAI-compatible mock endpoint: `/v1/responses` and `/v1/chat/completions` on loopback.
 
 mod answer;
+pub mod batch;
 mod faults;
 pub mod metrics;
 mod stream;
@@ -67,6 +68,10 @@ pub struct MockConfig {
     /// At most this many answers generated at once (0: no limit): the rest wait in a first-come
     /// queue, as in a real server's scheduler with a fixed batch, and the wait shows in their TTFT.
     pub slots: usize,
+    /// How long a Batch API batch takes from `in_progress` to its end (the real API: up to 24 h).
+    pub batch_time: Duration,
+    /// What goes wrong with batches.
+    pub batch_faults: Vec<batch::BatchFault>,
 }
 
 impl MockConfig {
@@ -95,6 +100,8 @@ struct MockState {
     input_counts: std::sync::Mutex<std::collections::HashMap<u64, u64>>,
     /// What `GET /metrics` shows.
     metrics: Arc<metrics::Metrics>,
+    /// `/v1/files` and `/v1/batches`.
+    batch: batch::Store,
 }
 
 /// Bodies longer than this are counted on the blocking pool, not on the mock's one thread, so
@@ -130,6 +137,7 @@ pub fn router(config: MockConfig) -> Router {
         first_request: std::sync::OnceLock::new(),
         input_counts: std::sync::Mutex::default(),
         metrics: Arc::default(),
+        batch: batch::Store::default(),
     });
     Router::new()
         // Under /v1 only, as the real API: a base URL missing /v1 fails against the mock too.
@@ -141,6 +149,13 @@ pub fn router(config: MockConfig) -> Router {
         // Many clients list the models first (the SDKs' `models.list()`, health checks).
         .route("/v1/models", axum::routing::get(models))
         .route("/v1/models/{id}", axum::routing::get(model))
+        // The Batch API: files in, batches run by the mock's own answer engine, files out.
+        .route("/v1/files", post(batch::upload).get(batch::files))
+        .route("/v1/files/{id}", axum::routing::get(batch::file))
+        .route("/v1/files/{id}/content", axum::routing::get(batch::content))
+        .route("/v1/batches", post(batch::create).get(batch::batches))
+        .route("/v1/batches/{id}", axum::routing::get(batch::batch))
+        .route("/v1/batches/{id}/cancel", post(batch::cancel))
         // At the root, as vLLM serves it.
         .route("/metrics", axum::routing::get(prometheus))
         .route("/version", axum::routing::get(version))

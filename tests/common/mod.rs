@@ -86,9 +86,15 @@ impl Drop for MockProcess {
 
 /// Starts `llmvolley mock --port 0` and returns it with the base URL it prints (ending in /v1).
 pub fn mock_process() -> (MockProcess, String) {
+    mock_process_with(&[])
+}
+
+/// `mock_process` with extra mock flags (`--mock-batch-time 1s`).
+pub fn mock_process_with(extra: &[&str]) -> (MockProcess, String) {
     use std::io::BufRead;
     let mut child = llmvolley()
         .args(["mock", "--port", "0"])
+        .args(extra)
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
