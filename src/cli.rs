@@ -119,6 +119,56 @@ pub enum Command {
   llmvolley merge results/shard-0 results/shard-1 results/shard-2 results/shard-3 --out results/job
   llmvolley merge results/shard-* --out results/job")]
     Merge(MergeArgs),
+    /// Send a workload through the OpenAI Batch API at half the live price: parts uploaded, one
+    /// batch each, polled, downloaded and joined back into the run folder a live run writes.
+    #[command(after_help = "Examples:
+  llmvolley batch workloads/varied-1000.jsonl --mock --out results/batch
+  llmvolley batch prompts.jsonl --endpoint https://api.openai.com/v1 --out results/b1
+  llmvolley batch prompts.jsonl --out results/b1 --resume     # re-attach after a crash
+  llmvolley batch --cancel results/b1")]
+    Batch(Box<BatchArgs>),
+}
+
+#[derive(Debug, Args)]
+pub struct BatchArgs {
+    /// The workload: Batch lines or bare request bodies (a bare body's line number is its
+    /// custom_id in the uploaded file).
+    #[arg(required_unless_present = "cancel")]
+    pub workload: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub target: EndpointArgs,
+
+    /// Run folder (default: results/<workload>-<time>); with --resume, the folder to re-attach.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Re-attach to the batches in --out's batches.json: nothing is uploaded or created twice;
+    /// lines an expired or cancelled batch did not do go in as a new part.
+    #[arg(long, requires = "out")]
+    pub resume: bool,
+
+    /// Cancel every batch of this run folder that has not ended.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["resume", "out"])]
+    pub cancel: Option<PathBuf>,
+
+    /// Lines per batch at most (the API's limit: 50,000; a part is also at most 200 MB).
+    #[arg(long, value_name = "N", default_value_t = crate::batch_api::MAX_LINES, value_parser = parse_batch_lines)]
+    pub max_batch_lines: usize,
+
+    /// How often the batches are asked how far they got.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub poll_every: Duration,
+
+    /// No progress lines.
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    #[command(flatten)]
+    pub request: RequestArgs,
+
+    #[command(flatten, next_help_heading = MOCK_HEADING)]
+    pub mock_knobs: MockKnobs,
 }
 
 #[derive(Debug, Args)]
@@ -930,6 +980,16 @@ pub struct MockArgs {
 
     #[command(flatten, next_help_heading = "Answers and faults")]
     pub knobs: MockKnobs,
+}
+
+fn parse_batch_lines(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if (1..=crate::batch_api::MAX_LINES).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "{text:?}: lines per batch, 1 to {} (the API's limit)",
+            crate::batch_api::MAX_LINES
+        )),
+    }
 }
 
 fn parse_rate_step(text: &str) -> Result<f64, String> {

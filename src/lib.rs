@@ -22,11 +22,13 @@
 //! - `shard`: which lines one of N copies of a job sends, and its share of the job's totals
 //! - `resume`: continuing a run folder, one final record per id
 //! - `tokenize`: client-side token counts (tiktoken, Hugging Face tokenizer.json)
+//! - `batch_api`: the Batch API path's parts, `batches.json`, and its files joined back into records
 //! - `mock`: the embedded OpenAI-compatible mock endpoint
 //! - `scrape`: the server's own Prometheus metrics, read beside the load (`--scrape`)
 //!
 //! No module depends on another that depends back on it: `scripts/module-cycles src` checks (CI runs it).
 
+pub mod batch_api;
 pub mod batch_output;
 pub mod capacity;
 pub mod cli;

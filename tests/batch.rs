@@ -192,3 +192,336 @@ async fn the_mock_refuses_a_batch_whose_lines_do_not_match_its_endpoint() {
         .collect();
     assert_eq!(lines, [3, 4], "{batch}");
 }
+
+/// `llmvolley batch WORKLOAD ARGS --out DIR`, its output, and the folder.
+fn batch_run(
+    workload: &std::path::Path,
+    args: &[&str],
+    out: &std::path::Path,
+) -> (Option<i32>, String, String) {
+    let output = llmvolley()
+        .arg("batch")
+        .arg(workload)
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = output_text(&output);
+    (output.status.code(), stdout, stderr)
+}
+
+fn records(dir: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(dir.join("records.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn bare_workload(dir: &std::path::Path, n: usize) -> std::path::PathBuf {
+    let path = dir.join("w.jsonl");
+    let lines: String = (0..n)
+        .map(|i| format!("{{\"model\":\"gpt-4.1-mini\",\"input\":\"question {i}\"}}\n"))
+        .collect();
+    std::fs::write(&path, lines).unwrap();
+    path
+}
+
+#[test]
+fn ten_thousand_lines_go_through_the_batch_api_in_three_parts_with_the_records_a_live_run_writes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = bare_workload(tmp.path(), 10_000);
+    let out = tmp.path().join("batch");
+    let (code, stdout, stderr) = batch_run(
+        &w,
+        &[
+            "--mock",
+            "--mock-batch-time",
+            "2s",
+            "--max-batch-lines",
+            "4000",
+            "--poll-every",
+            "500ms",
+        ],
+        &out,
+    );
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("batch        3 parts (3 completed)"),
+        "{stdout}"
+    );
+    let state: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("batches.json")).unwrap()).unwrap();
+    let lines: Vec<u64> = state["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["lines"].as_u64().unwrap())
+        .collect();
+    assert_eq!(lines, [4000, 4000, 2000]);
+    let batch = records(&out);
+    assert_eq!(batch.len(), 10_000);
+    // The same workload live against the same mock: the same ids, statuses and tokens.
+    let live_out = tmp.path().join("live");
+    let live = run(
+        llmvolley(),
+        &[w.to_str().unwrap(), "--mock", "-q", "-c", "64"],
+        &live_out,
+    );
+    let key = |r: &Value| {
+        (
+            r["id"].as_str().unwrap().to_string(),
+            r["status"].as_str().unwrap().to_string(),
+            r["input_tokens"].as_u64(),
+            r["output_tokens"].as_u64(),
+        )
+    };
+    let mut a: Vec<_> = batch.iter().map(key).collect();
+    let mut b: Vec<_> = live.records.iter().map(key).collect();
+    a.sort();
+    b.sort();
+    assert_eq!(a.len(), b.len());
+    assert!(
+        a == b,
+        "first difference: {:?}",
+        a.iter().zip(&b).find(|(x, y)| x != y)
+    );
+    // Half the live price, and both said.
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let (cost, live_cost) = (
+        summary["batch"]["cost_usd"].as_f64().unwrap(),
+        summary["batch"]["live_cost_usd"].as_f64().unwrap(),
+    );
+    assert!(
+        (live_cost / cost - 2.0).abs() < 0.01,
+        "{cost} against {live_cost}"
+    );
+    let live_total = live.summary["cost"]["total_usd"].as_f64().unwrap();
+    assert!(
+        (live_total - live_cost).abs() < 1e-6,
+        "{live_total} against {live_cost}"
+    );
+}
+
+#[test]
+fn a_client_killed_while_it_polls_re_attaches_with_resume_and_submits_nothing_twice() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_mock, base) = mock_process_with(&["--mock-batch-time", "4s"]);
+    let w = bare_workload(tmp.path(), 300);
+    let out = tmp.path().join("batch");
+    let args = [
+        "--endpoint",
+        base.as_str(),
+        "--max-batch-lines",
+        "100",
+        "--poll-every",
+        "200ms",
+        "-q",
+    ];
+    let mut child = llmvolley()
+        .arg("batch")
+        .arg(&w)
+        .args(args)
+        .arg("--out")
+        .arg(&out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed once every part has its batch, while it polls.
+    let started = Instant::now();
+    loop {
+        let state = std::fs::read_to_string(out.join("batches.json")).unwrap_or_default();
+        if state.matches("\"batch_id\": \"batch_").count() == 3 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{state}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let (code, stdout, stderr) = batch_run(&w, &[args.as_slice(), &["--resume"]].concat(), &out);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let list = |what: &str| -> Vec<Value> {
+        let answer: Value = rt.block_on(async {
+            reqwest::get(format!("{base}/{what}"))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap()
+        });
+        answer["data"].as_array().unwrap().clone()
+    };
+    assert_eq!(list("batches").len(), 3, "no batch created twice");
+    let inputs = list("files")
+        .iter()
+        .filter(|f| f["purpose"] == "batch")
+        .count();
+    assert_eq!(inputs, 3, "no part uploaded twice");
+    let recs = records(&out);
+    let mut ids: Vec<&str> = recs.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!((recs.len(), ids.len()), (300, 300), "every line once");
+    assert!(recs.iter().all(|r| r["status"] == "ok"));
+}
+
+#[test]
+fn an_expired_batch_leaves_its_rest_not_done_and_resume_submits_only_the_rest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = bare_workload(tmp.path(), 40);
+    let out = tmp.path().join("batch");
+    let (_mock, base) = mock_process_with(&[
+        "--mock-batch-time",
+        "400ms",
+        "--mock-batch-faults",
+        "expire",
+    ]);
+    let args = ["--endpoint", base.as_str(), "--poll-every", "200ms", "-q"];
+    let (code, stdout, stderr) = batch_run(&w, &args, &out);
+    assert_eq!(code, Some(1), "lines not done: {stdout}{stderr}");
+    let first = records(&out);
+    let not_done: Vec<&Value> = first.iter().filter(|r| r["status"] == "not_sent").collect();
+    assert_eq!(not_done.len(), 20, "half done");
+    assert_eq!(not_done[0]["error"]["kind"], "batch_expired");
+    let (_, _, stderr) = batch_run(&w, &[args.as_slice(), &["--resume"]].concat(), &out);
+    let state: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("batches.json")).unwrap()).unwrap();
+    let parts = state["parts"].as_array().unwrap();
+    assert_eq!(parts.len(), 2, "{stderr}{state}");
+    assert_eq!(parts[0]["rest_in"], 2);
+    assert_eq!(parts[1]["lines"], 20, "only the rest went in again");
+    let second = records(&out);
+    assert_eq!(second.len(), 40);
+    // That part expired half-done too: 10 more answered, 10 still to do.
+    assert_eq!(second.iter().filter(|r| r["status"] == "ok").count(), 30);
+}
+
+#[test]
+fn a_refused_key_and_a_refused_batch_each_give_one_clear_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = bare_workload(tmp.path(), 3);
+    for (upload, says) in [
+        (401, ["uploading", "HTTP 401", "check the API key"]),
+        (
+            200,
+            [
+                "creating the batch of part 1",
+                "HTTP 400",
+                "completion_window",
+            ],
+        ),
+    ] {
+        let server = refusing(upload);
+        let out = tmp.path().join(format!("b{upload}"));
+        let (code, _, stderr) = batch_run(&w, &["--endpoint", &server, "-q"], &out);
+        assert_eq!(code, Some(2), "{stderr}");
+        assert!(says.iter().all(|s| stderr.contains(s)), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    }
+}
+
+/// A raw server on 127.0.0.1: `POST /v1/files` answered `upload` (401: a refused key; 200: a
+/// file object), `POST /v1/batches` 400, `GET /v1/batches` an empty list.
+fn refusing(upload: u16) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(16) {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = vec![0u8; 1 << 20];
+            let n = stream.read(&mut buf).unwrap_or(0);
+            let head = String::from_utf8_lossy(&buf[..n]).to_string();
+            let (status, body) = if head.starts_with("POST /v1/files") {
+                if upload == 401 {
+                    (
+                        401,
+                        r#"{"error":{"message":"Incorrect API key provided.","type":"invalid_request_error","code":"invalid_api_key"}}"#,
+                    )
+                } else {
+                    (
+                        200,
+                        r#"{"id":"file-1","object":"file","bytes":10,"created_at":1,"filename":"x.jsonl","purpose":"batch","status":"processed"}"#,
+                    )
+                }
+            } else if head.starts_with("POST /v1/batches") {
+                (
+                    400,
+                    r#"{"error":{"message":"Invalid value for 'completion_window'.","type":"invalid_request_error","param":"completion_window"}}"#,
+                )
+            } else {
+                (200, r#"{"object":"list","data":[],"has_more":false}"#)
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    format!("http://{addr}/v1")
+}
+
+#[test]
+fn cancel_stops_a_runs_batches_and_their_lines_not_done_say_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_mock, base) = mock_process_with(&["--mock-batch-time", "6s"]);
+    let w = bare_workload(tmp.path(), 60);
+    let out = tmp.path().join("batch");
+    let child = llmvolley()
+        .arg("batch")
+        .arg(&w)
+        .args([
+            "--endpoint",
+            base.as_str(),
+            "--poll-every",
+            "200ms",
+            "-q",
+            "--out",
+        ])
+        .arg(&out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !std::fs::read_to_string(out.join("batches.json"))
+        .unwrap_or_default()
+        .contains("\"batch_id\": \"batch_")
+    {
+        assert!(started.elapsed() < Duration::from_secs(20));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let cancelled = llmvolley()
+        .arg("batch")
+        .arg("--cancel")
+        .arg(&out)
+        .args(["--endpoint", base.as_str()])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = output_text(&cancelled);
+    assert_eq!(cancelled.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("cancelling") && stdout.contains("1 batches cancelled"),
+        "{stdout}"
+    );
+    let finished = child.wait_with_output().unwrap();
+    assert_eq!(
+        finished.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&finished.stderr)
+    );
+    let recs = records(&out);
+    assert_eq!(recs.len(), 60);
+    let ok = recs.iter().filter(|r| r["status"] == "ok").count();
+    let rest: Vec<&Value> = recs.iter().filter(|r| r["status"] == "not_sent").collect();
+    assert!(ok > 0 && ok < 60 && ok + rest.len() == 60, "{ok} ok");
+    assert_eq!(rest[0]["error"]["kind"], "batch_cancelled");
+}

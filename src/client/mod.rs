@@ -269,10 +269,36 @@ impl Client {
         uri: Uri,
         limit: Duration,
     ) -> Result<(http::StatusCode, HeaderMap, Bytes), String> {
-        let mut request = http::Request::new(Full::new(Bytes::new()));
+        self.side_request(Method::GET, uri, None, Bytes::new(), limit, 1 << 20)
+            .await
+    }
+
+    /// A request beside the load (the Batch API's files and batches): `content_type` and `body`
+    /// (none for a GET), with the client's headers, on a connection of its own, within `limit`,
+    /// its answer's body at most `max_bytes`. Errors name what went wrong, scrubbed of
+    /// credentials.
+    pub async fn side_request(
+        &self,
+        method: Method,
+        uri: Uri,
+        content_type: Option<&str>,
+        body: Bytes,
+        limit: Duration,
+        max_bytes: usize,
+    ) -> Result<(http::StatusCode, HeaderMap, Bytes), String> {
+        let mut request = http::Request::new(Full::new(body));
+        *request.method_mut() = method;
         *request.uri_mut() = uri;
         *request.headers_mut() = self.headers.clone();
-        request.headers_mut().remove(CONTENT_TYPE);
+        match content_type.map(HeaderValue::from_str) {
+            Some(Ok(value)) => {
+                request.headers_mut().insert(CONTENT_TYPE, value);
+            }
+            Some(Err(e)) => return Err(format!("content type: {e}")),
+            None => {
+                request.headers_mut().remove(CONTENT_TYPE);
+            }
+        }
         let work = async {
             let response = self
                 .fresh
@@ -280,7 +306,7 @@ impl Client {
                 .await
                 .map_err(|e| describe(&e))?;
             let (parts, body) = response.into_parts();
-            let body = http_body_util::Limited::new(body, 1 << 20)
+            let body = http_body_util::Limited::new(body, max_bytes)
                 .collect()
                 .await
                 .map_err(|e| format!("reading the answer: {e}"))?

@@ -1,5 +1,6 @@
 //! Subcommands: each file orchestrates one, and all return the process exit code.
 
+mod batch;
 mod bench;
 mod compare;
 mod drive;
@@ -40,6 +41,7 @@ pub async fn dispatch(cli: Cli) -> ExitCode {
         Command::Compare(args) => compare::compare(args),
         Command::Report(args) => report::report(args),
         Command::Merge(args) => merge::merge(args),
+        Command::Batch(args) => batch::batch(*args).await,
         Command::Generate(args) => generate::generate(args),
     };
     result.unwrap_or_else(|e| {

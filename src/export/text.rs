@@ -307,6 +307,27 @@ fn render(summary: &Summary) -> String {
     if let Some(server) = &summary.server {
         render_server(&mut out, server);
     }
+    if let Some(batch) = &summary.batch {
+        let statuses: Vec<String> = batch
+            .by_status
+            .iter()
+            .map(|(status, n)| format!("{n} {status}"))
+            .collect();
+        let cost = match (batch.cost_usd, batch.live_cost_usd) {
+            (Some(b), Some(l)) => format!(
+                "; ${b:.4} at the batch tier, ${l:.4} for the same answers live (${:.4} saved)",
+                l - b
+            ),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "{:<13}{} parts ({}){cost}",
+            "batch",
+            batch.parts,
+            statuses.join(", ")
+        );
+    }
     if let Some(per_chunk) = summary.tokens_per_chunk {
         let _ = writeln!(
             out,

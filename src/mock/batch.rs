@@ -354,8 +354,21 @@ async fn run(
             continue;
         }
         let n = i + 1;
-        let line: Value = match serde_json::from_slice(raw) {
-            Ok(line @ Value::Object(_)) => line,
+        // The body is kept as its bytes: answered as if sent live, byte for byte (the answer
+        // engine draws each answer from its body's bytes).
+        #[derive(serde::Deserialize)]
+        struct Raw<'a> {
+            #[serde(borrow)]
+            body: Option<&'a serde_json::value::RawValue>,
+        }
+        let (line, body): (Value, Option<Bytes>) = match (
+            serde_json::from_slice::<Value>(raw),
+            serde_json::from_slice::<Raw>(raw),
+        ) {
+            (Ok(line @ Value::Object(_)), Ok(r)) => {
+                let body = r.body.map(|b| Bytes::copy_from_slice(b.get().as_bytes()));
+                (line, body)
+            }
             _ => {
                 errors.push(invalid(n, format!("Line {n} is not a JSON object.")));
                 continue;
@@ -378,7 +391,7 @@ async fn run(
                 format!("Line {n}: method must be POST and body an object."),
             ));
         } else {
-            lines.push((custom_id, line["body"].clone()));
+            lines.push((custom_id, body.unwrap_or_default()));
         }
     }
     if config.batch_faults.contains(&BatchFault::Invalid) && errors.is_empty() {
@@ -490,17 +503,17 @@ async fn run(
 }
 
 /// One line through the mock's answer engine, as if it had been sent live.
-async fn answer_line(state: &MockState, endpoint: &str, mut body: Value) -> (u16, Value) {
-    if body.get("stream").and_then(Value::as_bool) == Some(true) {
+async fn answer_line(state: &MockState, endpoint: &str, bytes: Bytes) -> (u16, Value) {
+    let asks_to_stream = serde_json::from_slice::<Value>(&bytes)
+        .ok()
+        .and_then(|b| b.get("stream").and_then(Value::as_bool))
+        == Some(true);
+    if asks_to_stream {
         return (
             400,
             json!({"error": {"message": "Streaming is not supported in batch requests.", "type": "invalid_request_error", "param": "stream", "code": null}}),
         );
     }
-    if let Some(map) = body.as_object_mut() {
-        map.remove("stream");
-    }
-    let bytes = Bytes::from(body.to_string());
     let response = match endpoint {
         "/v1/chat/completions" => super::answer(state, bytes, ApiShape::Chat, ApiShape::Chat).await,
         "/v1/completions" => {

@@ -12,7 +12,7 @@ pub use stopped::{Saturation, StoppedEarly};
 pub use summary::{
     ClientCheck, ConversationSummary, CostSummary, Distribution, LoadSummary,
     SUMMARY_SCHEMA_VERSION, ServerPacing, Summary, TokenLengths, ToolCallSummary, ToolRow,
-    TopError, TurnRow,
+    TopError, TurnRow, ViaBatch,
 };
 pub use timeseries::TimeSeries;
 

@@ -8,6 +8,23 @@ use std::collections::BTreeMap;
 /// Bumped whenever a field of `summary.json` changes meaning or goes away.
 pub const SUMMARY_SCHEMA_VERSION: u32 = 2;
 
+/// A run through the Batch API (`llmvolley batch`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ViaBatch {
+    pub parts: usize,
+    /// Parts by their batch's status (`completed`, `expired`, ...).
+    pub by_status: BTreeMap<String, u64>,
+    /// At the batch tier, as billed.
+    pub cost_usd: Option<f64>,
+    /// The same answers' cost at the standard (live) tier.
+    pub live_cost_usd: Option<f64>,
+    /// custom_ids with more than one output or error line; lines naming no workload line; lines
+    /// that are not JSON objects with a custom_id.
+    pub lines_twice: u64,
+    pub lines_unknown: u64,
+    pub unreadable_lines: u64,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Summary {
     pub schema_version: u32,
@@ -88,6 +105,9 @@ pub struct Summary {
     /// An open loop offered more than the server completed, with the evidence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub saturation: Option<super::Saturation>,
+    /// `llmvolley batch`: its parts, their batches' endings, and the cost against live.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<ViaBatch>,
     /// `--scrape`: the server's own figures over the run, beside the client's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server: Option<crate::scrape::ServerSummary>,
@@ -591,6 +611,7 @@ impl Summary {
             stopped_early: None,
             saturation: None,
             server: None,
+            batch: None,
             schema_version: SUMMARY_SCHEMA_VERSION,
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
             requests: RequestCounts {
