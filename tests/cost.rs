@@ -222,6 +222,12 @@ fn estimate_prices_the_same_workload_on_several_models() {
         .find(|m| m["model"] == "mystery-model")
         .unwrap();
     assert!(mystery["cost_usd"].is_null());
+    assert!(mystery["batch_expected_usd"].is_null());
+    // Through the Batch API: half the live tier's expected cost, beside it.
+    let batch = models.iter().find(|m| m["model"] == "gpt-4.1").unwrap()["batch_expected_usd"]
+        .as_f64()
+        .unwrap();
+    assert!(close(batch * 2.0, cost("gpt-4.1").unwrap()), "{batch}");
     assert!(
         models[0]["input_tokens"].as_u64().unwrap() > 300,
         "tool definitions count"

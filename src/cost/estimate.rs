@@ -62,6 +62,10 @@ pub struct ModelEstimate {
     pub cost_usd: Option<Range>,
     /// Requests with no output estimate (no cap in the body, no --assume-output, no --from-run).
     pub requests_without_output_estimate: u64,
+    /// The expected cost through the Batch API (`llmvolley batch`: the batch tier), beside the
+    /// live tier's; null when estimating at the batch tier already, or with no price.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch_expected_usd: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -119,6 +123,7 @@ fn total(models: &[ModelEstimate]) -> ModelEstimate {
         output_tokens: empty(),
         cost_usd: None,
         requests_without_output_estimate: 0,
+        batch_expected_usd: None,
     };
     for m in models {
         total.requests += m.requests;
@@ -131,6 +136,9 @@ fn total(models: &[ModelEstimate]) -> ModelEstimate {
             ));
         }
         total.requests_without_output_estimate += m.requests_without_output_estimate;
+        if let Some(batch) = m.batch_expected_usd {
+            *total.batch_expected_usd.get_or_insert(0.0) += batch;
+        }
     }
     total
 }
@@ -277,6 +285,8 @@ struct Totals {
     input_tokens: u64,
     output: [f64; 3],
     cost: [f64; 3],
+    /// The expected output priced at the batch tier.
+    batch_cost: f64,
     without_output: u64,
 }
 
@@ -341,6 +351,11 @@ pub fn estimate(options: &EstimateOptions) -> anyhow::Result<Estimate> {
                 .prices
                 .lookup(&model)
                 .map(|p| *p.rates(options.tier));
+            let batch_price = options
+                .prices
+                .lookup(&model)
+                .map(|p| *p.rates(Tier::Batch))
+                .filter(|_| options.tier != Tier::Batch);
             let t = totals.entry(model).or_default();
             t.requests += 1;
             t.input_tokens += input;
@@ -361,6 +376,15 @@ pub fn estimate(options: &EstimateOptions) -> anyhow::Result<Estimate> {
                         output: 0,
                     };
                     t.cost[i] += rates.cost(&tokens) + output * rates.output;
+                }
+                if let (1, Some(rates)) = (i, &batch_price) {
+                    let tokens = TokenCounts {
+                        input,
+                        cached: 0,
+                        cache_write: 0,
+                        output: 0,
+                    };
+                    t.batch_cost += rates.cost(&tokens) + output * rates.output;
                 }
             }
         }
@@ -384,6 +408,8 @@ pub fn estimate(options: &EstimateOptions) -> anyhow::Result<Estimate> {
                 output_tokens: range(t.output),
                 cost_usd: priced.then(|| range(t.cost)),
                 requests_without_output_estimate: t.without_output,
+                batch_expected_usd: (priced && known && options.tier != Tier::Batch)
+                    .then_some(t.batch_cost),
                 model,
             }
         })

@@ -17,10 +17,26 @@ impl Exporter<Estimate> for EstimateTable {
         );
         let _ = writeln!(out, "output       {}", estimate.output_source);
         let _ = writeln!(out, "tier         {:?}\n", estimate.tier);
+        // Through the Batch API: the expected cost at its tier, beside the live one.
+        let batch = estimate
+            .models
+            .iter()
+            .any(|m| m.batch_expected_usd.is_some());
         let _ = writeln!(
             out,
-            "{:<24} {:>9} {:>13} {:>13} {:>12} {:>12} {:>12}  tokenizer",
-            "model", "requests", "input tok", "output tok", "cost low", "expected", "high"
+            "{:<24} {:>9} {:>13} {:>13} {:>12} {:>12} {:>12}{}  tokenizer",
+            "model",
+            "requests",
+            "input tok",
+            "output tok",
+            "cost low",
+            "expected",
+            "high",
+            if batch {
+                format!(" {:>12}", "batch")
+            } else {
+                String::new()
+            }
         );
         let usd = |v: Option<f64>| match v {
             None => "-".to_string(),
@@ -37,7 +53,7 @@ impl Exporter<Estimate> for EstimateTable {
             let cost = m.cost_usd.as_ref();
             let _ = writeln!(
                 out,
-                "{:<24} {:>9} {:>13} {:>13} {:>12} {:>12} {:>12}  {}",
+                "{:<24} {:>9} {:>13} {:>13} {:>12} {:>12} {:>12}{}  {}",
                 m.model,
                 m.requests,
                 m.input_tokens,
@@ -47,7 +63,18 @@ impl Exporter<Estimate> for EstimateTable {
                 usd(cost.and_then(|c| c.low)),
                 usd(cost.and_then(|c| c.expected)),
                 usd(cost.and_then(|c| c.high)),
+                if batch {
+                    format!(" {:>12}", usd(m.batch_expected_usd))
+                } else {
+                    String::new()
+                },
                 m.tokenizer
+            );
+        }
+        if batch {
+            let _ = writeln!(
+                out,
+                "\nbatch: the expected cost through the Batch API (`llmvolley batch`, its half-price tier; answers within 24 h)"
             );
         }
         for m in &estimate.models {
