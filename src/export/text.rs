@@ -79,11 +79,20 @@ fn render(summary: &Summary) -> String {
     } else {
         "last answer"
     };
-    let _ = writeln!(
-        out,
-        "{:<13}{:.2} s wall; {:.1} ok req/s over {session}{:.2} s from first send to {until}",
-        "time", summary.wall_time_s, summary.requests_per_s, summary.window_s
-    );
+    if summary.batch.is_some() {
+        // Answers arrive as files: there is no send or answer time to rate them by.
+        let _ = writeln!(
+            out,
+            "{:<13}{:.2} s wall, from reading the workload to the last file downloaded",
+            "time", summary.wall_time_s
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "{:<13}{:.2} s wall; {:.1} ok req/s over {session}{:.2} s from first send to {until}",
+            "time", summary.wall_time_s, summary.requests_per_s, summary.window_s
+        );
+    }
     if let Some(steady) = &summary.steady_state {
         let after = match steady.answers_after_window {
             0 => String::new(),
@@ -137,17 +146,24 @@ fn render(summary: &Summary) -> String {
         );
     }
     let t = &summary.tokens;
+    let rates = if summary.batch.is_some() {
+        String::new()
+    } else {
+        format!(
+            "; {} output tok/s, {} total tok/s",
+            known_rate(t.output_per_s),
+            known_rate(t.total_per_s)
+        )
+    };
     let _ = writeln!(
         out,
-        "{:<13}input {} (cached {}), output {} (reasoning {}), total {}; {} output tok/s, {} total tok/s (ok requests)",
+        "{:<13}input {} (cached {}), output {} (reasoning {}), total {}{rates} (ok requests)",
         "tokens",
         known(t.input),
         known(t.cached),
         known(t.output),
         known(t.reasoning),
         known(t.total),
-        known_rate(t.output_per_s),
-        known_rate(t.total_per_s)
     );
     let mut unknown = Vec::new();
     if t.input_unknown_requests > 0 && t.input.is_some() {
