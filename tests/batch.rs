@@ -525,3 +525,101 @@ fn cancel_stops_a_runs_batches_and_their_lines_not_done_say_so() {
     assert!(ok > 0 && ok < 60 && ok + rest.len() == 60, "{ok} ok");
     assert_eq!(rest[0]["error"]["kind"], "batch_cancelled");
 }
+
+#[test]
+fn the_api_key_goes_with_every_batch_call_and_is_written_nowhere() {
+    use std::io::{Read, Write};
+    let tmp = tempfile::tempdir().unwrap();
+    let w = bare_workload(tmp.path(), 2);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let heard = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(4) {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = vec![0u8; 1 << 16];
+            let n = stream.read(&mut buf).unwrap_or(0);
+            heard
+                .lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(&buf[..n]).to_string());
+            let body = r#"{"error":{"message":"Incorrect API key provided: sk-test-****cret.","type":"invalid_request_error"}}"#;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 401 X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    let out = tmp.path().join("b");
+    let output = llmvolley()
+        .arg("batch")
+        .arg(&w)
+        .args(["--endpoint", &format!("http://{addr}/v1"), "--out"])
+        .arg(&out)
+        .env("OPENAI_API_KEY", "sk-test-secret")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert_eq!(output.status.code(), Some(2), "{stdout}{stderr}");
+    let heard = seen.lock().unwrap().join("\n");
+    assert!(
+        heard
+            .to_ascii_lowercase()
+            .contains("authorization: bearer sk-test-secret"),
+        "the key went with the upload: {heard}"
+    );
+    assert!(!stderr.contains("sk-test-secret") && !stdout.contains("sk-test-secret"));
+    for entry in walk(&out) {
+        let text = std::fs::read_to_string(&entry).unwrap_or_default();
+        assert!(
+            !text.contains("sk-test-secret"),
+            "{} holds the key",
+            entry.display()
+        );
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+#[test]
+fn a_batch_that_fails_validation_answers_nothing_and_shows_why() {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = bare_workload(tmp.path(), 5);
+    let out = tmp.path().join("b");
+    let (code, stdout, stderr) = batch_run(
+        &w,
+        &[
+            "--mock",
+            "--mock-batch-faults",
+            "invalid",
+            "--poll-every",
+            "100ms",
+            "-q",
+        ],
+        &out,
+    );
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("part 1 failed validation, nothing of it answered: Line 1: refused"),
+        "{stdout}"
+    );
+    let recs = records(&out);
+    assert_eq!(recs.len(), 5);
+    assert!(
+        recs.iter()
+            .all(|r| r["status"] == "not_sent" && r["error"]["kind"] == "batch_failed")
+    );
+}

@@ -336,11 +336,32 @@ async fn submit(
             let content = std::fs::read(dir.join(&part.file))
                 .with_context(|| format!("cannot read {}", dir.join(&part.file).display()))?;
             let name = format!("{run_name}-part-{:03}.jsonl", part.index);
-            let file = api.upload(&name, Bytes::from(content)).await?;
-            let id = file["id"]
-                .as_str()
-                .context("the file object has no id")?
-                .to_string();
+            // A crash between the upload's answer and saving its id: the file is there already,
+            // under the part's own name and size.
+            let uploaded = api
+                .json("listing files", Method::GET, "/files?purpose=batch", None)
+                .await
+                .ok()
+                .and_then(|list| {
+                    list["data"].as_array().and_then(|data| {
+                        data.iter()
+                            .find(|f| {
+                                f["filename"].as_str() == Some(name.as_str())
+                                    && f["bytes"].as_u64() == Some(content.len() as u64)
+                            })
+                            .and_then(|f| f["id"].as_str().map(String::from))
+                    })
+                });
+            let id = match uploaded {
+                Some(id) => id,
+                None => {
+                    let file = api.upload(&name, Bytes::from(content)).await?;
+                    file["id"]
+                        .as_str()
+                        .context("the file object has no id")?
+                        .to_string()
+                }
+            };
             state.parts[i].file_id = Some(id);
             state.save(dir)?;
         }
@@ -633,6 +654,34 @@ fn join(
     summary.warnings.push(
         "Batch API: no per-request latency, TTFT or rate (answers arrive as files); figures are counts, tokens and cost".into(),
     );
+    for part in state
+        .parts
+        .iter()
+        .filter(|p| p.status.as_deref() == Some("failed"))
+    {
+        let messages: Vec<String> = part
+            .errors
+            .as_ref()
+            .and_then(|e| e["data"].as_array())
+            .map(|data| {
+                data.iter()
+                    .take(3)
+                    .map(|e| e["message"].as_str().unwrap_or("?").to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        summary.warnings.push(format!(
+            "part {} failed validation, nothing of it answered: {}",
+            part.index,
+            messages.join("; ")
+        ));
+    }
+    let answered_lines = summary.requests.ok + summary.requests.failed;
+    if answered_lines > 0 && summary.requests.ok == 0 {
+        summary.warnings.push(format!(
+            "every one of the {answered_lines} lines the batches answered failed: a batch \"completed\" with failed lines is not a success"
+        ));
+    }
     if !results.twice.is_empty() {
         summary.warnings.push(format!(
             "{} custom_ids had more than one output or error line (the output line was kept): {}",
