@@ -623,3 +623,109 @@ fn a_batch_that_fails_validation_answers_nothing_and_shows_why() {
             .all(|r| r["status"] == "not_sent" && r["error"]["kind"] == "batch_failed")
     );
 }
+
+#[test]
+fn a_crash_inside_the_upload_or_the_create_call_is_found_again_not_repeated() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_mock, base) = mock_process_with(&["--mock-batch-time", "300ms"]);
+    let w = bare_workload(tmp.path(), 20);
+    let out = tmp.path().join("batch");
+    let args = ["--endpoint", base.as_str(), "--poll-every", "100ms", "-q"];
+    let (code, stdout, stderr) = batch_run(&w, &args, &out);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    // As a client killed after the API answered both calls, before it saved their ids.
+    let path = out.join("batches.json");
+    let mut state: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let part = &mut state["parts"][0];
+    for key in [
+        "file_id",
+        "batch_id",
+        "status",
+        "output_file_id",
+        "error_file_id",
+    ] {
+        part[key] = Value::Null;
+    }
+    part["downloaded"] = false.into();
+    assert_eq!(part["upload_started"], true);
+    assert_eq!(part["create_started"], true);
+    std::fs::write(&path, state.to_string()).unwrap();
+    let (code, stdout, stderr) = batch_run(&w, &[args.as_slice(), &["--resume"]].concat(), &out);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let count = |what: &str| -> usize {
+        let answer: Value = rt.block_on(async {
+            reqwest::get(format!("{base}/{what}"))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap()
+        });
+        answer["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|o| o["purpose"].is_null() || o["purpose"] == "batch")
+            .count()
+    };
+    assert_eq!(count("batches"), 1, "found, not created again");
+    assert_eq!(count("files"), 1, "found, not uploaded again");
+    assert_eq!(
+        records(&out).iter().filter(|r| r["status"] == "ok").count(),
+        20
+    );
+}
+
+#[test]
+fn resume_refuses_another_workload_and_a_batch_refuses_duplicate_ids_and_streaming_bodies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = bare_workload(tmp.path(), 4);
+    let out = tmp.path().join("batch");
+    let args = [
+        "--mock",
+        "--mock-batch-time",
+        "100ms",
+        "--poll-every",
+        "100ms",
+        "-q",
+    ];
+    assert_eq!(batch_run(&w, &args, &out).0, Some(0));
+    let other = tmp.path().join("other.jsonl");
+    std::fs::write(&other, "{\"model\":\"gpt-4.1-mini\",\"input\":\"else\"}\n").unwrap();
+    let (code, _, stderr) = batch_run(&other, &[args.as_slice(), &["--resume"]].concat(), &out);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("is not the workload"), "{stderr}");
+    let twice = tmp.path().join("twice.jsonl");
+    let line = |id: &str| {
+        json!({"custom_id": id, "method": "POST", "url": "/v1/responses", "body": {"model": "gpt-4.1-mini", "input": "x"}})
+            .to_string()
+    };
+    // A Batch line naming itself "2" and a bare body on line 2 (its id: its line number).
+    std::fs::write(
+        &twice,
+        format!(
+            "{}\n{{\"model\":\"gpt-4.1-mini\",\"input\":\"y\"}}\n",
+            line("2")
+        ),
+    )
+    .unwrap();
+    let (code, _, stderr) = batch_run(&twice, &args, &tmp.path().join("t"));
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("twice.jsonl:2: custom_id \"2\" is also line 1's"),
+        "{stderr}"
+    );
+    let streams = tmp.path().join("streams.jsonl");
+    std::fs::write(
+        &streams,
+        "{\"model\":\"gpt-4.1-mini\",\"input\":\"x\",\"stream\":true}\n",
+    )
+    .unwrap();
+    let (code, _, stderr) = batch_run(&streams, &args, &tmp.path().join("s"));
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("streams.jsonl:1: the body asks to stream"),
+        "{stderr}"
+    );
+}

@@ -38,11 +38,19 @@ pub struct Part {
     pub errors: Option<Value>,
     /// An expired or cancelled part: the part its lines not done were submitted again as.
     pub rest_in: Option<usize>,
+    /// Set (and saved) before its upload and before its batch's creation: a crash inside either
+    /// leaves the API's answer unknown, so `--resume` looks for the file or batch first.
+    #[serde(default)]
+    pub upload_started: bool,
+    #[serde(default)]
+    pub create_started: bool,
 }
 
 impl Part {
     pub fn ended(&self) -> bool {
-        self.status.as_deref().is_some_and(|s| ENDED.contains(&s))
+        self.status
+            .as_deref()
+            .is_some_and(|s| ENDED.contains(&s.to_ascii_lowercase().as_str()))
     }
 
     pub fn output_path(&self) -> String {
@@ -58,6 +66,17 @@ impl Part {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Batches {
     pub workload: String,
+    /// The workload's size and xxh3 hash: `--resume` refuses another file (its line numbers,
+    /// the ids of bare bodies, would name other lines).
+    #[serde(default)]
+    pub workload_hash: String,
+    /// Where the batches are (no credentials): `--resume` refuses another endpoint.
+    #[serde(default)]
+    pub endpoint: String,
+    /// This run's own id, in every file name and batch's metadata: how a restarted client finds
+    /// what it made, and only that.
+    #[serde(default)]
+    pub run_id: String,
     pub max_lines: usize,
     pub parts: Vec<Part>,
 }
@@ -160,6 +179,15 @@ impl Results {
                 self.unreadable += 1;
                 continue;
             };
+            // An expired or cancelled batch lists the lines it did not do in its error file
+            // (`batch_expired`, `batch_cancelled`): not done, so not answered.
+            let code = line
+                .get("error")
+                .and_then(|e| e.get("code"))
+                .and_then(Value::as_str);
+            if from_errors && matches!(code, Some("batch_expired" | "batch_cancelled")) {
+                continue;
+            }
             let Some(id) = line
                 .get("custom_id")
                 .and_then(Value::as_str)
@@ -206,6 +234,16 @@ pub fn record_of(
                 Status::NotSent,
                 format!("batch_{ending}"),
                 format!("not done: its batch {ending} first; `llmvolley batch --resume` submits it again"),
+            ),
+            "not created" => record.fail(
+                Status::NotSent,
+                "batch_not_created",
+                "not submitted: its part never became a batch; `llmvolley batch --resume` submits it",
+            ),
+            "pending" => record.fail(
+                Status::NotSent,
+                "batch_pending",
+                "its batch is still running; `llmvolley batch --resume` re-attaches",
             ),
             "failed" => record.fail(
                 Status::NotSent,

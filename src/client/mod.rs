@@ -325,6 +325,11 @@ impl Client {
         }
     }
 
+    /// Removes the credentials this client sends from `text` (a server's message may echo them).
+    pub fn scrub(&self, text: &mut String) {
+        self.secrets.scrub(text);
+    }
+
     /// The run's start: record times count from it.
     pub fn epoch(&self) -> Instant {
         self.epoch

@@ -39,12 +39,20 @@ struct Api<'a> {
 
 impl Api<'_> {
     fn uri(&self, path: &str) -> anyhow::Result<http::Uri> {
+        let (path, query) = match path.split_once('?') {
+            Some((path, query)) => (path, Some(query)),
+            None => (path, None),
+        };
         let mut url = self.base.clone();
+        // The query apart: `set_path` would percent-encode its `?`.
         url.set_path(&format!("{}{path}", self.base.path().trim_end_matches('/')));
+        url.set_query(query);
         Ok(url.as_str().parse()?)
     }
 
-    /// One call; a non-2xx answer is an error naming the call and the API's message.
+    /// One call; a non-2xx answer is an error naming the call and the API's message (scrubbed of
+    /// credentials). A GET is tried up to three times more on a transport error, a 408, 409, 429
+    /// or 5xx (the SDKs' retry policy, PROTOCOL.md §4): a 24-hour wait outlives a blip.
     async fn call(
         &self,
         what: &str,
@@ -58,28 +66,48 @@ impl Api<'_> {
         };
         let limit = if path.ends_with("/content") {
             DOWNLOAD
+        } else if method == Method::POST && path == "/files" {
+            // An upload: a minute, and a second more per 256 KiB (200 MB at 2 Mbit/s).
+            CALL + Duration::from_secs(bytes.len() as u64 / (256 * 1024))
         } else {
             CALL
         };
-        let (status, _, answer) = self
-            .client
-            .side_request(
-                method,
-                self.uri(path)?,
-                content_type.as_deref(),
-                bytes,
-                limit,
-                MAX_FILE_BYTES,
-            )
-            .await
-            .map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
-        if !status.is_success() {
-            let message = serde_json::from_slice::<Value>(&answer)
+        let retries = if method == Method::GET { 3 } else { 0 };
+        let mut attempt = 0;
+        loop {
+            let answer = self
+                .client
+                .side_request(
+                    method.clone(),
+                    self.uri(path)?,
+                    content_type.as_deref(),
+                    bytes.clone(),
+                    limit,
+                    MAX_FILE_BYTES,
+                )
+                .await;
+            let retryable = match &answer {
+                Err(_) => true,
+                Ok((status, _, _)) => {
+                    matches!(status.as_u16(), 408 | 409 | 429) || status.is_server_error()
+                }
+            };
+            if retryable && attempt < retries {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_secs(1 << attempt)).await;
+                continue;
+            }
+            let (status, _, answer) = answer.map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
+            if status.is_success() {
+                return Ok(answer);
+            }
+            let mut message = serde_json::from_slice::<Value>(&answer)
                 .ok()
                 .and_then(|v| v["error"]["message"].as_str().map(String::from))
                 .unwrap_or_else(|| {
                     String::from_utf8_lossy(&answer[..answer.len().min(300)]).into_owned()
                 });
+            self.client.scrub(&mut message);
             let hint = match status.as_u16() {
                 401 => " (check the API key: --api-key-env, --api-key-file)",
                 403 => " (the key may not be allowed the Batch API)",
@@ -88,7 +116,6 @@ impl Api<'_> {
             };
             bail!("{what}: HTTP {}: {message}{hint}", status.as_u16());
         }
-        Ok(answer)
     }
 
     async fn json(
@@ -159,12 +186,29 @@ pub async fn batch(args: BatchArgs) -> anyhow::Result<ExitCode> {
     let (dir, mut state) = if args.resume {
         let dir = args.out.clone().context("--resume needs --out DIR")?;
         let state = Batches::load(&dir)?;
+        if state.workload_hash != fingerprint(&workload)? {
+            bail!(
+                "{} is not the workload {} was made from ({}): --resume goes on with the same file",
+                workload.display(),
+                dir.display(),
+                state.workload
+            );
+        }
+        if state.endpoint != endpoint_of(&base_url) {
+            bail!(
+                "{}'s batches are at {}, not {}: give that endpoint to --resume",
+                dir.display(),
+                state.endpoint,
+                endpoint_of(&base_url)
+            );
+        }
         (dir, state)
     } else {
         let dir = run_folder::create(args.out.as_deref(), &workload, Path::new("results"))?;
-        let state = plan(&dir, &workload, &items, args.max_batch_lines)?;
+        let state = plan(&dir, &workload, &base_url, &items, args.max_batch_lines)?;
         (dir, state)
     };
+    let _lock = lock(&dir)?;
     if args.resume {
         resubmit_rest(&dir, &mut state)?;
     }
@@ -173,10 +217,27 @@ pub async fn batch(args: BatchArgs) -> anyhow::Result<ExitCode> {
             eprintln!("{line}");
         }
     };
-    submit(&api, &dir, &mut state, &say).await?;
-    let interrupted = poll(&api, &dir, &mut state, args.poll_every, &say).await?;
-    download(&api, &dir, &mut state).await?;
+    let flow = async {
+        submit(&api, &dir, &mut state, &say).await?;
+        let interrupted = poll(&api, &dir, &mut state, args.poll_every, &say).await?;
+        download(&api, &dir, &mut state).await?;
+        anyhow::Ok(interrupted)
+    }
+    .await;
+    // Whatever stopped the flow, every line gets its record (not sent, pending ...).
     let summary = join(&dir, &conn, &base_url, &items, &state, started)?;
+    let interrupted = match flow {
+        Ok(interrupted) => interrupted,
+        Err(e) => {
+            eprintln!(
+                "error: {}; then `llmvolley batch {} --out {} --resume` goes on (nothing is submitted twice)",
+                crate::inert::terminal(&format!("{e:#}")),
+                workload.display(),
+                dir.display()
+            );
+            return Ok(ExitCode::from(super::EXIT_SETUP));
+        }
+    };
     crate::export::print_line(&format!("run folder   {}", dir.display()))?;
     super::target::print_summary(&summary, &Default::default())?;
     if interrupted {
@@ -213,13 +274,60 @@ fn url_of(request: &crate::workload::Request) -> String {
     format!("/v1{}", request.route.path())
 }
 
-/// A fresh run: the parts' input files in `batch/`, and `batches.json`.
+/// The workload file's size and xxh3 hash.
+fn fingerprint(workload: &Path) -> anyhow::Result<String> {
+    let bytes =
+        std::fs::read(workload).with_context(|| format!("cannot read {}", workload.display()))?;
+    Ok(format!(
+        "{}:{:016x}",
+        bytes.len(),
+        xxhash_rust::xxh3::xxh3_64(&bytes)
+    ))
+}
+
+/// The endpoint without credentials or query.
+fn endpoint_of(base_url: &Url) -> String {
+    format!(
+        "{}{}",
+        base_url.origin().ascii_serialization(),
+        base_url.path()
+    )
+}
+
+/// A fresh run: the parts' input files in `batch/`, and `batches.json`. Refused before anything
+/// is sent: two lines with one custom_id (a batch would fail whole), a line asking to stream
+/// (the Batch API answers whole: it would fail a day later).
 fn plan(
     dir: &Path,
     workload: &Path,
+    base_url: &Url,
     items: &[WorkItem],
     max_lines: usize,
 ) -> anyhow::Result<Batches> {
+    let mut seen: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
+    for item in items {
+        if let WorkItem::Send(r) = item {
+            if let Some(first) = seen.insert(r.id.as_str(), r.line) {
+                bail!(
+                    "{}:{}: custom_id {:?} is also line {first}'s: the Batch API needs each line's id unique (give each line its own custom_id)",
+                    workload.display(),
+                    r.line,
+                    r.id
+                );
+            }
+            let streams = serde_json::from_slice::<Value>(&r.body)
+                .ok()
+                .and_then(|b| b.get("stream").and_then(Value::as_bool))
+                == Some(true);
+            if streams {
+                bail!(
+                    "{}:{}: the body asks to stream; the Batch API answers whole and would fail the line: remove \"stream\"",
+                    workload.display(),
+                    r.line
+                );
+            }
+        }
+    }
     let sendable: Vec<&crate::workload::Request> = items
         .iter()
         .filter_map(|i| match i {
@@ -237,8 +345,17 @@ fn plan(
         .map(|(r, l)| (url_of(r), l.len()))
         .collect();
     let shape_ref: Vec<(&str, usize)> = shape.iter().map(|(u, n)| (u.as_str(), *n)).collect();
+    let nonce = format!(
+        "{:?}{}{}",
+        std::time::SystemTime::now(),
+        std::process::id(),
+        dir.display()
+    );
     let mut state = Batches {
         workload: workload.display().to_string(),
+        workload_hash: fingerprint(workload)?,
+        endpoint: endpoint_of(base_url),
+        run_id: format!("{:016x}", xxhash_rust::xxh3::xxh3_64(nonce.as_bytes())),
         max_lines,
         parts: Vec::new(),
     };
@@ -314,8 +431,10 @@ fn resubmit_rest(dir: &Path, state: &mut Batches) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Uploads and creates what has not been: each id saved the moment it exists. A part with a
-/// file but no batch (a crash between the two) first looks for a batch of that file.
+/// Uploads and creates what has not been, each id saved the moment it exists. A part whose
+/// upload (or creation) was started but not saved (a crash inside the call) is first looked for
+/// by this run's id (its file name, its batch's metadata); the lookup failing stops the run
+/// rather than risk a second batch.
 async fn submit(
     api: &Api<'_>,
     dir: &Path,
@@ -331,30 +450,26 @@ async fn submit(
         if state.parts[i].batch_id.is_some() {
             continue;
         }
+        let index = state.parts[i].index;
+        let name = format!("llmvolley-{}-part-{index:03}.jsonl", state.run_id);
         if state.parts[i].file_id.is_none() {
-            let part = &state.parts[i];
-            let content = std::fs::read(dir.join(&part.file))
-                .with_context(|| format!("cannot read {}", dir.join(&part.file).display()))?;
-            let name = format!("{run_name}-part-{:03}.jsonl", part.index);
-            // A crash between the upload's answer and saving its id: the file is there already,
-            // under the part's own name and size.
-            let uploaded = api
-                .json("listing files", Method::GET, "/files?purpose=batch", None)
+            let path = dir.join(&state.parts[i].file);
+            let content =
+                std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            let found = if state.parts[i].upload_started {
+                find(api, "/files?purpose=batch&limit=10000", |f| {
+                    f["filename"].as_str() == Some(name.as_str())
+                })
                 .await
-                .ok()
-                .and_then(|list| {
-                    list["data"].as_array().and_then(|data| {
-                        data.iter()
-                            .find(|f| {
-                                f["filename"].as_str() == Some(name.as_str())
-                                    && f["bytes"].as_u64() == Some(content.len() as u64)
-                            })
-                            .and_then(|f| f["id"].as_str().map(String::from))
-                    })
-                });
-            let id = match uploaded {
+                .with_context(|| format!("looking for part {index}'s file"))?
+            } else {
+                None
+            };
+            let id = match found {
                 Some(id) => id,
                 None => {
+                    state.parts[i].upload_started = true;
+                    state.save(dir)?;
                     let file = api.upload(&name, Bytes::from(content)).await?;
                     file["id"]
                         .as_str()
@@ -366,20 +481,22 @@ async fn submit(
             state.save(dir)?;
         }
         let file_id = state.parts[i].file_id.clone().unwrap_or_default();
-        let existing = api
-            .json("listing batches", Method::GET, "/batches?limit=100", None)
+        let found = if state.parts[i].create_started {
+            let run_id = state.run_id.clone();
+            find(api, "/batches?limit=100", |b| {
+                b["metadata"]["llmvolley_run_id"].as_str() == Some(run_id.as_str())
+                    && b["metadata"]["llmvolley_part"].as_str() == Some(index.to_string().as_str())
+            })
             .await
-            .ok()
-            .and_then(|list| {
-                list["data"].as_array().and_then(|data| {
-                    data.iter()
-                        .find(|b| b["input_file_id"].as_str() == Some(file_id.as_str()))
-                        .and_then(|b| b["id"].as_str().map(String::from))
-                })
-            });
-        let id = match existing {
+            .with_context(|| format!("looking for part {index}'s batch"))?
+        } else {
+            None
+        };
+        let id = match found {
             Some(id) => id,
             None => {
+                state.parts[i].create_started = true;
+                state.save(dir)?;
                 let part = &state.parts[i];
                 let batch = api
                     .json(
@@ -390,7 +507,11 @@ async fn submit(
                             "input_file_id": file_id,
                             "endpoint": part.url,
                             "completion_window": "24h",
-                            "metadata": {"llmvolley_run": run_name, "part": format!("{}/{total}", part.index)},
+                            "metadata": {
+                                "llmvolley_run": run_name,
+                                "llmvolley_run_id": state.run_id,
+                                "llmvolley_part": part.index.to_string(),
+                            },
                         })),
                     )
                     .await?;
@@ -410,6 +531,53 @@ async fn submit(
         ));
     }
     Ok(())
+}
+
+/// The id of the first object of a list (`/files`, `/batches`, paged by `after`) that `matches`;
+/// None when no page has one. Errors: a page could not be read.
+async fn find(
+    api: &Api<'_>,
+    list: &str,
+    matches: impl Fn(&Value) -> bool,
+) -> anyhow::Result<Option<String>> {
+    let mut after: Option<String> = None;
+    // At most 100 pages: 10,000 batches, or a million files.
+    for _ in 0..100 {
+        let path = match &after {
+            Some(id) => format!("{list}&after={id}"),
+            None => list.to_string(),
+        };
+        let page = api.json("listing", Method::GET, &path, None).await?;
+        let data = page["data"].as_array().cloned().unwrap_or_default();
+        if let Some(hit) = data.iter().find(|o| matches(o)) {
+            return Ok(hit["id"].as_str().map(String::from));
+        }
+        match (
+            page["has_more"].as_bool(),
+            data.last().and_then(|o| o["id"].as_str()),
+        ) {
+            (Some(true), Some(last)) => after = Some(last.to_string()),
+            _ => return Ok(None),
+        }
+    }
+    Ok(None)
+}
+
+/// One `llmvolley batch` per run folder at a time: two would submit the same parts.
+fn lock(dir: &Path) -> anyhow::Result<std::fs::File> {
+    use std::os::fd::AsRawFd;
+    let path = dir.join("batches.json.lock");
+    let file = std::fs::File::create(&path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    // SAFETY: flock on a descriptor this function owns (the File lives as long as the lock).
+    let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
+    if !locked {
+        bail!(
+            "another llmvolley batch is working in {}: wait for it, or stop it first",
+            dir.display()
+        );
+    }
+    Ok(file)
 }
 
 /// Asks every unended batch how far it got, every `every`, until all ended; true when an
@@ -438,7 +606,9 @@ async fn poll(
                     None,
                 )
                 .await?;
-            part.status = batch["status"].as_str().map(String::from);
+            if let Some(status) = batch["status"].as_str() {
+                part.status = Some(status.to_ascii_lowercase());
+            }
             part.request_counts = Some(batch["request_counts"].clone());
             part.output_file_id = batch["output_file_id"].as_str().map(String::from);
             part.error_file_id = batch["error_file_id"].as_str().map(String::from);
@@ -485,6 +655,19 @@ async fn download(api: &Api<'_>, dir: &Path, state: &mut Batches) -> anyhow::Res
         if part.downloaded || !part.ended() {
             continue;
         }
+        let done = part
+            .request_counts
+            .as_ref()
+            .and_then(|c| c["completed"].as_u64())
+            .unwrap_or(0);
+        if done > 0 && part.output_file_id.is_none() {
+            // Answers without their file yet: `--resume` asks again rather than lose them.
+            eprintln!(
+                "warning: part {}'s batch answered {done} lines but names no output file yet; `--resume` collects it later",
+                part.index
+            );
+            continue;
+        }
         for (file_id, path) in [
             (part.output_file_id.clone(), part.output_path()),
             (part.error_file_id.clone(), part.errors_path()),
@@ -515,7 +698,9 @@ fn answered(dir: &Path, state: &Batches) -> anyhow::Result<Results> {
     let mut results = Results::default();
     for part in state.parts.iter().filter(|p| p.downloaded) {
         for (path, from_errors) in [(part.output_path(), false), (part.errors_path(), true)] {
-            let text = std::fs::read_to_string(dir.join(&path)).unwrap_or_default();
+            // A file that cannot be read would make its answered lines look undone.
+            let text = std::fs::read_to_string(dir.join(&path))
+                .with_context(|| format!("cannot read {}", dir.join(&path).display()))?;
             results.read(&text, from_errors, &|_| true);
         }
     }
@@ -586,7 +771,11 @@ fn join(
                 let part = part_of
                     .get(&request.id)
                     .and_then(|i| state.parts.get(i - 1));
-                let ending = part.and_then(|p| p.status.as_deref()).unwrap_or("pending");
+                let ending = match part {
+                    Some(p) if p.batch_id.is_none() => "not created",
+                    Some(p) => p.status.as_deref().unwrap_or("pending"),
+                    None => "not created",
+                };
                 let why = part
                     .and_then(|p| p.errors.as_ref())
                     .and_then(|e| e["data"][0]["message"].as_str());
@@ -597,9 +786,10 @@ fn join(
                     ending,
                     why,
                 );
-                if ending == "pending"
-                    || (part.is_some_and(|p| !p.ended()) && r.status != Status::Ok)
-                {
+                // A batch still running, or ended with its files not yet downloaded.
+                let waiting =
+                    part.is_some_and(|p| p.batch_id.is_some() && (!p.ended() || !p.downloaded));
+                if waiting && r.status != Status::Ok {
                     r.fail(
                         Status::NotSent,
                         "batch_pending",
@@ -711,29 +901,47 @@ fn join(
 
 /// `--cancel DIR`: every batch of the folder that has not ended.
 async fn cancel(api: &Api<'_>, dir: &Path) -> anyhow::Result<ExitCode> {
+    // No lock: a running client of the folder polls on and collects what the batches did.
     let mut state = Batches::load(dir)?;
-    let mut cancelled = 0;
+    let (mut cancelled, mut refused) = (0, 0);
     for part in state.parts.iter_mut().filter(|p| !p.ended()) {
         let Some(id) = part.batch_id.clone() else {
             continue;
         };
-        let batch = api
+        // One refusal (a batch that ended meanwhile) stops no other part's cancel.
+        match api
             .json(
                 &format!("cancelling batch {id}"),
                 Method::POST,
                 &format!("/batches/{id}/cancel"),
                 None,
             )
-            .await?;
-        part.status = batch["status"].as_str().map(String::from);
-        println!(
-            "part {}: batch {id} {}",
-            part.index,
-            part.status.as_deref().unwrap_or("?")
-        );
-        cancelled += 1;
+            .await
+        {
+            Ok(batch) => {
+                if let Some(status) = batch["status"].as_str() {
+                    part.status = Some(status.to_ascii_lowercase());
+                }
+                println!(
+                    "part {}: batch {id} {}",
+                    part.index,
+                    part.status.as_deref().unwrap_or("?")
+                );
+                cancelled += 1;
+            }
+            Err(e) => {
+                refused += 1;
+                eprintln!("part {}: {e:#}", part.index);
+            }
+        }
     }
     state.save(dir)?;
-    println!("{cancelled} batches cancelled; `--resume` on this folder collects what they did");
-    Ok(ExitCode::SUCCESS)
+    println!(
+        "{cancelled} batches cancelled; `--resume` on this folder collects what they did (and submits the lines they did not do again)"
+    );
+    Ok(if refused > 0 {
+        ExitCode::from(super::EXIT_SOME_FAILED)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -413,7 +413,10 @@ async fn run(
     }
     let total = lines.len();
     store.update(&id, |b| {
-        b["status"] = "in_progress".into();
+        // A cancel during validation stands.
+        if b["status"] != "cancelling" {
+            b["status"] = "in_progress".into();
+        }
         b["in_progress_at"] = now_s().into();
         b["request_counts"]["total"] = total.into();
     });
@@ -425,13 +428,16 @@ async fn run(
         .contains(&BatchFault::Expire)
         .then_some(total / 2);
     let mut ending = "completed";
-    for (i, (custom_id, body)) in lines.into_iter().enumerate() {
+    let mut undone: &[(String, Bytes)] = &[];
+    for (i, (custom_id, body)) in lines.iter().cloned().enumerate() {
         if cancel.load(Ordering::SeqCst) {
             ending = "cancelled";
+            undone = &lines[i..];
             break;
         }
         if expire_at == Some(i) {
             ending = "expired";
+            undone = &lines[i..];
             break;
         }
         let request_id = format!("req_{:016x}", store.next.fetch_add(1, Ordering::Relaxed));
@@ -470,6 +476,18 @@ async fn run(
         if due > tokio::time::Instant::now() + Duration::from_millis(1) {
             tokio::time::sleep_until(due).await;
         }
+    }
+    if ending == "completed" && cancel.load(Ordering::SeqCst) {
+        ending = "cancelled";
+    }
+    // As the API does: the lines not done are in the error file, with why.
+    for (custom_id, _) in undone {
+        error_lines.push(json!({
+            "id": format!("batch_req_{:024x}", store.next.fetch_add(1, Ordering::Relaxed)),
+            "custom_id": custom_id,
+            "response": null,
+            "error": {"code": format!("batch_{ending}"), "message": format!("This line was not executed because the batch {ending}.")},
+        }));
     }
     if ending == "completed" {
         store.update(&id, |b| {
