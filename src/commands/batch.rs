@@ -219,7 +219,19 @@ pub async fn batch(args: BatchArgs) -> anyhow::Result<ExitCode> {
     };
     let flow = async {
         submit(&api, &dir, &mut state, &say).await?;
-        let interrupted = poll(&api, &dir, &mut state, args.poll_every, &say).await?;
+        let bar =
+            (!args.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr())).then(|| {
+                let bar = indicatif::ProgressBar::new(0);
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "batch        [{bar:30}] {pos}/{len} lines done ({percent}%) {msg}",
+                    )
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+                );
+                bar
+            });
+        let interrupted = poll(&api, &dir, &mut state, args.poll_every, &say, bar).await?;
         download(&api, &dir, &mut state).await?;
         anyhow::Ok(interrupted)
     }
@@ -588,6 +600,7 @@ async fn poll(
     state: &mut Batches,
     every: Duration,
     say: &(dyn Fn(&str) + Sync),
+    bar: Option<indicatif::ProgressBar>,
 ) -> anyhow::Result<bool> {
     let interrupt = tokio::signal::ctrl_c();
     tokio::pin!(interrupt);
@@ -629,16 +642,27 @@ async fn poll(
             .iter()
             .map(|p| format!("{}:{}", p.index, p.status.as_deref().unwrap_or("-")))
             .collect();
-        say(&format!(
-            "batch        {done}/{total} lines done ({:.0}%); parts {}",
-            if total > 0 {
-                100.0 * done as f64 / total as f64
-            } else {
-                0.0
-            },
-            statuses.join(" ")
-        ));
+        match &bar {
+            // A terminal: one bar fed by the batches' request_counts.
+            Some(bar) => {
+                bar.set_length(total);
+                bar.set_position(done);
+                bar.set_message(format!("parts {}", statuses.join(" ")));
+            }
+            None => say(&format!(
+                "batch        {done}/{total} lines done ({:.0}%); parts {}",
+                if total > 0 {
+                    100.0 * done as f64 / total as f64
+                } else {
+                    0.0
+                },
+                statuses.join(" ")
+            )),
+        }
         if state.parts.iter().all(Part::ended) {
+            if let Some(bar) = &bar {
+                bar.finish_and_clear();
+            }
             return Ok(false);
         }
         tokio::select! {
