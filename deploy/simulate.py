@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""Runs the commands of deploy/kubernetes/job.yaml and merge-job.yaml, and of the Slurm array script,
-as local processes against `llmvolley mock`: N shard "pods" at once (one killed with SIGKILL and run
-again, as a container restart would), then the merge Job's command, and checks that the merged folder
-holds every workload line exactly once. What it cannot show: the cluster's scheduling, the shared
-volume, the image. `.ci/run` runs it (with kubernetes-validate's PyYAML) after the tests.
+"""Runs the commands of deploy/kubernetes/job.yaml and merge-job.yaml as local processes against
+`llmvolley mock`: N shard "pods" at once (one killed with SIGKILL and run again, as a container
+restart would), then the merge Job's command, and checks that the merged folder holds every workload
+line exactly once. What it cannot show: the cluster's scheduling, the shared volume, the image.
+`.ci/run` runs it (with kubernetes-validate's PyYAML) after the tests. (The Slurm array script runs
+under a real Slurm instead: tests/slurm.rs, with deploy/slurm/ci-cluster.sh.)
 
 Usage: python3 deploy/simulate.py [LLMVOLLEY_BINARY]   (default: target/debug/llmvolley)
 """
@@ -74,24 +75,6 @@ def kubernetes(binary, bindir, work, url):
     print(f"kubernetes: {n} shard pods (pod 0 killed and restarted), merge and report: {LINES} lines, each once")
 
 
-def slurm(bindir, work, url):
-    cwd = work / "slurm"
-    cwd.mkdir()
-    n = 3
-    env = dict(os.environ, PATH=f"{bindir}:{os.environ['PATH']}", SLURM_ARRAY_TASK_COUNT=str(n))
-    tasks = [subprocess.Popen(["bash", str(ROOT / "deploy/slurm/llmvolley-array.sbatch"), str(work / "workload.jsonl"), url,
-                               "-c", "8"], cwd=cwd, env=dict(env, SLURM_ARRAY_TASK_ID=str(i)),
-                              stdout=subprocess.DEVNULL)
-             for i in range(n)]
-    codes = [t.wait(timeout=120) for t in tasks]
-    assert codes == [0] * n, f"array tasks exited {codes}"
-    shards = sorted(str(p) for p in cwd.glob("results/shard-*"))
-    subprocess.run([bindir / "llmvolley", "merge", *shards, "--out", cwd / "results/merged"], check=True,
-                   stdout=subprocess.DEVNULL, timeout=120)
-    check_merged(cwd / "results/merged")
-    print(f"slurm: {n} array tasks and the merge: {LINES} lines, each once")
-
-
 def main():
     binary = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else ROOT / "target/debug/llmvolley").resolve()
     work = pathlib.Path(tempfile.mkdtemp())
@@ -104,7 +87,6 @@ def main():
     mock, url = start_mock(binary)
     try:
         kubernetes(binary, bindir, work, url)
-        slurm(bindir, work, url)
     finally:
         mock.terminate()
         mock.wait()

@@ -33,6 +33,7 @@ mod server_metrics;
 mod servers_differ;
 mod shards;
 mod shutdown;
+mod slurm;
 mod streaming;
 mod structured;
 mod tools;
