@@ -204,20 +204,12 @@ impl Estimator {
         Estimator { hf }
     }
 
-    /// With `preload` (a streamed run, whose server may send no usage), `o200k_base` is loaded
-    /// now, on a blocking thread, before the first request: loading it later would take a core for
-    /// 0.2 s (1 s in a debug build) while streams are being timed. Without, a run whose answers all
-    /// carry usage never pays its 0.2 s and ~25 MB.
-    pub async fn ready(hf: Option<HfTokenizer>, preload: bool) -> anyhow::Result<Self> {
-        let estimator = Estimator::new(hf);
-        if !preload || estimator.hf.is_some() {
-            return Ok(estimator);
-        }
-        Ok(tokio::task::spawn_blocking(move || {
-            Encoding::O200kBase.count("");
-            estimator
-        })
-        .await?)
+    /// The estimator a drive uses. No encoding is loaded before it is needed: most servers send
+    /// usage with every stream, and `o200k_base` would cost such a run ~45 MB of memory for
+    /// nothing (a streamed bench peaked at 75 MB against 28 MB whole; issue 31). The first stream
+    /// without usage loads it on the collector's thread, off the requests' runtime (0.2 s once).
+    pub async fn ready(hf: Option<HfTokenizer>) -> anyhow::Result<Self> {
+        Ok(Estimator::new(hf))
     }
 
     /// A record whose stream carried no usage (`token_source: estimated`, no output tokens) gets
