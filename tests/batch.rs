@@ -219,19 +219,10 @@ fn records(dir: &std::path::Path) -> Vec<Value> {
         .collect()
 }
 
-fn bare_workload(dir: &std::path::Path, n: usize) -> std::path::PathBuf {
-    let path = dir.join("w.jsonl");
-    let lines: String = (0..n)
-        .map(|i| format!("{{\"model\":\"gpt-4.1-mini\",\"input\":\"question {i}\"}}\n"))
-        .collect();
-    std::fs::write(&path, lines).unwrap();
-    path
-}
-
 #[test]
 fn ten_thousand_lines_go_through_the_batch_api_in_three_parts_with_the_records_a_live_run_writes() {
     let tmp = tempfile::tempdir().unwrap();
-    let w = bare_workload(tmp.path(), 10_000);
+    let w = questions(tmp.path(), 10_000);
     let out = tmp.path().join("batch");
     let (code, stdout, stderr) = batch_run(
         &w,
@@ -309,7 +300,7 @@ fn ten_thousand_lines_go_through_the_batch_api_in_three_parts_with_the_records_a
 fn a_client_killed_while_it_polls_re_attaches_with_resume_and_submits_nothing_twice() {
     let tmp = tempfile::tempdir().unwrap();
     let (_mock, base) = mock_process_with(&["--mock-batch-time", "4s"]);
-    let w = bare_workload(tmp.path(), 300);
+    let w = questions(tmp.path(), 300);
     let out = tmp.path().join("batch");
     let args = [
         "--endpoint",
@@ -373,7 +364,7 @@ fn a_client_killed_while_it_polls_re_attaches_with_resume_and_submits_nothing_tw
 #[test]
 fn an_expired_batch_leaves_its_rest_not_done_and_resume_submits_only_the_rest() {
     let tmp = tempfile::tempdir().unwrap();
-    let w = bare_workload(tmp.path(), 40);
+    let w = questions(tmp.path(), 40);
     let out = tmp.path().join("batch");
     let (_mock, base) = mock_process_with(&[
         "--mock-batch-time",
@@ -404,7 +395,7 @@ fn an_expired_batch_leaves_its_rest_not_done_and_resume_submits_only_the_rest() 
 #[test]
 fn a_refused_key_and_a_refused_batch_each_give_one_clear_line() {
     let tmp = tempfile::tempdir().unwrap();
-    let w = bare_workload(tmp.path(), 3);
+    let w = questions(tmp.path(), 3);
     for (upload, says) in [
         (401, ["uploading", "HTTP 401", "check the API key"]),
         (
@@ -471,7 +462,7 @@ fn refusing(upload: u16) -> String {
 fn cancel_stops_a_runs_batches_and_their_lines_not_done_say_so() {
     let tmp = tempfile::tempdir().unwrap();
     let (_mock, base) = mock_process_with(&["--mock-batch-time", "6s"]);
-    let w = bare_workload(tmp.path(), 60);
+    let w = questions(tmp.path(), 60);
     let out = tmp.path().join("batch");
     let child = llmvolley()
         .arg("batch")
@@ -530,7 +521,7 @@ fn cancel_stops_a_runs_batches_and_their_lines_not_done_say_so() {
 fn the_api_key_goes_with_every_batch_call_and_is_written_nowhere() {
     use std::io::{Read, Write};
     let tmp = tempfile::tempdir().unwrap();
-    let w = bare_workload(tmp.path(), 2);
+    let w = questions(tmp.path(), 2);
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
@@ -597,7 +588,7 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 #[test]
 fn a_batch_that_fails_validation_answers_nothing_and_shows_why() {
     let tmp = tempfile::tempdir().unwrap();
-    let w = bare_workload(tmp.path(), 5);
+    let w = questions(tmp.path(), 5);
     let out = tmp.path().join("b");
     let (code, stdout, stderr) = batch_run(
         &w,
@@ -628,7 +619,7 @@ fn a_batch_that_fails_validation_answers_nothing_and_shows_why() {
 fn a_crash_inside_the_upload_or_the_create_call_is_found_again_not_repeated() {
     let tmp = tempfile::tempdir().unwrap();
     let (_mock, base) = mock_process_with(&["--mock-batch-time", "300ms"]);
-    let w = bare_workload(tmp.path(), 20);
+    let w = questions(tmp.path(), 20);
     let out = tmp.path().join("batch");
     let args = ["--endpoint", base.as_str(), "--poll-every", "100ms", "-q"];
     let (code, stdout, stderr) = batch_run(&w, &args, &out);
@@ -680,7 +671,7 @@ fn a_crash_inside_the_upload_or_the_create_call_is_found_again_not_repeated() {
 #[test]
 fn resume_refuses_another_workload_and_a_batch_refuses_duplicate_ids_and_streaming_bodies() {
     let tmp = tempfile::tempdir().unwrap();
-    let w = bare_workload(tmp.path(), 4);
+    let w = questions(tmp.path(), 4);
     let out = tmp.path().join("batch");
     let args = [
         "--mock",

@@ -3,19 +3,10 @@
 
 use crate::common::*;
 
-fn workload(dir: &std::path::Path, n: usize) -> std::path::PathBuf {
-    let path = dir.join("w.jsonl");
-    let lines: String = (0..n)
-        .map(|i| format!("{{\"model\":\"gpt-4.1-mini\",\"input\":\"question {i}\"}}\n"))
-        .collect();
-    std::fs::write(&path, lines).unwrap();
-    path
-}
-
 #[test]
 fn the_mock_queues_answers_beyond_its_slots_and_the_wait_shows_in_ttft() {
     let tmp = tempfile::tempdir().unwrap();
-    let w = workload(tmp.path(), 8);
+    let w = questions(tmp.path(), 8);
     // Each answer holds a slot 90 ms (first token at 50 ms, four more 10 ms apart): 8 at once on
     // 2 slots go in four waves, the last starting about 270 ms in.
     let pace = [
@@ -90,7 +81,7 @@ fn sweep(
 #[test]
 fn the_sweeps_rate_steps_reach_past_the_throughput_so_the_knee_is_inside() {
     let tmp = tempfile::tempdir().unwrap();
-    let w = workload(tmp.path(), 12);
+    let w = questions(tmp.path(), 12);
     let (sweep, _) = sweep(tmp.path(), &w, &["--steps", "3", "--mock-slots", "4"]);
     let steps = sweep["steps"].as_array().unwrap();
     assert_eq!(steps.len(), 5, "{sweep}");
@@ -105,7 +96,7 @@ fn the_sweeps_rate_steps_reach_past_the_throughput_so_the_knee_is_inside() {
 #[test]
 fn explicit_rates_are_the_sweeps_steps() {
     let tmp = tempfile::tempdir().unwrap();
-    let w = workload(tmp.path(), 12);
+    let w = questions(tmp.path(), 12);
     let (sweep, _) = sweep(tmp.path(), &w, &["--rates", "20,40"]);
     let rates: Vec<f64> = sweep["steps"]
         .as_array()
@@ -119,7 +110,7 @@ fn explicit_rates_are_the_sweeps_steps() {
 #[test]
 fn a_throughput_step_no_faster_than_the_synchronous_one_is_warned_about() {
     let tmp = tempfile::tempdir().unwrap();
-    let w = workload(tmp.path(), 12);
+    let w = questions(tmp.path(), 12);
     // One slot: the server takes one request at a time, however many are in flight.
     let (_, stderr) = sweep(tmp.path(), &w, &["--steps", "1", "--mock-slots", "1"]);
     assert!(
@@ -149,7 +140,7 @@ struct Searched {
 }
 
 fn run_search(dir: &std::path::Path, args: &[&str]) -> Searched {
-    let w = workload(dir, 12);
+    let w = questions(dir, 12);
     let out = dir.join("search");
     let output = llmvolley()
         .args(["bench", w.to_str().unwrap()])
@@ -295,7 +286,7 @@ fn a_short_noisy_probe_is_extended_rather_than_judged() {
 #[test]
 fn a_saturated_sweep_step_is_stopped_early_with_its_evidence() {
     let tmp = tempfile::tempdir().unwrap();
-    let w = workload(tmp.path(), 12);
+    let w = questions(tmp.path(), 12);
     // 2 slots of 100 ms: 20 answers a second; 60 offered for 20 s would be 1,200 requests.
     let out = tmp.path().join("sweep");
     let output = llmvolley()
@@ -334,7 +325,7 @@ fn a_saturated_sweep_step_is_stopped_early_with_its_evidence() {
 #[test]
 fn a_saturated_single_run_is_marked_but_runs_its_whole_duration() {
     let tmp = tempfile::tempdir().unwrap();
-    let w = workload(tmp.path(), 12);
+    let w = questions(tmp.path(), 12);
     // 2 slots of 100 ms against 40 offered a second: saturated, but its length is the user's.
     let mut args = vec![
         w.to_str().unwrap(),

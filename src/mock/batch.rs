@@ -90,6 +90,11 @@ impl Store {
         object
     }
 
+    /// A stored file: its object and content (`Bytes`: a cheap clone).
+    fn file(&self, id: &str) -> Option<(Value, Bytes)> {
+        self.files.lock().ok().and_then(|f| f.get(id).cloned())
+    }
+
     fn update(&self, id: &str, change: impl FnOnce(&mut Value)) {
         if let Ok(mut batches) = self.batches.lock()
             && let Some(batch) = batches.get_mut(id)
@@ -155,13 +160,7 @@ pub(super) async fn files(State(state): State<Arc<MockState>>) -> Response {
 
 /// `GET /v1/files/{id}`.
 pub(super) async fn file(State(state): State<Arc<MockState>>, Path(id): Path<String>) -> Response {
-    match state
-        .batch
-        .files
-        .lock()
-        .ok()
-        .and_then(|f| f.get(&id).cloned())
-    {
+    match state.batch.file(&id) {
         Some((object, _)) => axum::Json(object).into_response(),
         None => no_such("file", &id),
     }
@@ -172,13 +171,7 @@ pub(super) async fn content(
     State(state): State<Arc<MockState>>,
     Path(id): Path<String>,
 ) -> Response {
-    match state
-        .batch
-        .files
-        .lock()
-        .ok()
-        .and_then(|f| f.get(&id).cloned())
-    {
+    match state.batch.file(&id) {
         Some((_, bytes)) => (
             [(axum::http::header::CONTENT_TYPE, "application/octet-stream")],
             bytes,
@@ -225,13 +218,7 @@ pub(super) async fn create(State(state): State<Arc<MockState>>, body: Bytes) -> 
             Some("completion_window"),
         );
     }
-    let content = match state
-        .batch
-        .files
-        .lock()
-        .ok()
-        .and_then(|f| f.get(&input).cloned())
-    {
+    let content = match state.batch.file(&input) {
         Some((_, content)) => content,
         None => return no_such("file", &input),
     };

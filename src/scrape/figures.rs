@@ -252,18 +252,16 @@ pub enum Value {
 type Buckets = Vec<(f64, f64)>;
 
 /// The value of `figure` in one interval: read from the first of its sources any target holds.
-pub fn value(figure: &Figure, scrapes: &[TargetScrape]) -> Option<(Value, Buckets, f64)> {
+pub fn value<'a>(figure: &Figure, scrapes: &[TargetScrape<'a>]) -> Option<(Value, Buckets, f64)> {
     let source = figure.sources.iter().find(|s| {
         scrapes
             .iter()
             .any(|t| t.readings.iter().any(|r| r.family == s.family))
     })?;
-    let of = |t: &'_ TargetScrape<'_>| {
-        t.readings
-            .iter()
-            .filter(|r| r.family == source.family)
-            .cloned()
-            .collect::<Vec<_>>()
+    // The source family's readings of one target, borrowed (a page may hold thousands).
+    let of = |t: &TargetScrape<'a>| {
+        let readings: &'a [Reading] = t.readings;
+        readings.iter().filter(move |r| r.family == source.family)
     };
     match figure.shape {
         Shape::Gauge(combine) => {
@@ -291,7 +289,6 @@ pub fn value(figure: &Figure, scrapes: &[TargetScrape]) -> Option<(Value, Bucket
                     continue;
                 };
                 let inc: f64 = of(t)
-                    .iter()
                     .filter(|r| {
                         if source.histogram_sum {
                             r.part == Part::Sum

@@ -111,6 +111,16 @@ pub fn mock_process_with(extra: &[&str]) -> (MockProcess, String) {
     (child, base)
 }
 
+/// `dir/w.jsonl`: `n` bare Responses bodies, `question 0` … (each its own line number as id).
+pub fn questions(dir: &Path, n: usize) -> PathBuf {
+    let path = dir.join("w.jsonl");
+    let lines: String = (0..n)
+        .map(|i| format!("{{\"model\":\"gpt-4.1-mini\",\"input\":\"question {i}\"}}\n"))
+        .collect();
+    std::fs::write(&path, lines).unwrap();
+    path
+}
+
 /// `llmvolley run WORKLOAD ARGS --out <temp>/out` on a workload of this repository (`args` split on
 /// spaces), checked against the run invariants; the temporary folder lives as long as the returned guard.
 pub fn run_workload(workload: &str, args: &str) -> (Run, tempfile::TempDir) {
