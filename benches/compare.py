@@ -11,8 +11,9 @@ The streaming comparison (--stream) runs the same way against llmvolley's mock i
 own: 128 tokens per answer, one token per event, every event sent at once (no inter-token delay), so
 the client parses as fast as it can; llmvolley against a Python aiohttp client that parses every SSE
 event (the stack of `vllm bench serve`) and oha (reads the stream, parses nothing: a floor). Then
-one paced run (TTFT 200 ms, 10 ms between tokens) at 64 streams: llmvolley's measured TTFT and
-inter-token latency against the mock's, and the client's CPU share.
+one paced run (TTFT 50 ms, 10 ms between tokens, 128 tokens) at 64 streams for at least 10 s:
+llmvolley's measured TTFT and inter-token latency against the mock's, the client's CPU per stream,
+and its peak RSS beside a non-streamed bench of the same length.
 
 Usage: python3 benches/compare.py [--secs 5] [--repeats 3] [--concurrency 1,16,64,256] [--unpinned]
                                   [--stream] [--no-plain]
@@ -231,6 +232,21 @@ def table(rows, clients, baseline_names, unit):
         print(f"| {'yes' if pin else 'no'} | {c} | {cells} |")
 
 
+def targets_table(rows):
+    """The table issue 31 asks for: llmvolley against oha (req/s and CPU per request, the targets
+    are ratios of at least 1.0 and at most 1.0) and against Python aiohttp (at least 10x)."""
+    print("| pinned | c | oha req/s | llmvolley req/s | ratio | oha µs CPU/req | llmvolley µs CPU/req | ratio "
+          "| Python aiohttp req/s | llmvolley / Python |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for pin, c, results in rows:
+        med = lambda name, k: statistics.median(r[k] for r in results[name])
+        ratio = lambda other, key: statistics.median(
+            a[key] / b[key] for a, b in zip(results["llmvolley"], results[other]) if b[key])
+        print(f"| {'yes' if pin else 'no'} | {c} | {med('oha', 'rps'):,.0f} | {med('llmvolley', 'rps'):,.0f} | "
+              f"{ratio('oha', 'rps'):.2f} | {med('oha', 'cpu_us'):.1f} | {med('llmvolley', 'cpu_us'):.1f} | "
+              f"{ratio('oha', 'cpu_us'):.2f}× | {med('python', 'rps'):,.0f} | {ratio('python', 'rps'):.1f}× |")
+
+
 def measure(clients, t, url, concurrencies, pins, repeats, secs, work):
     rows = []
     for pin in pins:
@@ -246,20 +262,24 @@ def measure(clients, t, url, concurrencies, pins, repeats, secs, work):
 
 
 def paced_streams(t, pin, secs, work):
-    """64 streams at a realistic pace: does llmvolley measure the mock's TTFT and ITL, and what
-    share of a core does it use?"""
-    secs = max(secs, 5)
-    mock, url = start_mock(t, pin, 18601, "--mock-ttft", "200ms", "--mock-itl", "10ms")
+    """64 streams at a realistic pace (issue 31's method): does llmvolley measure the mock's TTFT and
+    ITL, what does a stream cost the client in CPU, and does a streamed bench peak within 5 MB of a
+    non-streamed one of the same length (nothing loaded that the run does not use)?"""
+    secs = max(secs, 10)
+    mock, url = start_mock(t, pin, 18601, "--mock-ttft", "50ms", "--mock-itl", "10ms")
     try:
         r = run_llmvolley(t, url, 64, secs, pin, work, stream=True, keep=True)
+        whole = run_llmvolley(t, url, 64, secs, pin, work, stream=False)
     finally:
         mock.terminate()
         mock.wait()
     s = r["summary"]
-    print(f"Paced: 64 streams, mock TTFT 200 ms and 10 ms between tokens, {secs:g} s: "
+    print(f"Paced: 64 streams of 128 tokens, mock TTFT 50 ms and 10 ms between tokens, {secs:g} s: "
           f"{r['requests']} streams, TTFT p50 {s['ttft_ms']['p50']:.2f} ms / p99 {s['ttft_ms']['p99']:.2f} ms, "
           f"ITL p50 {s['itl_ms']['p50']:.2f} ms / p99 {s['itl_ms']['p99']:.2f} ms; client CPU "
-          f"{r['cpu'] / secs * 100:.1f}% of a core, {r['cpu'] / max(r['requests'], 1) * 1e3:.2f} ms per stream")
+          f"{r['cpu'] / secs * 100:.1f}% of a core, {r['cpu'] / max(r['requests'], 1) * 1e3:.2f} ms per stream "
+          f"(target: at most 1 ms); peak RSS {r['rss']:.1f} MB streamed, {whole['rss']:.1f} MB whole answers "
+          f"(target: within 5 MB)")
 
 
 def main():
@@ -288,6 +308,8 @@ def main():
             subprocess.run([t["nginx"], "-c", str(work / "nginx.conf"), "-p", str(work), "-s", "stop"])
         print("\nNon-streamed, nginx serving a fixed ~1 KB Responses body:\n")
         table(rows, CLIENTS, ["oha", "wrk", "python"], "req")
+        print()
+        targets_table(rows)
     if args.stream:
         mock, url = start_mock(t, can_pin, 18600, "--mock-ttft", "0s", "--mock-itl", "0s")
         try:

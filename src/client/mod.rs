@@ -398,14 +398,7 @@ impl Client {
             .map(str::to_string);
         let end = if http_status.is_success() {
             let end = self
-                .read_answer(
-                    body,
-                    &head.headers,
-                    sent,
-                    headers_at,
-                    deadline.as_mut(),
-                    record,
-                )
+                .read_answer(body, &head, sent, headers_at, deadline.as_mut(), record)
                 .await;
             // Chunks are counted for streams only: an ok answer without them came whole.
             if record.status == Status::Ok && record.chunks.is_none() && asks_to_stream(&sent_body)
@@ -463,13 +456,20 @@ impl Client {
     async fn read_answer(
         &self,
         mut response: Incoming,
-        headers: &HeaderMap,
+        head: &http::response::Parts,
         sent: Instant,
         headers_at: Duration,
         mut deadline: Pin<&mut Sleep>,
         record: &mut Record,
     ) -> Instant {
+        let headers = &head.headers;
+        let ack = Acks {
+            handle: head.extensions.get::<transport::QuickAck>(),
+            every_chunk: head.version == http::Version::HTTP_2,
+        };
         let labelled_sse = is_event_stream(headers);
+        // A stream's events are acknowledged as they come from its head on (`QuickAck`).
+        let mut acked = labelled_sse && ack.now();
         let mut decoder = match encoding::Decoder::of(headers) {
             Ok(decoder) => decoder,
             Err((kind, message)) => {
@@ -494,7 +494,14 @@ impl Client {
             let at = Instant::now();
             last_byte = at;
             let bytes = match chunk {
-                Ok(Some(bytes)) => bytes,
+                Ok(Some(bytes)) => {
+                    // More to come after this piece: what arrived is acknowledged now, once on
+                    // HTTP/1.1 (it stays so until the next request), after every piece on HTTP/2.
+                    if (!acked || ack.every_chunk) && !hyper::body::Body::is_end_stream(&response) {
+                        acked = ack.now();
+                    }
+                    bytes
+                }
                 Ok(None) => break,
                 Err(e) => {
                     broken = Some(self.transport_error(&e, Some(headers_at)));
@@ -858,6 +865,21 @@ async fn next_chunk(
                 }
             }
         }
+    }
+}
+
+/// How an answer's pieces are acknowledged: the connection's `QuickAck` (none for a connection
+/// that is not ours, such as a test double), at most once per answer on HTTP/1.1.
+#[derive(Clone, Copy)]
+struct Acks<'a> {
+    handle: Option<&'a transport::QuickAck>,
+    every_chunk: bool,
+}
+
+impl Acks<'_> {
+    /// Acknowledges now; true when there was a connection to ask.
+    fn now(self) -> bool {
+        self.handle.inspect(|h| h.now()).is_some()
     }
 }
 
