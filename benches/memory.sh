@@ -11,17 +11,12 @@ command -v /usr/bin/time >/dev/null || { echo "needs GNU time: apt-get install -
 cargo build --release --locked -q
 bin=target/release/llmvolley
 work=$(mktemp -d)
-trap 'kill "$mock_pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'kill "${mock_pid:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
 python3 workloads/generate.py "$lines" 11 > "$work/workload.jsonl"
 echo "workload: $lines lines, $(du -h "$work/workload.jsonl" | cut -f1)"
 
-"$bin" mock --port 0 > "$work/mock.out" 2>&1 &
-mock_pid=$!
-for _ in $(seq 50); do
-    grep -q listening "$work/mock.out" 2>/dev/null && break
-    sleep 0.1
-done
-endpoint=$(grep -o 'http://[^ ]*' "$work/mock.out")
+source benches/lib.sh
+start_mock "$work/mock.out"
 
 /usr/bin/time -v "$bin" run "$work/workload.jsonl" --endpoint "$endpoint" -c "$concurrency" --quiet \
     --out "$work/run" > "$work/stdout.txt" 2> "$work/time.txt" || true

@@ -12,16 +12,10 @@ transport=${2:-http1}
 cargo build --release --quiet
 bin=target/release/llmvolley
 tmp=$(mktemp -d)
-trap 'kill "$mock_pid" 2>/dev/null || true; rm -rf "$tmp"' EXIT
+trap 'kill "${mock_pid:-}" 2>/dev/null || true; rm -rf "$tmp"' EXIT
 
-"$bin" mock --port 0 --mock-ttft 1s --mock-itl 25ms --mock-output-tokens 128 --mock-split-events \
-    > "$tmp/mock.out" &
-mock_pid=$!
-for _ in $(seq 50); do
-    grep -q listening "$tmp/mock.out" 2>/dev/null && break
-    sleep 0.1
-done
-endpoint=$(grep -o 'http://[^ ]*' "$tmp/mock.out")
+source benches/lib.sh
+start_mock "$tmp/mock.out" --mock-ttft 1s --mock-itl 25ms --mock-output-tokens 128 --mock-split-events
 
 line='{"model":"gpt-4.1-mini","input":"Tell me a long story about a lighthouse keeper.","stream":true}'
 for i in $(seq "$n"); do echo "$line"; done > "$tmp/n.jsonl"

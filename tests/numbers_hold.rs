@@ -281,6 +281,42 @@ async fn a_stream_that_ends_cleanly_keeps_its_connection_for_the_next_request() 
 }
 
 #[tokio::test]
+async fn a_closed_loop_keeps_one_connection_per_slot_and_times_each_set_up_once() {
+    // 200 answers at -c 8: the load's connections go back to the pool after every answer, so at
+    // most 8 are ever opened, and each one's set-up time is on exactly one record.
+    let server = serve(|_| vec![ok_whole()]).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let workload = tmp.path().join("w.jsonl");
+    std::fs::write(
+        &workload,
+        "{\"model\":\"m\",\"input\":\"hi\"}\n".repeat(200),
+    )
+    .unwrap();
+    let run = run_endpoint(
+        &server.endpoint(),
+        &workload,
+        &["-c", "8", "--max-retries", "0"],
+        &tmp.path().join("out"),
+    )
+    .await;
+    assert_run_invariants(&run, &workload);
+    assert_eq!(run.summary["requests"]["ok"], 200, "{}", run.stdout);
+    let opened = server.connections();
+    assert!((1..=8).contains(&opened), "{opened} connections for -c 8");
+    let timed = run
+        .records
+        .iter()
+        .filter(|r| r["connect_ms"].is_number())
+        .count();
+    assert_eq!(timed, opened, "one set-up time per connection");
+    assert!(
+        run.records
+            .iter()
+            .all(|r| r["reconnects"].as_u64().unwrap_or(0) == 0)
+    );
+}
+
+#[tokio::test]
 async fn silence_after_the_terminal_event_is_no_timeout() {
     // response.completed, then nothing for longer than --timeout.
     let server = serve(|_| {

@@ -2,6 +2,7 @@
 
 mod encoding;
 mod parse;
+mod pool;
 
 pub mod retry;
 pub use retry::{Asked, Hints as RateHints, Wait};
@@ -15,14 +16,13 @@ use crate::record::{Record, SavedBody, Status, millis};
 use crate::workload::Route;
 use bytes::Bytes;
 use http::header::{
-    ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, PROXY_AUTHORIZATION,
-    USER_AGENT,
+    ACCEPT, AUTHORIZATION, CONTENT_TYPE, HOST, HeaderMap, HeaderName, HeaderValue,
+    PROXY_AUTHORIZATION, USER_AGENT,
 };
 use http::{Method, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::client::legacy;
-use std::error::Error as _;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 use tokio::time::Sleep;
@@ -79,6 +79,13 @@ pub struct ClientConfig {
 /// Sends requests and turns each answer (or failure) into a `Record`.
 pub struct Client {
     http: Http,
+    /// Plain-HTTP/1.1 endpoints without a proxy: the load's own connections (`pool`), instead
+    /// of `http`'s.
+    h1: Option<pool::H1Pool>,
+    /// Each route's origin-form URI (its path), for `h1`'s connections.
+    paths: Vec<Uri>,
+    /// `headers` carries the endpoint's `Host` for `h1` (not one given with `-H`).
+    host_added: bool,
     /// Keeps no connection: a re-send after a pooled connection was found closed gets a new one.
     fresh: Http,
     /// Sent with every request: content type, accept, user agent, the API key, `-H` headers.
@@ -207,14 +214,52 @@ impl Client {
             insecure: config.insecure,
             proxies: proxies.clone(),
         };
+        let own = base_uri.scheme() == Some(&http::uri::Scheme::HTTP)
+            && proxies.intercept(&base_uri).is_none()
+            && !config.http2_prior_knowledge
+            && config.max_connections > 0;
+        let mut host_added = false;
+        let h1 = match (own, base_uri.authority()) {
+            (true, Some(authority)) => {
+                // hyper's pooled client adds it; a connection driven directly does not. A `-H
+                // Host:` stays.
+                if !headers.contains_key(HOST) {
+                    headers.insert(HOST, HeaderValue::from_str(authority.as_str())?);
+                    host_added = true;
+                }
+                let destination = Uri::builder()
+                    .scheme(http::uri::Scheme::HTTP)
+                    .authority(authority.clone())
+                    .path_and_query("/")
+                    .build()?;
+                Some(pool::H1Pool::new(
+                    transport(config.max_connections).connector()?,
+                    destination,
+                    config.max_connections,
+                    config.pool_idle_timeout,
+                ))
+            }
+            _ => None,
+        };
+        let uris: Vec<Uri> = Route::ALL
+            .iter()
+            .map(|route| uri(&endpoint_url(&config.base_url, route)))
+            .collect::<anyhow::Result<_>>()?;
+        let paths = uris
+            .iter()
+            .map(|uri| {
+                let path = uri.path_and_query().map_or("/", |p| p.as_str());
+                Uri::try_from(path).map_err(anyhow::Error::from)
+            })
+            .collect::<anyhow::Result<_>>()?;
         Ok(Client {
             http: transport(config.max_connections).build()?,
+            h1,
+            paths,
+            host_added,
             fresh: transport(0).build()?,
             headers,
-            uris: Route::ALL
-                .iter()
-                .map(|route| uri(&endpoint_url(&config.base_url, route)))
-                .collect::<anyhow::Result<_>>()?,
+            uris,
             save_responses: config.save_responses,
             timeout: config.timeout,
             max_answer_bytes: config.max_answer_bytes,
@@ -233,32 +278,56 @@ impl Client {
             .ok_or_else(|| Failed::Url(format!("no URI for {}", route.path())))
     }
 
-    /// Sends one request on `http` and waits for its answer's headers, at most until `deadline`
-    /// fires.
+    /// Sends one request on `via` and waits for its answer's headers, at most until `deadline`
+    /// fires; an answer on the load's own connections comes with the connection it holds.
     async fn send(
         &self,
-        http: &Http,
+        via: Via<'_>,
         route: &Route,
         body: Bytes,
         deadline: Pin<&mut Sleep>,
-    ) -> Result<http::Response<Incoming>, Failed> {
+    ) -> Result<(http::Response<Incoming>, Option<pool::Lease>), Failed> {
         let mut request = http::Request::new(Full::new(body));
         *request.method_mut() = Method::POST;
-        *request.uri_mut() = self.uri_for(route)?;
         *request.headers_mut() = self.headers.clone();
+        let sending = async {
+            match via {
+                Via::Own(pool) => {
+                    *request.uri_mut() = self.path_for(route)?;
+                    pool.send(request)
+                        .await
+                        .map(|(answer, lease)| (answer, Some(lease)))
+                        .map_err(|e| Failed::Send(SendError::Own(e)))
+                }
+                Via::Pooled(http) => {
+                    *request.uri_mut() = self.uri_for(route)?;
+                    http.request(request)
+                        .await
+                        .map(|answer| (answer, None))
+                        .map_err(|e| Failed::Send(SendError::Pooled(e)))
+                }
+            }
+        };
         tokio::select! {
             biased;
-            answer = http.request(request) => {
+            answer = sending => {
                 if self.http2_prior_knowledge
                     && answer.is_ok()
                     && !self.spoke_http2.load(std::sync::atomic::Ordering::Relaxed)
                 {
                     self.spoke_http2.store(true, std::sync::atomic::Ordering::Relaxed);
                 }
-                answer.map_err(Failed::Send)
+                answer
             }
             () = deadline => Err(Failed::Timeout),
         }
+    }
+
+    fn path_for(&self, route: &Route) -> Result<Uri, Failed> {
+        self.paths
+            .get(*route as usize)
+            .cloned()
+            .ok_or_else(|| Failed::Url(format!("no URI for {}", route.path())))
     }
 
     /// A GET beside the load (the server's identity): with the client's headers (the key, `-H`),
@@ -290,6 +359,11 @@ impl Client {
         *request.method_mut() = method;
         *request.uri_mut() = uri;
         *request.headers_mut() = self.headers.clone();
+        // The load's `Host` is the endpoint's; a side request's may go elsewhere (a scrape's
+        // port): hyper-util's client sets the right one.
+        if self.host_added {
+            request.headers_mut().remove(HOST);
+        }
         match content_type.map(HeaderValue::from_str) {
             Some(Ok(value)) => {
                 request.headers_mut().insert(CONTENT_TYPE, value);
@@ -353,21 +427,25 @@ impl Client {
         tokio::pin!(deadline);
         // A shared buffer: kept to tell, should the answer come whole, whether it asked to stream.
         let sent_body = body.clone();
-        let mut outcome = self
-            .send(&self.http, route, body.clone(), deadline.as_mut())
-            .await;
+        let via = match &self.h1 {
+            Some(pool) => Via::Own(pool),
+            None => Via::Pooled(&self.http),
+        };
+        let mut outcome = self.send(via, route, body.clone(), deadline.as_mut()).await;
         if let Err(Failed::Send(e)) = &outcome
             && is_closed_connection(e)
             && sent.elapsed() < RECONNECT_WINDOW
         {
-            tracing::debug!(error = %describe(e), "pooled connection was closed: sending again on a new one");
+            tracing::debug!(error = %describe(e.as_error()), "pooled connection was closed: sending again on a new one");
             record.reconnects += 1;
             sent = Instant::now();
             deadline.as_mut().reset((sent + self.timeout).into());
-            outcome = self.send(&self.fresh, route, body, deadline.as_mut()).await;
+            outcome = self
+                .send(Via::Pooled(&self.fresh), route, body, deadline.as_mut())
+                .await;
         }
-        let response = match outcome {
-            Ok(response) => response,
+        let (response, lease) = match outcome {
+            Ok(answer) => answer,
             Err(e) => {
                 let end = Instant::now();
                 record.latency_ms = Some(millis(end - sent));
@@ -384,11 +462,21 @@ impl Client {
         let mut hints = retry::Hints::from_headers(&head.headers);
         let headers_at = sent.elapsed();
         record.ttfb_ms = Some(millis(headers_at));
-        record.connect_ms = head
-            .extensions
-            .get::<transport::NewConnection>()
-            .and_then(transport::NewConnection::take)
-            .map(millis);
+        record.connect_ms = match &lease {
+            Some(lease) => lease.set_up,
+            None => head
+                .extensions
+                .get::<transport::NewConnection>()
+                .and_then(transport::NewConnection::take),
+        }
+        .map(millis);
+        let ack = Acks {
+            handle: match &lease {
+                Some(lease) => lease.ack.as_ref(),
+                None => head.extensions.get::<transport::QuickAck>(),
+            },
+            every_chunk: head.version == http::Version::HTTP_2,
+        };
         let http_status = head.status;
         record.http_status = Some(http_status.as_u16());
         record.request_id = head
@@ -398,7 +486,17 @@ impl Client {
             .map(str::to_string);
         let end = if http_status.is_success() {
             let end = self
-                .read_answer(body, &head, sent, headers_at, deadline.as_mut(), record)
+                .read_answer(
+                    body,
+                    Head {
+                        headers: &head.headers,
+                        ack,
+                    },
+                    sent,
+                    headers_at,
+                    deadline.as_mut(),
+                    record,
+                )
                 .await;
             // Chunks are counted for streams only: an ok answer without them came whole.
             if record.status == Status::Ok && record.chunks.is_none() && asks_to_stream(&sent_body)
@@ -448,6 +546,9 @@ impl Client {
             self.secrets.scrub(&mut error.kind);
             self.secrets.scrub(&mut error.message);
         }
+        if let (Some(pool), Some(lease)) = (&self.h1, lease) {
+            pool.give_back(lease);
+        }
         Attempt { hints, sent, end }
     }
 
@@ -456,17 +557,13 @@ impl Client {
     async fn read_answer(
         &self,
         mut response: Incoming,
-        head: &http::response::Parts,
+        head: Head<'_>,
         sent: Instant,
         headers_at: Duration,
         mut deadline: Pin<&mut Sleep>,
         record: &mut Record,
     ) -> Instant {
-        let headers = &head.headers;
-        let ack = Acks {
-            handle: head.extensions.get::<transport::QuickAck>(),
-            every_chunk: head.version == http::Version::HTTP_2,
-        };
+        let Head { headers, ack } = head;
         let labelled_sse = is_event_stream(headers);
         // A stream's events are acknowledged as they come from its head on (`QuickAck`).
         let mut acked = labelled_sse && ack.now();
@@ -688,13 +785,13 @@ impl Client {
             Failed::Url(message) => return (Status::InvalidInput, "url", message.clone()),
             // As reqwest reported it, and as the request's own deadline would: a timeout.
             Failed::Send(e) if connect_timed_out(e) => {
-                return (Status::Timeout, "timeout", describe(e));
+                return (Status::Timeout, "timeout", describe(e.as_error()));
             }
             Failed::Send(e) if let Some(mismatch) = self.protocol_mismatch(e) => {
                 return (
                     Status::ConnectError,
                     mismatch.kind(),
-                    format!("{}: {}", describe(e), mismatch.fix()),
+                    format!("{}: {}", describe(e.as_error()), mismatch.fix()),
                 );
             }
             Failed::Send(e) if e.is_connect() => (Status::ConnectError, "connect"),
@@ -707,7 +804,7 @@ impl Client {
             status
         };
         let message = match e {
-            Failed::Send(e) => describe(e),
+            Failed::Send(e) => describe(e.as_error()),
             Failed::Body(e) => describe(e),
             Failed::Timeout | Failed::Url(_) => unreachable!("returned above"),
         };
@@ -717,7 +814,8 @@ impl Client {
 
 impl Client {
     /// A failure that names a setting to change, not a server to wait for.
-    fn protocol_mismatch(&self, e: &legacy::Error) -> Option<ProtocolMismatch> {
+    fn protocol_mismatch(&self, e: &SendError) -> Option<ProtocolMismatch> {
+        let e = e.as_error();
         // rustls read a plain-HTTP answer ("HTTP/1.1 400 ...") as a TLS record.
         if let Some(rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType)) =
             find_cause::<rustls::Error>(e)
@@ -839,7 +937,7 @@ enum Failed {
     /// The request's URL is not one HTTP can send to (a Batch line's `url`).
     Url(String),
     /// No answer: the connection could not be made, or broke before the answer's headers.
-    Send(legacy::Error),
+    Send(SendError),
     /// The answer's body broke off.
     Body(hyper::Error),
 }
@@ -866,6 +964,45 @@ async fn next_chunk(
             }
         }
     }
+}
+
+/// Which connections a request goes on.
+#[derive(Clone, Copy)]
+enum Via<'a> {
+    /// The load's own HTTP/1.1 connections.
+    Own(&'a pool::H1Pool),
+    /// hyper-util's pooled client (HTTP/2, TLS, proxies; and the fresh connection of a re-send).
+    Pooled(&'a Http),
+}
+
+/// Why a send got no answer head: from either kind of connection.
+#[derive(Debug)]
+enum SendError {
+    Own(pool::PoolError),
+    Pooled(legacy::Error),
+}
+
+impl SendError {
+    /// The connection could not be set up (as opposed to failing under a request).
+    fn is_connect(&self) -> bool {
+        match self {
+            SendError::Own(e) => matches!(e, pool::PoolError::Connect(_)),
+            SendError::Pooled(e) => e.is_connect(),
+        }
+    }
+
+    fn as_error(&self) -> &(dyn std::error::Error + 'static) {
+        match self {
+            SendError::Own(e) => e,
+            SendError::Pooled(e) => e,
+        }
+    }
+}
+
+/// An answer's headers, and how its pieces are acknowledged.
+struct Head<'a> {
+    headers: &'a HeaderMap,
+    ack: Acks<'a>,
 }
 
 /// How an answer's pieces are acknowledged: the connection's `QuickAck` (none for a connection
@@ -1001,8 +1138,8 @@ fn sniff(head: &[u8], labelled_sse: bool) -> Sniffed {
 }
 
 /// Whether setting the connection up ran out of time (TCP, proxy tunnel or TLS).
-fn connect_timed_out(e: &legacy::Error) -> bool {
-    let mut source = e.source();
+fn connect_timed_out(e: &SendError) -> bool {
+    let mut source = Some(e.as_error());
     while let Some(cause) = source {
         if cause.is::<transport::ConnectTimedOut>()
             || cause
@@ -1019,11 +1156,11 @@ fn connect_timed_out(e: &legacy::Error) -> bool {
 /// The server closed (or reset) a connection before any byte of the answer: on a pooled
 /// connection this is the keep-alive race (the server timed the idle connection out as the
 /// request went out), not a failure of the request. A failed connect is not this.
-fn is_closed_connection(e: &legacy::Error) -> bool {
+fn is_closed_connection(e: &SendError) -> bool {
     if e.is_connect() {
         return false;
     }
-    let mut source = e.source();
+    let mut source = Some(e.as_error());
     while let Some(cause) = source {
         if let Some(hyper) = cause.downcast_ref::<hyper::Error>()
             && hyper.is_incomplete_message()

@@ -1,0 +1,160 @@
+//! The load's own HTTP/1.1 connections over plain TCP: one request at a time each, idle ones in a
+//! lock-free queue, no per-request task, hash or client clone.
+//!
+//! hyper-util's pooled client hashes the destination twice per request, clones itself (its
+//! connector and pool handles) for every checkout, and hands each finished HTTP/1.1 connection
+//! back on a task of its own: 6–8% of a `bench -c 64` profile against nginx (issue 31). oha drives
+//! hyper's `conn::http1` directly, one connection per worker; this does the same through a queue,
+//! so any worker takes any idle connection and none is spawned per request. HTTP/2, TLS and
+//! proxies keep hyper-util's client (one path each, where its pooling is what they need).
+
+use super::transport::{BoxError, Connector, QuickAck, READ_BUFFER, connection_facts};
+use bytes::Bytes;
+use concurrent_queue::ConcurrentQueue;
+use http::Uri;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::client::conn::http1;
+use std::time::{Duration, Instant};
+use tower_service::Service;
+
+/// A connection taken for one request, given back with `H1Pool::give_back` once its answer was
+/// read (dropped instead, it closes).
+pub struct Lease {
+    sender: http1::SendRequest<Full<Bytes>>,
+    /// How long setting it up took, for the first request on it only.
+    pub set_up: Option<Duration>,
+    /// Asks the connection's socket for quick ACKs (`QuickAck`).
+    pub ack: Option<QuickAck>,
+}
+
+struct Idle {
+    sender: http1::SendRequest<Full<Bytes>>,
+    ack: Option<QuickAck>,
+    since: Instant,
+}
+
+/// Why a request on the pool's connections did not get its answer's head.
+#[derive(Debug)]
+pub enum PoolError {
+    /// The connection could not be set up (TCP, within the connect timeout).
+    Connect(BoxError),
+    /// The request failed on a connection (closed, reset, an unreadable answer).
+    Send(hyper::Error),
+}
+
+impl std::fmt::Display for PoolError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PoolError::Connect(_) => f.write_str("connecting"),
+            PoolError::Send(_) => f.write_str("sending the request"),
+        }
+    }
+}
+
+impl std::error::Error for PoolError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            PoolError::Connect(e) => Some(e.as_ref()),
+            PoolError::Send(e) => Some(e),
+        }
+    }
+}
+
+/// At most `capacity` idle connections (the run's concurrency: never more are open, as the
+/// connector's cap keeps it); one kept idle longer than `idle_timeout` is closed when next met.
+pub struct H1Pool {
+    idle: ConcurrentQueue<Idle>,
+    connector: Connector,
+    destination: Uri,
+    idle_timeout: Duration,
+}
+
+impl H1Pool {
+    pub fn new(
+        connector: Connector,
+        destination: Uri,
+        capacity: usize,
+        idle_timeout: Duration,
+    ) -> Self {
+        H1Pool {
+            idle: ConcurrentQueue::bounded(capacity.max(1)),
+            connector,
+            destination,
+            idle_timeout,
+        }
+    }
+
+    /// Sends `request` (origin-form URI, `Host` set) on an idle connection that is still open, or
+    /// on a new one; returns the answer's head with the connection it came on.
+    pub async fn send(
+        &self,
+        mut request: http::Request<Full<Bytes>>,
+    ) -> Result<(http::Response<Incoming>, Lease), PoolError> {
+        while let Ok(idle) = self.idle.pop() {
+            if idle.sender.is_closed() || idle.since.elapsed() > self.idle_timeout {
+                continue;
+            }
+            let mut sender = idle.sender;
+            // Ready at once unless the previous answer's end is still being read; an error here
+            // is a connection that closed while idle: the next one is tried.
+            if sender.ready().await.is_err() {
+                continue;
+            }
+            match sender.try_send_request(request).await {
+                Ok(response) => return Ok((response, self.lease(sender, None, idle.ack))),
+                // Not sent (the connection closed as it was taken): the request comes back.
+                Err(mut e) => match e.take_message() {
+                    Some(back) => request = back,
+                    None => return Err(PoolError::Send(e.into_error())),
+                },
+            }
+        }
+        let started = Instant::now();
+        let io = self
+            .connector
+            .clone()
+            .call(self.destination.clone())
+            .await
+            .map_err(PoolError::Connect)?;
+        let (ack, set_up) = connection_facts(&io);
+        let set_up = set_up.unwrap_or_else(|| started.elapsed());
+        let (mut sender, connection) = http1::Builder::new()
+            .read_buf_exact_size(Some(READ_BUFFER))
+            .handshake(io)
+            .await
+            .map_err(PoolError::Send)?;
+        tokio::spawn(async move {
+            // Its errors reach the request that was on it.
+            let _ = connection.await;
+        });
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(PoolError::Send)?;
+        Ok((response, self.lease(sender, Some(set_up), ack)))
+    }
+
+    fn lease(
+        &self,
+        sender: http1::SendRequest<Full<Bytes>>,
+        set_up: Option<Duration>,
+        ack: Option<QuickAck>,
+    ) -> Lease {
+        Lease {
+            sender,
+            set_up,
+            ack,
+        }
+    }
+
+    /// The answer on `lease` was read (or given up): its connection waits for the next request.
+    /// One whose answer was not read to its end closes by itself and is skipped when met.
+    pub fn give_back(&self, lease: Lease) {
+        let _ = self.idle.push(Idle {
+            sender: lease.sender,
+            ack: lease.ack,
+            since: Instant::now(),
+        });
+    }
+}
