@@ -932,6 +932,20 @@ async fn a_server_without_tcp_nodelay_gets_its_small_events_acknowledged_at_once
     assert!(f(&latency["p50"]) < 60.0, "latency {latency}");
 }
 
+#[tokio::test]
+async fn an_answer_with_a_head_of_several_kilobytes_is_read() {
+    // Gateways add cookies, trace and policy headers: a 12 KB head, past a 4 KB or 8 KB read
+    // buffer, must still be read (hyper refuses a head larger than a fixed buffer).
+    let padding: String = (0..60)
+        .map(|i| format!("x-gateway-trace-{i}: {}\r\n", "t".repeat(180)))
+        .collect();
+    assert!(padding.len() > 12_000);
+    let server = serve(move |_| vec![whole(200, "application/json", &padding, COMPLETED)]).await;
+    let (run, _tmp) = run_chat_lines(&server, &["big-head"], CHAT, &["--max-retries", "0"]).await;
+    assert_eq!(run.records[0]["status"], "ok", "{}", run.records[0]);
+    assert_eq!(run.records[0]["output_tokens"], 1);
+}
+
 // ---- 18. Server-side conversation state silently ignored ----------------------------------------------
 
 #[tokio::test]

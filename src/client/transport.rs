@@ -63,12 +63,6 @@ impl Transport {
         Ok(legacy::Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .timer(TokioTimer::new())
-            // hyper starts each connection's read buffer at 8 KB and grows it with big reads; a
-            // fixed 4 KB holds any SSE event's read and saved 4.6 KB of peak RSS per stream at
-            // 2,000 HTTP/1.1 streams (`benches/stream_memory.sh`: 37.2 -> 32.6 KB). A body of
-            // 1 MB then takes 256 reads instead of about 10: some 0.4 ms of CPU, under a tenth of
-            // parsing it.
-            .http1_read_buf_exact_size(READ_BUFFER)
             .pool_max_idle_per_host(self.max_idle)
             .pool_idle_timeout(self.idle_timeout)
             .http2_only(self.http2_only)
@@ -260,9 +254,6 @@ pub struct Timed<C> {
     inner: C,
     limit: Duration,
 }
-
-/// Bytes each HTTP/1.1 read asks for (hyper's default starts at 8 KB and grows).
-pub const READ_BUFFER: usize = 4096;
 
 /// RFC 8305 §5: the delay before the next address family is tried in parallel.
 pub const HAPPY_EYEBALLS_DELAY: Duration = Duration::from_millis(250);
