@@ -475,7 +475,7 @@ impl Client {
                 Some(lease) => lease.ack.as_ref(),
                 None => head.extensions.get::<transport::QuickAck>(),
             },
-            every_chunk: head.version == http::Version::HTTP_2,
+            http2: head.version == http::Version::HTTP_2,
         };
         let http_status = head.status;
         record.http_status = Some(http_status.as_u16());
@@ -566,7 +566,11 @@ impl Client {
         let Head { headers, ack } = head;
         let labelled_sse = is_event_stream(headers);
         // A stream's events are acknowledged as they come from its head on (`QuickAck`).
-        let mut acked = labelled_sse && ack.now();
+        let mut acked = if ack.http2 {
+            ack.every_read()
+        } else {
+            labelled_sse && ack.now()
+        };
         let mut decoder = match encoding::Decoder::of(headers) {
             Ok(decoder) => decoder,
             Err((kind, message)) => {
@@ -592,9 +596,9 @@ impl Client {
             last_byte = at;
             let bytes = match chunk {
                 Ok(Some(bytes)) => {
-                    // More to come after this piece: what arrived is acknowledged now, once on
-                    // HTTP/1.1 (it stays so until the next request), after every piece on HTTP/2.
-                    if (!acked || ack.every_chunk) && !hyper::body::Body::is_end_stream(&response) {
+                    // More to come after this piece: what arrived is acknowledged now, once (it
+                    // stays so until the next request is sent).
+                    if !acked && !hyper::body::Body::is_end_stream(&response) {
                         acked = ack.now();
                     }
                     bytes
@@ -1006,17 +1010,23 @@ struct Head<'a> {
 }
 
 /// How an answer's pieces are acknowledged: the connection's `QuickAck` (none for a connection
-/// that is not ours, such as a test double), at most once per answer on HTTP/1.1.
+/// that is not ours, such as a test double), at most once per answer on HTTP/1.1; on HTTP/2 the
+/// connection acknowledges each read itself.
 #[derive(Clone, Copy)]
 struct Acks<'a> {
     handle: Option<&'a transport::QuickAck>,
-    every_chunk: bool,
+    http2: bool,
 }
 
 impl Acks<'_> {
     /// Acknowledges now; true when there was a connection to ask.
     fn now(self) -> bool {
         self.handle.inspect(|h| h.now()).is_some()
+    }
+
+    /// Has the connection acknowledge every read from now on (HTTP/2).
+    fn every_read(self) -> bool {
+        self.handle.inspect(|h| h.every_read()).is_some()
     }
 }
 

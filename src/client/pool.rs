@@ -1,16 +1,17 @@
-//! The load's own HTTP/1.1 connections over plain TCP: one request at a time each, idle ones in a
-//! lock-free queue, no per-request task, hash or client clone.
+//! The load's own HTTP/1.1 connections over plain TCP: one request at a time each, idle ones on a
+//! stack, no per-request task, hash or client clone.
 //!
 //! hyper-util's pooled client hashes the destination twice per request, clones itself (its
 //! connector and pool handles) for every checkout, and hands each finished HTTP/1.1 connection
 //! back on a task of its own: 6–8% of a `bench -c 64` profile against nginx (issue 31). oha drives
-//! hyper's `conn::http1` directly, one connection per worker; this does the same through a queue,
-//! so any worker takes any idle connection and none is spawned per request. HTTP/2, TLS and
+//! hyper's `conn::http1` directly, one connection per worker; this does the same through a stack,
+//! so any worker takes any idle connection and none is spawned per request. The most recently
+//! used goes first, as in hyper-util's pool: at a low rate over many connections the same few
+//! stay warm, and the others age out together instead of each idling past the timeout in turn. HTTP/2, TLS and
 //! proxies keep hyper-util's client (one path each, where its pooling is what they need).
 
 use super::transport::{BoxError, Connector, QuickAck, connection_facts};
 use bytes::Bytes;
-use concurrent_queue::ConcurrentQueue;
 use http::Uri;
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -46,8 +47,9 @@ pub enum PoolError {
 impl std::fmt::Display for PoolError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            PoolError::Connect(_) => f.write_str("connecting"),
-            PoolError::Send(_) => f.write_str("sending the request"),
+            // hyper-util's words, so a record reads the same whichever client sent it.
+            PoolError::Connect(_) => f.write_str("client error (Connect)"),
+            PoolError::Send(_) => f.write_str("client error (SendRequest)"),
         }
     }
 }
@@ -61,10 +63,11 @@ impl std::error::Error for PoolError {
     }
 }
 
-/// At most `capacity` idle connections (the run's concurrency: never more are open, as the
-/// connector's cap keeps it); one kept idle longer than `idle_timeout` is closed when next met.
+/// Idle connections, most recently used last (never more than the run's concurrency are open, as
+/// the connector's cap keeps it); those idle longer than `idle_timeout` are closed when next met.
+/// The lock is held for a push or a scan of the few idle ones, never across a wait.
 pub struct H1Pool {
-    idle: ConcurrentQueue<Idle>,
+    idle: std::sync::Mutex<Vec<Idle>>,
     connector: Connector,
     destination: Uri,
     idle_timeout: Duration,
@@ -78,7 +81,7 @@ impl H1Pool {
         idle_timeout: Duration,
     ) -> Self {
         H1Pool {
-            idle: ConcurrentQueue::bounded(capacity.max(1)),
+            idle: std::sync::Mutex::new(Vec::with_capacity(capacity.min(1024))),
             connector,
             destination,
             idle_timeout,
@@ -91,13 +94,14 @@ impl H1Pool {
         &self,
         mut request: http::Request<Full<Bytes>>,
     ) -> Result<(http::Response<Incoming>, Lease), PoolError> {
-        while let Ok(idle) = self.idle.pop() {
-            if idle.sender.is_closed() || idle.since.elapsed() > self.idle_timeout {
+        while let Some(idle) = self.take_idle() {
+            if idle.sender.is_closed() {
                 continue;
             }
             let mut sender = idle.sender;
-            // Ready at once unless the previous answer's end is still being read; an error here
-            // is a connection that closed while idle: the next one is tried.
+            // Ready at once unless it is still reading its previous answer's end (taken only
+            // when no idle one was ready); an error here is a connection that closed while idle:
+            // the next one is tried.
             if sender.ready().await.is_err() {
                 continue;
             }
@@ -137,6 +141,27 @@ impl H1Pool {
         Ok((response, self.lease(sender, Some(set_up), ack)))
     }
 
+    /// The most recently used idle connection ready for a request, else the most recent one
+    /// (still reading its previous answer's end, or closed); None when there is none, or when the
+    /// most recent is past the idle timeout, and so are all below it: those are closed.
+    fn take_idle(&self) -> Option<Idle> {
+        let mut idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if idle
+            .last()
+            .is_some_and(|top| top.since.elapsed() > self.idle_timeout)
+        {
+            idle.clear();
+            return None;
+        }
+        match idle.iter().rposition(|i| i.sender.is_ready()) {
+            Some(at) => Some(idle.remove(at)),
+            None => idle.pop(),
+        }
+    }
+
     fn lease(
         &self,
         sender: http1::SendRequest<Full<Bytes>>,
@@ -153,10 +178,17 @@ impl H1Pool {
     /// The answer on `lease` was read (or given up): its connection waits for the next request.
     /// One whose answer was not read to its end closes by itself and is skipped when met.
     pub fn give_back(&self, lease: Lease) {
-        let _ = self.idle.push(Idle {
+        if lease.sender.is_closed() {
+            return;
+        }
+        let back = Idle {
             sender: lease.sender,
             ack: lease.ack,
             since: Instant::now(),
-        });
+        };
+        self.idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(back);
     }
 }
