@@ -317,6 +317,41 @@ async fn a_closed_loop_keeps_one_connection_per_slot_and_times_each_set_up_once(
 }
 
 #[tokio::test]
+async fn each_request_names_the_endpoints_host_in_origin_form_unless_a_host_is_given() {
+    // The load's own connections write the request themselves: the `Host` header (which servers
+    // behind virtual hosts, and nginx, require) and a path-only target, as hyper-util's client did.
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(String, Option<String>)>::new()));
+    let log = seen.clone();
+    let server = serve(move |s| {
+        log.lock().unwrap().push((s.path.clone(), s.host.clone()));
+        vec![ok_whole()]
+    })
+    .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let workload = tmp.path().join("w.jsonl");
+    std::fs::write(&workload, "{\"model\":\"m\",\"input\":\"hi\"}\n".repeat(3)).unwrap();
+    let authority = server.addr.to_string();
+    for (args, host) in [
+        (vec!["-c", "2"], authority.as_str()),
+        (
+            vec!["-c", "2", "-H", "Host: models.example"],
+            "models.example",
+        ),
+    ] {
+        seen.lock().unwrap().clear();
+        let out = tmp.path().join(format!("out-{host}"));
+        let run = run_endpoint(&server.endpoint(), &workload, &args, &out).await;
+        assert_eq!(run.summary["requests"]["ok"], 3, "{}", run.stdout);
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 3);
+        for (path, sent) in seen {
+            assert_eq!(path, "/v1/responses");
+            assert_eq!(sent.as_deref(), Some(host), "{args:?}");
+        }
+    }
+}
+
+#[tokio::test]
 async fn silence_after_the_terminal_event_is_no_timeout() {
     // response.completed, then nothing for longer than --timeout.
     let server = serve(|_| {

@@ -34,6 +34,8 @@ pub struct Seen {
     pub on_connection: usize,
     /// The request's body, as text.
     pub body: String,
+    /// Its `Host` header, if it had one.
+    pub host: Option<String>,
 }
 
 pub struct Scripted {
@@ -126,7 +128,7 @@ async fn connection(
     let mut buf = Vec::new();
     let mut answered = std::time::Instant::now();
     for on_connection in 0.. {
-        let Some((path, body)) = read_request(&mut socket, &mut buf).await else {
+        let Some((path, host, body)) = read_request(&mut socket, &mut buf).await else {
             return;
         };
         if on_connection > 0 && idle_close.is_some_and(|idle| answered.elapsed() >= idle) {
@@ -138,6 +140,7 @@ async fn connection(
             n,
             on_connection,
             body,
+            host,
         }) {
             let written = match step {
                 Step::Raw(bytes) => socket.write_all(&bytes).await,
@@ -165,7 +168,11 @@ async fn connection(
 
 /// Reads one request (head and Content-Length body); its path and body, or None when the peer
 /// closed.
-async fn read_request(socket: &mut TcpStream, buf: &mut Vec<u8>) -> Option<(String, String)> {
+/// The request's path, `Host` header and body.
+async fn read_request(
+    socket: &mut TcpStream,
+    buf: &mut Vec<u8>,
+) -> Option<(String, Option<String>, String)> {
     let mut chunk = [0u8; 16 * 1024];
     let head_end = loop {
         if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
@@ -179,6 +186,11 @@ async fn read_request(socket: &mut TcpStream, buf: &mut Vec<u8>) -> Option<(Stri
     };
     let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
     let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let host = head.lines().find_map(|l| {
+        let (name, value) = l.split_once(':')?;
+        name.eq_ignore_ascii_case("host")
+            .then(|| value.trim().to_string())
+    });
     let length: usize = head
         .lines()
         .find_map(|l| {
@@ -196,7 +208,7 @@ async fn read_request(socket: &mut TcpStream, buf: &mut Vec<u8>) -> Option<(Stri
     }
     let body = String::from_utf8_lossy(&buf[head_end..head_end + length]).into_owned();
     buf.drain(..head_end + length);
-    Some((path, body))
+    Some((path, host, body))
 }
 
 /// The head of a chunked 200 answer with this Content-Type (and extra header lines).
