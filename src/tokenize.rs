@@ -198,18 +198,13 @@ pub struct Estimator {
 }
 
 impl Estimator {
-    /// An estimator that loads a tiktoken encoding when it first needs it (on the collector's
-    /// thread). `--tokenizer` files are loaded already, when the settings are read.
+    /// An estimator that loads a tiktoken encoding when it first needs it, on the collector's
+    /// thread, off the requests' runtime (0.2 s once); `--tokenizer` files are loaded already, when
+    /// the settings are read. Nothing is loaded before it is needed: most servers send usage with
+    /// every stream, and `o200k_base` would cost such a run ~45 MB of memory for nothing (a
+    /// streamed bench peaked at 75 MB against 28 MB whole; issue 31).
     pub fn new(hf: Option<HfTokenizer>) -> Self {
         Estimator { hf }
-    }
-
-    /// The estimator a drive uses. No encoding is loaded before it is needed: most servers send
-    /// usage with every stream, and `o200k_base` would cost such a run ~45 MB of memory for
-    /// nothing (a streamed bench peaked at 75 MB against 28 MB whole; issue 31). The first stream
-    /// without usage loads it on the collector's thread, off the requests' runtime (0.2 s once).
-    pub async fn ready(hf: Option<HfTokenizer>) -> anyhow::Result<Self> {
-        Ok(Estimator::new(hf))
     }
 
     /// A record whose stream carried no usage (`token_source: estimated`, no output tokens) gets

@@ -211,12 +211,9 @@ fn batch_run(
     (output.status.code(), stdout, stderr)
 }
 
+/// The folder's records, read as every test reads a run folder.
 fn records(dir: &std::path::Path) -> Vec<Value> {
-    std::fs::read_to_string(dir.join("records.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    read_folder(dir, 0).records
 }
 
 #[test]
@@ -279,8 +276,7 @@ fn ten_thousand_lines_go_through_the_batch_api_in_three_parts_with_the_records_a
         a.iter().zip(&b).find(|(x, y)| x != y)
     );
     // Half the live price, and both said.
-    let summary: Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let summary = read_folder(&out, 0).summary;
     let (cost, live_cost) = (
         summary["batch"]["cost_usd"].as_f64().unwrap(),
         summary["batch"]["live_cost_usd"].as_f64().unwrap(),
@@ -562,7 +558,7 @@ fn the_api_key_goes_with_every_batch_call_and_is_written_nowhere() {
         "the key went with the upload: {heard}"
     );
     assert!(!stderr.contains("sk-test-secret") && !stdout.contains("sk-test-secret"));
-    for entry in walk(&out) {
+    for entry in files_under(&out) {
         let text = std::fs::read_to_string(&entry).unwrap_or_default();
         assert!(
             !text.contains("sk-test-secret"),
@@ -570,19 +566,6 @@ fn the_api_key_goes_with_every_batch_call_and_is_written_nowhere() {
             entry.display()
         );
     }
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            files.extend(walk(&path));
-        } else {
-            files.push(path);
-        }
-    }
-    files
 }
 
 #[test]

@@ -229,7 +229,7 @@ async fn key_and_headers_are_sent_and_the_key_is_written_nowhere() {
     .await;
     assert_run_invariants(&run, &workload);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    for entry in walk(&run.dir) {
+    for entry in files_under(&run.dir) {
         let text = std::fs::read(&entry).unwrap();
         assert!(
             !String::from_utf8_lossy(&text).contains(secret),
@@ -419,19 +419,6 @@ async fn connection_closed_mid_body_is_truncated() {
     let r = &run.records[0];
     assert_eq!(r["status"], "truncated", "{r}");
     assert_eq!(r["http_status"], 200);
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            files.extend(walk(&path));
-        } else {
-            files.push(path);
-        }
-    }
-    files
 }
 
 /// A minimal keep-alive HTTP/1.1 peer: answers every request on a connection with `body`, counts connections.

@@ -271,20 +271,23 @@ impl Client {
         })
     }
 
-    fn uri_for(&self, route: &Route) -> Result<Uri, Failed> {
-        self.uris
+    /// `route`'s entry in `targets` (`uris` or `paths`, both by `Route as usize`).
+    fn target(targets: &[Uri], route: &Route) -> Result<Uri, Failed> {
+        targets
             .get(*route as usize)
             .cloned()
             .ok_or_else(|| Failed::Url(format!("no URI for {}", route.path())))
     }
 
-    /// Sends one request on `via` and waits for its answer's headers, at most until `deadline`
-    /// fires; an answer on the load's own connections comes with the connection it holds.
+    /// Sends one request on `via` at `sent` and waits for its answer's headers, at most until
+    /// `deadline` fires; an answer on the load's own connections comes with the connection it
+    /// holds.
     async fn send(
         &self,
         via: Via<'_>,
         route: &Route,
         body: Bytes,
+        sent: Instant,
         deadline: Pin<&mut Sleep>,
     ) -> Result<(http::Response<Incoming>, Option<pool::Lease>), Failed> {
         let mut request = http::Request::new(Full::new(body));
@@ -293,14 +296,14 @@ impl Client {
         let sending = async {
             match via {
                 Via::Own(pool) => {
-                    *request.uri_mut() = self.path_for(route)?;
-                    pool.send(request)
+                    *request.uri_mut() = Self::target(&self.paths, route)?;
+                    pool.send(request, sent)
                         .await
                         .map(|(answer, lease)| (answer, Some(lease)))
                         .map_err(|e| Failed::Send(SendError::Own(e)))
                 }
                 Via::Pooled(http) => {
-                    *request.uri_mut() = self.uri_for(route)?;
+                    *request.uri_mut() = Self::target(&self.uris, route)?;
                     http.request(request)
                         .await
                         .map(|answer| (answer, None))
@@ -321,13 +324,6 @@ impl Client {
             }
             () = deadline => Err(Failed::Timeout),
         }
-    }
-
-    fn path_for(&self, route: &Route) -> Result<Uri, Failed> {
-        self.paths
-            .get(*route as usize)
-            .cloned()
-            .ok_or_else(|| Failed::Url(format!("no URI for {}", route.path())))
     }
 
     /// A GET beside the load (the server's identity): with the client's headers (the key, `-H`),
@@ -431,7 +427,9 @@ impl Client {
             Some(pool) => Via::Own(pool),
             None => Via::Pooled(&self.http),
         };
-        let mut outcome = self.send(via, route, body.clone(), deadline.as_mut()).await;
+        let mut outcome = self
+            .send(via, route, body.clone(), sent, deadline.as_mut())
+            .await;
         if let Err(Failed::Send(e)) = &outcome
             && is_closed_connection(e)
             && sent.elapsed() < RECONNECT_WINDOW
@@ -441,7 +439,13 @@ impl Client {
             sent = Instant::now();
             deadline.as_mut().reset((sent + self.timeout).into());
             outcome = self
-                .send(Via::Pooled(&self.fresh), route, body, deadline.as_mut())
+                .send(
+                    Via::Pooled(&self.fresh),
+                    route,
+                    body,
+                    sent,
+                    deadline.as_mut(),
+                )
                 .await;
         }
         let (response, lease) = match outcome {
@@ -547,7 +551,7 @@ impl Client {
             self.secrets.scrub(&mut error.message);
         }
         if let (Some(pool), Some(lease)) = (&self.h1, lease) {
-            pool.give_back(lease);
+            pool.give_back(lease, end);
         }
         Attempt { hints, sent, end }
     }

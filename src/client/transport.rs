@@ -504,7 +504,8 @@ impl Read for Proxied {
 /// turns out to be a stream or a body in several pieces, keeps all its events acknowledged as they
 /// are read (tcp(7); `tcp_cleanup_rbuf` in Linux). An answer read whole in one piece needs none:
 /// the next request carries its ACK. (Setting it after every read cost an ACK packet and a
-/// syscall per answer: 5% of a `bench -c 64` profile.)
+/// syscall per answer: 8.75% of a `bench -c 64` profile's samples with call stacks, and 19.5 against
+/// 19.0 µs of CPU per request in an interleaved A/B; issue 31.)
 #[derive(Clone, Debug)]
 pub struct QuickAck(Arc<AckState>);
 

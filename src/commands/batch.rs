@@ -465,9 +465,6 @@ async fn submit(
         let index = state.parts[i].index;
         let name = format!("llmvolley-{}-part-{index:03}.jsonl", state.run_id);
         if state.parts[i].file_id.is_none() {
-            let path = dir.join(&state.parts[i].file);
-            let content =
-                std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
             let found = if state.parts[i].upload_started {
                 find(api, "/files?purpose=batch&limit=10000", |f| {
                     f["filename"].as_str() == Some(name.as_str())
@@ -480,6 +477,10 @@ async fn submit(
             let id = match found {
                 Some(id) => id,
                 None => {
+                    // Read only when it is to be sent: a file found again is not read at all.
+                    let path = dir.join(&state.parts[i].file);
+                    let content = std::fs::read(&path)
+                        .with_context(|| format!("cannot read {}", path.display()))?;
                     state.parts[i].upload_started = true;
                     state.save(dir)?;
                     let file = api.upload(&name, Bytes::from(content)).await?;

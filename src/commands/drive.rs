@@ -167,7 +167,7 @@ impl Driver<'_> {
         let load = self.load;
         let conn = self.conn;
         let dir = folder.dir;
-        let estimator = Estimator::ready(conn.tokenizer.clone()).await?;
+        let estimator = Estimator::new(conn.tokenizer.clone());
         let slots = pace.slots();
         let throttle = load.throttled().then(|| {
             let throttle = Throttle::new(load.rps, load.rpm, load.tpm, slots, conn.max_server_wait);

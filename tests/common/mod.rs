@@ -199,6 +199,20 @@ pub fn read_folder(dir: &Path, code: i32) -> Run {
     }
 }
 
+/// Every file under `dir`, in its subfolders too (none when `dir` is missing).
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(files_under(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
 pub fn non_blank_lines(workload: &Path) -> usize {
     std::fs::read(workload)
         .unwrap()
