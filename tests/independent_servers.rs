@@ -192,21 +192,23 @@ fn an_independent_servers_broken_streams_end_as_the_right_failure_and_are_not_ok
 #[test]
 #[ignore = "needs llmock: bash .ci/interop-setup, then cargo test -- --include-ignored"]
 fn an_independent_servers_429s_are_retried_after_its_wait_and_slow_the_run() {
+    // llmock draws each 429 at random and takes no seed. With 8 lines a run saw none once in CI
+    // (p = 2^-8); with 24 the chance is 2^-24, and one line needing more than 40 retries 24 * 2^-41.
     let server = start_llmock(&["--error-rate", "429=0.5"]);
     let tmp = tempfile::tempdir().unwrap();
     let workload = tmp.path().join("w.jsonl");
     std::fs::write(
         &workload,
-        "{\"model\":\"gpt-4o-mini\",\"input\":\"hi\"}\n".repeat(8),
+        "{\"model\":\"gpt-4o-mini\",\"input\":\"hi\"}\n".repeat(24),
     )
     .unwrap();
     let run = run_against(
         &server,
         &workload,
-        &["-c", "2", "--max-retries", "20", "--max-server-wait", "1s"],
+        &["-c", "2", "--max-retries", "40", "--max-server-wait", "1s"],
         &tmp.path().join("out"),
     );
-    assert_eq!(run.summary["requests"]["ok"], 8);
+    assert_eq!(run.summary["requests"]["ok"], 24);
     assert!(
         run.summary["retries"].as_u64().unwrap() > 0,
         "half the answers were 429s"
