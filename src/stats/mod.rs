@@ -27,8 +27,6 @@ use std::path::Path;
 /// Highest value a histogram tracks (in thousandths): one day of milliseconds; larger values are clamped.
 const MAX_MICROS: u64 = 86_400_000_000;
 
-/// One HdrHistogram of values kept to three decimals (milliseconds at microsecond resolution,
-/// rates at 0.001/s), with 3 significant digits. Serialized as its HdrHistogram V2 deflate bytes.
 /// When the measured phase of a timed load (`--duration`) ends, in µs from the run's epoch (0:
 /// not known, or no end): set by the dispatcher once the plan knows it, read by the collector for
 /// each record, so completions after it stay out of the window's rates.
@@ -50,6 +48,13 @@ impl WindowEnd {
     }
 }
 
+/// One HdrHistogram of values kept to three decimals (milliseconds at microsecond resolution,
+/// rates at 0.001/s), with 3 significant digits. Serialized as its HdrHistogram V2 deflate bytes.
+///
+/// Its counts grow with the largest value recorded (HdrHistogram's auto-resize) up to
+/// `MAX_MICROS`, instead of being laid out for a day from the start: a run keeps some twenty of
+/// them, most empty or holding values of seconds, and a day's layout costs 229 kB each (heaptrack,
+/// issue 31's bulk run: 3 MB of a 40 MB client).
 #[derive(Clone, PartialEq)]
 pub struct ScaledHistogram(Histogram<u64>);
 
@@ -74,35 +79,43 @@ impl<'de> serde::Deserialize<'de> for ScaledHistogram {
         let bytes = Vec::<u8>::deserialize(deserializer)?;
         hdrhistogram::serialization::Deserializer::new()
             .deserialize(&mut &bytes[..])
-            .map(ScaledHistogram)
+            .map(ScaledHistogram::from)
             .map_err(|e| serde::de::Error::custom(format!("{e:?}")))
     }
 }
 
 /// A histogram read from a `.hdr` file this tool wrote (thousandths of a unit).
+/// Records `value`, growing the histogram's layout to it (`saturating_record` would clamp to the
+/// current layout instead of growing it). Callers clamp first, so the growth is bounded and cannot
+/// fail; if it did, the value is clamped.
+pub(crate) fn grow_and_record(histogram: &mut Histogram<u64>, value: u64) {
+    if histogram.record(value).is_err() {
+        histogram.saturating_record(value);
+    }
+}
+
 impl From<Histogram<u64>> for ScaledHistogram {
-    fn from(h: Histogram<u64>) -> Self {
+    fn from(mut h: Histogram<u64>) -> Self {
+        // A file's histogram is laid out for the values it held: it grows when merged with more.
+        h.auto(true);
         ScaledHistogram(h)
     }
 }
 
 impl Default for ScaledHistogram {
     fn default() -> Self {
-        // Bounds are constants known to be valid.
-        ScaledHistogram(
-            Histogram::new_with_bounds(1, MAX_MICROS, 3).expect("valid histogram bounds"),
-        )
+        ScaledHistogram(Histogram::new(3).expect("3 significant digits are valid"))
     }
 }
 
 impl ScaledHistogram {
     pub fn record(&mut self, value: f64) {
         let thousandths = (value * 1000.0).round().clamp(1.0, MAX_MICROS as f64) as u64;
-        self.0.saturating_record(thousandths);
+        grow_and_record(&mut self.0, thousandths);
     }
 
     pub fn record_micros(&mut self, micros: u32) {
-        self.0.saturating_record(u64::from(micros).max(1));
+        grow_and_record(&mut self.0, u64::from(micros).clamp(1, MAX_MICROS));
     }
 
     pub fn len(&self) -> u64 {
@@ -120,6 +133,12 @@ impl ScaledHistogram {
     /// Adds every value of `other`, exactly; fails (changing nothing) when `other` holds values
     /// beyond this histogram's bounds (one read from a foreign file).
     pub fn merge(&mut self, other: &ScaledHistogram) -> Result<(), String> {
+        if other.0.max() > other.0.highest_equivalent(MAX_MICROS) {
+            return Err(format!(
+                "a value of {} is beyond the largest tracked, {MAX_MICROS}",
+                other.0.max()
+            ));
+        }
         self.0.add(&other.0).map_err(|e| format!("{e:?}"))
     }
 
@@ -1197,5 +1216,37 @@ mod tests {
             .unwrap();
         assert_eq!(back.len(), 3);
         assert_eq!(back.max(), h.inner().max());
+    }
+
+    #[test]
+    fn histograms_grow_to_their_values_and_merge_across_ranges() {
+        let mut short = ScaledHistogram::default();
+        short.record(2.0);
+        let mut long = ScaledHistogram::default();
+        long.record(3_600_000.0);
+        // Laid out only as far as their largest value: a 2 ms one is a few kB, an hour's is not.
+        assert!(short.inner().distinct_values() * 4 < long.inner().distinct_values());
+        // A part read back from its file merges with one holding larger values, both ways.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("short.hdr");
+        short.save(&path).unwrap();
+        let mut read: ScaledHistogram = Deserializer::new()
+            .deserialize::<u64, _>(&mut File::open(&path).unwrap())
+            .unwrap()
+            .into();
+        read.merge(&long).unwrap();
+        long.merge(&short).unwrap();
+        assert_eq!(read, long);
+        assert_eq!(read.inner().max(), long.inner().max());
+        assert_eq!(read.len(), 2);
+        // Values beyond a day are clamped when recorded, and refused from a foreign file.
+        let mut huge = ScaledHistogram::default();
+        huge.record(1e12);
+        assert!(huge.inner().equivalent(huge.inner().max(), MAX_MICROS));
+        read.merge(&huge).unwrap();
+        let mut foreign = Histogram::<u64>::new(3).unwrap();
+        foreign.record(MAX_MICROS * 4).unwrap();
+        let err = read.merge(&foreign.into()).unwrap_err();
+        assert!(err.contains("beyond the largest tracked"), "{err}");
     }
 }

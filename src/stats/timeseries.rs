@@ -187,10 +187,10 @@ impl TimeSeries {
             return;
         };
         if let Some(latency) = r.latency_ms {
-            open.latency.saturating_record(micros(latency));
+            super::grow_and_record(&mut open.latency, micros(latency));
         }
         if let Some(ttft) = r.ttft_ms {
-            open.ttft.saturating_record(micros(ttft));
+            super::grow_and_record(&mut open.ttft, micros(ttft));
         }
     }
 
@@ -283,14 +283,18 @@ impl TimeSeries {
     }
 }
 
+/// A second's values are clamped to an hour.
+const MAX_MICROS: u64 = 3_600_000_000;
+
 fn new_histogram() -> Histogram<u64> {
-    // Microseconds up to one hour at 3 significant digits, like the run's histograms (~190 kB each;
-    // at most 2 × (OPEN_SECONDS + 2) exist).
-    Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds")
+    // Microseconds at 3 significant digits, like the run's histograms, laid out only as far as the
+    // largest value recorded (auto-resize): some 100 kB for latencies of seconds, 190 kB for an
+    // hour; at most 2 × (OPEN_SECONDS + 2) exist, and a second without streams leaves TTFT empty.
+    Histogram::new(3).expect("3 significant digits are valid")
 }
 
 fn micros(ms: f64) -> u64 {
-    (ms * 1000.0).round().max(1.0) as u64
+    ((ms * 1000.0).round() as u64).clamp(1, MAX_MICROS)
 }
 
 fn percentiles(h: &Histogram<u64>) -> Option<Percentiles> {
