@@ -933,6 +933,39 @@ async fn a_server_without_tcp_nodelay_gets_its_small_events_acknowledged_at_once
 }
 
 #[tokio::test]
+async fn an_h2c_server_without_tcp_nodelay_gets_its_small_events_acknowledged_at_once() {
+    // The same over HTTP/2 (`--http2`, hyper-util's client): several streams share a connection,
+    // so every read is acknowledged at once, not only the first of an answer.
+    let mut steps = Vec::new();
+    for i in 0..6 {
+        steps.push(wait_ms(5));
+        steps.push(chat_chunk(&format!(r#"{{"content":"w{i} "}}"#), "null"));
+    }
+    steps.extend([
+        chat_chunk("{}", r#""stop""#),
+        chat_usage(3, 6),
+        data("[DONE]"),
+        Step::End,
+    ]);
+    let server = serve_h2c_with_nagle(steps).await;
+    let ids: Vec<String> = (0..8).map(|i| format!("r{i}")).collect();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let (run, _tmp) = run_chat_lines(
+        &server,
+        &ids,
+        CHAT,
+        &["-c", "1", "--max-retries", "0", "--http2"],
+    )
+    .await;
+    assert_eq!(run.summary["requests"]["ok"], 8, "{}", run.summary);
+    assert_eq!(server.connections(), 1, "one h2c connection for all");
+    let ttft = &run.summary["ttft_ms"];
+    let latency = &run.summary["latency_ms"];
+    assert!(f(&ttft["p50"]) < 25.0, "TTFT {ttft}");
+    assert!(f(&latency["p50"]) < 60.0, "latency {latency}");
+}
+
+#[tokio::test]
 async fn an_answer_with_a_head_of_several_kilobytes_is_read() {
     // Gateways add cookies, trace and policy headers: a 12 KB head, past a 4 KB or 8 KB read
     // buffer, must still be read (hyper refuses a head larger than a fixed buffer).

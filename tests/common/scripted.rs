@@ -86,6 +86,67 @@ pub async fn serve_with_nagle(
     serve_opts(None, false, script).await
 }
 
+/// An h2c server (HTTP/2 with prior knowledge, no TLS) on sockets without TCP_NODELAY, answering
+/// every request `200 text/event-stream` with `script`'s chunks as DATA frames and its waits
+/// between them, ending the stream at `End`. Scripts hold only `Chunk`, `Wait` and `End`.
+pub async fn serve_h2c_with_nagle(script: Vec<Step>) -> Scripted {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let requests = Arc::new(AtomicUsize::new(0));
+    let connections = Arc::new(AtomicUsize::new(0));
+    let script = Arc::new(script);
+    let (counted, accepted) = (requests.clone(), connections.clone());
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            accepted.fetch_add(1, Ordering::SeqCst);
+            let _ = socket.set_nodelay(false);
+            let (script, counted) = (script.clone(), counted.clone());
+            let service = hyper::service::service_fn(move |_: http::Request<_>| {
+                counted.fetch_add(1, Ordering::SeqCst);
+                let frames = futures_util::stream::unfold(
+                    (script.clone(), 0),
+                    |(script, mut i)| async move {
+                        loop {
+                            match script.get(i)? {
+                                Step::Wait(gap) => tokio::time::sleep(*gap).await,
+                                Step::Chunk(bytes) => {
+                                    let frame =
+                                        hyper::body::Frame::data(bytes::Bytes::from(bytes.clone()));
+                                    return Some((
+                                        Ok::<_, std::convert::Infallible>(frame),
+                                        (script, i + 1),
+                                    ));
+                                }
+                                Step::End => return None,
+                                other => panic!("an HTTP/2 script has no {other:?}"),
+                            }
+                            i += 1;
+                        }
+                    },
+                );
+                async move {
+                    http::Response::builder()
+                        .header("content-type", "text/event-stream")
+                        .body(http_body_util::StreamBody::new(frames))
+                }
+            });
+            tokio::spawn(async move {
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .http2_only()
+                    .serve_connection(TokioIo::new(socket), service)
+                    .await;
+            });
+        }
+    });
+    Scripted {
+        addr,
+        requests,
+        connections,
+        cut_by_client: Arc::new(AtomicUsize::new(0)),
+    }
+}
+
 async fn serve_opts(
     idle_close: Option<Duration>,
     nodelay: bool,
