@@ -128,7 +128,9 @@ impl Shared {
     /// holds it for all its turns.
     async fn run(&self, launch: Launch) {
         if self.conversations.tool_loop || launch.request.conversation.is_some() {
-            return self.converse(launch).await;
+            // Boxed: a conversation's turns inline would size every worker's task, and each
+            // in-flight request holds one (8.7 instead of 6.6 KB: 2 KB of RSS per h2c stream).
+            return Box::pin(self.converse(launch)).await;
         }
         let Launch {
             request,
