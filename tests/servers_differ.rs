@@ -934,8 +934,9 @@ async fn a_server_without_tcp_nodelay_gets_its_small_events_acknowledged_at_once
 
 #[tokio::test]
 async fn an_h2c_server_without_tcp_nodelay_gets_its_small_events_acknowledged_at_once() {
-    // The same over HTTP/2 (`--http2`, hyper-util's client): several streams share a connection,
-    // so every read is acknowledged at once, not only the first of an answer.
+    // The same over HTTP/2 (`--http2`, hyper-util's client), where the connection acknowledges
+    // every read (other streams' requests would put it back in delayed-ACK mode between reads);
+    // one stream at a time here shows that it does at all: TTFT p50 44 ms without.
     let mut steps = Vec::new();
     for i in 0..6 {
         steps.push(wait_ms(5));

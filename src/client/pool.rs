@@ -126,8 +126,8 @@ impl H1Pool {
             }
         }
         // Boxed: set-up happens once a connection, and its futures inline would enlarge every
-        // request's task, streams on h2c (which never come here) too: 2.2 KB each, and the
-        // per-stream RSS rose from 12.7 to 17.0 KB with them (`benches/stream_memory.sh`).
+        // request's task by 2.2 KB, streams on h2c (which never come here) too: about as much RSS
+        // per h2c stream (`benches/stream_memory.sh`, 3,000 streams: 14.9 -> 12.7 KB).
         let (mut sender, ack, set_up) = Box::pin(self.connect()).await?;
         let response = sender
             .send_request(request)

@@ -1,6 +1,6 @@
 //! A raw HTTP/1.1 peer on 127.0.0.1 that plays a script of timed writes per request: the exact
 //! byte sequences (and the gaps between them) that real servers send, which a canned-body mock
-//! cannot reproduce.
+//! cannot reproduce; and an h2c twin that plays a script's chunks and waits as DATA frames.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,9 +14,10 @@ use tokio::net::{TcpListener, TcpStream};
 pub enum Step {
     /// Write these bytes as they are.
     Raw(Vec<u8>),
-    /// Write these bytes as one HTTP/1.1 chunk (`transfer-encoding: chunked`).
+    /// Write these bytes as one HTTP/1.1 chunk (`transfer-encoding: chunked`), or one HTTP/2
+    /// DATA frame (`serve_h2c_with_nagle`).
     Chunk(Vec<u8>),
-    /// Write the chunked terminator: the body ended cleanly.
+    /// Write the chunked terminator (on HTTP/2, end the stream): the body ended cleanly.
     End,
     /// Wait this long before the next step.
     Wait(Duration),
