@@ -1243,7 +1243,8 @@ mod tests {
         let mut day = Histogram::<u64>::new_with_bounds(1, MAX_MICROS, 3).unwrap();
         day.record(2000).unwrap();
         let day = ScaledHistogram::from(day);
-        assert!(day == short && short == day);
+        assert_eq!(day, short);
+        assert_eq!(short, day);
         // A part read back from its file merges with one holding larger values, both ways.
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("short.hdr");
