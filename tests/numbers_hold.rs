@@ -700,38 +700,46 @@ async fn a_request_on_a_pooled_connection_the_server_closed_is_sent_again_on_a_n
 async fn a_server_closing_idle_connections_after_100ms_loses_no_request() {
     // Every connection idle for 100 ms is closed as the next request arrives. Sent 200 ms apart on a
     // pool that keeps connections 30 s, each request meets a closed connection and is sent again on
-    // a new one; with the pool's idle timeout below the server's (50 ms), none is.
-    let server = serve_with(Some(Duration::from_millis(100)), |_| vec![ok_whole()]).await;
+    // a new one; with the pool's idle timeout below the server's (50 ms), none is. Over plain HTTP
+    // (the load's own connections) and over TLS (hyper-util's pooled client) alike.
+    let idle_close = Some(Duration::from_millis(100));
+    let plain = serve_with(idle_close, |_| vec![ok_whole()]).await;
+    let tls = serve_tls_with(idle_close, |_| vec![ok_whole()]).await;
     let tmp = tempfile::tempdir().unwrap();
     let workload = tmp.path().join("w.jsonl");
     std::fs::write(&workload, "{\"model\":\"m\",\"input\":\"hi\"}\n".repeat(20)).unwrap();
-    for (idle, reconnects) in [("30s", true), ("50ms", false)] {
-        let run = run_endpoint(
-            &server.endpoint(),
-            &workload,
-            &[
-                "--rps",
-                "5",
-                "-c",
-                "4",
-                "--max-retries",
-                "0",
-                "--pool-idle-timeout",
-                idle,
-            ],
-            &tmp.path().join(format!("out-{idle}")),
-        )
-        .await;
-        assert_run_invariants(&run, &workload);
-        assert_eq!(run.summary["requests"]["ok"], 20, "{}", run.stdout);
-        assert_eq!(run.summary["retries"], 0);
-        let count = run.summary["reconnects"].as_u64().unwrap();
-        assert_eq!(
-            count > 0,
-            reconnects,
-            "--pool-idle-timeout {idle}: {count} reconnects"
-        );
+    for server in [&plain, &tls] {
+        for (idle, reconnects) in [("30s", true), ("50ms", false)] {
+            let run = run_endpoint(
+                &server.endpoint(),
+                &workload,
+                &[
+                    "--rps",
+                    "5",
+                    "-c",
+                    "4",
+                    "--max-retries",
+                    "0",
+                    "--insecure",
+                    "--pool-idle-timeout",
+                    idle,
+                ],
+                &tmp.path().join(format!("out-{}-{idle}", server.tls)),
+            )
+            .await;
+            let over = server.endpoint();
+            assert_run_invariants(&run, &workload);
+            assert_eq!(run.summary["requests"]["ok"], 20, "{over}: {}", run.stdout);
+            assert_eq!(run.summary["retries"], 0, "{over}");
+            let count = run.summary["reconnects"].as_u64().unwrap();
+            assert_eq!(
+                count > 0,
+                reconnects,
+                "{over} --pool-idle-timeout {idle}: {count} reconnects"
+            );
+        }
     }
+    assert!(tls.connections() > 0, "the TLS server was reached");
 }
 
 // ---- 7. Parse what arrived, not only its label --------------------------------------------------

@@ -1,5 +1,6 @@
 //! End to end against an independent HTTP mock (wiremock) serving canned bodies, and raw TCP peers.
 
+use crate::common::scripted::self_signed_tls;
 use crate::common::*;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -517,38 +518,6 @@ async fn redirects_are_not_followed_so_the_key_stays_with_its_host() {
         elsewhere.received_requests().await.unwrap().is_empty(),
         "nothing, and no key, went to the other host"
     );
-}
-
-/// A TLS acceptor with a freshly made self-signed certificate for localhost and 127.0.0.1,
-/// offering `alpn` (none: HTTP/1.1 without negotiation), and a listener with its https:// base URL.
-async fn self_signed_tls(
-    alpn: &[&[u8]],
-) -> (tokio_rustls::TlsAcceptor, tokio::net::TcpListener, String) {
-    use std::sync::Arc;
-    use tokio_rustls::rustls;
-    let certified =
-        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".to_string()])
-            .unwrap();
-    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into());
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(vec![certified.cert.der().clone()], key)
-    .unwrap();
-    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let endpoint = format!(
-        "https://localhost:{}/v1",
-        listener.local_addr().unwrap().port()
-    );
-    (
-        tokio_rustls::TlsAcceptor::from(Arc::new(config)),
-        listener,
-        endpoint,
-    )
 }
 
 /// A TLS peer with a freshly made self-signed certificate, answering every request with `body`.

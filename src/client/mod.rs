@@ -1181,12 +1181,16 @@ fn is_closed_connection(e: &SendError) -> bool {
         {
             return true;
         }
+        // `UnexpectedEof`: over TLS, rustls' word for a peer that closed without close_notify, as
+        // a server timing out an idle connection does (a scripted TLS server showed it: the
+        // keep-alive race over HTTPS ended as connect_error before).
         if let Some(io) = cause.downcast_ref::<std::io::Error>()
             && matches!(
                 io.kind(),
                 std::io::ErrorKind::ConnectionReset
                     | std::io::ErrorKind::BrokenPipe
                     | std::io::ErrorKind::ConnectionAborted
+                    | std::io::ErrorKind::UnexpectedEof
             )
         {
             return true;

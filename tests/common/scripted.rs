@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
 
 /// One step of an answer.
 #[derive(Clone, Debug)]
@@ -41,6 +41,8 @@ pub struct Seen {
 
 pub struct Scripted {
     pub addr: SocketAddr,
+    /// Served over TLS (a self-signed certificate: runs need `--insecure`).
+    pub tls: bool,
     /// Requests read, and connections accepted.
     pub requests: Arc<AtomicUsize>,
     pub connections: Arc<AtomicUsize>,
@@ -50,7 +52,8 @@ pub struct Scripted {
 
 impl Scripted {
     pub fn endpoint(&self) -> String {
-        format!("http://{}/v1", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}/v1", self.addr)
     }
 
     pub fn requests(&self) -> usize {
@@ -142,10 +145,23 @@ pub async fn serve_h2c_with_nagle(script: Vec<Step>) -> Scripted {
     });
     Scripted {
         addr,
+        tls: false,
         requests,
         connections,
         cut_by_client: Arc::new(AtomicUsize::new(0)),
     }
+}
+
+/// `serve_with` over TLS 1.2/1.3 (HTTP/1.1, no ALPN), with a freshly made self-signed certificate:
+/// the path a run takes to an https:// endpoint (hyper-util's pooled client).
+pub async fn serve_tls_with(
+    idle_close: Option<Duration>,
+    script: impl Fn(&Seen) -> Vec<Step> + Send + Sync + 'static,
+) -> Scripted {
+    let (acceptor, listener, _) = self_signed_tls(&[]).await;
+    let mut scripted = serve_on(listener, Some(acceptor), idle_close, true, script);
+    scripted.tls = true;
+    scripted
 }
 
 async fn serve_opts(
@@ -154,6 +170,16 @@ async fn serve_opts(
     script: impl Fn(&Seen) -> Vec<Step> + Send + Sync + 'static,
 ) -> Scripted {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    serve_on(listener, None, idle_close, nodelay, script)
+}
+
+fn serve_on(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    idle_close: Option<Duration>,
+    nodelay: bool,
+    script: impl Fn(&Seen) -> Vec<Step> + Send + Sync + 'static,
+) -> Scripted {
     let addr = listener.local_addr().unwrap();
     let requests = Arc::new(AtomicUsize::new(0));
     let connections = Arc::new(AtomicUsize::new(0));
@@ -165,11 +191,21 @@ async fn serve_opts(
             accepted.fetch_add(1, Ordering::SeqCst);
             let (script, counted, cut) = (script.clone(), counted.clone(), cut.clone());
             let _ = socket.set_nodelay(nodelay);
-            tokio::spawn(connection(socket, script, counted, cut, idle_close));
+            match tls.clone() {
+                None => drop(tokio::spawn(connection(
+                    socket, script, counted, cut, idle_close,
+                ))),
+                Some(acceptor) => drop(tokio::spawn(async move {
+                    if let Ok(socket) = acceptor.accept(socket).await {
+                        connection(socket, script, counted, cut, idle_close).await;
+                    }
+                })),
+            }
         }
     });
     Scripted {
         addr,
+        tls: false,
         requests,
         connections,
         cut_by_client,
@@ -180,8 +216,8 @@ pub async fn serve(script: impl Fn(&Seen) -> Vec<Step> + Send + Sync + 'static) 
     serve_with(None, script).await
 }
 
-async fn connection(
-    mut socket: TcpStream,
+async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
+    mut socket: S,
     script: Arc<Script>,
     counted: Arc<AtomicUsize>,
     cut: Arc<AtomicUsize>,
@@ -228,11 +264,10 @@ async fn connection(
     }
 }
 
-/// Reads one request (head and Content-Length body); its path and body, or None when the peer
-/// closed.
-/// The request's path, `Host` header and body.
+/// Reads one request (head and Content-Length body): its path, `Host` header and body, or None
+/// when the peer closed.
 async fn read_request(
-    socket: &mut TcpStream,
+    socket: &mut (impl AsyncRead + Unpin),
     buf: &mut Vec<u8>,
 ) -> Option<(String, Option<String>, String)> {
     let mut chunk = [0u8; 16 * 1024];
@@ -412,4 +447,36 @@ pub async fn run_cases(
         super::run_endpoint(&server.endpoint(), &workload, args, &tmp.path().join("out")).await;
     super::assert_run_invariants(&run, &workload);
     (run, tmp)
+}
+
+/// A TLS acceptor with a freshly made self-signed certificate for localhost and 127.0.0.1,
+/// offering `alpn` (none: HTTP/1.1 without negotiation), and a listener with its https:// base URL.
+pub async fn self_signed_tls(
+    alpn: &[&[u8]],
+) -> (tokio_rustls::TlsAcceptor, tokio::net::TcpListener, String) {
+    use std::sync::Arc;
+    use tokio_rustls::rustls;
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+            .unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into());
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![certified.cert.der().clone()], key)
+    .unwrap();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!(
+        "https://localhost:{}/v1",
+        listener.local_addr().unwrap().port()
+    );
+    (
+        tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+        listener,
+        endpoint,
+    )
 }
