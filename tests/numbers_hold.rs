@@ -330,23 +330,38 @@ async fn each_request_names_the_endpoints_host_in_origin_form_unless_a_host_is_g
     let tmp = tempfile::tempdir().unwrap();
     let workload = tmp.path().join("w.jsonl");
     std::fs::write(&workload, "{\"model\":\"m\",\"input\":\"hi\"}\n".repeat(3)).unwrap();
+    // With --scrape, the run also asks the endpoint who it is (`/v1/models`, `/version`) on a
+    // connection of its own (hyper-util's client, which sets the `Host` itself): the same Host.
+    let metrics = serve(|_| {
+        vec![whole(
+            200,
+            "text/plain",
+            "",
+            "# TYPE t counter\nt_total 1\n",
+        )]
+    })
+    .await;
+    let scrape = format!("http://{}/metrics", metrics.addr);
     let authority = server.addr.to_string();
-    for (args, host) in [
-        (vec!["-c", "2"], authority.as_str()),
+    for (args, host, side) in [
+        (vec!["-c", "2"], authority.as_str(), 0),
         (
             vec!["-c", "2", "-H", "Host: models.example"],
             "models.example",
+            0,
         ),
+        (vec!["-c", "2", "--scrape", &scrape], authority.as_str(), 2),
     ] {
         seen.lock().unwrap().clear();
-        let out = tmp.path().join(format!("out-{host}"));
+        let out = tmp.path().join(format!("out-{host}-{side}"));
         let run = run_endpoint(&server.endpoint(), &workload, &args, &out).await;
         assert_eq!(run.summary["requests"]["ok"], 3, "{}", run.stdout);
         let seen = seen.lock().unwrap().clone();
-        assert_eq!(seen.len(), 3);
+        let load = seen.iter().filter(|(path, _)| path == "/v1/responses");
+        assert_eq!(load.count(), 3, "{seen:?}");
+        assert_eq!(seen.len(), 3 + side, "{args:?}: {seen:?}");
         for (path, sent) in seen {
-            assert_eq!(path, "/v1/responses");
-            assert_eq!(sent.as_deref(), Some(host), "{args:?}");
+            assert_eq!(sent.as_deref(), Some(host), "{args:?}: {path}");
         }
     }
 }
