@@ -196,12 +196,7 @@ fn an_independent_servers_429s_are_retried_after_its_wait_and_slow_the_run() {
     // (p = 2^-8); with 24 the chance is 2^-24, and one line needing more than 40 retries 24 * 2^-41.
     let server = start_llmock(&["--error-rate", "429=0.5"]);
     let tmp = tempfile::tempdir().unwrap();
-    let workload = tmp.path().join("w.jsonl");
-    std::fs::write(
-        &workload,
-        "{\"model\":\"gpt-4o-mini\",\"input\":\"hi\"}\n".repeat(24),
-    )
-    .unwrap();
+    let workload = questions(tmp.path(), 24);
     let run = run_against(
         &server,
         &workload,

@@ -286,12 +286,7 @@ async fn a_closed_loop_keeps_one_connection_per_slot_and_times_each_set_up_once(
     // most 8 are ever opened, and each one's set-up time is on exactly one record.
     let server = serve(|_| vec![ok_whole()]).await;
     let tmp = tempfile::tempdir().unwrap();
-    let workload = tmp.path().join("w.jsonl");
-    std::fs::write(
-        &workload,
-        "{\"model\":\"m\",\"input\":\"hi\"}\n".repeat(200),
-    )
-    .unwrap();
+    let workload = questions(tmp.path(), 200);
     let run = run_endpoint(
         &server.endpoint(),
         &workload,
@@ -328,8 +323,7 @@ async fn each_request_names_the_endpoints_host_in_origin_form_unless_a_host_is_g
     })
     .await;
     let tmp = tempfile::tempdir().unwrap();
-    let workload = tmp.path().join("w.jsonl");
-    std::fs::write(&workload, "{\"model\":\"m\",\"input\":\"hi\"}\n".repeat(3)).unwrap();
+    let workload = questions(tmp.path(), 3);
     // With --scrape, the run also asks the endpoint who it is (`/v1/models`, `/version`) on a
     // connection of its own (hyper-util's client, which sets the `Host` itself): the same Host.
     let metrics = serve(|_| {
@@ -721,8 +715,7 @@ async fn a_server_closing_idle_connections_after_100ms_loses_no_request() {
     let plain = serve_with(idle_close, |_| vec![ok_whole()]).await;
     let tls = serve_tls_with(idle_close, |_| vec![ok_whole()]).await;
     let tmp = tempfile::tempdir().unwrap();
-    let workload = tmp.path().join("w.jsonl");
-    std::fs::write(&workload, "{\"model\":\"m\",\"input\":\"hi\"}\n".repeat(20)).unwrap();
+    let workload = questions(tmp.path(), 20);
     for server in [&plain, &tls] {
         for (idle, reconnects) in [("30s", true), ("50ms", false)] {
             let run = run_endpoint(

@@ -902,41 +902,8 @@ fn a_timed_bench_rates_its_window_up_to_the_deadline_and_gives_the_steady_state(
 
 // ---- 17. TTFT against a server that does not set TCP_NODELAY ---------------------------------------------
 
-#[tokio::test]
-async fn a_server_without_tcp_nodelay_gets_its_small_events_acknowledged_at_once() {
-    // Every event a small write 5 ms after the one before, with Nagle's algorithm on: a write
-    // waits until the one before is acknowledged, so a client that delays its ACKs (Linux: 40 ms)
-    // delays every event, TTFT included.
-    let server = serve_with_nagle(|_| {
-        let mut steps = vec![chunked_head("text/event-stream", "")];
-        for i in 0..6 {
-            steps.push(wait_ms(5));
-            steps.push(chat_chunk(&format!(r#"{{"content":"w{i} "}}"#), "null"));
-        }
-        steps.extend([
-            chat_chunk("{}", r#""stop""#),
-            chat_usage(3, 6),
-            data("[DONE]"),
-            Step::End,
-        ]);
-        steps
-    })
-    .await;
-    let ids: Vec<String> = (0..8).map(|i| format!("r{i}")).collect();
-    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-    let (run, _tmp) = run_chat_lines(&server, &ids, CHAT, &["-c", "1", "--max-retries", "0"]).await;
-    let ttft = &run.summary["ttft_ms"];
-    let latency = &run.summary["latency_ms"];
-    // 5 ms to the first event and 30 ms to the last, with margin; 40 ms delayed ACKs would show.
-    assert!(f(&ttft["p50"]) < 25.0, "TTFT {ttft}");
-    assert!(f(&latency["p50"]) < 60.0, "latency {latency}");
-}
-
-#[tokio::test]
-async fn an_h2c_server_without_tcp_nodelay_gets_its_small_events_acknowledged_at_once() {
-    // The same over HTTP/2 (`--http2`, hyper-util's client), where the connection acknowledges
-    // every read (other streams' requests would put it back in delayed-ACK mode between reads);
-    // one stream at a time here shows that it does at all: TTFT p50 44 ms without.
+/// Six small events 5 ms apart, then the end of a Chat stream: each a write of its own.
+fn paced_small_events() -> Vec<Step> {
     let mut steps = Vec::new();
     for i in 0..6 {
         steps.push(wait_ms(5));
@@ -948,22 +915,46 @@ async fn an_h2c_server_without_tcp_nodelay_gets_its_small_events_acknowledged_at
         data("[DONE]"),
         Step::End,
     ]);
-    let server = serve_h2c_with_nagle(steps).await;
+    steps
+}
+
+/// Eight of those answers, one at a time, timed as the server sent them: 5 ms to the first event
+/// and 30 ms to the last, with margin; 40 ms delayed ACKs would show.
+async fn assert_paced_events_not_delayed(server: &Scripted, args: &[&str]) {
     let ids: Vec<String> = (0..8).map(|i| format!("r{i}")).collect();
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-    let (run, _tmp) = run_chat_lines(
-        &server,
-        &ids,
-        CHAT,
-        &["-c", "1", "--max-retries", "0", "--http2"],
-    )
-    .await;
+    let mut all = vec!["-c", "1", "--max-retries", "0"];
+    all.extend(args);
+    let (run, _tmp) = run_chat_lines(server, &ids, CHAT, &all).await;
     assert_eq!(run.summary["requests"]["ok"], 8, "{}", run.summary);
-    assert_eq!(server.connections(), 1, "one h2c connection for all");
     let ttft = &run.summary["ttft_ms"];
     let latency = &run.summary["latency_ms"];
     assert!(f(&ttft["p50"]) < 25.0, "TTFT {ttft}");
     assert!(f(&latency["p50"]) < 60.0, "latency {latency}");
+}
+
+#[tokio::test]
+async fn a_server_without_tcp_nodelay_gets_its_small_events_acknowledged_at_once() {
+    // Every event a small write 5 ms after the one before, with Nagle's algorithm on: a write
+    // waits until the one before is acknowledged, so a client that delays its ACKs (Linux: 40 ms)
+    // delays every event, TTFT included.
+    let server = serve_with_nagle(|_| {
+        let mut steps = vec![chunked_head("text/event-stream", "")];
+        steps.extend(paced_small_events());
+        steps
+    })
+    .await;
+    assert_paced_events_not_delayed(&server, &[]).await;
+}
+
+#[tokio::test]
+async fn an_h2c_server_without_tcp_nodelay_gets_its_small_events_acknowledged_at_once() {
+    // The same over HTTP/2 (`--http2`, hyper-util's client), where the connection acknowledges
+    // every read (other streams' requests would put it back in delayed-ACK mode between reads);
+    // one stream at a time here shows that it does at all: TTFT p50 44 ms without.
+    let server = serve_h2c_with_nagle(paced_small_events()).await;
+    assert_paced_events_not_delayed(&server, &["--http2"]).await;
+    assert_eq!(server.connections(), 1, "one h2c connection for all");
 }
 
 #[tokio::test]

@@ -1237,7 +1237,7 @@ mod tests {
         short.record(2.0);
         let mut long = ScaledHistogram::default();
         long.record(3_600_000.0);
-        // Laid out only as far as their largest value: a 2 ms one in 16 kB, an hour's in 200.
+        // Laid out only as far as their largest value: a 2 ms one in 16 kB, an hour's in 188.
         assert!(short.inner().distinct_values() * 4 < long.inner().distinct_values());
         // Equal to the same values in a day's layout (a file of an earlier version), both ways.
         let mut day = Histogram::<u64>::new_with_bounds(1, MAX_MICROS, 3).unwrap();

@@ -159,9 +159,7 @@ pub async fn serve_tls_with(
     script: impl Fn(&Seen) -> Vec<Step> + Send + Sync + 'static,
 ) -> Scripted {
     let (acceptor, listener, _) = self_signed_tls(&[]).await;
-    let mut scripted = serve_on(listener, Some(acceptor), idle_close, true, script);
-    scripted.tls = true;
-    scripted
+    serve_on(listener, Some(acceptor), idle_close, true, script)
 }
 
 async fn serve_opts(
@@ -181,6 +179,7 @@ fn serve_on(
     script: impl Fn(&Seen) -> Vec<Step> + Send + Sync + 'static,
 ) -> Scripted {
     let addr = listener.local_addr().unwrap();
+    let over_tls = tls.is_some();
     let requests = Arc::new(AtomicUsize::new(0));
     let connections = Arc::new(AtomicUsize::new(0));
     let cut_by_client = Arc::new(AtomicUsize::new(0));
@@ -205,7 +204,7 @@ fn serve_on(
     });
     Scripted {
         addr,
-        tls: false,
+        tls: over_tls,
         requests,
         connections,
         cut_by_client,
